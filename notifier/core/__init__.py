@@ -1,0 +1,1 @@
+"""The Qt-free heart of the notifier: events, sources, the ledger, settings, secrets, wording."""

@@ -1,0 +1,103 @@
+"""Connection state as a value, with a sentence a shop owner understands, and the retry pacing."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+
+from notifier.core.i18n import tr
+
+
+class ConnState(StrEnum):
+    STOPPED = "stopped"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    WAITING = "waiting"  # waiting before the next attempt
+    UNAUTHORIZED = "unauthorized"
+    TLS_FAILURE = "tls_failure"
+    UNREACHABLE = "unreachable"
+    HISTORY_GAP = "history_gap"
+    MISCONFIGURED = "misconfigured"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStatus:
+    state: ConnState
+    server: str = ""
+    detail: str = ""  # technical detail for logs and the listener; never contains secrets
+    retry_in: float | None = None
+    reason: ConnState | None = None  # while WAITING: why the last attempt failed
+
+    @property
+    def healthy(self) -> bool:
+        return self.state in (ConnState.CONNECTED, ConnState.HISTORY_GAP)
+
+    def sentence(self) -> str:
+        """One sentence for the tray tooltip and the status line, in the current language."""
+        server = self.server or tr("the order server")
+        state = self.state
+        if state is ConnState.WAITING:
+            seconds = max(1, round(self.retry_in or 0))
+            why = {
+                ConnState.UNAUTHORIZED: tr("Wrong password or token for {server}.", server=server),
+                ConnState.TLS_FAILURE: tr(
+                    "The secure connection to {server} could not be verified.", server=server
+                ),
+                ConnState.UNREACHABLE: tr("Cannot reach {server}.", server=server),
+            }.get(self.reason or ConnState.UNREACHABLE, tr("Connection to {server} lost.", server=server))
+            return why + " " + tr("Retrying in {seconds} s.", seconds=seconds)
+        return {
+            ConnState.STOPPED: tr("Not connected."),
+            ConnState.CONNECTING: tr("Connecting to {server}…", server=server),
+            ConnState.CONNECTED: tr("Connected to {server}.", server=server),
+            ConnState.UNAUTHORIZED: tr(
+                "Wrong password or token for {server}. Check it in Settings.", server=server
+            ),
+            ConnState.TLS_FAILURE: tr(
+                "The secure connection to {server} could not be verified. "
+                "Check the certificate settings.",
+                server=server,
+            ),
+            ConnState.UNREACHABLE: tr(
+                "Cannot reach {server}. Check the network and the server address.", server=server
+            ),
+            ConnState.HISTORY_GAP: tr(
+                "Connected to {server}, but some older orders were no longer available on the "
+                "server. Check the order system for orders you may have missed.",
+                server=server,
+            ),
+            ConnState.MISCONFIGURED: tr(
+                "The connection settings are incomplete: {detail}", detail=self.detail
+            ),
+        }[state]
+
+    def to_json_dict(self) -> dict[str, object]:
+        return {
+            "event": "connection",
+            "state": str(self.state),
+            "detail": self.detail,
+            "server": self.server,
+            "retry_in": self.retry_in,
+            "reason": str(self.reason) if self.reason else None,
+            "sentence": self.sentence(),
+        }
+
+
+class Backoff:
+    """Exponential backoff with full jitter that never gives up and never waits past `cap`."""
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None):
+        self.base = base
+        self.cap = cap
+        self.attempt = 0
+        self._rng = rng or random.Random()
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap, self.base * (2**self.attempt))
+        self.attempt = min(self.attempt + 1, 32)
+        # Half fixed, half random: spread clients out without ever retrying instantly.
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)

@@ -1,0 +1,71 @@
+"""Where a source's events meet the ledger: write first, then tell whoever listens.
+
+The observers are called on the source's thread, after the event is on disk and only when it is
+new; the desktop layer's observer hops to the Qt main thread with a queued signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from notifier.core.connection import ConnectionStatus
+from notifier.core.events import OrderEvent
+from notifier.core.ledger import Ledger
+from notifier.core.secrets import SecretStore
+from notifier.core.settings import Settings
+from notifier.core.sources import Source, create_source
+
+log = logging.getLogger(__name__)
+
+OrderObserver = Callable[[OrderEvent], None]
+StatusObserver = Callable[[ConnectionStatus], None]
+
+
+class OrderIntake:
+    def __init__(self, ledger: Ledger, secrets: SecretStore):
+        self.ledger = ledger
+        self.secrets = secrets
+        self._order_observers: list[OrderObserver] = []
+        self._status_observers: list[StatusObserver] = []
+        self._lock = threading.Lock()
+        self.source: Source | None = None
+
+    def on_order(self, observer: OrderObserver) -> None:
+        self._order_observers.append(observer)
+
+    def on_status(self, observer: StatusObserver) -> None:
+        self._status_observers.append(observer)
+
+    def deliver(self, event: OrderEvent, cursor: tuple[str, str] | None = None) -> bool:
+        is_new = self.ledger.record(event, cursor)
+        if is_new:
+            for observer in self._order_observers:
+                try:
+                    observer(event)
+                except Exception:  # noqa: BLE001 - the order is safe on disk; keep the source alive
+                    log.exception("order observer failed")
+        return is_new
+
+    def _publish_status(self, status: ConnectionStatus) -> None:
+        for observer in self._status_observers:
+            try:
+                observer(status)
+            except Exception:  # noqa: BLE001
+                log.exception("status observer failed")
+
+    def start(self, settings: Settings) -> Source:
+        """Start (or restart with new settings) the source."""
+        with self._lock:
+            if self.source:
+                self.source.stop()
+            self.source = create_source(settings, self.deliver, self._publish_status, self.secrets)
+            self.source.start()
+            return self.source
+
+    def stop(self) -> None:
+        with self._lock:
+            if self.source:
+                self.source.stop()
+                self.source = None

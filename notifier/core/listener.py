@@ -1,0 +1,79 @@
+"""`notifier listen`: a source and the ledger with no GUI, one JSON object per line on stdout.
+
+How operators debug a shop's connection, and how end-to-end tests watch the core.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import TextIO
+
+from notifier.core import paths
+from notifier.core.connection import ConnectionStatus
+from notifier.core.events import OrderEvent
+from notifier.core.intake import OrderIntake
+from notifier.core.ledger import Ledger
+from notifier.core.secrets import SecretStore
+from notifier.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class JsonLinesOutput:
+    """Writes one JSON object per line, whole lines only, from any thread."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def write(self, obj: dict) -> None:
+        line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        with self._lock:
+            try:
+                self._stream.write(line + "\n")
+                self._stream.flush()
+            except (BrokenPipeError, ValueError):
+                pass  # the reader went away; the ledger still has everything
+
+    def order(self, event: OrderEvent) -> None:
+        self.write(event.to_json_dict())
+
+    def status(self, status: ConnectionStatus) -> None:
+        self.write(status.to_json_dict())
+
+
+def run_listener(
+    settings: Settings,
+    secrets: SecretStore,
+    *,
+    ledger_path=None,
+    stream: TextIO | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    output = JsonLinesOutput(stream or sys.stdout)
+    ledger = Ledger(ledger_path or paths.ledger_file())
+    ledger.expire(settings["ledger.retention_days"])
+    intake = OrderIntake(ledger, secrets)
+    intake.on_order(output.order)
+    intake.on_status(output.status)
+    stop = stop or threading.Event()
+
+    def _on_signal(signum, _frame):
+        log.info("signal %s: stopping", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+    intake.start(settings)
+    try:
+        while not stop.wait(3600):
+            ledger.expire(settings["ledger.retention_days"])
+    finally:
+        intake.stop()
+        ledger.close()
+    return 0

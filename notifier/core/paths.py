@@ -1,0 +1,63 @@
+"""Where the notifier keeps its files.
+
+`NOTIFIER_HOME` overrides every user directory at once: portable installs and tests point it at
+one folder and nothing else on the machine is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "order-notifier"
+APP_AUTHOR = "OrderNotifier"
+
+
+def _home() -> Path | None:
+    value = os.environ.get("NOTIFIER_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_dir() -> Path:
+    home = _home()
+    if home:
+        return _ensure(home / "config")
+    return _ensure(Path(platformdirs.user_config_dir(APP_NAME, APP_AUTHOR)))
+
+
+def data_dir() -> Path:
+    home = _home()
+    if home:
+        return _ensure(home / "data")
+    return _ensure(Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR)))
+
+
+def log_dir() -> Path:
+    home = _home()
+    if home:
+        return _ensure(home / "logs")
+    return _ensure(Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR)))
+
+
+def config_file() -> Path:
+    return config_dir() / "settings.toml"
+
+
+def ledger_file() -> Path:
+    return data_dir() / "ledger.sqlite3"
+
+
+def resources_dir() -> Path:
+    """The shipped resources, found the same way from a source tree and from a bundle."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"

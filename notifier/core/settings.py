@@ -1,0 +1,290 @@
+"""Every setting, declared once as data; the file format, validation and the dialog follow from it.
+
+Settings live in a TOML file (`[connection]`, `[alerts]`, … one table per group). Secrets are
+declared here too, so the dialog can offer them, but they are only ever stored in the OS keyring
+(see `notifier.core.secrets`).
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from notifier.core import paths
+from notifier.core.atomic import write_atomic
+from notifier.core.i18n import tr
+
+log = logging.getLogger(__name__)
+
+
+class SettingsError(ValueError):
+    """A setting has a value it cannot take; the message names the setting and the problem."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    key: str  # "group.name"
+    type: type  # str, int, float, bool
+    default: Any
+    label: str  # English; translated through tr()
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    kind: str = ""  # presentation hint: "path", "url", "multiline", "time", "list"
+
+    @property
+    def group(self) -> str:
+        return self.key.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.split(".", 1)[1]
+
+    def coerce(self, value: Any) -> Any:
+        """The value in this setting's type, or SettingsError saying what is wrong."""
+        expected = self.type
+        if expected is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise SettingsError(self.key, tr("must be true or false (got {value!r})", value=value))
+        if expected is int:
+            if isinstance(value, bool) or not isinstance(value, int | str | float):
+                raise SettingsError(self.key, tr("must be a whole number (got {value!r})", value=value))
+            try:
+                number = int(value) if not isinstance(value, float) or value.is_integer() else None
+            except ValueError:
+                number = None
+            if number is None:
+                raise SettingsError(self.key, tr("must be a whole number (got {value!r})", value=value))
+            value = number
+        elif expected is float:
+            if isinstance(value, bool):
+                raise SettingsError(self.key, tr("must be a number (got {value!r})", value=value))
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise SettingsError(self.key, tr("must be a number (got {value!r})", value=value)) from None
+        elif expected is str:
+            if not isinstance(value, str):
+                raise SettingsError(self.key, tr("must be text (got {value!r})", value=value))
+            if self.choices and value not in self.choices:
+                raise SettingsError(
+                    self.key,
+                    tr("must be one of {choices} (got {value!r})", choices=", ".join(self.choices), value=value),
+                )
+        if self.minimum is not None and value < self.minimum:
+            raise SettingsError(
+                self.key, tr("must be at least {minimum} (got {value})", minimum=self.minimum, value=value)
+            )
+        if self.maximum is not None and value > self.maximum:
+            raise SettingsError(
+                self.key, tr("must be at most {maximum} (got {value})", maximum=self.maximum, value=value)
+            )
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class SecretSpec:
+    name: str  # keyring user name under the service name
+    label: str
+    used_by: tuple[str, ...]  # protocols that need it
+
+
+PROTOCOLS = ("skytakeout", "json", "notifier")
+
+SETTINGS: tuple[Setting, ...] = (
+    # Connection
+    Setting("connection.protocol", str, "notifier", "Protocol", choices=PROTOCOLS,
+            help="Which kind of push server the shop uses."),
+    Setting("connection.url", str, "", "Server address", kind="url",
+            help="ws:// or wss:// address. Sky-take-out: the /ws/ base, e.g. ws://shop:8080/ws/"),
+    Setting("connection.shop", str, "", "Shop", help="Shop name on an Order Notifier server."),
+    Setting("connection.ca_file", str, "", "CA certificate file", kind="path",
+            help="For servers with a private certificate authority."),
+    Setting("connection.verify_tls", bool, True, "Verify the server's certificate",
+            help="Turn off only for testing: anyone on the network could pretend to be the server."),
+    Setting("connection.proxy", str, "", "HTTP proxy", kind="url", help="http://host:port, or empty."),
+    Setting("connection.ping_interval", int, 20, "Ping every (s)", minimum=5, maximum=300),
+    Setting("connection.ping_timeout", int, 10, "Answer expected within (s)", minimum=2, maximum=120),
+    Setting("connection.connect_timeout", int, 10, "Connect timeout (s)", minimum=2, maximum=120),
+    Setting("connection.max_frame_kib", int, 1024, "Largest message (KiB)", minimum=16, maximum=65536),
+    # Sky-take-out admin API: catches up orders that were paid while we were offline.
+    Setting("skytakeout.admin_url", str, "", "Admin API address", kind="url",
+            help="e.g. http://shop:8080 ; empty to use live messages only."),
+    Setting("skytakeout.admin_user", str, "", "Admin user name"),
+    Setting("skytakeout.pull_interval", int, 180, "Check for missed orders every (s)", minimum=30, maximum=3600),
+    # JSON field mapping (dotted paths into the message)
+    Setting("json.kind_field", str, "", "Field holding the message kind",
+            help="Empty: every message is a new order."),
+    Setting("json.new_order_values", str, "1,new_order,new,paid", "Kind values meaning a new order", kind="list"),
+    Setting("json.reminder_values", str, "2,reminder,remind", "Kind values meaning a reminder", kind="list"),
+    Setting("json.cancelled_values", str, "cancel,cancelled", "Kind values meaning a cancellation", kind="list"),
+    Setting("json.order_id_field", str, "order_id", "Order id field"),
+    Setting("json.order_number_field", str, "order_number", "Order number field"),
+    Setting("json.amount_field", str, "order_amount", "Amount field"),
+    Setting("json.customer_field", str, "customer_name", "Customer field"),
+    Setting("json.text_field", str, "content", "Text field"),
+    # Alerts
+    Setting("alerts.notify_new_order", bool, True, "Notification for new orders"),
+    Setting("alerts.notify_reminder", bool, True, "Notification for reminders"),
+    Setting("alerts.voice_new_order", bool, True, "Announce new orders aloud"),
+    Setting("alerts.voice_reminder", bool, True, "Announce reminders aloud"),
+    Setting("alerts.chime", bool, True, "Chime before announcements"),
+    Setting("alerts.repeat_interval", int, 60, "Repeat unacknowledged orders every (s, 0 = once)", minimum=0, maximum=3600),
+    Setting("alerts.repeat_limit", int, 10, "Repeat at most (times)", minimum=0, maximum=1000),
+    Setting("alerts.burst_threshold", int, 3, "Summarise when more orders arrive at once than", minimum=1, maximum=1000),
+    Setting("alerts.disconnect_alert_after", int, 30, "Announce a lost connection after (s, 0 = never)", minimum=0, maximum=3600),
+    Setting("alerts.quiet_start", str, "", "Quiet hours from (HH:MM)", kind="time"),
+    Setting("alerts.quiet_end", str, "", "Quiet hours until (HH:MM)", kind="time"),
+    Setting("alerts.order_url", str, "", "Open an order in the browser at", kind="url",
+            help="e.g. http://admin.example/#/order?orderId={order_id}"),
+    # Voice
+    Setting("voice.engine", str, "", "Speech engine", help="Empty: the best one on this system."),
+    Setting("voice.name", str, "", "Voice", help="Empty: a voice for the language."),
+    Setting("voice.volume", float, 1.0, "Volume", minimum=0.0, maximum=1.0),
+    Setting("voice.rate", float, 0.0, "Speed", minimum=-1.0, maximum=1.0),
+    Setting("voice.template_new_order_zh", str, "您有新的订单，订单号 {number}，金额 {amount}",
+            "New order announcement (Chinese)", kind="multiline"),
+    Setting("voice.template_reminder_zh", str, "顾客催单，订单号 {number}，请尽快处理",
+            "Reminder announcement (Chinese)", kind="multiline"),
+    Setting("voice.template_new_order_en", str, "New order {number}, {amount}",
+            "New order announcement (English)", kind="multiline"),
+    Setting("voice.template_reminder_en", str, "Customer reminder for order {number}",
+            "Reminder announcement (English)", kind="multiline"),
+    # General
+    Setting("general.language", str, "system", "Language", choices=("system", "zh_CN", "en")),
+    Setting("general.start_at_login", bool, False, "Start at login"),
+    Setting("general.log_level", str, "INFO", "Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    Setting("ledger.retention_days", int, 90, "Keep order history for (days)", minimum=1, maximum=3650),
+)
+
+SECRETS: tuple[SecretSpec, ...] = (
+    SecretSpec("notifier_token", "Shop client token", ("notifier",)),
+    SecretSpec("skytakeout_admin_password", "Admin password", ("skytakeout",)),
+    SecretSpec("json_token", "Bearer token (optional)", ("json",)),
+)
+
+BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+CONNECTION_GROUPS = ("connection", "skytakeout", "json")
+
+
+class Settings(Mapping[str, Any]):
+    """A validated, immutable set of values for every declared setting."""
+
+    def __init__(self, values: Mapping[str, Any] | None = None):
+        merged = {s.key: s.default for s in SETTINGS}
+        for key, value in (values or {}).items():
+            spec = BY_KEY.get(key)
+            if spec is None:
+                raise SettingsError(key, tr("is not a known setting"))
+            merged[key] = spec.coerce(value)
+        _check_together(merged)
+        self._values = merged
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def updated(self, changes: Mapping[str, Any]) -> Settings:
+        values = dict(self._values)
+        values.update(changes)
+        return Settings(values)
+
+    def changed_groups(self, other: Settings) -> set[str]:
+        return {BY_KEY[k].group for k in self._values if self._values[k] != other._values[k]}
+
+    def connection_changed(self, other: Settings) -> bool:
+        return bool(self.changed_groups(other) & set(CONNECTION_GROUPS))
+
+    def as_toml_dict(self, only_changed: bool = True) -> dict[str, dict[str, Any]]:
+        tables: dict[str, dict[str, Any]] = {}
+        for spec in SETTINGS:
+            value = self._values[spec.key]
+            if only_changed and value == spec.default:
+                continue
+            tables.setdefault(spec.group, {})[spec.name] = value
+        return tables
+
+
+def _check_together(values: dict[str, Any]) -> None:
+    if values["connection.ping_timeout"] >= values["connection.ping_interval"]:
+        raise SettingsError(
+            "connection.ping_timeout",
+            tr("must be shorter than the ping interval ({interval} s)", interval=values["connection.ping_interval"]),
+        )
+    for key in ("alerts.quiet_start", "alerts.quiet_end"):
+        if values[key] and parse_hhmm(values[key]) is None:
+            raise SettingsError(key, tr("must be a time like 22:30 (got {value!r})", value=values[key]))
+    url = values["connection.url"]
+    if url and not url.startswith(("ws://", "wss://", "amqp://", "amqps://")):
+        raise SettingsError("connection.url", tr("must start with ws:// or wss:// (got {value!r})", value=url))
+
+
+def parse_hhmm(text: str) -> tuple[int, int] | None:
+    try:
+        hours, minutes = (int(part) for part in text.split(":"))
+    except ValueError:
+        return None
+    if 0 <= hours < 24 and 0 <= minutes < 60:
+        return hours, minutes
+    return None
+
+
+def flatten(tables: Mapping[str, Any]) -> dict[str, Any]:
+    """TOML tables to dotted keys: {"connection": {"url": u}} -> {"connection.url": u}."""
+    flat: dict[str, Any] = {}
+    for group, table in tables.items():
+        if not isinstance(table, Mapping):
+            raise SettingsError(group, tr("must be a table of settings"))
+        for name, value in table.items():
+            flat[f"{group}.{name}"] = value
+    return flat
+
+
+def load(path: Path | None = None) -> Settings:
+    """Settings from the TOML file (defaults where it is missing); SettingsError when invalid."""
+    path = path or paths.config_file()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Settings()
+    try:
+        tables = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(str(path), tr("is not a valid settings file: {error}", error=exc)) from None
+    return Settings(flatten(tables))
+
+
+def save(settings: Settings, path: Path | None = None) -> Path:
+    path = path or paths.config_file()
+    data = tomli_w.dumps(settings.as_toml_dict()).encode("utf-8")
+    write_atomic(path, b"# Order Notifier settings. Secrets are kept in the system keyring.\n" + data)
+    return path
+
+
+def parse_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def declared(groups: Iterable[str]) -> list[Setting]:
+    wanted = set(groups)
+    return [s for s in SETTINGS if s.group in wanted]

@@ -1,0 +1,33 @@
+"""Order sources, one module per protocol, all with the `Source` interface."""
+
+from __future__ import annotations
+
+from notifier.core.secrets import SecretStore
+from notifier.core.settings import Settings
+from notifier.core.sources.base import EventSink, Source, StatusCallback
+
+
+def source_class(protocol: str) -> type[Source]:
+    # Imported on demand so a shop using one protocol never loads the others' code.
+    if protocol == "skytakeout":
+        from notifier.core.sources.skytakeout import SkyTakeOutSource
+
+        return SkyTakeOutSource
+    if protocol == "json":
+        from notifier.core.sources.json_mapping import JsonMappingSource
+
+        return JsonMappingSource
+    if protocol == "notifier":
+        from notifier.core.sources.notifier_stream import NotifierStreamSource
+
+        return NotifierStreamSource
+    raise ValueError(f"unknown protocol {protocol!r}")
+
+
+def create_source(
+    settings: Settings, sink: EventSink, on_status: StatusCallback, secrets: SecretStore
+) -> Source:
+    return source_class(settings["connection.protocol"])(settings, sink, on_status, secrets)
+
+
+__all__ = ["EventSink", "Source", "StatusCallback", "create_source", "source_class"]

@@ -1,0 +1,110 @@
+"""Any JSON-over-WebSocket push server, described by a field mapping in the settings.
+
+Example out of the box: `{"order_id": 123456, "customer_name": "Zhang San", "order_amount": 100.00}`
+(no kind field: every message is a new order).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from notifier.core.events import OrderEvent, OrderKind, clip, parse_amount
+from notifier.core.settings import Settings, parse_list
+from notifier.core.sources.decoding import NotAnOrder, lookup, parse_json_object, scalar_text
+from notifier.core.sources.websocket_base import WebSocketSource
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMapping:
+    kind_field: str = ""
+    new_order_values: tuple[str, ...] = ("1", "new_order", "new", "paid")
+    reminder_values: tuple[str, ...] = ("2", "reminder", "remind")
+    cancelled_values: tuple[str, ...] = ("cancel", "cancelled")
+    order_id_field: str = "order_id"
+    order_number_field: str = "order_number"
+    amount_field: str = "order_amount"
+    customer_field: str = "customer_name"
+    text_field: str = "content"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FieldMapping:
+        return cls(
+            kind_field=settings["json.kind_field"],
+            new_order_values=tuple(parse_list(settings["json.new_order_values"])),
+            reminder_values=tuple(parse_list(settings["json.reminder_values"])),
+            cancelled_values=tuple(parse_list(settings["json.cancelled_values"])),
+            order_id_field=settings["json.order_id_field"],
+            order_number_field=settings["json.order_number_field"],
+            amount_field=settings["json.amount_field"],
+            customer_field=settings["json.customer_field"],
+            text_field=settings["json.text_field"],
+        )
+
+    def kind_of(self, message) -> OrderKind:
+        if not self.kind_field:
+            return OrderKind.NEW_ORDER
+        value = lookup(message, self.kind_field)
+        if value is None:
+            raise NotAnOrder("no kind field")
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise NotAnOrder("kind has the wrong type")
+        text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+        for values, kind in (
+            (self.new_order_values, OrderKind.NEW_ORDER),
+            (self.reminder_values, OrderKind.REMINDER),
+            (self.cancelled_values, OrderKind.CANCELLED),
+        ):
+            if text in values:
+                return kind
+        raise NotAnOrder("unknown kind")
+
+    def decode(self, text: str, *, source: str, server: str) -> OrderEvent:
+        message = parse_json_object(text)
+        kind = self.kind_of(message)
+        order_id = scalar_text(lookup(message, self.order_id_field), field="order id")
+        if order_id is None:
+            raise NotAnOrder("no order id")
+        number = lookup(message, self.order_number_field)
+        return OrderEvent(
+            kind=kind,
+            order_id=order_id,
+            source=source,
+            server=server,
+            order_number=scalar_text(number, field="order number") if number is not None else None,
+            amount=parse_amount(lookup(message, self.amount_field)),
+            customer=_text(lookup(message, self.customer_field)),
+            text=_text(lookup(message, self.text_field)),
+            raw=text,
+        )
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict | list):
+        return clip(json.dumps(value, ensure_ascii=False))
+    return clip(value)
+
+
+class JsonMappingSource(WebSocketSource):
+    protocol = "json"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mapping = FieldMapping.from_settings(self.settings)
+
+    def build_url(self) -> str:
+        return self.settings["connection.url"]
+
+    def headers(self) -> list[str]:
+        token, _problem = self.secrets.get("json_token")
+        return [f"Authorization: Bearer {token}"] if token else []
+
+    def handle_text(self, text: str) -> None:
+        try:
+            event = self.mapping.decode(text, source=self.protocol, server=self.server_label())
+        except NotAnOrder as skip:
+            self.skipped(str(skip), text)
+            return
+        self.deliver(event)

@@ -1,0 +1,296 @@
+"""Sky-take-out (苍穹外卖) backends: live frames on `/ws/{sid}`, missed orders from the admin API.
+
+Live frames are `{"type": 1|2, "orderId": N, "content": "订单号：<number>"}` (1 = new paid order,
+2 = customer reminder), broadcast to every client; the server keeps no history. When an admin
+account is configured, orders waiting to be accepted are pulled after every (re)connect and every
+few minutes, so an order paid while we were offline is still announced (once: the ledger knows
+the ones it has).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import threading
+import urllib.error
+import urllib.request
+from typing import Any
+
+from notifier.core.connection import ConnectionStatus, ConnState
+from notifier.core.events import OrderEvent, OrderKind, clip, parse_amount
+from notifier.core.sources.decoding import NotAnOrder, parse_json_object, scalar_text
+from notifier.core.sources.websocket_base import WebSocketSource
+
+log = logging.getLogger(__name__)
+
+PROTOCOL = "skytakeout"
+_NUMBER_IN_CONTENT = re.compile(r"(\d{1,40})")
+PAGE_SIZE = 50
+MAX_PAGES = 40  # 2,000 waiting orders is far beyond any shop; stop rather than loop forever
+HTTP_TIMEOUT_S = 5.0
+ENRICH_TIMEOUT_S = 2.0
+
+
+def decode_frame(text: str, *, server: str) -> OrderEvent:
+    """One live frame as an event, or NotAnOrder."""
+    message = parse_json_object(text)
+    kind_value = message.get("type")
+    if isinstance(kind_value, bool) or not isinstance(kind_value, int | str):
+        raise NotAnOrder("no usable type")
+    kind = {"1": OrderKind.NEW_ORDER, "2": OrderKind.REMINDER}.get(str(kind_value).strip())
+    if kind is None:
+        raise NotAnOrder("unknown type")
+    order_id = scalar_text(message.get("orderId"), field="orderId")
+    if order_id is None:
+        raise NotAnOrder("no orderId")
+    content = message.get("content")
+    content = clip(content) if isinstance(content, str | int) else None
+    number = None
+    if content:
+        match = _NUMBER_IN_CONTENT.search(content)
+        number = match.group(1) if match else None
+    return OrderEvent(kind=kind, order_id=order_id, source=PROTOCOL, server=server,
+                      order_number=number, text=content, raw=text)
+
+
+def event_from_record(record: dict[str, Any], *, server: str, raw: str = "") -> OrderEvent:
+    """An order from the admin API (conditionSearch record or details) as a new-order event."""
+    order_id = scalar_text(record.get("id"), field="id")
+    if order_id is None:
+        raise NotAnOrder("record without id")
+    number = record.get("number")
+    return OrderEvent(
+        kind=OrderKind.NEW_ORDER,
+        order_id=order_id,
+        source=PROTOCOL,
+        server=server,
+        order_number=scalar_text(number, field="number") if number is not None else None,
+        amount=parse_amount(record.get("amount")),
+        customer=clip(record.get("consignee") or record.get("userName")),
+        text=clip(record.get("remark")) or None,
+        raw=raw or json.dumps(record, ensure_ascii=False, default=str)[:4096],
+    )
+
+
+class AdminApiError(Exception):
+    """The admin API refused or failed; `unauthorized` tells a wrong password from the rest."""
+
+    def __init__(self, message: str, *, unauthorized: bool = False):
+        super().__init__(message)
+        self.unauthorized = unauthorized
+
+
+class AdminApi:
+    """The few admin endpoints we use. Logs in on first use and again when the token expires."""
+
+    def __init__(self, base_url: str, username: str, password_getter, proxy: str = ""):
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self._password_getter = password_getter
+        self._token: str | None = None
+        handlers = [urllib.request.ProxyHandler({"http": proxy, "https": proxy} if proxy else {})]
+        self._opener = urllib.request.build_opener(*handlers)
+        self.logins = 0
+
+    def _request(self, method: str, path: str, body: dict | None = None, *, token: str | None = None,
+                 timeout: float = HTTP_TIMEOUT_S) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("token", token)
+        try:
+            with self._opener.open(request, timeout=timeout) as response:
+                payload = response.read(4 * 1024 * 1024)
+        except urllib.error.HTTPError as exc:
+            raise AdminApiError(f"admin API answered {exc.code}", unauthorized=exc.code in (401, 403)) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise AdminApiError(f"admin API unreachable: {reason}") from None
+        try:
+            result = json.loads(payload)
+        except ValueError:
+            raise AdminApiError("admin API sent something that is not JSON") from None
+        if not isinstance(result, dict):
+            raise AdminApiError("admin API sent an unexpected answer")
+        if result.get("code") != 1:
+            message = clip(result.get("msg"), 200) or "unknown error"
+            raise AdminApiError(f"admin API refused: {message}")
+        return result.get("data")
+
+    def login(self) -> None:
+        password = self._password_getter()
+        if not password:
+            raise AdminApiError("no admin password saved", unauthorized=True)
+        self.logins += 1
+        try:
+            data = self._request("POST", "/admin/employee/login",
+                                 {"username": self.username, "password": password})
+        except AdminApiError as exc:
+            # Code 0 on login means the account or password is wrong ("密码错误", "账号不存在").
+            if "refused" in str(exc):
+                raise AdminApiError(str(exc), unauthorized=True) from None
+            raise
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AdminApiError("admin login gave no token")
+        self._token = token
+
+    def get(self, path: str, timeout: float = HTTP_TIMEOUT_S) -> Any:
+        if self._token is None:
+            self.login()
+        try:
+            return self._request("GET", path, token=self._token, timeout=timeout)
+        except AdminApiError as exc:
+            if not exc.unauthorized:
+                raise
+        # The JWT expired (it lives 2 h) or was revoked: log in again, once, quietly.
+        log.info("admin token no longer accepted; logging in again")
+        self._token = None
+        self.login()
+        return self._request("GET", path, token=self._token, timeout=timeout)
+
+    def waiting_orders(self) -> list[dict[str, Any]]:
+        """Every order waiting to be accepted (status 2), all pages."""
+        records: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            data = self.get(f"/admin/order/conditionSearch?status=2&page={page}&pageSize={PAGE_SIZE}")
+            batch = (data or {}).get("records") if isinstance(data, dict) else None
+            if not isinstance(batch, list):
+                break
+            records.extend(r for r in batch if isinstance(r, dict))
+            total = data.get("total")
+            if len(batch) < PAGE_SIZE or (isinstance(total, int) and len(records) >= total):
+                break
+        return records
+
+    def details(self, order_id: str, timeout: float = ENRICH_TIMEOUT_S) -> dict[str, Any] | None:
+        data = self.get(f"/admin/order/details/{order_id}", timeout=timeout)
+        return data if isinstance(data, dict) else None
+
+
+class SkyTakeOutSource(WebSocketSource):
+    protocol = PROTOCOL
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.admin: AdminApi | None = None
+        if self.settings["skytakeout.admin_url"] and self.settings["skytakeout.admin_user"]:
+            self.admin = AdminApi(
+                self.settings["skytakeout.admin_url"],
+                self.settings["skytakeout.admin_user"],
+                self._admin_password,
+                self.settings["connection.proxy"],
+            )
+        self._pull_now = threading.Event()
+        self._admin_lock = threading.Lock()  # AdminApi is used by the pull and the live thread
+        self._puller: threading.Thread | None = None
+        self.admin_problem: str | None = None
+        self.pulls = 0
+
+    def _admin_password(self) -> str | None:
+        value, problem = self.secrets.get("skytakeout_admin_password")
+        if problem:
+            log.warning("admin password unavailable: %s", problem.sentence())
+        return value
+
+    def build_url(self) -> str:
+        # A fresh sid for every attempt: a reused sid can silently stop delivery on that server.
+        return self.settings["connection.url"].rstrip("/") + "/" + secrets.token_hex(8)
+
+    def start(self) -> None:
+        super().start()
+        if self.admin and not (self._puller and self._puller.is_alive()):
+            self._puller = threading.Thread(target=self._pull_loop, name="skytakeout-pull", daemon=True)
+            self._puller.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._pull_now.set()
+        super().stop(timeout)
+        if self._puller:
+            self._puller.join(timeout)
+
+    def on_open(self) -> None:
+        self._pull_now.set()
+
+    def connected_status(self) -> ConnectionStatus:
+        if self.admin_problem:
+            return ConnectionStatus(ConnState.UNAUTHORIZED, self.server_label(), self.admin_problem)
+        return super().connected_status()
+
+    def handle_text(self, text: str) -> None:
+        try:
+            event = decode_frame(text, server=self.server_label())
+        except NotAnOrder as skip:
+            self.skipped(str(skip), text)
+            return
+        if self.admin and event.kind is OrderKind.NEW_ORDER:
+            event = self._enrich(event)
+        self.deliver(event)
+
+    def _enrich(self, event: OrderEvent) -> OrderEvent:
+        """Amount and consignee from the order's details, if the admin API answers quickly."""
+        try:
+            with self._admin_lock:
+                details = self.admin.details(event.order_id) if self.admin else None
+        except AdminApiError as exc:
+            log.info("could not fetch details of order %s: %s", event.order_id, exc)
+            return event
+        if not details:
+            return event
+        try:
+            rich = event_from_record(details, server=event.server, raw=event.raw)
+        except NotAnOrder:
+            return event
+        return OrderEvent(
+            kind=event.kind, order_id=event.order_id, source=event.source, server=event.server,
+            order_number=rich.order_number or event.order_number, amount=rich.amount,
+            customer=rich.customer, text=rich.text or event.text, occurred_at=event.occurred_at,
+            raw=event.raw,
+        )
+
+    def _pull_loop(self) -> None:
+        interval = float(self.settings["skytakeout.pull_interval"])
+        while not self.stopping:
+            self._pull_now.wait(interval)
+            self._pull_now.clear()
+            if self.stopping:
+                return
+            try:
+                self.pull_once()
+            except Exception:  # noqa: BLE001 - the pull thread must survive anything
+                log.exception("pulling waiting orders failed")
+
+    def pull_once(self) -> int:
+        """Announce waiting orders the ledger has not seen; returns how many were new."""
+        if not self.admin:
+            return 0
+        try:
+            with self._admin_lock:
+                records = self.admin.waiting_orders()
+        except AdminApiError as exc:
+            self.admin_problem = str(exc) if exc.unauthorized else None
+            log.warning("could not pull waiting orders from %s: %s", self.server_label(), exc)
+            if exc.unauthorized:
+                self.publish(ConnectionStatus(ConnState.UNAUTHORIZED, self.server_label(), str(exc)))
+            return 0
+        self.pulls += 1
+        if self.admin_problem:
+            self.admin_problem = None
+            if self.status.state is ConnState.UNAUTHORIZED and self.connections:
+                self.publish(super().connected_status())
+        new = 0
+        for record in records:
+            try:
+                event = event_from_record(record, server=self.server_label())
+            except NotAnOrder as skip:
+                self.skipped(f"pulled record: {skip}")
+                continue
+            if self.deliver(event):
+                new += 1
+        if new:
+            log.info("recovered %d order(s) paid while disconnected", new)
+        return new
+
