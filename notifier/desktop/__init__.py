@@ -1,0 +1,1 @@
+"""The tray app (PySide6). Imports notifier.core, never notifier.server."""
