@@ -114,7 +114,7 @@ class Ledger:
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # OSError: the folder cannot be made
             raise LedgerError(f"cannot open the order history {self.path}: {exc}") from exc
 
     def close(self) -> None:

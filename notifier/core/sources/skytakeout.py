@@ -14,6 +14,7 @@ import logging
 import re
 import secrets
 import threading
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -31,6 +32,9 @@ PAGE_SIZE = 50
 MAX_PAGES = 40  # 2,000 waiting orders is far beyond any shop; stop rather than loop forever
 HTTP_TIMEOUT_S = 5.0
 ENRICH_TIMEOUT_S = 2.0
+# After the server refused our password, wait this long before trying it again: a wrong password
+# will not fix itself, and many backends lock an account after repeated failures.
+LOGIN_RETRY_S = 30.0
 
 
 def decode_frame(text: str, *, server: str) -> OrderEvent:
@@ -93,6 +97,8 @@ class AdminApi:
         handlers = [urllib.request.ProxyHandler({"http": proxy, "https": proxy} if proxy else {})]
         self._opener = urllib.request.build_opener(*handlers)
         self.logins = 0
+        self._refusal: str | None = None
+        self._refused_at = 0.0
 
     def _request(self, method: str, path: str, body: dict | None = None, *, token: str | None = None,
                  timeout: float = HTTP_TIMEOUT_S) -> Any:
@@ -121,6 +127,8 @@ class AdminApi:
         return result.get("data")
 
     def login(self) -> None:
+        if self._refusal and time.monotonic() - self._refused_at < LOGIN_RETRY_S:
+            raise AdminApiError(self._refusal, unauthorized=True)
         password = self._password_getter()
         if not password:
             raise AdminApiError("no admin password saved", unauthorized=True)
@@ -130,9 +138,11 @@ class AdminApi:
                                  {"username": self.username, "password": password})
         except AdminApiError as exc:
             # Code 0 on login means the account or password is wrong ("密码错误", "账号不存在").
-            if "refused" in str(exc):
+            if "refused" in str(exc) or exc.unauthorized:
+                self._refusal, self._refused_at = str(exc), time.monotonic()
                 raise AdminApiError(str(exc), unauthorized=True) from None
             raise
+        self._refusal = None
         token = data.get("token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise AdminApiError("admin login gave no token")
@@ -232,12 +242,18 @@ class SkyTakeOutSource(WebSocketSource):
 
     def _enrich(self, event: OrderEvent) -> OrderEvent:
         """Amount and consignee from the order's details, if the admin API answers quickly."""
+        if self.admin_problem:
+            return event  # the pull keeps trying the password, at its own slow pace
+        # A long pull must not hold up a live order: without the lock in time, go without details.
+        if not self._admin_lock.acquire(timeout=ENRICH_TIMEOUT_S):
+            return event
         try:
-            with self._admin_lock:
-                details = self.admin.details(event.order_id) if self.admin else None
+            details = self.admin.details(event.order_id) if self.admin else None
         except AdminApiError as exc:
             log.info("could not fetch details of order %s: %s", event.order_id, exc)
             return event
+        finally:
+            self._admin_lock.release()
         if not details:
             return event
         try:

@@ -80,6 +80,16 @@ class _BoundedFrameBuffer(frame_buffer):
         return frame
 
 
+def _readable_now(sock) -> bool:
+    if isinstance(sock, ssl.SSLSocket) and sock.pending() > 0:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return bool(readable)
+
+
 class WebSocketSource(Source):
     """A source on one WebSocket. Subclasses give the URL and headers and decode text frames."""
 
@@ -226,12 +236,16 @@ class WebSocketSource(Source):
             self.connections += 1
             connected_at = time.monotonic()
             self.publish(self.connected_status())
+            reason = "error"
             try:
                 self.on_open()
                 reason = self._pump(ws)
             finally:
+                # A closing handshake only with a peer that still answers: waiting on a dead one
+                # would delay telling the user that the connection is gone.
+                clean = reason in ("stopped", "reconnect requested")
                 try:
-                    ws.close(timeout=1)
+                    ws.close(timeout=1 if clean else 0)
                 except Exception:  # noqa: BLE001
                     pass
                 self.on_close()
@@ -268,7 +282,10 @@ class WebSocketSource(Source):
             if self._reconnect_requested.is_set():
                 return "reconnect requested"
             now = time.monotonic()
-            if ping_sent_at is not None and now - ping_sent_at >= answer_within:
+            if (ping_sent_at is not None and now - ping_sent_at >= answer_within
+                    and not _readable_now(sock)):
+                # Only when nothing is waiting to be read: a slow message handler may have kept
+                # us from reading an answer that did arrive in time.
                 return f"no answer to ping within {answer_within:g} s"
             if now >= next_ping:
                 try:

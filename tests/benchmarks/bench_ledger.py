@@ -1,0 +1,67 @@
+"""Benchmark: events per second the ledger sustains (a script, not a test).
+
+    cd /work/main && python -m tests.benchmarks.bench_ledger [--events 5000]
+
+Three numbers on a fresh file in a temporary directory: `record` one event per transaction (how
+a live source writes), `record_many` in batches of 100 (a pull or a resumed stream), and
+`record` of events the ledger already has (a server re-sending).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from notifier.core.events import OrderEvent, OrderKind
+from notifier.core.ledger import Ledger
+
+
+def events(count: int, start: int = 0) -> list[OrderEvent]:
+    return [
+        OrderEvent(OrderKind.NEW_ORDER, str(n), "skytakeout", "shop:8080", order_number=f"17{n:011d}",
+                   amount=Decimal("56.50"), customer="张三", text=f"订单号：17{n:011d}",
+                   raw=f'{{"type":1,"orderId":{n},"content":"订单号：17{n:011d}"}}')
+        for n in range(start, start + count)
+    ]
+
+
+def rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:,.0f} events/s ({seconds * 1e6 / count:.0f} µs each)"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=100)
+    args = parser.parse_args()
+    n = args.events
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(Path(tmp) / "ledger.sqlite3")
+        singles = events(n)
+        t0 = time.perf_counter()
+        for event in singles:
+            ledger.record(event)
+        print(f"record (one per transaction), {n} new: {rate(n, time.perf_counter() - t0)}")
+
+        batched = events(n * 4, start=n)
+        t0 = time.perf_counter()
+        for i in range(0, len(batched), args.batch):
+            ledger.record_many(batched[i:i + args.batch])
+        print(f"record_many (batches of {args.batch}), {len(batched)} new: "
+              f"{rate(len(batched), time.perf_counter() - t0)}")
+
+        t0 = time.perf_counter()
+        for event in singles:
+            assert not ledger.record(event)
+        print(f"record of already-known events, {n}: {rate(n, time.perf_counter() - t0)}")
+        print(f"ledger holds {ledger.count()} events, file "
+              f"{sum(p.stat().st_size for p in Path(tmp).iterdir()) / 1e6:.1f} MB (with WAL)")
+        ledger.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

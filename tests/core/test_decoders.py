@@ -1,0 +1,211 @@
+"""Decoding server messages: what becomes an order, what is skipped, and that nothing else comes
+out (Hypothesis)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from notifier.core.events import OrderEvent, OrderKind
+from notifier.core.settings import Settings
+from notifier.core.sources.decoding import NotAnOrder
+from notifier.core.sources.json_mapping import FieldMapping
+from notifier.core.sources.skytakeout import decode_frame, event_from_record
+
+# -- sky-take-out -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type":1,"orderId":1001,"content":"订单号：17000001001"}',
+        '{"content":"订单号：17000001001","orderId":1001,"type":1}',
+        '{"orderId":1001,"type":"1","content":"订单号：17000001001"}',
+        '  {"orderId":"1001","content":"订单号：17000001001","type":1, "extra": [1,2]}',
+    ],
+)
+def test_type_1_in_any_key_order_is_a_new_order(text):
+    event = decode_frame(text, server="shop:8080")
+    assert (event.kind, event.order_id, event.order_number) == (OrderKind.NEW_ORDER, "1001", "17000001001")
+    assert event.source == "skytakeout" and event.server == "shop:8080" and event.raw == text
+
+
+def test_type_2_is_a_reminder():
+    event = decode_frame('{"orderId":1001,"content":"订单号：17000001001","type":2}', server="s")
+    assert event.kind is OrderKind.REMINDER and event.order_id == "1001"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("这是来自服务端的消息：12:00:05", "not a JSON object"),  # the demo task's plain text
+        ("", "not a JSON object"),
+        ("[1,2]", "not a JSON object"),
+        ('{"type":1,"orderId":', "not valid JSON"),
+        ('{"type":3,"orderId":1001}', "unknown type"),
+        ('{"type":1}', "no orderId"),
+        ('{"type":true,"orderId":1}', "no usable type"),
+        ('{"type":[1],"orderId":1}', "no usable type"),
+        ('{"type":1,"orderId":{"id":1}}', "wrong type"),
+        ('{"type":1,"orderId":1.5}', "not a whole number"),
+        ('{"type":1,"orderId":"' + "9" * 100 + '"}', "too long"),
+        ('{"type":1,"orderId":NaN}', "not a whole number"),
+        ("[" * 100_000 + "]" * 100_000, "not a JSON object"),
+        ('{"a":' * 100_000 + "1" + "}" * 100_000, "not valid JSON"),
+        ('{"type":1,"orderId":' + "9" * 5000 + "}", "not valid JSON"),
+    ],
+)
+def test_what_is_not_an_order_says_why(text, reason):
+    with pytest.raises(NotAnOrder, match=reason):
+        decode_frame(text, server="s")
+
+
+def test_admin_record_becomes_a_rich_new_order():
+    record = {"id": 1001, "number": "17000001001", "amount": 56.5, "consignee": "张三", "remark": "少辣"}
+    event = event_from_record(record, server="s")
+    assert (event.order_id, event.order_number, event.amount, event.customer, event.text) == (
+        "1001", "17000001001", Decimal("56.50"), "张三", "少辣")
+
+
+# -- JSON mapping -------------------------------------------------------------------------
+
+
+def test_the_documented_example_with_default_settings():
+    mapping = FieldMapping.from_settings(Settings())
+    event = mapping.decode('{"order_id": 123456, "customer_name": "Zhang San", "order_amount": 100.00}',
+                           source="json", server="s")
+    assert event.kind is OrderKind.NEW_ORDER
+    assert (event.order_id, event.customer, event.amount) == ("123456", "Zhang San", Decimal("100.00"))
+
+
+def test_a_mapping_with_kind_field_and_nested_paths():
+    mapping = FieldMapping.from_settings(Settings({
+        "json.kind_field": "event.type", "json.new_order_values": "ORDER_PAID",
+        "json.reminder_values": "URGE", "json.order_id_field": "data.order.id",
+        "json.order_number_field": "data.order.no", "json.amount_field": "data.order.total",
+        "json.customer_field": "data.buyer.name", "json.text_field": "data.items.0.name",
+    }))
+    message = {"event": {"type": "ORDER_PAID"},
+               "data": {"order": {"id": "A-77", "no": 9001, "total": "38.00"}, "buyer": {"name": "李四"},
+                        "items": [{"name": "奶茶"}]}}
+    event = mapping.decode(json.dumps(message), source="json", server="s")
+    assert (event.kind, event.order_id, event.order_number, event.amount, event.customer, event.text) == (
+        OrderKind.NEW_ORDER, "A-77", "9001", Decimal("38.00"), "李四", "奶茶")
+    message["event"]["type"] = "URGE"
+    assert mapping.decode(json.dumps(message), source="json", server="s").kind is OrderKind.REMINDER
+    message["event"]["type"] = "REFUNDED"
+    with pytest.raises(NotAnOrder, match="unknown kind"):
+        mapping.decode(json.dumps(message), source="json", server="s")
+    del message["event"]
+    with pytest.raises(NotAnOrder, match="no kind field"):
+        mapping.decode(json.dumps(message), source="json", server="s")
+
+
+def test_numeric_kind_values_match_their_text():
+    mapping = FieldMapping(kind_field="type")
+    assert mapping.decode('{"type": 2.0, "order_id": 5}', source="json", server="s").kind is OrderKind.REMINDER
+    assert mapping.decode('{"type": "cancel", "order_id": 5}', source="json", server="s").kind is OrderKind.CANCELLED
+
+
+# -- fuzz ---------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=50),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+protocol_keys = st.sampled_from(["type", "orderId", "content", "order_id", "customer_name", "order_amount",
+                                 "data", "kind", "id", "number", "amount"])
+messages = st.dictionaries(protocol_keys | st.text(max_size=6), json_values, max_size=6)
+frames = st.one_of(
+    st.text(max_size=300),
+    messages.map(json.dumps),
+    messages.map(lambda m: json.dumps(m)[: max(0, len(json.dumps(m)) - 3)]),  # truncated
+    st.binary(max_size=200).map(lambda b: b.decode("utf-8", "surrogateescape")),
+    st.integers(1, 3000).map(lambda n: "[" * n),
+)
+mappings = st.builds(
+    FieldMapping,
+    kind_field=st.sampled_from(["", "type", "kind", "data.kind", "a.0.b"]),
+    order_id_field=st.sampled_from(["order_id", "orderId", "id", "data.id", "data.0", ""]),
+    order_number_field=st.sampled_from(["order_number", "number", "data.no", ""]),
+    amount_field=st.sampled_from(["order_amount", "amount", "data"]),
+    customer_field=st.sampled_from(["customer_name", "data", "content"]),
+    text_field=st.sampled_from(["content", "data", "type"]),
+)
+FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def only_events_or_not_an_order(decode) -> OrderEvent | None:
+    try:
+        event = decode()
+    except NotAnOrder:
+        return None
+    assert isinstance(event, OrderEvent) and event.order_id
+    json.dumps(event.to_json_dict(), ensure_ascii=False).encode("utf-8")  # printable as a line
+    assert event.key
+    return event
+
+
+@FUZZ
+@given(frames)
+def test_skytakeout_decoder_yields_an_event_or_not_an_order(text):
+    only_events_or_not_an_order(lambda: decode_frame(text, server="s"))
+
+
+@FUZZ
+@given(st.fixed_dictionaries({"type": json_values, "orderId": json_values}, optional={"content": json_values}))
+def test_skytakeout_decoder_on_protocol_shaped_junk(message):
+    event = only_events_or_not_an_order(lambda: decode_frame(json.dumps(message), server="s"))
+    if event is not None:
+        assert event.kind in (OrderKind.NEW_ORDER, OrderKind.REMINDER)
+
+
+@FUZZ
+@given(mappings, frames)
+def test_json_mapping_decoder_yields_an_event_or_not_an_order(mapping, text):
+    only_events_or_not_an_order(lambda: mapping.decode(text, source="json", server="s"))
+
+
+@FUZZ
+@given(json_values)
+def test_admin_records_yield_an_event_or_not_an_order(record):
+    if isinstance(record, dict):
+        only_events_or_not_an_order(lambda: event_from_record(record, server="s"))
+
+
+event_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "kind": st.sampled_from(["new_order", "reminder", "cancelled", "refund", "paid"]) | json_values,
+        "order_id": st.text(max_size=70) | json_values,
+        "order_number": json_values, "amount": json_values | st.text(max_size=40),
+        "currency": st.sampled_from(["CNY", "usd"]) | json_values, "customer": json_values,
+        "text": json_values, "occurred_at": st.datetimes().map(lambda d: d.isoformat()) | json_values,
+    },
+)
+notifier_frames = st.fixed_dictionaries(
+    {"type": st.just("event")},
+    optional={"seq": st.integers(-2, 2**70) | json_values, "store": json_values,
+              "received_at": st.datetimes().map(lambda d: d.isoformat()) | json_values,
+              "event": event_bodies | json_values},
+)
+
+
+@pytest.mark.xfail(raises=TypeError, strict=False,
+                   reason="protocol.validate_event: an unhashable 'kind' (e.g. []) raises TypeError; "
+                          "reported to the lead (protocol.py is not ours)")
+@FUZZ
+@given(notifier_frames)
+def test_notifier_protocol_decoder_yields_an_event_or_a_value_error(frame):
+    protocol = pytest.importorskip("notifier.core.protocol")
+    try:
+        event = protocol.event_from_frame(frame, server="s", raw=json.dumps(frame))
+    except ValueError:  # SchemaError is one: the source logs and skips it
+        return
+    assert isinstance(event, OrderEvent) and event.order_id and event.event_id
+    json.dumps(event.to_json_dict(), ensure_ascii=False).encode("utf-8")

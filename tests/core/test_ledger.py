@@ -1,0 +1,167 @@
+"""The ledger: every event on disk once, acknowledgements, cursors, expiry."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from notifier.core.events import OrderEvent, OrderKind
+from notifier.core.ledger import REMINDER_WINDOW_S, Ledger, LedgerError
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def order(order_id: str = "1001", **kw) -> OrderEvent:
+    return OrderEvent(kind=kw.pop("kind", OrderKind.NEW_ORDER), order_id=order_id,
+                      source=kw.pop("source", "skytakeout"), server=kw.pop("server", "shop:8080"), **kw)
+
+
+def test_the_same_order_live_and_from_the_pull_is_recorded_once(ledger):
+    live = order("1001", text="订单号：17000001001", raw='{"type":1,"orderId":1001}')
+    pulled = order("1001", order_number="17000001001", amount=Decimal("56.50"), customer="张三",
+                   raw='{"id":1001}')
+    assert ledger.record(live) is True
+    assert ledger.record(pulled) is False
+    assert ledger.count() == 1
+    assert ledger.known_order_ids("skytakeout", "shop:8080", ["1001", "1002"]) == {"1001"}
+
+
+def test_same_order_id_on_another_server_is_another_order(ledger):
+    assert ledger.record(order("1001", server="a:1"))
+    assert ledger.record(order("1001", server="b:1"))
+
+
+def test_events_with_a_server_event_id_are_deduplicated_by_it(ledger):
+    first = order("1001", kind=OrderKind.REMINDER, event_id="seq-7")
+    assert ledger.record(first)
+    assert not ledger.record(order("1001", kind=OrderKind.REMINDER, event_id="seq-7"))
+    assert ledger.record(order("1001", kind=OrderKind.REMINDER, event_id="seq-8"))
+
+
+def test_reminders_in_the_window_are_one_and_after_it_are_two(tmp_path):
+    clock = Clock()
+    book = Ledger(tmp_path / "l.sqlite3", clock=clock)
+    assert book.record(order("1001", kind=OrderKind.REMINDER))
+    clock.now += 5
+    assert not book.record(order("1001", kind=OrderKind.REMINDER))  # pressed twice
+    assert book.record(order("1002", kind=OrderKind.REMINDER))  # another order's reminder
+    clock.now += REMINDER_WINDOW_S + 1
+    later = datetime.fromtimestamp(clock.now, UTC)  # a reminder a minute later happened later
+    assert book.record(order("1001", kind=OrderKind.REMINDER, occurred_at=later))
+    assert book.count() == 3
+    book.close()
+
+
+def test_acknowledging_an_order_acknowledges_its_reminders_too(ledger):
+    ledger.record(order("1001"))
+    ledger.record(order("1001", kind=OrderKind.REMINDER))
+    ledger.record(order("1002"))
+    assert ledger.unacknowledged_orders() == 2
+    first = next(e for e in ledger.unacknowledged() if e.event.order_id == "1001")
+    assert ledger.acknowledge([first.id]) == 2
+    assert [e.event.order_id for e in ledger.unacknowledged()] == ["1002"]
+    assert ledger.unacknowledged_orders() == 1
+    assert ledger.is_acknowledged(order("1001"))
+    assert not ledger.is_acknowledged(order("1002"))
+    assert ledger.acknowledge_all() == 1
+    assert ledger.unacknowledged() == []
+    assert all(e.acknowledged for e in ledger.recent())
+
+
+def test_cursor_is_saved_with_the_event(ledger):
+    assert ledger.record(order("1001"), cursor=("notifier|shop", "41"))
+    assert ledger.cursor("notifier|shop") == "41"
+    ledger.record_many([order("1002"), order("1003")], cursor=("notifier|shop", "43"))
+    assert ledger.cursor("notifier|shop") == "43"
+
+
+def test_a_failed_write_leaves_neither_events_nor_the_cursor(ledger):
+    ledger.record(order("1000"), cursor=("c", "1"))
+    broken = order("1002", order_number=object())  # sqlite cannot store this: fails mid-transaction
+    with pytest.raises(LedgerError):
+        ledger.record_many([order("1001"), broken], cursor=("c", "3"))
+    assert ledger.count() == 1
+    assert ledger.cursor("c") == "1"
+    assert ledger.record(order("1001"))  # the ledger is still usable and 1001 was not stored
+
+
+def test_old_entries_expire_after_the_retention_period(tmp_path):
+    clock = Clock()
+    book = Ledger(tmp_path / "l.sqlite3", clock=clock)
+    book.record(order("old"))
+    clock.now += 80 * 86400
+    book.record(order("recent"))
+    clock.now += 11 * 86400
+    assert book.expire(90) == 1
+    assert [e.event.order_id for e in book.recent()] == ["recent"]
+    book.close()
+
+
+def test_entries_survive_reopening_with_every_field(tmp_path):
+    path = tmp_path / "l.sqlite3"
+    book = Ledger(path)
+    event = order("1001", order_number="17000001001", amount=Decimal("56.50"), customer="张三",
+                  text="订单号：17000001001", raw='{"type":1}')
+    book.record(event)
+    book.close()
+    again = Ledger(path)
+    (entry,) = again.recent()
+    assert entry.event == event
+    assert not again.record(event)
+    again.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_concurrent_writers_get_exactly_one_new_per_order(ledger):
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def writer() -> None:
+        mine = [ledger.record(order(str(n))) for n in range(50)]
+        with lock:
+            results.extend(mine)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results.count(True) == 50
+    assert ledger.count() == 50
+
+
+def test_search_treats_wildcards_as_text(ledger):
+    ledger.record(order("1", customer="100%_real"))
+    ledger.record(order("2", customer="100 real"))
+    assert [e.event.order_id for e in ledger.recent(search="%_")] == ["1"]
+
+
+def test_per_hour_counts_new_orders_of_the_day(tmp_path):
+    clock = Clock(1_700_000_000.0)
+    book = Ledger(tmp_path / "l.sqlite3", clock=clock)
+    day_start = clock.now - 3600 * 5.5  # we are in hour 5
+    book.record(order("1"))
+    book.record(order("2"))
+    book.record(order("2", kind=OrderKind.REMINDER))
+    counts = book.per_hour(day_start)
+    assert counts[5] == 2 and sum(counts) == 2
+    book.close()
+
+
+def test_unusable_ledger_path_is_a_ledger_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(LedgerError, match="cannot open the order history"):
+        Ledger(blocker / "ledger.sqlite3")
