@@ -38,8 +38,10 @@ class OrderIntake:
     def on_status(self, observer: StatusObserver) -> None:
         self._status_observers.append(observer)
 
-    def deliver(self, event: OrderEvent, cursor: tuple[str, str] | None = None) -> bool:
-        is_new = self.ledger.record(event, cursor)
+    def deliver(
+        self, event: OrderEvent, cursor: tuple[str, str] | None = None, *, durable: bool = False
+    ) -> bool:
+        is_new = self.ledger.record(event, cursor, durable=durable)
         if is_new:
             for observer in self._order_observers:
                 try:
@@ -47,6 +49,10 @@ class OrderIntake:
                 except Exception:  # noqa: BLE001 - the order is safe on disk; keep the source alive
                     log.exception("order observer failed")
         return is_new
+
+    def cursor(self, name: str) -> str | None:
+        """A source's saved resume position (see Source.saved_cursor)."""
+        return self.ledger.cursor(name)
 
     def _publish_status(self, status: ConnectionStatus) -> None:
         for observer in self._status_observers:

@@ -24,7 +24,9 @@ class EventSink(Protocol):
     saved with it, atomically, for sources that resume from a position.
     """
 
-    def __call__(self, event: OrderEvent, cursor: tuple[str, str] | None = None) -> bool: ...
+    def __call__(
+        self, event: OrderEvent, cursor: tuple[str, str] | None = None, *, durable: bool = False
+    ) -> bool: ...
 
 
 StatusCallback = Callable[[ConnectionStatus], None]
@@ -103,8 +105,23 @@ class Source(ABC):
         except Exception:  # noqa: BLE001 - a broken observer must not kill the source
             log.exception("status observer failed")
 
-    def deliver(self, event: OrderEvent, cursor: tuple[str, str] | None = None) -> bool:
+    def deliver(
+        self, event: OrderEvent, cursor: tuple[str, str] | None = None, *, durable: bool = False
+    ) -> bool:
+        """Hand `event` to the sink; returns after it is on disk (`durable`: synced to the disk
+        itself, for sources that acknowledge upstream right after)."""
+        if durable:
+            return self.sink(event, cursor, durable=True)
         return self.sink(event, cursor)
+
+    def saved_cursor(self, name: str) -> str | None:
+        """The resume position last saved with `deliver(..., cursor=(name, value))`, if any.
+
+        Read through the sink's owner (OrderIntake.cursor), or a sink object's own `cursor`.
+        """
+        owner = getattr(self.sink, "__self__", self.sink)
+        reader = getattr(owner, "cursor", None)
+        return reader(name) if callable(reader) else None
 
     @abstractmethod
     def _run(self) -> None: ...

@@ -1,0 +1,347 @@
+"""The Order Notifier protocol, shared by the reference server, its client source and order systems.
+
+Qt-free and aiohttp-free (standard library only), so an order system can copy this one file.
+
+Ingest (order system -> server)::
+
+    POST /api/v1/shops/{shop}/events
+    Content-Type: application/json
+    X-Notifier-Timestamp: 1717000000          (Unix seconds; within 5 minutes of the server clock)
+    X-Notifier-Nonce: 3f9c0a...               (random, never reused; 16-128 chars [A-Za-z0-9_-])
+    X-Notifier-Signature: sha256=<hex>        (HMAC-SHA256 of timestamp "\\n" nonce "\\n" body,
+                                               keyed with the shop's ingest secret)
+    Idempotency-Key: order-1234-paid          (optional: a retry returns the first result)
+
+    {"kind": "new_order", "order_id": "1234", "order_number": "A-1234", "amount": "56.50",
+     "currency": "CNY", "customer": "张三", "text": "2 x noodles"}
+
+    -> 201 {"seq": 17, "shop": "...", "duplicate": false}
+       (200 with the first seq and "duplicate": true for a retried Idempotency-Key)
+    -> 4xx {"error": "<reason>", "message": "...", "field": "..."}  on refusal
+
+Stream (server -> desktop app)::
+
+    GET /api/v1/shops/{shop}/stream?after=<seq>     WebSocket, Authorization: Bearer <token>
+
+    {"type": "hello", "shop": s, "store": id, "last_seq": n, "oldest_seq": m, "reset": false}
+    {"type": "history_gap", "requested_after": a, "oldest_seq": m}   (events a+1..m-1 expired)
+    {"type": "event", "seq": n, "store": id, "received_at": iso, "event": {...}}
+
+`publish_order` at the end is the documented Python function for order systems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from notifier.core.events import OrderEvent, OrderKind, parse_amount
+
+PROTOCOL = "notifier"
+API_PREFIX = "/api/v1/shops"
+
+TIMESTAMP_HEADER = "X-Notifier-Timestamp"
+NONCE_HEADER = "X-Notifier-Nonce"
+SIGNATURE_HEADER = "X-Notifier-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+SIGNATURE_PREFIX = "sha256="
+
+MAX_SKEW_S = 300  # a signed request older or newer than this is refused (replay window)
+MAX_BODY_BYTES = 64 * 1024
+
+SHOP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NONCE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+FIELD_LIMITS = {"order_id": 64, "order_number": 64, "customer": 200, "text": 2000}
+
+
+# -- signing ---------------------------------------------------------------------------------
+
+
+def signing_payload(timestamp: str, nonce: str, body: bytes) -> bytes:
+    return timestamp.encode("ascii") + b"\n" + nonce.encode("ascii") + b"\n" + body
+
+
+def sign(secret: str, timestamp: str, nonce: str, body: bytes) -> str:
+    """The value of the signature header for this request."""
+    digest = hmac.new(secret.encode("utf-8"), signing_payload(timestamp, nonce, body), hashlib.sha256)
+    return SIGNATURE_PREFIX + digest.hexdigest()
+
+
+def signed_headers(
+    secret: str, body: bytes, *, timestamp: int | None = None, nonce: str | None = None
+) -> dict[str, str]:
+    """Timestamp, nonce and signature headers for one request body."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or secrets.token_hex(16)
+    return {
+        TIMESTAMP_HEADER: ts,
+        NONCE_HEADER: nonce,
+        SIGNATURE_HEADER: sign(secret, ts, nonce, body),
+    }
+
+
+class SignatureProblem(Exception):
+    """Why a signed request is refused; `reason` is the machine-readable error code."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_signature(
+    secret: str,
+    timestamp: str | None,
+    nonce: str | None,
+    signature: str | None,
+    body: bytes,
+    *,
+    now: float | None = None,
+    max_skew: float = MAX_SKEW_S,
+) -> None:
+    """Raise SignatureProblem unless the request is signed with `secret` and fresh.
+
+    The nonce's uniqueness is the server's job (it needs storage); this checks its shape.
+    """
+    if not timestamp or not nonce or not signature:
+        raise SignatureProblem(
+            "missing_signature",
+            f"headers {TIMESTAMP_HEADER}, {NONCE_HEADER} and {SIGNATURE_HEADER} are required",
+        )
+    if not timestamp.isdigit() or len(timestamp) > 12:
+        raise SignatureProblem("bad_timestamp", f"{TIMESTAMP_HEADER} must be Unix seconds")
+    if not NONCE.match(nonce):
+        raise SignatureProblem("bad_nonce", f"{NONCE_HEADER} must be 16-128 characters [A-Za-z0-9_-]")
+    expected = sign(secret, timestamp, nonce, body)
+    if not hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("ascii", "replace")):
+        raise SignatureProblem("bad_signature", "the signature does not match the body and the shop's secret")
+    now = time.time() if now is None else now
+    if abs(now - int(timestamp)) > max_skew:
+        raise SignatureProblem(
+            "stale_timestamp",
+            f"the timestamp is more than {int(max_skew)} s away from the server's clock",
+        )
+
+
+def token_hash(token: str) -> str:
+    """How a client token is kept at rest: its SHA-256 (tokens are random, so no salt needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+# -- the event schema ------------------------------------------------------------------------
+
+
+class SchemaError(ValueError):
+    """An ingest body that is not a valid event; names the field at fault."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def _text_field(body: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise SchemaError(name, "is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise SchemaError(name, "must be a string")
+    text = str(value).strip()
+    if required and not text:
+        raise SchemaError(name, "must not be empty")
+    if len(text) > FIELD_LIMITS[name]:
+        raise SchemaError(name, f"must be at most {FIELD_LIMITS[name]} characters")
+    return text or None
+
+
+def validate_event(body: Any) -> dict[str, Any]:
+    """The ingest body as a normalised event dict, or SchemaError naming the field."""
+    if not isinstance(body, Mapping):
+        raise SchemaError("body", "must be a JSON object")
+    unknown = set(body) - {"kind", "order_id", "order_number", "amount", "currency", "customer", "text", "occurred_at"}
+    if unknown:
+        raise SchemaError(sorted(unknown)[0], "is not a known field")
+    kind = body.get("kind", OrderKind.NEW_ORDER.value)
+    if kind not in {k.value for k in OrderKind}:
+        raise SchemaError("kind", "must be one of " + ", ".join(k.value for k in OrderKind))
+    event: dict[str, Any] = {"kind": kind, "order_id": _text_field(body, "order_id", required=True)}
+    for name in ("order_number", "customer", "text"):
+        event[name] = _text_field(body, name)
+    amount = body.get("amount")
+    if amount is not None:
+        if isinstance(amount, bool) or not isinstance(amount, int | float | str):
+            raise SchemaError("amount", "must be a number or a numeric string")
+        parsed = parse_amount(amount)
+        if parsed is None:
+            raise SchemaError("amount", "is not a valid amount")
+        amount = str(parsed)
+    event["amount"] = amount
+    currency = body.get("currency", "CNY")
+    if not isinstance(currency, str) or not CURRENCY.match(currency):
+        raise SchemaError("currency", "must be a three-letter code such as CNY")
+    event["currency"] = currency
+    occurred = body.get("occurred_at")
+    if occurred is not None:
+        try:
+            when = datetime.fromisoformat(occurred) if isinstance(occurred, str) else None
+        except ValueError:
+            when = None
+        if when is None:
+            raise SchemaError("occurred_at", "must be an ISO 8601 date and time")
+        occurred = (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+    event["occurred_at"] = occurred
+    return event
+
+
+# -- stream frames ---------------------------------------------------------------------------
+
+
+def stream_path(shop: str, after: int | None = None) -> str:
+    path = f"{API_PREFIX}/{quote(shop, safe='')}/stream"
+    return path if after is None else f"{path}?after={int(after)}"
+
+
+def ingest_path(shop: str) -> str:
+    return f"{API_PREFIX}/{quote(shop, safe='')}/events"
+
+
+def event_frame(seq: int, store: str, received_at: float, event: Mapping[str, Any]) -> str:
+    return json.dumps(
+        {
+            "type": "event",
+            "seq": seq,
+            "store": store,
+            "received_at": datetime.fromtimestamp(received_at, UTC).isoformat(),
+            "event": event,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def event_from_frame(frame: Mapping[str, Any], *, server: str, raw: str = "") -> OrderEvent:
+    """An `event` frame as an OrderEvent; ValueError/SchemaError when it is not a usable one."""
+    seq = frame.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        raise ValueError("frame without a valid seq")
+    body = validate_event(frame.get("event"))
+    occurred = body["occurred_at"] or frame.get("received_at")
+    try:
+        occurred_at = datetime.fromisoformat(occurred) if isinstance(occurred, str) else datetime.now(UTC)
+    except ValueError:
+        occurred_at = datetime.now(UTC)
+    store = frame.get("store")
+    store = store if isinstance(store, str) and len(store) <= 64 else ""
+    return OrderEvent(
+        kind=OrderKind(body["kind"]),
+        order_id=body["order_id"],
+        source=PROTOCOL,
+        server=server,
+        order_number=body["order_number"],
+        amount=Decimal(body["amount"]) if body["amount"] is not None else None,
+        currency=body["currency"],
+        customer=body["customer"],
+        text=body["text"],
+        occurred_at=occurred_at,
+        # The store id keeps event ids unique even if the server's store is ever rebuilt.
+        event_id=f"{store}:{seq}" if store else str(seq),
+        raw=raw,
+    )
+
+
+# -- for order systems -----------------------------------------------------------------------
+
+
+class PublishError(Exception):
+    """The server refused the event (or could not be reached); `status` 0 means unreachable."""
+
+    def __init__(self, status: int, reason: str, message: str, field: str | None = None):
+        super().__init__(f"{status} {reason}: {message}" if status else message)
+        self.status = status
+        self.reason = reason
+        self.field = field
+
+
+def http_base(server_url: str) -> str:
+    """http(s)://host:port from any of http, https, ws, wss addresses."""
+    parts = urlsplit(server_url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("http", "https"):
+        raise ValueError(f"unsupported address {server_url!r}: use http(s):// or ws(s)://")
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def publish_order(
+    server_url: str,
+    shop: str,
+    ingest_secret: str,
+    *,
+    order_id: str | int,
+    kind: str = "new_order",
+    order_number: str | None = None,
+    amount: str | Decimal | float | None = None,
+    currency: str = "CNY",
+    customer: str | None = None,
+    text: str | None = None,
+    idempotency_key: str | None = None,
+    timeout: float = 10.0,
+    context=None,
+) -> dict[str, Any]:
+    """Publish one order event to an Order Notifier server; returns {"seq": n, ...}.
+
+    Call it when an order is paid (kind "new_order") or a customer asks to hurry ("reminder").
+    Pass a stable `idempotency_key` (e.g. f"{order_id}-paid") and retry on PublishError with
+    status 0 or 5xx: the server then stores the event once however many times it is sent.
+    `context` is an optional ssl.SSLContext for a server with a private certificate.
+
+        publish_order("https://push.example.com", "noodle-bar", secret,
+                      order_id=1234, order_number="A-1234", amount="56.50", customer="张三",
+                      idempotency_key="1234-paid")
+    """
+    event = {"kind": kind, "order_id": str(order_id), "currency": currency}
+    for name, value in (("order_number", order_number), ("customer", customer), ("text", text)):
+        if value is not None:
+            event[name] = value
+    if amount is not None:
+        event["amount"] = str(amount)
+    body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    request = urllib.request.Request(http_base(server_url) + ingest_path(shop), data=body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    for name, value in signed_headers(ingest_secret, body).items():
+        request.add_header(name, value)
+    if idempotency_key:
+        request.add_header(IDEMPOTENCY_HEADER, idempotency_key)
+    # No proxy from the environment: an order system talks to its push server directly.
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return json.loads(response.read(MAX_BODY_BYTES))
+    except urllib.error.HTTPError as exc:
+        try:
+            error = json.loads(exc.read(MAX_BODY_BYTES))
+        except ValueError:
+            error = {}
+        raise PublishError(
+            exc.code, str(error.get("error", "http_error")), str(error.get("message", exc.reason)),
+            error.get("field"),
+        ) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise PublishError(0, "unreachable", f"cannot reach {http_base(server_url)}: {reason}") from None

@@ -1,0 +1,31 @@
+"""How one reference server runs: where it keeps its state, where it listens, its limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from notifier.core.protocol import MAX_BODY_BYTES, MAX_SKEW_S
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8765
+    cert: Path | None = None  # TLS certificate chain (PEM); with `key`, the server speaks https/wss
+    key: Path | None = None
+    retention_days: float = 7.0
+    prune_every_s: float = 3600.0
+    heartbeat_s: float = 20.0  # server pings; a client silent for half of this after a ping is dropped
+    queue_limit: int = 1000  # frames waiting for one client before it counts as too slow
+    # Kernel send buffer per stream: bounds what a stalled client costs in memory and makes it
+    # count as "too slow" after this much plus `queue_limit` frames, instead of megabytes later.
+    send_buffer: int = 128 * 1024
+    max_body: int = MAX_BODY_BYTES
+    max_skew_s: float = MAX_SKEW_S
+    skytakeout_shop: str | None = None  # serve this shop on /ws/{sid} too (no auth: off by default)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.cert and self.key)

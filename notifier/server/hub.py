@@ -1,0 +1,82 @@
+"""Fan-out of new events to the connected clients of each shop, never waiting for any of them.
+
+Every client has its own bounded queue drained by its own task. Publishing only puts a frame (the
+same, already encoded string for everyone) on each queue; a client whose queue is full is too
+slow and is dropped, so it cannot delay the others. It will reconnect and resume from its cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+log = logging.getLogger(__name__)
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_TOO_SLOW = 4008  # application close code: "you fell behind; reconnect with after=<seq>"
+
+
+class Subscriber:
+    def __init__(self, channel: str, limit: int):
+        self.channel = channel
+        self.queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(maxsize=limit)
+        self.cursor = 0  # the last seq sent to this client (set after its replay)
+        self.close_code: int | None = None  # set when the server ends this client's stream
+        self.close_message = b""
+        self.writer: asyncio.Task | None = None  # the task sending to this client
+
+    @property
+    def kicked(self) -> bool:
+        return self.close_code is not None
+
+    def end(self, code: int, message: bytes) -> None:
+        """Stop sending to this client and close its connection with `code`."""
+        if self.close_code is None:
+            self.close_code, self.close_message = code, message
+        if self.writer and not self.writer.done():
+            self.writer.cancel()
+
+
+class Hub:
+    def __init__(self, queue_limit: int):
+        self.queue_limit = queue_limit
+        self._channels: dict[str, set[Subscriber]] = defaultdict(set)
+        self.kicked = 0  # clients dropped for being too slow, for /healthz and tests
+
+    def subscribe(self, channel: str) -> Subscriber:
+        sub = Subscriber(channel, self.queue_limit)
+        self._channels[channel].add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        subs = self._channels.get(sub.channel)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._channels[sub.channel]
+
+    def close_all(self) -> None:
+        """Server shutdown: tell every client we are going away (they reconnect and resume)."""
+        for subs in self._channels.values():
+            for sub in subs:
+                sub.end(CLOSE_GOING_AWAY, b"server shutting down")
+
+    def has_subscribers(self, channel: str) -> bool:
+        return bool(self._channels.get(channel))
+
+    @property
+    def connections(self) -> int:
+        return sum(len(subs) for subs in self._channels.values())
+
+    def publish(self, channel: str, seq: int, frame: str) -> None:
+        """Queue `frame` for every client of `channel`. Must run on the server's event loop."""
+        for sub in list(self._channels.get(channel, ())):
+            if sub.kicked:
+                continue
+            try:
+                sub.queue.put_nowait((seq, frame))
+            except asyncio.QueueFull:
+                self.kicked += 1
+                log.info("dropping a client of %s: %d frames unread", channel, sub.queue.qsize())
+                sub.end(CLOSE_TOO_SLOW, b"too slow; reconnect with after=")

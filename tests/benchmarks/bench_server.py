@@ -1,0 +1,339 @@
+"""Benchmark of the reference server (a script that prints numbers, not a test).
+
+    cd /work/main && /tmp/venv/bin/python tests/benchmarks/bench_server.py [--quick]
+
+Measures, with the server as a separate `notifier server run` process on 127.0.0.1:
+1. how many concurrent stream connections one server process holds, and its memory (RSS);
+2. publish-to-client latency p50/p99 at 100 events/s with 1,000 connected clients;
+3. ingest requests per second (signed POSTs, 32 concurrent keep-alive clients).
+
+Clients run in separate processes from the server and use a minimal WebSocket reader (asyncio
+Protocol, no JSON parsing) so that the numbers are about the server. Everything shares the same
+machine, so on 2 cores the clients' CPU competes with the server's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from notifier.core import protocol  # noqa: E402
+from notifier.server.store import EventStore  # noqa: E402
+
+T_MARK = re.compile(rb'"text":"t=([0-9.]+)"')
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def healthz(port: int) -> dict:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+        return json.loads(response.read())
+
+
+class Server:
+    def __init__(self, **flags: str):
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-server-"))
+        store = EventStore(self.dir)
+        self.creds = store.add_shop("bench")
+        store.close()
+        self.port = free_port()
+        args = [sys.executable, "-m", "notifier", "server", "--data-dir", str(self.dir), "--port", str(self.port),
+                "--log-level", "WARNING"]
+        for name, value in flags.items():
+            args += [f"--{name.replace('_', '-')}", value]
+        self.proc = subprocess.Popen(args + ["run"], cwd=REPO)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                healthz(self.port)
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+# -- client side (runs in its own process: `bench_server.py --clients ...`) -------------------
+
+
+class StreamClient(asyncio.Protocol):
+    """Reads server frames with as little work as possible; records latency of marked events."""
+
+    def __init__(self, key: bytes, request: bytes, stats: dict):
+        self.request, self.stats, self.buf = request, stats, b""
+        self.handshaken = False
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.handshaken:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.buf.startswith(b"HTTP/1.1 101"):
+                self.stats["refused"] += 1
+                self.transport.close()
+                return
+            self.handshaken = True
+            self.stats["open"] += 1
+            self.buf = self.buf[end + 4:]
+        while len(self.buf) >= 2:
+            opcode, length, offset = self.buf[0] & 0x0F, self.buf[1] & 0x7F, 2
+            if length == 126:
+                if len(self.buf) < 4:
+                    return
+                length, offset = int.from_bytes(self.buf[2:4], "big"), 4
+            elif length == 127:
+                if len(self.buf) < 10:
+                    return
+                length, offset = int.from_bytes(self.buf[2:10], "big"), 10
+            if len(self.buf) < offset + length:
+                return
+            payload = self.buf[offset:offset + length]
+            self.buf = self.buf[offset + length:]
+            if opcode == 0x9:  # ping -> pong (masked, as a client must)
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+            elif opcode == 0x1:
+                mark = T_MARK.search(payload)
+                if mark:
+                    self.stats["lat"].append(time.time() - float(mark.group(1)))
+
+    def connection_lost(self, exc):
+        if self.handshaken:
+            self.stats["open"] -= 1
+            self.stats["lost"] += 1
+
+
+async def run_clients(port: int, token: str, count: int, hold_s: float, report: Path) -> None:
+    loop = asyncio.get_running_loop()
+    stats = {"open": 0, "refused": 0, "lost": 0, "failed": 0, "lat": []}
+    key = base64.b64encode(os.urandom(16))
+    request = (
+        f"GET {protocol.stream_path('bench')}?after=0 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n"
+    ).encode()
+    transports = []
+    for start in range(0, count, 200):  # in waves, as a shop network would reconnect
+        results = await asyncio.gather(*(
+            loop.create_connection(lambda: StreamClient(key, request, stats), "127.0.0.1", port)
+            for _ in range(min(200, count - start))
+        ), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                stats["failed"] += 1
+            else:
+                transports.append(result[0])
+    deadline = time.monotonic() + 30
+    while stats["open"] + stats["refused"] + stats["failed"] < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    report.write_text(json.dumps({k: v for k, v in stats.items() if k != "lat"}))
+    end = time.monotonic() + hold_s
+    while time.monotonic() < end and not Path(str(report) + ".stop").exists():
+        await asyncio.sleep(0.1)
+    report.write_text(json.dumps(stats))
+    for transport in transports:
+        transport.close()
+
+
+def spawn_clients(port: int, token: str, count: int, hold_s: float) -> tuple[subprocess.Popen, Path]:
+    report = Path(tempfile.mktemp(prefix="bench-clients-", suffix=".json"))
+    proc = subprocess.Popen([sys.executable, __file__, "--clients", str(count), "--port", str(port),
+                             "--hold", str(hold_s), "--report", str(report)],
+                            env={**os.environ, "BENCH_TOKEN": token})
+    return proc, report
+
+
+def wait_report(report: Path, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if report.exists() and report.stat().st_size:
+            try:
+                return json.loads(report.read_text())
+            except ValueError:
+                pass
+        time.sleep(0.1)
+    raise RuntimeError("client process did not report")
+
+
+# -- the three measurements ------------------------------------------------------------------
+
+
+def bench_connections(steps: list[int]) -> None:
+    print("\n== concurrent stream connections held by one server process ==")
+    server = Server(queue_limit="100")
+    base = rss_mib(server.proc.pid)
+    print(f"server idle: RSS {base:.1f} MiB")
+    procs = []
+    try:
+        held = 0
+        for target in steps:
+            proc, report = spawn_clients(server.port, server.creds.client_token, target - held, 3600)
+            procs.append((proc, report))
+            stats = wait_report(report)
+            time.sleep(1.0)
+            held = healthz(server.port)["connections"]
+            rss = rss_mib(server.proc.pid)
+            print(f"target {target:>6}: server holds {held:>6} streams; RSS {rss:7.1f} MiB "
+                  f"({(rss - base) * 1024 / max(held, 1):.1f} KiB per stream); client failures "
+                  f"{stats['failed'] + stats['refused']}")
+            if held < target * 0.99:
+                break
+    finally:
+        for _proc, report in procs:
+            Path(str(report) + ".stop").touch()
+        for proc, _ in procs:
+            proc.wait(60)
+        server.stop()
+
+
+def bench_latency(clients: int, rate: float, seconds: float) -> None:
+    print(f"\n== publish-to-client latency: {rate:g} events/s for {seconds:g} s to {clients} clients ==")
+    server = Server()
+    halves = [clients // 2, clients - clients // 2]
+    procs = [spawn_clients(server.port, server.creds.client_token, n, seconds + 30) for n in halves]
+    try:
+        for _, report in procs:
+            wait_report(report)
+        print(f"connected: {healthz(server.port)['connections']}")
+        published = asyncio.run(_publish_at_rate(server, rate, seconds))
+        time.sleep(2.0)
+        for _, report in procs:
+            Path(str(report) + ".stop").touch()
+        latencies: list[float] = []
+        for proc, report in procs:
+            proc.wait(60)
+            latencies += json.loads(report.read_text())["lat"]
+        expected = published * clients
+        latencies.sort()
+        q = statistics.quantiles(latencies, n=100)
+        print(f"deliveries {len(latencies)} of {expected}; p50 {q[49] * 1000:.1f} ms; "
+              f"p99 {q[98] * 1000:.1f} ms; max {latencies[-1] * 1000:.1f} ms; "
+              f"server RSS {rss_mib(server.proc.pid):.1f} MiB")
+    finally:
+        server.stop()
+
+
+async def _publish_at_rate(server: Server, rate: float, seconds: float) -> int:
+    import aiohttp
+
+    url = f"http://127.0.0.1:{server.port}{protocol.ingest_path('bench')}"
+    async def post(session, n: int) -> None:
+        body = json.dumps({"order_id": str(n), "amount": "12.34", "text": f"t={time.time():.6f}"}).encode()
+        async with session.post(url, data=body, headers=protocol.signed_headers(
+                server.creds.ingest_secret, body)) as response:
+            assert response.status == 201, await response.text()
+
+    # Posts start on schedule without waiting for the previous answer, as independent order
+    # systems would: the rate holds even while the machine is busy fanning out.
+    async with aiohttp.ClientSession() as session:
+        start = time.monotonic()
+        n = 0
+        tasks = []
+        while (now := time.monotonic()) - start < seconds:
+            due = start + n / rate
+            if due > now:
+                await asyncio.sleep(due - now)
+            tasks.append(asyncio.ensure_future(post(session, n)))
+            n += 1
+        await asyncio.gather(*tasks)
+    return n
+
+
+def bench_ingest(seconds: float, concurrency: int) -> None:
+    print(f"\n== ingest: signed POSTs, {concurrency} concurrent keep-alive clients, {seconds:g} s ==")
+    server = Server()
+    try:
+        done, errors = asyncio.run(_ingest_load(server, seconds, concurrency))
+        print(f"{done / seconds:.0f} requests/s accepted ({done} in {seconds:g} s, {errors} errors); "
+              f"server RSS {rss_mib(server.proc.pid):.1f} MiB")
+    finally:
+        server.stop()
+
+
+async def _ingest_load(server: Server, seconds: float, concurrency: int) -> tuple[int, int]:
+    import aiohttp
+
+    url = f"http://127.0.0.1:{server.port}{protocol.ingest_path('bench')}"
+    counts = {"ok": 0, "err": 0}
+    end = time.monotonic() + seconds
+
+    async def worker(session, w):
+        n = 0
+        while time.monotonic() < end:
+            body = json.dumps({"order_id": f"{w}-{n}", "amount": "9.99", "customer": "张三"}).encode()
+            async with session.post(url, data=body, headers={
+                    **protocol.signed_headers(server.creds.ingest_secret, body),
+                    "Idempotency-Key": f"{w}-{n}"}) as response:
+                await response.read()
+                counts["ok" if response.status == 201 else "err"] += 1
+            n += 1
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(worker(session, w) for w in range(concurrency)))
+    return counts["ok"], counts["err"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="smaller runs (for a smoke check)")
+    parser.add_argument("--only", choices=("connections", "latency", "ingest"))
+    parser.add_argument("--rate", type=float, default=100.0, help="events/s for the latency run")
+    parser.add_argument("--clients", type=int, help=argparse.SUPPRESS)  # internal: client process
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--hold", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.clients:
+        asyncio.run(run_clients(args.port, os.environ["BENCH_TOKEN"], args.clients, args.hold, args.report))
+        return
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        os.environ.pop(name, None)
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    if args.only in (None, "connections"):
+        bench_connections([500, 1000] if args.quick else [1000, 2500, 5000, 10000, 15000])
+    if args.only in (None, "latency"):
+        bench_latency(100 if args.quick else 1000, args.rate, 3.0 if args.quick else 10.0)
+    if args.only in (None, "ingest"):
+        bench_ingest(2.0 if args.quick else 5.0, 32)
+
+
+if __name__ == "__main__":
+    main()

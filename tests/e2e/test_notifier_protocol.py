@@ -1,0 +1,170 @@
+"""The whole path of the project's own protocol with real processes: an order system publishing,
+the reference server killed and restarted under it, and a client that must end up with every
+order exactly once, in order. Plus the demo a newcomer starts first."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from helpers import free_port, wait_until
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+from server_helpers import Client, client_settings  # noqa: E402
+
+from notifier.core.connection import ConnState  # noqa: E402
+from notifier.core.protocol import PublishError, publish_order  # noqa: E402
+from notifier.server.store import EventStore  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ServerProcess:
+    """`notifier server run` as a real process that can be killed with SIGKILL."""
+
+    def __init__(self, data_dir: Path, port: int):
+        self.data_dir, self.port = data_dir, port
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "notifier", "server", "--data-dir", str(self.data_dir),
+             "--port", str(self.port), "--log-level", "WARNING", "run"],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.starts += 1
+        wait_until(self.healthy, 15, interval=0.02, message="server process answering /healthz")
+
+    def healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"server exited with {self.proc.returncode}")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.mark.slow
+def test_a_thousand_orders_survive_five_server_kills_and_random_disconnects(tmp_path):
+    total, kills = 1000, 5
+    rng = random.Random(20240531)
+    store = EventStore(tmp_path / "server")
+    creds = store.add_shop("noodle")
+    store.close()
+    server = ServerProcess(tmp_path / "server", free_port())
+    server.start()
+    client = Client(client_settings(f"ws://127.0.0.1:{server.port}", "noodle"),
+                    tmp_path / "ledger.sqlite3", creds.client_token)
+    published = 0
+    retries = 0
+    done = threading.Event()
+    deadline = time.monotonic() + 60
+
+    def publisher() -> None:
+        nonlocal published, retries
+        for n in range(total):
+            while time.monotonic() < deadline:
+                try:
+                    # The same idempotency key on every retry: a POST the server committed just
+                    # before it was killed returns its first result instead of a second event.
+                    publish_order(f"http://127.0.0.1:{server.port}", "noodle", creds.ingest_secret,
+                                  order_id=str(n), amount=f"{n}.{n % 100:02d}", idempotency_key=f"order-{n}",
+                                  timeout=2)
+                    time.sleep(0.002)  # an order system's pace, so disconnects land mid-stream
+                    break
+                except PublishError as exc:
+                    assert exc.status == 0 or exc.status >= 500, exc
+                    retries += 1
+                    time.sleep(0.02)
+            published = n + 1
+        done.set()
+
+    cut_while_connected = 0
+
+    def disconnector() -> None:
+        nonlocal cut_while_connected
+        while not done.wait(rng.uniform(0.05, 0.3)):
+            cut_while_connected += client.state is ConnState.CONNECTED
+            client.source.reconnect_now()
+
+    threads = [threading.Thread(target=publisher), threading.Thread(target=disconnector)]
+    for thread in threads:
+        thread.start()
+    try:
+        for k in range(1, kills + 1):
+            wait_until(lambda k=k: published >= k * total // (kills + 1) or done.is_set(), 30,
+                       message=f"publishing progressed to kill {k}")
+            server.kill()
+            time.sleep(rng.uniform(0.0, 0.3))
+            server.start()
+        assert done.wait(45), f"published only {published}"
+        wait_until(lambda: client.ledger.count() >= total, 30,
+                   message=f"client ledger has {client.ledger.count()} of {total}")
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(10)
+        ids = client.ledger_order_ids()
+        cursor = client.ledger.cursor(client.source.cursor_name)
+        connections = client.source.connections
+        client.stop()
+        server.stop()
+    assert server.starts == kills + 1 and retries > 0, "publishing really hit the dead server"
+    assert cut_while_connected >= 3 and connections > 3, "the client was cut off mid-stream too"
+    assert ids == [str(n) for n in range(total)], "every order once, in publishing order"
+    assert cursor == str(total)
+    assert client.orders and len(client.orders) == total
+
+
+def test_listen_demo_prints_an_order_within_seconds(tmp_path):
+    env = {**os.environ, "NOTIFIER_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "notifier", "listen", "--demo"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines: list[dict] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(json.loads(line))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        order = wait_until(lambda: next((x for x in lines if x["event"] == "order"), None), 10,
+                           message="an order line from the demo")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        reader.join(5)
+    assert order["kind"] == "new_order" and order["source"] == "notifier" and order["amount"] > 0
+    assert any(x["event"] == "connection" and x["state"] == "connected" for x in lines)
+    assert proc.returncode == 0, "SIGTERM ends the listener cleanly"
+    assert not list((tmp_path / "home" / "data" / "demo").glob("*.sqlite3")), "demo ledger cleaned up"

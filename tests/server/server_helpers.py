@@ -1,0 +1,120 @@
+"""Shared by the server tests and the e2e protocol test: a real reference server on 127.0.0.1
+(in-process, its own thread and loop) and real clients: NotifierStreamSource through OrderIntake
+and a Ledger, the way the app runs it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers import wait_until
+
+from notifier.core.connection import ConnectionStatus, ConnState
+from notifier.core.events import OrderEvent
+from notifier.core.intake import OrderIntake
+from notifier.core.ledger import Ledger
+from notifier.core.protocol import publish_order
+from notifier.core.secrets import MemorySecrets
+from notifier.core.settings import Settings
+from notifier.server.config import ServerConfig
+from notifier.server.runner import ServerThread
+from notifier.server.store import Credentials, EventStore
+
+
+@dataclass
+class RunningServer:
+    thread: ServerThread
+    store: EventStore
+    data_dir: Path
+    shops: dict[str, Credentials]
+
+    @property
+    def port(self) -> int:
+        assert self.thread.port
+        return self.thread.port
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def hub(self):
+        from notifier.server.app import HUB
+
+        assert self.thread.app is not None
+        return self.thread.app[HUB]
+
+    def publish(self, shop: str = "alpha", **fields) -> dict:
+        fields.setdefault("order_id", "1")
+        return publish_order(self.http_url, shop, self.shops[shop].ingest_secret, **fields)
+
+
+def start_server(data_dir: Path, *, shops=("alpha", "beta"), **config) -> RunningServer:
+    store = EventStore(data_dir)
+    creds = {name: store.add_shop(name) for name in shops}
+    thread = ServerThread(ServerConfig(data_dir=data_dir, port=config.pop("port", 0), **config), store=store)
+    thread.start()
+    return RunningServer(thread, store, data_dir, creds)
+
+
+class Client:
+    """A NotifierStreamSource started through OrderIntake with its own ledger."""
+
+    def __init__(self, settings: Settings, ledger_path: Path, token: str):
+        self.ledger = Ledger(ledger_path)
+        self.intake = OrderIntake(self.ledger, MemorySecrets({"notifier_token": token} if token else {}))
+        self.orders: list[OrderEvent] = []
+        self.statuses: list[ConnectionStatus] = []
+        self._lock = threading.Lock()
+        self.intake.on_order(self._order)
+        self.intake.on_status(self._status)
+        self.source = self.intake.start(settings)
+
+    def _order(self, event: OrderEvent) -> None:
+        with self._lock:
+            self.orders.append(event)
+
+    def _status(self, status: ConnectionStatus) -> None:
+        with self._lock:
+            self.statuses.append(status)
+
+    @property
+    def state(self) -> ConnState:
+        return self.source.status.state
+
+    def wait_state(self, state: ConnState, timeout: float = 10.0) -> ConnectionStatus:
+        return wait_until(
+            lambda: self.source.status if self.source.status.state is state else None, timeout,
+            message=f"state {state} not reached; saw {[str(s.state) for s in self.statuses]}",
+        )
+
+    def wait_orders(self, count: int, timeout: float = 10.0) -> list[OrderEvent]:
+        wait_until(lambda: len(self.orders) >= count, timeout,
+                   message=f"expected {count} orders, got {[e.order_id for e in self.orders]}")
+        return list(self.orders)
+
+    def order_ids(self) -> list[str]:
+        return [e.order_id for e in self.orders]
+
+    def ledger_order_ids(self) -> list[str]:
+        return [entry.event.order_id for entry in reversed(self.ledger.recent(100000))]
+
+    def stop(self) -> None:
+        self.intake.stop()
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
+
+
+def client_settings(url: str, shop: str, **changes) -> Settings:
+    values = {"connection.protocol": "notifier", "connection.url": url, "connection.shop": shop,
+              "connection.ping_interval": 5, "connection.ping_timeout": 2, "connection.connect_timeout": 3}
+    values.update(changes)
+    return Settings(values)
+
+
