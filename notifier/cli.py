@@ -18,14 +18,21 @@ log = logging.getLogger("notifier")
 SECRET_NAMES = tuple(s.name for s in SECRETS)
 
 
-def add_connection_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags that override the saved settings for one run, without changing them."""
+def add_connection_flags(parser: argparse.ArgumentParser, *, subcommand: bool = False) -> None:
+    """Flags that override the saved settings for one run, without changing them.
+
+    On a subcommand the flags get no defaults of their own: argparse lets a subcommand's defaults
+    overwrite flags given before it (`notifier --url X listen` would lose the URL), and its `--set`
+    items are collected apart (`set_more`) so items before and after the subcommand both count.
+    """
+    first = len(parser._actions)
     parser.add_argument("--config", type=Path, help="settings file to use instead of the saved one")
-    parser.add_argument("--protocol", choices=("skytakeout", "json", "notifier"))
+    parser.add_argument("--protocol", choices=("skytakeout", "json", "notifier", "amqp"))
     parser.add_argument("--url", help="push server address (ws:// or wss://)")
     parser.add_argument("--shop", help="shop name on an Order Notifier server")
     parser.add_argument("--admin-url", help="sky-take-out admin API address")
     parser.add_argument("--admin-user", help="sky-take-out admin user name")
+    parser.add_argument("--queue", help="RabbitMQ queue to consume (protocol amqp)")
     parser.add_argument("--ca-file", help="CA certificate file for a private server")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
@@ -33,6 +40,11 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--demo", action="store_true", help="run against the embedded demo server")
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    if subcommand:
+        for action in parser._actions[first:]:
+            action.default = argparse.SUPPRESS
+            if action.dest == "set":
+                action.dest = "set_more"
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -45,11 +57,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ("admin_url", "skytakeout.admin_url"),
         ("admin_user", "skytakeout.admin_user"),
         ("ca_file", "connection.ca_file"),
+        ("queue", "amqp.queue"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
             changes[key] = value
-    for item in getattr(args, "set", []) or []:
+    for item in (getattr(args, "set", None) or []) + (getattr(args, "set_more", None) or []):
         key, sep, value = item.partition("=")
         if not sep:
             raise SettingsError(item, "use KEY=VALUE")
@@ -124,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     listen = sub.add_parser("listen", help="run the connection without a GUI, printing JSON lines")
-    add_connection_flags(listen)
+    add_connection_flags(listen, subcommand=True)
     listen.set_defaults(func=_cmd_listen)
 
     secret = sub.add_parser("secret", help="store or remove a password/token in the system keyring")

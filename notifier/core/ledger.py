@@ -123,18 +123,30 @@ class Ledger:
 
     # -- writing -------------------------------------------------------------------------
 
-    def record(self, event: OrderEvent, cursor: tuple[str, str] | None = None) -> bool:
+    def record(
+        self, event: OrderEvent, cursor: tuple[str, str] | None = None, *, durable: bool = False
+    ) -> bool:
         """Store `event`; True if it is new. `cursor` (name, value) is saved in the same
-        transaction, so a resume position never runs ahead of what is on disk."""
-        return self.record_many([event], cursor)[0]
+        transaction, so a resume position never runs ahead of what is on disk.
+
+        `durable` also survives a power cut (the WAL is synced before returning): for sources
+        that acknowledge upstream, after which nobody would send the event again.
+        """
+        return self.record_many([event], cursor, durable=durable)[0]
 
     def record_many(
-        self, events: Iterable[OrderEvent], cursor: tuple[str, str] | None = None
+        self,
+        events: Iterable[OrderEvent],
+        cursor: tuple[str, str] | None = None,
+        *,
+        durable: bool = False,
     ) -> list[bool]:
         now = self._clock()
         results: list[bool] = []
         with self._lock:
             try:
+                if durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
                 self._db.execute("BEGIN IMMEDIATE")
                 for event in events:
                     results.append(self._insert(event, now))
@@ -148,10 +160,14 @@ class Ledger:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise LedgerError(f"cannot write the order history: {exc}") from exc
+            finally:
+                if durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
         return results
 
     def _insert(self, event: OrderEvent, now: float) -> bool:
-        if event.kind is OrderKind.REMINDER and not event.event_id and self._db.execute(
+        # Merge a customer's repeated presses even when each press has its own server event id.
+        if event.kind is OrderKind.REMINDER and self._db.execute(
             "SELECT 1 FROM events WHERE kind=? AND source=? AND server=? AND order_id=? "
             "AND received_at > ? LIMIT 1",
             (event.kind.value, event.source, event.server, event.order_id, now - REMINDER_WINDOW_S),

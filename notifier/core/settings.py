@@ -43,6 +43,10 @@ class Setting:
     choices: tuple[str, ...] = ()
     help: str = ""
     kind: str = ""  # presentation hint: "path", "url", "multiline", "time", "list"
+    # Presentation only (the settings dialog): tucked under "Advanced" / shown only for these
+    # protocols (empty: for every protocol; the skytakeout and json groups follow their name).
+    advanced: bool = False
+    protocols: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -51,6 +55,12 @@ class Setting:
     @property
     def name(self) -> str:
         return self.key.split(".", 1)[1]
+
+    def applies_to(self, protocol: str) -> bool:
+        """Whether this setting means anything for a connection of this protocol."""
+        if self.protocols:
+            return protocol in self.protocols
+        return protocol in GROUP_PROTOCOLS.get(self.group, (protocol,))
 
     def coerce(self, value: Any) -> Any:
         """The value in this setting's type, or SettingsError saying what is wrong."""
@@ -104,30 +114,48 @@ class SecretSpec:
     used_by: tuple[str, ...]  # protocols that need it
 
 
-PROTOCOLS = ("skytakeout", "json", "notifier")
+PROTOCOLS = ("skytakeout", "json", "notifier", "amqp")
 
 SETTINGS: tuple[Setting, ...] = (
     # Connection
     Setting("connection.protocol", str, "notifier", "Protocol", choices=PROTOCOLS,
             help="Which kind of push server the shop uses."),
     Setting("connection.url", str, "", "Server address", kind="url",
-            help="ws:// or wss:// address. Sky-take-out: the /ws/ base, e.g. ws://shop:8080/ws/"),
-    Setting("connection.shop", str, "", "Shop", help="Shop name on an Order Notifier server."),
+            help="ws:// or wss:// address. Sky-take-out: the /ws/ base, e.g. ws://shop:8080/ws/ . "
+                 "RabbitMQ: amqp://USER@HOST:5672/VHOST (the password goes in the keyring)"),
+    Setting("connection.shop", str, "", "Shop", help="Shop name on an Order Notifier server.",
+            protocols=("notifier",)),
     Setting("connection.ca_file", str, "", "CA certificate file", kind="path",
-            help="For servers with a private certificate authority."),
+            help="For servers with a private certificate authority.", advanced=True),
     Setting("connection.verify_tls", bool, True, "Verify the server's certificate",
-            help="Turn off only for testing: anyone on the network could pretend to be the server."),
-    Setting("connection.proxy", str, "", "HTTP proxy", kind="url", help="http://host:port, or empty."),
-    Setting("connection.ping_interval", int, 20, "Ping every (s)", minimum=5, maximum=300),
-    Setting("connection.ping_timeout", int, 10, "Answer expected within (s)", minimum=2, maximum=120),
-    Setting("connection.connect_timeout", int, 10, "Connect timeout (s)", minimum=2, maximum=120),
-    Setting("connection.max_frame_kib", int, 1024, "Largest message (KiB)", minimum=16, maximum=65536),
+            help="Turn off only for testing: anyone on the network could pretend to be the server.",
+            advanced=True),
+    Setting("connection.proxy", str, "", "HTTP proxy", kind="url", help="http://host:port, or empty.",
+            advanced=True),
+    Setting("connection.ping_interval", int, 20, "Ping every (s)", minimum=5, maximum=300, advanced=True),
+    Setting("connection.ping_timeout", int, 10, "Answer expected within (s)", minimum=2, maximum=120,
+            advanced=True),
+    Setting("connection.connect_timeout", int, 10, "Connect timeout (s)", minimum=2, maximum=120, advanced=True),
+    Setting("connection.max_frame_kib", int, 1024, "Largest message (KiB)", minimum=16, maximum=65536,
+            advanced=True),
     # Sky-take-out admin API: catches up orders that were paid while we were offline.
     Setting("skytakeout.admin_url", str, "", "Admin API address", kind="url",
             help="e.g. http://shop:8080 ; empty to use live messages only."),
     Setting("skytakeout.admin_user", str, "", "Admin user name"),
-    Setting("skytakeout.pull_interval", int, 180, "Check for missed orders every (s)", minimum=30, maximum=3600),
-    # JSON field mapping (dotted paths into the message)
+    Setting("skytakeout.pull_interval", int, 180, "Check for missed orders every (s)", minimum=30, maximum=3600,
+            advanced=True),
+    # RabbitMQ (protocol "amqp"): a durable queue the shop's order system publishes to.
+    Setting("amqp.vhost", str, "", "Virtual host", help="Empty: the one in the address, else /."),
+    Setting("amqp.user", str, "", "User name", help="Empty: the one in the address."),
+    Setting("amqp.exchange", str, "orders", "Exchange",
+            help="Durable direct exchange the orders are published to; empty for the default exchange."),
+    Setting("amqp.queue", str, "orders", "Queue", help="Durable queue the notifier consumes."),
+    Setting("amqp.routing_key", str, "order", "Routing key", help="Binds the queue to the exchange."),
+    Setting("amqp.prefetch", int, 20, "Messages fetched ahead", minimum=1, maximum=1000,
+            advanced=True),
+    Setting("amqp.declare", bool, True, "Create the exchange and queue if missing",
+            help="Off: use existing ones exactly as they are (e.g. a queue with a dead-letter exchange)."),
+    # JSON field mapping (dotted paths into the message; also used for RabbitMQ message bodies)
     Setting("json.kind_field", str, "", "Field holding the message kind",
             help="Empty: every message is a new order."),
     Setting("json.new_order_values", str, "1,new_order,new,paid", "Kind values meaning a new order", kind="list"),
@@ -153,7 +181,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("alerts.order_url", str, "", "Open an order in the browser at", kind="url",
             help="e.g. http://admin.example/#/order?orderId={order_id}"),
     # Voice
-    Setting("voice.engine", str, "", "Speech engine", help="Empty: the best one on this system."),
+    Setting("voice.engine", str, "", "Speech engine", help="Empty: the best one on this system.",
+            advanced=True),
     Setting("voice.name", str, "", "Voice", help="Empty: a voice for the language."),
     Setting("voice.volume", float, 1.0, "Volume", minimum=0.0, maximum=1.0),
     Setting("voice.rate", float, 0.0, "Speed", minimum=-1.0, maximum=1.0),
@@ -176,10 +205,14 @@ SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec("notifier_token", "Shop client token", ("notifier",)),
     SecretSpec("skytakeout_admin_password", "Admin password", ("skytakeout",)),
     SecretSpec("json_token", "Bearer token (optional)", ("json",)),
+    SecretSpec("amqp_password", "RabbitMQ password", ("amqp",)),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
-CONNECTION_GROUPS = ("connection", "skytakeout", "json")
+# Groups that only mean something for some protocols (the dialog hides them for the others).
+GROUP_PROTOCOLS: dict[str, tuple[str, ...]] = {
+    "skytakeout": ("skytakeout",), "json": ("json", "amqp"), "amqp": ("amqp",)}
+CONNECTION_GROUPS = ("connection", "skytakeout", "json", "amqp")
 
 
 class Settings(Mapping[str, Any]):
@@ -237,6 +270,27 @@ def _check_together(values: dict[str, Any]) -> None:
     url = values["connection.url"]
     if url and not url.startswith(("ws://", "wss://", "amqp://", "amqps://")):
         raise SettingsError("connection.url", tr("must start with ws:// or wss:// (got {value!r})", value=url))
+    if values["connection.protocol"] == "amqp" and url:
+        _check_amqp_url(url)
+
+
+def _check_amqp_url(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    if not url.startswith(("amqp://", "amqps://")):
+        raise SettingsError(
+            "connection.url", tr("must start with amqp:// or amqps:// for RabbitMQ (got {value!r})", value=url)
+        )
+    try:
+        has_password = urlsplit(url).password is not None
+    except ValueError:
+        has_password = False
+    if has_password:
+        # Never echo the value: it is a password.
+        raise SettingsError(
+            "connection.url",
+            tr("must not contain the password; save it with `notifier secret set amqp_password` instead"),
+        )
 
 
 def parse_hhmm(text: str) -> tuple[int, int] | None:

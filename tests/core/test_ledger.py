@@ -41,11 +41,30 @@ def test_same_order_id_on_another_server_is_another_order(ledger):
     assert ledger.record(order("1001", server="b:1"))
 
 
-def test_events_with_a_server_event_id_are_deduplicated_by_it(ledger):
+def test_events_with_a_server_event_id_are_deduplicated_by_it(tmp_path):
+    clock = Clock()
+    book = Ledger(tmp_path / "l.sqlite3", clock=clock)
     first = order("1001", kind=OrderKind.REMINDER, event_id="seq-7")
-    assert ledger.record(first)
-    assert not ledger.record(order("1001", kind=OrderKind.REMINDER, event_id="seq-7"))
-    assert ledger.record(order("1001", kind=OrderKind.REMINDER, event_id="seq-8"))
+    assert book.record(first)
+    clock.now += REMINDER_WINDOW_S + 1
+    assert not book.record(order("1001", kind=OrderKind.REMINDER, event_id="seq-7"))  # resent
+    assert book.record(order("1001", kind=OrderKind.REMINDER, event_id="seq-8"))
+    book.close()
+
+
+def test_reminders_pressed_twice_are_one_even_with_their_own_event_ids(ledger):
+    assert ledger.record(order("1001", kind=OrderKind.REMINDER, event_id="msg-1"))
+    assert not ledger.record(order("1001", kind=OrderKind.REMINDER, event_id="msg-2"))
+
+
+def test_a_durable_record_is_on_disk_and_the_ledger_stays_fast_afterwards(tmp_path):
+    book = Ledger(tmp_path / "l.sqlite3")
+    assert book.record(order("1001"), durable=True)
+    assert book._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # back to NORMAL
+    reader = sqlite3.connect(tmp_path / "l.sqlite3")
+    assert reader.execute("SELECT order_id FROM events").fetchall() == [("1001",)]
+    reader.close()
+    book.close()
 
 
 def test_reminders_in_the_window_are_one_and_after_it_are_two(tmp_path):

@@ -21,6 +21,10 @@ def source_class(protocol: str) -> type[Source]:
         from notifier.core.sources.notifier_stream import NotifierStreamSource
 
         return NotifierStreamSource
+    if protocol == "amqp":
+        from notifier.core.sources.amqp import AmqpSource
+
+        return AmqpSource
     raise ValueError(f"unknown protocol {protocol!r}")
 
 
