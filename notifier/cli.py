@@ -101,6 +101,8 @@ def _cmd_listen(args: argparse.Namespace) -> int:
 def _cmd_secret(args: argparse.Namespace) -> int:
     from notifier.core.secrets import SecretStore
 
+    # The sentences below say everything; the store's technical warnings stay out of the way.
+    setup_logging("ERROR")
     store = SecretStore()
     if args.action == "set":
         # Read from stdin (never argv, where `ps` would show it); prompt without echo on a terminal.

@@ -166,6 +166,11 @@ def _text_field(body: Mapping[str, Any], name: str, *, required: bool = False) -
         raise SchemaError(name, "must not be empty")
     if len(text) > FIELD_LIMITS[name]:
         raise SchemaError(name, f"must be at most {FIELD_LIMITS[name]} characters")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON): SQLite refuses it
+            raise SchemaError(name, "must be valid Unicode text") from None
     return text or None
 
 
@@ -177,7 +182,7 @@ def validate_event(body: Any) -> dict[str, Any]:
     if unknown:
         raise SchemaError(sorted(unknown)[0], "is not a known field")
     kind = body.get("kind", OrderKind.NEW_ORDER.value)
-    if kind not in {k.value for k in OrderKind}:
+    if not isinstance(kind, str) or kind not in {k.value for k in OrderKind}:
         raise SchemaError("kind", "must be one of " + ", ".join(k.value for k in OrderKind))
     event: dict[str, Any] = {"kind": kind, "order_id": _text_field(body, "order_id", required=True)}
     for name in ("order_number", "customer", "text"):
@@ -246,7 +251,8 @@ def event_from_frame(frame: Mapping[str, Any], *, server: str, raw: str = "") ->
     except ValueError:
         occurred_at = datetime.now(UTC)
     store = frame.get("store")
-    store = store if isinstance(store, str) and len(store) <= 64 else ""
+    # Store ids are short ASCII; anything else (a lone surrogate) could not even be stored.
+    store = store if isinstance(store, str) and len(store) <= 64 and store.isascii() else ""
     return OrderEvent(
         kind=OrderKind(body["kind"]),
         order_id=body["order_id"],

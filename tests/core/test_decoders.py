@@ -196,9 +196,6 @@ notifier_frames = st.fixed_dictionaries(
 )
 
 
-@pytest.mark.xfail(raises=TypeError, strict=False,
-                   reason="protocol.validate_event: an unhashable 'kind' (e.g. []) raises TypeError; "
-                          "reported to the lead (protocol.py is not ours)")
 @FUZZ
 @given(notifier_frames)
 def test_notifier_protocol_decoder_yields_an_event_or_a_value_error(frame):

@@ -1,0 +1,265 @@
+"""Small tools every test shares: waiting on a condition, free ports, and the test session's
+notification log, audio recorder and keyring.
+
+The session parts (NotificationLog, AudioRecorder, keyring_env) need the desktop session started
+by tests/run (tests/harness/desktop-session); tests using them carry `@pytest.mark.needs_session`.
+Nothing here imports Qt, so core and server tests can use it too. In Qt tests prefer
+`qtbot.waitUntil`, which keeps the event loop turning while it waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SERVICE = "order-notifier"  # the keyring service name of notifier.core.secrets
+IN_SESSION = os.environ.get("NOTIFIER_TEST_SESSION") == "1"
+
+
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.01, message: str = ""
+) -> T:
+    """Poll `predicate` until it returns something truthy, and return that.
+
+    Raises AssertionError (with `message` and the last value seen) when `timeout` seconds pass
+    first. Exceptions from the predicate are not swallowed: a predicate that may fail while
+    things start up should catch what it expects itself.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            detail = f" (last value: {value!r})"
+            raise AssertionError(f"{message or 'condition not met'} within {timeout} s{detail}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- notifications --------------------------------------------------------------------------
+
+class NotificationLog:
+    """What the session's notification recorder saw: one dict per Notify call.
+
+    Keys: t, t_mono_ns, app_name, replaces_id, app_icon, summary, body, actions (flat list
+    key, label, key, label...), hints_keys, expire_timeout, id.
+    """
+
+    BUS_NAME = "org.freedesktop.Notifications"
+    OBJECT_PATH = "/org/freedesktop/Notifications"
+
+    def __init__(self, path: str | os.PathLike[str] | None = None):
+        path = path or os.environ.get("NOTIFIER_TEST_NOTIFY_LOG")
+        if not path:
+            raise RuntimeError("NOTIFIER_TEST_NOTIFY_LOG is not set: run inside tests/run's session")
+        self.path = Path(path)
+        self._start = 0
+
+    def _all(self) -> list[dict[str, Any]]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        # Only complete lines: the recorder may be half-way through writing the last one.
+        return [json.loads(line) for line in text.split("\n")[:-1] if line]
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Notifications shown since the last mark() (all of them if never marked)."""
+        return self._all()[self._start:]
+
+    def mark(self) -> int:
+        """Forget what was shown so far; returns how many entries that was."""
+        self._start = len(self._all())
+        return self._start
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """The first entry since mark() that matches `predicate` (any entry if None)."""
+        def found():
+            return next((e for e in self.entries() if predicate is None or predicate(e)), None)
+
+        deadline = time.monotonic() + timeout
+        while (entry := found()) is None:
+            if time.monotonic() >= deadline:
+                seen = [(e["summary"], e["body"]) for e in self.entries()]
+                raise AssertionError(f"no matching notification within {timeout} s; seen: {seen}")
+            time.sleep(0.01)
+        return entry
+
+    def invoke_action(self, notification_id: int, action_key: str) -> None:
+        """Click an action button: the recorder emits ActionInvoked, then NotificationClosed."""
+        self._call_test_method("InvokeAction", "us", (notification_id, action_key))
+
+    def dismiss(self, notification_id: int) -> None:
+        """Close a notification as the user would (NotificationClosed, reason 2)."""
+        self._call_test_method("Dismiss", "u", (notification_id,))
+
+    def _call_test_method(self, method: str, signature: str, body: tuple) -> None:
+        from jeepney import DBusAddress, new_method_call
+        from jeepney.io.blocking import open_dbus_connection
+
+        address = DBusAddress(self.OBJECT_PATH, self.BUS_NAME, "org.notifier.Test")
+        with open_dbus_connection(bus="SESSION") as conn:
+            reply = conn.send_and_get_reply(
+                new_method_call(address, method, signature, body), timeout=5
+            )
+        if reply.header.message_type.name == "error":
+            raise RuntimeError(f"recorder refused {method}: {reply.body}")
+
+
+# --- audio ----------------------------------------------------------------------------------
+
+def _sox_stat(path: Path, field: str) -> float:
+    result = subprocess.run(
+        ["sox", str(path), "-n", "stat"], capture_output=True, text=True, timeout=30,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    match = re.search(rf"^{re.escape(field)}:\s*([-0-9.e]+)", result.stderr, re.MULTILINE)
+    if result.returncode != 0 or not match:
+        raise RuntimeError(f"sox could not measure {path}: {result.stderr.strip()}")
+    return float(match.group(1))
+
+
+def rms(path: str | os.PathLike[str]) -> float:
+    """RMS amplitude of a recording, 0.0 (silence) to 1.0, measured by sox."""
+    return _sox_stat(Path(path), "RMS     amplitude")
+
+
+def max_amplitude(path: str | os.PathLike[str]) -> float:
+    """Peak amplitude of a recording (absolute, 0.0 to 1.0), measured by sox."""
+    return _sox_stat(Path(path), "Maximum amplitude")
+
+
+def duration(path: str | os.PathLike[str]) -> float:
+    """Length of a recording in seconds."""
+    return _sox_stat(Path(path), "Length (seconds)")
+
+
+class AudioRecorder:
+    """Records what plays on the session's null sink (its monitor source) into a WAV file.
+
+    with AudioRecorder(tmp_path) as rec: ...play...
+    rms(rec.path) > 0.01
+    """
+
+    WAV_HEADER = 44
+    RATE = 44100
+    CHANNELS = 2
+    BYTES_PER_SECOND = RATE * CHANNELS * 2  # s16le
+
+    def __init__(self, directory: str | os.PathLike[str], name: str = "recording.wav",
+                 sink: str | None = None):
+        self.path = Path(directory) / name
+        self.sink = sink or os.environ.get("NOTIFIER_TEST_SINK", "notifier_null")
+        self._proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 5.0) -> AudioRecorder:
+        """Start recording; returns once samples are arriving, so nothing played later is lost."""
+        self._proc = subprocess.Popen(
+            ["parecord", f"--device={self.sink}.monitor", "--file-format=wav",
+             f"--rate={self.RATE}", f"--channels={self.CHANNELS}", "--format=s16le",
+             str(self.path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+
+        def recording() -> bool:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"parecord exited: {self._proc.stderr.read().decode().strip()}")
+            return self.path.exists() and self.path.stat().st_size > self.WAV_HEADER
+
+        wait_until(recording, timeout, message=f"parecord recording from {self.sink}.monitor")
+        return self
+
+    def seconds_recorded(self) -> float:
+        """How much has been recorded so far (the WAV header is only complete after stop())."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return 0.0
+        return max(0, size - self.WAV_HEADER) / self.BYTES_PER_SECOND
+
+    def stop(self) -> Path:
+        """Stop recording and return the finished WAV file."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)  # parecord finishes the WAV header on TERM
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._proc is not None and self._proc.stderr:
+            self._proc.stderr.close()
+        self._proc = None
+        return self.path
+
+    def __enter__(self) -> AudioRecorder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- keyring --------------------------------------------------------------------------------
+
+class KeyringView:
+    """The session's Secret Service seen from outside the app (through secretstorage)."""
+
+    def __init__(self, service: str = SERVICE):
+        self.service = service
+
+    @contextlib.contextmanager
+    def _collection(self) -> Iterator[Any]:
+        import secretstorage
+
+        conn = secretstorage.dbus_init()
+        try:
+            yield secretstorage.get_default_collection(conn)
+        finally:
+            conn.close()
+
+    def items(self) -> dict[str, str]:
+        """{secret name: value} of everything stored under the service."""
+        with self._collection() as collection:
+            return {
+                item.get_attributes().get("username", item.get_label()):
+                    item.get_secret().decode("utf-8")
+                for item in collection.search_items({"service": self.service})
+            }
+
+    def clear(self) -> None:
+        """Delete every item stored under the service."""
+        with self._collection() as collection:
+            for item in collection.search_items({"service": self.service}):
+                item.delete()
+
+
+@contextlib.contextmanager
+def keyring_env(service: str = SERVICE) -> Iterator[KeyringView]:
+    """The session keyring with no `service` items before the block and none left after it."""
+    if not IN_SESSION:
+        raise RuntimeError("keyring_env needs the test session's keyring (run tests/run)")
+    view = KeyringView(service)
+    view.clear()
+    try:
+        yield view
+    finally:
+        view.clear()
