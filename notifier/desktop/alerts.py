@@ -1,0 +1,369 @@
+"""The alert centre: decides what the shop owner sees and hears for each order.
+
+Per new event: a notification (if that kind's notification is on), a voice line queued behind
+the one being spoken, the tray badge. Unacknowledged new orders are announced again every
+`alerts.repeat_interval` seconds up to `alerts.repeat_limit` times. More than
+`alerts.burst_threshold` orders within about a second become one summary notification and one
+summary announcement. Quiet hours and "mute" silence the voice only; notifications still show.
+A connection that stays down for `alerts.disconnect_alert_after` seconds is announced once, and
+its return is announced too.
+
+Everything here runs on the Qt main thread and is cheap: no ledger query per event (one count
+per batch), and timers run only while something is due, so an idle app uses no CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+
+from notifier.core import wording
+from notifier.core.connection import ConnectionStatus
+from notifier.core.events import OrderEvent, OrderKind
+from notifier.core.ledger import Ledger
+from notifier.core.settings import Settings, parse_hhmm
+
+log = logging.getLogger(__name__)
+
+BURST_WINDOW_MS = 1000
+# A burst that keeps coming is summarised at least this often, so the summary is never late.
+BURST_MAX_MS = 3000
+ALERTED_KINDS = (OrderKind.NEW_ORDER, OrderKind.REMINDER)
+CHIMES = {OrderKind.NEW_ORDER: "new_order", OrderKind.REMINDER: "reminder"}
+
+
+@dataclass(slots=True)
+class _Repeat:
+    event: OrderEvent
+    done: int
+    due: float  # monotonic seconds
+
+
+def in_quiet_hours(start: str, end: str, now: datetime) -> bool:
+    """Whether `now` falls in [start, end) (HH:MM); a range may wrap past midnight."""
+    begin, finish = parse_hhmm(start) if start else None, parse_hhmm(end) if end else None
+    if begin is None or finish is None or begin == finish:
+        return False
+    minute = now.hour * 60 + now.minute
+    a, b = begin[0] * 60 + begin[1], finish[0] * 60 + finish[1]
+    return a <= minute < b if a < b else (minute >= a or minute < b)
+
+
+def next_morning(now: datetime) -> datetime:
+    """"Until tomorrow" means until the next local midnight."""
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class AlertCentre(QObject):
+    #: unacknowledged orders (the tray badge); emitted once per batch, only when it changed
+    badge_changed = Signal(int)
+    #: a notification was shown: (title, body) — the console mode prints it
+    notified = Signal(str, str)
+    #: the owner clicked a notification and no order URL is set: show this order in the window
+    show_order = Signal(object)
+    #: voice mute state changed: the menu choice it corresponds to (tray.MUTE_*)
+    mute_changed = Signal(int)
+
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        notifier,
+        announcer,
+        parent: QObject | None = None,
+        *,
+        now: Callable[[], datetime] = datetime.now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        super().__init__(parent)
+        self.settings = settings
+        self.ledger = ledger
+        self.notifier = notifier
+        self.announcer = announcer
+        self._now = now
+        self._monotonic = monotonic
+        self._language = wording.effective_language(settings)
+        self._badge = -1
+        self._recent: dict[str, OrderEvent] = {}  # key -> event, for notification clicks
+        self._repeats: dict[str, _Repeat] = {}
+        self._muted_until: datetime | None = None
+        self._mute_choice = 0
+
+        self._repeat_timer = QTimer(self, singleShot=True)
+        self._repeat_timer.timeout.connect(self._repeat_due)
+
+        # Burst detection: a window opens at the first order and closes ~1 s later.
+        self._window_open = False
+        self._window_started = 0.0
+        self._window_count = 0
+        self._window_kinds: dict[OrderKind, int] = {}
+        self._held = 0  # orders in this window beyond the threshold, summarised at its end
+        self._burst_timer = QTimer(self, singleShot=True)
+        self._burst_timer.timeout.connect(self._close_window)
+
+        self._down_timer = QTimer(self, singleShot=True)
+        self._down_timer.timeout.connect(self._announce_down)
+        self._was_connected = False
+        self._down_announced = False
+        self._status: ConnectionStatus | None = None
+
+        self._mute_timer = QTimer(self, singleShot=True)
+        self._mute_timer.timeout.connect(self.unmute)
+
+        notifier.activated.connect(self.activated)
+
+    # -- settings ------------------------------------------------------------------------
+
+    def apply_settings(self, settings: Settings) -> None:
+        self.settings = settings
+        self._language = wording.effective_language(settings)
+        self._schedule_repeat()
+
+    # -- orders --------------------------------------------------------------------------
+
+    def on_order(self, event: OrderEvent) -> None:
+        self.on_orders([event])
+
+    def on_orders(self, events: list[OrderEvent]) -> None:
+        """A batch of new events (already on disk), in arrival order."""
+        threshold = self.settings["alerts.burst_threshold"]
+        now = self._monotonic()
+        if not self._window_open:
+            self._window_open = True
+            self._window_started = now
+            self._window_count = 0
+            self._window_kinds = {}
+            self._held = 0
+            self._burst_timer.start(BURST_WINDOW_MS)
+        for event in events:
+            if event.kind not in ALERTED_KINDS:
+                continue
+            self._window_count += 1
+            self._window_kinds[event.kind] = self._window_kinds.get(event.kind, 0) + 1
+            if event.kind is OrderKind.NEW_ORDER:
+                self._track_repeat(event, now)
+            self._remember(event)
+            if self._window_count <= threshold:
+                self._alert_one(event)
+            else:
+                self._held += 1
+        if self._held:
+            # Still bursting: keep the window open a little longer, but not forever.
+            remaining = BURST_MAX_MS - (now - self._window_started) * 1000
+            self._burst_timer.start(int(max(0, min(BURST_WINDOW_MS, remaining))))
+        self._schedule_repeat()
+        self.refresh_badge()
+
+    def _alert_one(self, event: OrderEvent) -> None:
+        kind = "new_order" if event.kind is OrderKind.NEW_ORDER else "reminder"
+        if self.settings[f"alerts.notify_{kind}"]:
+            self._notify(
+                wording.notification_title(event, self._language),
+                wording.notification_body(event, self._language),
+                key=event.key,
+            )
+        if self.settings[f"alerts.voice_{kind}"] and self.voice_allowed():
+            self._say(wording.announcement(event, self.settings, self._language), CHIMES[event.kind], event.key)
+
+    def _close_window(self) -> None:
+        held, kinds, total = self._held, self._window_kinds, self._window_count
+        self._window_open = False
+        self._held = 0
+        if not held:
+            return
+        log.info("burst of %d events summarised", total)
+        for kind, count in kinds.items():
+            setting = "new_order" if kind is OrderKind.NEW_ORDER else "reminder"
+            if self.settings[f"alerts.notify_{setting}"]:
+                self._notify(
+                    wording.summary_title(count, kind, self._language),
+                    wording.summary_announcement(count, kind, self._language),
+                    key=f"summary|{kind}",
+                )
+            if self.settings[f"alerts.voice_{setting}"] and self.voice_allowed():
+                self.announcer.clear()  # the individual lines of this burst are covered by it
+                self._say(wording.summary_announcement(count, kind, self._language), CHIMES[kind], None)
+
+    def _notify(self, title: str, body: str, *, key: str | None) -> None:
+        log.info("notify: %s", title[:200])
+        try:
+            self.notifier.show(title, body, key=key)
+        except Exception:  # noqa: BLE001 - a notification problem must not lose the voice line
+            log.exception("notification failed")
+        self.notified.emit(title, body)
+
+    def _say(self, text: str, chime: str | None, key: str | None) -> None:
+        if not self.settings["alerts.chime"]:
+            chime = None
+        log.info("announce: %s", text[:200])
+        try:
+            self.announcer.announce(text, chime=chime, key=key)
+        except Exception:  # noqa: BLE001
+            log.exception("announcement failed")
+
+    def _remember(self, event: OrderEvent) -> None:
+        self._recent[event.key] = event
+        if len(self._recent) > 2000:  # notification clicks only matter for recent orders
+            for old in list(self._recent)[:1000]:
+                del self._recent[old]
+
+    # -- repeats -------------------------------------------------------------------------
+
+    def _track_repeat(self, event: OrderEvent, now: float) -> None:
+        interval = self.settings["alerts.repeat_interval"]
+        if interval <= 0 or self.settings["alerts.repeat_limit"] <= 0:
+            return
+        self._repeats[event.key] = _Repeat(event, 0, now + interval)
+
+    def _schedule_repeat(self) -> None:
+        if not self._repeats:
+            self._repeat_timer.stop()
+            return
+        due = min(r.due for r in self._repeats.values())
+        delay_ms = max(0, int((due - self._monotonic()) * 1000))
+        self._repeat_timer.start(delay_ms)
+
+    def _repeat_due(self) -> None:
+        now = self._monotonic()
+        interval = self.settings["alerts.repeat_interval"]
+        limit = self.settings["alerts.repeat_limit"]
+        due = [r for r in self._repeats.values() if r.due <= now + 0.05]
+        if due:
+            # The ledger is the truth: an order acknowledged anywhere (window, another tool) is
+            # not repeated even if nobody told us. One query per repeat round, not per order.
+            waiting = {entry.event.key for entry in self.ledger.unacknowledged()}
+            for repeat in [r for r in due if r.event.key not in waiting]:
+                del self._repeats[repeat.event.key]
+            due = [r for r in due if r.event.key in waiting]
+        for repeat in due:
+            repeat.done += 1
+            repeat.due = now + max(1, interval)
+            if repeat.done >= limit or interval <= 0:
+                del self._repeats[repeat.event.key]
+        if due and self.settings["alerts.voice_new_order"] and self.voice_allowed():
+            if len(due) > self.settings["alerts.burst_threshold"]:
+                self._say(
+                    wording.summary_announcement(len(due), OrderKind.NEW_ORDER, self._language),
+                    "new_order",
+                    None,
+                )
+            else:
+                for repeat in due:
+                    self._say(
+                        wording.announcement(repeat.event, self.settings, self._language),
+                        "new_order",
+                        repeat.event.key,
+                    )
+        self._schedule_repeat()
+
+    @property
+    def repeating(self) -> list[OrderEvent]:
+        return [r.event for r in self._repeats.values()]
+
+    # -- acknowledging -------------------------------------------------------------------
+
+    def acknowledge_all(self) -> int:
+        count = self.ledger.acknowledge_all()
+        self.on_acknowledged()
+        return count
+
+    def on_acknowledged(self) -> None:
+        """Entries were acknowledged (window, tray, notification): stop their repeats."""
+        waiting = {entry.event.key for entry in self.ledger.unacknowledged()}
+        for key in [k for k in self._repeats if k not in waiting]:
+            del self._repeats[key]
+            self.announcer.cancel(key)
+        for key in [k for k in self._recent if k not in waiting]:
+            self.announcer.cancel(key)
+        self._schedule_repeat()
+        self.refresh_badge()
+
+    def refresh_badge(self) -> int:
+        count = self.ledger.unacknowledged_orders()
+        if count != self._badge:
+            self._badge = count
+            self.badge_changed.emit(count)
+        return count
+
+    @property
+    def badge(self) -> int:
+        return max(0, self._badge)
+
+    def activated(self, key: str) -> None:
+        """A notification was clicked: open that order (browser URL template or the window)."""
+        event = self._recent.get(key)
+        template = self.settings["alerts.order_url"]
+        if event is not None and template:
+            try:
+                url = template.format(order_id=event.order_id, order_number=event.display_number)
+            except (KeyError, IndexError, ValueError):
+                log.warning("alerts.order_url is not a valid template")
+            else:
+                if QDesktopServices.openUrl(QUrl(url)):
+                    return
+        self.show_order.emit(event)
+
+    # -- quiet hours and mute ------------------------------------------------------------
+
+    def voice_allowed(self) -> bool:
+        now = self._now()
+        if self._muted_until is not None:
+            if now < self._muted_until:
+                return False
+            self._muted_until = None
+        return not in_quiet_hours(self.settings["alerts.quiet_start"], self.settings["alerts.quiet_end"], now)
+
+    def mute_for(self, seconds: int) -> None:
+        self._mute_until(self._now() + timedelta(seconds=seconds), seconds)
+
+    def mute_until_tomorrow(self) -> None:
+        self._mute_until(next_morning(self._now()), -1)
+
+    def _mute_until(self, until: datetime, choice: int) -> None:
+        self._muted_until = until
+        self._mute_choice = choice
+        self.announcer.clear()
+        self._mute_timer.start(max(0, int((until - self._now()).total_seconds() * 1000)))
+        self.mute_changed.emit(choice)
+
+    def unmute(self) -> None:
+        self._muted_until = None
+        self._mute_choice = 0
+        self._mute_timer.stop()
+        self.mute_changed.emit(0)
+
+    @property
+    def muted_until(self) -> datetime | None:
+        return self._muted_until
+
+    # -- connection ----------------------------------------------------------------------
+
+    def on_status(self, status: ConnectionStatus) -> None:
+        self._status = status
+        if status.healthy:
+            self._down_timer.stop()
+            if self._down_announced:
+                self._down_announced = False
+                if self.voice_allowed():
+                    self._say(wording.connection_back_announcement(self._language), None, None)
+            self._was_connected = True
+            return
+        after = self.settings["alerts.disconnect_alert_after"]
+        if self._was_connected and after > 0 and not self._down_timer.isActive() and not self._down_announced:
+            self._down_timer.start(after * 1000)
+
+    def _announce_down(self) -> None:
+        if self._status is not None and self._status.healthy:
+            return
+        self._down_announced = True
+        text = wording.connection_lost_announcement(self._language)
+        detail = self._status.sentence() if self._status else ""
+        self._notify(text, detail, key="connection")
+        if self.voice_allowed():
+            self._say(text, "alert", "connection")

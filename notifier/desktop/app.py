@@ -1,0 +1,430 @@
+"""The tray app: wires the core (settings, ledger, source) to the alert centre, tray and windows.
+
+Start-up is ordered for speed, because a shop PC boots with this in its login items: the Qt
+application and the connection start first; tray, notifications and voice are built while the
+source connects; windows and dialogs are only built when first shown; speech engines, voice lists
+and the keyring are never touched on this path (the source reads its token on its own thread).
+
+With no display (Linux without DISPLAY/WAYLAND_DISPLAY and no QT_QPA_PLATFORM) the app runs on
+Qt's offscreen platform and prints one line per notification and per announcement, so
+`notifier --demo` shows the whole path on a server or in a container.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+EXPIRE_FIRST_MS = 60_000
+EXPIRE_EVERY_MS = 24 * 3600 * 1000
+WINDOW_REFRESH_MS = 250
+SETTLE_MS = 3000
+
+
+def settle_memory() -> None:
+    """Once start-up is over: keep its objects out of garbage collection and return freed memory.
+
+    `gc.freeze()` moves everything alive now (modules, Qt wrappers, settings) to a generation the
+    collector never scans, so later collections are short and do not show up as latency spikes;
+    `malloc_trim` gives the start-up's freed heap back to the system (glibc only).
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+
+def needs_offscreen(environ: dict[str, str] | None = None, platform: str = sys.platform) -> bool:
+    """No display to draw on: Linux (or other X11/Wayland systems) without a display variable."""
+    env = os.environ if environ is None else environ
+    if platform in ("win32", "darwin") or env.get("QT_QPA_PLATFORM"):
+        return False
+    return not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
+def has_overrides(args: argparse.Namespace) -> bool:
+    return any(
+        getattr(args, name, None)
+        for name in ("config", "protocol", "url", "shop", "admin_url", "admin_user", "ca_file", "set")
+    )
+
+
+class ConsoleLog:
+    """The console mode's output: whole lines, flushed, safe against a closed pipe."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+
+    def line(self, what: str, text: str) -> None:
+        text = " ".join(text.split())  # one line, whatever the order text held
+        if len(text) > 300:
+            text = text[:299] + "…"
+        try:
+            print(f"{time.strftime('%H:%M:%S')} {what}: {text}", file=self.stream, flush=True)
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Entry point of `notifier` with no subcommand (and of `--self-test`)."""
+    console = needs_offscreen()
+    if console:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from notifier.cli import settings_from_args, setup_logging
+
+    settings = settings_from_args(args)
+    setup_logging(args.log_level or settings["general.log_level"], to_file=not getattr(args, "self_test", False))
+    if getattr(args, "self_test", False):
+        from notifier.desktop.doctor import self_test
+
+        return self_test(settings)
+    return NotifierApp(args, settings, console=console).run()
+
+
+class NotifierApp:
+    """Owns every long-lived part of the running app. Built by `run`, torn down at quit."""
+
+    def __init__(self, args: argparse.Namespace, settings, *, console: bool = False):
+        self.args = args
+        self.base_settings = settings  # saved settings + this run's overrides; what the dialog edits
+        self.settings = settings  # what the connection uses (the demo replaces the server part)
+        self.console = ConsoleLog() if console else None
+        self.demo = None
+        self.orders_window = None
+        self.settings_dialog = None
+        self.tray = None
+        self._status = None
+
+    # -- start-up ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+
+        from notifier import __version__
+
+        QApplication.setApplicationName("Order Notifier")
+        QApplication.setOrganizationName("OrderNotifier")
+        QApplication.setApplicationVersion(__version__)
+        QApplication.setDesktopFileName("order-notifier")
+        self.qapp = QApplication.instance() or QApplication(sys.argv[:1])
+        self.qapp.setQuitOnLastWindowClosed(False)
+
+        from notifier.desktop.single_instance import SingleInstance
+
+        self.single = SingleInstance()
+        if not self.single.acquire("show"):
+            self._say_console("started", "Order Notifier is already running; its window was brought up.")
+            print("Order Notifier is already running; its window was brought up.", file=sys.stderr)
+            return 0
+        self.single.activated.connect(lambda msg: self.show_orders() if msg == "show" else None)
+
+        self._start_core()
+        self._start_desktop()
+        self._install_signal_handlers()
+        self.qapp.aboutToQuit.connect(self._shutdown)
+
+        self._expire_timer = QTimer(self.qapp)
+        self._expire_timer.timeout.connect(self._expire)
+        self._expire_timer.start(EXPIRE_FIRST_MS)
+        QTimer.singleShot(SETTLE_MS, settle_memory)
+        return self.qapp.exec()
+
+    def _start_core(self) -> None:
+        from notifier.core import paths
+        from notifier.core.intake import OrderIntake
+        from notifier.core.ledger import Ledger
+        from notifier.desktop.bridge import CoreBridge
+
+        self.language = self._install_translators(self.base_settings)
+        ledger_path = paths.ledger_file()
+        if self.args.demo:
+            from notifier.server.demo import DemoServer  # the one server import the app makes
+
+            self.demo = DemoServer()
+            self.demo.start()
+            self.settings = self.demo.client_settings(self.base_settings)
+            self.secrets = self.demo.secrets()
+            ledger_path = self.demo.ledger_path()
+        else:
+            from notifier.core.secrets import SecretStore
+
+            self.secrets = SecretStore()
+        self.ledger = Ledger(ledger_path)
+        self.bridge = CoreBridge()
+        self.intake = OrderIntake(self.ledger, self.secrets)
+        self.intake.on_order(self.bridge.push_order)
+        self.intake.on_status(self.bridge.push_status)
+        self.first_run = not (
+            self.args.demo or has_overrides(self.args) or self._config_path().exists()
+        )
+        if not self.first_run:
+            self.intake.start(self.settings)
+
+    def _start_desktop(self) -> None:
+        from notifier.desktop.alerts import AlertCentre
+        from notifier.desktop.notify import Notifier
+        from notifier.desktop.tray import Tray
+        from notifier.desktop.voice import Announcer
+
+        self.tray = Tray()
+        self.notifier = Notifier(tray_icon=self.tray.icon)
+        self.announcer = Announcer(self.settings)
+        self.alerts = AlertCentre(self.settings, self.ledger, self.notifier, self.announcer)
+
+        self.bridge.orders.connect(self.alerts.on_orders)
+        self.bridge.orders.connect(self._orders_arrived)
+        self.bridge.status.connect(self._status_changed)
+        self.alerts.badge_changed.connect(self.tray.set_count)
+        self.alerts.mute_changed.connect(self.tray.set_muted)
+        self.alerts.show_order.connect(self.show_orders)
+
+        tray = self.tray
+        tray.open_orders.connect(lambda: self.show_orders())
+        tray.acknowledge_all.connect(self.acknowledge_all)
+        tray.mute.connect(self.mute)
+        tray.reconnect.connect(self.reconnect)
+        tray.open_settings.connect(lambda: self.show_settings())
+        tray.open_log_folder.connect(self.open_log_folder)
+        tray.about.connect(self.show_about)
+        tray.quit.connect(self.qapp.quit)
+
+        if self.console:
+            self.alerts.notified.connect(lambda title, body: self.console.line("notified", f"{title} — {body}"))
+            self.announcer.started.connect(lambda text: self.console.line("announced", text))
+        # The badge for orders left unacknowledged from an earlier run (one COUNT query).
+        self.alerts.refresh_badge()
+
+        if self.console:
+            self.console.line("started", f"Order Notifier {self.qapp.applicationVersion()} (no display: console mode)")
+        elif Tray.available():
+            tray.show()
+        else:
+            # Some desktops (GNOME without the AppIndicator extension) have no tray: the window
+            # is the app then, and the owner is told why.
+            log.warning("no system tray: showing the orders window instead")
+            self.show_orders()
+            self._tell_no_tray()
+        if self.first_run and not self.console:
+            self.show_settings(first_run=True)
+
+    def _install_translators(self, settings) -> str:
+        from notifier.core import i18n
+
+        try:
+            from notifier.desktop.i18n import install_translators
+        except ImportError:
+            return i18n.set_language(settings["general.language"])
+        return install_translators(self.qapp, settings["general.language"])
+
+    def _config_path(self) -> Path:
+        from notifier.core import paths
+
+        return Path(self.args.config) if getattr(self.args, "config", None) else paths.config_file()
+
+    def _install_signal_handlers(self) -> None:
+        """Ctrl+C / SIGTERM quit cleanly. Python runs signal handlers only when it gets control,
+        so a socket pair wakes the Qt loop (no polling timer)."""
+        from PySide6.QtCore import QSocketNotifier
+
+        self._sig_r, self._sig_w = socket.socketpair()
+        self._sig_r.setblocking(False)
+        self._sig_w.setblocking(False)
+        try:
+            signal.set_wakeup_fd(self._sig_w.fileno())
+        except ValueError:  # not the main thread (embedded use): leave signals alone
+            return
+        self._sig_notifier = QSocketNotifier(self._sig_r.fileno(), QSocketNotifier.Type.Read, self.qapp)
+
+        def _drain() -> None:
+            try:
+                self._sig_r.recv(64)
+            except OSError:
+                pass
+
+        self._sig_notifier.activated.connect(_drain)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: self.qapp.quit())
+
+    # -- what happens while running ------------------------------------------------------
+
+    def _orders_arrived(self, events: list) -> None:
+        if self.orders_window is not None and self.orders_window.isVisible():
+            # A burst refreshes the table once, a moment after it settles.
+            if not self._refresh_timer.isActive():
+                self._refresh_timer.start(WINDOW_REFRESH_MS)
+
+    def _status_changed(self, status) -> None:
+        self._status = status
+        self.alerts.on_status(status)
+        self.tray.set_status(status)
+        if self.console:
+            self.console.line("connection", status.sentence())
+
+    def acknowledge_all(self) -> None:
+        self.alerts.acknowledge_all()
+        if self.orders_window is not None:
+            self.orders_window.refresh()
+
+    def mute(self, seconds: int) -> None:
+        from notifier.desktop.tray import MUTE_OFF, MUTE_TOMORROW
+
+        if seconds == MUTE_OFF:
+            self.alerts.unmute()
+        elif seconds == MUTE_TOMORROW:
+            self.alerts.mute_until_tomorrow()
+        else:
+            self.alerts.mute_for(seconds)
+
+    def reconnect(self) -> None:
+        source = self.intake.source
+        if source is not None:
+            source.reconnect_now()
+        else:
+            self._restart_connection()
+
+    def _restart_connection(self) -> None:
+        # Stopping a source joins its thread: never on the main thread.
+        threading.Thread(target=self.intake.start, args=(self.settings,), name="restart-source", daemon=True).start()
+
+    def show_orders(self, event=None) -> None:
+        if self.console:
+            return
+        if self.orders_window is None:
+            from PySide6.QtCore import QTimer
+
+            from notifier.desktop.orders_window import OrdersWindow
+
+            self.orders_window = OrdersWindow(self.ledger, lambda: self.settings)
+            self.orders_window.acknowledged.connect(self.alerts.on_acknowledged)
+            self._refresh_timer = QTimer(self.orders_window, singleShot=True)
+            self._refresh_timer.timeout.connect(self.orders_window.refresh)
+        else:
+            self.orders_window.refresh()
+        if event is not None:
+            self.orders_window.focus_order(event)
+        self.orders_window.show()
+        self.orders_window.raise_()
+        self.orders_window.activateWindow()
+
+    def show_settings(self, first_run: bool = False) -> None:
+        if self.console:
+            return
+        if self.settings_dialog is None:
+            from notifier.desktop.settings_dialog import SettingsDialog
+
+            self.settings_dialog = SettingsDialog(
+                self.base_settings, self.secrets, first_run=first_run, voice=self.announcer
+            )
+            self.settings_dialog.saved.connect(self.apply_settings)
+            self.settings_dialog.finished.connect(self._settings_closed)
+        self.settings_dialog.show()
+        self.settings_dialog.raise_()
+        self.settings_dialog.activateWindow()
+
+    def _settings_closed(self, _result: int) -> None:
+        # Rebuilt from the current settings next time, so Cancel really leaves nothing behind.
+        if self.settings_dialog is not None:
+            self.settings_dialog.deleteLater()
+            self.settings_dialog = None
+
+    def apply_settings(self, new) -> None:
+        old_base, old = self.base_settings, self.settings
+        self.base_settings = new
+        self.settings = self.demo.client_settings(new) if self.demo is not None else new
+        if new["general.start_at_login"] != old_base["general.start_at_login"]:
+            from notifier.desktop import autostart
+
+            try:
+                autostart.set_enabled(new["general.start_at_login"])
+            except OSError as exc:
+                log.warning("could not change start at login: %s", exc)
+        if new["general.language"] != old_base["general.language"]:
+            self.language = self._install_translators(new)
+        self.alerts.apply_settings(self.settings)
+        self.announcer.apply_settings(self.settings)
+        was_waiting = self.first_run
+        self.first_run = False
+        if was_waiting or self.settings.connection_changed(old):
+            self._restart_connection()
+
+    def open_log_folder(self) -> None:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from notifier.core import paths
+
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir())))
+
+    def show_about(self) -> None:
+        from PySide6.QtCore import QCoreApplication, Qt
+        from PySide6.QtWidgets import QMessageBox
+
+        from notifier import __version__
+
+        box = QMessageBox(QMessageBox.Icon.Information, "Order Notifier", "")
+        box.setText(
+            QCoreApplication.translate(
+                "App",
+                "Order Notifier {version}\nAnnounces new shop orders aloud until someone "
+                "acknowledges them.",
+            ).format(version=__version__)
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
+        self._about = box
+
+    def _tell_no_tray(self) -> None:
+        from PySide6.QtCore import QCoreApplication
+        from PySide6.QtWidgets import QMessageBox
+
+        text = QCoreApplication.translate(
+            "App",
+            "This desktop has no system tray, so Order Notifier shows its window instead. "
+            "Closing the window keeps the notifier running; start it again to bring the "
+            "window back.",
+        )
+        box = QMessageBox(QMessageBox.Icon.Information, "Order Notifier", text, parent=self.orders_window)
+        box.setModal(False)
+        box.show()
+        self._no_tray_box = box
+
+    def _say_console(self, what: str, text: str) -> None:
+        if self.console:
+            self.console.line(what, text)
+
+    def _expire(self) -> None:
+        self._expire_timer.start(EXPIRE_EVERY_MS)
+        threading.Thread(
+            target=self.ledger.expire, args=(self.settings["ledger.retention_days"],), daemon=True
+        ).start()
+
+    def _shutdown(self) -> None:
+        if getattr(self, "_shut_down", False):
+            return
+        self._shut_down = True
+        log.info("quitting")
+        try:
+            self.intake.stop()
+        finally:
+            if self.demo is not None:
+                self.demo.stop()
+            self.single.release()
+            self.ledger.close()

@@ -1,0 +1,145 @@
+"""`notifier doctor` and `notifier --self-test`: what works on this machine, in plain lines.
+
+The doctor is for a person setting up a shop PC (or helping one over the phone): notification
+backend, speech engines and voices, audio output, keyring, tray, and where the files are. The
+self-test is the installers' smoke test: it loads the same parts without enumerating voices (which
+can take long with a stuck speech service) and exits 1 with the reason when a part cannot load.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    topic: str
+    verdict: str  # OK, WARN or FAIL
+    detail: str
+
+    def line(self) -> str:
+        return f"[{self.verdict:>4}] {self.topic}: {self.detail}"
+
+
+def _guard(topic: str, probe: Callable[[], Finding]) -> Finding:
+    try:
+        return probe()
+    except Exception as exc:  # noqa: BLE001 - the doctor reports, it never crashes
+        return Finding(topic, FAIL, f"{type(exc).__name__}: {exc}")
+
+
+def _application():
+    from notifier.desktop.app import needs_offscreen
+
+    if needs_offscreen():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication(sys.argv[:1])
+
+
+def examine(settings, *, voices: bool = True) -> list[Finding]:
+    """Every check, in the order a person reads them."""
+    findings: list[Finding] = []
+
+    def qt() -> Finding:
+        import PySide6
+
+        app = _application()
+        return Finding("Qt", OK, f"PySide6 {PySide6.__version__}, platform {app.platformName()}")
+
+    findings.append(_guard("Qt", qt))
+    if findings[-1].verdict == FAIL:
+        return findings
+
+    def tray() -> Finding:
+        from notifier.desktop.tray import Tray
+
+        if Tray.available():
+            return Finding("Tray", OK, "system tray available")
+        return Finding("Tray", WARN, "no system tray: the orders window is shown instead")
+
+    def notification() -> Finding:
+        from notifier.desktop.notify import Notifier
+
+        return Finding("Notifications", OK, Notifier().backend_name())
+
+    def speech() -> Finding:
+        from notifier.desktop.voice import Announcer
+
+        announcer = Announcer(settings)
+        engines = announcer.engines()
+        detail = "engines: " + (", ".join(engines) or "none")
+        if voices:
+            for language in ("zh_CN", "en"):
+                found = announcer.voices(language)
+                detail += f"; {language} voices: " + (", ".join(found[:5]) or "none")
+                if len(found) > 5:
+                    detail += f" (+{len(found) - 5})"
+        if not announcer.available():
+            return Finding("Speech", WARN, f"{detail}. {announcer.problem()} Chimes still play.")
+        return Finding("Speech", OK, detail)
+
+    def audio() -> Finding:
+        from PySide6.QtMultimedia import QMediaDevices
+
+        device = QMediaDevices.defaultAudioOutput()
+        if device.isNull():
+            return Finding("Audio output", WARN, "no audio output device found")
+        return Finding("Audio output", OK, device.description())
+
+    def keyring() -> Finding:
+        from notifier.core.secrets import SecretStore
+
+        name = SecretStore().backend_name()
+        from notifier.core.i18n import tr
+
+        verdict = WARN if name == tr("no keyring") else OK
+        return Finding("Keyring", verdict, name)
+
+    def files() -> Finding:
+        from notifier.core import paths
+
+        return Finding(
+            "Files",
+            OK,
+            f"settings {paths.config_file()}; history {paths.ledger_file()}; logs {paths.log_dir()}",
+        )
+
+    def login() -> Finding:
+        from notifier.desktop import autostart
+
+        state = "on" if autostart.is_enabled() else "off"
+        return Finding("Start at login", OK, f"{state} ({autostart.describe(autostart.launch_command())})")
+
+    for topic, probe in (
+        ("Tray", tray),
+        ("Notifications", notification),
+        ("Speech", speech),
+        ("Audio output", audio),
+        ("Keyring", keyring),
+        ("Files", files),
+        ("Start at login", login),
+    ):
+        findings.append(_guard(topic, probe))
+    return findings
+
+
+def run_doctor(settings, *, voices: bool = True, stream=None) -> int:
+    stream = stream or sys.stdout
+    findings = examine(settings, voices=voices)
+    for finding in findings:
+        print(finding.line(), file=stream, flush=True)
+    return 1 if any(f.verdict == FAIL for f in findings) else 0
+
+
+def self_test(settings) -> int:
+    """Load every part without slow enumeration; 0 when all load, 1 naming what did not."""
+    code = run_doctor(settings, voices=False)
+    print("self-test: " + ("passed" if code == 0 else "FAILED (see the FAIL lines above)"), flush=True)
+    return code

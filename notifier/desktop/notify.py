@@ -1,0 +1,358 @@
+"""Native notifications for orders: freedesktop on Linux, plyer on Windows/macOS, tray balloons last.
+
+`Notifier.show()` never blocks the main thread: it cleans the text and hands it to a backend's
+own thread (tens of microseconds). Everything shown is plain text: markup in an order is
+escaped where the server would render it, control characters are removed, and long text is cut
+to what the platform accepts. A backend that fails is logged once and the next one is used.
+
+Linux: we speak to `org.freedesktop.Notifications` ourselves, over jeepney (pure Python; keyring
+already depends on it on Linux) in one thread of our own. Not plyer: without dbus-python it runs
+`notify-send` as a subprocess per notification (~5-10 ms of fork/exec each, and no click
+handling). Not QtDBus either: PySide6 cannot marshal a D-Bus uint32 (a Python int goes out as
+int32, checked with dbus-monitor), so Notify's `replaces_id u` would be refused by GDBus servers
+such as GNOME Shell's.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import queue
+import re
+import selectors
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal
+
+from notifier.core.paths import resources_dir
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "Order Notifier"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+# Limits per backend (title chars, body chars). freedesktop has none by spec, but servers
+# draw a few lines; plyer on Windows raises past 64/256 inside its own thread.
+LIMITS = {"freedesktop": (200, 1000), "plyer": (64, 256), "tray": (200, 1000)}
+
+
+def clean(text: str, limit: int, *, multiline: bool) -> str:
+    """Plain text without control characters, cut to `limit` characters."""
+    text = (text or "")[: limit * 2]  # a 5 MB string is cut before any work is done on it
+    if multiline:
+        text = "\n".join(" ".join(_CONTROL.sub(" ", part).split()) for part in text.splitlines())
+        text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    else:
+        text = " ".join(_CONTROL.sub(" ", text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class BackendError(RuntimeError):
+    """This backend cannot show notifications here; use the next one."""
+
+
+@dataclass(slots=True)
+class _Popup:
+    title: str
+    body: str
+    key: str | None
+
+
+class _Freedesktop:
+    """org.freedesktop.Notifications over one jeepney connection in a thread of its own."""
+
+    name = "freedesktop (org.freedesktop.Notifications)"
+    limits = LIMITS["freedesktop"]
+
+    BUS_NAME = "org.freedesktop.Notifications"
+    PATH = "/org/freedesktop/Notifications"
+
+    def __init__(self, activated: Callable[[str], None], failed: Callable[..., None]):
+        if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+            raise BackendError("no session bus (DBUS_SESSION_BUS_ADDRESS is not set)")
+        try:
+            import jeepney  # noqa: F401
+        except ImportError as exc:
+            raise BackendError(f"jeepney is not installed: {exc}") from None
+        self._activated = activated
+        self._failed = failed
+        self._queue: queue.SimpleQueue[_Popup | None] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._broken = ""
+        self._thread: threading.Thread | None = None
+        self._markup = False
+        self._actions = False
+        icon = resources_dir() / "icons" / "order-notifier-128.png"
+        self._icon = str(icon) if icon.exists() else ""
+
+    def show(self, popup: _Popup) -> None:
+        if self._broken:
+            raise BackendError(self._broken)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
+            self._thread.start()
+        self._queue.put(popup)
+        try:
+            os.write(self._wake_w, b"!")
+        except BlockingIOError:  # the pipe is full of wake-ups already: the thread is awake
+            pass
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            try:
+                os.write(self._wake_w, b"!")
+            except OSError:
+                pass
+
+    # -- the thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        from jeepney import DBusAddress, MatchRule, MessageType, message_bus, new_method_call
+        from jeepney.io.blocking import open_dbus_connection
+
+        address = DBusAddress(self.PATH, self.BUS_NAME, self.BUS_NAME)
+        try:
+            conn = open_dbus_connection(bus="SESSION")
+            for member in ("ActionInvoked", "NotificationClosed"):
+                rule = MatchRule(type="signal", interface=self.BUS_NAME, member=member,
+                                 path=self.PATH)
+                conn.send_and_get_reply(message_bus.AddMatch(rule), timeout=5)
+            reply = conn.send_and_get_reply(new_method_call(address, "GetCapabilities"), timeout=5)
+            if reply.header.message_type is MessageType.error:
+                raise OSError(f"{reply.header.fields.get(4, 'error')}: {reply.body}")
+            capabilities = set(reply.body[0])
+        except Exception as exc:  # noqa: BLE001 - any failure here means: use the next backend
+            self._give_up(f"no notification server on the session bus: {exc}")
+            return
+        self._markup = "body-markup" in capabilities
+        self._actions = "actions" in capabilities
+        log.info("notification server capabilities: %s", ", ".join(sorted(capabilities)))
+
+        sent: dict[int, _Popup] = {}  # our serial -> popup, until the reply gives its id
+        shown: dict[int, str] = {}  # notification id -> key
+        selector = selectors.DefaultSelector()
+        selector.register(conn.sock, selectors.EVENT_READ, "bus")
+        selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        try:
+            while True:
+                for selected, _events in selector.select():
+                    if selected.data == "wake":
+                        os.read(self._wake_r, 4096)
+                        while True:
+                            try:
+                                popup = self._queue.get_nowait()
+                            except queue.Empty:
+                                break
+                            if popup is None:
+                                return
+                            serial = next(conn.outgoing_serial)
+                            conn.send(new_method_call(address, "Notify", "susssasa{sv}i",
+                                                      self._notify_args(popup)), serial=serial)
+                            sent[serial] = popup
+                # Drain every complete message jeepney has read (it buffers more than one).
+                while True:
+                    try:
+                        message = conn.receive(timeout=0)
+                    except TimeoutError:
+                        break
+                    self._incoming(message, sent, shown)
+        except Exception as exc:  # noqa: BLE001
+            self._give_up(f"notification connection failed: {exc}", list(sent.values()))
+        finally:
+            selector.close()
+            conn.close()
+
+    def _notify_args(self, popup: _Popup) -> tuple:
+        body = html.escape(popup.body, quote=False) if self._markup else popup.body
+        actions = ["default", "Open"] if self._actions and popup.key else []
+        hints = {"urgency": ("y", 1), "category": ("s", "im.received")}
+        return (APP_NAME, 0, self._icon, popup.title, body, actions, hints, -1)
+
+    def _incoming(self, message, sent: dict, shown: dict) -> None:
+        from jeepney import HeaderFields, MessageType
+
+        header = message.header
+        kind = header.message_type
+        if kind in (MessageType.method_return, MessageType.error):
+            popup = sent.pop(header.fields.get(HeaderFields.reply_serial, -1), None)
+            if popup is None:
+                return
+            if kind is MessageType.error:
+                self._give_up(f"Notify refused: {header.fields.get(HeaderFields.error_name)} "
+                              f"{message.body}", [popup])
+            elif popup.key:
+                shown[message.body[0]] = popup.key
+                if len(shown) > 500:  # clicks only matter for recent notifications
+                    for old in list(shown)[:250]:
+                        del shown[old]
+        elif kind is MessageType.signal:
+            member = header.fields.get(HeaderFields.member)
+            if member == "ActionInvoked" and message.body[1] == "default":
+                key = shown.get(message.body[0])
+                if key:
+                    self._activated(key)
+            elif member == "NotificationClosed":
+                shown.pop(message.body[0], None)
+
+    def _give_up(self, reason: str, pending: list[_Popup] | None = None) -> None:
+        if self._broken:
+            return
+        self._broken = reason
+        left = list(pending or [])
+        while True:
+            try:
+                popup = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if popup is not None:
+                left.append(popup)
+        self._failed(self, left, reason)
+
+
+class _Plyer:
+    """plyer's native notification (Windows toast / macOS), called in a worker thread."""
+
+    name = "plyer"
+    limits = LIMITS["plyer"]
+
+    def __init__(self, failed: Callable[..., None]):
+        try:
+            from plyer import notification
+        except ImportError as exc:
+            raise BackendError(f"plyer is not installed: {exc}") from None
+        self._notification = notification
+        self._failed = failed
+        self._queue: queue.SimpleQueue[_Popup] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._broken = ""
+        icon = resources_dir() / "icons" / ("order-notifier.ico" if sys.platform == "win32"
+                                            else "order-notifier-128.png")
+        self._icon = str(icon) if icon.exists() else ""
+
+    def show(self, popup: _Popup) -> None:
+        if self._broken:
+            raise BackendError(self._broken)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
+            self._thread.start()
+        self._queue.put(popup)
+
+    def close(self) -> None:
+        pass
+
+    def _run(self) -> None:
+        while True:
+            popup = self._queue.get()
+            try:
+                self._notification.notify(title=popup.title, message=popup.body,
+                                          app_name=APP_NAME, app_icon=self._icon, timeout=10)
+            except Exception as exc:  # noqa: BLE001 - plyer raises anything (NotImplementedError...)
+                self._broken = f"plyer failed: {exc}"
+                self._failed(self, [popup], self._broken)
+                return
+
+
+class _TrayMessage:
+    """QSystemTrayIcon.showMessage: no dependency, but only with a visible tray icon."""
+
+    name = "tray icon message"
+    limits = LIMITS["tray"]
+
+    def __init__(self, tray_icon):
+        if tray_icon is None:
+            raise BackendError("no tray icon")
+        self._icon = tray_icon
+
+    def show(self, popup: _Popup) -> None:
+        if not self._icon.isVisible():
+            raise BackendError("the tray icon is not shown")
+        self._icon.showMessage(popup.title, popup.body)
+
+    def close(self) -> None:
+        pass
+
+
+class Notifier(QObject):
+    """Shows one notification per call, through the first backend that works here."""
+
+    activated = Signal(str)  # key of the notification the owner clicked
+    # A backend's thread gave up: (backend, popups it still held, reason). Queued to our thread.
+    _backend_failed = Signal(object, object, str)
+
+    def __init__(self, tray_icon=None, parent: QObject | None = None):
+        super().__init__(parent)
+        self._tray_icon = tray_icon
+        self._backend_failed.connect(self._on_backend_failed)
+        self._backends: list = []
+        self._logged: set[str] = set()
+        for make in self._candidates():
+            try:
+                self._backends.append(make())
+            except BackendError as exc:  # expected on some machines (no tray icon, no bus)
+                log.info("notification backend unavailable: %s", exc)
+
+    def _candidates(self) -> list[Callable[[], object]]:
+        failed = self._backend_failed.emit
+
+        def freedesktop():
+            return _Freedesktop(self.activated.emit, failed)
+
+        def plyer():
+            return _Plyer(failed)
+
+        def tray():
+            return _TrayMessage(self._tray_icon)
+
+        if sys.platform.startswith("linux") or "bsd" in sys.platform:
+            return [freedesktop, tray]
+        return [plyer, tray]
+
+    def backend_name(self) -> str:
+        """The backend notifications go to now ("none" when there is none)."""
+        return self._backends[0].name if self._backends else "none"
+
+    def show(self, title: str, body: str, *, key: str | None = None) -> None:
+        """Show a notification; returns at once, whatever the platform does with it."""
+        self._show(_Popup(title, body, key))
+
+    def _show(self, popup: _Popup) -> None:
+        while self._backends:
+            backend = self._backends[0]
+            title_limit, body_limit = backend.limits
+            shown = _Popup(clean(popup.title, title_limit, multiline=False),
+                           clean(popup.body, body_limit, multiline=True), popup.key)
+            try:
+                backend.show(shown)
+                return
+            except BackendError as exc:
+                self._drop(backend, str(exc))
+            except Exception as exc:  # noqa: BLE001 - a backend must never take the app down
+                self._drop(backend, f"{type(exc).__name__}: {exc}")
+        self._log_once("no notification backend works here; notifications are not shown")
+
+    def _drop(self, backend, reason: str) -> None:
+        if backend in self._backends:
+            self._backends.remove(backend)
+            backend.close()
+            self._log_once(f"notifications via {backend.name} failed ({reason}); "
+                           f"now using {self.backend_name()}")
+
+    def _on_backend_failed(self, backend, popups: list[_Popup], reason: str) -> None:
+        self._drop(backend, reason)
+        for popup in popups:  # what the failed backend still held is shown by the next one
+            self._show(popup)
+
+    def _log_once(self, message: str) -> None:
+        if message not in self._logged:
+            self._logged.add(message)
+            log.warning(message)
+
+    def close(self) -> None:
+        for backend in self._backends:
+            backend.close()

@@ -1,0 +1,520 @@
+"""The orders window: recent orders from the ledger, acknowledging them, opening them in a browser.
+
+The table is a QAbstractTableModel over a list of ledger entries, so thousands of rows cost one
+query and no widgets. Reloads are coalesced: a burst of orders reloads at most a few times a
+second, and not at all while the window is hidden (it reloads when shown).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from urllib.parse import quote
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QDesktopServices,
+    QFont,
+    QFontMetrics,
+    QKeySequence,
+    QShortcut,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from notifier.core.events import OrderEvent, OrderKind
+from notifier.core.ledger import Ledger, LedgerEntry
+from notifier.core.settings import Settings
+from notifier.desktop.hour_chart import HourChart
+
+log = logging.getLogger(__name__)
+
+# "All" shows this many newest entries; more would only slow the window, and the search reaches
+# further back because it filters in SQL.
+ALL_LIMIT = 5000
+RELOAD_MIN_INTERVAL_MS = 300
+
+FILTER_TODAY, FILTER_UNACKNOWLEDGED, FILTER_ALL = "today", "unacknowledged", "all"
+
+
+def day_start(now: float | None = None) -> float:
+    """Local midnight of the day containing `now`, as epoch seconds."""
+    moment = datetime.fromtimestamp(time.time() if now is None else now)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def order_url(template: str, event: OrderEvent) -> str:
+    """The browser address for an order from the user's template, or "" without a template.
+
+    Only {order_id} and {order_number} are filled (URL-quoted); any other brace is left alone, so
+    a template with a typo still opens something rather than raising.
+    """
+    if not template.strip():
+        return ""
+    return (template.strip()
+            .replace("{order_id}", quote(event.order_id, safe=""))
+            .replace("{order_number}", quote(event.display_number, safe="")))
+
+
+def format_amount(amount: Decimal | None, currency: str) -> str:
+    if amount is None:
+        return ""
+    symbol = {"CNY": "¥", "RMB": "¥", "USD": "$", "EUR": "€"}.get(currency.upper(), "")
+    text = f"{amount:,.2f}"
+    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+
+
+def _one_line(text: str | None, limit: int = 120) -> str:
+    # Order text comes from the server: never let a 5 MB or multi-line string stretch a cell.
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class OrdersModel(QAbstractTableModel):
+    """Ledger entries as rows; newest first, as the ledger returns them."""
+
+    COLUMNS = ("time", "kind", "number", "amount", "customer", "status")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._entries: list[LedgerEntry] = []
+        self._today = day_start()
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def headers(self) -> tuple[str, ...]:
+        return (self.tr("Time"), self.tr("Kind"), self.tr("Order number"), self.tr("Amount"),
+                self.tr("Customer"), self.tr("Status"))
+
+    def set_entries(self, entries: list[LedgerEntry]) -> None:
+        self.beginResetModel()
+        self._entries = entries
+        self._today = day_start()
+        self.endResetModel()
+
+    def entry(self, row: int) -> LedgerEntry | None:
+        return self._entries[row] if 0 <= row < len(self._entries) else None
+
+    def entries(self) -> list[LedgerEntry]:
+        return list(self._entries)
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt's own signature
+        return 0 if parent.isValid() else len(self._entries)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.headers()[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            horizontal = Qt.AlignmentFlag.AlignRight if self.COLUMNS[section] == "amount" else Qt.AlignmentFlag.AlignLeft
+            return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def kind_text(self, kind: OrderKind) -> str:
+        return {
+            OrderKind.NEW_ORDER: self.tr("New order"),
+            OrderKind.REMINDER: self.tr("Reminder"),
+            OrderKind.CANCELLED: self.tr("Cancelled"),
+            OrderKind.REFUND: self.tr("Refund"),
+        }[kind]
+
+    def time_text(self, received_at: float) -> str:
+        moment = datetime.fromtimestamp(received_at)
+        if received_at >= self._today:
+            return moment.strftime("%H:%M:%S")
+        return moment.strftime("%m-%d %H:%M")
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        entry = self.entry(index.row())
+        if entry is None:
+            return None
+        column = self.COLUMNS[index.column()]
+        event = entry.event
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == "time":
+                return self.time_text(entry.received_at)
+            if column == "kind":
+                return self.kind_text(event.kind)
+            if column == "number":
+                return _one_line(event.display_number, 40)
+            if column == "amount":
+                return format_amount(event.amount, event.currency)
+            if column == "customer":
+                return _one_line(event.customer)
+            return self.tr("Acknowledged") if entry.acknowledged else self.tr("Waiting")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            lines = [f"{self.kind_text(event.kind)} #{_one_line(event.display_number, 40)}"]
+            if event.text:
+                lines.append(_one_line(event.text, 300))
+            if entry.acknowledged and entry.acknowledged_at:
+                lines.append(self.tr("Acknowledged at %1").replace(
+                    "%1", datetime.fromtimestamp(entry.acknowledged_at).strftime("%H:%M:%S")))
+            return "\n".join(lines)
+        if role == Qt.ItemDataRole.FontRole and not entry.acknowledged:
+            return self._bold
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if column == "kind" and event.kind is OrderKind.REMINDER:
+                return QBrush(QColor("#c0570c"))
+            if column == "kind" and event.kind in (OrderKind.CANCELLED, OrderKind.REFUND):
+                return QBrush(QColor("#8a8a8a"))
+            if column == "status":
+                return QBrush(QColor("#2e7d32") if entry.acknowledged else QColor("#c62828"))
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == "amount":
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.UserRole:
+            return entry.id
+        return None
+
+
+class OrdersWindow(QWidget):
+    """Recent orders; acknowledge selected or all; open one in the browser; filter and search."""
+
+    acknowledged = Signal()
+
+    def __init__(self, ledger: Ledger, settings_provider: Callable[[], Settings], parent=None):
+        super().__init__(parent)
+        self.ledger = ledger
+        self._settings_provider = settings_provider
+        self._filter = FILTER_TODAY
+        self._stale = True
+        self._last_reload = 0.0
+        self._waiting = 0  # unacknowledged orders at the last reload (retranslating asks no query)
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.timeout.connect(self.reload)
+        self._search_timer = QTimer(self)  # wait for a pause in typing before querying
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(200)
+        self._search_timer.timeout.connect(self.reload)
+        self.setObjectName("OrdersWindow")
+        self.resize(820, 560)
+        self.setMinimumSize(560, 380)
+        self._build()
+        self.retranslate()
+
+    # -- construction ----------------------------------------------------------------------
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 14, 12)
+        layout.setSpacing(10)
+
+        self.chart = HourChart(self)
+        layout.addWidget(self.chart)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(6)
+        self.filter_buttons = QButtonGroup(self)
+        self.filter_buttons.setExclusive(True)
+        self._filter_button: dict[str, QPushButton] = {}
+        for name in (FILTER_TODAY, FILTER_UNACKNOWLEDGED, FILTER_ALL):
+            button = QPushButton(self)
+            button.setCheckable(True)
+            button.setObjectName(f"filter_{name}")
+            button.setChecked(name == self._filter)
+            button.clicked.connect(lambda _checked=False, n=name: self.set_filter(n))
+            self.filter_buttons.addButton(button)
+            self._filter_button[name] = button
+            bar.addWidget(button)
+        bar.addSpacing(12)
+        self.search = QLineEdit(self)
+        self.search.setObjectName("search")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(lambda _text: self._search_timer.start())
+        bar.addWidget(self.search, 1)
+        layout.addLayout(bar)
+
+        self.model = OrdersModel(self)
+        self.table = QTableView(self)
+        self.table.setObjectName("orders")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.table.setStyleSheet("QTableView::item { padding: 0 6px; }"
+                                 "QHeaderView::section { padding: 3px 6px; border: none;"
+                                 " border-bottom: 1px solid palette(mid); background: palette(window); }")
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.doubleClicked.connect(lambda _index: self.open_selected_in_browser())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        layout.addWidget(self.table, 1)
+
+        self.empty_label = QLabel(self.table.viewport())
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setStyleSheet("color: palette(mid); font-size: 11pt;")
+        self.empty_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+
+        actions = QHBoxLayout()
+        actions.setSpacing(8)
+        self.summary_label = QLabel(self)
+        self.summary_label.setObjectName("summary")
+        self.summary_label.setStyleSheet("color: palette(mid);")
+        actions.addWidget(self.summary_label, 1)
+        self.open_button = QPushButton(self)
+        self.open_button.setObjectName("open_in_browser")
+        self.open_button.clicked.connect(self.open_selected_in_browser)
+        self.ack_selected_button = QPushButton(self)
+        self.ack_selected_button.setObjectName("acknowledge_selected")
+        self.ack_selected_button.clicked.connect(self.acknowledge_selected)
+        self.ack_all_button = QPushButton(self)
+        self.ack_all_button.setObjectName("acknowledge_all")
+        self.ack_all_button.setDefault(True)
+        self.ack_all_button.clicked.connect(self.acknowledge_all)
+        for button in (self.open_button, self.ack_selected_button, self.ack_all_button):
+            actions.addWidget(button)
+        layout.addLayout(actions)
+
+        QShortcut(QKeySequence.StandardKey.Find, self, activated=self.search.setFocus)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.close)
+        QShortcut(QKeySequence(Qt.Key.Key_Space), self.table, activated=self.acknowledge_selected)
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(self.tr("Orders — Order Notifier"))
+        self._filter_button[FILTER_TODAY].setText(self.tr("Today"))
+        self._filter_button[FILTER_UNACKNOWLEDGED].setText(self.tr("Not acknowledged"))
+        self._filter_button[FILTER_ALL].setText(self.tr("All"))
+        self.search.setPlaceholderText(self.tr("Search order number, customer or text"))
+        self.open_button.setText(self.tr("Open in browser"))
+        self.ack_selected_button.setText(self.tr("Acknowledge selected"))
+        self.ack_all_button.setText(self.tr("Acknowledge all"))
+        self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, self.model.columnCount() - 1)
+        self._size_columns()
+        self._update_buttons()
+        self._update_summary()
+
+    def _size_columns(self) -> None:
+        # Widths from the longest text each column can hold (in bold: waiting rows are bold),
+        # not ResizeToContents, which would measure every row of a table with thousands.
+        bold = QFont(self.table.font())
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)
+        header = self.table.horizontalHeader()
+        titles = self.model.headers()
+        samples = {
+            0: ["88-88 88:88", "88:88:88"],
+            1: [self.model.kind_text(kind) for kind in OrderKind],
+            2: ["8" * 13],
+            3: ["¥88,888.88"],
+            5: [self.tr("Acknowledged"), self.tr("Waiting")],
+        }
+        for column, texts in samples.items():
+            widest = max(metrics.horizontalAdvance(text) for text in [*texts, titles[column]])
+            header.resizeSection(column, widest + 24)
+
+    def changeEvent(self, event) -> None:
+        from PySide6.QtCore import QEvent
+
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+            self.chart.update()
+            self.model.layoutChanged.emit()
+        super().changeEvent(event)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """The ledger changed: reload soon (at once if idle), or when next shown if hidden."""
+        self._stale = True
+        if not self.isVisible():
+            return
+        waited_ms = (time.monotonic() - self._last_reload) * 1000
+        if waited_ms >= RELOAD_MIN_INTERVAL_MS:
+            self.reload()
+        elif not self._reload_timer.isActive():
+            self._reload_timer.start(int(RELOAD_MIN_INTERVAL_MS - waited_ms))
+
+    def reload(self) -> None:
+        """Query the ledger now and keep the selection on the same orders."""
+        self._reload_timer.stop()
+        self._stale = False
+        self._last_reload = time.monotonic()
+        selected = set(self.selected_entry_ids())
+        today = day_start()
+        search = self.search.text().strip()
+        if self._filter == FILTER_TODAY:
+            entries = self.ledger.recent(ALL_LIMIT, since=today, search=search)
+        elif self._filter == FILTER_UNACKNOWLEDGED:
+            entries = self.ledger.recent(ALL_LIMIT, unacknowledged_only=True, search=search)
+        else:
+            entries = self.ledger.recent(ALL_LIMIT, search=search)
+        self.model.set_entries(entries)
+        self.chart.set_counts(self.ledger.per_hour(today))
+        self._waiting = self.ledger.unacknowledged_orders()
+        if selected:
+            self._select_ids(selected)
+        self._update_buttons()
+        self._update_summary()
+
+    def set_filter(self, name: str) -> None:
+        if name not in self._filter_button:
+            raise ValueError(f"unknown filter {name!r}")
+        self._filter = name
+        self._filter_button[name].setChecked(True)
+        self.reload()
+
+    @property
+    def current_filter(self) -> str:
+        return self._filter
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.reload()
+
+    def closeEvent(self, event) -> None:
+        # The app lives in the tray: closing only hides the window.
+        event.ignore()
+        self.hide()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.empty_label.setGeometry(self.table.viewport().rect())
+
+    # -- selection and actions -------------------------------------------------------------
+
+    def selected_entries(self) -> list[LedgerEntry]:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        return [entry for row in rows if (entry := self.model.entry(row)) is not None]
+
+    def selected_entry_ids(self) -> list[int]:
+        return [entry.id for entry in self.selected_entries()]
+
+    def _select_ids(self, ids: set[int]) -> None:
+        selection = self.table.selectionModel()
+        selection.clearSelection()
+        first = None
+        for row, entry in enumerate(self.model.entries()):
+            if entry.id in ids:
+                selection.select(self.model.index(row, 0),
+                                 selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+                first = row if first is None else first
+        if first is not None:
+            self.table.setCurrentIndex(self.model.index(first, 0))
+
+    def acknowledge_selected(self) -> int:
+        ids = [entry.id for entry in self.selected_entries() if not entry.acknowledged]
+        return self._acknowledge(lambda: self.ledger.acknowledge(ids)) if ids else 0
+
+    def acknowledge_all(self) -> int:
+        return self._acknowledge(self.ledger.acknowledge_all)
+
+    def _acknowledge(self, write: Callable[[], int]) -> int:
+        changed = write()
+        self.reload()
+        if changed:
+            self.acknowledged.emit()
+        return changed
+
+    def open_selected_in_browser(self) -> str:
+        entries = self.selected_entries()
+        if not entries:
+            return ""
+        url = order_url(self._settings_provider()["alerts.order_url"], entries[0].event)
+        if url:
+            QDesktopServices.openUrl(QUrl(url))
+        return url
+
+    def focus_order(self, event: OrderEvent | None) -> None:
+        """Show the window (raised) with this order selected, or just show it."""
+        if not self.isVisible() or self._stale:
+            self.show()
+            self.reload()
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+        if event is None:
+            return
+        row = self._row_of(event)
+        if row is None and (self._filter != FILTER_ALL or self.search.text()):
+            # The order is hidden by the filter or the search: show everything rather than nothing.
+            self.search.blockSignals(True)
+            self.search.clear()
+            self.search.blockSignals(False)
+            self.set_filter(FILTER_ALL)
+            row = self._row_of(event)
+        if row is None:
+            return
+        self.table.clearSelection()
+        self.table.selectRow(row)
+        self.table.scrollTo(self.model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def _row_of(self, event: OrderEvent) -> int | None:
+        for row, entry in enumerate(self.model.entries()):
+            other = entry.event
+            if (other.order_id, other.source, other.server) == (event.order_id, event.source, event.server):
+                return row
+        return None
+
+    def _context_menu(self, position) -> None:
+        if not self.selected_entries():
+            return
+        menu = QMenu(self)
+        menu.addAction(self.tr("Acknowledge"), self.acknowledge_selected)
+        action = menu.addAction(self.tr("Open in browser"), self.open_selected_in_browser)
+        action.setEnabled(self.open_button.isEnabled())
+        menu.exec(self.table.viewport().mapToGlobal(position))
+
+    def _update_buttons(self) -> None:
+        entries = self.selected_entries()
+        has_url = bool(self._settings_provider()["alerts.order_url"].strip())
+        self.ack_selected_button.setEnabled(any(not e.acknowledged for e in entries))
+        self.open_button.setEnabled(has_url and len(entries) == 1)
+        self.open_button.setToolTip("" if has_url else self.tr(
+            "Set the address for opening orders in Settings → Alerts."))
+        self.ack_all_button.setEnabled(self._waiting > 0)
+
+    def _update_summary(self) -> None:
+        waiting = self._waiting
+        shown = self.model.rowCount()
+        text = self.tr("%n order(s) shown", "", shown)
+        if waiting:
+            text += "  ·  " + self.tr("%n waiting for acknowledgement", "", waiting)
+        self.summary_label.setText(text)
+        if shown:
+            self.empty_label.hide()
+        else:
+            self.empty_label.setText(self.tr("No orders match the search.") if self.search.text().strip()
+                                     else self.tr("No orders yet. New orders appear here as they arrive."))
+            self.empty_label.setGeometry(self.table.viewport().rect())
+            self.empty_label.show()
+

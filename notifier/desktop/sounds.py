@@ -1,0 +1,253 @@
+"""The chimes played before announcements (resources/sounds/*.wav, made by
+packaging/tools/make_chimes.py).
+
+Why not QSoundEffect everywhere: with Qt 6.11/6.12 on PulseAudio (seen here), two QSoundEffect
+instances that have played — or a burst of play/stop calls — make Qt's audio loop spin on an
+invalid socket ("QSocketNotifier: Invalid socket") and memory grows by ~100 MB/s until the process
+dies. A tray app that must run all day cannot take that risk, so each platform uses the plainest
+player it has:
+- Linux: libpulse-simple (part of libpulse0, which Qt already needs) through ctypes, one worker
+  thread writing the PCM; no Qt audio objects at all.
+- Windows: the standard library's winsound, asynchronous.
+- elsewhere (macOS): one shared QSoundEffect (CoreAudio, not affected).
+When the chime is over is decided from the file's own length (players report it late or never),
+so the words follow it instead of talking over it.
+"""
+
+from __future__ import annotations
+
+import array
+import ctypes
+import ctypes.util
+import logging
+import queue
+import sys
+import threading
+import wave
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal
+
+from notifier.core.paths import resources_dir
+
+log = logging.getLogger(__name__)
+
+CHIMES = ("new_order", "reminder", "alert")
+# Wait past a chime's length before the words start: the audio path's own latency.
+SLACK_MS = 150
+
+
+def chime_path(name: str) -> Path:
+    return resources_dir() / "sounds" / f"{name}.wav"
+
+
+def wav_length_ms(path: Path) -> int:
+    """Length of a WAV file in ms (0 when unreadable)."""
+    try:
+        with wave.open(str(path), "rb") as sound:
+            return int(sound.getnframes() * 1000 / max(1, sound.getframerate()))
+    except (OSError, wave.Error, EOFError):
+        return 0
+
+
+class _PaSampleSpec(ctypes.Structure):
+    _fields_ = [("format", ctypes.c_int), ("rate", ctypes.c_uint32), ("channels", ctypes.c_uint8)]
+
+
+_PA_STREAM_PLAYBACK = 1
+_PA_SAMPLE_S16LE = 3
+
+
+class _PulseSimplePlayer:
+    """Plays 16-bit WAVs through libpulse-simple on one worker thread, one after another."""
+
+    name = "PulseAudio"
+
+    def __init__(self) -> None:
+        path = ctypes.util.find_library("pulse-simple") or "libpulse-simple.so.0"
+        self._lib = ctypes.CDLL(path)  # OSError when PulseAudio's client library is missing
+        self._lib.pa_simple_new.restype = ctypes.c_void_p
+        self._lib.pa_simple_new.argtypes = [
+            ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p,
+            ctypes.POINTER(_PaSampleSpec), ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_int),
+        ]
+        self._lib.pa_simple_write.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                              ctypes.POINTER(ctypes.c_int)]
+        self._lib.pa_simple_drain.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+        self._lib.pa_simple_free.argtypes = [ctypes.c_void_p]
+        self._pcm: dict[str, tuple[bytes, int, int]] = {}
+        self._jobs: queue.Queue[tuple[str, float] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.failed = ""
+
+    def load(self, name: str) -> bool:
+        if name in self._pcm:
+            return True
+        try:
+            with wave.open(str(chime_path(name)), "rb") as sound:
+                if sound.getsampwidth() != 2:
+                    raise wave.Error("not 16-bit")
+                self._pcm[name] = (sound.readframes(sound.getnframes()), sound.getframerate(),
+                                   sound.getnchannels())
+        except (OSError, wave.Error, EOFError) as exc:
+            log.warning("chime %s unreadable: %s", name, exc)
+            return False
+        return True
+
+    def play(self, name: str, volume: float) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="chimes", daemon=True)
+            self._thread.start()
+        self._jobs.put((name, volume))
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            name, volume = job
+            pcm, rate, channels = self._pcm[name]
+            if volume < 0.999:
+                samples = array.array("h", pcm)
+                for i, value in enumerate(samples):
+                    samples[i] = int(value * volume)
+                pcm = samples.tobytes()
+            spec = _PaSampleSpec(_PA_SAMPLE_S16LE, rate, channels)
+            error = ctypes.c_int(0)
+            stream = self._lib.pa_simple_new(None, b"Order Notifier", _PA_STREAM_PLAYBACK, None,
+                                             b"chime", ctypes.byref(spec), None, None,
+                                             ctypes.byref(error))
+            if not stream:
+                if not self.failed:
+                    log.warning("chimes cannot play: no PulseAudio server (error %d)", error.value)
+                self.failed = f"PulseAudio error {error.value}"
+                continue
+            try:
+                buffer = ctypes.create_string_buffer(pcm, len(pcm))
+                if self._lib.pa_simple_write(stream, buffer, len(pcm), ctypes.byref(error)) == 0:
+                    self._lib.pa_simple_drain(stream, ctypes.byref(error))
+                self.failed = ""
+            finally:
+                self._lib.pa_simple_free(stream)
+
+
+class _WinsoundPlayer:
+    name = "winsound"
+
+    def __init__(self) -> None:
+        import winsound  # noqa: F401 - present on every Windows Python
+
+        self.failed = ""
+
+    def load(self, name: str) -> bool:
+        return chime_path(name).is_file()
+
+    def play(self, name: str, volume: float) -> None:
+        import winsound
+
+        # Windows has no per-sound volume here; the system mixer sets it.
+        winsound.PlaySound(str(chime_path(name)),
+                           winsound.SND_FILENAME | winsound.SND_ASYNC | winsound.SND_NODEFAULT)
+
+
+class _QtSoundPlayer:
+    """One QSoundEffect for the whole process, pointed at the chime to play."""
+
+    name = "QSoundEffect"
+
+    def __init__(self) -> None:
+        from PySide6.QtMultimedia import QSoundEffect
+
+        self._effect = QSoundEffect()
+        self.failed = ""
+
+    def load(self, name: str) -> bool:
+        url = QUrl.fromLocalFile(str(chime_path(name)))
+        if self._effect.source() != url:
+            self._effect.setSource(url)
+        return True
+
+    def play(self, name: str, volume: float) -> None:
+        self.load(name)
+        self._effect.setVolume(volume)
+        self._effect.play()
+
+
+_player = None
+
+
+def _shared_player():
+    """The process's one chime player for this platform (None when nothing can play)."""
+    global _player
+    if _player is None:
+        candidates = {"linux": (_PulseSimplePlayer, _QtSoundPlayer),
+                      "win32": (_WinsoundPlayer, _QtSoundPlayer)}.get(sys.platform, (_QtSoundPlayer,))
+        for candidate in candidates:
+            try:
+                _player = candidate()
+                log.info("chimes play through %s", candidate.name)
+                break
+            except Exception as exc:  # noqa: BLE001 - try the next way to make a sound
+                log.info("chime player %s unavailable: %s", candidate.name, exc)
+        else:
+            log.warning("no way to play chimes on this system")
+            _player = False
+    return _player or None
+
+
+class ChimePlayer(QObject):
+    """Plays one chime at a time and says when it is done (or could not play)."""
+
+    done = Signal(str)  # chime name
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._volume = 1.0
+        self._current: str | None = None
+        self._timer = QTimer(self, singleShot=True)
+        self._timer.timeout.connect(self._finish)
+        self._lengths: dict[str, int] = {}
+
+    def set_volume(self, volume: float) -> None:
+        self._volume = min(1.0, max(0.0, float(volume)))
+
+    def _ready(self, name: str):
+        player = _shared_player()
+        if player is None:
+            return None
+        if name not in self._lengths:
+            self._lengths[name] = wav_length_ms(chime_path(name))
+            if not self._lengths[name]:
+                log.warning("chime %s missing or unreadable at %s", name, chime_path(name))
+        if not self._lengths[name] or not player.load(name):
+            return None
+        return player
+
+    def preload(self) -> None:
+        """Read every chime now, off the path of the first order."""
+        for name in CHIMES:
+            self._ready(name)
+
+    def loaded(self) -> bool:
+        return _shared_player() is not None and all(n in self._lengths for n in CHIMES)
+
+    def is_playing(self) -> bool:
+        return self._current is not None
+
+    def play(self, name: str) -> bool:
+        """Start a chime; False (and no `done`) if it cannot play, so the caller just goes on."""
+        self.stop()
+        player = self._ready(name)
+        if player is None or player.failed:
+            return False
+        self._current = name
+        player.play(name, self._volume)
+        self._timer.start(self._lengths[name] + SLACK_MS)
+        return True
+
+    def stop(self) -> None:
+        self._current = None
+        self._timer.stop()
+
+    def _finish(self) -> None:
+        name, self._current = self._current, None
+        if name is not None:
+            self.done.emit(name)

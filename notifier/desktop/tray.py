@@ -1,0 +1,246 @@
+"""The tray icon: connection state and unacknowledged count at a glance, and the app's menu.
+
+The icon is drawn, not loaded: one function paints the bell in the state's colour and the badge
+with the count, so the state icons, the app icon files (packaging/tools/make_icons.py) and the
+tray always agree. The tray only emits signals; the app decides what they do.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QColor,
+    QFont,
+    QIcon,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPixmap,
+)
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from notifier.core.connection import ConnectionStatus, ConnState
+
+
+class Look(StrEnum):
+    """What the icon shows about the connection."""
+
+    CONNECTED = "connected"
+    CONNECTING = "connecting"  # connecting, or waiting to retry
+    FAILED = "failed"  # needs the owner: wrong password, bad certificate, bad settings
+    STOPPED = "stopped"
+
+
+COLOURS = {
+    Look.CONNECTED: "#2e9d57",
+    Look.CONNECTING: "#e0a100",
+    Look.FAILED: "#d93b3b",
+    Look.STOPPED: "#8a8f98",
+}
+
+# Mute choices offered in the menu, in seconds; "tomorrow" and "off" are special.
+MUTE_30_MIN = 30 * 60
+MUTE_1_H = 60 * 60
+MUTE_TOMORROW = -1
+MUTE_OFF = 0
+
+
+def look_for(status: ConnectionStatus | None) -> Look:
+    if status is None:
+        return Look.STOPPED
+    state = status.state
+    if state in (ConnState.CONNECTED, ConnState.HISTORY_GAP):
+        return Look.CONNECTED
+    if state in (ConnState.CONNECTING, ConnState.WAITING):
+        # Retrying after a wrong password will not fix itself: show it as failed.
+        if state is ConnState.WAITING and status.reason in (ConnState.UNAUTHORIZED, ConnState.TLS_FAILURE):
+            return Look.FAILED
+        return Look.CONNECTING
+    if state is ConnState.STOPPED:
+        return Look.STOPPED
+    return Look.FAILED
+
+
+def badge_text(count: int) -> str:
+    return "" if count <= 0 else ("99+" if count > 99 else str(count))
+
+
+def paint_icon(size: int, look: Look = Look.CONNECTED, count: int = 0) -> QPixmap:
+    """The app's bell on a round tile in the state's colour, with the count badge."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    s = float(size)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(COLOURS[look]))
+    painter.drawEllipse(QRectF(s * 0.02, s * 0.02, s * 0.96, s * 0.96))
+
+    # The bell: a dome widening into a flared rim, a clapper below, a knob on top.
+    bell = QPainterPath()
+    bell.moveTo(s * 0.22, s * 0.68)
+    bell.cubicTo(s * 0.30, s * 0.60, s * 0.30, s * 0.50, s * 0.31, s * 0.42)
+    bell.cubicTo(s * 0.32, s * 0.27, s * 0.40, s * 0.22, s * 0.50, s * 0.22)
+    bell.cubicTo(s * 0.60, s * 0.22, s * 0.68, s * 0.27, s * 0.69, s * 0.42)
+    bell.cubicTo(s * 0.70, s * 0.50, s * 0.70, s * 0.60, s * 0.78, s * 0.68)
+    bell.closeSubpath()
+    painter.setBrush(QColor("white"))
+    painter.drawPath(bell)
+    painter.drawEllipse(QPointF(s * 0.50, s * 0.74), s * 0.075, s * 0.075)
+    painter.drawEllipse(QPointF(s * 0.50, s * 0.20), s * 0.045, s * 0.045)
+    if look is Look.FAILED:
+        # A diagonal stroke: readable without colour vision.
+        pen = QPen(QColor("white"), max(1.0, s * 0.07))
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setPen(pen)
+        painter.drawLine(QPointF(s * 0.20, s * 0.20), QPointF(s * 0.80, s * 0.80))
+        painter.setPen(Qt.PenStyle.NoPen)
+
+    text = badge_text(count)
+    if text:
+        diameter = s * (0.62 if len(text) > 2 else 0.54)
+        rect = QRectF(s - diameter, 0, diameter, diameter)
+        painter.setBrush(QColor("#c4161c"))
+        painter.setPen(QPen(QColor("white"), max(1.0, s * 0.03)))
+        painter.drawEllipse(rect.adjusted(s * 0.01, s * 0.01, -s * 0.01, -s * 0.01))
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(max(6, int(diameter * (0.42 if len(text) > 2 else 0.6))))
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+    painter.end()
+    return pixmap
+
+
+def make_icon(look: Look = Look.CONNECTED, count: int = 0) -> QIcon:
+    icon = QIcon()
+    for size in (16, 22, 24, 32, 48, 64):
+        icon.addPixmap(paint_icon(size, look, count))
+    return icon
+
+
+class Tray(QObject):
+    """The tray icon and its menu. Emits what the owner asked for; draws what it is told."""
+
+    open_orders = Signal()
+    acknowledge_all = Signal()
+    mute = Signal(int)  # seconds; MUTE_TOMORROW or MUTE_OFF
+    reconnect = Signal()
+    open_settings = Signal()
+    open_log_folder = Signal()
+    about = Signal()
+    quit = Signal()
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._status: ConnectionStatus | None = None
+        self._count = 0
+        self._drawn: tuple[Look, str] | None = None
+        self.icon = QSystemTrayIcon(self)
+        self.menu = QMenu()
+        self._build_menu()
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._on_activated)
+        self._redraw()
+
+    @staticmethod
+    def available() -> bool:
+        return QSystemTrayIcon.isSystemTrayAvailable()
+
+    def _build_menu(self) -> None:
+        menu = self.menu
+        # The status sentence as the menu's (disabled) first line: the tooltip is hard to reach
+        # on some desktops.
+        self.action_status = menu.addAction("")
+        self.action_status.setEnabled(False)
+        menu.addSeparator()
+        self.action_orders = menu.addAction("", self.open_orders.emit)
+        self.action_ack = menu.addAction("", self.acknowledge_all.emit)
+        self.mute_menu = menu.addMenu("")
+        group = QActionGroup(self)
+        self.mute_actions: dict[int, QAction] = {}
+        for seconds in (MUTE_30_MIN, MUTE_1_H, MUTE_TOMORROW, MUTE_OFF):
+            action = self.mute_menu.addAction("")
+            action.setCheckable(True)
+            group.addAction(action)
+            action.triggered.connect(lambda _checked=False, s=seconds: self.mute.emit(s))
+            self.mute_actions[seconds] = action
+        self.mute_actions[MUTE_OFF].setChecked(True)
+        self.action_reconnect = menu.addAction("", self.reconnect.emit)
+        menu.addSeparator()
+        self.action_settings = menu.addAction("", self.open_settings.emit)
+        self.action_logs = menu.addAction("", self.open_log_folder.emit)
+        self.action_about = menu.addAction("", self.about.emit)
+        menu.addSeparator()
+        self.action_quit = menu.addAction("", self.quit.emit)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        """Set every text in the current language (called again after a language change)."""
+        self.action_orders.setText(self.tr("Orders"))
+        self.action_ack.setText(self.tr("Acknowledge all"))
+        self.mute_menu.setTitle(self.tr("Mute voice"))
+        self.mute_actions[MUTE_30_MIN].setText(self.tr("For 30 minutes"))
+        self.mute_actions[MUTE_1_H].setText(self.tr("For 1 hour"))
+        self.mute_actions[MUTE_TOMORROW].setText(self.tr("Until tomorrow"))
+        self.mute_actions[MUTE_OFF].setText(self.tr("Off (voice on)"))
+        self.action_reconnect.setText(self.tr("Reconnect now"))
+        self.action_settings.setText(self.tr("Settings…"))
+        self.action_logs.setText(self.tr("Open log folder"))
+        self.action_about.setText(self.tr("About Order Notifier"))
+        self.action_quit.setText(self.tr("Quit"))
+        if self._status is not None:
+            self.set_status(self._status)
+        else:
+            self.action_status.setText(self.tr("Not connected yet"))
+
+    def show(self) -> None:
+        self.icon.show()
+
+    def hide(self) -> None:
+        self.icon.hide()
+
+    def set_status(self, status: ConnectionStatus) -> None:
+        self._status = status
+        sentence = status.sentence()
+        self.icon.setToolTip(sentence)
+        self.action_status.setText(sentence)
+        self._redraw()
+
+    def set_count(self, count: int) -> None:
+        if count != self._count:
+            self._count = count
+            self._redraw()
+
+    def set_muted(self, muted_choice: int) -> None:
+        """Tick the menu entry for the mute state the alert centre is in."""
+        action = self.mute_actions.get(muted_choice)
+        if action:
+            action.setChecked(True)
+
+    @property
+    def look(self) -> Look:
+        return look_for(self._status)
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def _redraw(self) -> None:
+        key = (self.look, badge_text(self._count))
+        if key == self._drawn:
+            return  # same picture: skip the repaint and the D-Bus/X11 round trip
+        self._drawn = key
+        self.icon.setIcon(make_icon(self.look, self._count))
+
+    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
+            self.open_orders.emit()

@@ -1,0 +1,184 @@
+"""The tray: the icon shows the connection state and the unacknowledged count, the tooltip says
+the state in words, and every menu entry does what it says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtGui import QColor
+
+from notifier.core.connection import ConnectionStatus, ConnState
+from notifier.desktop.tray import (
+    COLOURS,
+    MUTE_1_H,
+    MUTE_30_MIN,
+    MUTE_OFF,
+    MUTE_TOMORROW,
+    Look,
+    Tray,
+    badge_text,
+    look_for,
+    paint_icon,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def tray(qapp):
+    tray = Tray()
+    yield tray
+    tray.hide()
+    tray.menu.deleteLater()
+    tray.deleteLater()
+
+
+def _close(a: QColor, b: QColor, tolerance: int = 40) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a.getRgb()[:3], b.getRgb()[:3], strict=True))
+
+
+@pytest.mark.parametrize(
+    ("status", "look"),
+    [
+        (ConnectionStatus(ConnState.CONNECTED, "shop.example"), Look.CONNECTED),
+        (ConnectionStatus(ConnState.HISTORY_GAP, "shop.example"), Look.CONNECTED),
+        (ConnectionStatus(ConnState.CONNECTING, "shop.example"), Look.CONNECTING),
+        (ConnectionStatus(ConnState.WAITING, "s", retry_in=10, reason=ConnState.UNREACHABLE), Look.CONNECTING),
+        (ConnectionStatus(ConnState.WAITING, "s", retry_in=30, reason=ConnState.UNAUTHORIZED), Look.FAILED),
+        (ConnectionStatus(ConnState.UNAUTHORIZED, "s"), Look.FAILED),
+        (ConnectionStatus(ConnState.TLS_FAILURE, "s"), Look.FAILED),
+        (ConnectionStatus(ConnState.MISCONFIGURED, "s", "no url"), Look.FAILED),
+        (ConnectionStatus(ConnState.STOPPED, "s"), Look.STOPPED),
+    ],
+)
+def test_each_connection_state_has_its_look(status, look):
+    assert look_for(status) is look
+
+
+def test_icon_is_painted_in_the_state_colour_with_a_badge(qapp):
+    for look in Look:
+        image = paint_icon(64, look).toImage()
+        # Left edge of the round tile, clear of the bell and the badge.
+        assert _close(image.pixelColor(6, 32), QColor(COLOURS[look])), look
+    plain = paint_icon(64, Look.CONNECTED, 0).toImage()
+    badged = paint_icon(64, Look.CONNECTED, 7).toImage()
+    badge_red = QColor("#c4161c")
+    assert not _close(plain.pixelColor(56, 8), badge_red)
+    assert _close(badged.pixelColor(56, 8), badge_red, tolerance=60)
+
+
+def test_badge_text_caps_at_99():
+    assert [badge_text(n) for n in (0, 1, 99, 100, 5000)] == ["", "1", "99", "99+", "99+"]
+
+
+def test_tooltip_and_menu_say_the_state_in_words(tray):
+    status = ConnectionStatus(ConnState.WAITING, "shop.example", retry_in=10, reason=ConnState.UNREACHABLE)
+    tray.set_status(status)
+    assert tray.icon.toolTip() == status.sentence()
+    assert "10" in tray.icon.toolTip()
+    assert tray.action_status.text() == status.sentence()
+    assert tray.look is Look.CONNECTING
+
+
+def test_icon_is_redrawn_only_when_the_picture_changes(tray):
+    tray.set_status(ConnectionStatus(ConnState.CONNECTED, "shop.example"))
+    first = tray.icon.icon().cacheKey()
+    tray.set_count(3)
+    second = tray.icon.icon().cacheKey()
+    assert second != first
+    tray.set_status(ConnectionStatus(ConnState.CONNECTED, "shop.example"))
+    tray.set_count(3)
+    assert tray.icon.icon().cacheKey() == second
+    assert tray.count == 3
+
+
+def test_menu_has_every_entry_in_order(tray):
+    texts = [a.text() for a in tray.menu.actions() if not a.isSeparator()][1:]  # after the status line
+    assert texts == [
+        "Orders", "Acknowledge all", "Mute voice", "Reconnect now", "Settings…",
+        "Open log folder", "About Order Notifier", "Quit",
+    ]
+    assert [a.text() for a in tray.mute_menu.actions()] == [
+        "For 30 minutes", "For 1 hour", "Until tomorrow", "Off (voice on)",
+    ]
+
+
+def test_menu_entries_emit_what_the_app_acts_on(tray, qtbot):
+    for action, signal in (
+        (tray.action_orders, tray.open_orders),
+        (tray.action_ack, tray.acknowledge_all),
+        (tray.action_reconnect, tray.reconnect),
+        (tray.action_settings, tray.open_settings),
+        (tray.action_logs, tray.open_log_folder),
+        (tray.action_about, tray.about),
+        (tray.action_quit, tray.quit),
+    ):
+        with qtbot.waitSignal(signal, timeout=1000):
+            action.trigger()
+    chosen: list[int] = []
+    tray.mute.connect(chosen.append)
+    for seconds in (MUTE_30_MIN, MUTE_1_H, MUTE_TOMORROW, MUTE_OFF):
+        tray.mute_actions[seconds].trigger()
+    assert chosen == [MUTE_30_MIN, MUTE_1_H, MUTE_TOMORROW, MUTE_OFF]
+    tray.set_muted(MUTE_1_H)
+    assert tray.mute_actions[MUTE_1_H].isChecked()
+
+
+def test_left_click_opens_the_orders_window(tray, qtbot):
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    with qtbot.waitSignal(tray.open_orders, timeout=1000):
+        tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
+
+
+@pytest.mark.parametrize("language", ["zh_CN", "en"])
+def test_tray_menu_screenshot(qapp, qtbot, language):
+    """Saves docs/screenshots/tray_menu_<lang>.png: the menu as the owner sees it, opened."""
+    from notifier.desktop.i18n import install_translators
+
+    install_translators(qapp, language)
+    try:
+        tray = Tray()
+        tray.set_status(ConnectionStatus(ConnState.CONNECTED, "shop.example"))
+        tray.set_count(3)
+        tray.menu.popup(tray.menu.pos())
+        qtbot.waitUntil(tray.menu.isVisible, timeout=2000)
+        tray.mute_menu.popup(tray.menu.pos() + tray.menu.rect().topRight())
+        qtbot.waitUntil(tray.mute_menu.isVisible, timeout=2000)
+        qtbot.wait(50)  # one paint
+        if language == "zh_CN":
+            assert tray.action_orders.text() == "订单"  # the shipped translation, not English
+        out = ROOT / "docs" / "screenshots"
+        out.mkdir(parents=True, exist_ok=True)
+        _grab_menus(tray).save(str(out / f"tray_menu_{language}.png"))
+        tray.mute_menu.hide()
+        tray.menu.hide()
+        tray.menu.deleteLater()
+        tray.deleteLater()
+    finally:
+        install_translators(qapp, "en")
+
+
+def _grab_menus(tray):
+    """The menu with its open submenu beside it, on one picture with the tray icon above."""
+    from PySide6.QtGui import QPainter, QPixmap
+
+    from notifier.desktop.tray import paint_icon
+
+    main, sub = tray.menu.grab(), tray.mute_menu.grab()
+    margin = 12
+    icon = paint_icon(48, tray.look, tray.count)
+    width = main.width() + sub.width() + margin * 3
+    height = max(main.height(), sub.height() + tray.action_orders.parent().actionGeometry(
+        tray.mute_menu.menuAction()).top()) + icon.height() + margin * 3
+    canvas = QPixmap(width, height)
+    canvas.fill(QColor("#dfe3e8"))
+    painter = QPainter(canvas)
+    painter.drawPixmap(margin, margin, icon)
+    top = icon.height() + margin * 2
+    painter.drawPixmap(margin, top, main)
+    sub_top = top + tray.menu.actionGeometry(tray.mute_menu.menuAction()).top()
+    painter.drawPixmap(margin * 2 + main.width() - 4, sub_top, sub)
+    painter.end()
+    return canvas
