@@ -59,4 +59,9 @@ def scalar_text(value: Any, *, field: str) -> str | None:
     text = str(value).strip()
     if not text or len(text) > 64:
         raise NotAnOrder(f"{field} is empty or too long")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON): no store takes it
+            raise NotAnOrder(f"{field} is not valid text") from None
     return text

@@ -21,6 +21,7 @@ from typing import Any
 
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.events import OrderEvent, OrderKind, clip, parse_amount
+from notifier.core.secrets import SecretState
 from notifier.core.sources.decoding import NotAnOrder, parse_json_object, scalar_text
 from notifier.core.sources.websocket_base import WebSocketSource
 
@@ -198,13 +199,24 @@ class SkyTakeOutSource(WebSocketSource):
         self._admin_lock = threading.Lock()  # AdminApi is used by the pull and the live thread
         self._puller: threading.Thread | None = None
         self.admin_problem: str | None = None
+        # Why the password could not be read (keyring missing or locked): that, not "wrong
+        # password", is what the owner must be told.
+        self.keyring_problem: str | None = None
         self.pulls = 0
 
     def _admin_password(self) -> str | None:
         value, problem = self.secrets.get("skytakeout_admin_password")
         if problem:
             log.warning("admin password unavailable: %s", problem.sentence())
+        self.keyring_problem = (
+            problem.sentence() if problem and problem.state is not SecretState.NOT_FOUND else None
+        )
         return value
+
+    def _admin_status(self) -> ConnectionStatus:
+        if self.keyring_problem:
+            return ConnectionStatus(ConnState.MISCONFIGURED, self.server_label(), self.keyring_problem)
+        return ConnectionStatus(ConnState.UNAUTHORIZED, self.server_label(), self.admin_problem or "")
 
     def build_url(self) -> str:
         # A fresh sid for every attempt: a reused sid can silently stop delivery on that server.
@@ -227,7 +239,7 @@ class SkyTakeOutSource(WebSocketSource):
 
     def connected_status(self) -> ConnectionStatus:
         if self.admin_problem:
-            return ConnectionStatus(ConnState.UNAUTHORIZED, self.server_label(), self.admin_problem)
+            return self._admin_status()
         return super().connected_status()
 
     def handle_text(self, text: str) -> None:
@@ -290,12 +302,12 @@ class SkyTakeOutSource(WebSocketSource):
             self.admin_problem = str(exc) if exc.unauthorized else None
             log.warning("could not pull waiting orders from %s: %s", self.server_label(), exc)
             if exc.unauthorized:
-                self.publish(ConnectionStatus(ConnState.UNAUTHORIZED, self.server_label(), str(exc)))
+                self.publish(self._admin_status())
             return 0
         self.pulls += 1
         if self.admin_problem:
             self.admin_problem = None
-            if self.status.state is ConnState.UNAUTHORIZED and self.connections:
+            if self.status.state in (ConnState.UNAUTHORIZED, ConnState.MISCONFIGURED) and self.connections:
                 self.publish(super().connected_status())
         new = 0
         for record in records:
