@@ -35,12 +35,17 @@ from tests.fakes.util import wait_until
 
 pytestmark = pytest.mark.e2e
 
+RABBITMQ_ENV = {**os.environ, "HOME": "/var/lib/rabbitmq"}
+
 
 class Broker:
     """The local RabbitMQ node, administered through rabbitmqctl (as CI's root user)."""
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
-        done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=timeout)
+        # rabbitmqctl reads its Erlang cookie from $HOME: use the broker's own, whatever HOME the
+        # test session set (the desktop harness gives every run a private home).
+        done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=timeout,
+                              env=RABBITMQ_ENV)
         if done.returncode != 0:
             raise RuntimeError(f"rabbitmqctl {' '.join(args[:2])} failed: {done.stderr.strip()[-500:]}")
         return done.stdout
@@ -92,6 +97,7 @@ def account() -> Iterator[BrokerAccount]:
     try:
         # The password goes to rabbitmqctl on stdin: never on a command line.
         done = subprocess.run(["rabbitmqctl", "-q", "add_user", acct.user], input=acct.password + "\n",
+                              env=RABBITMQ_ENV,
                               capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             raise RuntimeError(f"add_user failed: {done.stderr[-500:]}")
@@ -100,7 +106,8 @@ def account() -> Iterator[BrokerAccount]:
         yield acct
     finally:
         broker.ctl("delete_vhost", acct.vhost)
-        subprocess.run(["rabbitmqctl", "-q", "delete_user", acct.user], capture_output=True, timeout=60)
+        subprocess.run(["rabbitmqctl", "-q", "delete_user", acct.user], capture_output=True, timeout=60,
+                       env=RABBITMQ_ENV)
 
 
 @pytest.fixture(scope="module")
