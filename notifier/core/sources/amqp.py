@@ -45,14 +45,14 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 
-from notifier.core.connection import Backoff, ConnectionStatus, ConnState
+from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.i18n import tr
 from notifier.core.secrets import SecretState, SecretStore
 from notifier.core.settings import Settings
-from notifier.core.sources.base import Source
 from notifier.core.sources.decoding import NotAnOrder
 from notifier.core.sources.json_mapping import FieldMapping
+from notifier.core.sources.reconnecting import ReconnectingSource
 
 log = logging.getLogger(__name__)
 if logging.getLogger("pika").level == logging.NOTSET:
@@ -63,9 +63,6 @@ if logging.getLogger("pika").level == logging.NOTSET:
 PASSWORD_SECRET = "amqp_password"
 TEST_HOOK_PAUSE_ENV = "NOTIFIER_TEST_HOOK_PAUSE_BEFORE_ACK_S"
 POLL_S = 1.0  # longest a stop or reconnect request waits if the wake-up call is missed
-FAST_RETRY_WINDOW_S = 60.0  # same pacing as the WebSocket sources
-FAST_RETRY_CAP_S = 2.0
-AUTH_RETRY_S = 30.0  # a wrong password or a settings mismatch will not fix itself
 
 
 class BrokerProblem(Exception):
@@ -249,17 +246,14 @@ def _reply_text(exc: BaseException) -> str:
 # -- the source ------------------------------------------------------------------------------
 
 
-class AmqpSource(Source):
+class AmqpSource(ReconnectingSource):
     protocol = "amqp"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.mapping = FieldMapping.from_settings(self.settings)
-        self._wakeup = threading.Event()
-        self._reconnect_requested = threading.Event()
         self._conn_lock = threading.Lock()
         self._conn: BlockingConnection | None = None
-        self.connections = 0  # connections that reached consuming, for tests and diagnostics
         self.rejected = 0  # poison messages rejected
         self.duplicates = 0  # redelivered messages the ledger already had
         self._pause_before_ack = float(os.environ.get(TEST_HOOK_PAUSE_ENV) or 0)
@@ -268,10 +262,7 @@ class AmqpSource(Source):
 
     # -- waking the thread ---------------------------------------------------------------
 
-    def _wake(self, reconnect: bool = False) -> None:
-        if reconnect:
-            self._reconnect_requested.set()
-        self._wakeup.set()
+    def _interrupt(self) -> None:
         with self._conn_lock:
             conn = self._conn
         if conn is not None:
@@ -280,70 +271,8 @@ class AmqpSource(Source):
             except Exception:  # noqa: BLE001 - closed already: the poll ends by itself
                 pass
 
-    def _sleep(self, seconds: float) -> None:
-        """Wait, unless stopped or asked to reconnect now."""
-        deadline = time.monotonic() + seconds
-        while not self.stopping and not self._reconnect_requested.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._wakeup.wait(left)
-            self._wakeup.clear()
-
-    # -- the loop ------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        backoff = Backoff(base=0.5, cap=30.0)
-        down_since = time.monotonic()
-        while not self.stopping:
-            self._reconnect_requested.clear()
-            self.publish(ConnectionStatus(ConnState.CONNECTING, self.server_label()))
-            try:
-                conn, channel = self._open()
-            except Exception as exc:  # noqa: BLE001 - every failure is a state, never a crash
-                state, detail = classify(exc)
-                log.info("connect to %s failed: %s", self.server_label(), detail)
-                if state is ConnState.MISCONFIGURED:
-                    self.publish(ConnectionStatus(state, self.server_label(), detail))
-                    self._sleep(AUTH_RETRY_S)
-                    continue
-                delay = self._retry_delay(backoff, state, down_since)
-                self.publish(ConnectionStatus(ConnState.WAITING, self.server_label(), detail, delay, state))
-                self._sleep(delay)
-                continue
-            self.connections += 1
-            connected_at = time.monotonic()
-            self.publish(ConnectionStatus(ConnState.CONNECTED, self.server_label()))
-            state = ConnState.UNREACHABLE
-            try:
-                reason = self._pump(conn, channel)
-            except Exception as exc:  # noqa: BLE001
-                state, reason = classify(exc)
-            finally:
-                self._close(conn)
-            if self.stopping:
-                break
-            log.info("connection to %s ended: %s", self.server_label(), reason)
-            down_since = time.monotonic()
-            if down_since - connected_at > 10:
-                backoff.reset()
-            if self._reconnect_requested.is_set():
-                continue
-            if state is ConnState.MISCONFIGURED:
-                self.publish(ConnectionStatus(state, self.server_label(), reason))
-                self._sleep(AUTH_RETRY_S)
-                continue
-            delay = self._retry_delay(backoff, state, down_since)
-            self.publish(ConnectionStatus(ConnState.WAITING, self.server_label(), reason, delay, state))
-            self._sleep(delay)
-
-    def _retry_delay(self, backoff: Backoff, state: ConnState, down_since: float) -> float:
-        if state is ConnState.UNAUTHORIZED:
-            return AUTH_RETRY_S
-        delay = backoff.next_delay()
-        if time.monotonic() - down_since < FAST_RETRY_WINDOW_S:
-            delay = min(delay, FAST_RETRY_CAP_S)
-        return delay
+    def _classify(self, exc: BaseException) -> tuple[ConnState, str]:
+        return classify(exc)
 
     def _password(self, address: BrokerAddress) -> str | None:
         if not address.user:
@@ -370,7 +299,7 @@ class AmqpSource(Source):
             channel.basic_qos(prefetch_count=int(self.settings["amqp.prefetch"]))
             channel.basic_consume(self.settings["amqp.queue"], self._on_message, auto_ack=False)
         except BaseException:
-            self._close(conn)
+            self._drop(conn)
             raise
         with self._conn_lock:
             self._conn = conn
@@ -378,7 +307,10 @@ class AmqpSource(Source):
             self._wake()  # a request that came in while connecting must not wait for a message
         return conn, channel
 
-    def _close(self, conn: BlockingConnection) -> None:
+    def _close(self, handle: tuple[BlockingConnection, BlockingChannel], clean: bool) -> None:
+        self._drop(handle[0])
+
+    def _drop(self, conn: BlockingConnection) -> None:
         with self._conn_lock:
             if self._conn is conn:
                 self._conn = None
@@ -388,8 +320,9 @@ class AmqpSource(Source):
         except Exception:  # noqa: BLE001 - it is going away either way
             pass
 
-    def _pump(self, conn: BlockingConnection, channel: BlockingChannel) -> str:
+    def _pump(self, handle: tuple[BlockingConnection, BlockingChannel]) -> str:
         """Dispatch deliveries until the connection ends; returns why it ended."""
+        conn, channel = handle
         while not self.stopping:
             if self._reconnect_requested.is_set():
                 return "reconnect requested"

@@ -1,9 +1,9 @@
-"""The connection loop every WebSocket source shares (websocket-client, our own loop).
+"""What every WebSocket source shares: one connection on websocket-client, read by our own pump.
 
-Why our own loop rather than `run_forever(reconnect=…)`: that hides disconnects and is not
-thread-safe while reconnecting (websocket-client #970, #974, #1045). Here every state change is
-published, a half-open connection is caught by our pings, and `stop`/`reconnect_now` interrupt any
-wait at once through a socket pair.
+Why not `run_forever(reconnect=…)`: that hides disconnects and is not thread-safe while
+reconnecting (websocket-client #970, #974, #1045). The reconnect loop is `ReconnectingSource`'s;
+here a half-open connection is caught by our pings, frames over the size limit are skipped
+without holding them in memory, and `stop`/`reconnect_now` wake the pump through a socket pair.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import logging
 import select
 import socket
 import ssl
-import threading
 import time
 from abc import abstractmethod
 from urllib.parse import urlsplit
@@ -20,16 +19,11 @@ from urllib.parse import urlsplit
 import websocket
 from websocket._abnf import ABNF, frame_buffer
 
-from notifier.core.connection import Backoff, ConnectionStatus, ConnState
-from notifier.core.sources.base import Source
+from notifier.core.connection import ConnState
+from notifier.core.sources.reconnecting import ReconnectingSource
 
 log = logging.getLogger(__name__)
 
-# Within this long after a connection is lost, retries stay quick (a restarting server, a Wi-Fi
-# hiccup); after it, the pace eases off to the 30 s cap.
-FAST_RETRY_WINDOW_S = 60.0
-FAST_RETRY_CAP_S = 2.0
-AUTH_RETRY_S = 30.0  # a wrong password will not fix itself; do not hammer the server
 
 
 class FrameTooLarge(Exception):
@@ -90,16 +84,14 @@ def _readable_now(sock) -> bool:
     return bool(readable)
 
 
-class WebSocketSource(Source):
+class WebSocketSource(ReconnectingSource):
     """A source on one WebSocket. Subclasses give the URL and headers and decode text frames."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
-        self._reconnect_requested = threading.Event()
         self._skip_counts: dict[str, int] = {}
-        self.connections = 0  # connection attempts that succeeded, for tests and diagnostics
         self.attempted_urls: list[str] = []  # for tests: every URL tried, newest last (bounded)
 
     # -- for subclasses ------------------------------------------------------------------
@@ -121,9 +113,6 @@ class WebSocketSource(Source):
     def handle_text(self, text: str) -> None:
         """Decode one text message and deliver what it holds. May raise; it is logged."""
 
-    def connected_status(self) -> ConnectionStatus:
-        return ConnectionStatus(ConnState.CONNECTED, self.server_label())
-
     def skipped(self, reason: str, sample: str = "") -> None:
         """Note a message that was not an order: logged once per reason at debug level."""
         count = self._skip_counts.get(reason, 0) + 1
@@ -133,11 +122,9 @@ class WebSocketSource(Source):
 
     # -- the loop ------------------------------------------------------------------------
 
-    def _wake(self, reconnect: bool = False) -> None:
-        if reconnect:
-            self._reconnect_requested.set()
+    def _interrupt(self) -> None:
         try:
-            self._wake_w.send(b"x")
+            self._wake_w.send(b"x")  # the pump selects on the socket and on this
         except OSError:
             pass
 
@@ -147,16 +134,6 @@ class WebSocketSource(Source):
                 pass
         except (BlockingIOError, OSError):
             pass
-
-    def _sleep(self, seconds: float) -> None:
-        """Wait, unless stopped or asked to reconnect now."""
-        deadline = time.monotonic() + seconds
-        while not self.stopping and not self._reconnect_requested.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            select.select([self._wake_r], [], [], left)
-            self._drain_wake()
 
     def _sslopt(self) -> dict:
         if not self.settings["connection.verify_tls"]:
@@ -177,7 +154,7 @@ class WebSocketSource(Source):
             args["http_proxy_auth"] = (parts.username, parts.password or "")
         return args
 
-    def _connect(self) -> websocket.WebSocket:
+    def _open(self) -> websocket.WebSocket:
         url = self.build_url()
         self.attempted_urls = (self.attempted_urls + [url])[-100:]
         timeout = float(self.settings["connection.connect_timeout"])
@@ -214,65 +191,16 @@ class WebSocketSource(Source):
             return ConnState.MISCONFIGURED, str(exc)[:200]
         return ConnState.UNREACHABLE, f"{type(exc).__name__}: {str(exc)[:200]}"
 
-    def _run(self) -> None:
-        backoff = Backoff(base=0.5, cap=30.0)
-        down_since = time.monotonic()
-        while not self.stopping:
-            self._reconnect_requested.clear()
-            self.publish(ConnectionStatus(ConnState.CONNECTING, self.server_label()))
-            try:
-                ws = self._connect()
-            except Exception as exc:  # noqa: BLE001 - every failure is a state, never a crash
-                state, detail = self._classify(exc)
-                log.info("connect to %s failed: %s", self.server_label(), detail)
-                if state is ConnState.MISCONFIGURED:
-                    self.publish(ConnectionStatus(state, self.server_label(), detail))
-                    self._sleep(AUTH_RETRY_S)
-                    continue
-                delay = self._retry_delay(backoff, state, down_since)
-                self.publish(ConnectionStatus(ConnState.WAITING, self.server_label(), detail, delay, state))
-                self._sleep(delay)
-                continue
-            self.connections += 1
-            connected_at = time.monotonic()
-            self.publish(self.connected_status())
-            reason = "error"
-            try:
-                self.on_open()
-                reason = self._pump(ws)
-            finally:
-                # A closing handshake only with a peer that still answers: waiting on a dead one
-                # would delay telling the user that the connection is gone.
-                clean = reason in ("stopped", "reconnect requested")
-                try:
-                    ws.close(timeout=1 if clean else 0)
-                except Exception:  # noqa: BLE001
-                    pass
-                self.on_close()
-            if self.stopping:
-                break
-            log.info("connection to %s ended: %s", self.server_label(), reason)
-            down_since = time.monotonic()
-            if down_since - connected_at > 10:
-                backoff.reset()
-            if self._reconnect_requested.is_set():
-                continue
-            delay = self._retry_delay(backoff, ConnState.UNREACHABLE, down_since)
-            self.publish(
-                ConnectionStatus(ConnState.WAITING, self.server_label(), reason, delay, ConnState.UNREACHABLE)
-            )
-            self._sleep(delay)
-
-    def _retry_delay(self, backoff: Backoff, state: ConnState, down_since: float) -> float:
-        if state is ConnState.UNAUTHORIZED:
-            return AUTH_RETRY_S
-        delay = backoff.next_delay()
-        if time.monotonic() - down_since < FAST_RETRY_WINDOW_S:
-            delay = min(delay, FAST_RETRY_CAP_S)
-        return delay
+    def _close(self, ws: websocket.WebSocket, clean: bool) -> None:
+        try:
+            ws.close(timeout=1 if clean else 0)
+        except Exception:  # noqa: BLE001 - it is going away either way
+            pass
+        self.on_close()
 
     def _pump(self, ws: websocket.WebSocket) -> str:
         """Read frames until the connection ends; returns why it ended."""
+        self.on_open()
         interval = float(self.settings["connection.ping_interval"])
         answer_within = float(self.settings["connection.ping_timeout"])
         sock = ws.sock
