@@ -54,6 +54,14 @@ class _PaSampleSpec(ctypes.Structure):
     _fields_ = [("format", ctypes.c_int), ("rate", ctypes.c_uint32), ("channels", ctypes.c_uint8)]
 
 
+class _PaBufferAttr(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint32) for name in ("maxlength", "tlength", "prebuf", "minreq", "fragsize")]
+
+
+_PA_DEFAULT = 0xFFFFFFFF
+# The server's default buffer is ~2 s and playback waits for it to fill: a 0.6 s chime would
+# start late, after the words it should announce. 80 ms is plenty for a local sound server.
+_TARGET_LATENCY_S = 0.08
 _PA_STREAM_PLAYBACK = 1
 _PA_SAMPLE_S16LE = 3
 
@@ -69,7 +77,7 @@ class _PulseSimplePlayer:
         self._lib.pa_simple_new.restype = ctypes.c_void_p
         self._lib.pa_simple_new.argtypes = [
             ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p,
-            ctypes.POINTER(_PaSampleSpec), ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.POINTER(_PaSampleSpec), ctypes.c_void_p, ctypes.POINTER(_PaBufferAttr),
             ctypes.POINTER(ctypes.c_int),
         ]
         self._lib.pa_simple_write.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
@@ -77,7 +85,7 @@ class _PulseSimplePlayer:
         self._lib.pa_simple_drain.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
         self._lib.pa_simple_free.argtypes = [ctypes.c_void_p]
         self._pcm: dict[str, tuple[bytes, int, int]] = {}
-        self._jobs: queue.Queue[tuple[str, float] | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[str, float, object]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.failed = ""
 
@@ -95,38 +103,54 @@ class _PulseSimplePlayer:
             return False
         return True
 
-    def play(self, name: str, volume: float) -> None:
+    def play(self, name: str, volume: float, finished) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="chimes", daemon=True)
             self._thread.start()
-        self._jobs.put((name, volume))
+        self.cancel()  # a chime is for now: one still waiting behind another is stale
+        self._jobs.put((name, volume, finished))
+
+    def cancel(self) -> None:
+        try:
+            while True:
+                self._jobs.get_nowait()
+        except queue.Empty:
+            pass
 
     def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            name, volume = job
-            pcm, rate, channels = self._pcm[name]
-            if volume < 0.999:
-                samples = array.array("h", pcm)
-                for i, value in enumerate(samples):
-                    samples[i] = int(value * volume)
-                pcm = samples.tobytes()
-            spec = _PaSampleSpec(_PA_SAMPLE_S16LE, rate, channels)
-            error = ctypes.c_int(0)
-            stream = self._lib.pa_simple_new(None, b"Order Notifier", _PA_STREAM_PLAYBACK, None,
-                                             b"chime", ctypes.byref(spec), None, None,
-                                             ctypes.byref(error))
-            if not stream:
-                if not self.failed:
-                    log.warning("chimes cannot play: no PulseAudio server (error %d)", error.value)
-                self.failed = f"PulseAudio error {error.value}"
-                continue
+        while True:
+            name, volume, finished = self._jobs.get()
             try:
-                buffer = ctypes.create_string_buffer(pcm, len(pcm))
-                if self._lib.pa_simple_write(stream, buffer, len(pcm), ctypes.byref(error)) == 0:
-                    self._lib.pa_simple_drain(stream, ctypes.byref(error))
-                self.failed = ""
+                self._play_now(name, volume)
             finally:
-                self._lib.pa_simple_free(stream)
+                finished()  # the sound is over (drained), or could not play
+
+    def _play_now(self, name: str, volume: float) -> None:
+        pcm, rate, channels = self._pcm[name]
+        if volume < 0.999:
+            samples = array.array("h", pcm)
+            for i, value in enumerate(samples):
+                samples[i] = int(value * volume)
+            pcm = samples.tobytes()
+        spec = _PaSampleSpec(_PA_SAMPLE_S16LE, rate, channels)
+        attr = _PaBufferAttr(_PA_DEFAULT, int(rate * channels * 2 * _TARGET_LATENCY_S),
+                             _PA_DEFAULT, _PA_DEFAULT, _PA_DEFAULT)
+        error = ctypes.c_int(0)
+        stream = self._lib.pa_simple_new(None, b"Order Notifier", _PA_STREAM_PLAYBACK, None,
+                                         b"chime", ctypes.byref(spec), None, ctypes.byref(attr),
+                                         ctypes.byref(error))
+        if not stream:
+            if not self.failed:
+                log.warning("chimes cannot play: no PulseAudio server (error %d)", error.value)
+            self.failed = f"PulseAudio error {error.value}"
+            return
+        try:
+            buffer = ctypes.create_string_buffer(pcm, len(pcm))
+            if self._lib.pa_simple_write(stream, buffer, len(pcm), ctypes.byref(error)) == 0:
+                self._lib.pa_simple_drain(stream, ctypes.byref(error))
+            self.failed = ""
+        finally:
+            self._lib.pa_simple_free(stream)
 
 
 class _WinsoundPlayer:
@@ -140,7 +164,10 @@ class _WinsoundPlayer:
     def load(self, name: str) -> bool:
         return chime_path(name).is_file()
 
-    def play(self, name: str, volume: float) -> None:
+    def cancel(self) -> None:
+        pass
+
+    def play(self, name: str, volume: float, finished) -> None:
         import winsound
 
         # Windows has no per-sound volume here; the system mixer sets it.
@@ -165,10 +192,13 @@ class _QtSoundPlayer:
             self._effect.setSource(url)
         return True
 
-    def play(self, name: str, volume: float) -> None:
+    def play(self, name: str, volume: float, finished) -> None:
         self.load(name)
         self._effect.setVolume(volume)
         self._effect.play()
+
+    def cancel(self) -> None:
+        pass
 
 
 _player = None
@@ -197,6 +227,7 @@ class ChimePlayer(QObject):
     """Plays one chime at a time and says when it is done (or could not play)."""
 
     done = Signal(str)  # chime name
+    _drained = Signal(int)  # from the PulseAudio worker thread; queued to this object's thread
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -205,6 +236,8 @@ class ChimePlayer(QObject):
         self._timer = QTimer(self, singleShot=True)
         self._timer.timeout.connect(self._finish)
         self._lengths: dict[str, int] = {}
+        self._serial = 0
+        self._drained.connect(self._on_drained)
 
     def set_volume(self, volume: float) -> None:
         self._volume = min(1.0, max(0.0, float(volume)))
@@ -239,11 +272,22 @@ class ChimePlayer(QObject):
         if player is None or player.failed:
             return False
         self._current = name
-        player.play(name, self._volume)
-        self._timer.start(self._lengths[name] + SLACK_MS)
+        self._serial += 1
+        serial = self._serial
+        player.play(name, self._volume, lambda: self._drained.emit(serial))
+        # Players that say when the sound is over (PulseAudio) end it then; for the others the
+        # file's length decides, and it is the backstop should a player never answer.
+        backstop = 2000 if isinstance(player, _PulseSimplePlayer) else SLACK_MS
+        self._timer.start(self._lengths[name] + backstop)
         return True
 
+    def _on_drained(self, serial: int) -> None:
+        if serial == self._serial:
+            self._finish()
+
     def stop(self) -> None:
+        if self._current is not None and _player:
+            _player.cancel()
         self._current = None
         self._timer.stop()
 

@@ -22,7 +22,9 @@ class Scene:
         from notifier.desktop.notify import Notifier
         from notifier.desktop.voice import Announcer
 
-        values = {"general.language": "en", "alerts.repeat_interval": 0, **overrides}
+        # No chimes: these tests are about what is said when (test_voice plays real chimes).
+        values = {"general.language": "en", "alerts.repeat_interval": 0, "alerts.chime": False,
+                  **overrides}
         self.settings = Settings(values)
         self.ledger = Ledger(tmp_path / "ledger.sqlite3")
         self.notifier = Notifier()

@@ -35,15 +35,16 @@ from tests.fakes.util import wait_until
 
 pytestmark = pytest.mark.e2e
 
-RABBITMQ_ENV = {**os.environ, "HOME": "/var/lib/rabbitmq"}
+# rabbitmqctl reads its Erlang cookie and config from HOME and XDG_CONFIG_HOME: use the broker's
+# own, whatever the test session set (the desktop harness gives every run a private home).
+RABBITMQ_ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("XDG_")},
+                "HOME": "/var/lib/rabbitmq"}
 
 
 class Broker:
     """The local RabbitMQ node, administered through rabbitmqctl (as CI's root user)."""
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
-        # rabbitmqctl reads its Erlang cookie from $HOME: use the broker's own, whatever HOME the
-        # test session set (the desktop harness gives every run a private home).
         done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=timeout,
                               env=RABBITMQ_ENV)
         if done.returncode != 0:

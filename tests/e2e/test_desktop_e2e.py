@@ -26,11 +26,12 @@ class App:
     """`python -m notifier ...` in the background, its log in a file we can wait on."""
 
     def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None):
+        """`env`: the whole environment for the app (default: this one), NOTIFIER_HOME added."""
         self.log_path = home / "app-output.log"
         self.log_file = self.log_path.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "notifier", *args], cwd=ROOT,
-            env={**os.environ, "NOTIFIER_HOME": str(home), **(env or {})},
+            env={**(os.environ if env is None else env), "NOTIFIER_HOME": str(home)},
             stdout=self.log_file, stderr=subprocess.STDOUT,
         )
 
