@@ -5,7 +5,7 @@
 2. latency at a steady 50 messages/s: from publish to "on disk in the ledger, observers told".
 
 Run from the repository root (as root, for rabbitmqctl):
-    /tmp/venv/bin/python tests/benchmarks/bench_amqp.py [--backlog 5000] [--rate 50] [--seconds 20]
+    .venv/bin/python tests/benchmarks/bench_amqp.py [--backlog 5000] [--rate 50] [--seconds 20]
 It makes its own virtual host (deleted at the end) and uses the broker's guest account.
 """
 

@@ -1,6 +1,6 @@
 """Desktop benchmark: prints the issue-4 numbers. Run inside the harness session:
 
-    NOTIFIER_VENV=/tmp/venv bash tests/run --co -q   # (builds the session once)
+    bash tests/run --co -q   # (builds the session once)
     dbus-run-session -- tests/harness/desktop-session python tests/benchmarks/bench_desktop.py
 
 Measured the way the issue asks: process start -> the server sees the WebSocket (launch to

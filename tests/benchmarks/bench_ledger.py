@@ -1,6 +1,6 @@
 """Benchmark: events per second the ledger sustains (a script, not a test).
 
-    cd /work/main && python -m tests.benchmarks.bench_ledger [--events 5000]
+    .venv/bin/python -m tests.benchmarks.bench_ledger [--events 5000]
 
 Three numbers on a fresh file in a temporary directory: `record` one event per transaction (how
 a live source writes), `record_many` in batches of 100 (a pull or a resumed stream), and

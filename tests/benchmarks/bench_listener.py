@@ -1,6 +1,6 @@
 """Benchmark: `notifier listen` latency, idle CPU and memory (a script, not a test).
 
-    cd /work/main && python -m tests.benchmarks.bench_listener [--orders 1000] [--idle 30]
+    .venv/bin/python -m tests.benchmarks.bench_listener [--orders 1000] [--idle 30]
 
 Latency: from the sky-take-out double sending a type-1 frame to this script reading the
 listener's JSON line from its stdout (orders sent one at a time; the line includes the ledger

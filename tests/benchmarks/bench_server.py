@@ -1,6 +1,6 @@
 """Benchmark of the reference server (a script that prints numbers, not a test).
 
-    cd /work/main && /tmp/venv/bin/python tests/benchmarks/bench_server.py [--quick]
+    .venv/bin/python tests/benchmarks/bench_server.py [--quick]
 
 Measures, with the server as a separate `notifier server run` process on 127.0.0.1:
 1. how many concurrent stream connections one server process holds, and its memory (RSS);

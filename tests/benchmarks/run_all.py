@@ -1,7 +1,7 @@
 """Run every benchmark against the real servers, then print one table and write JSON and a PNG plot.
 
-    cd /work/main && /tmp/venv/bin/python tests/benchmarks/run_all.py --quick   # ~2-3 min
-    cd /work/main && /tmp/venv/bin/python tests/benchmarks/run_all.py           # full sizes
+    .venv/bin/python tests/benchmarks/run_all.py --quick   # ~2-3 min
+    .venv/bin/python tests/benchmarks/run_all.py           # full sizes
 
 Each bench script (bench_ledger, bench_listener, bench_server, bench_amqp, bench_desktop) runs as
 its own process with its own arguments; its printed numbers are picked out of its output, so the

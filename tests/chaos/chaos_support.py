@@ -5,7 +5,7 @@ Sizes: every chaos test states the size the issue asks for and runs a scaled-dow
 default, so the whole folder stays within a few minutes on 2 cores. `NOTIFIER_CHAOS_SCALE=1`
 runs the full sizes (a benchmark-sized run):
 
-    NOTIFIER_CHAOS_SCALE=1 NOTIFIER_VENV=/tmp/venv bash tests/run tests/chaos -v
+    NOTIFIER_CHAOS_SCALE=1 bash tests/run tests/chaos -v
 """
 
 from __future__ import annotations

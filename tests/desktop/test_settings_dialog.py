@@ -230,7 +230,7 @@ def test_test_connection_runs_off_the_main_thread_and_uses_the_typed_token(qtbot
 
 
 class RecordingVoice:
-    """Stand-in with the Announcer's settings-facing interface (the voice helper tests speech)."""
+    """Stand-in with the Announcer's settings-facing interface (test_voice.py tests real speech)."""
 
     def __init__(self, available: bool):
         self._available = available
