@@ -236,7 +236,8 @@ class Announcer(QObject):
     _stop = Signal()
     _list = Signal(str)
 
-    def __init__(self, settings: Mapping[str, Any], parent: QObject | None = None):
+    def __init__(self, settings: Mapping[str, Any], parent: QObject | None = None, *,
+                 warm_up: bool = True):
         super().__init__(parent)
         self.settings = settings
         self._queue: deque[_Line] = deque()
@@ -256,7 +257,10 @@ class Announcer(QObject):
         self._open_timer = QTimer(self, singleShot=True)
         self._open_timer.timeout.connect(self._open_timed_out)
         # Warm up once the event loop runs: the first order should not wait 1.5 s for speechd.
-        QTimer.singleShot(0, self._warm_up)
+        # (The app passes warm_up=False and calls warm_up() once its connection is settled:
+        # opening speechd holds the GIL for ~1.2 s and would delay connecting by as much.)
+        if warm_up:
+            QTimer.singleShot(0, self.warm_up)
 
     # -- public API ------------------------------------------------------------------------
 
@@ -377,7 +381,8 @@ class Announcer(QObject):
 
     # -- engine ----------------------------------------------------------------------------
 
-    def _warm_up(self) -> None:
+    def warm_up(self) -> None:
+        """Open the speech engine and load the chimes now (idempotent)."""
         self._ensure_engine()
         self._chimes.preload()
 
@@ -429,6 +434,8 @@ class Announcer(QObject):
 
     def _opened(self, name: str, error: str) -> None:
         self._open_timer.stop()
+        if not error:
+            log.info("speech engine %s ready", name)
         if error and not self._problem:
             self._problem = self.tr("The speech engine {engine} could not start: {error}").format(
                 engine=name, error=error)

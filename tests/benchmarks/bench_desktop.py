@@ -92,7 +92,7 @@ def start_app(home: Path, port: int, *extra: str) -> tuple[subprocess.Popen, int
     t0 = time.monotonic_ns()
     proc = subprocess.Popen(
         [sys.executable, "-m", "notifier", "--protocol", "json", "--url", f"ws://127.0.0.1:{port}/",
-         "--set", "general.language=zh_CN", "--log-level", "WARNING", *extra],
+         "--set", "general.language=zh_CN", "--log-level", "INFO", *extra],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(home / "stderr.log").open("w"),
     )
     return proc, t0
@@ -193,7 +193,16 @@ def main() -> int:
         proc, _ = start_app(home, server.port, "--set", "alerts.burst_threshold=1000",
                             "--set", "alerts.repeat_interval=0")
         wait(lambda: server.clients, 20, "connection")
-        time.sleep(1.0)
+        # Steady state: the app opens its speech engine once connected (speechd holds the GIL
+        # for ~1.2 s while opening); measure after that, as a shop's orders arrive.
+        def speech_settled() -> bool:
+            log_text = (home / "stderr.log").read_text(errors="replace")
+            return any(f"speech engine {word}" in log_text for word in ("speechd ready", "speechd failed")) \
+                or "no speech" in log_text
+        try:
+            wait(speech_settled, 15, "the speech engine to open")
+        except SystemExit as exc:  # no speech on this machine: measure anyway
+            print(f"({exc})")
 
         # 2. frame sent -> Notify on the bus
         mark = len(notify_entries(notify_log))
@@ -223,7 +232,16 @@ def main() -> int:
         env_home = {"NOTIFIER_HOME": str(home)}
         proc, _ = start_app(home, server.port)
         wait(lambda: server.clients, 20, "connection")
-        time.sleep(1.0)
+        # Steady state: the app opens its speech engine once connected (speechd holds the GIL
+        # for ~1.2 s while opening); measure after that, as a shop's orders arrive.
+        def speech_settled() -> bool:
+            log_text = (home / "stderr.log").read_text(errors="replace")
+            return any(f"speech engine {word}" in log_text for word in ("speechd ready", "speechd failed")) \
+                or "no speech" in log_text
+        try:
+            wait(speech_settled, 15, "the speech engine to open")
+        except SystemExit as exc:  # no speech on this machine: measure anyway
+            print(f"({exc})")
         old = dict(os.environ)
         os.environ.update(env_home)
         from notifier.desktop.single_instance import instance_name

@@ -55,6 +55,7 @@ class Bench:
     timeout: float
     needs_session: bool = False
     needs: str | None = None  # a command that must exist
+    opt_in: bool = False  # runs only when named with --only (the soak takes 30 minutes)
     result: dict = field(default_factory=dict)
 
 
@@ -105,6 +106,15 @@ BENCHES = [
               _m("app: burst, notifications shown", r"burst of .*?; NUM notifications", "popups"),
               _m("app: burst, longest main-thread stall", r"main-thread round trip max NUM ms", "ms", goal=100.0),
           ], 900, needs_session=True),
+    Bench("soak", ["tests/benchmarks/bench_soak.py", "--minutes", "3"],
+          ["tests/benchmarks/bench_soak.py", "--minutes", "30"], [
+              _m("soak: orders missing from the ledger", r"orders missing: NUM orders", "orders", goal=0.0),
+              _m("soak: orders in the ledger twice", r"orders duplicated: NUM orders", "orders", goal=0.0),
+              _m("soak: orders with a notification", r"orders notified: NUM orders", "orders",
+                 lower_is_better=False),
+              _m("soak: RSS at end", r"RSS at end: NUM MB", "MB"),
+              _m("soak: RSS growth per 10 min", r"RSS growth: ([-+]?[0-9.]+) MB/10 min", "MB/10 min", goal=1.0),
+          ], 2400, needs_session=True, opt_in=True),
 ]
 
 
@@ -336,6 +346,8 @@ def main() -> int:
     }
     for bench in BENCHES:
         if args.only and bench.name not in args.only:
+            continue
+        if bench.opt_in and not args.only:
             continue
         print(f"running {bench.name} ...", flush=True)
         results["benches"][bench.name] = run_bench(bench, args.quick)
