@@ -87,6 +87,19 @@ class FrameServer:
         return asyncio.run_coroutine_threadsafe(go(), self.loop).result(600)
 
 
+def wait_for_speech(home: Path) -> None:
+    """Steady state: the app opens its speech engine in a quiet moment after start (speechd
+    holds the GIL ~1.2 s while listing voices); measure after that, as a shop's orders arrive."""
+    def settled() -> bool:
+        log_text = (home / "stderr.log").read_text(errors="replace")
+        return "speech engine speechd ready" in log_text or "speech engine speechd failed" in log_text \
+            or "no speech" in log_text
+    try:
+        wait(settled, 15, "the speech engine to open")
+    except SystemExit as exc:  # no speech on this machine: measure anyway
+        print(f"({exc})")
+
+
 def start_app(home: Path, port: int, *extra: str) -> tuple[subprocess.Popen, int]:
     env = {**os.environ, "NOTIFIER_HOME": str(home)}
     t0 = time.monotonic_ns()
@@ -193,16 +206,7 @@ def main() -> int:
         proc, _ = start_app(home, server.port, "--set", "alerts.burst_threshold=1000",
                             "--set", "alerts.repeat_interval=0")
         wait(lambda: server.clients, 20, "connection")
-        # Steady state: the app opens its speech engine once connected (speechd holds the GIL
-        # for ~1.2 s while opening); measure after that, as a shop's orders arrive.
-        def speech_settled() -> bool:
-            log_text = (home / "stderr.log").read_text(errors="replace")
-            return any(f"speech engine {word}" in log_text for word in ("speechd ready", "speechd failed")) \
-                or "no speech" in log_text
-        try:
-            wait(speech_settled, 15, "the speech engine to open")
-        except SystemExit as exc:  # no speech on this machine: measure anyway
-            print(f"({exc})")
+        wait_for_speech(home)
 
         # 2. frame sent -> Notify on the bus
         mark = len(notify_entries(notify_log))
@@ -219,12 +223,19 @@ def main() -> int:
               f"p50 {percentile(latencies, 50):.2f} ms, p95 {percentile(latencies, 95):.2f} ms, "
               f"p99 {percentile(latencies, 99):.2f} ms, max {max(latencies):.2f} ms")
 
-        # 3. idle
+        stop(proc)
+
+    # 3. idle: a fresh app, connected, nothing to say (the one above still reads 500 orders aloud)
+    with tempfile.TemporaryDirectory() as home_dir:
+        home = Path(home_dir)
+        proc, _ = start_app(home, server.port)
+        wait(lambda: server.clients, 20, "connection")
+        wait_for_speech(home)
         time.sleep(5)
         cpu0, _ = proc_stat(proc.pid)
-        time.sleep(10)
+        time.sleep(20)
         cpu1, rss = proc_stat(proc.pid)
-        print(f"idle: RSS {rss / 1e6:.1f} MB, CPU {100 * (cpu1 - cpu0) / 10:.2f} % over 10 s")
+        print(f"idle: RSS {rss / 1e6:.1f} MB, CPU {100 * (cpu1 - cpu0) / 20:.2f} % over 20 s")
         stop(proc)
 
     with tempfile.TemporaryDirectory() as home_dir:
@@ -232,16 +243,7 @@ def main() -> int:
         env_home = {"NOTIFIER_HOME": str(home)}
         proc, _ = start_app(home, server.port)
         wait(lambda: server.clients, 20, "connection")
-        # Steady state: the app opens its speech engine once connected (speechd holds the GIL
-        # for ~1.2 s while opening); measure after that, as a shop's orders arrive.
-        def speech_settled() -> bool:
-            log_text = (home / "stderr.log").read_text(errors="replace")
-            return any(f"speech engine {word}" in log_text for word in ("speechd ready", "speechd failed")) \
-                or "no speech" in log_text
-        try:
-            wait(speech_settled, 15, "the speech engine to open")
-        except SystemExit as exc:  # no speech on this machine: measure anyway
-            print(f"({exc})")
+        wait_for_speech(home)
         old = dict(os.environ)
         os.environ.update(env_home)
         from notifier.desktop.single_instance import instance_name

@@ -280,11 +280,17 @@ def main() -> int:
 
     trend = [(t, rss) for t, rss in samples if t >= warmup] or samples
     growth = slope([(t, rss / 1e6) for t, rss in trend]) * 600  # MB per 10 minutes
-    problems = len(re.findall(r"\b(?:WARNING|ERROR|CRITICAL)\b|Traceback", output))
+    problems = [line for line in output.splitlines()
+                if re.search(r" (?:WARNING|ERROR|CRITICAL) |Traceback", line)]
 
     print(f"ran {ran / 60:.1f} min; app alive at the end: {alive}; app exit code {exit_code}; "
-          f"{output.count('announce:')} announcements and {output.count('notify:')} notifications in its log; "
-          f"{problems} warnings/errors in its log; publish failures {len(failed)}", flush=True)
+          f"{output.count('alerts: announce:')} announcements and {output.count('alerts: notify:')} "
+          f"notifications in its log; {len(problems)} warnings/errors in its log; "
+          f"publish failures {len(failed)}", flush=True)
+    # Each different message once (without its time stamp): what went wrong, not how often.
+    distinct = dict.fromkeys(re.sub(r"^[0-9-]+ [0-9:,]+ ", "", line)[:300] for line in problems)
+    for message in list(distinct)[:10]:
+        print(f"  app log: {message}")
     if latencies:
         print(f"publish -> notification over the soak: p50 {percentile(latencies, 50):.1f} ms, "
               f"p99 {percentile(latencies, 99):.1f} ms, max {max(latencies):.1f} ms")
