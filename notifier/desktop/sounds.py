@@ -122,8 +122,12 @@ class _PulseSimplePlayer:
             name, volume, finished = self._jobs.get()
             try:
                 self._play_now(name, volume)
-            finally:
+            except Exception:  # noqa: BLE001 - the worker must outlive any one chime
+                log.exception("chime %s failed", name)
+            try:
                 finished()  # the sound is over (drained), or could not play
+            except RuntimeError:
+                pass  # whoever asked for it is gone (its Qt object was deleted)
 
     def _play_now(self, name: str, volume: float) -> None:
         pcm, rate, channels = self._pcm[name]
