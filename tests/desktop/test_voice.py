@@ -143,3 +143,25 @@ def test_announcement_is_spoken_into_the_speakers(qtbot, make_announcer, tmp_pat
         qtbot.waitUntil(lambda: bool(journal.finished()), timeout=15_000)
     assert journal.events == [("started", "订单 1234"), ("finished", "订单 1234")]
     assert rms(recorder.path) > SPEECH_RMS
+
+
+@pytest.mark.needs_session
+def test_chimes_still_play_after_a_player_was_deleted_mid_chime(qtbot, tmp_path):
+    """The chime worker is shared: a player that goes away while its chime plays (a closed
+    settings dialog's test voice) must not take the next chime down with it."""
+    import shiboken6
+
+    from notifier.desktop.sounds import ChimePlayer
+
+    first = ChimePlayer()
+    first.preload()
+    assert first.play("alert")
+    shiboken6.delete(first)  # gone before PulseAudio has finished playing its chime
+    second = ChimePlayer()
+    done: list[str] = []
+    second.done.connect(done.append)
+    qtbot.wait(3000)  # the first chime has drained (the null sink adds ~2 s) into a deleted player
+    with AudioRecorder(tmp_path, "after.wav") as recorder:
+        assert second.play("reminder")
+        qtbot.waitUntil(lambda: done == ["reminder"], timeout=8_000)
+    assert rms(recorder.path) > SPEECH_RMS
