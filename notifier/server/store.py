@@ -16,13 +16,13 @@ import json
 import os
 import secrets
 import sqlite3
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from notifier.core.atomic import write_atomic
 from notifier.core.protocol import SHOP_NAME, token_hash
 
 _SCHEMA = """
@@ -93,24 +93,6 @@ class IngestResult:
     received_at: float = 0.0
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write a file readable only by this user, atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600) if hasattr(os, "fchmod") else None
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 class EventStore:
     """All server state; safe to share between threads (one connection behind a lock)."""
 
@@ -162,7 +144,7 @@ class EventStore:
                 )
             except sqlite3.IntegrityError:
                 raise ShopError(f"shop {name!r} already exists") from None
-            _write_private(self._secret_file(name), secret)
+            write_atomic(self._secret_file(name), secret.encode(), mode=0o600)
         return Credentials(name, token, secret)
 
     def rotate(self, name: str, *, token: bool = True, ingest: bool = False) -> Credentials:
@@ -174,7 +156,7 @@ class EventStore:
             if new_token:
                 self._db.execute("UPDATE shops SET token_hash=? WHERE name=?", (token_hash(new_token), name))
             if new_secret:
-                _write_private(self._secret_file(name), new_secret)
+                write_atomic(self._secret_file(name), new_secret.encode(), mode=0o600)
                 self._secret_cache.pop(name, None)
         return Credentials(name, new_token, new_secret)
 

@@ -15,16 +15,14 @@ import datetime as dt
 import hashlib
 import ipaddress
 import os
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-from helpers import wait_until
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+from server_helpers import ServerProcess  # noqa: E402,F401 - re-exported for the chaos tests
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SCALE = 0.25
@@ -42,50 +40,6 @@ def scaled(full: int, minimum: int, default: float = DEFAULT_SCALE) -> int:
     """`full` (the issue's number) times the chaos scale, never below `minimum`, never above full.
     `default` is the share used when NOTIFIER_CHAOS_SCALE is not set (1.0 for cheap tests)."""
     return max(minimum, min(full, round(full * scale(default))))
-
-
-class ServerProcess:
-    """`notifier server run` as its own process, SIGKILLed and restarted on the same port/store."""
-
-    def __init__(self, data_dir: Path, port: int, *extra: str):
-        self.data_dir, self.port, self.extra = data_dir, port, extra
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-
-    def start(self, timeout: float = 15.0) -> None:
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "server", "--data-dir", str(self.data_dir),
-             "--port", str(self.port), "--log-level", "WARNING", *self.extra, "run"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        self.starts += 1
-        wait_until(self.healthy, timeout, interval=0.02, message="server process answering /healthz")
-
-    def healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"server exited with {self.proc.returncode}")
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 # -- misbehaving raw servers --------------------------------------------------------------------

@@ -4,7 +4,12 @@ and a Ledger, the way the app runs it."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,3 +123,48 @@ def client_settings(url: str, shop: str, **changes) -> Settings:
     return Settings(values)
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ServerProcess:
+    """`notifier server run` as its own process, SIGKILLed and restarted on the same port/store."""
+
+    def __init__(self, data_dir: Path, port: int, *extra: str):
+        self.data_dir, self.port, self.extra = data_dir, port, extra
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 15.0) -> None:
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "notifier", "server", "--data-dir", str(self.data_dir),
+             "--port", str(self.port), "--log-level", "WARNING", *self.extra, "run"],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.starts += 1
+        wait_until(self.healthy, timeout, interval=0.02, message="server process answering /healthz")
+
+    def healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"server exited with {self.proc.returncode}")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
