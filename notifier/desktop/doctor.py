@@ -67,7 +67,10 @@ def examine(settings, *, voices: bool = True) -> list[Finding]:
     def notification() -> Finding:
         from notifier.desktop.notify import Notifier
 
-        return Finding("Notifications", OK, Notifier().backend_name())
+        backend = Notifier().backend_name()
+        if backend == "none":
+            return Finding("Notifications", WARN, "no notification service: orders are still announced and listed")
+        return Finding("Notifications", OK, backend)
 
     def speech() -> Finding:
         from notifier.desktop.voice import Announcer
