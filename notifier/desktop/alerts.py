@@ -32,6 +32,10 @@ from notifier.core.settings import Settings, parse_hhmm
 log = logging.getLogger(__name__)
 
 BURST_WINDOW_MS = 1000
+# Orders coming faster than they can be read out (about 5 s a line): once this many lines wait,
+# the new orders among them are read as one line, "您有 N 个新订单", so the voice never lags.
+VOICE_BACKLOG_LINES = 3
+BACKLOG_KEY = "summary|backlog"
 # A burst that keeps coming is summarised at least this often, so the summary is never late.
 BURST_MAX_MS = 3000
 ALERTED_KINDS = (OrderKind.NEW_ORDER, OrderKind.REMINDER)
@@ -111,6 +115,8 @@ class AlertCentre(QObject):
         self._down_timer.timeout.connect(self._announce_down)
         self._was_connected = False
         self._down_announced = False
+        self._waiting_orders: set[str] = set()  # keys of order lines the voice may not have read yet
+        self._backlog_count = 0  # orders in the waiting backlog summary line
         self._status: ConnectionStatus | None = None
 
         self._mute_timer = QTimer(self, singleShot=True)
@@ -169,7 +175,26 @@ class AlertCentre(QObject):
                 key=event.key,
             )
         if self.settings[f"alerts.voice_{kind}"] and self.voice_allowed():
-            self._say(wording.announcement(event, self.settings, self._language), CHIMES[event.kind], event.key)
+            if event.kind is OrderKind.NEW_ORDER and self.announcer.pending() > VOICE_BACKLOG_LINES:
+                self._summarise_backlog()
+            else:
+                if self.announcer.pending() == 0:
+                    self._waiting_orders.clear()  # everything queued before has been read out
+                if event.kind is OrderKind.NEW_ORDER:
+                    self._waiting_orders.add(event.key)
+                self._say(wording.announcement(event, self.settings, self._language), CHIMES[event.kind], event.key)
+
+    def _summarise_backlog(self) -> None:
+        """One more new order than the voice can keep up with: the new orders still waiting to be
+        read out, this one included, become a single line."""
+        dropped = self.announcer.drop_waiting(self._waiting_orders | {BACKLOG_KEY})
+        count = 1 + sum(1 for key in dropped if key != BACKLOG_KEY)
+        if BACKLOG_KEY in dropped:
+            count += self._backlog_count
+        self._waiting_orders.clear()  # the ones not dropped are being spoken or were spoken
+        self._backlog_count = count
+        self._say(wording.summary_announcement(count, OrderKind.NEW_ORDER, self._language),
+                  CHIMES[OrderKind.NEW_ORDER], BACKLOG_KEY)
 
     def _close_window(self) -> None:
         held, kinds, total = self._held, self._window_kinds, self._window_count

@@ -287,6 +287,14 @@ class Announcer(QObject):
         """Drop every queued line; what is playing finishes."""
         self._queue.clear()
 
+    def drop_waiting(self, keys: set[str]) -> list[str]:
+        """Remove the waiting lines (not the one being spoken) with these keys; returns the keys
+        that were still waiting."""
+        dropped = [line.key for line in self._queue if line.key in keys]
+        if dropped:
+            self._queue = deque(line for line in self._queue if line.key not in keys)
+        return dropped
+
     def pending(self) -> int:
         """Lines queued or playing."""
         return len(self._queue) + (self._current is not None)

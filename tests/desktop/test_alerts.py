@@ -206,3 +206,18 @@ def test_markup_and_huge_text_are_shown_as_plain_text(qtbot, tmp_path):
     title, body = scene.shown[0]
     assert "<i>Zhang</i>" in body  # literally, not rendered or dropped
     assert len(body) < 100_000
+
+
+def test_orders_faster_than_the_voice_are_read_as_one_summary_line(qtbot, tmp_path):
+    # One order at a time (no burst window), faster than lines can be read out: the voice
+    # queue stays short and the waiting orders are said as "N new orders".
+    scene = Scene(qtbot, tmp_path, **{"alerts.burst_threshold": 1000})
+    for _ in range(12):
+        scene.arrive(scene.order())
+    assert len(scene.shown) == 12  # every order still gets its notification
+    assert scene.announcer.pending() <= 5
+    qtbot.waitUntil(lambda: scene.announcer.pending() == 0, timeout=20_000)
+    summaries = [text for text in scene.spoken if "new orders" in text]
+    assert summaries, scene.spoken
+    singles = len(scene.spoken) - len(summaries)
+    assert singles + sum(int(text.split()[0]) for text in summaries) == 12  # every order is said
