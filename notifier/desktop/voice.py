@@ -132,7 +132,16 @@ class _Engine(QObject):
         self.tts.stateChanged.connect(self._state_changed)
         state = self.tts.state()
         if state == cls.State.Error:
-            self._report_open(self.tts.errorString() or "error")
+            # speechd reports an error at start when the system locale is one it does not list
+            # (zh_CN: its Mandarin voices sit under "C"), yet speaks fine with a voice picked by
+            # name (seen here with LANG=zh_CN.UTF-8). Only an engine without voices is broken.
+            error = self.tts.errorString() or "error"
+            self.tts.setLocale(QLocale.c())
+            if self.tts.availableVoices():
+                log.info("speech engine %s: %s (voices are picked by name)", name, error)
+                self._report_open("")
+            else:
+                self._report_open(error)
         elif state == cls.State.Ready:
             self._report_open("")
         # else: still initialising (winrt does so asynchronously); _state_changed reports.

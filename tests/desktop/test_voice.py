@@ -165,3 +165,33 @@ def test_chimes_still_play_after_a_player_was_deleted_mid_chime(qtbot, tmp_path)
         assert second.play("reminder")
         qtbot.waitUntil(lambda: done == ["reminder"], timeout=8_000)
     assert rms(recorder.path) > SPEECH_RMS
+
+
+SPEAK_UNDER_LOCALE = """
+import sys
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from notifier.core.settings import Settings
+from notifier.desktop.voice import Announcer
+announcer = Announcer(Settings({"general.language": "zh_CN"}))
+announcer.finished.connect(lambda text: app.quit())
+announcer.announce("您有新的订单，订单号 1234")
+sys.exit(app.exec() or (1 if announcer.problem() else 0))
+"""
+
+
+@pytest.mark.needs_session
+def test_a_chinese_system_locale_still_speaks(tmp_path):
+    """speechd lists no zh_CN locale and reports an error at start under LANG=zh_CN.UTF-8 (a
+    Chinese shop PC); the announcer must still speak, with the Mandarin voice picked by name."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LANG": "zh_CN.UTF-8", "LC_ALL": "zh_CN.UTF-8"}
+    env.pop("NOTIFIER_TTS_ENGINE", None)
+    with AudioRecorder(tmp_path, "zh.wav") as recorder:
+        result = subprocess.run([sys.executable, "-c", SPEAK_UNDER_LOCALE], env=env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert rms(recorder.path) > SPEECH_RMS
