@@ -8,16 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from helpers import wait_until
 
-from notifier.core.connection import ConnectionStatus, ConnState
-from notifier.core.events import OrderEvent
-from notifier.core.intake import OrderIntake
 from notifier.core.ledger import Ledger
 from notifier.core.protocol import publish_order
 from notifier.core.secrets import MemorySecrets
@@ -25,6 +21,7 @@ from notifier.core.settings import Settings
 from notifier.server.config import ServerConfig
 from notifier.server.runner import ServerThread
 from notifier.server.store import Credentials, EventStore
+from tests.fakes.running_source import RunningSource
 
 
 @dataclass
@@ -67,50 +64,18 @@ def start_server(data_dir: Path, *, shops=("alpha", "beta"), **config) -> Runnin
     return RunningServer(thread, store, data_dir, creds)
 
 
-class Client:
+class Client(RunningSource):
     """A NotifierStreamSource started through OrderIntake with its own ledger."""
 
     def __init__(self, settings: Settings, ledger_path: Path, token: str):
-        self.ledger = Ledger(ledger_path)
-        self.intake = OrderIntake(self.ledger, MemorySecrets({"notifier_token": token} if token else {}))
-        self.orders: list[OrderEvent] = []
-        self.statuses: list[ConnectionStatus] = []
-        self._lock = threading.Lock()
-        self.intake.on_order(self._order)
-        self.intake.on_status(self._status)
-        self.source = self.intake.start(settings)
-
-    def _order(self, event: OrderEvent) -> None:
-        with self._lock:
-            self.orders.append(event)
-
-    def _status(self, status: ConnectionStatus) -> None:
-        with self._lock:
-            self.statuses.append(status)
-
-    @property
-    def state(self) -> ConnState:
-        return self.source.status.state
-
-    def wait_state(self, state: ConnState, timeout: float = 10.0) -> ConnectionStatus:
-        return wait_until(
-            lambda: self.source.status if self.source.status.state is state else None, timeout,
-            message=f"state {state} not reached; saw {[str(s.state) for s in self.statuses]}",
-        )
-
-    def wait_orders(self, count: int, timeout: float = 10.0) -> list[OrderEvent]:
-        wait_until(lambda: len(self.orders) >= count, timeout,
-                   message=f"expected {count} orders, got {[e.order_id for e in self.orders]}")
-        return list(self.orders)
-
-    def order_ids(self) -> list[str]:
-        return [e.order_id for e in self.orders]
+        super().__init__(settings, Ledger(ledger_path),
+                         MemorySecrets({"notifier_token": token} if token else {}))
 
     def ledger_order_ids(self) -> list[str]:
         return [entry.event.order_id for entry in reversed(self.ledger.recent(100000))]
 
     def stop(self) -> None:
-        self.intake.stop()
+        super().stop()
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None
