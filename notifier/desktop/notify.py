@@ -84,6 +84,9 @@ class _Freedesktop:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._broken = ""
+        # Checking "broken" and queueing must be one step against the thread giving up, or a
+        # popup queued in between would be in nobody's hands.
+        self._handover = threading.Lock()
         self._thread: threading.Thread | None = None
         self._markup = False
         self._actions = False
@@ -91,12 +94,13 @@ class _Freedesktop:
         self._icon = str(icon) if icon.exists() else ""
 
     def show(self, popup: _Popup) -> None:
-        if self._broken:
-            raise BackendError(self._broken)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
-            self._thread.start()
-        self._queue.put(popup)
+        with self._handover:
+            if self._broken:
+                raise BackendError(self._broken)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
+                self._thread.start()
+            self._queue.put(popup)
         try:
             os.write(self._wake_w, b"!")
         except BlockingIOError:  # the pipe is full of wake-ups already: the thread is awake
@@ -201,17 +205,18 @@ class _Freedesktop:
                 shown.pop(message.body[0], None)
 
     def _give_up(self, reason: str, pending: list[_Popup] | None = None) -> None:
-        if self._broken:
-            return
-        self._broken = reason
-        left = list(pending or [])
-        while True:
-            try:
-                popup = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if popup is not None:
-                left.append(popup)
+        with self._handover:
+            if self._broken:
+                return
+            self._broken = reason
+            left = list(pending or [])
+            while True:
+                try:
+                    popup = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if popup is not None:
+                    left.append(popup)
         self._failed(self, left, reason)
 
 
