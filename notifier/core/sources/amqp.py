@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import socket
 import ssl
 import sys
 import threading
@@ -52,7 +51,7 @@ from notifier.core.secrets import SecretState, SecretStore
 from notifier.core.settings import Settings
 from notifier.core.sources.decoding import NotAnOrder
 from notifier.core.sources.json_mapping import FieldMapping
-from notifier.core.sources.reconnecting import ReconnectingSource
+from notifier.core.sources.reconnecting import ReconnectingSource, classify_network_error
 
 log = logging.getLogger(__name__)
 if logging.getLogger("pika").level == logging.NOTSET:
@@ -225,17 +224,7 @@ def classify(exc: BaseException) -> tuple[ConnState, str]:
         if isinstance(cause, BaseException):
             return classify(cause)
         return ConnState.UNREACHABLE, f"{type(inner).__name__}: {str(inner)[:200]}"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return ConnState.TLS_FAILURE, f"certificate not trusted: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return ConnState.TLS_FAILURE, f"TLS failed: {exc.reason or exc}"
-    if isinstance(exc, socket.gaierror):
-        return ConnState.UNREACHABLE, "server name not found"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return ConnState.UNREACHABLE, "connection timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return ConnState.UNREACHABLE, "connection refused"
-    return ConnState.UNREACHABLE, f"{type(exc).__name__}: {str(exc)[:200]}"
+    return classify_network_error(exc)
 
 
 def _reply_text(exc: BaseException) -> str:

@@ -9,6 +9,8 @@ close one connection, and what an exception means.
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import threading
 import time
 from abc import abstractmethod
@@ -27,6 +29,21 @@ SLOW_RETRY_S = 30.0
 # A connection that lasted this long was healthy: the next failure starts the backoff afresh.
 STABLE_AFTER_S = 10.0
 CLEAN_ENDINGS = ("stopped", "reconnect requested")
+
+
+def classify_network_error(exc: BaseException) -> tuple[ConnState, str]:
+    """What a socket or TLS failure means, whatever protocol ran over it."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ConnState.TLS_FAILURE, f"certificate not trusted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return ConnState.TLS_FAILURE, f"TLS failed: {exc.reason or exc}"
+    if isinstance(exc, socket.gaierror):
+        return ConnState.UNREACHABLE, "server name not found"
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError
+        return ConnState.UNREACHABLE, "connection timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnState.UNREACHABLE, "connection refused"
+    return ConnState.UNREACHABLE, f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 class ReconnectingSource(Source):

@@ -20,7 +20,7 @@ import websocket
 from websocket._abnf import ABNF, frame_buffer
 
 from notifier.core.connection import ConnState
-from notifier.core.sources.reconnecting import ReconnectingSource
+from notifier.core.sources.reconnecting import ReconnectingSource, classify_network_error
 
 log = logging.getLogger(__name__)
 
@@ -175,21 +175,16 @@ class WebSocketSource(ReconnectingSource):
             if code in (401, 403):
                 return ConnState.UNAUTHORIZED, f"server answered {code}"
             return ConnState.UNREACHABLE, f"server answered {code}"
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return ConnState.TLS_FAILURE, f"certificate not trusted: {exc.verify_message}"
-        if isinstance(exc, ssl.SSLError | websocket.WebSocketProtocolException) and "certificate" in str(exc).lower():
+        if isinstance(exc, websocket.WebSocketProtocolException) and "certificate" in str(exc).lower():
             return ConnState.TLS_FAILURE, str(exc)[:200]
-        if isinstance(exc, ssl.SSLError):
-            return ConnState.TLS_FAILURE, f"TLS failed: {exc.reason or exc}"
-        if isinstance(exc, socket.gaierror):
-            return ConnState.UNREACHABLE, "server name not found"
-        if isinstance(exc, TimeoutError | websocket.WebSocketTimeoutException):
+        if isinstance(exc, websocket.WebSocketTimeoutException):
             return ConnState.UNREACHABLE, "connection timed out"
-        if isinstance(exc, ConnectionRefusedError):
-            return ConnState.UNREACHABLE, "connection refused"
+        # Before the ValueError test: ssl.SSLCertVerificationError is a ValueError too.
+        if isinstance(exc, OSError):
+            return classify_network_error(exc)
         if isinstance(exc, ValueError | websocket.WebSocketAddressException):
             return ConnState.MISCONFIGURED, str(exc)[:200]
-        return ConnState.UNREACHABLE, f"{type(exc).__name__}: {str(exc)[:200]}"
+        return classify_network_error(exc)
 
     def _close(self, ws: websocket.WebSocket, clean: bool) -> None:
         try:
