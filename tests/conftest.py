@@ -72,3 +72,22 @@ def fresh_keyring():
         pytest.skip(f"fresh_keyring {SESSION_REASON}")
     with keyring_env() as view:
         yield view
+
+
+@pytest.fixture
+def keyring_session(tmp_path, monkeypatch):
+    """A private session bus with its own unlocked gnome-keyring (tests.fakes.keyring_session),
+    for tests that lock it or start listeners against it. Yields the KeyringSession; its `.env`
+    holds DBUS_SESSION_BUS_ADDRESS."""
+    from tests.fakes.keyring_session import KeyringSession
+
+    # No display for the private keyring daemon: on a display a locked keyring opens an unlock
+    # prompt and waits for a person; here "locked" must mean locked with nobody to unlock it.
+    for name in ("DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        session = KeyringSession(tmp_path / "keyring")
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    yield session
+    session.close()

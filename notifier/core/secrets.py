@@ -4,11 +4,18 @@ Everything is stored under one service name, `order-notifier`, with the secret's
 keyring user name. Every keyring call is guarded: a missing, locked or broken keyring is reported
 as a `SecretProblem` with a sentence, and the caller keeps running without the secret. Secret
 values never go into exceptions, logs or reprs.
+
+On Linux the Secret Service is spoken to directly (`secret_service`, over jeepney), which keeps
+`keyring` and its `cryptography` import (~15 MB) out of the long-running app. `keyring` is used on
+Windows and macOS, on Linux when no Secret Service answers (KWallet-only desktops), and whenever
+the user picked a backend with PYTHON_KEYRING_BACKEND.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
@@ -74,13 +81,41 @@ class SecretStore:
 
         return keyring
 
+    @staticmethod
+    def _secret_service_first() -> bool:
+        return (sys.platform.startswith("linux") or "bsd" in sys.platform) \
+            and not os.environ.get("PYTHON_KEYRING_BACKEND")
+
+    def _direct(self, operation, *args):
+        """(True, result) from the Secret Service, or (False, None): use keyring instead.
+        Raises SecretServiceError for a Secret Service that is there but failed."""
+        if not self._secret_service_first():
+            return False, None
+        from notifier.core import secret_service
+
+        try:
+            return True, operation(self.service, *args)
+        except secret_service.Unavailable:
+            return False, None
+
     def backend_name(self) -> str:
+        if self._secret_service_first():
+            from notifier.core import secret_service
+
+            if secret_service.available():
+                return "Secret Service"
         try:
             return _friendly_backend(self._keyring().get_keyring())
         except Exception:  # noqa: BLE001 - any backend failure means "none usable"
             return tr("no keyring")
 
     def _classify(self, exc: Exception) -> SecretState:
+        from notifier.core import secret_service
+
+        if isinstance(exc, secret_service.Locked):
+            return SecretState.LOCKED
+        if isinstance(exc, secret_service.SecretServiceError):
+            return SecretState.ERROR
         from keyring.errors import InitError, KeyringLocked, NoKeyringError
 
         if isinstance(exc, NoKeyringError | InitError):
@@ -96,7 +131,11 @@ class SecretStore:
         """The secret, or (None, problem) saying why there is none."""
         with self._lock:
             try:
-                value = self._keyring().get_password(self.service, name)
+                from notifier.core.secret_service import get_secret
+
+                direct, value = self._direct(get_secret, name)
+                if not direct:
+                    value = self._keyring().get_password(self.service, name)
             except Exception as exc:  # noqa: BLE001
                 state = self._classify(exc)
                 log.warning("keyring read of %s failed: %s (%s)", name, state, type(exc).__name__)
@@ -108,7 +147,11 @@ class SecretStore:
     def set(self, name: str, value: str) -> SecretProblem | None:
         with self._lock:
             try:
-                self._keyring().set_password(self.service, name, value)
+                from notifier.core.secret_service import set_secret
+
+                direct, _ = self._direct(set_secret, name, value)
+                if not direct:
+                    self._keyring().set_password(self.service, name, value)
             except Exception as exc:  # noqa: BLE001
                 state = self._classify(exc)
                 log.warning("keyring write of %s failed: %s (%s)", name, state, type(exc).__name__)
@@ -119,11 +162,15 @@ class SecretStore:
     def clear(self, name: str) -> SecretProblem | None:
         with self._lock:
             try:
-                self._keyring().delete_password(self.service, name)
-            except Exception as exc:  # noqa: BLE001
-                from keyring.errors import PasswordDeleteError
+                from notifier.core.secret_service import delete_secret
 
-                if isinstance(exc, PasswordDeleteError):
+                direct, found = self._direct(delete_secret, name)
+                if direct and not found:
+                    return SecretProblem(SecretState.NOT_FOUND, name, self.backend_name())
+                if not direct:
+                    self._keyring().delete_password(self.service, name)
+            except Exception as exc:  # noqa: BLE001
+                if type(exc).__name__ == "PasswordDeleteError":  # keyring's "there was none"
                     return SecretProblem(SecretState.NOT_FOUND, name, self.backend_name())
                 state = self._classify(exc)
                 log.warning("keyring delete of %s failed: %s (%s)", name, state, type(exc).__name__)

@@ -21,7 +21,6 @@ from notifier.core.settings import Settings
 from notifier.server.config import ServerConfig
 from notifier.server.runner import ServerThread
 from notifier.server.store import EventStore
-from tests.fakes.keyring_session import KeyringSession
 from tests.fakes.listener_process import REPO, ListenerProcess
 from tests.fakes.skytakeout_server import SkyTakeOutDouble
 
@@ -40,20 +39,6 @@ class RecordingDouble(SkyTakeOutDouble):
         token = super()._make_token()
         self.issued.append(token)
         return token
-
-
-@pytest.fixture
-def keyring_session(tmp_path, monkeypatch):
-    # No display for the private keyring daemon: on a display a locked keyring opens an unlock
-    # prompt and waits for a person; here "locked" must mean locked with nobody to unlock it.
-    for name in ("DISPLAY", "WAYLAND_DISPLAY"):
-        monkeypatch.delenv(name, raising=False)
-    try:
-        session = KeyringSession(tmp_path / "keyring")
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    yield session
-    session.close()
 
 
 def _leaks(values: dict[str, str], folder: Path) -> list[str]:
@@ -174,7 +159,7 @@ def test_without_a_usable_keyring_the_listener_says_so_and_keeps_running(
         session = request.getfixturevalue("keyring_session")
         session.set_secret("skytakeout_admin_password", password)
         env = dict(session.env)
-        _lock_default_collection(env)
+        session.lock()
     with RecordingDouble(password=password, record_sent=False) as double:
         listener = _sky_listener(double, notifier_home, env)
         try:
@@ -197,10 +182,3 @@ def test_without_a_usable_keyring_the_listener_says_so_and_keeps_running(
     assert not any(o["state"] == "unauthorized" for o in listener.events("connection"))
     assert last["state"] == "misconfigured" and KEYRING_SENTENCES[trouble] in last["sentence"], last
     assert not _leaks({"admin password": password}, notifier_home)
-
-
-def _lock_default_collection(env: dict[str, str]) -> None:
-    """Lock the session's login collection through the Secret Service D-Bus API."""
-    code = ("import secretstorage; c = secretstorage.dbus_init(); "
-            "col = secretstorage.get_default_collection(c); col.lock(); assert col.is_locked()")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=20, env={**os.environ, **env})

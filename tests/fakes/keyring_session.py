@@ -56,6 +56,12 @@ class KeyringSession:
                 raise RuntimeError(f"could not save the secret: {done.stderr[-500:]}")
             time.sleep(0.1)
 
+    def lock(self) -> None:
+        """Lock the login collection, as the desktop does after a timeout (secretstorage, from outside)."""
+        code = ("import secretstorage; c = secretstorage.dbus_init(); "
+                "col = secretstorage.get_default_collection(c); col.lock(); assert col.is_locked()")
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=20, env=dict(os.environ, **self.env))
+
     def close(self) -> None:
         for proc in reversed(self._procs):
             if proc.poll() is None:

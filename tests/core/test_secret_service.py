@@ -1,0 +1,92 @@
+"""The direct Secret Service client (notifier.core.secret_service) against real gnome-keyrings:
+it shares its items with the `keyring` library both ways, keeps keyring and cryptography out of the
+app process, tells a locked keyring from a missing one, and falls back to keyring when the session
+bus has no Secret Service at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from notifier.core.secrets import SERVICE, SecretState, SecretStore
+
+pytestmark = pytest.mark.needs_session
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_items_are_shared_with_the_keyring_library_both_ways(fresh_keyring):
+    from keyring.backends.SecretService import Keyring
+
+    other = Keyring()
+    assert SecretStore().set("notifier_token", "tok-ěš-1") is None
+    assert other.get_password(SERVICE, "notifier_token") == "tok-ěš-1"
+    other.set_password(SERVICE, "notifier_token", "tok-2")  # replaces ours: same attributes
+    assert SecretStore().get("notifier_token") == ("tok-2", None)
+    assert fresh_keyring.items() == {"notifier_token": "tok-2"}
+    assert SecretStore().clear("notifier_token") is None
+    assert other.get_password(SERVICE, "notifier_token") is None
+
+
+def read_in_subprocess(env: dict[str, str], name: str = "notifier_token") -> dict:
+    """SecretStore().get(name) in a fresh interpreter: the value, the state and what it imported."""
+    code = (
+        "import json, sys; from notifier.core.secrets import SecretStore\n"
+        f"value, problem = SecretStore().get({name!r})\n"
+        "print(json.dumps({'value': value, 'state': problem and problem.state.value,\n"
+        "  'sentence': problem and problem.sentence(),\n"
+        "  'keyring': 'keyring' in sys.modules, 'cryptography': 'cryptography' in sys.modules}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=REPO, env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_app_reads_its_token_without_loading_keyring_or_cryptography(fresh_keyring):
+    # ~15 MB of RSS for the tray app's whole life (issue 4's idle memory goal).
+    assert SecretStore().set("notifier_token", "shop-token-77") is None
+    seen = read_in_subprocess({})
+    assert seen == {"value": "shop-token-77", "state": None, "sentence": None,
+                    "keyring": False, "cryptography": False}
+
+
+def test_a_locked_keyring_is_reported_as_locked_for_reading_and_saving(keyring_session, monkeypatch):
+    keyring_session.set_secret("notifier_token", "tok-locked")
+    keyring_session.lock()
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", keyring_session.env["DBUS_SESSION_BUS_ADDRESS"])
+    store = SecretStore()
+    value, problem = store.get("notifier_token")
+    assert value is None and problem.state is SecretState.LOCKED
+    assert problem.sentence() == "The keyring (Secret Service) is locked; unlock it to use saved passwords."
+    assert store.set("notifier_token", "tok-new").state is SecretState.LOCKED
+
+
+def test_without_a_secret_service_the_keyring_library_decides(tmp_path):
+    # A session bus where nothing provides (or can start) org.freedesktop.secrets: no service
+    # directories in its configuration, so D-Bus activation cannot start gnome-keyring either.
+    config = tmp_path / "bus.conf"
+    config.write_text(
+        '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"'
+        ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">\n'
+        f"<busconfig><type>session</type><listen>unix:dir={tmp_path}</listen>"
+        '<policy context="default"><allow send_destination="*" eavesdrop="true"/>'
+        '<allow eavesdrop="true"/><allow own="*"/></policy></busconfig>\n'
+    )
+    bus = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        address = bus.stdout.readline().strip()
+        assert address
+        seen = read_in_subprocess({"DBUS_SESSION_BUS_ADDRESS": address})
+    finally:
+        bus.terminate()
+        bus.wait(10)
+        bus.stdout.close()
+    assert seen["value"] is None and seen["state"] == SecretState.NO_KEYRING.value, seen
+    assert seen["sentence"].startswith("No system keyring is available"), seen
