@@ -288,6 +288,23 @@ class Ledger:
         )
         return [_row_to_entry(row) for row in rows]
 
+    def find(self, key: str) -> LedgerEntry | None:
+        """The entry stored under this event key (what a notification click names)."""
+        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE key=?", (key,))
+        return _row_to_entry(rows[0]) if rows else None
+
+    def unacknowledged_among(self, keys: Iterable[str]) -> set[str]:
+        """Which of these event keys still wait for someone. Cost follows `keys`, not the
+        history: a shop that never acknowledges anything must not make each check slower."""
+        keys = list(keys)
+        waiting: set[str] = set()
+        for start in range(0, len(keys), 500):  # stay far below SQLite's bound-variable limit
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            waiting.update(row[0] for row in self._query(
+                f"SELECT key FROM events WHERE acknowledged_at IS NULL AND key IN ({marks})", tuple(chunk)))
+        return waiting
+
     def unacknowledged_orders(self) -> int:
         """How many orders (not events) wait for someone: the number on the tray icon."""
         return self._query(

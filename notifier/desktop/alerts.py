@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal
@@ -36,6 +36,7 @@ BURST_WINDOW_MS = 1000
 # the new orders among them are read as one line, "您有 N 个新订单", so the voice never lags.
 VOICE_BACKLOG_LINES = 3
 BACKLOG_KEY = "summary|backlog"
+CONNECTION_KEY = "connection"
 # A burst that keeps coming is summarised at least this often, so the summary is never late.
 BURST_MAX_MS = 3000
 ALERTED_KINDS = (OrderKind.NEW_ORDER, OrderKind.REMINDER)
@@ -44,9 +45,15 @@ CHIMES = {OrderKind.NEW_ORDER: "new_order", OrderKind.REMINDER: "reminder"}
 
 @dataclass(slots=True)
 class _Repeat:
+    key: str
     event: OrderEvent
     done: int
     due: float  # monotonic seconds
+
+
+def _is_own_key(key: str) -> bool:
+    """Keys of lines the alert centre makes itself (summaries, connection), not of a ledger event."""
+    return key == CONNECTION_KEY or key.startswith("summary|")
 
 
 def in_quiet_hours(start: str, end: str, now: datetime) -> bool:
@@ -94,7 +101,6 @@ class AlertCentre(QObject):
         self._monotonic = monotonic
         self._language = wording.effective_language(settings)
         self._badge = -1
-        self._recent: dict[str, OrderEvent] = {}  # key -> event, for notification clicks
         self._repeats: dict[str, _Repeat] = {}
         self._muted_until: datetime | None = None
         self._mute_choice = 0
@@ -154,7 +160,6 @@ class AlertCentre(QObject):
             self._window_kinds[event.kind] = self._window_kinds.get(event.kind, 0) + 1
             if event.kind is OrderKind.NEW_ORDER:
                 self._track_repeat(event, now)
-            self._remember(event)
             if self._window_count <= threshold:
                 self._alert_one(event)
             else:
@@ -232,19 +237,15 @@ class AlertCentre(QObject):
         except Exception:  # noqa: BLE001
             log.exception("announcement failed")
 
-    def _remember(self, event: OrderEvent) -> None:
-        self._recent[event.key] = event
-        if len(self._recent) > 2000:  # notification clicks only matter for recent orders
-            for old in list(self._recent)[:1000]:
-                del self._recent[old]
-
     # -- repeats -------------------------------------------------------------------------
 
     def _track_repeat(self, event: OrderEvent, now: float) -> None:
         interval = self.settings["alerts.repeat_interval"]
         if interval <= 0 or self.settings["alerts.repeat_limit"] <= 0:
             return
-        self._repeats[event.key] = _Repeat(event, 0, now + interval)
+        # Without the raw frame: it is in the ledger, and a shop that never acknowledges keeps
+        # `repeat_limit` minutes' worth of orders here.
+        self._repeats[event.key] = _Repeat(event.key, replace(event, raw=""), 0, now + interval)
 
     def _schedule_repeat(self) -> None:
         if not self._repeats:
@@ -262,15 +263,15 @@ class AlertCentre(QObject):
         if due:
             # The ledger is the truth: an order acknowledged anywhere (window, another tool) is
             # not repeated even if nobody told us. One query per repeat round, not per order.
-            waiting = {entry.event.key for entry in self.ledger.unacknowledged()}
-            for repeat in [r for r in due if r.event.key not in waiting]:
-                del self._repeats[repeat.event.key]
-            due = [r for r in due if r.event.key in waiting]
+            waiting = self.ledger.unacknowledged_among(r.key for r in due)
+            for repeat in [r for r in due if r.key not in waiting]:
+                del self._repeats[repeat.key]
+            due = [r for r in due if r.key in waiting]
         for repeat in due:
             repeat.done += 1
             repeat.due = now + max(1, interval)
             if repeat.done >= limit or interval <= 0:
-                del self._repeats[repeat.event.key]
+                del self._repeats[repeat.key]
         if due and self.settings["alerts.voice_new_order"] and self.voice_allowed():
             if len(due) > self.settings["alerts.burst_threshold"]:
                 self._say(
@@ -283,7 +284,7 @@ class AlertCentre(QObject):
                     self._say(
                         wording.announcement(repeat.event, self.settings, self._language),
                         "new_order",
-                        repeat.event.key,
+                        repeat.key,
                     )
         self._schedule_repeat()
 
@@ -300,12 +301,13 @@ class AlertCentre(QObject):
 
     def on_acknowledged(self) -> None:
         """Entries were acknowledged (window, tray, notification): stop their repeats."""
-        waiting = {entry.event.key for entry in self.ledger.unacknowledged()}
+        queued = self.announcer.queued_keys()
+        waiting = self.ledger.unacknowledged_among(set(self._repeats) | queued)
         for key in [k for k in self._repeats if k not in waiting]:
             del self._repeats[key]
-            self.announcer.cancel(key)
-        for key in [k for k in self._recent if k not in waiting]:
-            self.announcer.cancel(key)
+        for key in queued - waiting:
+            if not _is_own_key(key):
+                self.announcer.cancel(key)
         self._schedule_repeat()
         self.refresh_badge()
 
@@ -322,7 +324,8 @@ class AlertCentre(QObject):
 
     def activated(self, key: str) -> None:
         """A notification was clicked: open that order (browser URL template or the window)."""
-        event = self._recent.get(key)
+        entry = self.ledger.find(key)  # one indexed lookup per click: nothing kept per order
+        event = entry.event if entry is not None else None
         template = self.settings["alerts.order_url"]
         if event is not None and template:
             try:
@@ -389,6 +392,6 @@ class AlertCentre(QObject):
         self._down_announced = True
         text = wording.connection_lost_announcement(self._language)
         detail = self._status.sentence() if self._status else ""
-        self._notify(text, detail, key="connection")
+        self._notify(text, detail, key=CONNECTION_KEY)
         if self.voice_allowed():
-            self._say(text, "alert", "connection")
+            self._say(text, "alert", CONNECTION_KEY)

@@ -304,6 +304,10 @@ class Announcer(QObject):
             self._queue = deque(line for line in self._queue if line.key not in keys)
         return dropped
 
+    def queued_keys(self) -> set[str]:
+        """Keys of the lines waiting to be spoken (not the one being spoken)."""
+        return {line.key for line in self._queue if line.key is not None}
+
     def pending(self) -> int:
         """Lines queued or playing."""
         return len(self._queue) + (self._current is not None)

@@ -97,6 +97,17 @@ def test_acknowledging_an_order_acknowledges_its_reminders_too(ledger):
     assert all(e.acknowledged for e in ledger.recent())
 
 
+def test_waiting_keys_are_found_among_many_and_an_entry_by_its_key(ledger):
+    events = [order(str(n)) for n in range(1200)]  # more keys than one SQL statement takes
+    assert sum(ledger.record_many(events)) == 1200
+    ledger.acknowledge([ledger.find(events[7].key).id])
+    asked = [e.key for e in events] + ["json|elsewhere|new_order|1"]
+    assert ledger.unacknowledged_among(asked) == {e.key for e in events} - {events[7].key}
+    assert ledger.unacknowledged_among([]) == set()
+    assert ledger.find(events[1199].key).event == events[1199]
+    assert ledger.find("json|elsewhere|new_order|1") is None
+
+
 def test_cursor_is_saved_with_the_event(ledger):
     assert ledger.record(order("1001"), cursor=("notifier|shop", "41"))
     assert ledger.cursor("notifier|shop") == "41"
