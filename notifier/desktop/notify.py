@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from notifier.core.paths import resources_dir
 
@@ -60,6 +60,7 @@ class _Popup:
     title: str
     body: str
     key: str | None
+    action: str = ""  # the label of the "open this order" action, in the user's language
 
 
 class _Freedesktop:
@@ -174,7 +175,7 @@ class _Freedesktop:
 
     def _notify_args(self, popup: _Popup) -> tuple:
         body = html.escape(popup.body, quote=False) if self._markup else popup.body
-        actions = ["default", "Open"] if self._actions and popup.key else []
+        actions = ["default", popup.action or "Open"] if self._actions and popup.key else []
         hints = {"urgency": ("y", 1), "category": ("s", "im.received")}
         return (APP_NAME, 0, self._icon, popup.title, body, actions, hints, -1)
 
@@ -324,14 +325,15 @@ class Notifier(QObject):
 
     def show(self, title: str, body: str, *, key: str | None = None) -> None:
         """Show a notification; returns at once, whatever the platform does with it."""
-        self._show(_Popup(title, body, key))
+        # Translated here, on the main thread, in the language in use now.
+        self._show(_Popup(title, body, key, QCoreApplication.translate("Notifier", "Open")))
 
     def _show(self, popup: _Popup) -> None:
         while self._backends:
             backend = self._backends[0]
             title_limit, body_limit = backend.limits
             shown = _Popup(clean(popup.title, title_limit, multiline=False),
-                           clean(popup.body, body_limit, multiline=True), popup.key)
+                           clean(popup.body, body_limit, multiline=True), popup.key, popup.action)
             try:
                 backend.show(shown)
                 return

@@ -1,431 +1,469 @@
 <?xml version="1.0" encoding="utf-8"?>
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
-    <context>
-        <name />
-        <message>
-            <source>no keyring</source>
-            <translation>无密钥环</translation>
-        </message>
-    </context>
-    <context>
-        <name>App</name>
-        <message>
-            <source>Order Notifier {version}
+<context>
+    <name></name>
+    <message>
+        <source>no keyring</source>
+        <translation>无密钥环</translation>
+    </message>
+</context>
+<context>
+    <name>Announcer</name>
+    <message>
+        <source>Speech is not available: the Qt speech module could not be loaded ({error}).</source>
+        <translation>语音不可用：无法加载 Qt 语音模块（{error}）。</translation>
+    </message>
+    <message>
+        <source>Speech is turned off (NOTIFIER_TTS_ENGINE=none).</source>
+        <translation>语音已关闭（NOTIFIER_TTS_ENGINE=none）。</translation>
+    </message>
+    <message>
+        <source>No speech engine was found on this computer, so orders are not read aloud (chimes still play). On Linux install speech-dispatcher and espeak-ng.</source>
+        <translation>这台电脑上没有找到语音引擎，订单不会被朗读（提示音照常播放）。Linux 上请安装 speech-dispatcher 和 espeak-ng。</translation>
+    </message>
+    <message>
+        <source>The speech engine {engine} could not start: {error}</source>
+        <translation>语音引擎 {engine} 无法启动：{error}</translation>
+    </message>
+    <message>
+        <source>The speech engine {engine} did not answer within {seconds} seconds.</source>
+        <translation>语音引擎 {engine} 在 {seconds} 秒内没有响应。</translation>
+    </message>
+    <message>
+        <source>No Chinese voice is installed, so orders may not be read correctly. Install a Chinese voice in the system&apos;s speech settings.</source>
+        <translation>没有安装中文语音，订单可能无法正确朗读。请在系统的语音设置中安装中文语音。</translation>
+    </message>
+    <message>
+        <source>No English voice is installed, so orders may not be read correctly.</source>
+        <translation>没有安装英文语音，订单可能无法正确朗读。</translation>
+    </message>
+</context>
+<context>
+    <name>App</name>
+    <message>
+        <source>Order Notifier {version}
 Announces new shop orders aloud until someone acknowledges them.</source>
-            <translation>订单提醒 {version}
+        <translation>订单提醒 {version}
 语音播报店铺新订单，直到有人确认。</translation>
-        </message>
-        <message>
-            <source>This desktop has no system tray, so Order Notifier shows its window instead. Closing the window keeps the notifier running; start it again to bring the window back.</source>
-            <translation>此桌面没有系统托盘，因此订单提醒会显示窗口。关闭窗口后提醒仍在运行；再次启动程序即可重新打开窗口。</translation>
-        </message>
-    </context>
-    <context>
-        <name>HourChart</name>
-        <message numerus="yes">
-            <source>%n order(s) today</source>
-            <translation>
-                <numerusform>今天 %n 个订单</numerusform>
-            </translation>
-        </message>
-        <message>
-            <source>Orders per hour today</source>
-            <translation>今日每小时订单</translation>
-        </message>
-        <message numerus="yes">
-            <source>%1:00–%2:00: %n order(s)</source>
-            <translation>
-                <numerusform>%1:00–%2:00：%n 个订单</numerusform>
-            </translation>
-        </message>
-    </context>
-    <context>
-        <name>OrdersModel</name>
-        <message>
-            <source>Time</source>
-            <translation>时间</translation>
-        </message>
-        <message>
-            <source>Kind</source>
-            <translation>类型</translation>
-        </message>
-        <message>
-            <source>Order number</source>
-            <translation>订单号</translation>
-        </message>
-        <message>
-            <source>Amount</source>
-            <translation>金额</translation>
-        </message>
-        <message>
-            <source>Customer</source>
-            <translation>顾客</translation>
-        </message>
-        <message>
-            <source>Status</source>
-            <translation>状态</translation>
-        </message>
-        <message>
-            <source>New order</source>
-            <translation>新订单</translation>
-        </message>
-        <message>
-            <source>Reminder</source>
-            <translation>催单</translation>
-        </message>
-        <message>
-            <source>Cancelled</source>
-            <translation>已取消</translation>
-        </message>
-        <message>
-            <source>Refund</source>
-            <translation>退款</translation>
-        </message>
-        <message>
-            <source>Acknowledged</source>
-            <translation>已确认</translation>
-        </message>
-        <message>
-            <source>Waiting</source>
-            <translation>待确认</translation>
-        </message>
-        <message>
-            <source>Acknowledged at %1</source>
-            <translation>确认于 %1</translation>
-        </message>
-    </context>
-    <context>
-        <name>OrdersWindow</name>
-        <message>
-            <source>Orders — Order Notifier</source>
-            <translation>订单 — 订单提醒</translation>
-        </message>
-        <message>
-            <source>Today</source>
-            <translation>今天</translation>
-        </message>
-        <message>
-            <source>Not acknowledged</source>
-            <translation>未确认</translation>
-        </message>
-        <message>
-            <source>All</source>
-            <translation>全部</translation>
-        </message>
-        <message>
-            <source>Search order number, customer or text</source>
-            <translation>搜索订单号、顾客或备注</translation>
-        </message>
-        <message>
-            <source>Open in browser</source>
-            <translation>在浏览器中打开</translation>
-        </message>
-        <message>
-            <source>Acknowledge selected</source>
-            <translation>确认所选</translation>
-        </message>
-        <message>
-            <source>Acknowledge all</source>
-            <translation>全部确认</translation>
-        </message>
-        <message>
-            <source>Acknowledged</source>
-            <translation>已确认</translation>
-        </message>
-        <message>
-            <source>Waiting</source>
-            <translation>待确认</translation>
-        </message>
-        <message>
-            <source>Acknowledge</source>
-            <translation>确认</translation>
-        </message>
-        <message>
-            <source>Set the address for opening orders in Settings → Alerts.</source>
-            <translation>请在“设置 → 提醒”中填写打开订单的地址。</translation>
-        </message>
-        <message numerus="yes">
-            <source>%n order(s) shown</source>
-            <translation>
-                <numerusform>显示 %n 个订单</numerusform>
-            </translation>
-        </message>
-        <message numerus="yes">
-            <source>%n waiting for acknowledgement</source>
-            <translation>
-                <numerusform>%n 个待确认</numerusform>
-            </translation>
-        </message>
-        <message>
-            <source>No orders match the search.</source>
-            <translation>没有符合搜索条件的订单。</translation>
-        </message>
-        <message>
-            <source>No orders yet. New orders appear here as they arrive.</source>
-            <translation>还没有订单。新订单到达后会显示在这里。</translation>
-        </message>
-    </context>
-    <context>
-        <name>SettingsDialog</name>
-        <message>
-            <source>Settings — Order Notifier</source>
-            <translation>设置 — 订单提醒</translation>
-        </message>
-        <message>
-            <source>Connection</source>
-            <translation>连接</translation>
-        </message>
-        <message>
-            <source>Alerts</source>
-            <translation>提醒</translation>
-        </message>
-        <message>
-            <source>Voice</source>
-            <translation>语音</translation>
-        </message>
-        <message>
-            <source>General</source>
-            <translation>常规</translation>
-        </message>
-        <message>
-            <source>Save</source>
-            <translation>保存</translation>
-        </message>
-        <message>
-            <source>Cancel</source>
-            <translation>取消</translation>
-        </message>
-        <message>
-            <source>Welcome to Order Notifier</source>
-            <translation>欢迎使用订单提醒</translation>
-        </message>
-        <message>
-            <source>It shows and announces every new order and customer reminder until you acknowledge it. Choose the kind of order server your shop uses, enter its address, press “Test connection”, then Save.</source>
-            <translation>每个新订单和顾客催单都会弹出通知并语音播报，直到您确认为止。请选择店铺使用的订单服务器类型，填写地址，点击“测试连接”，然后保存。</translation>
-        </message>
-        <message>
-            <source>Order server</source>
-            <translation>订单服务器</translation>
-        </message>
-        <message>
-            <source>Sky-take-out admin account (catches orders missed while offline)</source>
-            <translation>苍穹外卖管理员账号（补收离线期间的订单）</translation>
-        </message>
-        <message>
-            <source>Message fields</source>
-            <translation>消息字段</translation>
-        </message>
-        <message>
-            <source>RabbitMQ queue</source>
-            <translation>RabbitMQ 队列</translation>
-        </message>
-        <message>
-            <source>Advanced</source>
-            <translation>高级</translation>
-        </message>
-        <message>
-            <source>What to announce</source>
-            <translation>提醒内容</translation>
-        </message>
-        <message>
-            <source>Repeats and summaries</source>
-            <translation>重复提醒与汇总</translation>
-        </message>
-        <message>
-            <source>Quiet hours (voice off, notifications still shown)</source>
-            <translation>免打扰时段（不播报语音，仍显示通知）</translation>
-        </message>
-        <message>
-            <source>Opening orders</source>
-            <translation>打开订单</translation>
-        </message>
-        <message>
-            <source>What is said</source>
-            <translation>播报内容</translation>
-        </message>
-        <message>
-            <source>Show advanced settings</source>
-            <translation>显示高级设置</translation>
-        </message>
-        <message>
-            <source>Browse…</source>
-            <translation>浏览…</translation>
-        </message>
-        <message>
-            <source>normal</source>
-            <translation>正常</translation>
-        </message>
-        <message>
-            <source>Automatic</source>
-            <translation>自动</translation>
-        </message>
-        <message>
-            <source>List voices</source>
-            <translation>列出语音</translation>
-        </message>
-        <message>
-            <source>Saved — type to replace</source>
-            <translation>已保存 — 输入新值可替换</translation>
-        </message>
-        <message>
-            <source>Remove</source>
-            <translation>删除</translation>
-        </message>
-        <message>
-            <source>Stored only in %1, never in the settings file.</source>
-            <translation>仅保存在 %1 中，不会写入设置文件。</translation>
-        </message>
-        <message>
-            <source>Test connection</source>
-            <translation>测试连接</translation>
-        </message>
-        <message>
-            <source>Test voice</source>
-            <translation>试听语音</translation>
-        </message>
-        <message>
-            <source>Voice is not available in this window.</source>
-            <translation>此窗口中无法使用语音。</translation>
-        </message>
-        <message>
-            <source>You can use {number} (order number, long ones read as the last 4 digits), {amount}, {customer}, {text} and {order_id}.</source>
-            <translation>可以使用 {number}（订单号，较长的只读后 4 位）、{amount}、{customer}、{text} 和 {order_id}。</translation>
-        </message>
-        <message>
-            <source>Sky-take-out (苍穹外卖)</source>
-            <translation>苍穹外卖</translation>
-        </message>
-        <message>
-            <source>Other server sending JSON over WebSocket</source>
-            <translation>其他 WebSocket JSON 服务器</translation>
-        </message>
-        <message>
-            <source>Order Notifier server</source>
-            <translation>订单提醒服务器</translation>
-        </message>
-        <message>
-            <source>Same as the system</source>
-            <translation>跟随系统</translation>
-        </message>
-        <message>
-            <source>Debug (everything)</source>
-            <translation>调试（全部记录）</translation>
-        </message>
-        <message>
-            <source>Normal</source>
-            <translation>正常</translation>
-        </message>
-        <message>
-            <source>Warnings and errors</source>
-            <translation>警告和错误</translation>
-        </message>
-        <message>
-            <source>Errors only</source>
-            <translation>仅错误</translation>
-        </message>
-        <message>
-            <source>Choose the CA certificate</source>
-            <translation>选择 CA 证书</translation>
-        </message>
-        <message>
-            <source>Certificates (*.pem *.crt *.cer);;All files (*)</source>
-            <translation>证书 (*.pem *.crt *.cer);;所有文件 (*)</translation>
-        </message>
-        <message>
-            <source>Will be removed when you save</source>
-            <translation>保存时将删除</translation>
-        </message>
-        <message>
-            <source>The sky-take-out server's WebSocket base, ending in /ws/ (e.g. ws://shop:8080/ws/).</source>
-            <translation>苍穹外卖服务器的 WebSocket 前缀，以 /ws/ 结尾（例如 ws://shop:8080/ws/）。</translation>
-        </message>
-        <message>
-            <source>The ws:// or wss:// address the server sends its order messages on.</source>
-            <translation>服务器发送订单消息的 ws:// 或 wss:// 地址。</translation>
-        </message>
-        <message>
-            <source>The wss:// address of your Order Notifier server.</source>
-            <translation>订单提醒服务器的 wss:// 地址。</translation>
-        </message>
-        <message>
-            <source>amqp://USER@HOST:5672/VHOST — the password goes in the field below, not here.</source>
-            <translation>amqp://用户@主机:5672/虚拟主机 — 密码请填在下方的密码栏，不要写在这里。</translation>
-        </message>
-        <message>
-            <source>Enter the address of your order server.</source>
-            <translation>请填写订单服务器的地址。</translation>
-        </message>
-        <message>
-            <source>Enter the shop name you were given with the token.</source>
-            <translation>请填写与令牌一起提供给您的店铺名称。</translation>
-        </message>
-        <message>
-            <source>The settings could not be saved: %1</source>
-            <translation>无法保存设置：%1</translation>
-        </message>
-        <message>
-            <source>Connecting…</source>
-            <translation>正在连接…</translation>
-        </message>
-        <message>
-            <source>Speaking a sample…</source>
-            <translation>正在播报示例…</translation>
-        </message>
-    </context>
-    <context>
-        <name>Tray</name>
-        <message>
-            <source>Orders</source>
-            <translation>订单</translation>
-        </message>
-        <message>
-            <source>Acknowledge all</source>
-            <translation>全部确认</translation>
-        </message>
-        <message>
-            <source>Mute voice</source>
-            <translation>语音静音</translation>
-        </message>
-        <message>
-            <source>For 30 minutes</source>
-            <translation>30 分钟</translation>
-        </message>
-        <message>
-            <source>For 1 hour</source>
-            <translation>1 小时</translation>
-        </message>
-        <message>
-            <source>Until tomorrow</source>
-            <translation>直到明天</translation>
-        </message>
-        <message>
-            <source>Off (voice on)</source>
-            <translation>关闭（恢复语音）</translation>
-        </message>
-        <message>
-            <source>Reconnect now</source>
-            <translation>立即重新连接</translation>
-        </message>
-        <message>
-            <source>Settings…</source>
-            <translation>设置…</translation>
-        </message>
-        <message>
-            <source>Open log folder</source>
-            <translation>打开日志文件夹</translation>
-        </message>
-        <message>
-            <source>About Order Notifier</source>
-            <translation>关于订单提醒</translation>
-        </message>
-        <message>
-            <source>Quit</source>
-            <translation>退出</translation>
-        </message>
-        <message>
-            <source>Not connected yet</source>
-            <translation>尚未连接</translation>
-        </message>
-    </context>
+    </message>
+    <message>
+        <source>This desktop has no system tray, so Order Notifier shows its window instead. Closing the window keeps the notifier running; start it again to bring the window back.</source>
+        <translation>此桌面没有系统托盘，因此订单提醒会显示窗口。关闭窗口后提醒仍在运行；再次启动程序即可重新打开窗口。</translation>
+    </message>
+</context>
+<context>
+    <name>HourChart</name>
+    <message numerus="yes">
+        <source>%n order(s) today</source>
+        <translation>
+            <numerusform>今天 %n 个订单</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Orders per hour today</source>
+        <translation>今日每小时订单</translation>
+    </message>
+    <message numerus="yes">
+        <source>%1:00–%2:00: %n order(s)</source>
+        <translation>
+            <numerusform>%1:00–%2:00：%n 个订单</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
+    <name>Notifier</name>
+    <message>
+        <source>Open</source>
+        <translation>打开</translation>
+    </message>
+</context>
+<context>
+    <name>OrdersModel</name>
+    <message>
+        <source>Time</source>
+        <translation>时间</translation>
+    </message>
+    <message>
+        <source>Kind</source>
+        <translation>类型</translation>
+    </message>
+    <message>
+        <source>Order number</source>
+        <translation>订单号</translation>
+    </message>
+    <message>
+        <source>Amount</source>
+        <translation>金额</translation>
+    </message>
+    <message>
+        <source>Customer</source>
+        <translation>顾客</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>New order</source>
+        <translation>新订单</translation>
+    </message>
+    <message>
+        <source>Reminder</source>
+        <translation>催单</translation>
+    </message>
+    <message>
+        <source>Cancelled</source>
+        <translation>已取消</translation>
+    </message>
+    <message>
+        <source>Refund</source>
+        <translation>退款</translation>
+    </message>
+    <message>
+        <source>Acknowledged</source>
+        <translation>已确认</translation>
+    </message>
+    <message>
+        <source>Waiting</source>
+        <translation>待确认</translation>
+    </message>
+    <message>
+        <source>Acknowledged at %1</source>
+        <translation>确认于 %1</translation>
+    </message>
+</context>
+<context>
+    <name>OrdersWindow</name>
+    <message>
+        <source>Orders — Order Notifier</source>
+        <translation>订单 — 订单提醒</translation>
+    </message>
+    <message>
+        <source>Today</source>
+        <translation>今天</translation>
+    </message>
+    <message>
+        <source>Not acknowledged</source>
+        <translation>未确认</translation>
+    </message>
+    <message>
+        <source>All</source>
+        <translation>全部</translation>
+    </message>
+    <message>
+        <source>Search order number, customer or text</source>
+        <translation>搜索订单号、顾客或备注</translation>
+    </message>
+    <message>
+        <source>Open in browser</source>
+        <translation>在浏览器中打开</translation>
+    </message>
+    <message>
+        <source>Acknowledge selected</source>
+        <translation>确认所选</translation>
+    </message>
+    <message>
+        <source>Acknowledge all</source>
+        <translation>全部确认</translation>
+    </message>
+    <message>
+        <source>Acknowledged</source>
+        <translation>已确认</translation>
+    </message>
+    <message>
+        <source>Waiting</source>
+        <translation>待确认</translation>
+    </message>
+    <message>
+        <source>Acknowledge</source>
+        <translation>确认</translation>
+    </message>
+    <message>
+        <source>Set the address for opening orders in Settings → Alerts.</source>
+        <translation>请在“设置 → 提醒”中填写打开订单的地址。</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n order(s) shown</source>
+        <translation>
+            <numerusform>显示 %n 个订单</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n waiting for acknowledgement</source>
+        <translation>
+            <numerusform>%n 个待确认</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>No orders match the search.</source>
+        <translation>没有符合搜索条件的订单。</translation>
+    </message>
+    <message>
+        <source>No orders yet. New orders appear here as they arrive.</source>
+        <translation>还没有订单。新订单到达后会显示在这里。</translation>
+    </message>
+</context>
+<context>
+    <name>SettingsDialog</name>
+    <message>
+        <source>Settings — Order Notifier</source>
+        <translation>设置 — 订单提醒</translation>
+    </message>
+    <message>
+        <source>Connection</source>
+        <translation>连接</translation>
+    </message>
+    <message>
+        <source>Alerts</source>
+        <translation>提醒</translation>
+    </message>
+    <message>
+        <source>Voice</source>
+        <translation>语音</translation>
+    </message>
+    <message>
+        <source>General</source>
+        <translation>常规</translation>
+    </message>
+    <message>
+        <source>Save</source>
+        <translation>保存</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Welcome to Order Notifier</source>
+        <translation>欢迎使用订单提醒</translation>
+    </message>
+    <message>
+        <source>It shows and announces every new order and customer reminder until you acknowledge it. Choose the kind of order server your shop uses, enter its address, press “Test connection”, then Save.</source>
+        <translation>每个新订单和顾客催单都会弹出通知并语音播报，直到您确认为止。请选择店铺使用的订单服务器类型，填写地址，点击“测试连接”，然后保存。</translation>
+    </message>
+    <message>
+        <source>Order server</source>
+        <translation>订单服务器</translation>
+    </message>
+    <message>
+        <source>Sky-take-out admin account (catches orders missed while offline)</source>
+        <translation>苍穹外卖管理员账号（补收离线期间的订单）</translation>
+    </message>
+    <message>
+        <source>Message fields</source>
+        <translation>消息字段</translation>
+    </message>
+    <message>
+        <source>RabbitMQ queue</source>
+        <translation>RabbitMQ 队列</translation>
+    </message>
+    <message>
+        <source>Advanced</source>
+        <translation>高级</translation>
+    </message>
+    <message>
+        <source>What to announce</source>
+        <translation>提醒内容</translation>
+    </message>
+    <message>
+        <source>Repeats and summaries</source>
+        <translation>重复提醒与汇总</translation>
+    </message>
+    <message>
+        <source>Quiet hours (voice off, notifications still shown)</source>
+        <translation>免打扰时段（不播报语音，仍显示通知）</translation>
+    </message>
+    <message>
+        <source>Opening orders</source>
+        <translation>打开订单</translation>
+    </message>
+    <message>
+        <source>What is said</source>
+        <translation>播报内容</translation>
+    </message>
+    <message>
+        <source>Show advanced settings</source>
+        <translation>显示高级设置</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>浏览…</translation>
+    </message>
+    <message>
+        <source>normal</source>
+        <translation>正常</translation>
+    </message>
+    <message>
+        <source>Automatic</source>
+        <translation>自动</translation>
+    </message>
+    <message>
+        <source>List voices</source>
+        <translation>列出语音</translation>
+    </message>
+    <message>
+        <source>Saved — type to replace</source>
+        <translation>已保存 — 输入新值可替换</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>Stored only in %1, never in the settings file.</source>
+        <translation>仅保存在 %1 中，不会写入设置文件。</translation>
+    </message>
+    <message>
+        <source>Test connection</source>
+        <translation>测试连接</translation>
+    </message>
+    <message>
+        <source>Test voice</source>
+        <translation>试听语音</translation>
+    </message>
+    <message>
+        <source>Voice is not available in this window.</source>
+        <translation>此窗口中无法使用语音。</translation>
+    </message>
+    <message>
+        <source>You can use {number} (order number, long ones read as the last 4 digits), {amount}, {customer}, {text} and {order_id}.</source>
+        <translation>可以使用 {number}（订单号，较长的只读后 4 位）、{amount}、{customer}、{text} 和 {order_id}。</translation>
+    </message>
+    <message>
+        <source>Sky-take-out (苍穹外卖)</source>
+        <translation>苍穹外卖</translation>
+    </message>
+    <message>
+        <source>Other server sending JSON over WebSocket</source>
+        <translation>其他 WebSocket JSON 服务器</translation>
+    </message>
+    <message>
+        <source>Order Notifier server</source>
+        <translation>订单提醒服务器</translation>
+    </message>
+    <message>
+        <source>Same as the system</source>
+        <translation>跟随系统</translation>
+    </message>
+    <message>
+        <source>Debug (everything)</source>
+        <translation>调试（全部记录）</translation>
+    </message>
+    <message>
+        <source>Normal</source>
+        <translation>正常</translation>
+    </message>
+    <message>
+        <source>Warnings and errors</source>
+        <translation>警告和错误</translation>
+    </message>
+    <message>
+        <source>Errors only</source>
+        <translation>仅错误</translation>
+    </message>
+    <message>
+        <source>Choose the CA certificate</source>
+        <translation>选择 CA 证书</translation>
+    </message>
+    <message>
+        <source>Certificates (*.pem *.crt *.cer);;All files (*)</source>
+        <translation>证书 (*.pem *.crt *.cer);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Will be removed when you save</source>
+        <translation>保存时将删除</translation>
+    </message>
+    <message>
+        <source>The sky-take-out server&apos;s WebSocket base, ending in /ws/ (e.g. ws://shop:8080/ws/).</source>
+        <translation>苍穹外卖服务器的 WebSocket 前缀，以 /ws/ 结尾（例如 ws://shop:8080/ws/）。</translation>
+    </message>
+    <message>
+        <source>The ws:// or wss:// address the server sends its order messages on.</source>
+        <translation>服务器发送订单消息的 ws:// 或 wss:// 地址。</translation>
+    </message>
+    <message>
+        <source>The wss:// address of your Order Notifier server.</source>
+        <translation>订单提醒服务器的 wss:// 地址。</translation>
+    </message>
+    <message>
+        <source>amqp://USER@HOST:5672/VHOST — the password goes in the field below, not here.</source>
+        <translation>amqp://用户@主机:5672/虚拟主机 — 密码请填在下方的密码栏，不要写在这里。</translation>
+    </message>
+    <message>
+        <source>Enter the address of your order server.</source>
+        <translation>请填写订单服务器的地址。</translation>
+    </message>
+    <message>
+        <source>Enter the shop name you were given with the token.</source>
+        <translation>请填写与令牌一起提供给您的店铺名称。</translation>
+    </message>
+    <message>
+        <source>The settings could not be saved: %1</source>
+        <translation>无法保存设置：%1</translation>
+    </message>
+    <message>
+        <source>Connecting…</source>
+        <translation>正在连接…</translation>
+    </message>
+    <message>
+        <source>Speaking a sample…</source>
+        <translation>正在播报示例…</translation>
+    </message>
+</context>
+<context>
+    <name>Tray</name>
+    <message>
+        <source>Orders</source>
+        <translation>订单</translation>
+    </message>
+    <message>
+        <source>Acknowledge all</source>
+        <translation>全部确认</translation>
+    </message>
+    <message>
+        <source>Mute voice</source>
+        <translation>语音静音</translation>
+    </message>
+    <message>
+        <source>For 30 minutes</source>
+        <translation>30 分钟</translation>
+    </message>
+    <message>
+        <source>For 1 hour</source>
+        <translation>1 小时</translation>
+    </message>
+    <message>
+        <source>Until tomorrow</source>
+        <translation>直到明天</translation>
+    </message>
+    <message>
+        <source>Off (voice on)</source>
+        <translation>关闭（恢复语音）</translation>
+    </message>
+    <message>
+        <source>Reconnect now</source>
+        <translation>立即重新连接</translation>
+    </message>
+    <message>
+        <source>Settings…</source>
+        <translation>设置…</translation>
+    </message>
+    <message>
+        <source>Open log folder</source>
+        <translation>打开日志文件夹</translation>
+    </message>
+    <message>
+        <source>About Order Notifier</source>
+        <translation>关于订单提醒</translation>
+    </message>
+    <message>
+        <source>Quit</source>
+        <translation>退出</translation>
+    </message>
+    <message>
+        <source>Not connected yet</source>
+        <translation>尚未连接</translation>
+    </message>
+</context>
 </TS>

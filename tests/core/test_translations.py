@@ -109,3 +109,23 @@ def test_compiled_catalogs_are_not_older_than_their_sources():
         qm = ts.with_suffix(".qm")
         assert qm.exists(), f"{qm.name} missing: run packaging/tools/build_translations.py"
         assert qm.stat().st_mtime >= ts.stat().st_mtime - 1, f"{qm.name} is older than {ts.name}"
+
+
+def test_the_chinese_catalog_holds_every_message_the_desktop_code_has(tmp_path):
+    # The check above only sees what is in the .ts; a self.tr() added to the code without
+    # refreshing the .ts would show English to a Chinese shop owner. lupdate finds them.
+    import shutil
+    import subprocess
+    import sys
+
+    lupdate = Path(sys.executable).parent / "pyside6-lupdate"
+    lupdate = str(lupdate) if lupdate.exists() else shutil.which("pyside6-lupdate")
+    assert lupdate, "pyside6-lupdate (PySide6-Essentials) is needed"
+    fresh = tmp_path / "notifier_zh_CN.ts"
+    shutil.copy(TRANSLATIONS / "notifier_zh_CN.ts", fresh)
+    sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notifier" / "desktop").glob("*.py"))
+    subprocess.run([lupdate, "-no-obsolete", "-locations", "none", "-target-language", "zh_CN",
+                    *sources, "-ts", str(fresh)], cwd=ROOT, check=True, capture_output=True, timeout=120)
+    missing = [f"{context}: {message.findtext('source')!r}" for context, message in _ts_messages(fresh)
+               if message.find("translation").get("type") == "unfinished"]
+    assert not missing, "run packaging/tools/build_translations.py and translate:\n" + "\n".join(missing)

@@ -50,6 +50,20 @@ def test_order_notification_reaches_the_notification_server(notifier, notify_log
 
 
 @pytest.mark.needs_session
+def test_the_open_action_speaks_the_owners_language(qapp, notifier, notify_log):
+    from notifier.desktop.i18n import install_translators
+
+    try:
+        install_translators(qapp, "zh_CN")
+        notifier.show("新订单 #5", "", key="k5")
+        assert notify_log.wait_for(lambda e: e["summary"] == "新订单 #5")["actions"] == ["default", "打开"]
+    finally:
+        install_translators(qapp, "en")
+    notifier.show("New order #6", "", key="k6")
+    assert notify_log.wait_for(lambda e: e["summary"] == "New order #6")["actions"] == ["default", "Open"]
+
+
+@pytest.mark.needs_session
 def test_markup_is_shown_literally_and_5_mb_is_cut(notifier, notify_log):
     notifier.show("<b>新订单</b> #1\x07", "<i>x</i> & <a href='http://evil'>y</a>" + "z" * 5_000_000)
     entry = notify_log.wait_for(lambda e: "新订单" in e["summary"])
