@@ -65,6 +65,7 @@ _PHRASES: dict[str, dict[str, str]] = {
         "summary_title_refund": "{count} 个退款申请",
         "lost": "订单服务器连接已断开",
         "back": "订单服务器已重新连接",
+        "gap": "可能有订单没有收到",
     },
     "en": {
         "title_new_order": "New order #{number}",
@@ -83,6 +84,7 @@ _PHRASES: dict[str, dict[str, str]] = {
         "summary_title_refund": "{count} refund requests",
         "lost": "Lost the connection to the order server",
         "back": "Connected to the order server again",
+        "gap": "Some orders may have been missed",
     },
 }
 
@@ -279,6 +281,10 @@ def connection_lost_announcement(language: str) -> str:
 
 def connection_back_announcement(language: str) -> str:
     return _phrase(language, "back")
+
+
+def history_gap_announcement(language: str) -> str:
+    return _phrase(language, "gap")
 
 
 def sample_event(kind: OrderKind = OrderKind.NEW_ORDER) -> OrderEvent:

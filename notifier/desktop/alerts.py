@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
 from notifier.core import wording
-from notifier.core.connection import ConnectionStatus
+from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
 from notifier.core.settings import Settings, parse_hhmm
@@ -373,7 +373,14 @@ class AlertCentre(QObject):
     # -- connection ----------------------------------------------------------------------
 
     def on_status(self, status: ConnectionStatus) -> None:
-        self._status = status
+        previous, self._status = self._status, status
+        if status.state is ConnState.HISTORY_GAP and (previous is None or previous.state is not ConnState.HISTORY_GAP):
+            # Orders expired on the server before we got them: the owner must check the order
+            # system by hand, so this is said once, not only shown in the tray tooltip.
+            text = wording.history_gap_announcement(self._language)
+            self._notify(text, status.sentence(), key=CONNECTION_KEY)
+            if self.voice_allowed():
+                self._say(text, "alert", CONNECTION_KEY)
         if status.healthy:
             self._down_timer.stop()
             if self._down_announced:

@@ -181,6 +181,16 @@ def test_a_lost_connection_is_announced_once_and_its_return_too(qtbot, tmp_path)
     scene.wait_spoken(2)
 
 
+def test_a_history_gap_is_shown_and_said_once(qtbot, tmp_path):
+    scene = Scene(qtbot, tmp_path)
+    gap = ConnectionStatus(ConnState.HISTORY_GAP, "shop.example", "events 2-5 expired")
+    scene.alerts.on_status(gap)
+    scene.alerts.on_status(gap)  # the same gap reported again: nothing new to say
+    assert scene.shown == [("Some orders may have been missed", gap.sentence())]
+    scene.wait_spoken(1)
+    assert scene.spoken == ["Some orders may have been missed"]
+
+
 def test_a_short_drop_is_not_announced(qtbot, tmp_path):
     scene = Scene(qtbot, tmp_path, **{"alerts.disconnect_alert_after": 1})
     scene.alerts.on_status(ConnectionStatus(ConnState.CONNECTED, "s"))

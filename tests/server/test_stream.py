@@ -105,6 +105,9 @@ def test_a_cursor_older_than_the_retention_is_reported_as_a_history_gap(server, 
     client.wait_orders(1)
     assert client.order_ids() == ["6"]
     assert client.source.status.healthy
+    # The next connection resumes after the gap: connected again, not a gap for ever.
+    client.source.reconnect_now()
+    assert client.wait_state(ConnState.CONNECTED).state is ConnState.CONNECTED
 
 
 def test_a_client_ahead_of_a_rebuilt_store_starts_over(server, make_client, tmp_path):

@@ -49,6 +49,8 @@ class NotifierStreamSource(WebSocketSource):
             raise ValueError(tr("no shop name is set"))
         if not protocol.SHOP_NAME.match(self.shop):
             raise ValueError(tr("the shop name {shop!r} is not valid", shop=self.shop))
+        # A gap is reported for the connection it happened on; the next one resumes after it.
+        self.history_gap = None
         saved = self.saved_cursor(self.cursor_name)
         self._cursor = int(saved) if saved and saved.isdigit() else 0
         base = self.settings["connection.url"].rstrip("/")
