@@ -1,5 +1,8 @@
 """Where a source's events meet the ledger: write first, then tell whoever listens.
 
+A reminder (or cancellation, refund) usually names only the order; what the ledger already knows
+about that order (number, amount, customer) is added to it, so the owner sees which order it is.
+
 The observers are called on the source's thread, after the event is on disk and only when it is
 new; the desktop layer's observer hops to the Qt main thread with a queued signal.
 """
@@ -11,7 +14,9 @@ import threading
 from collections.abc import Callable
 
 from notifier.core.connection import ConnectionStatus
-from notifier.core.events import OrderEvent
+from dataclasses import replace
+
+from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
 from notifier.core.secrets import SecretStore
 from notifier.core.settings import Settings
@@ -41,6 +46,9 @@ class OrderIntake:
     def deliver(
         self, event: OrderEvent, cursor: tuple[str, str] | None = None, *, durable: bool = False
     ) -> bool:
+        if event.kind is not OrderKind.NEW_ORDER and event.order_id and (
+                event.amount is None or not event.customer or not event.order_number):
+            event = self._with_order_details(event)
         is_new = self.ledger.record(event, cursor, durable=durable)
         if is_new:
             for observer in self._order_observers:
@@ -49,6 +57,17 @@ class OrderIntake:
                 except Exception:  # noqa: BLE001 - the order is safe on disk; keep the source alive
                     log.exception("order observer failed")
         return is_new
+
+    def _with_order_details(self, event: OrderEvent) -> OrderEvent:
+        order = self.ledger.order(event.source, event.server, event.order_id)
+        if order is None:
+            return event
+        return replace(
+            event,
+            order_number=event.order_number or order.order_number,
+            amount=event.amount if event.amount is not None else order.amount,
+            customer=event.customer or order.customer,
+        )
 
     def cursor(self, name: str) -> str | None:
         """A source's saved resume position (see Source.saved_cursor)."""

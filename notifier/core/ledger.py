@@ -293,6 +293,15 @@ class Ledger:
         rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE key=?", (key,))
         return _row_to_entry(rows[0]) if rows else None
 
+    def order(self, source: str, server: str, order_id: str) -> OrderEvent | None:
+        """The new-order event of this order, if the ledger has it."""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM events WHERE source=? AND server=? AND order_id=? "
+            "AND kind='new_order' ORDER BY id DESC LIMIT 1",
+            (source, server, order_id),
+        )
+        return _row_to_entry(rows[0]).event if rows else None
+
     def unacknowledged_among(self, keys: Iterable[str]) -> set[str]:
         """Which of these event keys still wait for someone. Cost follows `keys`, not the
         history: a shop that never acknowledges anything must not make each check slower."""
