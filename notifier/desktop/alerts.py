@@ -221,11 +221,11 @@ class AlertCentre(QObject):
                 self._say(wording.summary_announcement(count, kind, self._language), CHIMES[kind], None)
 
     def _notify(self, title: str, body: str, *, key: str | None) -> None:
-        log.info("notify: %s", title[:200])
         try:
             self.notifier.show(title, body, key=key)
         except Exception:  # noqa: BLE001 - a notification problem must not lose the voice line
             log.exception("notification failed")
+        log.info("notify: %s", title[:200])  # after the popup is on its way: a log write is slow
         self.notified.emit(title, body)
 
     def _say(self, text: str, chime: str | None, key: str | None) -> None:

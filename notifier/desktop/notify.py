@@ -1,7 +1,9 @@
 """Native notifications for orders: freedesktop on Linux, plyer on Windows/macOS, tray balloons last.
 
-`Notifier.show()` never blocks the main thread: it cleans the text and hands it to a backend's
-own thread (tens of microseconds). Everything shown is plain text: markup in an order is
+`Notifier.show()` never blocks the main thread: it cleans the text and either writes the D-Bus
+message to the bus socket itself, without waiting (a few tens of microseconds; no thread wake-up
+between the order and its popup), or hands it to the backend's own thread when the socket could
+not take it at once. Everything shown is plain text: markup in an order is
 escaped where the server would render it, control characters are removed, and long text is cut
 to what the platform accepts. A backend that fails is logged once and the next one is used.
 
@@ -21,6 +23,7 @@ import os
 import queue
 import re
 import selectors
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -89,6 +92,13 @@ class _Freedesktop:
         # popup queued in between would be in nobody's hands.
         self._handover = threading.Lock()
         self._thread: threading.Thread | None = None
+        # Set by the thread once the server has answered: from then on `show` writes Notify
+        # messages to the socket itself. One writer at a time; a message a non-blocking write cut
+        # short leaves its end in `_tail`, which the thread sends before anything else.
+        self._conn = None
+        self._send_lock = threading.Lock()
+        self._tail = b""
+        self._sent: dict[int, _Popup] = {}  # our serial -> popup, until the reply gives its id
         self._markup = False
         self._actions = False
         icon = resources_dir() / "icons" / "order-notifier-128.png"
@@ -101,11 +111,39 @@ class _Freedesktop:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
                 self._thread.start()
+            if self._queue.empty() and self._send_now(popup):
+                return
             self._queue.put(popup)
+        self._wake()
+
+    def _wake(self) -> None:
         try:
             os.write(self._wake_w, b"!")
         except BlockingIOError:  # the pipe is full of wake-ups already: the thread is awake
             pass
+
+    def _send_now(self, popup: _Popup) -> bool:
+        """Write the Notify call to the bus socket without ever waiting; False: let the thread."""
+        conn = self._conn
+        if conn is None or not self._send_lock.acquire(blocking=False):
+            return False
+        try:
+            if self._tail:
+                return False
+            serial = next(conn.outgoing_serial)
+            data = self._notify_message(popup).serialise(serial=serial)
+            self._sent[serial] = popup  # before the write: the reply may come at once
+            try:
+                written = conn.sock.send(data, socket.MSG_DONTWAIT)
+            except OSError:  # full (or broken: the thread finds out and gives up properly)
+                del self._sent[serial]
+                return False
+            if written < len(data):
+                self._tail = data[written:]
+                self._wake()
+            return True
+        finally:
+            self._send_lock.release()
 
     def close(self) -> None:
         if self._thread is not None:
@@ -138,8 +176,9 @@ class _Freedesktop:
         self._markup = "body-markup" in capabilities
         self._actions = "actions" in capabilities
         log.info("notification server capabilities: %s", ", ".join(sorted(capabilities)))
+        self._conn = conn
 
-        sent: dict[int, _Popup] = {}  # our serial -> popup, until the reply gives its id
+        sent = self._sent
         shown: dict[int, str] = {}  # notification id -> key
         selector = selectors.DefaultSelector()
         selector.register(conn.sock, selectors.EVENT_READ, "bus")
@@ -149,6 +188,10 @@ class _Freedesktop:
                 for selected, _events in selector.select():
                     if selected.data == "wake":
                         os.read(self._wake_r, 4096)
+                        with self._send_lock:
+                            if self._tail:
+                                conn.sock.sendall(self._tail)
+                                self._tail = b""
                         while True:
                             try:
                                 popup = self._queue.get_nowait()
@@ -156,10 +199,10 @@ class _Freedesktop:
                                 break
                             if popup is None:
                                 return
-                            serial = next(conn.outgoing_serial)
-                            conn.send(new_method_call(address, "Notify", "susssasa{sv}i",
-                                                      self._notify_args(popup)), serial=serial)
-                            sent[serial] = popup
+                            with self._send_lock:
+                                serial = next(conn.outgoing_serial)
+                                sent[serial] = popup
+                                conn.send(self._notify_message(popup), serial=serial)
                 # Drain every complete message jeepney has read (it buffers more than one).
                 while True:
                     try:
@@ -168,16 +211,25 @@ class _Freedesktop:
                         break
                     self._incoming(message, sent, shown)
         except Exception as exc:  # noqa: BLE001
-            self._give_up(f"notification connection failed: {exc}", list(sent.values()))
+            with self._send_lock:  # from here on `show` queues, and the thread hands those over
+                self._conn = None
+                pending = list(sent.values())
+            self._give_up(f"notification connection failed: {exc}", pending)
         finally:
-            selector.close()
-            conn.close()
+            self._conn = None
+            with self._send_lock:  # no writer is half-way through a message when it closes
+                selector.close()
+                conn.close()
 
-    def _notify_args(self, popup: _Popup) -> tuple:
+    def _notify_message(self, popup: _Popup):
+        from jeepney import DBusAddress, new_method_call  # already loaded: a dictionary look-up
+
         body = html.escape(popup.body, quote=False) if self._markup else popup.body
         actions = ["default", popup.action or "Open"] if self._actions and popup.key else []
         hints = {"urgency": ("y", 1), "category": ("s", "im.received")}
-        return (APP_NAME, 0, self._icon, popup.title, body, actions, hints, -1)
+        address = DBusAddress(self.PATH, self.BUS_NAME, self.BUS_NAME)
+        return new_method_call(address, "Notify", "susssasa{sv}i",
+                               (APP_NAME, 0, self._icon, popup.title, body, actions, hints, -1))
 
     def _incoming(self, message, sent: dict, shown: dict) -> None:
         from jeepney import HeaderFields, MessageType
