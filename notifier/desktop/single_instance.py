@@ -1,25 +1,35 @@
 """One notifier per user: a second launch hands over to the first one and exits.
 
-Two notifiers would announce every order twice. The first instance listens on a local socket
-(QLocalServer: a named pipe on Windows, a Unix socket elsewhere); a later launch connects, says
-"show", and exits 0, and the first one brings up its window. The name is derived from the
-settings folder, so a portable install or a test with its own NOTIFIER_HOME is its own instance.
+Two notifiers would announce every order twice. The first instance listens on a local socket; a
+later launch connects, says "show", waits for "ok" and exits 0, and the first one brings up its
+window. The name is derived from the settings folder, so a portable install or a test with its
+own NOTIFIER_HOME is its own instance.
+
+Linux and macOS: a Unix socket in the user's own runtime folder ($XDG_RUNTIME_DIR; else Qt's temp
+folder, which is per-user on macOS), served by QSocketNotifier on the main thread. Importing
+QtNetwork for QLocalServer would add ~3 MB to a process that idles in the tray all day.
+Windows: QLocalServer (a named pipe).
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import logging
+import os
+import socket
+import sys
+import tempfile
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtCore import QDir, QObject, QSocketNotifier, Signal
 
 from notifier.core import paths
 
 log = logging.getLogger(__name__)
 
 HANDOVER_TIMEOUT_MS = 1000
+MAX_MESSAGE = 1024  # bytes; a message is one short line ("show")
 
 
 def instance_name() -> str:
@@ -31,62 +41,197 @@ def instance_name() -> str:
     return f"order-notifier-{digest}"
 
 
+def socket_path(name: str) -> str:
+    """Where the Unix-socket endpoint listens: a folder only this user can enter, if there is one."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    folder = runtime if runtime and os.path.isdir(runtime) else QDir.tempPath()
+    return os.path.join(folder, name)
+
+
 class SingleInstance(QObject):
     """`acquire()` is True for the first instance; later ones hand over their message."""
 
     #: another launch asked this instance to show itself (with what it sent)
     activated = Signal(str)
 
-    def __init__(self, name: str | None = None, parent: QObject | None = None):
+    def __init__(self, name: str | None = None, parent: QObject | None = None, *,
+                 use_qt_local_server: bool | None = None):
         super().__init__(parent)
         self.name = name or instance_name()
-        self._server: QLocalServer | None = None
+        if use_qt_local_server is None:
+            use_qt_local_server = not hasattr(socket, "AF_UNIX") or sys.platform == "win32"
+        self._endpoint = (_QtLocalEndpoint if use_qt_local_server else _UnixEndpoint)(self)
 
     def acquire(self, message: str = "show") -> bool:
-        if self._hand_over(message):
+        if self._endpoint.hand_over(message):
             return False
-        server = QLocalServer(self)
-        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
-        if not server.listen(self.name):
-            # A socket file left by a crashed instance: nobody answered above, so it is stale.
-            QLocalServer.removeServer(self.name)
-            if not server.listen(self.name):
-                log.warning("single-instance socket unavailable: %s", server.errorString())
-                return True  # better two notifiers than none
-        server.newConnection.connect(self._on_connection)
-        self._server = server
+        self._endpoint.listen()  # if that fails: better two notifiers than none
         return True
-
-    def _hand_over(self, message: str) -> bool:
-        socket = QLocalSocket()
-        socket.connectToServer(self.name)
-        if not socket.waitForConnected(HANDOVER_TIMEOUT_MS):
-            return False
-        socket.write((message + "\n").encode())
-        socket.waitForBytesWritten(HANDOVER_TIMEOUT_MS)
-        # Wait for the first instance's reply, so we exit only once it has the message.
-        socket.waitForReadyRead(HANDOVER_TIMEOUT_MS)
-        socket.disconnectFromServer()
-        return True
-
-    def _on_connection(self) -> None:
-        assert self._server is not None
-        while self._server.hasPendingConnections():
-            socket = self._server.nextPendingConnection()
-            socket.readyRead.connect(lambda s=socket: self._read(s))
-            socket.disconnected.connect(socket.deleteLater)
-            if socket.bytesAvailable():
-                self._read(socket)
-
-    def _read(self, socket: QLocalSocket) -> None:
-        if not socket.canReadLine():
-            return
-        message = bytes(socket.readLine().data()).decode(errors="replace").strip()
-        socket.write(b"ok\n")
-        socket.flush()
-        self.activated.emit(message)
 
     def release(self) -> None:
+        self._endpoint.close()
+
+
+class _UnixEndpoint:
+    def __init__(self, owner: SingleInstance):
+        self.owner = owner
+        self.path = socket_path(owner.name)
+        self._server: socket.socket | None = None
+        self._notifier: QSocketNotifier | None = None
+        self._inode = 0
+        self._clients: dict[int, tuple[socket.socket, QSocketNotifier, bytearray]] = {}
+
+    def hand_over(self, message: str) -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(HANDOVER_TIMEOUT_MS / 1000)
+            try:
+                sock.connect(self.path)
+            except OSError:  # nobody there (or a stale file a crashed instance left)
+                return False
+            try:
+                sock.sendall((message + "\n").encode())
+                # Wait for the first instance's reply, so we exit only once it has the message.
+                sock.recv(16)
+            except OSError:
+                pass
+        return True
+
+    def listen(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)  # stale: nobody answered in hand_over
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Bound in a private folder, made user-only, then moved into place: the socket is never
+        # reachable by other users, not even for a moment.
+        folder = tempfile.mkdtemp(prefix=".order-notifier-", dir=os.path.dirname(self.path))
+        staged = os.path.join(folder, "socket")
+        try:
+            server.bind(staged)
+            os.chmod(staged, 0o600)
+            os.rename(staged, self.path)
+            self._inode = os.stat(self.path).st_ino
+            server.listen(8)
+        except OSError as exc:
+            server.close()
+            log.warning("single-instance socket unavailable: %s", exc)
+            return
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(staged)
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        server.setblocking(False)
+        self._server = server
+        self._notifier = QSocketNotifier(server.fileno(), QSocketNotifier.Type.Read, self.owner)
+        self._notifier.activated.connect(self._accept)
+
+    def _accept(self, *_args) -> None:
+        while self._server is not None:
+            try:
+                client, _ = self._server.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("single-instance accept failed: %s", exc)
+                return
+            client.setblocking(False)
+            notifier = QSocketNotifier(client.fileno(), QSocketNotifier.Type.Read, self.owner)
+            self._clients[client.fileno()] = (client, notifier, bytearray())
+            notifier.activated.connect(lambda *_a, fd=client.fileno(): self._read(fd))
+            self._read(client.fileno())
+
+    def _read(self, fd: int) -> None:
+        entry = self._clients.get(fd)
+        if entry is None:
+            return
+        client, _notifier, buffer = entry
+        try:
+            data = client.recv(MAX_MESSAGE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        buffer += data
+        if b"\n" in buffer:
+            message = bytes(buffer).split(b"\n", 1)[0].decode(errors="replace").strip()
+            with contextlib.suppress(OSError):
+                client.send(b"ok\n")
+            self._drop(fd)
+            self.owner.activated.emit(message)
+        elif not data or len(buffer) > MAX_MESSAGE:  # hung up, or not our protocol
+            self._drop(fd)
+
+    def _drop(self, fd: int) -> None:
+        client, notifier, _buffer = self._clients.pop(fd)
+        notifier.setEnabled(False)
+        notifier.deleteLater()
+        client.close()
+
+    def close(self) -> None:
+        for fd in list(self._clients):
+            self._drop(fd)
+        if self._notifier is not None:
+            self._notifier.setEnabled(False)
+            self._notifier.deleteLater()
+            self._notifier = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+            # Only our own socket file: a later instance may have taken the name since.
+            with contextlib.suppress(OSError):
+                if os.stat(self.path).st_ino == self._inode:
+                    os.unlink(self.path)
+
+
+class _QtLocalEndpoint:
+    """QLocalServer: a named pipe on Windows (Python's socket module has no AF_UNIX there)."""
+
+    def __init__(self, owner: SingleInstance):
+        self.owner = owner
+        self._server = None
+
+    def hand_over(self, message: str) -> bool:
+        from PySide6.QtNetwork import QLocalSocket
+
+        sock = QLocalSocket()
+        sock.connectToServer(self.owner.name)
+        if not sock.waitForConnected(HANDOVER_TIMEOUT_MS):
+            return False
+        sock.write((message + "\n").encode())
+        sock.waitForBytesWritten(HANDOVER_TIMEOUT_MS)
+        sock.waitForReadyRead(HANDOVER_TIMEOUT_MS)
+        sock.disconnectFromServer()
+        return True
+
+    def listen(self) -> None:
+        from PySide6.QtNetwork import QLocalServer
+
+        server = QLocalServer(self.owner)
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if not server.listen(self.owner.name):
+            QLocalServer.removeServer(self.owner.name)  # stale: nobody answered in hand_over
+            if not server.listen(self.owner.name):
+                log.warning("single-instance socket unavailable: %s", server.errorString())
+                return
+        server.newConnection.connect(self._on_connection)
+        self._server = server
+
+    def _on_connection(self) -> None:
+        while self._server.hasPendingConnections():
+            sock = self._server.nextPendingConnection()
+            sock.readyRead.connect(lambda s=sock: self._read(s))
+            sock.disconnected.connect(sock.deleteLater)
+            if sock.bytesAvailable():
+                self._read(sock)
+
+    def _read(self, sock) -> None:
+        if not sock.canReadLine():
+            return
+        message = bytes(sock.readLine().data()).decode(errors="replace").strip()
+        sock.write(b"ok\n")
+        sock.flush()
+        self.owner.activated.emit(message)
+
+    def close(self) -> None:
         if self._server is not None:
             self._server.close()
             self._server = None

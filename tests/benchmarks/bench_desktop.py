@@ -157,9 +157,9 @@ def proc_stat(pid: int) -> tuple[float, int]:
 
 def main_thread_pinger(name: str, stop_flag: threading.Event, out: list[float]) -> None:
     """Round trips through the app's single-instance socket (answered on its main thread)."""
-    from PySide6.QtCore import QDir
+    from notifier.desktop.single_instance import socket_path
 
-    path = os.path.join(QDir.tempPath(), name)
+    path = socket_path(name)
     while not stop_flag.is_set():
         started = time.perf_counter()
         try:
