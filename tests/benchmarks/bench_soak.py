@@ -154,6 +154,9 @@ def main() -> int:
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between RSS samples")
     parser.add_argument("--warmup", type=float, default=60.0,
                         help="seconds before the RSS trend starts (at most half the run)")
+    parser.add_argument("--steady-after", type=float, default=660.0,
+                        help="seconds after which the app holds all it ever holds (default: the "
+                             "default repeat window, 10 x 60 s, plus a minute); a second trend starts there")
     parser.add_argument("--app-log", type=Path, help="keep a copy of the app's output (its INFO log) here")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an app setting, passed on as --set (repeatable)")
@@ -280,6 +283,10 @@ def main() -> int:
 
     trend = [(t, rss) for t, rss in samples if t >= warmup] or samples
     growth = slope([(t, rss / 1e6) for t, rss in trend]) * 600  # MB per 10 minutes
+    # Unacknowledged orders are announced again for 10 minutes (the default repeat window), so
+    # until then the app rightly holds more with every order; after it, growth means a leak.
+    steady = [(t, rss) for t, rss in samples if t >= args.steady_after]
+    steady_growth = slope([(t, rss / 1e6) for t, rss in steady]) * 600 if len(steady) >= 10 else None
     problems = [line for line in output.splitlines()
                 if re.search(r" (?:WARNING|ERROR|CRITICAL) |Traceback", line)]
 
@@ -309,6 +316,11 @@ def main() -> int:
     print(f"RSS at end: {samples[-1][1] / 1e6:.1f} MB")
     print(f"RSS max: {max(rss for _t, rss in samples) / 1e6:.1f} MB")
     print(f"RSS growth: {growth:+.2f} MB/10 min")
+    if steady_growth is not None:
+        print(f"RSS growth after {args.steady_after / 60:g} min: {steady_growth:+.2f} MB/10 min "
+              f"(from {steady[0][1] / 1e6:.1f} MB to {steady[-1][1] / 1e6:.1f} MB)")
+    else:
+        print(f"RSS growth after {args.steady_after / 60:g} min: n/a (run longer than that)")
     print(f"app CPU: {100 * cpu / ran:.2f} % of one core")
     ok = alive and not failed and missing == 0 and duplicates == 0 and notified_orders == len(published)
     return 0 if ok else 1
