@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-
-from notifier.core.connection import ConnectionStatus
 from dataclasses import replace
 
+from notifier.core.connection import ConnectionStatus
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
 from notifier.core.secrets import SecretStore

@@ -374,7 +374,8 @@ class AlertCentre(QObject):
 
     def on_status(self, status: ConnectionStatus) -> None:
         previous, self._status = self._status, status
-        if status.state is ConnState.HISTORY_GAP and (previous is None or previous.state is not ConnState.HISTORY_GAP):
+        gap = ConnState.HISTORY_GAP
+        if status.state is gap and (previous is None or previous.state is not gap):
             # Orders expired on the server before we got them: the owner must check the order
             # system by hand, so this is said once, not only shown in the tray tooltip.
             text = wording.history_gap_announcement(self._language)

@@ -134,10 +134,11 @@ class _UnixEndpoint:
                 log.warning("single-instance accept failed: %s", exc)
                 return
             client.setblocking(False)
-            notifier = QSocketNotifier(client.fileno(), QSocketNotifier.Type.Read, self.owner)
-            self._clients[client.fileno()] = (client, notifier, bytearray())
-            notifier.activated.connect(lambda *_a, fd=client.fileno(): self._read(fd))
-            self._read(client.fileno())
+            fd = client.fileno()
+            notifier = QSocketNotifier(fd, QSocketNotifier.Type.Read, self.owner)
+            self._clients[fd] = (client, notifier, bytearray())
+            notifier.activated.connect(lambda *_a, fd=fd: self._read(fd))
+            self._read(fd)
 
     def _read(self, fd: int) -> None:
         entry = self._clients.get(fd)
