@@ -180,6 +180,7 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--launches", type=int, default=5)
     parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measurement")
     args = parser.parse_args()
     notify_log = Path(os.environ.get("NOTIFIER_TEST_NOTIFY_LOG", ""))
     if not os.environ.get("NOTIFIER_TEST_SESSION"):
@@ -233,9 +234,9 @@ def main() -> int:
         wait_for_speech(home)
         time.sleep(5)
         cpu0, _ = proc_stat(proc.pid)
-        time.sleep(20)
+        time.sleep(args.idle)
         cpu1, rss = proc_stat(proc.pid)
-        print(f"idle: RSS {rss / 1e6:.1f} MB, CPU {100 * (cpu1 - cpu0) / 20:.2f} % over 20 s")
+        print(f"idle: RSS {rss / 1e6:.1f} MB, CPU {100 * (cpu1 - cpu0) / args.idle:.2f} % over {args.idle:g} s")
         stop(proc)
 
     with tempfile.TemporaryDirectory() as home_dir:

@@ -94,7 +94,8 @@ BENCHES = [
               _m("amqp: publish -> ledger p50", r"latency publish->ledger.*?p50 NUM ms", "ms"),
               _m("amqp: publish -> ledger p99", r"latency publish->ledger.*?p99 NUM ms", "ms"),
           ], 600, needs="rabbitmqctl"),
-    Bench("desktop", ["tests/benchmarks/bench_desktop.py", "--orders", "200", "--launches", "3", "--burst", "1000"],
+    Bench("desktop", ["tests/benchmarks/bench_desktop.py", "--orders", "200", "--launches", "3", "--burst", "1000",
+                      "--idle", "20"],
           ["tests/benchmarks/bench_desktop.py", "--orders", "500", "--launches", "5", "--burst", "1000"], [
               _m("app: launch -> connected (median)", r"launch -> connected: median NUM ms", "ms", goal=400.0),
               _m("app: frame -> notification p50", r"Notify on bus.*?p50 NUM ms", "ms", goal=1.5),
