@@ -76,6 +76,55 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def plot_rss(samples: list[tuple[float, float]], path: Path, title: str, marks: dict[str, float]) -> None:
+    """RSS (MB) over minutes as a line, drawn with QPainter off screen (no plotting library);
+    `marks` are labelled vertical lines (seconds), e.g. where the repeat window is full."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QPointF, QRectF, Qt
+    from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter, QPen
+
+    app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 - fonts need it
+    width, height, left, right, top, bottom = 900, 420, 70, 20, 40, 50
+    image = QImage(width, height, QImage.Format.Format_ARGB32)
+    image.fill(QColor("white"))
+    p = QPainter(image)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    t_max = max(t for t, _ in samples) or 1.0
+    lo = min(0.0, min(mb for _, mb in samples))
+    hi = max(mb for _, mb in samples) * 1.15
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def point(t: float, mb: float) -> QPointF:
+        return QPointF(left + plot_w * t / t_max, top + plot_h * (1 - (mb - lo) / (hi - lo)))
+
+    p.drawText(QRectF(left, 8, plot_w, 24), Qt.AlignmentFlag.AlignLeft, title)
+    p.setPen(QColor("#bbb"))
+    for i in range(6):
+        mb = lo + (hi - lo) * i / 5
+        y = point(0, mb).y()
+        p.drawLine(QPointF(left, y), QPointF(width - right, y))
+    p.setPen(QColor("#444"))
+    for i in range(6):
+        mb = lo + (hi - lo) * i / 5
+        y = point(0, mb).y()
+        p.drawText(QRectF(0, y - 9, left - 8, 18), Qt.AlignmentFlag.AlignRight, f"{mb:.0f} MB")
+    for minute in range(0, int(t_max // 60) + 1, 5):
+        x = point(minute * 60, lo).x()
+        p.drawText(QRectF(x - 30, height - bottom + 6, 60, 18), Qt.AlignmentFlag.AlignHCenter, f"{minute} min")
+    for label, t in marks.items():
+        if t <= t_max:
+            p.setPen(QPen(QColor("#888"), 1, Qt.PenStyle.DashLine))
+            x = point(t, lo).x()
+            p.drawLine(QPointF(x, top), QPointF(x, top + plot_h))
+            p.drawText(QRectF(x + 4, top + 2, 300, 18), Qt.AlignmentFlag.AlignLeft, label)
+    p.setPen(QPen(QColor("#4f7fc0"), 2))
+    for (t0, a), (t1, b) in zip(samples, samples[1:], strict=False):
+        p.drawLine(point(t0, a), point(t1, b))
+    p.end()
+    if not image.save(str(path), "PNG"):
+        raise RuntimeError(f"could not write {path}")
+
+
 def ledger_counts(path: Path) -> dict[str, int]:
     """{order_id: rows} of new-order events in the app's ledger, read without writing to it."""
     if not path.exists():
@@ -157,6 +206,7 @@ def main() -> int:
     parser.add_argument("--steady-after", type=float, default=660.0,
                         help="seconds after which the app holds all it ever holds (default: the "
                              "default repeat window, 10 x 60 s, plus a minute); a second trend starts there")
+    parser.add_argument("--plot", type=Path, help="draw the app's RSS over time into this PNG")
     parser.add_argument("--app-log", type=Path, help="keep a copy of the app's output (its INFO log) here")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an app setting, passed on as --set (repeatable)")
@@ -322,6 +372,12 @@ def main() -> int:
     else:
         print(f"RSS growth after {args.steady_after / 60:g} min: n/a (run longer than that)")
     print(f"app CPU: {100 * cpu / ran:.2f} % of one core")
+    if args.plot:
+        plot_rss([(t, rss / 1e6) for t, rss in samples], args.plot,
+                 f"Tray app RSS, one order every {args.interval:g} s for {args.minutes:g} min "
+                 f"({len(published)} orders, none acknowledged)",
+                 {"repeat window full": args.steady_after})
+        print(f"wrote {args.plot}")
     ok = alive and not failed and missing == 0 and duplicates == 0 and notified_orders == len(published)
     return 0 if ok else 1
 
