@@ -98,7 +98,7 @@ def test_acknowledging_an_order_acknowledges_its_reminders_too(ledger):
 
 
 def test_waiting_keys_are_found_among_many_and_an_entry_by_its_key(ledger):
-    events = [order(str(n)) for n in range(1200)]  # more keys than one SQL statement takes
+    events = [order(str(n)) for n in range(1200)]  # more keys than one of its queries asks about (500)
     assert sum(ledger.record_many(events)) == 1200
     ledger.acknowledge([ledger.find(events[7].key).id])
     asked = [e.key for e in events] + ["json|elsewhere|new_order|1"]
