@@ -33,7 +33,7 @@ SERVICE_IFACE = "org.freedesktop.Secret.Service"
 COLLECTION_IFACE = "org.freedesktop.Secret.Collection"
 ITEM_IFACE = "org.freedesktop.Secret.Item"
 PROMPT_IFACE = "org.freedesktop.Secret.Prompt"
-NO_PROMPT = "/"
+NONE = "/"  # D-Bus's null object path: "no prompt needed", "no such alias"
 APPLICATION = "Python keyring library"  # keyring's value: items stay interchangeable with it
 CALL_TIMEOUT = 10.0  # seconds for one bus call; the daemon may be starting (D-Bus activation)
 PROMPT_TIMEOUT = 120.0  # seconds for the owner to answer an unlock prompt
@@ -62,7 +62,7 @@ class _Session:
 
     def __init__(self, conn):
         self.conn = conn
-        output, self.path = self.call(SERVICE_PATH, SERVICE_IFACE, "OpenSession", "sv", "plain", ("s", ""))
+        _output, self.path = self.call(SERVICE_PATH, SERVICE_IFACE, "OpenSession", "sv", "plain", ("s", ""))
 
     def call(self, path: str, interface: str, method: str, signature: str | None = None, *body,
              timeout: float = CALL_TIMEOUT):
@@ -101,7 +101,7 @@ class _Session:
 
     def unlock(self, paths: list[str]) -> None:
         _unlocked, prompt = self.call(SERVICE_PATH, SERVICE_IFACE, "Unlock", "ao", paths)
-        if prompt != NO_PROMPT:
+        if prompt != NONE:
             dismissed, _result = self.prompt(prompt)
             if dismissed:
                 raise Locked("unlocking the keyring was dismissed")
@@ -116,15 +116,15 @@ class _Session:
 
     def default_collection(self) -> str:
         (path,) = self.call(SERVICE_PATH, SERVICE_IFACE, "ReadAlias", "s", "default")
-        if path == NO_PROMPT:  # a fresh account has no keyring yet: make the default one
+        if path == NONE:  # a fresh account has no keyring yet: make the default one
             label = {"org.freedesktop.Secret.Collection.Label": ("s", "Default keyring")}
             path, prompt = self.call(SERVICE_PATH, SERVICE_IFACE, "CreateCollection", "a{sv}s",
                                      label, "default")
-            if path == NO_PROMPT:
+            if path == NONE:
                 dismissed, path = self.prompt(prompt)
                 if dismissed:
                     raise Locked("creating the keyring was dismissed")
-        (signature, locked), = self.call(path, "org.freedesktop.DBus.Properties", "Get", "ss",
+        (_signature, locked), = self.call(path, "org.freedesktop.DBus.Properties", "Get", "ss",
                                          COLLECTION_IFACE, "Locked")
         if locked:
             self.unlock([path])
@@ -178,7 +178,7 @@ def set_secret(service: str, name: str, value: str) -> None:
         secret = (session.path, b"", value.encode("utf-8"), "text/plain; charset=utf8")
         _item, prompt = session.call(collection, COLLECTION_IFACE, "CreateItem", "a{sv}(oayays)b",
                                      properties, secret, True)
-        if prompt != NO_PROMPT:
+        if prompt != NONE:
             dismissed, _result = session.prompt(prompt)
             if dismissed:
                 raise Locked("saving in the keyring was dismissed")
@@ -190,7 +190,7 @@ def delete_secret(service: str, name: str) -> bool:
         items = session.search(_attributes(service, name))
         for item in items:
             (prompt,) = session.call(item, ITEM_IFACE, "Delete")
-            if prompt != NO_PROMPT:
+            if prompt != NONE:
                 dismissed, _result = session.prompt(prompt)
                 if dismissed:
                     raise Locked("deleting from the keyring was dismissed")
