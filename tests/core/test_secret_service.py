@@ -67,6 +67,24 @@ def test_a_locked_keyring_is_reported_as_locked_for_reading_and_saving(keyring_s
     assert store.set("notifier_token", "tok-new").state is SecretState.LOCKED
 
 
+def test_an_account_with_no_keyring_yet_is_told_and_nothing_hangs(tmp_path, monkeypatch):
+    # Saving makes the default keyring, which needs the owner to choose its password in a
+    # prompt; with nobody to answer (no display) the prompt is dismissed: "locked", at once.
+    from tests.fakes.keyring_session import KeyringSession
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    session = KeyringSession(tmp_path / "fresh", login_keyring=False)
+    try:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session.env["DBUS_SESSION_BUS_ADDRESS"])
+        problem = SecretStore().set("notifier_token", "tok-nowhere")
+        assert problem is not None and problem.state is SecretState.LOCKED
+        value, missing = SecretStore().get("notifier_token")
+        assert value is None and missing.state is SecretState.NOT_FOUND
+    finally:
+        session.close()
+
+
 def test_without_a_secret_service_the_keyring_library_decides(tmp_path):
     # A session bus where nothing provides (or can start) org.freedesktop.secrets: no service
     # directories in its configuration, so D-Bus activation cannot start gnome-keyring either.

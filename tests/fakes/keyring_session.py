@@ -15,7 +15,7 @@ from tests.fakes.listener_process import REPO
 
 
 class KeyringSession:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, login_keyring: bool = True):
         if not (shutil.which("dbus-daemon") and shutil.which("gnome-keyring-daemon")):
             raise RuntimeError("dbus-daemon and gnome-keyring-daemon are needed")
         self.root = root
@@ -33,13 +33,17 @@ class KeyringSession:
             self.close()
             raise RuntimeError("dbus-daemon gave no address")
         self.env = {"DBUS_SESSION_BUS_ADDRESS": address}
+        # Without --unlock (login_keyring=False) the daemon starts with no keyring at all, as on
+        # an account that never had one.
+        unlock = ["--unlock"] if login_keyring else []
         daemon = subprocess.Popen(
-            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+            ["gnome-keyring-daemon", "--foreground", *unlock, "--components=secrets"],
             env=dict(base, **self.env), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         self._procs.append(daemon)
-        daemon.stdin.write(b"test-keyring-password")
+        if login_keyring:
+            daemon.stdin.write(b"test-keyring-password")
         daemon.stdin.close()
 
     def set_secret(self, name: str, value: str, *, timeout: float = 10.0) -> None:
