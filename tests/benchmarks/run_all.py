@@ -256,7 +256,7 @@ def _meets(m: dict) -> str:
     return "yes" if ok else "NO"
 
 
-def table(results: dict) -> str:
+def table(results: dict, *, markdown: bool = False) -> str:
     rows = [("benchmark", "value", "unit", "goal", "met")]
     for name, result in results["benches"].items():
         if "skipped" in result:
@@ -267,6 +267,13 @@ def table(results: dict) -> str:
         for metric, m in result["metrics"].items():
             goal = "" if m["goal"] is None else ("≤ " if m["lower_is_better"] else "≥ ") + f"{m['goal']:g}"
             rows.append((metric, f"{m['value']:,.2f}".rstrip("0").rstrip("."), m["unit"], goal, _meets(m)))
+    if markdown:
+        machine = results["machine"]
+        lines = [f"{results['mode'].capitalize()} run, {machine['when']}, {machine['cpus']} CPUs, "
+                 f"Python {machine['python']} (`tests/benchmarks/run_all.py`):", "",
+                 "| " + " | ".join(rows[0]) + " |", "|---|---:|---|---:|---|"]
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows[1:]]
+        return "\n".join(lines) + "\n"
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     out = []
     for i, row in enumerate(rows):
@@ -365,9 +372,10 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
     plot(results, args.out / "results.png")
+    (args.out / "results.md").write_text(table(results, markdown=True), "utf-8")
     print()
     print(table(results))
-    print(f"\nwrote {args.out / 'results.json'} and {args.out / 'results.png'}")
+    print(f"\nwrote {args.out / 'results.json'}, results.md and results.png")
     failed = [n for n, r in results["benches"].items() if r.get("error")]
     for name in failed:
         print(f"{name} failed: {results['benches'][name]['error'][-800:]}", file=sys.stderr)
