@@ -79,9 +79,10 @@ class _Freedesktop:
         if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
             raise BackendError("no session bus (DBUS_SESSION_BUS_ADDRESS is not set)")
         try:
-            import jeepney  # noqa: F401
+            from jeepney import DBusAddress
         except ImportError as exc:
             raise BackendError(f"jeepney is not installed: {exc}") from None
+        self._address = DBusAddress(self.PATH, self.BUS_NAME, self.BUS_NAME)
         self._activated = activated
         self._failed = failed
         self._queue: queue.SimpleQueue[_Popup | None] = queue.SimpleQueue()
@@ -156,17 +157,16 @@ class _Freedesktop:
     # -- the thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        from jeepney import DBusAddress, MatchRule, MessageType, message_bus, new_method_call
+        from jeepney import MatchRule, MessageType, message_bus, new_method_call
         from jeepney.io.blocking import open_dbus_connection
 
-        address = DBusAddress(self.PATH, self.BUS_NAME, self.BUS_NAME)
         try:
             conn = open_dbus_connection(bus="SESSION")
             for member in ("ActionInvoked", "NotificationClosed"):
                 rule = MatchRule(type="signal", interface=self.BUS_NAME, member=member,
                                  path=self.PATH)
                 conn.send_and_get_reply(message_bus.AddMatch(rule), timeout=5)
-            reply = conn.send_and_get_reply(new_method_call(address, "GetCapabilities"), timeout=5)
+            reply = conn.send_and_get_reply(new_method_call(self._address, "GetCapabilities"), timeout=5)
             if reply.header.message_type is MessageType.error:
                 raise OSError(f"{reply.header.fields.get(4, 'error')}: {reply.body}")
             capabilities = set(reply.body[0])
@@ -222,13 +222,12 @@ class _Freedesktop:
                 conn.close()
 
     def _notify_message(self, popup: _Popup):
-        from jeepney import DBusAddress, new_method_call  # already loaded: a dictionary look-up
+        from jeepney import new_method_call  # already loaded: a dictionary look-up
 
         body = html.escape(popup.body, quote=False) if self._markup else popup.body
         actions = ["default", popup.action or "Open"] if self._actions and popup.key else []
         hints = {"urgency": ("y", 1), "category": ("s", "im.received")}
-        address = DBusAddress(self.PATH, self.BUS_NAME, self.BUS_NAME)
-        return new_method_call(address, "Notify", "susssasa{sv}i",
+        return new_method_call(self._address, "Notify", "susssasa{sv}i",
                                (APP_NAME, 0, self._icon, popup.title, body, actions, hints, -1))
 
     def _incoming(self, message, sent: dict, shown: dict) -> None:
