@@ -98,15 +98,12 @@ def plot_rss(samples: list[tuple[float, float]], path: Path, title: str, marks: 
         return QPointF(left + plot_w * t / t_max, top + plot_h * (1 - (mb - lo) / (hi - lo)))
 
     p.drawText(QRectF(left, 8, plot_w, 24), Qt.AlignmentFlag.AlignLeft, title)
-    p.setPen(QColor("#bbb"))
     for i in range(6):
         mb = lo + (hi - lo) * i / 5
         y = point(0, mb).y()
+        p.setPen(QColor("#bbb"))
         p.drawLine(QPointF(left, y), QPointF(width - right, y))
-    p.setPen(QColor("#444"))
-    for i in range(6):
-        mb = lo + (hi - lo) * i / 5
-        y = point(0, mb).y()
+        p.setPen(QColor("#444"))
         p.drawText(QRectF(0, y - 9, left - 8, 18), Qt.AlignmentFlag.AlignRight, f"{mb:.0f} MB")
     for minute in range(0, int(t_max // 60) + 1, 5):
         x = point(minute * 60, lo).x()
