@@ -45,14 +45,17 @@ def start_demo(launch: Launch) -> tuple[Launch, Callable[[], None]]:
 
 
 def _cmd_app(args: argparse.Namespace, launch: Launch) -> int:
-    """`notifier` with no subcommand (and `--self-test`): the tray app."""
+    """`notifier` with no subcommand: the tray app; with `--self-test`, the installers' check."""
     try:
         from notifier.desktop.app import run_app
+        from notifier.desktop.doctor import self_test
     except ImportError as exc:
         print(i18n.tr("The desktop app is not available here: {error}", error=exc), file=sys.stderr)
         return 1
     setup_logging(launch.log_level, to_file=not launch.self_test)
-    if not launch.demo or launch.self_test:
+    if launch.self_test:
+        return self_test(launch.settings)
+    if not launch.demo:
         return run_app(launch)
     launch, stop_demo = start_demo(launch)
     try:

@@ -83,15 +83,11 @@ class ConsoleLog:
 
 
 def run_app(launch: Launch) -> int:
-    """`notifier` with no subcommand (and `--self-test`), once the entry point has resolved the
-    settings and, for the demo, started the embedded server."""
+    """`notifier` with no subcommand, once the entry point has resolved the settings and, for the
+    demo, started the embedded server."""
     console = needs_offscreen()
     if console:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    if launch.self_test:
-        from notifier.desktop.doctor import self_test
-
-        return self_test(launch.settings)
     return NotifierApp(launch, console=console).run()
 
 
