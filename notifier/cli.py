@@ -134,14 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     secret.set_defaults(func=_cmd_secret, uses_settings=False)
 
     from notifier.commands.send import add_send_command
+    from notifier.commands.server import add_server_commands
 
     add_send_command(sub)
-    try:
-        from notifier.server.cli import add_server_commands
-    except ImportError:  # the server is optional in a minimal install
-        pass
-    else:
-        add_server_commands(sub)
+    add_server_commands(sub)
     try:
         from notifier.desktop.cli import add_desktop_commands
     except ImportError:

@@ -10,8 +10,7 @@ import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMAND_FILES = [ROOT / "notifier" / "cli.py", ROOT / "notifier" / "server" / "cli.py",
-                 ROOT / "notifier" / "desktop" / "cli.py", *sorted((ROOT / "notifier" / "commands").glob("*.py"))]
+COMMAND_FILES = [ROOT / "notifier" / "cli.py", ROOT / "notifier" / "desktop" / "cli.py", *sorted((ROOT / "notifier" / "commands").glob("*.py"))]
 
 
 def command_msgids() -> dict[str, str]:

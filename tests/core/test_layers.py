@@ -1,4 +1,5 @@
-"""The layers point one way: desktop imports only core, and no import circle exists anywhere.
+"""The layers point one way: desktop and server import only core, core nothing above it, and no
+import circle exists anywhere.
 
 Read from the source (every import statement, also those inside functions, which is where this
 code base imports lazily), not from `sys.modules` after a run: a lazy import on a path no test
@@ -115,6 +116,16 @@ def test_the_desktop_imports_nothing_of_ours_but_core():
         if target != "notifier" and not target.startswith(allowed)
     ]
     assert not wrong, "the desktop may import notifier.core only:\n" + "\n".join(wrong)
+
+
+def test_the_server_imports_nothing_of_ours_but_core():
+    wrong = [
+        f"{module} imports {target} (line {line})"
+        for module, targets in import_graph().items() if module.startswith("notifier.server")
+        for target, line in targets.items()
+        if target != "notifier" and not target.startswith(("notifier.core", "notifier.server"))
+    ]
+    assert not wrong, "the server may import notifier.core only:\n" + "\n".join(wrong)
 
 
 def test_core_imports_nothing_of_ours_but_core():

@@ -1,7 +1,7 @@
 """`notifier server …`: run, add-shop, list-shops, rotate-token, remove-shop.
 
 Credentials are printed once, by `add-shop` and `rotate-token`, and never read from the command
-line. (`notifier send`, the order system's side, is in notifier/commands/send.py.)
+line. (`notifier send`, the order system's side, is in send.py beside this file.)
 """
 
 from __future__ import annotations
@@ -160,8 +160,12 @@ def _check_tls(cert: Path | None, key: Path | None) -> None:
 def _run(args: argparse.Namespace, data_dir: Path) -> int:
     import logging
 
-    from notifier.server.config import ServerConfig
-    from notifier.server.runner import run_foreground
+    try:
+        from notifier.server.config import ServerConfig
+        from notifier.server.runner import run_foreground
+    except ImportError as exc:  # the server's libraries are optional in a minimal install
+        print(tr("The push server is not available here: {error}", error=exc), file=sys.stderr)
+        return 1
 
     logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _check_tls(args.cert, args.key)
