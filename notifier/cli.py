@@ -1,4 +1,10 @@
-"""The `notifier` command: the tray app by default, plus listen, server, send, secret, doctor."""
+"""The `notifier` command: the tray app by default, plus listen, server, send, secret, doctor.
+
+This is the top of the layers: it turns arguments into plain values (a `Launch`), starts what a
+command needs (the embedded demo server, the app, the listener) and passes them down. Every
+mistake on the command line ends as one sentence on stderr and exit status 2; anything unexpected
+as one sentence pointing at the log (the traceback goes to the log file) and exit status 1.
+"""
 
 from __future__ import annotations
 
@@ -7,67 +13,19 @@ import getpass
 import logging
 import os
 import sys
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import replace
 
 from notifier import __version__
+from notifier.commands.parser import CommandParser, UsageError
+from notifier.commands.settings_flags import add_connection_flags, launch_from_args, read_settings
 from notifier.core import i18n
-from notifier.core.settings import SECRETS, Settings, SettingsError, load
+from notifier.core.launch import Launch
+from notifier.core.settings import SECRETS, SettingsError
 
 log = logging.getLogger("notifier")
 
 SECRET_NAMES = tuple(s.name for s in SECRETS)
-
-
-def add_connection_flags(parser: argparse.ArgumentParser, *, subcommand: bool = False) -> None:
-    """Flags that override the saved settings for one run, without changing them.
-
-    On a subcommand the flags get no defaults of their own: argparse lets a subcommand's defaults
-    overwrite flags given before it (`notifier --url X listen` would lose the URL), and its `--set`
-    items are collected apart (`set_more`) so items before and after the subcommand both count.
-    """
-    first = len(parser._actions)
-    parser.add_argument("--config", type=Path, help="settings file to use instead of the saved one")
-    parser.add_argument("--protocol", choices=("skytakeout", "json", "notifier", "amqp"))
-    parser.add_argument("--url", help="push server address (ws:// or wss://)")
-    parser.add_argument("--shop", help="shop name on an Order Notifier server")
-    parser.add_argument("--admin-url", help="sky-take-out admin API address")
-    parser.add_argument("--admin-user", help="sky-take-out admin user name")
-    parser.add_argument("--queue", help="RabbitMQ queue to consume (protocol amqp)")
-    parser.add_argument("--ca-file", help="CA certificate file for a private server")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="any setting, e.g. --set connection.ping_interval=10 (repeatable)",
-    )
-    parser.add_argument("--demo", action="store_true", help="run against the embedded demo server")
-    parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    if subcommand:
-        for action in parser._actions[first:]:
-            action.default = argparse.SUPPRESS
-            if action.dest == "set":
-                action.dest = "set_more"
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    settings = load(args.config) if getattr(args, "config", None) else load()
-    changes: dict[str, object] = {}
-    for flag, key in (
-        ("protocol", "connection.protocol"),
-        ("url", "connection.url"),
-        ("shop", "connection.shop"),
-        ("admin_url", "skytakeout.admin_url"),
-        ("admin_user", "skytakeout.admin_user"),
-        ("ca_file", "connection.ca_file"),
-        ("queue", "amqp.queue"),
-    ):
-        value = getattr(args, flag, None)
-        if value is not None:
-            changes[key] = value
-    for item in (getattr(args, "set", None) or []) + (getattr(args, "set_more", None) or []):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SettingsError(item, "use KEY=VALUE")
-        changes[key.strip()] = value.strip()
-    return settings.updated(changes) if changes else settings
 
 
 def setup_logging(level: str, *, to_file: bool = False) -> None:
@@ -76,31 +34,59 @@ def setup_logging(level: str, *, to_file: bool = False) -> None:
     configure(level, to_file=to_file)
 
 
-def _cmd_listen(args: argparse.Namespace) -> int:
+def start_demo(launch: Launch) -> tuple[Launch, Callable[[], None]]:
+    """Start the embedded demo server; the launch pointed at it, and how to stop it."""
+    from notifier.server.demo import DemoServer
+
+    demo = DemoServer()
+    demo.start()
+    return replace(launch, connection_settings=demo.client_settings, secrets=demo.secrets(),
+                   ledger_path=demo.ledger_path()), demo.stop
+
+
+def _cmd_app(args: argparse.Namespace, launch: Launch) -> int:
+    """`notifier` with no subcommand: the tray app; with `--self-test`, the installers' check."""
+    try:
+        from notifier.desktop.app import run_app
+        from notifier.desktop.doctor import self_test
+    except ImportError as exc:
+        print(i18n.tr("The desktop app is not available here: {error}", error=exc), file=sys.stderr)
+        return 1
+    setup_logging(launch.log_level, to_file=not launch.self_test)
+    if launch.self_test:
+        return self_test(launch.settings)
+    if not launch.demo:
+        return run_app(launch)
+    launch, stop_demo = start_demo(launch)
+    try:
+        return run_app(launch)
+    finally:
+        stop_demo()  # after the app has stopped its connection and closed the demo ledger
+
+
+def _cmd_listen(args: argparse.Namespace, launch: Launch) -> int:
     from notifier.core.listener import run_listener
     from notifier.core.secrets import SecretStore
 
-    settings = settings_from_args(args)
-    setup_logging(args.log_level or settings["general.log_level"])
-    i18n.set_language(settings["general.language"])
-    if args.demo:
-        from notifier.server.demo import DemoServer
-
-        demo = DemoServer()
-        demo.start()
+    setup_logging(launch.log_level)
+    if launch.demo:
+        launch, stop_demo = start_demo(launch)
         try:
-            return run_listener(demo.client_settings(settings), demo.secrets(), ledger_path=demo.ledger_path())
+            return run_listener(launch.connection_settings(launch.settings), launch.secrets,
+                                ledger_path=launch.ledger_path)
         finally:
-            demo.stop()
-    if not settings["connection.url"]:
-        print(i18n.tr("No server address is set: use --url, --config, or the settings dialog."), file=sys.stderr)
-        return 2
-    return run_listener(settings, SecretStore())
+            stop_demo()
+    if not launch.settings["connection.url"]:
+        raise UsageError(i18n.tr("No server address is set: use --url, --config, or the settings dialog."))
+    return run_listener(launch.settings, SecretStore())
 
 
 def _cmd_secret(args: argparse.Namespace) -> int:
     from notifier.core.secrets import SecretStore
 
+    if args.action != "status" and not args.name:
+        raise UsageError(i18n.tr("secret {action} needs a NAME: {names}", action=args.action,
+                                 names=", ".join(SECRET_NAMES)))
     # The sentences below say everything; the store's technical warnings stay out of the way.
     setup_logging("ERROR")
     store = SecretStore()
@@ -132,7 +118,7 @@ def _cmd_secret(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="notifier", description="Order Notifier")
+    parser = CommandParser(prog="notifier", description="Order Notifier")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_connection_flags(parser)
     parser.add_argument("--self-test", action="store_true", help="check this installation and exit")
@@ -140,19 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     listen = sub.add_parser("listen", help="run the connection without a GUI, printing JSON lines")
     add_connection_flags(listen, subcommand=True)
-    listen.set_defaults(func=_cmd_listen)
+    listen.set_defaults(func=_cmd_listen, uses_settings=True)
 
     secret = sub.add_parser("secret", help="store or remove a password/token in the system keyring")
     secret.add_argument("action", choices=("set", "clear", "status"))
     secret.add_argument("name", nargs="?", choices=SECRET_NAMES, default=None)
-    secret.set_defaults(func=_cmd_secret)
+    secret.set_defaults(func=_cmd_secret, uses_settings=False)
 
-    try:
-        from notifier.server.cli import add_server_commands
-    except ImportError:  # the server is optional in a minimal install
-        pass
-    else:
-        add_server_commands(sub)
+    from notifier.commands.send import add_send_command
+    from notifier.commands.server import add_server_commands
+
+    add_send_command(sub)
+    add_server_commands(sub)
     try:
         from notifier.desktop.cli import add_desktop_commands
     except ImportError:
@@ -162,26 +147,81 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "command", None) == "secret" and args.action != "status" and not args.name:
-        parser.error("secret set/clear needs a NAME: " + ", ".join(SECRET_NAMES))
-    func = getattr(args, "func", None)
+def _saved_language() -> str:
+    """The language of the saved settings, or the system's when they cannot be read."""
     try:
-        if func is None:
-            try:
-                from notifier.desktop.app import run_app
-            except ImportError as exc:
-                print(i18n.tr("The desktop app is not available here: {error}", error=exc), file=sys.stderr)
-                return 1
-            return run_app(args)
+        return read_settings(None)["general.language"]
+    except (SettingsError, UsageError, OSError):
+        return "system"
+
+
+def _run(argv: list[str] | None) -> int:
+    # Said in the owner's language from the first sentence on (argparse's own words stay English).
+    i18n.set_language(_saved_language())
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        func, uses_settings = _cmd_app, True
+    else:
+        # A command that reads settings says so (`uses_settings`) and gets them resolved, with
+        # the language they name; the others are called with their arguments alone.
+        func, uses_settings = args.func, getattr(args, "uses_settings", False)
+    if not uses_settings:
         return func(args)
+    try:
+        launch = launch_from_args(args)
     except SettingsError as exc:
         print(i18n.tr("Settings problem: {problem}", problem=exc), file=sys.stderr)
         return 2
+    i18n.set_language(launch.settings["general.language"])
+    return func(args, launch)
+
+
+def _report_unexpected(exc: BaseException) -> int:
+    """One sentence on the console; the traceback in the log file, where a helper can read it."""
+    from logging.handlers import RotatingFileHandler
+
+    from notifier.core.logs import log_file
+
+    where = ""
+    try:
+        path = log_file()
+        handler = RotatingFileHandler(path, maxBytes=2 * 1024 * 1024, backupCount=5, encoding="utf-8")
+    except OSError:
+        pass
+    else:
+        crash_log = logging.getLogger("notifier.unexpected")
+        crash_log.propagate = False  # the console gets the sentence below, not the traceback
+        crash_log.addHandler(handler)
+        try:
+            crash_log.error("unexpected error", exc_info=exc)
+        finally:
+            crash_log.removeHandler(handler)
+            handler.close()
+        where = str(path)
+    if where:
+        sentence = i18n.tr("Order Notifier stopped on an unexpected error ({error}); the details are in {log}.",
+                           error=type(exc).__name__, log=where)
+    else:
+        sentence = i18n.tr("Order Notifier stopped on an unexpected error ({error}).", error=type(exc).__name__)
+    print(sentence, file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(i18n.tr("Settings problem: {problem}", problem=exc), file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # argparse: --help, --version, or a mistake already told
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - the last guard: a sentence, never a traceback
+        return _report_unexpected(exc)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,16 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
+from pathlib import Path
 
 from notifier.core import paths
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_file() -> Path:
+    """The app's log file (a helper asked to look "in the log" looks here)."""
+    return paths.log_dir() / "notifier.log"
 
 
 def configure(level: str = "INFO", *, to_file: bool = False, stream=sys.stderr) -> None:
@@ -21,7 +27,7 @@ def configure(level: str = "INFO", *, to_file: bool = False, stream=sys.stderr) 
     root.addHandler(console)
     if to_file:
         file_handler = logging.handlers.RotatingFileHandler(
-            paths.log_dir() / "notifier.log", maxBytes=2 * 1024 * 1024, backupCount=5, encoding="utf-8"
+            log_file(), maxBytes=2 * 1024 * 1024, backupCount=5, encoding="utf-8"
         )
         file_handler.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(file_handler)

@@ -12,7 +12,6 @@ Qt's offscreen platform and prints one line per notification and per announcemen
 
 from __future__ import annotations
 
-import argparse
 import linecache
 import logging
 import os
@@ -21,7 +20,8 @@ import socket
 import sys
 import threading
 import time
-from pathlib import Path
+
+from notifier.core.launch import Launch
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +66,6 @@ def needs_offscreen(environ: dict[str, str] | None = None, platform: str = sys.p
     return not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
-def has_overrides(args: argparse.Namespace) -> bool:
-    return any(
-        getattr(args, name, None)
-        for name in ("config", "protocol", "url", "shop", "admin_url", "admin_user", "ca_file", "set")
-    )
-
-
 class ConsoleLog:
     """The console mode's output: whole lines, flushed, safe against a closed pipe."""
 
@@ -89,31 +82,23 @@ class ConsoleLog:
             pass
 
 
-def run_app(args: argparse.Namespace) -> int:
-    """Entry point of `notifier` with no subcommand (and of `--self-test`)."""
+def run_app(launch: Launch) -> int:
+    """`notifier` with no subcommand, once the entry point has resolved the settings and, for the
+    demo, started the embedded server."""
     console = needs_offscreen()
     if console:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from notifier.cli import settings_from_args, setup_logging
-
-    settings = settings_from_args(args)
-    setup_logging(args.log_level or settings["general.log_level"], to_file=not getattr(args, "self_test", False))
-    if getattr(args, "self_test", False):
-        from notifier.desktop.doctor import self_test
-
-        return self_test(settings)
-    return NotifierApp(args, settings, console=console).run()
+    return NotifierApp(launch, console=console).run()
 
 
 class NotifierApp:
     """Owns every long-lived part of the running app. Built by `run`, torn down at quit."""
 
-    def __init__(self, args: argparse.Namespace, settings, *, console: bool = False):
-        self.args = args
-        self.base_settings = settings  # saved settings + this run's overrides; what the dialog edits
-        self.settings = settings  # what the connection uses (the demo replaces the server part)
+    def __init__(self, launch: Launch, *, console: bool = False):
+        self.launch = launch
+        self.base_settings = launch.settings  # saved settings + this run's overrides; what the dialog edits
+        self.settings = launch.connection_settings(launch.settings)  # what the connection uses
         self.console = ConsoleLog() if console else None
-        self.demo = None
         self.orders_window = None
         self.settings_dialog = None
         self.tray = None
@@ -163,27 +148,20 @@ class NotifierApp:
         from notifier.desktop.bridge import CoreBridge
 
         self.language = self._install_translators(self.base_settings)
-        ledger_path = paths.ledger_file()
-        if self.args.demo:
-            from notifier.server.demo import DemoServer  # the one server import the app makes
-
-            self.demo = DemoServer()
-            self.demo.start()
-            self.settings = self.demo.client_settings(self.base_settings)
-            self.secrets = self.demo.secrets()
-            ledger_path = self.demo.ledger_path()
+        launch = self.launch
+        if launch.secrets is not None:
+            self.secrets = launch.secrets  # the demo's token
         else:
             from notifier.core.secrets import SecretStore
 
             self.secrets = SecretStore()
-        self.ledger = Ledger(ledger_path)
+        self.ledger = Ledger(launch.ledger_path or paths.ledger_file())
         self.bridge = CoreBridge()
         self.intake = OrderIntake(self.ledger, self.secrets)
         self.intake.on_order(self.bridge.push_order)
         self.intake.on_status(self.bridge.push_status)
-        self.first_run = not (
-            self.args.demo or has_overrides(self.args) or self._config_path().exists()
-        )
+        # Nothing set up yet (no settings file, nothing on the command line): ask first.
+        self.first_run = not (launch.demo or launch.has_overrides or launch.config_path.exists())
         if not self.first_run:
             self.intake.start(self.settings)
 
@@ -251,11 +229,6 @@ class NotifierApp:
         except ImportError:
             return i18n.set_language(settings["general.language"])
         return install_translators(self.qapp, settings["general.language"])
-
-    def _config_path(self) -> Path:
-        from notifier.core import paths
-
-        return Path(self.args.config) if getattr(self.args, "config", None) else paths.config_file()
 
     def _install_signal_handlers(self) -> None:
         """Ctrl+C / SIGTERM quit cleanly. Python runs signal handlers only when it gets control,
@@ -370,7 +343,7 @@ class NotifierApp:
     def apply_settings(self, new) -> None:
         old_base, old = self.base_settings, self.settings
         self.base_settings = new
-        self.settings = self.demo.client_settings(new) if self.demo is not None else new
+        self.settings = self.launch.connection_settings(new)
         if new["general.start_at_login"] != old_base["general.start_at_login"]:
             from notifier.desktop import autostart
 
@@ -447,7 +420,5 @@ class NotifierApp:
         try:
             self.intake.stop()
         finally:
-            if self.demo is not None:
-                self.demo.stop()
             self.single.release()
             self.ledger.close()

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from notifier.core.launch import Launch
 
-def _cmd_doctor(args: argparse.Namespace) -> int:
-    from notifier.cli import settings_from_args
+
+def _cmd_doctor(args: argparse.Namespace, launch: Launch) -> int:
     from notifier.desktop.doctor import run_doctor
 
-    return run_doctor(settings_from_args(args), voices=not args.no_voices)
+    return run_doctor(launch.settings, voices=not args.no_voices)
 
 
 def add_desktop_commands(sub) -> None:
     doctor = sub.add_parser("doctor", help="print what works on this machine (notifications, voice, keyring, tray)")
     doctor.add_argument("--no-voices", action="store_true", help="skip listing voices (can be slow)")
-    doctor.set_defaults(func=_cmd_doctor)
+    # uses_settings: the entry point resolves the settings (--config, --set …) and passes them.
+    doctor.set_defaults(func=_cmd_doctor, uses_settings=True)

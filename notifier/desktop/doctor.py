@@ -40,7 +40,13 @@ def _application():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtWidgets import QApplication
 
-    return QApplication.instance() or QApplication(sys.argv[:1])
+    from notifier.core import i18n
+    from notifier.desktop.i18n import install_translators
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    # The sentences the parts give (speech, keyring) in the language the entry point set.
+    install_translators(app, i18n.language())
+    return app
 
 
 def examine(settings, *, voices: bool = True) -> list[Finding]:

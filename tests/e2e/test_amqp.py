@@ -26,8 +26,8 @@ from notifier.core.connection import ConnState
 from notifier.core.ledger import Ledger
 from notifier.core.secrets import MemorySecrets
 from notifier.core.settings import Settings
-from notifier.core.sources.amqp import TEST_HOOK_PAUSE_ENV, AmqpPublisher, send_amqp
-from notifier.core.sources.amqp_options import add_send_amqp_arguments
+from notifier.cli import main as notifier_main
+from notifier.core.sources.amqp import TEST_HOOK_PAUSE_ENV, AmqpPublisher
 from tests.fakes.keyring_session import KeyringSession
 from tests.fakes.listener_process import ListenerProcess
 from tests.fakes.running_source import RunningSource
@@ -360,17 +360,12 @@ def test_wrong_password_is_unauthorized_and_retried_slowly(account, amqp_setting
 
 
 def test_send_amqp_publishes_a_test_order_the_source_announces(account, amqp_settings, tmp_path, capsys):
-    import argparse
-
     settings = amqp_settings(connection__url=f"amqp://127.0.0.1:5672/{account.vhost}")  # guest, no password
-    parser = argparse.ArgumentParser()
-    add_send_amqp_arguments(parser)
-    args = parser.parse_args([
-        "--amqp", settings["connection.url"], "--exchange", settings["amqp.exchange"],
+    assert notifier_main([
+        "send", "--amqp", settings["connection.url"], "--exchange", settings["amqp.exchange"],
         "--routing-key", "order", "--amqp-queue", settings["amqp.queue"],
         "--order-id", "9001", "--amount", "56.5", "--number", "A-17",
-    ])
-    assert send_amqp(args) == 0
+    ]) == 0
     assert '"published": "9001"' in capsys.readouterr().out
 
     ledger = Ledger(tmp_path / "ledger.sqlite3")

@@ -22,14 +22,12 @@ set in normal use, and a warning is logged when it is.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
 import logging
 import os
 import ssl
-import sys
 import threading
 import time
 import uuid
@@ -44,10 +42,10 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 
-from notifier.core.connection import ConnectionStatus, ConnState
+from notifier.core.connection import ConnState
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.i18n import tr
-from notifier.core.secrets import SecretState, SecretStore
+from notifier.core.secrets import SecretState
 from notifier.core.settings import Settings
 from notifier.core.sources.decoding import NotAnOrder
 from notifier.core.sources.json_mapping import FieldMapping
@@ -502,60 +500,3 @@ def publish_test_order(
     )
     with AmqpPublisher(settings, password) as publisher:
         return publisher.publish(body)
-
-
-def send_amqp(args: argparse.Namespace) -> int:
-    """`notifier send --amqp URL`: publish test orders to the exchange; 0 when all were confirmed."""
-    from notifier.core.settings import SettingsError, load
-
-    try:
-        settings = load(getattr(args, "config", None))
-        changes: dict[str, Any] = {"connection.protocol": "amqp", "connection.url": args.amqp}
-        for item in getattr(args, "set", None) or []:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise SettingsError(item, "use KEY=VALUE")
-            changes[key.strip()] = value.strip()
-        for flag, key in (("exchange", "amqp.exchange"), ("routing_key", "amqp.routing_key"),
-                          ("amqp_queue", "amqp.queue"), ("ca_file", "connection.ca_file")):
-            if getattr(args, flag, None) is not None:
-                changes[key] = getattr(args, flag)
-        settings = settings.updated(changes)
-        address = broker_address(settings)
-    except (SettingsError, BrokerProblem) as exc:
-        print(tr("Settings problem: {problem}", problem=exc), file=sys.stderr)
-        return 2
-    password = None
-    if address.user:
-        password, problem = SecretStore().get(PASSWORD_SECRET)
-        if problem is not None:
-            print(problem.sentence(), file=sys.stderr)
-            return 1
-    mapping = FieldMapping.from_settings(settings)
-    kind = OrderKind(getattr(args, "kind", None) or "new_order")
-    count = max(1, int(getattr(args, "count", 1) or 1))
-    try:
-        with AmqpPublisher(settings, password) as publisher:
-            for i in range(count):
-                order_id = getattr(args, "order_id", None) or str(int(time.time() * 1000) % 10**12 + i)
-                if count > 1 and getattr(args, "order_id", None):
-                    order_id = f"{order_id}{i}"
-                body = order_message(
-                    mapping, order_id, kind=kind,
-                    order_number=getattr(args, "order_number", None),
-                    amount=getattr(args, "amount", None),
-                    customer=getattr(args, "customer", None),
-                    text=getattr(args, "text", None),
-                )
-                message_id = publisher.publish(body)
-                print(json.dumps({"published": order_id, "message_id": message_id}))
-    except pika.exceptions.UnroutableError:
-        print(tr("The broker has no queue bound to exchange {exchange} with routing key {key}; the order "
-                 "was not delivered.", exchange=settings["amqp.exchange"] or "(default)",
-                 key=routing_key_of(settings)), file=sys.stderr)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - report the failure as a sentence, not a traceback
-        state, detail = classify(exc)
-        print(ConnectionStatus(state, address.host, detail).sentence() + f" ({detail})", file=sys.stderr)
-        return 1
-    return 0
