@@ -80,9 +80,9 @@ class ConsoleLog:
         self.stream = stream or sys.stdout
 
     def line(self, what: str, text: str) -> None:
-        text = " ".join(text.split())  # one line, whatever the order text held
-        if len(text) > 300:
-            text = text[:299] + "…"
+        from notifier.core.text import plain
+
+        text = plain(text, 300)  # one line, whatever the order text held
         try:
             print(f"{time.strftime('%H:%M:%S')} {what}: {text}", file=self.stream, flush=True)
         except (BrokenPipeError, ValueError, OSError):

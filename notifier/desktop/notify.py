@@ -21,7 +21,6 @@ import html
 import logging
 import os
 import queue
-import re
 import selectors
 import socket
 import sys
@@ -32,26 +31,15 @@ from dataclasses import dataclass
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from notifier.core.paths import resources_dir
+from notifier.core.text import plain
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "Order Notifier"
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 # Limits per backend (title chars, body chars). freedesktop has none by spec, but servers
 # draw a few lines; plyer on Windows raises past 64/256 inside its own thread.
 LIMITS = {"freedesktop": (200, 1000), "plyer": (64, 256), "tray": (200, 1000)}
-
-
-def clean(text: str, limit: int, *, multiline: bool) -> str:
-    """Plain text without control characters, cut to `limit` characters."""
-    text = (text or "")[: limit * 2]  # a 5 MB string is cut before any work is done on it
-    if multiline:
-        text = "\n".join(" ".join(_CONTROL.sub(" ", part).split()) for part in text.splitlines())
-        text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    else:
-        text = " ".join(_CONTROL.sub(" ", text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class BackendError(RuntimeError):
@@ -383,8 +371,8 @@ class Notifier(QObject):
         while self._backends:
             backend = self._backends[0]
             title_limit, body_limit = backend.limits
-            shown = _Popup(clean(popup.title, title_limit, multiline=False),
-                           clean(popup.body, body_limit, multiline=True), popup.key, popup.action)
+            shown = _Popup(plain(popup.title, title_limit),
+                           plain(popup.body, body_limit, multiline=True), popup.key, popup.action)
             try:
                 backend.show(shown)
                 return

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from urllib.parse import quote
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -48,7 +47,9 @@ from PySide6.QtWidgets import (
 
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger, LedgerEntry
+from notifier.core.order_links import order_url
 from notifier.core.settings import Settings
+from notifier.core.text import plain
 from notifier.desktop.hour_chart import HourChart
 
 log = logging.getLogger(__name__)
@@ -67,33 +68,12 @@ def day_start(now: float | None = None) -> float:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-def order_url(template: str, event: OrderEvent) -> str:
-    """The browser address for an order from the user's template, or "" without a template.
-
-    Only {order_id} and {order_number} are filled (URL-quoted); any other brace is left alone, so
-    a template with a typo still opens something rather than raising.
-    """
-    if not template.strip():
-        return ""
-    return (template.strip()
-            .replace("{order_id}", quote(event.order_id, safe=""))
-            .replace("{order_number}", quote(event.display_number, safe="")))
-
-
 def format_amount(amount: Decimal | None, currency: str) -> str:
     if amount is None:
         return ""
     symbol = {"CNY": "¥", "RMB": "¥", "USD": "$", "EUR": "€"}.get(currency.upper(), "")
     text = f"{amount:,.2f}"
     return f"{symbol}{text}" if symbol else f"{text} {currency}"
-
-
-def _one_line(text: str | None, limit: int = 120) -> str:
-    # Order text comes from the server: never let a 5 MB or multi-line string stretch a cell.
-    if not text:
-        return ""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class OrdersModel(QAbstractTableModel):
@@ -166,16 +146,16 @@ class OrdersModel(QAbstractTableModel):
             if column == "kind":
                 return self.kind_text(event.kind)
             if column == "number":
-                return _one_line(event.display_number, 40)
+                return plain(event.display_number, 40)
             if column == "amount":
                 return format_amount(event.amount, event.currency)
             if column == "customer":
-                return _one_line(event.customer)
+                return plain(event.customer, 120)
             return self.tr("Acknowledged") if entry.acknowledged else self.tr("Waiting")
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [f"{self.kind_text(event.kind)} #{_one_line(event.display_number, 40)}"]
+            lines = [f"{self.kind_text(event.kind)} #{plain(event.display_number, 40)}"]
             if event.text:
-                lines.append(_one_line(event.text, 300))
+                lines.append(plain(event.text, 300))
             if entry.acknowledged and entry.acknowledged_at:
                 lines.append(self.tr("Acknowledged at %1").replace(
                     "%1", datetime.fromtimestamp(entry.acknowledged_at).strftime("%H:%M:%S")))

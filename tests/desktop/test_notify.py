@@ -9,13 +9,14 @@ import time
 import pytest
 from helpers import NotificationLog
 
-from notifier.desktop.notify import Notifier, clean
+from notifier.core.text import plain
+from notifier.desktop.notify import Notifier
 
 
-def test_clean_removes_control_characters_and_cuts():
-    assert clean("a\x00b\x1b[31mc\u202ed", 100, multiline=False) == "a b [31mc d"
-    assert clean("x" * 5_000_000, 200, multiline=False) == "x" * 199 + "…"
-    assert clean("one\n\n\n\ntwo\r\nthree", 100, multiline=True) == "one\n\ntwo\nthree"
+def test_plain_removes_control_characters_and_cuts():
+    assert plain("a\x00b\x1b[31mc\u202ed", 100) == "a b [31mc d"
+    assert plain("x" * 5_000_000, 200) == "x" * 199 + "…"
+    assert plain("one\n\n\n\ntwo\r\nthree", 100, multiline=True) == "one\n\ntwo\nthree"
 
 
 def test_without_a_session_bus_or_tray_nothing_breaks(qtbot, monkeypatch):
