@@ -36,6 +36,7 @@ from notifier.core.text import plain
 log = logging.getLogger(__name__)
 
 APP_NAME = "Order Notifier"
+NOTIFICATION_ICON_PX = 48
 
 # Limits per backend (title chars, body chars). freedesktop has none by spec, but servers
 # draw a few lines; plyer on Windows raises past 64/256 inside its own thread.
@@ -90,7 +91,10 @@ class _Freedesktop:
         self._sent: dict[int, _Popup] = {}  # our serial -> popup, until the reply gives its id
         self._markup = False
         self._actions = False
-        icon = resources_dir() / "icons" / "order-notifier-128.png"
+        # A 48 px icon: daemons show the icon at the size it is sent (dunst does, beside the
+        # text), and 128 px squeezed "New order #11305848" onto two lines. Sent as the app icon
+        # and as the image-path hint, which daemons that draw an image prefer.
+        icon = resources_dir() / "icons" / f"order-notifier-{NOTIFICATION_ICON_PX}.png"
         self._icon = str(icon) if icon.exists() else ""
 
     def show(self, popup: _Popup) -> None:
@@ -215,6 +219,8 @@ class _Freedesktop:
         body = html.escape(popup.body, quote=False) if self._markup else popup.body
         actions = ["default", popup.action or "Open"] if self._actions and popup.key else []
         hints = {"urgency": ("y", 1), "category": ("s", "im.received")}
+        if self._icon:
+            hints["image-path"] = ("s", self._icon)
         return new_method_call(self._address, "Notify", "susssasa{sv}i",
                                (APP_NAME, 0, self._icon, popup.title, body, actions, hints, -1))
 

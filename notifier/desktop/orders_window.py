@@ -51,6 +51,7 @@ from notifier.core.order_links import order_url
 from notifier.core.settings import Settings
 from notifier.core.text import plain
 from notifier.desktop.hour_chart import HourChart
+from notifier.desktop.identity import give_icon
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,11 @@ class OrdersModel(QAbstractTableModel):
 
     COLUMNS = ("time", "kind", "number", "amount", "customer", "status")
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, clock: Callable[[], float] = time.time):
         super().__init__(parent)
+        self._clock = clock
         self._entries: list[LedgerEntry] = []
-        self._today = day_start()
+        self._today = day_start(clock())
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -95,7 +97,7 @@ class OrdersModel(QAbstractTableModel):
     def set_entries(self, entries: list[LedgerEntry]) -> None:
         self.beginResetModel()
         self._entries = entries
-        self._today = day_start()
+        self._today = day_start(self._clock())
         self.endResetModel()
 
     def entry(self, row: int) -> LedgerEntry | None:
@@ -181,9 +183,12 @@ class OrdersWindow(QWidget):
 
     acknowledged = Signal()
 
-    def __init__(self, ledger: Ledger, settings_provider: Callable[[], Settings], parent=None):
+    def __init__(self, ledger: Ledger, settings_provider: Callable[[], Settings], parent=None,
+                 clock: Callable[[], float] = time.time):
+        """`clock`: what "today" and "now" mean (a fixed one makes reproducible screenshots)."""
         super().__init__(parent)
         self.ledger = ledger
+        self._clock = clock
         self._settings_provider = settings_provider
         self._filter = FILTER_TODAY
         self._stale = True
@@ -197,6 +202,7 @@ class OrdersWindow(QWidget):
         self._search_timer.setInterval(200)
         self._search_timer.timeout.connect(self.reload)
         self.setObjectName("OrdersWindow")
+        give_icon(self)
         self.resize(820, 560)
         self.setMinimumSize(560, 380)
         self._build()
@@ -234,7 +240,7 @@ class OrdersWindow(QWidget):
         bar.addWidget(self.search, 1)
         layout.addLayout(bar)
 
-        self.model = OrdersModel(self)
+        self.model = OrdersModel(self, self._clock)
         self.table = QTableView(self)
         self.table.setObjectName("orders")
         self.table.setModel(self.model)
@@ -349,7 +355,8 @@ class OrdersWindow(QWidget):
         self._stale = False
         self._last_reload = time.monotonic()
         selected = set(self.selected_entry_ids())
-        today = day_start()
+        now = self._clock()
+        today = day_start(now)
         search = self.search.text().strip()
         if self._filter == FILTER_TODAY:
             entries = self.ledger.recent(ALL_LIMIT, since=today, search=search)
@@ -358,7 +365,7 @@ class OrdersWindow(QWidget):
         else:
             entries = self.ledger.recent(ALL_LIMIT, search=search)
         self.model.set_entries(entries)
-        self.chart.set_counts(self.ledger.per_hour(today))
+        self.chart.set_counts(self.ledger.per_hour(today), datetime.fromtimestamp(now).hour)
         self._waiting = self.ledger.unacknowledged_orders()
         if selected:
             self._select_ids(selected)

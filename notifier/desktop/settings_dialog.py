@@ -46,6 +46,7 @@ from notifier.core.connection import ConnectionStatus
 from notifier.core.secrets import SecretProblem, SecretState, SecretStore
 from notifier.core.settings import BY_KEY, SECRETS, SecretSpec, Setting, Settings, SettingsError
 from notifier.desktop import settings_layout
+from notifier.desktop.identity import give_icon
 from notifier.desktop.settings_editors import Editor, SecretEditor, help_label, make_editor
 from notifier.desktop.settings_layout import PAGES, Row, Section
 
@@ -152,6 +153,7 @@ class SettingsDialog(QDialog):
         self._probe_relay: _Relay | None = None
         self.last_probe: ConnectionStatus | None = None
         self.setObjectName("SettingsDialog")
+        give_icon(self)
         self.setWindowTitle(self.tr("Settings — Order Notifier"))
         self.setModal(False)
         self._build()

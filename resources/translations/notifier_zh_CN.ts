@@ -72,6 +72,13 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     </message>
 </context>
 <context>
+    <name>Identity</name>
+    <message>
+        <source>Order Notifier</source>
+        <translation>订单提醒</translation>
+    </message>
+</context>
+<context>
     <name>Notifier</name>
     <message>
         <source>Open</source>

@@ -143,3 +143,15 @@ def test_a_dead_notification_server_falls_back_to_the_tray_fake_tray(qtbot, monk
     assert notifier.backend_name() == "tray icon message"
     notifier.show("新订单 #6", "")
     assert tray.messages[-1] == ("新订单 #6", "")
+
+
+@pytest.mark.needs_session
+def test_the_icon_is_sent_at_a_size_daemons_show_beside_the_text(notifier, notify_log):
+    """dunst draws the icon at the size it is sent: 128 px squeezed the title onto two lines."""
+    from PySide6.QtGui import QImage
+
+    notifier.show("New order #11305848", "Amount: ¥56.50")
+    entry = notify_log.wait_for(lambda e: e["summary"] == "New order #11305848")
+    assert "image-path" in entry["hints_keys"]
+    image = QImage(entry["app_icon"])
+    assert not image.isNull() and 32 <= image.width() <= 64 and image.width() == image.height()
