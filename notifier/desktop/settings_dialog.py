@@ -322,7 +322,8 @@ class SettingsDialog(QDialog):
             editor.widget.setToolTip(self.tr("Set by the demo for this run."))
         form: QFormLayout = box.layout()
         if editor.inline_label:
-            form.addRow(field.row)
+            # In the field column, lined up with the other fields (an empty label beside it).
+            form.addRow(QLabel(box), field.row)
         else:
             form.addRow(self._row_label(row.label_text(), editor.widget, box), field.row)
         field.label = form.labelForField(field.row)
