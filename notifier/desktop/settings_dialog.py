@@ -520,10 +520,11 @@ class SettingsDialog(QDialog):
         except SettingsError as exc:
             self.show_error(exc.key, exc.problem)
             return None
-        if not settings["connection.url"]:
+        used = settings.updated(self.fixed) if self.fixed else settings  # what this run connects with
+        if not used["connection.url"]:
             self.show_error("connection.url", self.tr("Enter the address of your order server."))
             return None
-        if settings["connection.protocol"] == "notifier" and not settings["connection.shop"]:
+        if used["connection.protocol"] == "notifier" and not used["connection.shop"]:
             self.show_error("connection.shop", self.tr("Enter the shop name you were given with the token."))
             return None
         return settings

@@ -343,12 +343,13 @@ def test_fixed_values_are_shown_but_not_saved(make_dialog):
     owner's own settings file keeps its values."""
     fixed = {"connection.protocol": "notifier", "connection.url": "ws://127.0.0.1:4321/ws",
              "connection.shop": "demo-shop"}
-    dialog = make_dialog(Settings({"connection.url": "ws://mine/ws", "connection.shop": "mine"}), fixed=fixed)
-    assert dialog.fields["connection.url"].editor.text() == "ws://127.0.0.1:4321/ws"
-    assert dialog.fields["connection.shop"].editor.text() == "demo-shop"
-    assert not dialog.fields["connection.url"].editor.isEnabled()
-    dialog.fields["alerts.repeat_interval"].editor.setValue(30)
-    assert dialog.save()
-    saved = core_settings.load()
-    assert (saved["connection.url"], saved["connection.shop"]) == ("ws://mine/ws", "mine")
-    assert saved["alerts.repeat_interval"] == 30
+    for own in (Settings({"connection.url": "ws://mine/ws", "connection.shop": "mine"}), Settings()):
+        dialog = make_dialog(own, fixed=fixed)
+        assert dialog.fields["connection.url"].editor.text() == "ws://127.0.0.1:4321/ws"
+        assert dialog.fields["connection.shop"].editor.text() == "demo-shop"
+        assert not dialog.fields["connection.url"].editor.isEnabled()
+        dialog.fields["alerts.repeat_interval"].editor.setValue(30)
+        assert dialog.save()  # also when the owner's own file has no server yet
+        saved = core_settings.load()
+        assert (saved["connection.url"], saved["connection.shop"]) == (own["connection.url"], own["connection.shop"])
+        assert saved["alerts.repeat_interval"] == 30
