@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QDialog,
@@ -48,6 +47,12 @@ from notifier.core.settings import BY_KEY, SECRETS, SecretSpec, Setting, Setting
 from notifier.desktop import settings_layout
 from notifier.desktop.identity import give_icon
 from notifier.desktop.settings_editors import Editor, SecretEditor, help_label, make_editor
+from notifier.desktop.settings_io import (
+    PendingSecrets,
+    SecretStatus,
+    in_background,
+    read_secret_status,
+)
 from notifier.desktop.settings_layout import PAGES, Row, Section
 
 log = logging.getLogger(__name__)
@@ -66,45 +71,6 @@ def cjk_spacing(text: str) -> str:
     "仅保存在 %1 中" keeps its spaces around "Secret Service" but not around "内存（演示）".
     """
     return re.sub(f"(?<=[{_CJK}]) (?=[{_CJK}])", "", text)
-
-
-class _Relay(QObject):
-    """Carries a worker thread's answer to the dialog (a queued signal into the GUI thread)."""
-
-    done = Signal(object)
-
-
-class _PendingSecrets(SecretStore):
-    """The keyring as it will be after Save: typed values first, then what is stored.
-
-    Lets "Test connection" try a password the user typed but has not saved yet.
-    """
-
-    def __init__(self, store: SecretStore, typed: dict[str, str], forgotten: set[str]):
-        super().__init__(store.service)
-        self._store, self._typed, self._forgotten = store, typed, forgotten
-
-    def backend_name(self) -> str:
-        return self._store.backend_name()
-
-    def get(self, name: str) -> tuple[str | None, SecretProblem | None]:
-        if self._typed.get(name):
-            return self._typed[name], None
-        if name in self._forgotten:
-            return None, None
-        return self._store.get(name)
-
-
-def read_secret_status(secrets: SecretStore) -> tuple[str, dict[str, tuple[bool, SecretProblem | None]]]:
-    """(keyring name, {secret: (stored?, problem)}): the keyring calls the dialog needs, for a
-    worker thread. The values themselves are dropped here; the dialog never holds them."""
-    backend = secrets.backend_name()
-    status = {}
-    for spec in SECRETS:
-        value, problem = secrets.get(spec.name)
-        status[spec.name] = (value is not None, problem)
-        del value
-    return backend, status
 
 
 class _Field:
@@ -150,7 +116,6 @@ class SettingsDialog(QDialog):
         self._secret_notes: dict[str, QLabel] = {}
         self._forgotten: set[str] = set()
         self._sections: dict[tuple[str, str], QGroupBox] = {}
-        self._probe_relay: _Relay | None = None
         self.last_probe: ConnectionStatus | None = None
         self.setObjectName("SettingsDialog")
         give_icon(self)
@@ -404,23 +369,11 @@ class SettingsDialog(QDialog):
     # -- the keyring, off the GUI thread -------------------------------------------------------
 
     def _read_secret_status(self) -> None:
-        relay = _Relay()  # no parent: it outlives a dialog closed before the keyring answers
-        relay.done.connect(self._secret_status_read)
         secrets = self.secrets
+        in_background(lambda: read_secret_status(secrets), self._secret_status_read,
+                      lambda _exc: None, "settings-keyring")
 
-        def work() -> None:
-            try:
-                answer = read_secret_status(secrets)
-            except Exception:  # noqa: BLE001 - the dialog must never wait forever
-                log.exception("reading the keyring failed")
-                answer = None
-            relay.done.emit(answer)
-
-        self._status_relay = relay
-        threading.Thread(target=work, name="settings-keyring", daemon=True).start()
-
-    def _secret_status_read(self, answer) -> None:
-        self._status_relay = None
+    def _secret_status_read(self, answer: SecretStatus | None) -> None:
         backend, status = answer if answer is not None else ("?", {})
         for name, editor in self.secret_editors.items():
             saved, problem = status.get(name, (False, None))
@@ -572,28 +525,20 @@ class SettingsDialog(QDialog):
             return
         from notifier.core.probe import test_connection
 
-        pending = _PendingSecrets(self.secrets, self._typed_secrets(), set(self._forgotten))
-        relay = _Relay()
-        relay.done.connect(self._probe_done)
-        self._probe_relay = relay  # kept until the answer arrives
+        pending = PendingSecrets(self.secrets, self._typed_secrets(), set(self._forgotten))
         self.test_connection_button.setEnabled(False)
         self.connection_result.setStyleSheet("")
         self.connection_result.setText(self.tr("Connecting…"))
 
-        def work() -> None:
-            try:
-                status = test_connection(settings, pending, timeout=PROBE_TIMEOUT_S)
-            except Exception as exc:  # noqa: BLE001 - the answer must always come back
-                log.exception("connection test failed")
-                from notifier.core.connection import ConnState
+        def failed(exc: Exception) -> ConnectionStatus:
+            from notifier.core.connection import ConnState
 
-                status = ConnectionStatus(ConnState.MISCONFIGURED, "", type(exc).__name__)
-            relay.done.emit(status)
+            return ConnectionStatus(ConnState.MISCONFIGURED, "", type(exc).__name__)
 
-        threading.Thread(target=work, name="settings-probe", daemon=True).start()
+        in_background(lambda: test_connection(settings, pending, timeout=PROBE_TIMEOUT_S), self._probe_done,
+                      failed, "settings-probe")
 
     def _probe_done(self, status: ConnectionStatus) -> None:
-        self._probe_relay = None
         self.last_probe = status
         self.test_connection_button.setEnabled(True)
         good = status.healthy
