@@ -14,6 +14,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from notifier.core.text import shorten
+
 
 class OrderKind(StrEnum):
     NEW_ORDER = "new_order"
@@ -34,7 +36,7 @@ def clip(value: object, limit: int = MAX_FIELD_CHARS) -> str | None:
     text = value if isinstance(value, str) else str(value)
     # Lone surrogates (from invalid UTF-8 decoded leniently) cannot be stored or printed.
     text = text.encode("utf-8", "replace").decode("utf-8")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(text, limit)
 
 
 def parse_amount(value: object) -> Decimal | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from notifier.core import i18n
 from notifier.core.events import OrderEvent, OrderKind
+from notifier.core.text import plain
 
 LANGUAGES = ("zh_CN", "en")
 
@@ -36,7 +37,6 @@ TITLE_NUMBER_CHARS = 40
 BODY_FIELD_CHARS = 500
 
 PLACEHOLDERS = ("number", "amount", "customer", "text", "order_id")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 _CLAUSE = re.compile(r"([，,；;。！!？?、])")
 
 # Announcements for kinds that have no template setting.
@@ -106,15 +106,6 @@ def _kind_name(kind: OrderKind | str) -> str:
         return str(OrderKind(kind))
     except ValueError:
         return str(OrderKind.NEW_ORDER)
-
-
-def plain(text: str | None, limit: int) -> str:
-    """One line of plain text: control characters gone, whitespace folded, cut to `limit`."""
-    if not text:
-        return ""
-    text = _CONTROL.sub(" ", text[: limit * 4])
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def effective_language(settings: Mapping[str, Any]) -> str:

@@ -27,6 +27,7 @@ from notifier.core import wording
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
+from notifier.core.order_links import order_url
 from notifier.core.settings import Settings, parse_hhmm
 
 log = logging.getLogger(__name__)
@@ -326,15 +327,9 @@ class AlertCentre(QObject):
         """A notification was clicked: open that order (browser URL template or the window)."""
         entry = self.ledger.find(key)  # one indexed lookup per click: nothing kept per order
         event = entry.event if entry is not None else None
-        template = self.settings["alerts.order_url"]
-        if event is not None and template:
-            try:
-                url = template.format(order_id=event.order_id, order_number=event.display_number)
-            except (KeyError, IndexError, ValueError):
-                log.warning("alerts.order_url is not a valid template")
-            else:
-                if QDesktopServices.openUrl(QUrl(url)):
-                    return
+        url = order_url(self.settings["alerts.order_url"], event) if event is not None else ""
+        if url and QDesktopServices.openUrl(QUrl(url)):
+            return
         self.show_order.emit(event)
 
     # -- quiet hours and mute ------------------------------------------------------------

@@ -73,9 +73,9 @@ class ConsoleLog:
         self.stream = stream or sys.stdout
 
     def line(self, what: str, text: str) -> None:
-        text = " ".join(text.split())  # one line, whatever the order text held
-        if len(text) > 300:
-            text = text[:299] + "…"
+        from notifier.core.text import plain
+
+        text = plain(text, 300)  # one line, whatever the order text held
         try:
             print(f"{time.strftime('%H:%M:%S')} {what}: {text}", file=self.stream, flush=True)
         except (BrokenPipeError, ValueError, OSError):
@@ -228,7 +228,11 @@ class NotifierApp:
             from notifier.desktop.i18n import install_translators
         except ImportError:
             return i18n.set_language(settings["general.language"])
-        return install_translators(self.qapp, settings["general.language"])
+        from notifier.desktop.identity import apply_identity
+
+        language = install_translators(self.qapp, settings["general.language"])
+        apply_identity(self.qapp)  # window icon, and the app's name in the new language
+        return language
 
     def _install_signal_handlers(self) -> None:
         """Ctrl+C / SIGTERM quit cleanly. Python runs signal handlers only when it gets control,
@@ -325,10 +329,14 @@ class NotifierApp:
         if self.settings_dialog is None:
             from notifier.desktop.settings_dialog import SettingsDialog
 
-            self.settings_dialog = SettingsDialog(
-                self.base_settings, self.secrets, first_run=first_run, voice=self.announcer
+            # The demo's server and shop are shown as they are used, and not saved.
+            fixed = {key: value for key, value in self.settings.items()
+                     if value != self.base_settings[key]} if self.demo is not None else {}
+            dialog = SettingsDialog(
+                self.base_settings, self.secrets, first_run=first_run, voice=self.announcer, fixed=fixed
             )
-            self.settings_dialog.saved.connect(self.apply_settings)
+            dialog.saved.connect(lambda new: self.apply_settings(new, secrets_changed=dialog.secrets_changed))
+            self.settings_dialog = dialog
             self.settings_dialog.finished.connect(self._settings_closed)
         self.settings_dialog.show()
         self.settings_dialog.raise_()
@@ -340,7 +348,8 @@ class NotifierApp:
             self.settings_dialog.deleteLater()
             self.settings_dialog = None
 
-    def apply_settings(self, new) -> None:
+    def apply_settings(self, new, *, secrets_changed: bool = False) -> None:
+        """Use saved settings now; reconnect when the connection or one of its secrets changed."""
         old_base, old = self.base_settings, self.settings
         self.base_settings = new
         self.settings = self.launch.connection_settings(new)
@@ -353,11 +362,12 @@ class NotifierApp:
                 log.warning("could not change start at login: %s", exc)
         if new["general.language"] != old_base["general.language"]:
             self.language = self._install_translators(new)
+            self.tray.retranslate()  # the menu is built once; the windows follow LanguageChange
         self.alerts.apply_settings(self.settings)
         self.announcer.apply_settings(self.settings)
         was_waiting = self.first_run
         self.first_run = False
-        if was_waiting or self.settings.connection_changed(old):
+        if was_waiting or secrets_changed or self.settings.connection_changed(old):
             self._restart_connection()
 
     def open_log_folder(self) -> None:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from urllib.parse import quote
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -48,8 +47,11 @@ from PySide6.QtWidgets import (
 
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger, LedgerEntry
+from notifier.core.order_links import order_url
 from notifier.core.settings import Settings
+from notifier.core.text import plain
 from notifier.desktop.hour_chart import HourChart
+from notifier.desktop.identity import give_icon
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +69,6 @@ def day_start(now: float | None = None) -> float:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-def order_url(template: str, event: OrderEvent) -> str:
-    """The browser address for an order from the user's template, or "" without a template.
-
-    Only {order_id} and {order_number} are filled (URL-quoted); any other brace is left alone, so
-    a template with a typo still opens something rather than raising.
-    """
-    if not template.strip():
-        return ""
-    return (template.strip()
-            .replace("{order_id}", quote(event.order_id, safe=""))
-            .replace("{order_number}", quote(event.display_number, safe="")))
-
-
 def format_amount(amount: Decimal | None, currency: str) -> str:
     if amount is None:
         return ""
@@ -88,23 +77,16 @@ def format_amount(amount: Decimal | None, currency: str) -> str:
     return f"{symbol}{text}" if symbol else f"{text} {currency}"
 
 
-def _one_line(text: str | None, limit: int = 120) -> str:
-    # Order text comes from the server: never let a 5 MB or multi-line string stretch a cell.
-    if not text:
-        return ""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 class OrdersModel(QAbstractTableModel):
     """Ledger entries as rows; newest first, as the ledger returns them."""
 
     COLUMNS = ("time", "kind", "number", "amount", "customer", "status")
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, clock: Callable[[], float] = time.time):
         super().__init__(parent)
+        self._clock = clock
         self._entries: list[LedgerEntry] = []
-        self._today = day_start()
+        self._today = day_start(clock())
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -115,7 +97,7 @@ class OrdersModel(QAbstractTableModel):
     def set_entries(self, entries: list[LedgerEntry]) -> None:
         self.beginResetModel()
         self._entries = entries
-        self._today = day_start()
+        self._today = day_start(self._clock())
         self.endResetModel()
 
     def entry(self, row: int) -> LedgerEntry | None:
@@ -166,16 +148,16 @@ class OrdersModel(QAbstractTableModel):
             if column == "kind":
                 return self.kind_text(event.kind)
             if column == "number":
-                return _one_line(event.display_number, 40)
+                return plain(event.display_number, 40)
             if column == "amount":
                 return format_amount(event.amount, event.currency)
             if column == "customer":
-                return _one_line(event.customer)
+                return plain(event.customer, 120)
             return self.tr("Acknowledged") if entry.acknowledged else self.tr("Waiting")
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [f"{self.kind_text(event.kind)} #{_one_line(event.display_number, 40)}"]
+            lines = [f"{self.kind_text(event.kind)} #{plain(event.display_number, 40)}"]
             if event.text:
-                lines.append(_one_line(event.text, 300))
+                lines.append(plain(event.text, 300))
             if entry.acknowledged and entry.acknowledged_at:
                 lines.append(self.tr("Acknowledged at %1").replace(
                     "%1", datetime.fromtimestamp(entry.acknowledged_at).strftime("%H:%M:%S")))
@@ -201,9 +183,12 @@ class OrdersWindow(QWidget):
 
     acknowledged = Signal()
 
-    def __init__(self, ledger: Ledger, settings_provider: Callable[[], Settings], parent=None):
+    def __init__(self, ledger: Ledger, settings_provider: Callable[[], Settings], parent=None,
+                 clock: Callable[[], float] = time.time):
+        """`clock`: what "today" and "now" mean (a fixed one makes reproducible screenshots)."""
         super().__init__(parent)
         self.ledger = ledger
+        self._clock = clock
         self._settings_provider = settings_provider
         self._filter = FILTER_TODAY
         self._stale = True
@@ -217,6 +202,7 @@ class OrdersWindow(QWidget):
         self._search_timer.setInterval(200)
         self._search_timer.timeout.connect(self.reload)
         self.setObjectName("OrdersWindow")
+        give_icon(self)
         self.resize(820, 560)
         self.setMinimumSize(560, 380)
         self._build()
@@ -254,7 +240,7 @@ class OrdersWindow(QWidget):
         bar.addWidget(self.search, 1)
         layout.addLayout(bar)
 
-        self.model = OrdersModel(self)
+        self.model = OrdersModel(self, self._clock)
         self.table = QTableView(self)
         self.table.setObjectName("orders")
         self.table.setModel(self.model)
@@ -369,7 +355,8 @@ class OrdersWindow(QWidget):
         self._stale = False
         self._last_reload = time.monotonic()
         selected = set(self.selected_entry_ids())
-        today = day_start()
+        now = self._clock()
+        today = day_start(now)
         search = self.search.text().strip()
         if self._filter == FILTER_TODAY:
             entries = self.ledger.recent(ALL_LIMIT, since=today, search=search)
@@ -378,7 +365,7 @@ class OrdersWindow(QWidget):
         else:
             entries = self.ledger.recent(ALL_LIMIT, search=search)
         self.model.set_entries(entries)
-        self.chart.set_counts(self.ledger.per_hour(today))
+        self.chart.set_counts(self.ledger.per_hour(today), datetime.fromtimestamp(now).hour)
         self._waiting = self.ledger.unacknowledged_orders()
         if selected:
             self._select_ids(selected)

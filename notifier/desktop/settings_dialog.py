@@ -1,31 +1,29 @@
-"""The settings dialog, built from the declaration in `notifier.core.settings`.
+"""The settings dialog: pages of sections of fields, built from the presentation table.
 
-Every declared setting gets a widget chosen by its type and presentation hints (bool: check box,
-bounded int: spin box, bounded float: slider, choices: drop-down, "multiline": text box, "path":
-line with Browse…), its translated label, help as grey text and tooltip, and a place for an
-error right under it. The layout (pages and sections) is data too: `SECTIONS` below; a setting
-added to the declaration and not placed by a section still appears, at the end of its page.
+What each setting is comes from `notifier.core.settings`; how it is shown (page, section, label,
+hint, placeholder, editor) from `settings_layout`; the editors themselves from
+`settings_editors`. This module puts them together and does the dialog's work: load, check
+with inline errors, Save/Cancel, Test connection and Test voice.
 
-Secrets (SECRETS) are password fields that go to the keyring only; the dialog names the keyring.
-Nothing is written before Save; Cancel leaves the file and the keyring as they were.
+Secrets are password fields that go to the keyring only. Whether one is stored, and which
+keyring holds it, is read by a worker thread (a keyring call may wait on D-Bus or a prompt):
+the dialog opens at once and says "Checking the keyring…" until the answer comes back through
+a queued signal. Nothing is written before Save; Cancel leaves the file and the keyring as
+they were.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QFrame,
     QGroupBox,
@@ -36,8 +34,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
-    QSlider,
-    QSpinBox,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -46,124 +42,89 @@ from PySide6.QtWidgets import (
 
 from notifier.core import settings as core_settings
 from notifier.core.connection import ConnectionStatus
-from notifier.core.i18n import tr as core_tr
-from notifier.core.secrets import SecretProblem, SecretStore
-from notifier.core.settings import SECRETS, SETTINGS, SecretSpec, Setting, Settings, SettingsError
+from notifier.core.secrets import SecretProblem, SecretState, SecretStore
+from notifier.core.settings import BY_KEY, SECRETS, SecretSpec, Setting, Settings, SettingsError
+from notifier.desktop import settings_layout
+from notifier.desktop.identity import give_icon
+from notifier.desktop.settings_editors import Editor, SecretEditor, help_label, make_editor
+from notifier.desktop.settings_io import (
+    PendingSecrets,
+    SecretStatus,
+    in_background,
+    read_secret_status,
+)
+from notifier.desktop.settings_layout import PAGES, Row, Section
 
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 10.0
 ERROR_STYLE = "color: #c62828;"
-HELP_STYLE = "color: palette(mid);"
-LABEL_MAX_WIDTH = 240
-# Secrets are not settings; each is shown under the setting it goes with.
-SECRET_AFTER = {"notifier_token": "connection.shop", "json_token": "connection.url",
-                "skytakeout_admin_password": "skytakeout.admin_user", "amqp_password": "amqp.user"}
+# Row labels never wrap (a wrapped label strands its last word); the table keeps them short,
+# and a test holds every label, in every language, to this width.
+LABEL_MAX_WIDTH = 260
+_CJK = "\u3000-\u303f\u3400-\u9fff\uff00-\uffef"
 
 
-@dataclass(frozen=True)
-class Section:
-    """A titled box on a page holding the settings (and secrets) its predicate accepts."""
+def cjk_spacing(text: str) -> str:
+    """Drop the spaces a translation put around a name that turned out Chinese too.
 
-    page: str
-    name: str
-    keys: Callable[[str], bool]
-    advanced: bool = False
-
-
-PAGES = ("connection", "alerts", "voice", "general")
-PAGE_OF_GROUP = {"connection": "connection", "skytakeout": "connection", "json": "connection",
-                 "amqp": "connection",
-                 "alerts": "alerts", "voice": "voice", "general": "general", "ledger": "general"}
-
-SECTIONS: tuple[Section, ...] = (
-    Section("connection", "server", lambda k: k.startswith("connection.") or k in ("notifier_token", "json_token")),
-    Section("connection", "skytakeout", lambda k: k.startswith("skytakeout.") or k == "skytakeout_admin_password"),
-    Section("connection", "amqp", lambda k: k.startswith("amqp.") or k == "amqp_password"),
-    Section("connection", "json", lambda k: k.startswith("json.")),
-    Section("connection", "advanced", lambda k: PAGE_OF_GROUP.get(k.split(".")[0]) == "connection",
-            advanced=True),
-    Section("alerts", "what", lambda k: k.startswith(("alerts.notify_", "alerts.voice_")) or k == "alerts.chime"),
-    Section("alerts", "repeats", lambda k: k in ("alerts.repeat_interval", "alerts.repeat_limit",
-                                                  "alerts.burst_threshold", "alerts.disconnect_alert_after")),
-    Section("alerts", "quiet", lambda k: k.startswith("alerts.quiet_")),
-    Section("alerts", "browser", lambda k: k == "alerts.order_url"),
-    Section("voice", "voice", lambda k: k in ("voice.name", "voice.volume", "voice.rate", "voice.engine")),
-    Section("voice", "templates", lambda k: k.startswith("voice.template_")),
-    Section("general", "general", lambda k: k.startswith(("general.", "ledger."))),
-)
-
-
-class _ProbeRelay(QObject):
-    """Carries the probe's answer from its worker thread to the dialog (a queued signal)."""
-
-    done = Signal(object)
-
-
-class _PendingSecrets(SecretStore):
-    """The keyring as it will be after Save: typed values first, then what is stored.
-
-    Lets "Test connection" try a password the user typed but has not saved yet.
+    "仅保存在 %1 中" keeps its spaces around "Secret Service" but not around "内存（演示）".
     """
-
-    def __init__(self, store: SecretStore, typed: dict[str, str], forgotten: set[str]):
-        super().__init__(store.service)
-        self._store, self._typed, self._forgotten = store, typed, forgotten
-
-    def backend_name(self) -> str:
-        return self._store.backend_name()
-
-    def get(self, name: str) -> tuple[str | None, SecretProblem | None]:
-        if self._typed.get(name):
-            return self._typed[name], None
-        if name in self._forgotten:
-            return None, None
-        return self._store.get(name)
+    return re.sub(f"(?<=[{_CJK}]) (?=[{_CJK}])", "", text)
 
 
 class _Field:
-    """One setting's editor: the widget, its value in the setting's type, and its error label."""
+    """One setting's row: its editor, the row widget, its hint and its error label."""
 
-    def __init__(self, spec: Setting, editor: QWidget, get: Callable[[], Any], put: Callable[[Any], None],
-                 row: QWidget):
-        self.spec, self.editor, self.get, self.put, self.row = spec, editor, get, put, row
-        self.error = QLabel(row)
+    def __init__(self, spec: Setting, row: Row, editor: Editor, widget: QWidget):
+        self.spec, self.presentation, self.editor_part = spec, row, editor
+        self.editor = editor.widget
+        self.get, self.put = editor.get, editor.put
+        self.row = widget
+        self.help: QLabel | None = None
+        self.label: QWidget | None = None
+        self.error = QLabel(self.row)
         self.error.setObjectName(f"error:{spec.key}")
         self.error.setStyleSheet(ERROR_STYLE)
         self.error.setWordWrap(True)
         self.error.hide()
-        self.label: QWidget | None = None
-        self.help: QLabel | None = None
 
 
 class SettingsDialog(QDialog):
-    """Edit settings and secrets; `saved` carries the new Settings after they are on disk."""
+    """Edit settings and secrets; `saved` carries the new Settings after they are on disk.
+
+    `fixed`: values this run uses that the dialog shows but cannot change (the demo's server
+    and shop); Save keeps the file's own values for them.
+    """
 
     saved = Signal(object)
+    secret_status_known = Signal()
 
     def __init__(self, settings: Settings, secrets: SecretStore, *, first_run: bool = False, voice=None,
-                 parent: QWidget | None = None):
+                 fixed: Mapping[str, Any] | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.original = settings
         self.secrets = secrets
         self.voice = voice
         self.first_run = first_run
+        self.fixed = dict(fixed or {})
         self.secrets_changed = False  # set by Save: the app reconnects when a password changed
         self.fields: dict[str, _Field] = {}
+        self.secret_editors: dict[str, SecretEditor] = {}
         self.secret_edits: dict[str, QLineEdit] = {}
         self._secret_rows: dict[str, QWidget] = {}
-        self._secret_saved: dict[str, bool] = {}
+        self._secret_notes: dict[str, QLabel] = {}
         self._forgotten: set[str] = set()
         self._sections: dict[tuple[str, str], QGroupBox] = {}
-        self._probe_relay: _ProbeRelay | None = None
         self.last_probe: ConnectionStatus | None = None
-        self._backend = secrets.backend_name()
         self.setObjectName("SettingsDialog")
+        give_icon(self)
         self.setWindowTitle(self.tr("Settings — Order Notifier"))
         self.setModal(False)
         self._build()
         self._load(settings)
         self._protocol_changed()
+        self._read_secret_status()
         self.resize(780, 600)
 
     # -- building ------------------------------------------------------------------------------
@@ -188,8 +149,7 @@ class SettingsDialog(QDialog):
                                "QListWidget::item:selected { background: palette(highlight);"
                                " color: palette(highlighted-text); }")
         self.pages = QStackedWidget(self)
-        titles = {"connection": self.tr("Connection"), "alerts": self.tr("Alerts"),
-                  "voice": self.tr("Voice"), "general": self.tr("General")}
+        titles = settings_layout.page_titles()
         self._page_layouts: dict[str, QVBoxLayout] = {}
         for page in PAGES:
             self.nav.addItem(titles[page])
@@ -209,9 +169,17 @@ class SettingsDialog(QDialog):
         body.addWidget(self.pages, 1)
         outer.addLayout(body, 1)
 
-        self._place_settings()
+        known = {(s.page, s.name): s for s in settings_layout.sections()}
+        for row in settings_layout.rows():
+            section = known.get((row.page, row.section)) or Section(
+                row.page, row.section, "", advanced=row.section == "advanced")
+            box = self._section_box(section)
+            if row.secret:
+                self._add_secret_row(box, row)
+            else:
+                self._add_field(box, row)
         self._add_page_extras()
-        self._arrange_sections()
+        self._arrange_sections(list(known))
         for layout in self._page_layouts.values():
             layout.addStretch(1)
         self.nav.setCurrentRow(0)
@@ -254,27 +222,11 @@ class SettingsDialog(QDialog):
         layout.addWidget(text)
         return frame
 
-    def _section_title(self, section: Section) -> str:
-        return {
-            "server": self.tr("Order server"),
-            "skytakeout": self.tr("Sky-take-out admin account (catches orders missed while offline)"),
-            "json": self.tr("Message fields"),
-            "amqp": self.tr("RabbitMQ queue"),
-            "advanced": self.tr("Advanced"),
-            "what": self.tr("What to announce"),
-            "repeats": self.tr("Repeats and summaries"),
-            "quiet": self.tr("Quiet hours (voice off, notifications still shown)"),
-            "browser": self.tr("Opening orders"),
-            "voice": self.tr("Voice"),
-            "templates": self.tr("What is said"),
-            "general": self.tr("General"),
-        }.get(section.name, section.name)
-
     def _section_box(self, section: Section) -> QGroupBox:
         key = (section.page, section.name)
         box = self._sections.get(key)
         if box is None:
-            box = QGroupBox(self._section_title(section), self)
+            box = QGroupBox(section.title, self)
             box.setObjectName(f"section:{section.name}")
             box.setProperty("advanced", section.advanced)
             form = QFormLayout(box)
@@ -286,9 +238,8 @@ class SettingsDialog(QDialog):
             self._sections[key] = box
         return box
 
-    def _arrange_sections(self) -> None:
-        """Boxes onto their pages in SECTIONS order; advanced ones last, behind a toggle."""
-        order = [(s.page, s.name) for s in SECTIONS]
+    def _arrange_sections(self, order: list[tuple[str, str]]) -> None:
+        """Boxes onto their pages in the table's order; advanced ones last, behind a toggle."""
         keys = sorted(self._sections, key=lambda k: (bool(self._sections[k].property("advanced")),
                                                       order.index(k) if k in order else len(order)))
         for page, name in keys:
@@ -311,241 +262,69 @@ class SettingsDialog(QDialog):
                 self._page_layouts[page].addWidget(toggle)
             self._page_layouts[page].addWidget(box)
 
-    def _section_for(self, key: str, page: str, advanced: bool) -> Section:
-        for section in SECTIONS:
-            if section.page == page and section.advanced == advanced and section.keys(key):
-                return section
-        # Declared later and not placed yet: shown anyway, at the end of its page.
-        return Section(page, "advanced" if advanced else "other", lambda _k: True, advanced=advanced)
-
-    def _place_settings(self) -> None:
-        placed: set[str] = set()
-        for spec in SETTINGS:
-            page = PAGE_OF_GROUP.get(spec.group, "general")
-            box = self._section_box(self._section_for(spec.key, page, spec.advanced))
-            field = self._make_field(spec, box)
-            self.fields[spec.key] = field
-            self._add_row(box, spec, field)
-            # A password sits right under the setting it belongs with (shop, admin user).
-            for name, anchor in SECRET_AFTER.items():
-                if anchor == spec.key:
-                    self._add_secret_row(box, name)
-                    placed.add(name)
-        server = self._sections[("connection", "server")]
-        for secret in SECRETS:
-            if secret.name not in placed:
-                self._add_secret_row(server, secret.name)
-
-    def _add_row(self, box: QGroupBox, spec: Setting, field: _Field) -> None:
-        form: QFormLayout = box.layout()
-        if spec.type is bool:
-            form.addRow(field.row)
+    def _add_field(self, box: QGroupBox, row: Row) -> None:
+        spec = BY_KEY[row.key]
+        widget = QWidget(box)
+        widget.setObjectName(f"row:{spec.key}")
+        editor = make_editor(spec, row, widget, voice=self.voice)
+        field = _Field(spec, row, editor, widget)
+        column = QVBoxLayout(widget)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        if isinstance(editor.line, QWidget):
+            column.addWidget(editor.line)
         else:
-            form.addRow(self._row_label(core_tr(spec.label), field.editor, box), field.row)
+            column.addLayout(editor.line)
+        hint = row.hint_text()
+        if hint:
+            editor.widget.setToolTip(hint)
+            if not spec.advanced or editor.inline_label:
+                field.help = help_label(hint, field.row)
+                column.addWidget(field.help)
+        column.addWidget(field.error)
+        if row.key in self.fixed:
+            editor.widget.setEnabled(False)
+            editor.widget.setToolTip(self.tr("Set by the demo for this run."))
+        form: QFormLayout = box.layout()
+        if editor.inline_label:
+            # In the field column, lined up with the other fields (an empty label beside it).
+            form.addRow(QLabel(box), field.row)
+        else:
+            form.addRow(self._row_label(row.label_text(), editor.widget, box), field.row)
         field.label = form.labelForField(field.row)
+        self.fields[spec.key] = field
 
     def _row_label(self, text: str, buddy: QWidget, parent: QWidget) -> QLabel:
         label = QLabel(text, parent)
         label.setBuddy(buddy)
-        # Wrap only labels that need it: a wrapping QLabel asks for its narrowest width and would
-        # break even short labels over two lines.
-        if label.fontMetrics().horizontalAdvance(text) > LABEL_MAX_WIDTH:
-            label.setWordWrap(True)
-            label.setFixedWidth(LABEL_MAX_WIDTH)
         label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
         label.setContentsMargins(0, 4, 0, 0)  # line up with the text inside the field
         return label
 
-    def _help_label(self, text: str, parent: QWidget) -> QLabel:
-        label = QLabel(text, parent)
-        label.setWordWrap(True)
-        label.setStyleSheet(HELP_STYLE)
-        small = QFont(label.font())
-        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.9))
-        label.setFont(small)
-        return label
-
-    def _make_field(self, spec: Setting, parent: QWidget) -> _Field:
-        row = QWidget(parent)
-        row.setObjectName(f"row:{spec.key}")
-        column = QVBoxLayout(row)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.setSpacing(2)
-        editor, get, put, line = self._make_editor(spec, row)
-        editor.setObjectName(spec.key)
-        column.addLayout(line) if isinstance(line, QHBoxLayout) else column.addWidget(line)
-        help_text = core_tr(spec.help) if spec.help else ""
-        help_label = None
-        if help_text:
-            editor.setToolTip(help_text)
-            if not spec.advanced or spec.type is bool:
-                help_label = self._help_label(help_text, row)
-                column.addWidget(help_label)
-        field = _Field(spec, editor, get, put, row)
-        field.help = help_label
-        column.addWidget(field.error)
-        return field
-
-    def _make_editor(self, spec: Setting, parent: QWidget):
-        """(editor, get, put, what to lay out) for one setting, chosen by type and hints."""
-        if spec.type is bool:
-            box = QCheckBox(core_tr(spec.label), parent)
-            return box, box.isChecked, box.setChecked, box
-        if spec.choices:
-            combo = QComboBox(parent)
-            for choice in spec.choices:
-                combo.addItem(self.choice_label(spec.key, choice), choice)
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-
-            def put_choice(value, combo=combo):
-                index = combo.findData(value)
-                combo.setCurrentIndex(max(0, index))
-
-            return combo, combo.currentData, put_choice, self._left(combo)
-        if spec.type is int:
-            spin = QSpinBox(parent)
-            spin.setRange(int(spec.minimum if spec.minimum is not None else -(2**31)),
-                          int(spec.maximum if spec.maximum is not None else 2**31 - 1))
-            spin.setMinimumWidth(self.fontMetrics().horizontalAdvance("0000000") + 40)
-            spin.setAlignment(Qt.AlignmentFlag.AlignRight)
-            return spin, spin.value, spin.setValue, self._left(spin)
-        if spec.type is float and spec.minimum is not None and spec.maximum is not None:
-            return self._slider(spec, parent)
-        if spec.type is float:
-            edit = QLineEdit(parent)
-            return edit, edit.text, lambda v, e=edit: e.setText(f"{v:g}"), edit
-        if spec.kind == "multiline":
-            text = QPlainTextEdit(parent)
-            text.setTabChangesFocus(True)
-            text.setFixedHeight(self.fontMetrics().lineSpacing() * 2 + 16)
-            return text, text.toPlainText, text.setPlainText, text
-        if spec.key == "voice.engine" or spec.key == "voice.name":
-            return self._voice_combo(spec, parent)
-        edit = QLineEdit(parent)
-        if spec.kind == "time":
-            edit.setPlaceholderText("22:30")
-            edit.setMaxLength(5)
-            edit.setFixedWidth(self.fontMetrics().horizontalAdvance("00:00") + 40)
-            return edit, lambda e=edit: e.text().strip(), edit.setText, self._left(edit)
-        if spec.kind == "url":
-            edit.setPlaceholderText(self._url_placeholder(spec.key))
-        if spec.kind == "path":
-            browse = QPushButton(self.tr("Browse…"), parent)
-            browse.setObjectName(f"browse:{spec.key}")
-            browse.clicked.connect(lambda _c=False, e=edit: self._browse(e))
-            line = QHBoxLayout()
-            line.setSpacing(6)
-            line.addWidget(edit, 1)
-            line.addWidget(browse)
-            return edit, lambda e=edit: e.text().strip(), edit.setText, line
-        return edit, lambda e=edit: e.text().strip(), edit.setText, edit
-
-    def _left(self, widget: QWidget) -> QHBoxLayout:
-        line = QHBoxLayout()
-        line.setContentsMargins(0, 0, 0, 0)
-        line.addWidget(widget)
-        line.addStretch(1)
-        return line
-
-    def _url_placeholder(self, key: str) -> str:
-        return {"connection.url": "wss://orders.example.com/ws",
-                "skytakeout.admin_url": "http://shop:8080",
-                "connection.proxy": "http://proxy:3128",
-                "alerts.order_url": "http://admin.example/#/order?orderId={order_id}"}.get(key, "")
-
-    def _slider(self, spec: Setting, parent: QWidget):
-        slider = QSlider(Qt.Orientation.Horizontal, parent)
-        low, high = float(spec.minimum), float(spec.maximum)
-        slider.setRange(round(low * 100), round(high * 100))
-        slider.setSingleStep(5)
-        slider.setPageStep(10)
-        slider.setMinimumWidth(200)
-        value_label = QLabel(parent)
-        value_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("−100 %") + 8)
-
-        def show_value(position: int) -> None:
-            if low < 0:  # a speed: 0 is normal
-                text = self.tr("normal") if position == 0 else f"{position:+d} %"
-            else:
-                text = f"{position} %"
-            value_label.setText(text)
-
-        slider.valueChanged.connect(show_value)
-        line = QHBoxLayout()
-        line.setSpacing(8)
-        line.addWidget(slider, 1)
-        line.addWidget(value_label)
-        return (slider, lambda: slider.value() / 100.0,
-                lambda v: (slider.setValue(round(float(v) * 100)), show_value(slider.value())), line)
-
-    def _voice_combo(self, spec: Setting, parent: QWidget):
-        combo = QComboBox(parent)
-        combo.setEditable(True)
-        combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        combo.setMinimumWidth(220)
-        combo.lineEdit().setPlaceholderText(self.tr("Automatic"))
-        line = QHBoxLayout()
-        line.setSpacing(6)
-        line.addWidget(combo, 1)
-        if spec.key == "voice.engine" and self.voice is not None:
-            try:
-                combo.addItems(self.voice.engines())
-            except Exception:  # noqa: BLE001 - a broken engine list must not break Settings
-                log.exception("listing speech engines failed")
-        if spec.key == "voice.name":
-            more = QPushButton(self.tr("List voices"), parent)
-            more.setObjectName("list_voices")
-            more.setEnabled(self.voice is not None)
-            more.clicked.connect(lambda _c=False, c=combo: self._list_voices(c))
-            line.addWidget(more)
-        line.addStretch(0)
-        return combo, lambda c=combo: c.currentText().strip(), combo.setEditText, line
-
-    def _add_secret_row(self, box: QGroupBox, name: str) -> None:
-        spec = next(s for s in SECRETS if s.name == name)
+    def _add_secret_row(self, box: QGroupBox, row: Row) -> None:
+        name = row.key
         form: QFormLayout = box.layout()
-        row = QWidget(box)
-        row.setObjectName(f"row:secret:{name}")
-        column = QVBoxLayout(row)
+        widget = QWidget(box)
+        widget.setObjectName(f"row:secret:{name}")
+        column = QVBoxLayout(widget)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(2)
-        line = QHBoxLayout()
-        line.setSpacing(6)
-        edit = QLineEdit(row)
-        edit.setObjectName(f"secret:{name}")
-        edit.setEchoMode(QLineEdit.EchoMode.Password)
-        edit.setClearButtonEnabled(True)
-        value, problem = self.secrets.get(name)
-        saved = value is not None
-        del value  # never kept in the dialog: only "is there one"
-        self._secret_saved[name] = saved
-        edit.setPlaceholderText(self.tr("Saved — type to replace") if saved else "")
-        line.addWidget(edit, 1)
-        forget = QPushButton(self.tr("Remove"), row)
-        forget.setObjectName(f"forget:{name}")
-        forget.setVisible(saved)
-        forget.clicked.connect(lambda _c=False, n=name: self._forget_secret(n))
-        line.addWidget(forget)
-        column.addLayout(line)
-        where = self._help_label(self._stored_in_text(problem), row)
-        where.setObjectName(f"stored:{name}")
-        column.addWidget(where)
-        error = QLabel(row)
+        editor = SecretEditor(name, widget, self._forget_secret)
+        column.addLayout(editor.line)
+        note = help_label(self.tr("Checking the keyring…"), widget)
+        note.setObjectName(f"stored:{name}")
+        column.addWidget(note)
+        error = QLabel(widget)
         error.setObjectName(f"error:secret:{name}")
         error.setStyleSheet(ERROR_STYLE)
         error.setWordWrap(True)
         error.hide()
         column.addWidget(error)
-        form.addRow(self._row_label(core_tr(spec.label), edit, box), row)
-        self.secret_edits[name] = edit
-        self._secret_rows[name] = row
-
-    def _stored_in_text(self, problem: SecretProblem | None) -> str:
-        from notifier.core.secrets import SecretState
-
-        if problem is not None and problem.state is not SecretState.NOT_FOUND:
-            return problem.sentence()
-        return self.tr("Stored only in %1, never in the settings file.").replace("%1", self._backend)
+        form.addRow(self._row_label(row.label_text(), editor.widget, box), widget)
+        self.secret_editors[name] = editor
+        self.secret_edits[name] = editor.widget
+        self._secret_rows[name] = widget
+        self._secret_notes[name] = note
 
     def _add_page_extras(self) -> None:
         # Test connection: right under the server section, where the user just typed.
@@ -583,94 +362,60 @@ class SettingsDialog(QDialog):
             self.voice_result.setStyleSheet(ERROR_STYLE)
 
         templates = self._sections[("voice", "templates")]
-        templates.layout().addRow(self._help_label(self.tr(
+        templates.layout().addRow(help_label(self.tr(
             "You can use {number} (order number, long ones read as the last 4 digits), {amount}, "
             "{customer}, {text} and {order_id}."), templates))
 
-    # -- presentation helpers ----------------------------------------------------------------
+    # -- the keyring, off the GUI thread -------------------------------------------------------
 
-    def choice_label(self, key: str, value: str) -> str:
-        labels = {
-            ("connection.protocol", "skytakeout"): self.tr("Sky-take-out (苍穹外卖)"),
-            ("connection.protocol", "json"): self.tr("Other server sending JSON over WebSocket"),
-            ("connection.protocol", "notifier"): self.tr("Order Notifier server"),
-            ("connection.protocol", "amqp"): self.tr("RabbitMQ queue"),
-            ("general.language", "system"): self.tr("Same as the system"),
-            ("general.language", "zh_CN"): "中文",
-            ("general.language", "en"): "English",
-            ("general.log_level", "DEBUG"): self.tr("Debug (everything)"),
-            ("general.log_level", "INFO"): self.tr("Normal"),
-            ("general.log_level", "WARNING"): self.tr("Warnings and errors"),
-            ("general.log_level", "ERROR"): self.tr("Errors only"),
-        }
-        return labels.get((key, value), value)
+    def _read_secret_status(self) -> None:
+        secrets = self.secrets
+        in_background(lambda: read_secret_status(secrets), self._secret_status_read,
+                      lambda _exc: None, "settings-keyring")
 
-    def _browse(self, edit: QLineEdit) -> None:
-        path, _filter = QFileDialog.getOpenFileName(
-            self, self.tr("Choose the CA certificate"), edit.text(),
-            self.tr("Certificates (*.pem *.crt *.cer);;All files (*)"))
-        if path:
-            edit.setText(path)
+    def _secret_status_read(self, answer: SecretStatus | None) -> None:
+        backend, status = answer if answer is not None else ("?", {})
+        for name, editor in self.secret_editors.items():
+            saved, problem = status.get(name, (False, None))
+            editor.show_saved(saved)
+            self._secret_notes[name].setText(self._stored_in_text(backend, problem))
+        self.secret_status_known.emit()
 
-    def _list_voices(self, combo: QComboBox) -> None:
-        from notifier.core.i18n import language
-
-        current = combo.currentText()
-        try:
-            names = self.voice.voices(language())
-        except Exception:  # noqa: BLE001
-            log.exception("listing voices failed")
-            names = []
-        combo.clear()
-        combo.addItems(names)
-        combo.setEditText(current)
-        combo.showPopup()
+    def _stored_in_text(self, backend: str, problem: SecretProblem | None) -> str:
+        if problem is not None and problem.state is not SecretState.NOT_FOUND:
+            return problem.sentence()
+        return cjk_spacing(self.tr("Stored only in %1, never in the settings file.").replace("%1", backend))
 
     def _forget_secret(self, name: str) -> None:
         self._forgotten.add(name)
-        self.secret_edits[name].clear()
-        self.secret_edits[name].setPlaceholderText(self.tr("Will be removed when you save"))
-        self.findChild(QPushButton, f"forget:{name}").hide()
+        self.secret_editors[name].forget()
 
     # -- values ------------------------------------------------------------------------------
 
     def _load(self, settings: Settings) -> None:
         for key, field in self.fields.items():
-            field.put(settings[key])
+            field.put(self.fixed.get(key, settings[key]))
         self.fields["connection.protocol"].editor.currentIndexChanged.connect(self._protocol_changed)
 
     def values(self) -> dict[str, Any]:
-        return {key: field.get() for key, field in self.fields.items()}
+        """What is on screen, without the fixed values (Save keeps the file's own for those)."""
+        return {key: field.get() for key, field in self.fields.items() if key not in self.fixed}
 
     def protocol(self) -> str:
         return self.fields["connection.protocol"].get()
 
-    def _address_hint(self, protocol: str) -> tuple[str, str]:
-        """(placeholder, help) for the server address, for the chosen kind of server."""
-        return {
-            "skytakeout": ("ws://shop:8080/ws/", self.tr(
-                "The sky-take-out server's WebSocket base, ending in /ws/ (e.g. ws://shop:8080/ws/).")),
-            "json": ("wss://push.example.com/orders", self.tr(
-                "The ws:// or wss:// address the server sends its order messages on.")),
-            "notifier": ("wss://orders.example.com/ws", self.tr(
-                "The wss:// address of your Order Notifier server.")),
-            "amqp": ("amqp://shop@mq.example.com:5672/orders", self.tr(
-                "amqp://USER@HOST:5672/VHOST — the password goes in the field below, not here.")),
-        }.get(protocol, ("", ""))
-
     def _protocol_changed(self) -> None:
         protocol = self.protocol()
-        url = self.fields["connection.url"]
-        placeholder, hint = self._address_hint(protocol)
-        url.editor.setPlaceholderText(placeholder)
-        if url.help is not None and hint:
-            url.help.setText(hint)
-        for spec in SETTINGS:
-            visible = spec.applies_to(protocol)
-            field = self.fields[spec.key]
+        for field in self.fields.values():
+            row = field.presentation
+            if row.by_protocol:
+                placeholder, hint = row.hint_for(protocol)
+                field.editor_part.set_placeholder(placeholder)
+                if field.help is not None and hint:
+                    field.help.setText(hint)
             form = self._form_of(field.row)
             if form is not None:
-                form.setRowVisible(field.row, visible)
+                form.setRowVisible(field.row, row.applies_to(protocol))
         for spec in SECRETS:
             row = self._secret_rows.get(spec.name)
             form = self._form_of(row) if row else None
@@ -712,13 +457,11 @@ class SettingsDialog(QDialog):
         field.error.show()
         if isinstance(field.editor, QLineEdit | QPlainTextEdit):
             field.editor.setStyleSheet("border: 1px solid #c62828; border-radius: 3px; padding: 2px;")
-        page = PAGES.index(PAGE_OF_GROUP.get(field.spec.group, "general"))
-        self.nav.setCurrentRow(page)
-        if field.spec.advanced:
-            page_name = PAGE_OF_GROUP.get(field.spec.group, "general")
-            toggle = self.findChild(QToolButton, f"toggle:{page_name}:advanced")
-            if toggle and not toggle.isChecked():
-                toggle.setChecked(True)
+        page = field.presentation.page
+        self.nav.setCurrentRow(PAGES.index(page))
+        toggle = self.findChild(QToolButton, f"toggle:{page}:{field.presentation.section}")
+        if toggle and not toggle.isChecked():
+            toggle.setChecked(True)
         self.pages.currentWidget().ensureWidgetVisible(field.row)
         field.editor.setFocus()
 
@@ -730,10 +473,11 @@ class SettingsDialog(QDialog):
         except SettingsError as exc:
             self.show_error(exc.key, exc.problem)
             return None
-        if not settings["connection.url"]:
+        used = settings.updated(self.fixed) if self.fixed else settings  # what this run connects with
+        if not used["connection.url"]:
             self.show_error("connection.url", self.tr("Enter the address of your order server."))
             return None
-        if settings["connection.protocol"] == "notifier" and not settings["connection.shop"]:
+        if used["connection.protocol"] == "notifier" and not used["connection.shop"]:
             self.show_error("connection.shop", self.tr("Enter the shop name you were given with the token."))
             return None
         return settings
@@ -781,28 +525,20 @@ class SettingsDialog(QDialog):
             return
         from notifier.core.probe import test_connection
 
-        pending = _PendingSecrets(self.secrets, self._typed_secrets(), set(self._forgotten))
-        relay = _ProbeRelay()
-        relay.done.connect(self._probe_done)
-        self._probe_relay = relay  # kept until the answer arrives
+        pending = PendingSecrets(self.secrets, self._typed_secrets(), set(self._forgotten))
         self.test_connection_button.setEnabled(False)
         self.connection_result.setStyleSheet("")
         self.connection_result.setText(self.tr("Connecting…"))
 
-        def work() -> None:
-            try:
-                status = test_connection(settings, pending, timeout=PROBE_TIMEOUT_S)
-            except Exception as exc:  # noqa: BLE001 - the answer must always come back
-                log.exception("connection test failed")
-                from notifier.core.connection import ConnState
+        def failed(exc: Exception) -> ConnectionStatus:
+            from notifier.core.connection import ConnState
 
-                status = ConnectionStatus(ConnState.MISCONFIGURED, "", type(exc).__name__)
-            relay.done.emit(status)
+            return ConnectionStatus(ConnState.MISCONFIGURED, "", type(exc).__name__)
 
-        threading.Thread(target=work, name="settings-probe", daemon=True).start()
+        in_background(lambda: test_connection(settings, pending, timeout=PROBE_TIMEOUT_S), self._probe_done,
+                      failed, "settings-probe")
 
     def _probe_done(self, status: ConnectionStatus) -> None:
-        self._probe_relay = None
         self.last_probe = status
         self.test_connection_button.setEnabled(True)
         good = status.healthy

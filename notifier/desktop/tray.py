@@ -15,6 +15,7 @@ from PySide6.QtGui import (
     QActionGroup,
     QColor,
     QFont,
+    QFontMetricsF,
     QIcon,
     QPainter,
     QPainterPath,
@@ -69,6 +70,17 @@ def badge_text(count: int) -> str:
     return "" if count <= 0 else ("99+" if count > 99 else str(count))
 
 
+# At tray sizes (16-24 px) a badge on top of the bell hides half of it: there the bell shrinks
+# into the top-left corner and the count sits in the free bottom-right one, at most two glyphs.
+SMALL_ICON = 24
+BELL_SHRINK = 0.72
+
+
+def badge_text_for(count: int, size: int) -> str:
+    text = badge_text(count)
+    return "9+" if size <= SMALL_ICON and count > 9 else text
+
+
 def paint_icon(size: int, look: Look = Look.CONNECTED, count: int = 0) -> QPixmap:
     """The app's bell on a round tile in the state's colour, with the count badge."""
     pixmap = QPixmap(size, size)
@@ -76,6 +88,45 @@ def paint_icon(size: int, look: Look = Look.CONNECTED, count: int = 0) -> QPixma
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     s = float(size)
+    text = badge_text_for(count, size)
+    small = bool(text) and size <= SMALL_ICON
+    painter.save()
+    if small:
+        painter.scale(BELL_SHRINK, BELL_SHRINK)
+    _paint_bell(painter, s, look)
+    painter.restore()
+
+    if text and small:
+        # No outline and the biggest digits that fit: one pixel of ring is noise at 16 px.
+        font = QFont()
+        font.setBold(True)
+        height = s * (0.58 if len(text) == 1 else 0.5)
+        font.setPixelSize(max(6, round(height * (0.9 if len(text) == 1 else 0.85))))
+        width = max(height, QFontMetricsF(font).horizontalAdvance(text) + s * 0.08)
+        rect = QRectF(s - width, s - height, width, height)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor("#c4161c"))
+        painter.drawRoundedRect(rect, height / 2, height / 2)
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+    elif text:
+        diameter = s * (0.62 if len(text) > 2 else 0.54)
+        rect = QRectF(s - diameter, 0, diameter, diameter)
+        painter.setBrush(QColor("#c4161c"))
+        painter.setPen(QPen(QColor("white"), max(1.0, s * 0.03)))
+        painter.drawEllipse(rect.adjusted(s * 0.01, s * 0.01, -s * 0.01, -s * 0.01))
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(max(6, int(diameter * (0.42 if len(text) > 2 else 0.6))))
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+    painter.end()
+    return pixmap
+
+
+def _paint_bell(painter: QPainter, s: float, look: Look) -> None:
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(QColor(COLOURS[look]))
     painter.drawEllipse(QRectF(s * 0.02, s * 0.02, s * 0.96, s * 0.96))
@@ -99,22 +150,6 @@ def paint_icon(size: int, look: Look = Look.CONNECTED, count: int = 0) -> QPixma
         painter.setPen(pen)
         painter.drawLine(QPointF(s * 0.20, s * 0.20), QPointF(s * 0.80, s * 0.80))
         painter.setPen(Qt.PenStyle.NoPen)
-
-    text = badge_text(count)
-    if text:
-        diameter = s * (0.62 if len(text) > 2 else 0.54)
-        rect = QRectF(s - diameter, 0, diameter, diameter)
-        painter.setBrush(QColor("#c4161c"))
-        painter.setPen(QPen(QColor("white"), max(1.0, s * 0.03)))
-        painter.drawEllipse(rect.adjusted(s * 0.01, s * 0.01, -s * 0.01, -s * 0.01))
-        font = QFont()
-        font.setBold(True)
-        font.setPixelSize(max(6, int(diameter * (0.42 if len(text) > 2 else 0.6))))
-        painter.setFont(font)
-        painter.setPen(QColor("white"))
-        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
-    painter.end()
-    return pixmap
 
 
 def make_icon(look: Look = Look.CONNECTED, count: int = 0) -> QIcon:
@@ -232,7 +267,7 @@ class Tray(QObject):
         return self._count
 
     def _redraw(self) -> None:
-        key = (self.look, badge_text(self._count))
+        key = (self.look, badge_text(self._count))  # same text at every size: same picture
         if key == self._drawn:
             return  # same picture: skip the repaint and the D-Bus/X11 round trip
         self._drawn = key

@@ -72,6 +72,13 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     </message>
 </context>
 <context>
+    <name>Identity</name>
+    <message>
+        <source>Order Notifier</source>
+        <translation>订单提醒</translation>
+    </message>
+</context>
+<context>
     <name>Notifier</name>
     <message>
         <source>Open</source>
@@ -319,6 +326,14 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>测试连接</translation>
     </message>
     <message>
+        <source>Set by the demo for this run.</source>
+        <translation>由演示模式为本次运行设置。</translation>
+    </message>
+    <message>
+        <source>Checking the keyring…</source>
+        <translation>正在查看密钥环…</translation>
+    </message>
+    <message>
         <source>Test voice</source>
         <translation>试听语音</translation>
     </message>
@@ -341,6 +356,66 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>Order Notifier server</source>
         <translation>订单提醒服务器</translation>
+    </message>
+    <message>
+        <source>Check for missed orders (s)</source>
+        <translation>检查漏单间隔（秒）</translation>
+    </message>
+    <message>
+        <source>How often the admin API is asked for orders paid while offline.</source>
+        <translation>多久向管理端接口查询一次离线期间支付的订单。</translation>
+    </message>
+    <message>
+        <source>Repeat every (s)</source>
+        <translation>重复提醒间隔（秒）</translation>
+    </message>
+    <message>
+        <source>Until the order is acknowledged. 0: remind only once.</source>
+        <translation>直到订单被确认为止。0：只提醒一次。</translation>
+    </message>
+    <message>
+        <source>Repeat at most (times)</source>
+        <translation>最多重复（次）</translation>
+    </message>
+    <message>
+        <source>Summarise above (orders)</source>
+        <translation>合并提醒阈值（单）</translation>
+    </message>
+    <message>
+        <source>When more orders than this arrive at once, one notification and one sentence tell them all.</source>
+        <translation>同时到达的订单超过此数时，合并为一条通知和一句播报。</translation>
+    </message>
+    <message>
+        <source>Announce a lost connection after (s)</source>
+        <translation>断线播报延迟（秒）</translation>
+    </message>
+    <message>
+        <source>0: never.</source>
+        <translation>0：不播报。</translation>
+    </message>
+    <message>
+        <source>From</source>
+        <translation>开始</translation>
+    </message>
+    <message>
+        <source>For example 22:30; empty: no quiet hours.</source>
+        <translation>例如 22:30；留空则不设免打扰。</translation>
+    </message>
+    <message>
+        <source>Until</source>
+        <translation>结束</translation>
+    </message>
+    <message>
+        <source>For example 07:00, the next morning.</source>
+        <translation>例如 07:00（次日早上）。</translation>
+    </message>
+    <message>
+        <source>Order page address</source>
+        <translation>订单页面地址</translation>
+    </message>
+    <message>
+        <source>{order_id} and {order_number} are filled in. Used by a click on a notification and by “Open in browser”.</source>
+        <translation>会填入 {order_id} 和 {order_number}。点击通知和“在浏览器中打开”都使用此地址。</translation>
     </message>
     <message>
         <source>Same as the system</source>

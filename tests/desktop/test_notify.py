@@ -9,13 +9,14 @@ import time
 import pytest
 from helpers import NotificationLog
 
-from notifier.desktop.notify import Notifier, clean
+from notifier.core.text import plain
+from notifier.desktop.notify import Notifier
 
 
-def test_clean_removes_control_characters_and_cuts():
-    assert clean("a\x00b\x1b[31mc\u202ed", 100, multiline=False) == "a b [31mc d"
-    assert clean("x" * 5_000_000, 200, multiline=False) == "x" * 199 + "…"
-    assert clean("one\n\n\n\ntwo\r\nthree", 100, multiline=True) == "one\n\ntwo\nthree"
+def test_plain_removes_control_characters_and_cuts():
+    assert plain("a\x00b\x1b[31mc\u202ed", 100) == "a b [31mc d"
+    assert plain("x" * 5_000_000, 200) == "x" * 199 + "…"
+    assert plain("one\n\n\n\ntwo\r\nthree", 100, multiline=True) == "one\n\ntwo\nthree"
 
 
 def test_without_a_session_bus_or_tray_nothing_breaks(qtbot, monkeypatch):
@@ -142,3 +143,15 @@ def test_a_dead_notification_server_falls_back_to_the_tray_fake_tray(qtbot, monk
     assert notifier.backend_name() == "tray icon message"
     notifier.show("新订单 #6", "")
     assert tray.messages[-1] == ("新订单 #6", "")
+
+
+@pytest.mark.needs_session
+def test_the_icon_is_sent_at_a_size_daemons_show_beside_the_text(notifier, notify_log):
+    """dunst draws the icon at the size it is sent: 128 px squeezed the title onto two lines."""
+    from PySide6.QtGui import QImage
+
+    notifier.show("New order #11305848", "Amount: ¥56.50")
+    entry = notify_log.wait_for(lambda e: e["summary"] == "New order #11305848")
+    assert "image-path" in entry["hints_keys"]
+    image = QImage(entry["app_icon"])
+    assert not image.isNull() and 32 <= image.width() <= 64 and image.width() == image.height()

@@ -12,9 +12,10 @@ from PySide6.QtGui import QDesktopServices
 
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
+from notifier.core.order_links import order_url
 from notifier.core.settings import Settings
 from notifier.desktop.i18n import install_translators
-from notifier.desktop.orders_window import OrdersWindow, day_start, order_url
+from notifier.desktop.orders_window import OrdersWindow, day_start
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -191,6 +192,37 @@ def test_order_url_template():
     assert order_url("http://x/{order_id}?n={order_number}", event) == "http://x/42?n=A%26B"
     assert order_url("  ", event) == ""
     assert order_url("http://x/{typo}", event) == "http://x/{typo}"
+
+
+def test_a_notification_click_and_open_in_browser_open_the_same_address(qtbot, window, ledger, settings_box,
+                                                                          tmp_path, monkeypatch):
+    """One order, two ways to open it: the alert centre (a click on its notification) and the
+    orders window's button must hand the browser the very same, properly quoted address."""
+    from notifier.desktop.alerts import AlertCentre
+    from notifier.desktop.notify import Notifier
+    from notifier.desktop.voice import Announcer
+
+    monkeypatch.setenv("NOTIFIER_TTS_ENGINE", "mock")
+    template = "http://admin.example/#/order?orderId={order_id}&n={order_number}"
+    settings = Settings({"alerts.order_url": template, "general.language": "en", "alerts.chime": False,
+                         "alerts.voice_new_order": False, "alerts.notify_new_order": False})
+    settings_box["settings"] = settings
+    event = order("9 8&7 中文", order_number="A 1&2 号")
+    ledger.record(event)
+    catcher = UrlCatcher()
+    QDesktopServices.setUrlHandler("http", catcher, "open")
+    notifier, announcer = Notifier(), Announcer(settings)
+    try:
+        alerts = AlertCentre(settings, ledger, notifier, announcer)
+        alerts.activated(event.key)  # what a click on the order's notification does
+        window.reload()
+        window.table.selectRow(0)
+        qtbot.mouseClick(window.open_button, Qt.MouseButton.LeftButton)
+        expected = "http://admin.example/#/order?orderId=9%208%267%20%E4%B8%AD%E6%96%87&n=A%201%262%20%E5%8F%B7"
+        assert catcher.urls == [expected, expected]
+    finally:
+        QDesktopServices.unsetUrlHandler("http")
+        notifier.close()
 
 
 def test_focus_order_selects_it_even_when_the_filter_hides_it(qtbot, window, ledger, clock):

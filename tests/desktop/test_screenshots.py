@@ -1,33 +1,36 @@
-"""Screenshots of the orders window and the settings dialog in Chinese and English, taken from
-real windows on the session's X display, for the README and for a person to look at.
+"""Screenshots of the orders window, every settings page and the tray menu in Chinese and
+English, taken from real windows on the session's X display, into a temp folder.
 
-Besides saving them, the test checks what a person would notice first: no text cut off (a label
-or button narrower than its text) and no English left in the Chinese screens' buttons.
+The scenes (a fixed clock, fixed orders) are those of packaging/tools/make_screenshots.py, which
+makes the README's pictures on purpose; a test run never writes into the repository. Besides
+saving them, each test checks what a person would notice first: no text cut off (a label or
+button narrower than its text) and no English left in the Chinese screens' buttons.
 """
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
-from decimal import Decimal
+import importlib.util
 from pathlib import Path
 
 import pytest
 import shiboken6
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 
-from notifier.core.events import OrderEvent, OrderKind
-from notifier.core.ledger import Ledger
-from notifier.core.secrets import MemorySecrets
-from notifier.core.settings import Settings
 from notifier.desktop.i18n import install_translators
-from notifier.desktop.orders_window import OrdersWindow, day_start
-from notifier.desktop.settings_dialog import SettingsDialog
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
 LANGUAGES = ("zh_CN", "en")
 
 pytestmark = [pytest.mark.needs_session, pytest.mark.timeout(60)]
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    """packaging/tools/make_screenshots.py, loaded as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("make_screenshots", ROOT / "packaging" / "tools" / "make_screenshots.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(autouse=True)
@@ -52,77 +55,78 @@ def clipped(root: QWidget) -> list[str]:
     return found
 
 
-def fill_ledger(ledger: Ledger, clock: list[float]) -> None:
-    start = day_start()
-    now = time.time()
-    customers = ["张伟", "李娜", "王芳", "刘洋", "陈静", "Zhang San", "赵磊", "孙丽"]
-    amounts = ["56.50", "32.00", "88.80", "19.90", "124.00", "45.50", "67.20", "23.00"]
-    # A day of orders up to now: busier around lunch and dinner.
-    hours = [h for h in (8, 10, 11, 11, 12, 12, 12, 13, 17, 18, 18, 19) if start + h * 3600 < now]
-    for n, hour in enumerate(hours):
-        clock[0] = start + hour * 3600 + 60 * (7 * n % 50)
-        ledger.record(OrderEvent(
-            kind=OrderKind.NEW_ORDER, order_id=str(1000 + n), source="skytakeout", server="shop:8080",
-            order_number=f"17570{n:08d}", amount=Decimal(amounts[n % len(amounts)]),
-            customer=customers[n % len(customers)], text=f"订单号：17570{n:08d}"))
-    clock[0] = now - 30
-    ledger.record(OrderEvent(kind=OrderKind.REMINDER, order_id=str(1000 + max(0, len(hours) - 2)),
-                             source="skytakeout", server="shop:8080",
-                             order_number=f"17570{max(0, len(hours) - 2):08d}", text="顾客催单"))
-    acknowledged = [e.id for e in ledger.recent() if e.event.kind is OrderKind.NEW_ORDER][3:]
-    ledger.acknowledge(acknowledged)
-    clock[0] = now
+def english_buttons(root: QWidget) -> list[str]:
+    return [b.text() for b in root.findChildren(QAbstractButton)
+            if b.isVisible() and b.text().isascii() and any(c.isalpha() for c in b.text())]
+
+
+def save(widget_or_pixmap, path: Path) -> Path:
+    picture = widget_or_pixmap.grab() if isinstance(widget_or_pixmap, QWidget) else widget_or_pixmap
+    assert picture.save(str(path)), f"could not write {path}"
+    return path
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_orders_window_screenshot(qtbot, qapp, tmp_path, language):
+def test_orders_window_screenshot(qtbot, qapp, tmp_path, scenes, language):
     install_translators(qapp, language)
-    clock = [time.time()]
-    ledger = Ledger(tmp_path / "ledger.sqlite3", clock=lambda: clock[0])
-    fill_ledger(ledger, clock)
-    window = OrdersWindow(ledger, lambda: Settings({"alerts.order_url": "http://admin.example/#/order?orderId={order_id}"}))
+    ledger = scenes.fill_ledger(tmp_path / "ledger.sqlite3")
+    window = scenes.orders_window(ledger)
     try:
-        window.resize(860, 560)
         window.show()
         qtbot.waitExposed(window)
         window.reload()
         window.table.selectRow(0)
         QApplication.processEvents()
-        assert window.model.rowCount() > 0 or datetime.now().hour < 8
+        # The fixed day, whatever the time the test runs: every order and the reminder.
+        assert window.model.rowCount() == len(scenes.ORDERS) + 1
+        assert sum(window.chart.counts()) == len(scenes.ORDERS)
         assert not clipped(window), clipped(window)
-        path = save(window, f"orders_window_{language}.png")
-        assert path.stat().st_size > 10_000
+        if language == "zh_CN":
+            assert not english_buttons(window), english_buttons(window)
+        assert save(window, tmp_path / f"orders_window_{language}.png").stat().st_size > 10_000
     finally:
         shiboken6.delete(window)
         ledger.close()
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_settings_dialog_screenshot(qtbot, qapp, language):
+def test_settings_dialog_screenshots(qtbot, qapp, tmp_path, scenes, language):
     install_translators(qapp, language)
-    settings = Settings({"connection.protocol": "skytakeout", "connection.url": "ws://192.168.1.20:8080/ws/",
-                         "skytakeout.admin_url": "http://192.168.1.20:8080", "skytakeout.admin_user": "admin"})
-    dialog = SettingsDialog(settings, MemorySecrets({"skytakeout_admin_password": "x"}), first_run=True)
+    dialog = scenes.settings_dialog()
     try:
         dialog.show()
         qtbot.waitExposed(dialog)
-        QApplication.processEvents()
-        assert not clipped(dialog), clipped(dialog)
-        if language == "zh_CN":
-            english = [b.text() for b in dialog.findChildren(QAbstractButton)
-                       if b.isVisible() and b.text().isascii() and any(c.isalpha() for c in b.text())]
-            assert not english, english
-        save(dialog, f"settings_dialog_{language}.png")
-        for page in range(1, dialog.nav.count()):
+        qtbot.waitUntil(lambda: all(e.saved is not None for e in dialog.secret_editors.values()), timeout=10_000)
+        for page, name in enumerate(scenes.PAGES):
             dialog.nav.setCurrentRow(page)
             QApplication.processEvents()
-            assert not clipped(dialog), (page, clipped(dialog))
+            assert not clipped(dialog), (name, clipped(dialog))
+            if language == "zh_CN":
+                assert not english_buttons(dialog), (name, english_buttons(dialog))
+            save(dialog, tmp_path / f"settings_{name}_{language}.png")
     finally:
         shiboken6.delete(dialog)
 
 
-def save(widget: QWidget, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / name
-    assert widget.grab().save(str(path)), f"could not write {path}"
-    return path
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_tray_menu_screenshot(qtbot, qapp, tmp_path, scenes, language):
+    from notifier.core.connection import ConnectionStatus, ConnState
+    from notifier.desktop.tray import Tray
+
+    install_translators(qapp, language)
+    tray = Tray()
+    try:
+        tray.set_status(ConnectionStatus(ConnState.CONNECTED, "shop.example"))
+        tray.set_count(3)
+        tray.menu.popup(tray.menu.pos())
+        qtbot.waitUntil(tray.menu.isVisible, timeout=2000)
+        tray.mute_menu.popup(tray.menu.pos() + tray.menu.rect().topRight())
+        qtbot.waitUntil(tray.mute_menu.isVisible, timeout=2000)
+        if language == "zh_CN":
+            assert tray.action_orders.text() == "订单"  # the shipped translation, not English
+        save(scenes.tray_menu_picture(tray), tmp_path / f"tray_menu_{language}.png")
+    finally:
+        tray.mute_menu.hide()
+        tray.menu.hide()
+        tray.menu.deleteLater()
+        tray.deleteLater()

@@ -3,6 +3,7 @@ Save/Cancel, and Test connection against a real WebSocket server."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -17,7 +18,7 @@ from notifier.core.connection import ConnState
 from notifier.core.secrets import MemorySecrets, SecretStore
 from notifier.core.settings import SECRETS, SETTINGS, Settings
 from notifier.desktop.i18n import install_translators
-from notifier.desktop.settings_dialog import SettingsDialog
+from notifier.desktop.settings_dialog import LABEL_MAX_WIDTH, SettingsDialog
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,10 +34,13 @@ def english(qapp):
 def make_dialog(qtbot):
     made: list[SettingsDialog] = []
 
-    def make(settings: Settings | None = None, secrets=None, **kw) -> SettingsDialog:
+    def make(settings: Settings | None = None, secrets=None, *, wait_keyring: bool = True, **kw) -> SettingsDialog:
         dialog = SettingsDialog(settings or Settings(), secrets if secrets is not None else MemorySecrets(), **kw)
         dialog.show()
         qtbot.waitExposed(dialog)
+        if wait_keyring:  # the keyring is read by a worker thread; most tests want its answer
+            qtbot.waitUntil(lambda: all(e.saved is not None for e in dialog.secret_editors.values()),
+                            timeout=10_000)
         made.append(dialog)
         return dialog
 
@@ -279,3 +283,87 @@ def test_secrets_go_to_the_session_keyring_only(qtbot, make_dialog, fresh_keyrin
     assert dialog.save()
     assert fresh_keyring.items() == {"skytakeout_admin_password": "pa55-word"}
     assert "pa55" not in paths.config_file().read_text(encoding="utf-8")
+
+
+class SlowKeyringStandIn(MemorySecrets):
+    """A keyring that takes as long as the test wants to answer (a stand-in: the session's real
+    gnome-keyring cannot be told to hang, but a locked one waiting on a prompt does)."""
+
+    def __init__(self, values):
+        super().__init__(values)
+        self.release = threading.Event()
+
+    def get(self, name):
+        self.release.wait(10)
+        return super().get(name)
+
+
+def test_a_slow_keyring_does_not_hold_up_the_dialog(qtbot, make_dialog):
+    secrets = SlowKeyringStandIn({"notifier_token": "abc"})
+    started = time.perf_counter()
+    dialog = make_dialog(secrets=secrets, wait_keyring=False)
+    assert time.perf_counter() - started < 2.0  # the dialog is up while the keyring still thinks
+    note = dialog.findChild(QLabel, "stored:notifier_token")
+    assert "Checking" in note.text()
+    assert dialog.findChild(QPushButton, "forget:notifier_token").isHidden()
+    secrets.release.set()
+    qtbot.waitUntil(lambda: "memory (demo)" in note.text(), timeout=5000)
+    assert "Saved" in dialog.secret_edits["notifier_token"].placeholderText()
+    assert not dialog.findChild(QPushButton, "forget:notifier_token").isHidden()
+
+
+def test_quiet_hours_fields_show_different_examples(make_dialog):
+    dialog = make_dialog()
+    start = dialog.fields["alerts.quiet_start"].editor.placeholderText()
+    end = dialog.fields["alerts.quiet_end"].editor.placeholderText()
+    assert start and end and start != end
+
+
+@pytest.mark.parametrize("language", ["zh_CN", "en"])
+def test_no_row_label_wraps_or_widens_the_dialog(qapp, make_dialog, language):
+    install_translators(qapp, language)
+    dialog = make_dialog()
+    too_wide = []
+    for label in dialog.findChildren(QLabel):
+        if label.buddy() is not None:
+            width = label.fontMetrics().horizontalAdvance(label.text())
+            if label.wordWrap() or width > LABEL_MAX_WIDTH:
+                too_wide.append((label.text(), width))
+    assert not too_wide
+
+
+def test_the_chinese_keyring_note_has_no_stray_spaces(qapp, make_dialog):
+    install_translators(qapp, "zh_CN")
+    dialog = make_dialog(secrets=MemorySecrets())
+    assert dialog.findChild(QLabel, "stored:notifier_token").text().startswith("仅保存在内存（演示）中")
+
+
+def test_fixed_values_are_shown_but_not_saved(make_dialog):
+    """The demo's server and shop are shown (the tray says it is connected to them); the
+    owner's own settings file keeps its values."""
+    fixed = {"connection.protocol": "notifier", "connection.url": "ws://127.0.0.1:4321/ws",
+             "connection.shop": "demo-shop"}
+    for own in (Settings({"connection.url": "ws://mine/ws", "connection.shop": "mine"}), Settings()):
+        dialog = make_dialog(own, fixed=fixed)
+        assert dialog.fields["connection.url"].editor.text() == "ws://127.0.0.1:4321/ws"
+        assert dialog.fields["connection.shop"].editor.text() == "demo-shop"
+        assert not dialog.fields["connection.url"].editor.isEnabled()
+        dialog.fields["alerts.repeat_interval"].editor.setValue(30)
+        assert dialog.save()  # also when the owner's own file has no server yet
+        saved = core_settings.load()
+        assert (saved["connection.url"], saved["connection.shop"]) == (own["connection.url"], own["connection.shop"])
+        assert saved["alerts.repeat_interval"] == 30
+
+
+def test_closing_the_dialog_before_the_keyring_answers_is_harmless(qtbot):
+    from notifier.desktop import settings_io
+
+    secrets = SlowKeyringStandIn({"notifier_token": "abc"})
+    dialog = SettingsDialog(Settings(), secrets)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    shiboken6.delete(dialog)
+    secrets.release.set()
+    # The late answer arrives on the GUI thread and is dropped; pytest-qt fails the test on any
+    # exception raised in that slot.
+    qtbot.waitUntil(lambda: not settings_io._waiting, timeout=5000)
