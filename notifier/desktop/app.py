@@ -331,7 +331,7 @@ class NotifierApp:
 
             # The demo's server and shop are shown as they are used, and not saved.
             fixed = {key: value for key, value in self.settings.items()
-                     if value != self.base_settings[key]} if self.demo is not None else {}
+                     if value != self.base_settings[key]} if self.launch.demo else {}
             dialog = SettingsDialog(
                 self.base_settings, self.secrets, first_run=first_run, voice=self.announcer, fixed=fixed
             )

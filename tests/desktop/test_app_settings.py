@@ -4,13 +4,14 @@ reaches the tray menu at once, and the windows carry the app's icon."""
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 
 import pytest
 from fakes.ws_token_server import WsServer
 
+from notifier.core import paths
 from notifier.core import settings as core_settings
+from notifier.core.launch import Launch
 from notifier.core.secrets import SecretStore
 from notifier.core.settings import Settings
 from notifier.desktop.i18n import install_translators
@@ -32,8 +33,7 @@ def running_app(qapp, qtbot):
 
     def start(settings: Settings):
         core_settings.save(settings)  # a saved configuration: not a first run
-        args = argparse.Namespace(demo=False, config=None)
-        app = NotifierApp(args, settings)
+        app = NotifierApp(Launch(settings=settings, config_path=paths.config_file()))
         app.qapp = qapp
         app._start_core()
         app._start_desktop()

@@ -22,11 +22,11 @@ import pika
 import pika.exceptions
 import pytest
 
+from notifier.cli import main as notifier_main
 from notifier.core.connection import ConnState
 from notifier.core.ledger import Ledger
 from notifier.core.secrets import MemorySecrets
 from notifier.core.settings import Settings
-from notifier.cli import main as notifier_main
 from notifier.core.sources.amqp import TEST_HOOK_PAUSE_ENV, AmqpPublisher
 from tests.fakes.keyring_session import KeyringSession
 from tests.fakes.listener_process import ListenerProcess
