@@ -78,7 +78,7 @@ def setup_logging(level: str, *, to_file: bool = False) -> None:
 
 def _cmd_listen(args: argparse.Namespace) -> int:
     from notifier.core.listener import run_listener
-    from notifier.core.secrets import SecretStore
+    from notifier.core.secrets import SecretFileRefused, SecretStore
 
     settings = settings_from_args(args)
     setup_logging(args.log_level or settings["general.log_level"])
@@ -95,7 +95,12 @@ def _cmd_listen(args: argparse.Namespace) -> int:
     if not settings["connection.url"]:
         print(i18n.tr("No server address is set: use --url, --config, or the settings dialog."), file=sys.stderr)
         return 2
-    return run_listener(settings, SecretStore())
+    try:
+        secrets = SecretStore.for_settings(settings)
+    except SecretFileRefused as refused:
+        print(refused.sentence, file=sys.stderr)
+        return 2
+    return run_listener(settings, secrets)
 
 
 def _cmd_secret(args: argparse.Namespace) -> int:

@@ -51,6 +51,11 @@ class Locked(SecretServiceError):
     """The collection is locked and unlocking was refused or not possible here."""
 
 
+class NoKeyringYet(SecretServiceError):
+    """This account has no default keyring, and creating one was dismissed or not possible here.
+    Not "locked": there is nothing to unlock."""
+
+
 def _address(path: str, interface: str):
     from jeepney import DBusAddress
 
@@ -83,8 +88,11 @@ class _Session:
             raise SecretServiceError(f"{method} failed: {error.name}")
         return reply.body
 
-    def prompt(self, prompt_path: str) -> tuple[bool, object]:
-        """Run a prompt (the owner types the keyring password); (dismissed, result)."""
+    def prompt(self, prompt_path: str, unanswered: type[SecretServiceError] = Locked) -> tuple[bool, object]:
+        """Run a prompt (the owner types the keyring password); (dismissed, result).
+
+        The desktop shows it (gnome-keyring through gcr-prompter, KWallet its own window); with
+        no one to show it to, services dismiss it at once."""
         from jeepney import MatchRule, message_bus
 
         rule = MatchRule(type="signal", interface=PROMPT_IFACE, member="Completed", path=prompt_path)
@@ -95,7 +103,7 @@ class _Session:
             try:
                 message = self.conn.recv_until_filtered(completed, timeout=PROMPT_TIMEOUT)
             except TimeoutError:
-                raise Locked("the unlock prompt was not answered") from None
+                raise unanswered("the prompt was not answered") from None
         dismissed, (_signature, result) = message.body
         return bool(dismissed), result
 
@@ -114,16 +122,23 @@ class _Session:
             return list(locked)
         return list(unlocked)
 
+    def has_default_collection(self) -> bool:
+        (path,) = self.call(SERVICE_PATH, SERVICE_IFACE, "ReadAlias", "s", "default")
+        return path != NONE
+
     def default_collection(self) -> str:
         (path,) = self.call(SERVICE_PATH, SERVICE_IFACE, "ReadAlias", "s", "default")
-        if path == NONE:  # a fresh account has no keyring yet: make the default one
+        if path == NONE:
+            # A fresh account has no keyring yet: ask the service to make the default one. The
+            # desktop then prompts the owner to choose its password (gnome-keyring's "new keyring"
+            # window); that prompt is this call's to show, so it is run, not treated as "locked".
             label = {"org.freedesktop.Secret.Collection.Label": ("s", "Default keyring")}
             path, prompt = self.call(SERVICE_PATH, SERVICE_IFACE, "CreateCollection", "a{sv}s",
                                      label, "default")
             if path == NONE:
-                dismissed, path = self.prompt(prompt)
-                if dismissed:
-                    raise Locked("creating the keyring was dismissed")
+                dismissed, path = self.prompt(prompt, unanswered=NoKeyringYet)
+                if dismissed or not path or path == NONE:
+                    raise NoKeyringYet("creating the keyring was dismissed")
         (_signature, locked), = self.call(path, "org.freedesktop.DBus.Properties", "Get", "ss",
                                          COLLECTION_IFACE, "Locked")
         if locked:
@@ -154,10 +169,13 @@ def _attributes(service: str, name: str) -> dict[str, str]:
 
 
 def get_secret(service: str, name: str) -> str | None:
-    """The secret stored for (service, name), or None if there is none."""
+    """The secret stored for (service, name), or None if there is none; NoKeyringYet when the
+    account has no keyring at all (nothing can have been saved, and saving will create one)."""
     with _session() as session:
         items = session.search(_attributes(service, name))
         if not items:
+            if not session.has_default_collection():
+                raise NoKeyringYet("this account has no keyring yet")
             return None
         (secrets,) = session.call(SERVICE_PATH, SERVICE_IFACE, "GetSecrets", "aoo", items[:1], session.path)
         if not secrets:

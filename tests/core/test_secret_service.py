@@ -67,9 +67,10 @@ def test_a_locked_keyring_is_reported_as_locked_for_reading_and_saving(keyring_s
     assert store.set("notifier_token", "tok-new").state is SecretState.LOCKED
 
 
-def test_an_account_with_no_keyring_yet_is_told_and_nothing_hangs(tmp_path, monkeypatch):
+def test_an_account_with_no_keyring_yet_is_told_so_not_locked_and_nothing_hangs(tmp_path, monkeypatch):
     # Saving makes the default keyring, which needs the owner to choose its password in a
-    # prompt; with nobody to answer (no display) the prompt is dismissed: "locked", at once.
+    # prompt; with nobody to answer (no display) the prompt is dismissed at once. There is no
+    # keyring to unlock: the owner is told that none exists yet and that saving creates one.
     from tests.fakes.keyring_session import KeyringSession
 
     for name in ("DISPLAY", "WAYLAND_DISPLAY"):
@@ -77,12 +78,37 @@ def test_an_account_with_no_keyring_yet_is_told_and_nothing_hangs(tmp_path, monk
     session = KeyringSession(tmp_path / "fresh", login_keyring=False)
     try:
         monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session.env["DBUS_SESSION_BUS_ADDRESS"])
-        problem = SecretStore().set("notifier_token", "tok-nowhere")
-        assert problem is not None and problem.state is SecretState.LOCKED
         value, missing = SecretStore().get("notifier_token")
-        assert value is None and missing.state is SecretState.NOT_FOUND
+        assert value is None and missing.state is SecretState.NO_KEYRING_YET
+        assert missing.sentence() == ("This account has no keyring yet; saving a password will ask you "
+                                      "to create one and choose its password.")
+        problem = SecretStore().set("notifier_token", "tok-nowhere")
+        assert problem is not None and problem.state is SecretState.NO_KEYRING_YET
+        assert "no keyring yet" in problem.sentence() and "locked" not in problem.sentence()
+        assert "tok-nowhere" not in problem.sentence()
+        value, missing = SecretStore().get("notifier_token")
+        assert value is None and missing.state is SecretState.NO_KEYRING_YET
     finally:
         session.close()
+
+
+def test_secret_set_on_an_account_with_no_keyring_yet_says_so(tmp_path, monkeypatch):
+    from tests.fakes.keyring_session import KeyringSession
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY"):  # no one to show the "new keyring" prompt to
+        monkeypatch.delenv(name, raising=False)
+    session = KeyringSession(tmp_path / "fresh", login_keyring=False)
+    try:
+        done = subprocess.run([sys.executable, "-m", "notifier", "secret", "set", "notifier_token"],
+                              input="tok-nowhere\n", text=True, capture_output=True, timeout=60, cwd=REPO,
+                              env={**os.environ, **session.env, "PYTHONPATH": str(REPO), "LANG": "C.UTF-8"})
+    finally:
+        session.close()
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "This account has no keyring yet, and the prompt to create one was dismissed or could not be "
+        "shown; save again on the desktop and choose a password for the new keyring.")
+    assert "tok-nowhere" not in done.stdout + done.stderr
 
 
 def test_without_a_secret_service_the_keyring_library_decides(tmp_path):
