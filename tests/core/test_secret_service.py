@@ -111,6 +111,43 @@ def test_secret_set_on_an_account_with_no_keyring_yet_says_so(tmp_path, monkeypa
     assert "tok-nowhere" not in done.stdout + done.stderr
 
 
+def test_on_a_desktop_saving_shows_the_create_keyring_prompt_and_answering_it_saves(tmp_path, monkeypatch):
+    # The other side of "no keyring yet": with a display, the desktop's own prompt (gcr-prompter,
+    # "Choose password for new keyring") appears; the owner types a password twice and the
+    # secret is saved in the keyring that creates.
+    import threading
+    import time
+
+    from helpers import wait_until
+
+    from tests.fakes.keyring_session import KeyringSession
+
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("needs the test session's display")
+    session = KeyringSession(tmp_path / "fresh", login_keyring=False)
+    saved: dict[str, object] = {}
+    try:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session.env["DBUS_SESSION_BUS_ADDRESS"])
+        saver = threading.Thread(target=lambda: saved.update(problem=SecretStore().set("notifier_token", "tok-new")))
+        saver.start()
+
+        def prompt_window() -> str | None:
+            found = subprocess.run(["xdotool", "search", "--onlyvisible", "--classname", "gcr-prompter"],
+                                   capture_output=True, text=True, timeout=10).stdout.split()
+            return found[-1] if found else None
+
+        window = wait_until(prompt_window, 20, interval=0.1, message="the create-keyring prompt on the display")
+        time.sleep(0.3)  # the window is mapped before its entry takes keys
+        for command in (["windowfocus", "--sync", window], ["type", "--delay", "20", "keyring-pw"],
+                        ["key", "Tab"], ["type", "--delay", "20", "keyring-pw"], ["key", "Return"]):
+            subprocess.run(["xdotool", *command], check=True, timeout=10)
+        saver.join(30)
+        assert not saver.is_alive() and saved == {"problem": None}
+        assert SecretStore().get("notifier_token") == ("tok-new", None)
+    finally:
+        session.close()
+
+
 def test_without_a_secret_service_the_keyring_library_decides(tmp_path):
     # A session bus where nothing provides (or can start) org.freedesktop.secrets: no service
     # directories in its configuration, so D-Bus activation cannot start gnome-keyring either.
