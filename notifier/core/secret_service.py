@@ -47,6 +47,11 @@ class Unavailable(SecretServiceError):
     """No Secret Service on this session bus (or no session bus)."""
 
 
+class NotAnswered(SecretServiceError):
+    """The bus or the Secret Service did not answer in time (a machine busy enough to starve the
+    daemon), or the connection broke mid-call: worth one more try, unlike the other errors."""
+
+
 class Locked(SecretServiceError):
     """The collection is locked and unlocking was refused or not possible here."""
 
@@ -70,11 +75,12 @@ class _Session:
         _output, self.path = self.call(SERVICE_PATH, SERVICE_IFACE, "OpenSession", "sv", "plain", ("s", ""))
 
     def call(self, path: str, interface: str, method: str, signature: str | None = None, *body,
-             timeout: float = CALL_TIMEOUT):
+             timeout: float | None = None):
         from jeepney import DBusErrorResponse, MessageType, new_method_call
 
         reply = self.conn.send_and_get_reply(
-            new_method_call(_address(path, interface), method, signature, body), timeout=timeout
+            new_method_call(_address(path, interface), method, signature, body),
+            timeout=timeout or CALL_TIMEOUT,
         )
         if reply.header.message_type is MessageType.error:
             error = DBusErrorResponse(reply)
@@ -85,6 +91,9 @@ class _Session:
                 raise Unavailable(f"no Secret Service on the session bus ({error.name})")
             if error.name == "org.freedesktop.Secret.Error.IsLocked":
                 raise Locked("the keyring is locked")
+            if error.name in ("org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.Timeout",
+                              "org.freedesktop.DBus.Error.TimedOut"):
+                raise NotAnswered(f"{method} was not answered: {error.name}")
             raise SecretServiceError(f"{method} failed: {error.name}")
         return reply.body
 
@@ -153,13 +162,17 @@ def _session() -> Iterator[_Session]:
     from jeepney.io.blocking import open_dbus_connection
 
     try:
-        conn = open_dbus_connection(bus="SESSION")
+        # jeepney allows 1 s for the bus's authentication by default; on a loaded machine that
+        # ran out, and a busy bus was then taken for "no Secret Service" (a fallback to keyring).
+        conn = open_dbus_connection(bus="SESSION", auth_timeout=CALL_TIMEOUT)
+    except TimeoutError:
+        raise NotAnswered("the session bus did not answer") from None
     except (OSError, ValueError, KeyError) as exc:
         raise Unavailable(f"cannot open the session bus: {type(exc).__name__}") from None
     try:
         yield _Session(conn)
-    except (OSError, TimeoutError) as exc:
-        raise SecretServiceError(f"the Secret Service did not answer: {type(exc).__name__}") from None
+    except (OSError, TimeoutError) as exc:  # TimeoutError (jeepney), ConnectionResetError, ...
+        raise NotAnswered(f"the Secret Service did not answer: {type(exc).__name__}") from None
     finally:
         conn.close()
 
@@ -223,7 +236,7 @@ def available() -> bool:
     from jeepney.io.blocking import open_dbus_connection
 
     try:
-        with open_dbus_connection(bus="SESSION") as conn:
+        with open_dbus_connection(bus="SESSION", auth_timeout=CALL_TIMEOUT) as conn:
             (owned,) = conn.send_and_get_reply(message_bus.NameHasOwner(BUS_NAME), timeout=CALL_TIMEOUT).body
             if owned:
                 return True

@@ -28,6 +28,7 @@ import os
 import stat
 import sys
 import threading
+import time
 import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -38,6 +39,7 @@ from notifier.core.i18n import tr
 log = logging.getLogger(__name__)
 
 SERVICE = "order-notifier"
+RETRY_PAUSE_S = 0.5  # before reading again from a Secret Service that did not answer
 
 
 class SecretState(StrEnum):
@@ -250,6 +252,24 @@ class SecretStore:
             return SecretState.LOCKED
         return SecretState.ERROR
 
+    def _read(self, name: str) -> str | None:
+        from notifier.core.secret_service import NotAnswered, get_secret
+
+        for attempt in (1, 2):
+            try:
+                direct, value = self._direct(get_secret, name)
+                break
+            except NotAnswered as exc:
+                # A read is safe to repeat; one unanswered call on a busy machine should not
+                # cost a listener its login until the next pull, minutes later.
+                if attempt == 2:
+                    raise
+                log.info("the Secret Service did not answer (%s); asking once more", exc)
+                time.sleep(RETRY_PAUSE_S)
+        if not direct:
+            value = self._keyring().get_password(self.service, name)
+        return value
+
     def get(self, name: str) -> tuple[str | None, SecretProblem | None]:
         """The secret, or (None, problem) saying why there is none."""
         value, problem = self._handed_over(name)
@@ -257,11 +277,7 @@ class SecretStore:
             return value, problem
         with self._lock:
             try:
-                from notifier.core.secret_service import get_secret
-
-                direct, value = self._direct(get_secret, name)
-                if not direct:
-                    value = self._keyring().get_password(self.service, name)
+                value = self._read(name)
             except Exception as exc:  # noqa: BLE001
                 state = self._classify(exc)
                 log.warning("keyring read of %s failed: %s (%s: %s)", name, state, type(exc).__name__, exc)

@@ -67,6 +67,33 @@ def test_a_locked_keyring_is_reported_as_locked_for_reading_and_saving(keyring_s
     assert store.set("notifier_token", "tok-new").state is SecretState.LOCKED
 
 
+def test_a_read_the_busy_secret_service_does_not_answer_is_asked_once_more(keyring_session, monkeypatch, caplog):
+    # A machine so loaded that the keyring daemon misses one call's deadline: the listener must
+    # not lose its login until the next pull. The real daemon is stopped (SIGSTOP) past the
+    # first call's deadline and resumed before the second.
+    import logging
+    import signal
+    import threading
+
+    from notifier.core import secret_service
+
+    keyring_session.set_secret("skytakeout_admin_password", "pw-busy")
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", keyring_session.env["DBUS_SESSION_BUS_ADDRESS"])
+    monkeypatch.setattr(secret_service, "CALL_TIMEOUT", 1.0)
+    daemon = keyring_session._procs[1]
+    daemon.send_signal(signal.SIGSTOP)
+    resume = threading.Timer(1.2, daemon.send_signal, (signal.SIGCONT,))
+    resume.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="notifier.core.secrets"):
+            assert SecretStore().get("skytakeout_admin_password") == ("pw-busy", None)
+    finally:
+        resume.join()
+        daemon.send_signal(signal.SIGCONT)
+    assert "did not answer" in caplog.text and "asking once more" in caplog.text
+    assert "pw-busy" not in caplog.text
+
+
 def test_an_account_with_no_keyring_yet_is_told_so_not_locked_and_nothing_hangs(tmp_path, monkeypatch):
     # Saving makes the default keyring, which needs the owner to choose its password in a
     # prompt; with nobody to answer (no display) the prompt is dismissed at once. There is no
