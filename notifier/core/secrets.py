@@ -30,9 +30,11 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from notifier.core.i18n import tr
 
@@ -154,6 +156,16 @@ def credential(name: str) -> str | None:
     return value.rstrip("\r\n")
 
 
+def _why(exc: Exception) -> str:
+    """The exception's type, plus its text for our own Secret Service errors, whose messages
+    are written never to hold a value (a backend's text is not ours to vouch for)."""
+    from notifier.core.secret_service import SecretServiceError
+
+    if isinstance(exc, SecretServiceError) and str(exc):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
+
+
 def _friendly_backend(backend: object) -> str:
     module = type(backend).__module__
     if "Windows" in module:
@@ -178,7 +190,7 @@ class SecretStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_settings(cls, settings) -> SecretStore:
+    def for_settings(cls, settings: Mapping[str, Any]) -> SecretStore:
         """The store a listener with these settings reads from; SecretFileRefused when the
         secret file they name cannot be used (said at start, not at the first login)."""
         path = settings["secrets.file"]
@@ -189,7 +201,7 @@ class SecretStore:
     def _handed_over(self, name: str) -> tuple[str | None, SecretProblem | None]:
         """From systemd credentials or the secret file, before any keyring is asked."""
         value = credential(name)
-        if value is not None:
+        if value:
             return value, None
         if self.secret_file is None:
             return None, None
@@ -280,7 +292,7 @@ class SecretStore:
                 value = self._read(name)
             except Exception as exc:  # noqa: BLE001
                 state = self._classify(exc)
-                log.warning("keyring read of %s failed: %s (%s: %s)", name, state, type(exc).__name__, exc)
+                log.warning("keyring read of %s failed: %s (%s)", name, state, _why(exc))
                 return None, SecretProblem(state, name, self.backend_name())
         if value is None:
             return None, SecretProblem(SecretState.NOT_FOUND, name, self.backend_name())
@@ -296,7 +308,7 @@ class SecretStore:
                     self._keyring().set_password(self.service, name, value)
             except Exception as exc:  # noqa: BLE001
                 state = self._classify(exc)
-                log.warning("keyring write of %s failed: %s (%s: %s)", name, state, type(exc).__name__, exc)
+                log.warning("keyring write of %s failed: %s (%s)", name, state, _why(exc))
                 if state is SecretState.NO_KEYRING_YET:  # saving asked, and nobody created one
                     return SecretProblem(state, name, self.backend_name(), tr(
                         "This account has no keyring yet, and the prompt to create one was "
@@ -320,7 +332,7 @@ class SecretStore:
                 if type(exc).__name__ == "PasswordDeleteError":  # keyring's "there was none"
                     return SecretProblem(SecretState.NOT_FOUND, name, self.backend_name())
                 state = self._classify(exc)
-                log.warning("keyring delete of %s failed: %s (%s: %s)", name, state, type(exc).__name__, exc)
+                log.warning("keyring delete of %s failed: %s (%s)", name, state, _why(exc))
                 return SecretProblem(state, name, self.backend_name())
         return None
 

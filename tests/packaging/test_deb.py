@@ -199,6 +199,24 @@ def test_installed_demo_shows_tray_icon_and_notification(installed, notifier_hom
     assert proc.returncode == 0, output[-3000:]  # SIGTERM quits cleanly
 
 
+def test_installed_listener_unit_is_valid_and_hardened(installed, tmp_path):
+    # The headless listener's systemd unit ships as an example; against the installed notifier
+    # it verifies cleanly, and systemd rates its exposure low (its scale: 0 safe ... 10 unsafe).
+    example = Path(f"/usr/share/doc/{PACKAGE}/examples/notifier-listen.service")
+    assert example in installed
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze not installed")
+    unit = tmp_path / "notifier-listen.service"
+    shutil.copy(example, unit)
+    verify = run(["systemd-analyze", "verify", str(unit)], timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    security = run(["systemd-analyze", "security", "--offline=yes", str(unit)], timeout=60)
+    exposure = re.search(r"Overall exposure level for \S+: ([\d.]+)", security.stdout)
+    assert exposure, security.stdout[-2000:] + security.stderr
+    report(f"notifier-listen.service exposure {exposure.group(1)} (systemd-analyze security)")
+    assert float(exposure.group(1)) < 2.5
+
+
 def test_purge_leaves_nothing_under_opt_or_usr(installed):
     result = purge()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
