@@ -66,7 +66,7 @@ def _cmd_app(args: argparse.Namespace, launch: Launch) -> int:
 
 def _cmd_listen(args: argparse.Namespace, launch: Launch) -> int:
     from notifier.core.listener import run_listener
-    from notifier.core.secrets import SecretStore
+    from notifier.core.secrets import SecretFileRefused, SecretStore
 
     setup_logging(launch.log_level)
     if launch.demo:
@@ -78,7 +78,11 @@ def _cmd_listen(args: argparse.Namespace, launch: Launch) -> int:
             stop_demo()
     if not launch.settings["connection.url"]:
         raise UsageError(i18n.tr("No server address is set: use --url, --config, or the settings dialog."))
-    return run_listener(launch.settings, SecretStore())
+    try:
+        secrets = SecretStore.for_settings(launch.settings)
+    except SecretFileRefused as refused:
+        raise UsageError(refused.sentence) from None
+    return run_listener(launch.settings, secrets)
 
 
 def _cmd_secret(args: argparse.Namespace) -> int:

@@ -47,8 +47,18 @@ class Unavailable(SecretServiceError):
     """No Secret Service on this session bus (or no session bus)."""
 
 
+class NotAnswered(SecretServiceError):
+    """The bus or the Secret Service did not answer in time (a machine busy enough to starve the
+    daemon), or the connection broke mid-call: worth one more try, unlike the other errors."""
+
+
 class Locked(SecretServiceError):
     """The collection is locked and unlocking was refused or not possible here."""
+
+
+class NoKeyringYet(SecretServiceError):
+    """This account has no default keyring, and creating one was dismissed or not possible here.
+    Not "locked": there is nothing to unlock."""
 
 
 def _address(path: str, interface: str):
@@ -65,11 +75,12 @@ class _Session:
         _output, self.path = self.call(SERVICE_PATH, SERVICE_IFACE, "OpenSession", "sv", "plain", ("s", ""))
 
     def call(self, path: str, interface: str, method: str, signature: str | None = None, *body,
-             timeout: float = CALL_TIMEOUT):
+             timeout: float | None = None):
         from jeepney import DBusErrorResponse, MessageType, new_method_call
 
         reply = self.conn.send_and_get_reply(
-            new_method_call(_address(path, interface), method, signature, body), timeout=timeout
+            new_method_call(_address(path, interface), method, signature, body),
+            timeout=timeout or CALL_TIMEOUT,
         )
         if reply.header.message_type is MessageType.error:
             error = DBusErrorResponse(reply)
@@ -80,11 +91,17 @@ class _Session:
                 raise Unavailable(f"no Secret Service on the session bus ({error.name})")
             if error.name == "org.freedesktop.Secret.Error.IsLocked":
                 raise Locked("the keyring is locked")
+            if error.name in ("org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.Timeout",
+                              "org.freedesktop.DBus.Error.TimedOut"):
+                raise NotAnswered(f"{method} was not answered: {error.name}")
             raise SecretServiceError(f"{method} failed: {error.name}")
         return reply.body
 
-    def prompt(self, prompt_path: str) -> tuple[bool, object]:
-        """Run a prompt (the owner types the keyring password); (dismissed, result)."""
+    def prompt(self, prompt_path: str, unanswered: type[SecretServiceError] = Locked) -> tuple[bool, object]:
+        """Run a prompt (the owner types the keyring password); (dismissed, result).
+
+        The desktop shows it (gnome-keyring through gcr-prompter, KWallet its own window); with
+        no one to show it to, services dismiss it at once."""
         from jeepney import MatchRule, message_bus
 
         rule = MatchRule(type="signal", interface=PROMPT_IFACE, member="Completed", path=prompt_path)
@@ -95,7 +112,7 @@ class _Session:
             try:
                 message = self.conn.recv_until_filtered(completed, timeout=PROMPT_TIMEOUT)
             except TimeoutError:
-                raise Locked("the unlock prompt was not answered") from None
+                raise unanswered("the prompt was not answered") from None
         dismissed, (_signature, result) = message.body
         return bool(dismissed), result
 
@@ -114,16 +131,23 @@ class _Session:
             return list(locked)
         return list(unlocked)
 
+    def has_default_collection(self) -> bool:
+        (path,) = self.call(SERVICE_PATH, SERVICE_IFACE, "ReadAlias", "s", "default")
+        return path != NONE
+
     def default_collection(self) -> str:
         (path,) = self.call(SERVICE_PATH, SERVICE_IFACE, "ReadAlias", "s", "default")
-        if path == NONE:  # a fresh account has no keyring yet: make the default one
+        if path == NONE:
+            # A fresh account has no keyring yet: ask the service to make the default one. The
+            # desktop then prompts the owner to choose its password (gnome-keyring's "new keyring"
+            # window); that prompt is this call's to show, so it is run, not treated as "locked".
             label = {"org.freedesktop.Secret.Collection.Label": ("s", "Default keyring")}
             path, prompt = self.call(SERVICE_PATH, SERVICE_IFACE, "CreateCollection", "a{sv}s",
                                      label, "default")
             if path == NONE:
-                dismissed, path = self.prompt(prompt)
-                if dismissed:
-                    raise Locked("creating the keyring was dismissed")
+                dismissed, path = self.prompt(prompt, unanswered=NoKeyringYet)
+                if dismissed or not path or path == NONE:
+                    raise NoKeyringYet("creating the keyring was dismissed")
         (_signature, locked), = self.call(path, "org.freedesktop.DBus.Properties", "Get", "ss",
                                          COLLECTION_IFACE, "Locked")
         if locked:
@@ -138,13 +162,17 @@ def _session() -> Iterator[_Session]:
     from jeepney.io.blocking import open_dbus_connection
 
     try:
-        conn = open_dbus_connection(bus="SESSION")
+        # jeepney allows 1 s for the bus's authentication by default; on a loaded machine that
+        # ran out, and a busy bus was then taken for "no Secret Service" (a fallback to keyring).
+        conn = open_dbus_connection(bus="SESSION", auth_timeout=CALL_TIMEOUT)
+    except TimeoutError:
+        raise NotAnswered("the session bus did not answer") from None
     except (OSError, ValueError, KeyError) as exc:
         raise Unavailable(f"cannot open the session bus: {type(exc).__name__}") from None
     try:
         yield _Session(conn)
-    except (OSError, TimeoutError) as exc:
-        raise SecretServiceError(f"the Secret Service did not answer: {type(exc).__name__}") from None
+    except (OSError, TimeoutError) as exc:  # TimeoutError (jeepney), ConnectionResetError, ...
+        raise NotAnswered(f"the Secret Service did not answer: {type(exc).__name__}") from None
     finally:
         conn.close()
 
@@ -154,10 +182,13 @@ def _attributes(service: str, name: str) -> dict[str, str]:
 
 
 def get_secret(service: str, name: str) -> str | None:
-    """The secret stored for (service, name), or None if there is none."""
+    """The secret stored for (service, name), or None if there is none; NoKeyringYet when the
+    account has no keyring at all (nothing can have been saved, and saving will create one)."""
     with _session() as session:
         items = session.search(_attributes(service, name))
         if not items:
+            if not session.has_default_collection():
+                raise NoKeyringYet("this account has no keyring yet")
             return None
         (secrets,) = session.call(SERVICE_PATH, SERVICE_IFACE, "GetSecrets", "aoo", items[:1], session.path)
         if not secrets:
@@ -205,7 +236,7 @@ def available() -> bool:
     from jeepney.io.blocking import open_dbus_connection
 
     try:
-        with open_dbus_connection(bus="SESSION") as conn:
+        with open_dbus_connection(bus="SESSION", auth_timeout=CALL_TIMEOUT) as conn:
             (owned,) = conn.send_and_get_reply(message_bus.NameHasOwner(BUS_NAME), timeout=CALL_TIMEOUT).body
             if owned:
                 return True

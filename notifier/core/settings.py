@@ -199,6 +199,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("general.start_at_login", bool, False, "Start at login"),
     Setting("general.log_level", str, "INFO", "Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     Setting("ledger.retention_days", int, 90, "Keep order history for (days)", minimum=1, maximum=3650),
+    # Secrets: where a headless listener finds them besides the keyring (notifier.core.secrets)
+    Setting("secrets.file", str, "", "Secret file", kind="path", advanced=True,
+            help="For listeners without a keyring: a file only you can read (chmod 600), with "
+                 "lines like notifier_token = \"...\". Empty: the keyring only."),
 )
 
 SECRETS: tuple[SecretSpec, ...] = (

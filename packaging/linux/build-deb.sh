@@ -52,6 +52,9 @@ for png in "$REPO"/resources/icons/order-notifier-*.png; do
 done
 install -D -m 0644 "$REPO/resources/icons/order-notifier.svg" \
     "$STAGE/usr/share/icons/hicolor/scalable/apps/$PACKAGE.svg"
+# The systemd unit for a headless `notifier listen`, as an example to copy (not enabled).
+install -D -m 0644 "$REPO/packaging/linux/notifier-listen.service" \
+    "$STAGE/usr/share/doc/$PACKAGE/examples/notifier-listen.service"
 cat >"$STAGE/usr/share/doc/$PACKAGE/copyright" <<EOF
 Order Notifier $VERSION. License: MIT.
 The folder $PREFIX also holds Python, Qt for Python (PySide6, LGPLv3) and the other

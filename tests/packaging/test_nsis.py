@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from notifier import __version__
+from tests.packaging.build_runner import run_build
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "packaging" / "windows" / "build-installer.sh"
@@ -25,10 +25,8 @@ pytestmark = pytest.mark.packaging
 
 def test_nsis_script_compiles_to_an_installer_holding_the_bundle_layout(tmp_path, require):
     require(shutil.which("makensis") is not None, "makensis not installed (apt-get install nsis)")
-    result = subprocess.run(
-        [str(SCRIPT), "", str(tmp_path)], capture_output=True, text=True, timeout=120,
-        env={**os.environ, "NSIS_VERBOSITY": "4"},
-    )
+    result = run_build([str(SCRIPT), "", str(tmp_path)], budget_s=100,
+                       env={**os.environ, "NSIS_VERBOSITY": "4"})
     assert result.returncode == 0, result.stderr[-3000:]
     installer = Path(result.stdout.strip().splitlines()[-1])
     assert installer == tmp_path / f"OrderNotifier-{__version__}-standin-setup.exe"
