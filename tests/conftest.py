@@ -50,6 +50,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(autouse=True)
+def keyring_choice_per_test():
+    """`keyring` picks its backend once per process, at its first call: a test that runs with
+    PYTHON_KEYRING_BACKEND=fail must not leave that choice to the tests after it."""
+    try:
+        import keyring.core
+    except ImportError:
+        yield
+        return
+    backend = keyring.core._keyring_backend
+    yield
+    keyring.core._keyring_backend = backend
+
+
+@pytest.fixture(autouse=True)
 def notifier_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test's own NOTIFIER_HOME (settings, ledger, logs), and no proxy in the way."""
     home = tmp_path / "notifier-home"

@@ -25,20 +25,13 @@ class Ran:
 @pytest.fixture(autouse=True)
 def english_afterwards(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Commands set the process-wide language; each test starts from an English system and leaves
-    English behind. No keyring is reachable from here: nothing a test runs can touch one.
-
-    `keyring` picks its backend once per process, at the first call: the backend chosen under
-    this fixture's `fail` setting must not outlive the test (later tests use the session's)."""
-    import keyring.core
-
+    English behind. No keyring is reachable from here: nothing a test runs can touch one."""
     for name in LOCALE_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.delenv("NOTIFIER_INGEST_SECRET", raising=False)
-    backend = keyring.core._keyring_backend
     yield
-    keyring.core._keyring_backend = backend
     i18n.set_language("en")
 
 
