@@ -3,6 +3,10 @@
 Every client has its own bounded queue drained by its own task. Publishing only puts a frame (the
 same, already encoded string for everyone) on each queue; a client whose queue is full is too
 slow and is dropped, so it cannot delay the others. It will reconnect and resume from its cursor.
+
+Dropping a client means: try a polite close frame, and abort the socket after CLOSE_DEADLINE_S
+whatever happened to the tasks serving it — a client that never reads would otherwise keep its
+socket (and the kernel's send buffer) for ever.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_SLOW = 4008  # application close code: "you fell behind; reconnect with after=<seq>"
+CLOSE_TOKEN_REVOKED = 4001  # the token of this stream was rotated: reconnect with the new one
+CLOSE_SHOP_GONE = 4004  # the shop was removed (or removed and created again: a new identity)
+CLOSE_DEADLINE_S = 2.0  # a dropped client's socket is aborted at the latest this long after
 
 
 class Subscriber:
@@ -25,6 +32,9 @@ class Subscriber:
         self.close_code: int | None = None  # set when the server ends this client's stream
         self.close_message = b""
         self.writer: asyncio.Task | None = None  # the task sending to this client
+        self.transport: asyncio.Transport | None = None  # its socket, aborted at the close deadline
+        self.token_hash = ""  # the credentials it was admitted with, checked when they change
+        self.identity = ""
 
     @property
     def kicked(self) -> bool:
@@ -32,10 +42,23 @@ class Subscriber:
 
     def end(self, code: int, message: bytes) -> None:
         """Stop sending to this client and close its connection with `code`."""
-        if self.close_code is None:
-            self.close_code, self.close_message = code, message
+        if self.close_code is not None:
+            return
+        self.close_code, self.close_message = code, message
         if self.writer and not self.writer.done():
             self.writer.cancel()
+        transport = self.transport
+        if transport is not None:
+            asyncio.get_running_loop().call_later(CLOSE_DEADLINE_S, _abort_if_open, transport)
+
+    @property
+    def socket_open(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+
+def _abort_if_open(transport: asyncio.Transport) -> None:
+    if not transport.is_closing():
+        transport.abort()
 
 
 class Hub:
@@ -62,6 +85,12 @@ class Hub:
             for sub in subs:
                 sub.end(CLOSE_GOING_AWAY, b"server shutting down")
 
+    def channels(self) -> list[str]:
+        return list(self._channels)
+
+    def subscribers(self, channel: str) -> list[Subscriber]:
+        return list(self._channels.get(channel, ()))
+
     def has_subscribers(self, channel: str) -> bool:
         return bool(self._channels.get(channel))
 
@@ -69,10 +98,21 @@ class Hub:
     def connections(self) -> int:
         return sum(len(subs) for subs in self._channels.values())
 
-    def publish(self, channel: str, seq: int, frame: str) -> None:
-        """Queue `frame` for every client of `channel`. Must run on the server's event loop."""
+    @property
+    def closing(self) -> int:
+        """Dropped clients whose socket is not closed yet (at most CLOSE_DEADLINE_S each)."""
+        return sum(1 for subs in self._channels.values() for sub in subs if sub.kicked)
+
+    def publish(self, channel: str, seq: int, frame: str, identity: str | None = None) -> None:
+        """Queue `frame` for every client of `channel`. Must run on the server's event loop.
+
+        With `identity`, a client admitted to another incarnation of the shop (removed and
+        created again since) gets nothing and is closed: its cursor means nothing here."""
         for sub in list(self._channels.get(channel, ())):
             if sub.kicked:
+                continue
+            if identity is not None and sub.identity and sub.identity != identity:
+                sub.end(CLOSE_SHOP_GONE, b"shop removed")
                 continue
             try:
                 sub.queue.put_nowait((seq, frame))

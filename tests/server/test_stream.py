@@ -18,6 +18,7 @@ from helpers import wait_until
 from notifier.core import protocol
 from notifier.core.connection import ConnState
 from notifier.core.events import OrderKind
+from notifier.core.sources.notifier_stream import parse_cursor
 
 
 def test_live_orders_arrive_with_their_details(server, make_client):
@@ -45,7 +46,7 @@ def test_orders_published_while_the_client_was_away_are_replayed_once(server, ma
     again.wait_orders(4)
     assert again.order_ids() == ["2", "3", "4", "5"], "only what was missed, in order"
     assert again.ledger_order_ids() == ["1", "2", "3", "4", "5"]
-    assert again.ledger.cursor(again.source.cursor_name) == "5"
+    assert parse_cursor(again.ledger.cursor(again.source.cursor_name)) == (server.store.shop("alpha").identity, 5)
 
 
 def test_a_reconnect_resumes_from_the_cursor_on_disk(server, make_client):
@@ -58,7 +59,8 @@ def test_a_reconnect_resumes_from_the_cursor_on_disk(server, make_client):
     wait_until(lambda: client.source.connections >= 2, 5)
     server.publish(order_id="4")
     client.wait_orders(4)
-    assert client.source.attempted_urls[-1].endswith("/api/v1/shops/alpha/stream?after=3")
+    identity = server.store.shop("alpha").identity
+    assert client.source.attempted_urls[-1].endswith(f"/api/v1/shops/alpha/stream?after=3&store={identity}")
     assert client.ledger_order_ids() == ["1", "2", "3", "4"]
 
 
@@ -123,7 +125,7 @@ def test_a_client_ahead_of_a_rebuilt_store_starts_over(server, make_client, tmp_
     server.publish(order_id="1")
     again = make_client(server, ledger_path=ledger)
     again.wait_orders(1)
-    wait_until(lambda: again.ledger.cursor(again.source.cursor_name) == "1", 5)
+    wait_until(lambda: parse_cursor(again.ledger.cursor(again.source.cursor_name))[1] == 1, 5)
 
 
 def test_the_server_pings_and_drops_a_silent_peer(make_server):
