@@ -161,9 +161,11 @@ async def _send_until_done(request: web.Request, ws: web.WebSocketResponse, sub:
         await asyncio.wait_for(ws.close(code=sub.close_code or 1000, message=sub.close_message), 1.0)
     except (TimeoutError, ConnectionError, RuntimeError):
         pass
+    # Close, do not abort: the close frame may still be on its way to a client that reads it a
+    # little later. One that never reads is aborted at the subscriber's close deadline.
     transport = request.transport
     if transport is not None and not transport.is_closing():
-        transport.abort()
+        transport.close()
 
 
 async def _read_until_closed(ws: web.WebSocketResponse) -> None:

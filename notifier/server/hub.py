@@ -12,7 +12,10 @@ socket (and the kernel's send buffer) for ever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import struct
 from collections import defaultdict
 
 log = logging.getLogger(__name__)
@@ -25,8 +28,9 @@ CLOSE_DEADLINE_S = 2.0  # a dropped client's socket is aborted at the latest thi
 
 
 class Subscriber:
-    def __init__(self, channel: str, limit: int):
+    def __init__(self, channel: str, limit: int, closing: set | None = None):
         self.channel = channel
+        self._closing = closing if closing is not None else set()  # the hub's sockets being closed
         self.queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(maxsize=limit)
         self.cursor = 0  # the last seq sent to this client (set after its replay)
         self.close_code: int | None = None  # set when the server ends this client's stream
@@ -49,16 +53,27 @@ class Subscriber:
             self.writer.cancel()
         transport = self.transport
         if transport is not None:
-            asyncio.get_running_loop().call_later(CLOSE_DEADLINE_S, _abort_if_open, transport)
-
-    @property
-    def socket_open(self) -> bool:
-        return self.transport is not None and not self.transport.is_closing()
+            self._closing.add(transport)
+            asyncio.get_running_loop().call_later(CLOSE_DEADLINE_S, _abort_if_open, transport, self._closing)
 
 
-def _abort_if_open(transport: asyncio.Transport) -> None:
-    if not transport.is_closing():
-        transport.abort()
+def _abort_if_open(transport: asyncio.Transport, closing: set) -> None:
+    """Reset the connection now, with whatever is still queued for it.
+
+    Also when it is already closing: a transport closed politely but still holding data the
+    client never read stays open until that is sent, which may be never. And a plain close()
+    of the socket would not do either: the kernel keeps an unsent send queue in FIN-WAIT for
+    minutes, probing a zero window. SO_LINGER 0 makes the close a reset that drops the queue.
+    Aborting a transport that is really closed does nothing."""
+    if transport.is_closing() and transport.get_write_buffer_size() == 0:
+        sock = None  # closed cleanly, or about to: nothing left to throw away
+    else:
+        sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    closing.discard(transport)
 
 
 class Hub:
@@ -66,9 +81,10 @@ class Hub:
         self.queue_limit = queue_limit
         self._channels: dict[str, set[Subscriber]] = defaultdict(set)
         self.kicked = 0  # clients dropped for being too slow, for /healthz and tests
+        self._closing: set[asyncio.Transport] = set()  # ended streams whose socket may be open
 
     def subscribe(self, channel: str) -> Subscriber:
-        sub = Subscriber(channel, self.queue_limit)
+        sub = Subscriber(channel, self.queue_limit, self._closing)
         self._channels[channel].add(sub)
         return sub
 
@@ -100,8 +116,8 @@ class Hub:
 
     @property
     def closing(self) -> int:
-        """Dropped clients whose socket is not closed yet (at most CLOSE_DEADLINE_S each)."""
-        return sum(1 for subs in self._channels.values() for sub in subs if sub.kicked)
+        """Ended streams whose socket is not closed yet (each at most CLOSE_DEADLINE_S)."""
+        return sum(1 for t in self._closing if not t.is_closing() or t.get_write_buffer_size())
 
     def publish(self, channel: str, seq: int, frame: str, identity: str | None = None) -> None:
         """Queue `frame` for every client of `channel`. Must run on the server's event loop.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import ssl
 import subprocess
 import threading
@@ -14,6 +13,7 @@ import time
 import aiohttp
 import pytest
 from helpers import wait_until
+from server_helpers import silent_websocket
 
 from notifier.core import protocol
 from notifier.core.connection import ConnState
@@ -166,23 +166,10 @@ def test_the_token_may_come_in_the_query_and_never_reaches_the_access_log(server
     assert line["query"] == {"after": "0"} and line["status"] == 101
 
 
-def _silent_websocket(port: int, token: str) -> socket.socket:
-    """A client that completes the handshake and then never reads a byte."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
-    sock.connect(("127.0.0.1", port))
-    sock.sendall(
-        f"GET {protocol.stream_path('alpha')} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
-    )
-    return sock
-
-
 def test_a_client_that_never_reads_does_not_slow_delivery_to_fifty_others(make_server):
     server = make_server(queue_limit=50)
     token = server.shops["alpha"].client_token
-    silent = _silent_websocket(server.port, token)
+    silent = silent_websocket(server.port, token)
     events, fanout = 300, 50
     received: dict[int, list[float]] = {}
     connected = threading.Event()
