@@ -330,12 +330,15 @@ async def _prune_forever(app: web.Application) -> None:
     loop waits for a big backlog (each batch holds the store's lock for a few milliseconds)."""
     store, config = app[STORE], app[CONFIG]
     while True:
-        removed = 0
+        removed = batches = 0
         try:
             more = True
             while more:
                 count, more = await asyncio.to_thread(store.prune_batch, config.retention_days * 86400)
                 removed += count
+                batches += 1
+                if batches % 20 == 0:
+                    await asyncio.to_thread(store.checkpoint)  # keep the WAL small while deleting
                 await asyncio.sleep(config.prune_pause_s)  # let ingest have the lock in between
             if removed:
                 log.info("expired %d events older than %g days", removed, config.retention_days)
@@ -344,9 +347,21 @@ async def _prune_forever(app: web.Application) -> None:
         await asyncio.sleep(config.prune_every_s)
 
 
+async def _checkpoint_forever(app: web.Application) -> None:
+    """Checkpoint the store's log on a worker thread, so no ingest commit ever has to."""
+    store, config = app[STORE], app[CONFIG]
+    while True:
+        await asyncio.sleep(config.checkpoint_every_s)
+        try:
+            await asyncio.to_thread(store.checkpoint)
+        except Exception:  # noqa: BLE001 - the automatic checkpoint is the backstop
+            log.exception("checkpointing the event log failed")
+
+
 async def _upkeep(app: web.Application):
     app[KNOWN_SHOPS].update(app[STORE].shop_credentials())
-    tasks = [asyncio.ensure_future(_prune_forever(app)), asyncio.ensure_future(_watch_credentials(app))]
+    tasks = [asyncio.ensure_future(_prune_forever(app)), asyncio.ensure_future(_watch_credentials(app)),
+             asyncio.ensure_future(_checkpoint_forever(app))]
     yield
     for task in tasks:
         task.cancel()

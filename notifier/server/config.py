@@ -33,6 +33,7 @@ class ServerConfig:
     max_connections: int = 10000
     max_per_address: int = 4096
     credentials_check_s: float = 0.25  # how soon a rotated token or removed shop closes its streams
+    checkpoint_every_s: float = 1.0  # WAL checkpoints run on a worker thread this often
     prune_pause_s: float = 0.01  # between two prune batches, so ingest gets the store in between
 
     @property

@@ -14,7 +14,7 @@ sequence numbers.
 
 What the app calls (so another implementation, such as Redis, can slot in): `ingest_secret`,
 `check_token`, `shop`, `shop_credentials`, `credentials_version`, `append`, `events_after`,
-`prune_batch`, `store_id`, `close`. The admin commands use `add_shop`, `rotate`, `remove_shop`,
+`prune_batch`, `checkpoint`, `store_id`, `close`. The admin commands use `add_shop`, `rotate`, `remove_shop`,
 `shops`.
 """
 
@@ -73,6 +73,7 @@ CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency(created_at);
 
 PRUNE_BATCH = 2000  # rows per prune transaction: each holds the store's lock for a few ms at most
 SECRET_CACHE_LIMIT = 10000  # entries; only shops with a secret file are cached, this is a backstop
+AUTOCHECKPOINT_BACKSTOP_PAGES = 20000  # ~80 MB of WAL; normally checkpoint() runs long before
 NONCE_KEEP_S = 900  # longer than the accepted clock skew on both sides
 IDEMPOTENCY_KEEP_S = 86400.0
 
@@ -132,6 +133,12 @@ class EventStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints copy the WAL into the database: done by `checkpoint()` on the server's
+        # upkeep thread, not by whichever ingest commit happens to cross the threshold (that
+        # one would hold the store, and the event loop, for up to a few hundred ms). The
+        # automatic one stays as a backstop at a much larger size.
+        self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BACKSTOP_PAGES}")
+        self._checkpointer: sqlite3.Connection | None = None
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
         if row is None:
@@ -150,6 +157,15 @@ class EventStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database, on a connection of its own: a PASSIVE checkpoint
+        neither takes the store's lock nor blocks writers. Call it off the event loop."""
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- shops ---------------------------------------------------------------------------
 
