@@ -67,8 +67,6 @@ CREATE TABLE IF NOT EXISTS nonces (
     created_at REAL NOT NULL,
     PRIMARY KEY (shop, nonce)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS nonces_age ON nonces(created_at);
-CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency(created_at);
 """
 
 PRUNE_BATCH = 2000  # rows per prune transaction: each holds the store's lock for a few ms at most
@@ -138,7 +136,8 @@ class EventStore:
         # one would hold the store, and the event loop, for up to a few hundred ms). The
         # automatic one stays as a backstop at a much larger size.
         self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BACKSTOP_PAGES}")
-        self._checkpointer: sqlite3.Connection | None = None
+        self._side_db: sqlite3.Connection | None = None  # upkeep's own connection (see _side)
+        self._side_lock = threading.Lock()
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
         if row is None:
@@ -157,15 +156,23 @@ class EventStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-            if self._checkpointer is not None:
-                self._checkpointer.close()
+            with self._side_lock:
+                if self._side_db is not None:
+                    self._side_db.close()
+                    self._side_db = None
+
+    def _side(self) -> sqlite3.Connection:
+        """A second connection for upkeep (checkpoints, finding expired rows): in WAL mode its
+        reads neither take the store's lock nor wait for writers. Hold _side_lock to use it."""
+        if self._side_db is None:
+            self._side_db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        return self._side_db
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database, on a connection of its own: a PASSIVE checkpoint
-        neither takes the store's lock nor blocks writers. Call it off the event loop."""
-        if self._checkpointer is None:
-            self._checkpointer = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """Copy the WAL into the database on the side connection: a PASSIVE checkpoint neither
+        takes the store's lock nor blocks writers. Call it off the event loop."""
+        with self._side_lock:
+            self._side().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- shops ---------------------------------------------------------------------------
 
@@ -356,6 +363,10 @@ class EventStore:
         one short transaction. Returns (events removed, whether more may be left)."""
         now = self._clock() if now is None else now
         cutoff = now - retention_s
+        # Used nonces and idempotency keys have no index by age (it would cost every ingest a
+        # write): the expired ones are found by a scan on the side connection, outside the lock.
+        old_nonces = self._expired_keys("nonces", "nonce", now - NONCE_KEEP_S, batch)
+        old_keys = self._expired_keys("idempotency", "key", now - max(IDEMPOTENCY_KEEP_S, retention_s), batch)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -371,20 +382,17 @@ class EventStore:
                     [(seq, shop) for shop, seq in highest.items()],
                 )
                 self._db.executemany("DELETE FROM events WHERE shop=? AND seq=?", rows)
-                nonces = self._prune_keyed("nonces", now - NONCE_KEEP_S, batch)
-                keys = self._prune_keyed("idempotency", now - max(IDEMPOTENCY_KEEP_S, retention_s), batch)
+                self._db.executemany("DELETE FROM nonces WHERE shop=? AND nonce=?", old_nonces)
+                self._db.executemany("DELETE FROM idempotency WHERE shop=? AND key=?", old_keys)
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
-        return len(rows), len(rows) == batch or nonces == batch or keys == batch
+        return len(rows), batch in (len(rows), len(old_nonces), len(old_keys))
 
-    def _prune_keyed(self, table: str, before: float, batch: int) -> int:
-        rows = self._db.execute(
-            f"SELECT shop, {'nonce' if table == 'nonces' else 'key'} FROM {table} WHERE created_at < ? LIMIT ?",
-            (before, batch),
-        ).fetchall()
-        column = "nonce" if table == "nonces" else "key"
-        self._db.executemany(f"DELETE FROM {table} WHERE shop=? AND {column}=?", rows)
-        return len(rows)
+    def _expired_keys(self, table: str, column: str, before: float, batch: int) -> list[tuple[str, str]]:
+        with self._side_lock:
+            return self._side().execute(
+                f"SELECT shop, {column} FROM {table} WHERE created_at < ? LIMIT ?", (before, batch)
+            ).fetchall()
