@@ -13,7 +13,7 @@ cursor from before can never be resumed against other events that happen to have
 sequence numbers.
 
 What the app calls (so another implementation, such as Redis, can slot in): `ingest_secret`,
-`check_token`, `shop`, `shop_credentials`, `credentials_version`, `append`, `events_after`,
+`check_token`, `shop`, `shop_credentials`, `credentials_version`, `append_many`, `events_after`,
 `prune_batch`, `checkpoint`, `store_id`, `close`. The admin commands use `add_shop`, `rotate`, `remove_shop`,
 `shops`.
 """
@@ -97,6 +97,17 @@ class Credentials:
     shop: str
     client_token: str | None
     ingest_secret: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Appending:
+    """One signed, validated ingest request on its way into the log."""
+
+    shop: str
+    event: dict[str, Any]
+    nonce: str
+    idempotency_key: str | None
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,46 +310,58 @@ class EventStore:
         self, shop: str, event: dict[str, Any], *, nonce: str, idempotency_key: str | None, body: bytes
     ) -> IngestResult:
         """Store one event (with its nonce and idempotency key) in one transaction."""
+        result = self.append_many([Appending(shop, event, nonce, idempotency_key, body)])[0]
+        if isinstance(result, ShopError):
+            raise result
+        return result
+
+    def append_many(self, items: list[Appending]) -> list[IngestResult | ShopError]:
+        """Store several events in one transaction (group commit: one WAL write for all), each
+        with the outcome it would have had alone, in order. A ShopError is returned, not raised,
+        so one request for a removed shop does not fail the others."""
         now = self._clock()
-        body_hash = hashlib.sha256(body).hexdigest()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                if idempotency_key:
-                    row = self._db.execute(
-                        "SELECT seq, body_hash, created_at FROM idempotency WHERE shop=? AND key=?",
-                        (shop, idempotency_key),
-                    ).fetchone()
-                    if row:
-                        self._db.execute("ROLLBACK")
-                        return IngestResult(row[0], True, conflict=row[1] != body_hash, received_at=row[2])
-                used = self._db.execute(
-                    "INSERT OR IGNORE INTO nonces(shop, nonce, created_at) VALUES (?, ?, ?)", (shop, nonce, now)
-                ).rowcount
-                if not used:
-                    self._db.execute("ROLLBACK")
-                    return IngestResult(0, False, nonce_reused=True)
-                row = self._db.execute(
-                    "UPDATE shops SET last_seq = last_seq + 1 WHERE name=? RETURNING last_seq, identity", (shop,)
-                ).fetchone()
-                if row is None:
-                    self._db.execute("ROLLBACK")
-                    raise ShopError(f"no shop named {shop!r}")
-                seq, identity = row
-                self._db.execute(
-                    "INSERT INTO events(shop, seq, received_at, body) VALUES (?, ?, ?, ?)",
-                    (shop, seq, now, json.dumps(event, ensure_ascii=False, separators=(",", ":"))),
-                )
-                if idempotency_key:
-                    self._db.execute(
-                        "INSERT INTO idempotency(shop, key, seq, body_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                        (shop, idempotency_key, seq, body_hash, now),
-                    )
+                results = [self._append_one(item, now) for item in items]
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+        return results
+
+    def _append_one(self, item: Appending, now: float) -> IngestResult | ShopError:
+        # Every refusal below leaves the transaction as it found it, so the others can commit.
+        shop, key = item.shop, item.idempotency_key
+        body_hash = hashlib.sha256(item.body).hexdigest()
+        if key:
+            row = self._db.execute(
+                "SELECT seq, body_hash, created_at FROM idempotency WHERE shop=? AND key=?", (shop, key)
+            ).fetchone()
+            if row:
+                return IngestResult(row[0], True, conflict=row[1] != body_hash, received_at=row[2])
+        used = self._db.execute(
+            "INSERT OR IGNORE INTO nonces(shop, nonce, created_at) VALUES (?, ?, ?)", (shop, item.nonce, now)
+        ).rowcount
+        if not used:
+            return IngestResult(0, False, nonce_reused=True)
+        row = self._db.execute(
+            "UPDATE shops SET last_seq = last_seq + 1 WHERE name=? RETURNING last_seq, identity", (shop,)
+        ).fetchone()
+        if row is None:
+            self._db.execute("DELETE FROM nonces WHERE shop=? AND nonce=?", (shop, item.nonce))
+            return ShopError(f"no shop named {shop!r}")
+        seq, identity = row
+        self._db.execute(
+            "INSERT INTO events(shop, seq, received_at, body) VALUES (?, ?, ?, ?)",
+            (shop, seq, now, json.dumps(item.event, ensure_ascii=False, separators=(",", ":"))),
+        )
+        if key:
+            self._db.execute(
+                "INSERT INTO idempotency(shop, key, seq, body_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                (shop, key, seq, body_hash, now),
+            )
         return IngestResult(seq, False, received_at=now, identity=identity)
 
     def events_after(self, shop: str, after: int, limit: int = 500) -> list[tuple[int, float, dict[str, Any]]]:
