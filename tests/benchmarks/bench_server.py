@@ -440,61 +440,101 @@ async def _post_spread(server: Server, rate: float | None, seconds: float, concu
     return counts["ok"], counts["err"]
 
 
-def _measure_one(kind: str, shops: int, per_shop: int, rate: float, lat_s: float, ingest_s: float) -> dict:
-    server = Server(shops=shops) if kind == "ours" else BareServer(shops)
-    clients = shops * per_shop
-    shop_list = [[c.shop, c.client_token] for c in server.all_creds]
-    halves = [clients // 2, clients - clients // 2] if clients >= 20 else [clients]
-    procs = [spawn_clients(server.port, server.creds.client_token, n, 600, shop_list) for n in halves]
-    try:
-        for _, report in procs:
+class _Side:
+    """One server (ours or bare) with its subscribers connected, for the side-by-side run."""
+
+    def __init__(self, kind: str, shops: int, per_shop: int):
+        self.kind = kind
+        self.server = Server(shops=shops) if kind == "ours" else BareServer(shops)
+        clients = shops * per_shop
+        shop_list = [[c.shop, c.client_token] for c in self.server.all_creds]
+        halves = [clients // 2, clients - clients // 2] if clients >= 20 else [clients]
+        self.procs = [spawn_clients(self.server.port, self.server.creds.client_token, n, 900, shop_list)
+                      for n in halves]
+        for _, report in self.procs:
             wait_report(report)
-        connected = healthz(server.port)["connections"]
-        published, _ = asyncio.run(_post_spread(server, rate, lat_s))
-        time.sleep(1.0)
-        cpu0 = server.cpu_s()
-        accepted, errors = asyncio.run(_post_spread(server, None, ingest_s, marked=False))
-        cpu = server.cpu_s() - cpu0
-        time.sleep(0.5)
-        rss = rss_mib(server.proc.pid)
-        dropped = healthz(server.port).get("dropped_slow_clients", 0)
-        for _, report in procs:
+        self.connected = healthz(self.server.port)["connections"]
+        self.per_shop = per_shop
+        self.published = 0
+        self.ingest_rates: list[float] = []
+        self.cpu_per_event: list[float] = []
+
+    def latency_round(self, rate: float, seconds: float) -> None:
+        published, _ = asyncio.run(_post_spread(self.server, rate, seconds))
+        self.published += published
+
+    def ingest_round(self, seconds: float) -> None:
+        cpu0 = self.server.cpu_s()
+        accepted, errors = asyncio.run(_post_spread(self.server, None, seconds, marked=False))
+        self.ingest_rates.append(accepted / seconds)
+        self.cpu_per_event.append((self.server.cpu_s() - cpu0) / max(accepted, 1) * 1e6)
+        self.errors = getattr(self, "errors", 0) + errors
+
+    def finish(self) -> dict:
+        rss = rss_mib(self.server.proc.pid)
+        dropped = healthz(self.server.port).get("dropped_slow_clients", 0)
+        for _, report in self.procs:
             Path(str(report) + ".stop").touch()
         latencies: list[float] = []
         lost = 0
-        for proc, report in procs:
+        for proc, report in self.procs:
             proc.wait(120)
             stats = json.loads(report.read_text())
             latencies += stats["lat"]
             lost += stats["lost"]
+        self.server.stop()
+        latencies.sort()
+        q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
+        return {
+            "connected": self.connected, "ingest": statistics.median(self.ingest_rates),
+            "ingest_rounds": self.ingest_rates, "errors": self.errors,
+            "cpu_us": statistics.median(self.cpu_per_event), "p50": q[49] * 1000, "p99": q[98] * 1000,
+            "deliveries": len(latencies), "expected": self.published * self.per_shop, "rss": rss,
+            "dropped": dropped, "lost": lost,
+        }
+
+
+def _measure_side_by_side(shops: int, per_shop: int, rate: float, lat_s: float, ingest_s: float,
+                          rounds: int) -> dict[str, dict]:
+    """Both servers up with their clients at once; the measurements alternate between them in
+    short rounds, so a change in the machine's load hits both alike."""
+    sides = [_Side("ours", shops, per_shop), _Side("bare", shops, per_shop)]
+    try:
+        for _ in range(rounds):
+            for side in sides:
+                side.latency_round(rate, lat_s / rounds)
+        time.sleep(1.0)
+        for n in range(rounds):
+            for side in sides if n % 2 == 0 else reversed(sides):
+                side.ingest_round(ingest_s / rounds)
+        time.sleep(0.5)
     finally:
-        server.stop()
-    latencies.sort()
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
-    return {
-        "connected": connected, "ingest": accepted / ingest_s, "errors": errors,
-        "cpu_us": cpu / max(accepted, 1) * 1e6, "p50": q[49] * 1000, "p99": q[98] * 1000,
-        "deliveries": len(latencies), "expected": published * per_shop, "rss": rss,
-        "dropped": dropped, "lost": lost,
-    }
+        results = {}
+        for side in sides:
+            results[side.kind] = side.finish()
+    return results
 
 
-def bench_compare(quick: bool, rate: float) -> None:
-    lat_s, ingest_s = (3.0, 2.0) if quick else (10.0, 5.0)
-    scenarios = [(1, 10), (1, 100), (1, 1000), (1000, 2)]
-    print(f"\n== ours vs a bare aiohttp broadcast server (no storage, no auth), {rate:g} events/s for "
-          f"{lat_s:g} s, then ingest flat out for {ingest_s:g} s; load {Path('/proc/loadavg').read_text().split()[:3]} ==")
+def bench_compare(quick: bool, rate: float, layouts: str) -> None:
+    lat_s, ingest_s, rounds = (3.0, 3.0, 3) if quick else (10.0, 10.0, 5)
+    scenarios = [tuple(int(n) for n in layout.split("x")) for layout in layouts.split(",")]
+    print(f"\n== ours vs a bare aiohttp broadcast server (no storage, no auth), side by side: {rate:g} events/s "
+          f"for {lat_s:g} s, then ingest flat out for {ingest_s:g} s, each in {rounds} alternating rounds; "
+          f"load {Path('/proc/loadavg').read_text().split()[:3]} ==")
     rows = []
     for shops, per_shop in scenarios:
         label = f"{shops} shop{'s' if shops > 1 else ''} x {per_shop}"
-        got = {kind: _measure_one(kind, shops, per_shop, rate, lat_s, ingest_s) for kind in ("ours", "bare")}
+        got = _measure_side_by_side(shops, per_shop, rate, lat_s, ingest_s, rounds)
         for kind, r in got.items():
             print(f"compare {label:<16} {kind}: {r['connected']} streams; ingest {r['ingest']:.0f} events/s "
-                  f"({r['cpu_us']:.0f} us server CPU each, {r['errors']} errors); p50 {r['p50']:.1f} ms "
-                  f"p99 {r['p99']:.1f} ms ({r['deliveries']} of {r['expected']} deliveries); RSS {r['rss']:.1f} MiB; "
-                  f"dropped {r['dropped']}, lost {r['lost']}")
-        ratio = got["ours"]["ingest"] / max(got["bare"]["ingest"], 1e-9)
-        print(f"compare {label:<16} ratio ours/bare ingest {ratio:.2f}; CPU per event "
+                  f"(rounds {', '.join(f'{x:.0f}' for x in r['ingest_rounds'])}; {r['cpu_us']:.0f} us server CPU "
+                  f"each, {r['errors']} errors); p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms ({r['deliveries']} of "
+                  f"{r['expected']} deliveries); RSS {r['rss']:.1f} MiB; dropped {r['dropped']}, lost {r['lost']}")
+        round_ratios = [o / max(b, 1e-9) for o, b in zip(got["ours"]["ingest_rounds"], got["bare"]["ingest_rounds"],
+                                                          strict=True)]
+        ratio = statistics.median(round_ratios)
+        print(f"compare {label:<16} ratio ours/bare ingest {ratio:.2f} (rounds "
+              f"{', '.join(f'{x:.2f}' for x in round_ratios)}); CPU per event "
               f"{got['ours']['cpu_us'] / max(got['bare']['cpu_us'], 1e-9):.2f}x")
         rows.append((label, got, ratio))
     print(f"\nload after: {Path('/proc/loadavg').read_text().split()[:3]}")
@@ -512,6 +552,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller runs (for a smoke check)")
     parser.add_argument("--only", choices=("connections", "latency", "ingest", "compare"))
     parser.add_argument("--rate", type=float, default=100.0, help="events/s for the latency run")
+    parser.add_argument("--layouts", default="1x10,1x100,1x1000,1000x2",
+                        help="for --only compare: SHOPSxSUBSCRIBERS, comma-separated")
     parser.add_argument("--clients", type=int, help=argparse.SUPPRESS)  # internal: client process
     parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)  # internal: baseline
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -534,7 +576,7 @@ def main() -> None:
     if args.only in (None, "ingest"):
         bench_ingest(2.0 if args.quick else 5.0, 32)
     if args.only == "compare":  # not in the default run: it takes a few minutes on its own
-        bench_compare(args.quick, args.rate)
+        bench_compare(args.quick, args.rate, args.layouts)
 
 
 if __name__ == "__main__":
