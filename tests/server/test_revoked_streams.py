@@ -12,6 +12,7 @@ import sys
 import time
 
 import aiohttp
+import pytest
 from helpers import wait_until
 from server_helpers import REPO
 
@@ -88,23 +89,28 @@ def test_a_client_with_a_rotated_token_is_told_its_token_is_wrong(server, make_c
                message="the stream closed and the old token refused")
 
 
-def test_a_removed_and_recreated_shop_never_feeds_the_old_stream(server):
+@pytest.mark.parametrize("where", ["same process", "admin command"])
+def test_a_removed_and_recreated_shop_never_feeds_the_old_stream(server, where):
     async def main():
         session, ws, old_hello = await open_stream(server, server.shops["alpha"].client_token)
         try:
             server.publish(order_id="old-1")
             first = await ws.receive_json(timeout=5)
             assert first["event"]["order_id"] == "old-1"
-            server.store.remove_shop("alpha")
-            new = server.store.add_shop("alpha")
+            if where == "same process":
+                server.store.remove_shop("alpha")
+                secret = server.store.add_shop("alpha").ingest_secret
+            else:
+                await asyncio.to_thread(admin, server, "remove-shop", "alpha")
+                secret = credentials(await asyncio.to_thread(admin, server, "add-shop", "alpha"))["secret"]
             for n in range(3):  # the new owner's seq 1..3 would pass the old stream's cursor of 1
-                publish_order(server.http_url, "alpha", new.ingest_secret, order_id=f"new-{n}")
+                publish_order(server.http_url, "alpha", secret, order_id=f"new-{n}")
             frames, code, _ = await read_until_closed(ws, 5)
-            return old_hello, frames, code, new
+            return old_hello, frames, code
         finally:
             await session.close()
 
-    old_hello, frames, code, new = asyncio.run(main())
+    old_hello, frames, code = asyncio.run(main())
     assert code == CLOSE_SHOP_GONE
     assert not [f for f in frames if f["type"] == "event"], "the new owner's orders never reach the old stream"
     assert server.store.shop("alpha").identity != old_hello["store"], "a new store identity"
