@@ -38,6 +38,12 @@ def _add_run_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None
                         help="frames a client may have unread before it is dropped as too slow")
     parser.add_argument("--skytakeout-shop", default=d(None), metavar="SHOP",
                         help="also serve SHOP's orders on the unauthenticated sky-take-out /ws/{sid}")
+    parser.add_argument("--header-timeout", type=float, default=d(10.0), metavar="S",
+                        help="seconds a connection has to send a request's headers (and a WebSocket upgrade)")
+    parser.add_argument("--max-connections", type=int, default=d(10000), metavar="N",
+                        help="open connections in total (kept below the open-file limit)")
+    parser.add_argument("--max-per-address", type=int, default=d(4096), metavar="N",
+                        help="open connections from one remote address (behind a proxy: all of them)")
     parser.add_argument("--log-level", default=d("INFO"), choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
 
@@ -174,6 +180,7 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
     config = ServerConfig(
         data_dir=data_dir, host=args.host, port=args.port, cert=args.cert, key=args.key,
         retention_days=args.retention_days, heartbeat_s=args.heartbeat, queue_limit=args.queue_limit,
-        skytakeout_shop=args.skytakeout_shop,
+        skytakeout_shop=args.skytakeout_shop, header_timeout_s=args.header_timeout,
+        max_connections=args.max_connections, max_per_address=args.max_per_address,
     )
     return run_foreground(config)

@@ -64,8 +64,16 @@ SHOP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 NONCE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_JSON_DEPTH = 32  # an event is flat; deeper nesting is refused before the JSON parser recurses
 
 FIELD_LIMITS = {"order_id": 64, "order_number": 64, "customer": 200, "text": 2000}
+
+
+def valid_shop_name(name: str) -> bool:
+    """True for a name that follows the shop-name rule (and so is safe as a file name).
+
+    `fullmatch`, not `match`: `$` would also accept a trailing newline."""
+    return bool(SHOP_NAME.fullmatch(name))
 
 
 # -- signing ---------------------------------------------------------------------------------
@@ -121,9 +129,10 @@ def check_signature(
             "missing_signature",
             f"headers {TIMESTAMP_HEADER}, {NONCE_HEADER} and {SIGNATURE_HEADER} are required",
         )
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    # isascii: str.isdigit() also accepts other scripts' digits, which cannot be signed as ASCII.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise SignatureProblem("bad_timestamp", f"{TIMESTAMP_HEADER} must be Unix seconds")
-    if not NONCE.match(nonce):
+    if not NONCE.fullmatch(nonce):
         raise SignatureProblem("bad_nonce", f"{NONCE_HEADER} must be 16-128 characters [A-Za-z0-9_-]")
     expected = sign(secret, timestamp, nonce, body)
     if not hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("ascii", "replace")):
@@ -139,6 +148,51 @@ def check_signature(
 def token_hash(token: str) -> str:
     """How a client token is kept at rest: its SHA-256 (tokens are random, so no salt needed)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class BodyError(ValueError):
+    """An ingest body that is not UTF-8 JSON at all (as opposed to a JSON value with a bad field)."""
+
+
+def _too_deep(text: str, limit: int) -> bool:
+    """True when arrays/objects nest deeper than `limit` (brackets inside strings do not count)."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def parse_body(body: bytes) -> Any:
+    """The ingest body as a JSON value; BodyError with one sentence when it is not UTF-8 JSON.
+
+    json.loads(bytes) would also guess UTF-16 and UTF-32, and recurse without bound on deep
+    nesting (RecursionError); the protocol says UTF-8 and an event is flat, so both are refused.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BodyError("the body is not UTF-8") from None
+    # The bracket count is a cheap filter: only a body with many brackets is scanned.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _too_deep(text, MAX_JSON_DEPTH):
+        raise BodyError(f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise BodyError("the body is not valid JSON") from None
 
 
 # -- the event schema ------------------------------------------------------------------------

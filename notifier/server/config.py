@@ -25,6 +25,16 @@ class ServerConfig:
     max_body: int = MAX_BODY_BYTES
     max_skew_s: float = MAX_SKEW_S
     skytakeout_shop: str | None = None  # serve this shop on /ws/{sid} too (no auth: off by default)
+    # Hostile or broken clients: a connection must send a request's headers (a WebSocket its
+    # upgrade request) within this many seconds, also between keep-alive requests and for the
+    # TLS handshake; open connections are capped in total (and never above what the open-file
+    # limit allows) and per remote address.
+    header_timeout_s: float = 10.0
+    max_connections: int = 10000
+    max_per_address: int = 4096
+    credentials_check_s: float = 0.25  # how soon a rotated token or removed shop closes its streams
+    checkpoint_every_s: float = 1.0  # WAL checkpoints run on a worker thread this often
+    prune_pause_s: float = 0.01  # between two prune batches, so ingest gets the store in between
 
     @property
     def tls(self) -> bool:

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from aiohttp import web
 
 from notifier.server.accesslog import ACCESS_LOGGER, JsonAccessLogger
-from notifier.server.app import create_app
+from notifier.server.app import GUARD_STATS, create_app
 from notifier.server.config import ServerConfig
+from notifier.server.guard import ConnectionGuard, GuardedSockSite, connection_ceiling
 from notifier.server.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,18 @@ async def serve(
     own_store = store is None
     store = store or EventStore(config.data_dir)
     app = create_app(config, store)
+    guard = ConnectionGuard(connection_ceiling(config.max_connections), config.max_per_address)
+    app[GUARD_STATS] = guard.stats
+    # aiohttp's keep-alive timer also runs from the moment a connection is accepted until its
+    # first request's headers are in, so it is the header deadline too.
     runner = web.AppRunner(app, access_log_class=JsonAccessLogger, access_log=ACCESS_LOGGER,
-                           handle_signals=False, shutdown_timeout=2.0)
+                           handle_signals=False, shutdown_timeout=2.0,
+                           keepalive_timeout=config.header_timeout_s)
     await runner.setup()
     try:
         sock = _listening_socket(config.host, config.port)
-        site = web.SockSite(runner, sock, ssl_context=_ssl_context(config))
+        site = GuardedSockSite(runner, sock, guard, handshake_timeout=config.header_timeout_s,
+                               ssl_context=_ssl_context(config))
         await site.start()
         port = sock.getsockname()[1]
         scheme = "https" if config.tls else "http"

@@ -7,11 +7,21 @@ directory); client tokens are kept only as their SHA-256.
 
 Sequence numbers are per shop, start at 1 and never go back, even after old events expire
 (`pruned_through` remembers the highest expired one, which is how a history gap is detected).
+Each shop also has an `identity`, sent to clients as the `store` of its stream: a shop that is
+removed and created again, or a data directory that is replaced, gets a new one, so a client's
+cursor from before can never be resumed against other events that happen to have the same
+sequence numbers.
+
+What the app calls (so another implementation, such as Redis, can slot in): `ingest_secret`,
+`check_token`, `shop`, `shop_credentials`, `credentials_version`, `append_many`, `events_after`,
+`prune_batch`, `checkpoint`, `store_id`, `close`. The admin commands use `add_shop`, `rotate`, `remove_shop`,
+`shops`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -23,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from notifier.core.atomic import write_atomic
-from notifier.core.protocol import SHOP_NAME, token_hash
+from notifier.core.protocol import token_hash, valid_shop_name
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -32,7 +42,8 @@ CREATE TABLE IF NOT EXISTS shops (
     token_hash TEXT NOT NULL,
     created_at REAL NOT NULL,
     last_seq INTEGER NOT NULL DEFAULT 0,
-    pruned_through INTEGER NOT NULL DEFAULT 0
+    pruned_through INTEGER NOT NULL DEFAULT 0,
+    identity TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     shop TEXT NOT NULL,
@@ -58,6 +69,9 @@ CREATE TABLE IF NOT EXISTS nonces (
 ) WITHOUT ROWID;
 """
 
+PRUNE_BATCH = 2000  # rows per prune transaction: each holds the store's lock for a few ms at most
+SECRET_CACHE_LIMIT = 10000  # entries; only shops with a secret file are cached, this is a backstop
+AUTOCHECKPOINT_BACKSTOP_PAGES = 20000  # ~80 MB of WAL; normally checkpoint() runs long before
 NONCE_KEEP_S = 900  # longer than the accepted clock skew on both sides
 IDEMPOTENCY_KEEP_S = 86400.0
 
@@ -73,6 +87,7 @@ class Shop:
     last_seq: int
     pruned_through: int
     stored_events: int = 0
+    identity: str = ""  # what clients see as the stream's `store`; new when the shop is re-created
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +100,24 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
+class Appending:
+    """One signed, validated ingest request on its way into the log."""
+
+    shop: str
+    event: dict[str, Any]
+    nonce: str
+    idempotency_key: str | None
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class IngestResult:
     seq: int
     duplicate: bool  # True: an Idempotency-Key seen before; `seq` is the first request's
     conflict: bool = False  # the key was seen with a different body
     nonce_reused: bool = False
     received_at: float = 0.0
+    identity: str = ""  # the shop's identity, for the event frame's `store`
 
 
 class EventStore:
@@ -115,17 +142,48 @@ class EventStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints copy the WAL into the database: done by `checkpoint()` on the server's
+        # upkeep thread, not by whichever ingest commit happens to cross the threshold (that
+        # one would hold the store, and the event loop, for up to a few hundred ms). The
+        # automatic one stays as a backstop at a much larger size.
+        self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BACKSTOP_PAGES}")
+        self._side_db: sqlite3.Connection | None = None  # upkeep's own connection (see _side)
+        self._side_lock = threading.Lock()
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
         if row is None:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (secrets.token_hex(6),))
             row = self._db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
         self.store_id: str = row[0]
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(shops)")}
+        if "identity" not in columns:  # a store from before per-shop identities
+            self._db.execute("ALTER TABLE shops ADD COLUMN identity TEXT")
+        # Shops from before keep the store id as identity, so their clients' cursors and event
+        # ids stay what they were.
+        self._db.execute("UPDATE shops SET identity=? WHERE identity IS NULL", (self.store_id,))
         self._secret_cache: dict[str, tuple[tuple, str]] = {}
+        self._local_changes = 0  # credentials changed through this object (data_version misses those)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            with self._side_lock:
+                if self._side_db is not None:
+                    self._side_db.close()
+                    self._side_db = None
+
+    def _side(self) -> sqlite3.Connection:
+        """A second connection for upkeep (checkpoints, finding expired rows): in WAL mode its
+        reads neither take the store's lock nor wait for writers. Hold _side_lock to use it."""
+        if self._side_db is None:
+            self._side_db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        return self._side_db
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database on the side connection: a PASSIVE checkpoint neither
+        takes the store's lock nor blocks writers. Call it off the event loop."""
+        with self._side_lock:
+            self._side().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- shops ---------------------------------------------------------------------------
 
@@ -133,18 +191,19 @@ class EventStore:
         return self.secrets_dir / shop
 
     def add_shop(self, name: str) -> Credentials:
-        if not SHOP_NAME.match(name):
+        if not valid_shop_name(name):
             raise ShopError(f"shop name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
         token, secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self._lock:
             try:
                 self._db.execute(
-                    "INSERT INTO shops(name, token_hash, created_at) VALUES (?, ?, ?)",
-                    (name, token_hash(token), self._clock()),
+                    "INSERT INTO shops(name, token_hash, created_at, identity) VALUES (?, ?, ?, ?)",
+                    (name, token_hash(token), self._clock(), secrets.token_hex(6)),
                 )
             except sqlite3.IntegrityError:
                 raise ShopError(f"shop {name!r} already exists") from None
             write_atomic(self._secret_file(name), secret.encode(), mode=0o600)
+            self._local_changes += 1
         return Credentials(name, token, secret)
 
     def rotate(self, name: str, *, token: bool = True, ingest: bool = False) -> Credentials:
@@ -158,6 +217,7 @@ class EventStore:
             if new_secret:
                 write_atomic(self._secret_file(name), new_secret.encode(), mode=0o600)
                 self._secret_cache.pop(name, None)
+            self._local_changes += 1
         return Credentials(name, new_token, new_secret)
 
     def remove_shop(self, name: str) -> None:
@@ -168,6 +228,7 @@ class EventStore:
                 self._db.execute(f"DELETE FROM {table} WHERE shop=?", (name,))
             self._db.execute("COMMIT")
             self._secret_cache.pop(name, None)
+            self._local_changes += 1
             try:
                 self._secret_file(name).unlink()
             except FileNotFoundError:
@@ -186,20 +247,47 @@ class EventStore:
     def shop(self, name: str) -> Shop | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT name, created_at, last_seq, pruned_through FROM shops WHERE name=?", (name,)
+                "SELECT name, created_at, last_seq, pruned_through, 0, identity FROM shops WHERE name=?", (name,)
             ).fetchone()
         return Shop(*row) if row else None
 
-    def check_token(self, name: str, token: str) -> bool:
-        import hmac
+    def credentials_version(self) -> tuple[int, int]:
+        """A value that changes whenever any shop's token or existence may have changed, in this
+        process or another one (`notifier server rotate-token` on a running server). O(1): a
+        running server polls it and reads `shop_credentials()` only when it changed."""
+        with self._lock:
+            # data_version changes when another connection commits; our own commits are counted
+            # in _local_changes (ingest does not count: it changes no credentials).
+            data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            return data_version, self._local_changes
 
+    def shop_credentials(self) -> dict[str, tuple[str, str]]:
+        """Every shop's (token hash, identity), by name."""
+        with self._lock:
+            rows = self._db.execute("SELECT name, token_hash, identity FROM shops").fetchall()
+        return {name: (hashed, identity) for name, hashed, identity in rows}
+
+    def token_matches(self, name: str, token: str) -> str | None:
+        """The token's hash when it is `name`'s current token, else None."""
+        try:
+            hashed = token_hash(token)
+        except UnicodeEncodeError:  # a lone surrogate from a hostile header: no shop has that token
+            return None
         with self._lock:
             row = self._db.execute("SELECT token_hash FROM shops WHERE name=?", (name,)).fetchone()
-        return bool(row) and hmac.compare_digest(row[0], token_hash(token))
+        return hashed if row and hmac.compare_digest(row[0], hashed) else None
+
+    def check_token(self, name: str, token: str) -> bool:
+        return self.token_matches(name, token) is not None
 
     def ingest_secret(self, name: str) -> str | None:
         """The shop's ingest secret. Re-read when its file changes, so `rotate-token --ingest`
-        (another process) takes effect at the next request and the old secret stops working."""
+        (another process) takes effect at the next request and the old secret stops working.
+
+        The name is checked against the shop-name rule before anything touches the disk (a name
+        from a URL may hold "../"), and only names with a secret file are cached."""
+        if not valid_shop_name(name):
+            return None
         path = self._secret_file(name)
         try:
             st = path.stat()
@@ -211,6 +299,8 @@ class EventStore:
         except (OSError, ValueError):
             self._secret_cache.pop(name, None)
             return None
+        if len(self._secret_cache) >= SECRET_CACHE_LIMIT:
+            self._secret_cache.clear()
         self._secret_cache[name] = (stamp, secret)
         return secret
 
@@ -220,47 +310,59 @@ class EventStore:
         self, shop: str, event: dict[str, Any], *, nonce: str, idempotency_key: str | None, body: bytes
     ) -> IngestResult:
         """Store one event (with its nonce and idempotency key) in one transaction."""
+        result = self.append_many([Appending(shop, event, nonce, idempotency_key, body)])[0]
+        if isinstance(result, ShopError):
+            raise result
+        return result
+
+    def append_many(self, items: list[Appending]) -> list[IngestResult | ShopError]:
+        """Store several events in one transaction (group commit: one WAL write for all), each
+        with the outcome it would have had alone, in order. A ShopError is returned, not raised,
+        so one request for a removed shop does not fail the others."""
         now = self._clock()
-        body_hash = hashlib.sha256(body).hexdigest()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                if idempotency_key:
-                    row = self._db.execute(
-                        "SELECT seq, body_hash, created_at FROM idempotency WHERE shop=? AND key=?",
-                        (shop, idempotency_key),
-                    ).fetchone()
-                    if row:
-                        self._db.execute("ROLLBACK")
-                        return IngestResult(row[0], True, conflict=row[1] != body_hash, received_at=row[2])
-                used = self._db.execute(
-                    "INSERT OR IGNORE INTO nonces(shop, nonce, created_at) VALUES (?, ?, ?)", (shop, nonce, now)
-                ).rowcount
-                if not used:
-                    self._db.execute("ROLLBACK")
-                    return IngestResult(0, False, nonce_reused=True)
-                row = self._db.execute(
-                    "UPDATE shops SET last_seq = last_seq + 1 WHERE name=? RETURNING last_seq", (shop,)
-                ).fetchone()
-                if row is None:
-                    self._db.execute("ROLLBACK")
-                    raise ShopError(f"no shop named {shop!r}")
-                seq = row[0]
-                self._db.execute(
-                    "INSERT INTO events(shop, seq, received_at, body) VALUES (?, ?, ?, ?)",
-                    (shop, seq, now, json.dumps(event, ensure_ascii=False, separators=(",", ":"))),
-                )
-                if idempotency_key:
-                    self._db.execute(
-                        "INSERT INTO idempotency(shop, key, seq, body_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                        (shop, idempotency_key, seq, body_hash, now),
-                    )
+                results = [self._append_one(item, now) for item in items]
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
-        return IngestResult(seq, False, received_at=now)
+        return results
+
+    def _append_one(self, item: Appending, now: float) -> IngestResult | ShopError:
+        # Every refusal below leaves the transaction as it found it, so the others can commit.
+        shop, key = item.shop, item.idempotency_key
+        body_hash = hashlib.sha256(item.body).hexdigest()
+        if key:
+            row = self._db.execute(
+                "SELECT seq, body_hash, created_at FROM idempotency WHERE shop=? AND key=?", (shop, key)
+            ).fetchone()
+            if row:
+                return IngestResult(row[0], True, conflict=row[1] != body_hash, received_at=row[2])
+        used = self._db.execute(
+            "INSERT OR IGNORE INTO nonces(shop, nonce, created_at) VALUES (?, ?, ?)", (shop, item.nonce, now)
+        ).rowcount
+        if not used:
+            return IngestResult(0, False, nonce_reused=True)
+        row = self._db.execute(
+            "UPDATE shops SET last_seq = last_seq + 1 WHERE name=? RETURNING last_seq, identity", (shop,)
+        ).fetchone()
+        if row is None:
+            self._db.execute("DELETE FROM nonces WHERE shop=? AND nonce=?", (shop, item.nonce))
+            return ShopError(f"no shop named {shop!r}")
+        seq, identity = row
+        self._db.execute(
+            "INSERT INTO events(shop, seq, received_at, body) VALUES (?, ?, ?, ?)",
+            (shop, seq, now, json.dumps(item.event, ensure_ascii=False, separators=(",", ":"))),
+        )
+        if key:
+            self._db.execute(
+                "INSERT INTO idempotency(shop, key, seq, body_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                (shop, key, seq, body_hash, now),
+            )
+        return IngestResult(seq, False, received_at=now, identity=identity)
 
     def events_after(self, shop: str, after: int, limit: int = 500) -> list[tuple[int, float, dict[str, Any]]]:
         with self._lock:
@@ -271,20 +373,49 @@ class EventStore:
         return [(seq, at, json.loads(body)) for seq, at, body in rows]
 
     def prune(self, retention_s: float, *, now: float | None = None) -> int:
-        """Forget events older than the retention, and nonces/keys nobody can reuse any more."""
+        """Forget everything past its keeping time, in batches; returns the events removed."""
+        total = 0
+        while True:
+            removed, more = self.prune_batch(retention_s, now=now)
+            total += removed
+            if not more:
+                return total
+
+    def prune_batch(self, retention_s: float, *, now: float | None = None, batch: int = PRUNE_BATCH) -> tuple[int, bool]:
+        """Forget at most `batch` events older than the retention (and old nonces and keys), in
+        one short transaction. Returns (events removed, whether more may be left)."""
         now = self._clock() if now is None else now
         cutoff = now - retention_s
+        # Used nonces and idempotency keys have no index by age (it would cost every ingest a
+        # write): the expired ones are found by a scan on the side connection, outside the lock.
+        old_nonces = self._expired_keys("nonces", "nonce", now - NONCE_KEEP_S, batch)
+        old_keys = self._expired_keys("idempotency", "key", now - max(IDEMPOTENCY_KEEP_S, retention_s), batch)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "UPDATE shops SET pruned_through = MAX(pruned_through, COALESCE("
-                "(SELECT MAX(seq) FROM events e WHERE e.shop = shops.name AND e.received_at < ?), 0))",
-                (cutoff,),
-            )
-            removed = self._db.execute("DELETE FROM events WHERE received_at < ?", (cutoff,)).rowcount
-            self._db.execute("DELETE FROM nonces WHERE created_at < ?", (now - NONCE_KEEP_S,))
-            self._db.execute(
-                "DELETE FROM idempotency WHERE created_at < ?", (now - max(IDEMPOTENCY_KEEP_S, retention_s),)
-            )
-            self._db.execute("COMMIT")
-        return removed
+            try:
+                rows = self._db.execute(
+                    "SELECT shop, seq FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?",
+                    (cutoff, batch),
+                ).fetchall()
+                highest: dict[str, int] = {}
+                for shop, seq in rows:
+                    highest[shop] = max(seq, highest.get(shop, 0))
+                self._db.executemany(
+                    "UPDATE shops SET pruned_through = MAX(pruned_through, ?) WHERE name=?",
+                    [(seq, shop) for shop, seq in highest.items()],
+                )
+                self._db.executemany("DELETE FROM events WHERE shop=? AND seq=?", rows)
+                self._db.executemany("DELETE FROM nonces WHERE shop=? AND nonce=?", old_nonces)
+                self._db.executemany("DELETE FROM idempotency WHERE shop=? AND key=?", old_keys)
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        return len(rows), batch in (len(rows), len(old_nonces), len(old_keys))
+
+    def _expired_keys(self, table: str, column: str, before: float, batch: int) -> list[tuple[str, str]]:
+        with self._side_lock:
+            return self._side().execute(
+                f"SELECT shop, {column} FROM {table} WHERE created_at < ? LIMIT ?", (before, batch)
+            ).fetchall()

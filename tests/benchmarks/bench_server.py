@@ -5,7 +5,12 @@
 Measures, with the server as a separate `notifier server run` process on 127.0.0.1:
 1. how many concurrent stream connections one server process holds, and its memory (RSS);
 2. publish-to-client latency p50/p99 at 100 events/s with 1,000 connected clients;
-3. ingest requests per second (signed POSTs, 32 concurrent keep-alive clients).
+3. ingest requests per second (signed POSTs, 32 concurrent keep-alive clients);
+4. `--only compare`: the cost of durability and auth, side by side in one run against a bare
+   aiohttp broadcast server (no storage, no auth, same per-client queues): 1 shop x 10, 100 and
+   1,000 subscribers, and 1,000 shops x 2 subscribers. For each: ingest events/s (16 concurrent
+   posters, with the fan-out), server CPU per event, publish -> client p50/p99 at 100 events/s
+   (spread over the shops), server RSS, and the ratio ours/bare.
 
 Clients run in separate processes from the server and use a minimal WebSocket reader (asyncio
 Protocol, no JSON parsing) so that the numbers are about the server. Everything shares the same
@@ -59,17 +64,21 @@ def healthz(port: int) -> dict:
 
 
 class Server:
-    def __init__(self, **flags: str):
+    def __init__(self, shops: int = 1, **flags: str):
         self.dir = Path(tempfile.mkdtemp(prefix="bench-server-"))
         store = EventStore(self.dir)
-        self.creds = store.add_shop("bench")
+        self.all_creds = [store.add_shop("bench" if n == 0 else f"bench{n}") for n in range(shops)]
+        self.creds = self.all_creds[0]
         store.close()
         self.port = free_port()
         args = [sys.executable, "-m", "notifier", "server", "--data-dir", str(self.dir), "--port", str(self.port),
                 "--log-level", "WARNING"]
         for name, value in flags.items():
             args += [f"--{name.replace('_', '-')}", value]
-        self.proc = subprocess.Popen(args + ["run"], cwd=REPO)
+        self._start(args + ["run"])
+
+    def _start(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen(args, cwd=REPO)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -82,6 +91,74 @@ class Server:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(30)
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BareServer(Server):
+    """The baseline: the same routes on plain aiohttp, no storage, no auth, no signature check;
+    each subscriber has the same kind of bounded queue and writer task as the real server's."""
+
+    def __init__(self, shops: int = 1):
+        self.all_creds = [_NoCreds("bench" if n == 0 else f"bench{n}") for n in range(shops)]
+        self.creds = self.all_creds[0]
+        self.port = free_port()
+        self._start([sys.executable, __file__, "--bare-server", "--port", str(self.port)])
+
+
+class _NoCreds:
+    def __init__(self, shop: str):
+        self.shop, self.client_token, self.ingest_secret = shop, "none", "none"
+
+
+def run_bare_server(port: int) -> None:
+    from aiohttp import web
+
+    channels: dict[str, set[asyncio.Queue]] = {}
+    seqs: dict[str, int] = {}
+
+    async def ingest(request: web.Request) -> web.Response:
+        shop = request.match_info["shop"]
+        event = json.loads(await request.read())
+        seq = seqs[shop] = seqs.get(shop, 0) + 1
+        frame = json.dumps({"type": "event", "seq": seq, "event": event}, ensure_ascii=False, separators=(",", ":"))
+        for queue in list(channels.get(shop, ())):
+            try:
+                queue.put_nowait(frame)
+            except asyncio.QueueFull:
+                pass
+        return web.json_response({"seq": seq, "shop": shop, "duplicate": False}, status=201)
+
+    async def stream(request: web.Request) -> web.WebSocketResponse:
+        shop = request.match_info["shop"]
+        ws = web.WebSocketResponse(heartbeat=20, compress=False)
+        await ws.prepare(request)
+        queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
+        channels.setdefault(shop, set()).add(queue)
+
+        async def writer() -> None:
+            while True:
+                await ws.send_str(await queue.get())
+
+        task = asyncio.ensure_future(writer())
+        try:
+            async for _ in ws:
+                pass
+        finally:
+            task.cancel()
+            channels[shop].discard(queue)
+        return ws
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "connections": sum(len(c) for c in channels.values())})
+
+    app = web.Application()
+    app.router.add_post(protocol.API_PREFIX + "/{shop}/events", ingest)
+    app.router.add_get(protocol.API_PREFIX + "/{shop}/stream", stream)
+    app.router.add_get("/healthz", health)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 # -- client side (runs in its own process: `bench_server.py --clients ...`) -------------------
@@ -143,17 +220,23 @@ async def run_clients(port: int, token: str, count: int, hold_s: float, report: 
     loop = asyncio.get_running_loop()
     stats = {"open": 0, "refused": 0, "lost": 0, "failed": 0, "lat": []}
     key = base64.b64encode(os.urandom(16))
-    request = (
-        f"GET {protocol.stream_path('bench')}?after=0 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
-        f"Authorization: Bearer {token}\r\n\r\n"
-    ).encode()
+    # BENCH_SHOPS: [[shop, token], ...], one per client (cycled); else every client on "bench".
+    shops = json.loads(os.environ.get("BENCH_SHOPS") or "null") or [["bench", token]]
+
+    def request(n: int) -> bytes:
+        shop, shop_token = shops[n % len(shops)]
+        return (
+            f"GET {protocol.stream_path(shop)}?after=0 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {shop_token}\r\n\r\n"
+        ).encode()
+
     transports = []
     for start in range(0, count, 200):  # in waves, as a shop network would reconnect
         results = await asyncio.gather(*(
-            loop.create_connection(lambda: StreamClient(key, request, stats), "127.0.0.1", port)
-            for _ in range(min(200, count - start))
+            loop.create_connection(lambda n=n: StreamClient(key, request(n), stats), "127.0.0.1", port)
+            for n in range(start, min(start + 200, count))
         ), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
@@ -172,11 +255,12 @@ async def run_clients(port: int, token: str, count: int, hold_s: float, report: 
         transport.close()
 
 
-def spawn_clients(port: int, token: str, count: int, hold_s: float) -> tuple[subprocess.Popen, Path]:
+def spawn_clients(port: int, token: str, count: int, hold_s: float,
+                  shops: list[list[str]] | None = None) -> tuple[subprocess.Popen, Path]:
     report = Path(tempfile.mktemp(prefix="bench-clients-", suffix=".json"))
     proc = subprocess.Popen([sys.executable, __file__, "--clients", str(count), "--port", str(port),
                              "--hold", str(hold_s), "--report", str(report)],
-                            env={**os.environ, "BENCH_TOKEN": token})
+                            env={**os.environ, "BENCH_TOKEN": token, "BENCH_SHOPS": json.dumps(shops or [])})
     return proc, report
 
 
@@ -311,16 +395,174 @@ async def _ingest_load(server: Server, seconds: float, concurrency: int) -> tupl
     return counts["ok"], counts["err"]
 
 
+# -- ours against a bare broadcast server, side by side ----------------------------------------
+
+
+async def _post_spread(server: Server, rate: float | None, seconds: float, concurrency: int = 16,
+                       marked: bool = True) -> tuple[int, int]:
+    """Signed POSTs round-robin over the server's shops: at `rate` events/s on schedule (each
+    independent of the previous answer), or as fast as `concurrency` posters go (rate None)."""
+    import aiohttp
+
+    creds = server.all_creds
+    urls = [f"http://127.0.0.1:{server.port}{protocol.ingest_path(c.shop)}" for c in creds]
+    counts = {"ok": 0, "err": 0}
+
+    async def post(session, n: int) -> None:
+        text = f"t={time.time():.6f}" if marked else "unmarked"
+        body = json.dumps({"order_id": str(n), "amount": "12.34", "text": text}).encode()
+        c = creds[n % len(creds)]
+        async with session.post(urls[n % len(creds)], data=body,
+                                headers=protocol.signed_headers(c.ingest_secret, body)) as response:
+            await response.read()
+            counts["ok" if response.status == 201 else "err"] += 1
+
+    connector = aiohttp.TCPConnector(limit=concurrency if rate is None else 100)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.monotonic()
+        if rate is None:
+            next_n = iter(range(10**9))
+
+            async def worker() -> None:
+                while time.monotonic() - start < seconds:
+                    await post(session, next(next_n))
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        else:
+            n, tasks = 0, []
+            while (now := time.monotonic()) - start < seconds:
+                due = start + n / rate
+                if due > now:
+                    await asyncio.sleep(due - now)
+                tasks.append(asyncio.ensure_future(post(session, n)))
+                n += 1
+            await asyncio.gather(*tasks)
+    return counts["ok"], counts["err"]
+
+
+class _Side:
+    """One server (ours or bare) with its subscribers connected, for the side-by-side run."""
+
+    def __init__(self, kind: str, shops: int, per_shop: int):
+        self.kind = kind
+        self.server = Server(shops=shops) if kind == "ours" else BareServer(shops)
+        clients = shops * per_shop
+        shop_list = [[c.shop, c.client_token] for c in self.server.all_creds]
+        halves = [clients // 2, clients - clients // 2] if clients >= 20 else [clients]
+        self.procs = [spawn_clients(self.server.port, self.server.creds.client_token, n, 900, shop_list)
+                      for n in halves]
+        for _, report in self.procs:
+            wait_report(report)
+        self.connected = healthz(self.server.port)["connections"]
+        self.per_shop = per_shop
+        self.published = 0
+        self.ingest_rates: list[float] = []
+        self.cpu_per_event: list[float] = []
+
+    def latency_round(self, rate: float, seconds: float) -> None:
+        published, _ = asyncio.run(_post_spread(self.server, rate, seconds))
+        self.published += published
+
+    def ingest_round(self, seconds: float) -> None:
+        cpu0 = self.server.cpu_s()
+        accepted, errors = asyncio.run(_post_spread(self.server, None, seconds, marked=False))
+        self.ingest_rates.append(accepted / seconds)
+        self.cpu_per_event.append((self.server.cpu_s() - cpu0) / max(accepted, 1) * 1e6)
+        self.errors = getattr(self, "errors", 0) + errors
+
+    def finish(self) -> dict:
+        rss = rss_mib(self.server.proc.pid)
+        dropped = healthz(self.server.port).get("dropped_slow_clients", 0)
+        for _, report in self.procs:
+            Path(str(report) + ".stop").touch()
+        latencies: list[float] = []
+        lost = 0
+        for proc, report in self.procs:
+            proc.wait(120)
+            stats = json.loads(report.read_text())
+            latencies += stats["lat"]
+            lost += stats["lost"]
+        self.server.stop()
+        latencies.sort()
+        q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
+        return {
+            "connected": self.connected, "ingest": statistics.median(self.ingest_rates),
+            "ingest_rounds": self.ingest_rates, "errors": self.errors,
+            "cpu_us": statistics.median(self.cpu_per_event), "p50": q[49] * 1000, "p99": q[98] * 1000,
+            "deliveries": len(latencies), "expected": self.published * self.per_shop, "rss": rss,
+            "dropped": dropped, "lost": lost,
+        }
+
+
+def _measure_side_by_side(shops: int, per_shop: int, rate: float, lat_s: float, ingest_s: float,
+                          rounds: int) -> dict[str, dict]:
+    """Both servers up with their clients at once; the measurements alternate between them in
+    short rounds, so a change in the machine's load hits both alike."""
+    sides = [_Side("ours", shops, per_shop), _Side("bare", shops, per_shop)]
+    try:
+        for _ in range(rounds):
+            for side in sides:
+                side.latency_round(rate, lat_s / rounds)
+        time.sleep(1.0)
+        for n in range(rounds):
+            for side in sides if n % 2 == 0 else reversed(sides):
+                side.ingest_round(ingest_s / rounds)
+        time.sleep(0.5)
+    finally:
+        results = {}
+        for side in sides:
+            results[side.kind] = side.finish()
+    return results
+
+
+def bench_compare(quick: bool, rate: float, layouts: str) -> None:
+    lat_s, ingest_s, rounds = (3.0, 3.0, 3) if quick else (10.0, 10.0, 5)
+    scenarios = [tuple(int(n) for n in layout.split("x")) for layout in layouts.split(",")]
+    print(f"\n== ours vs a bare aiohttp broadcast server (no storage, no auth), side by side: {rate:g} events/s "
+          f"for {lat_s:g} s, then ingest flat out for {ingest_s:g} s, each in {rounds} alternating rounds; "
+          f"load {Path('/proc/loadavg').read_text().split()[:3]} ==")
+    rows = []
+    for shops, per_shop in scenarios:
+        label = f"{shops} shop{'s' if shops > 1 else ''} x {per_shop}"
+        got = _measure_side_by_side(shops, per_shop, rate, lat_s, ingest_s, rounds)
+        for kind, r in got.items():
+            print(f"compare {label:<16} {kind}: {r['connected']} streams; ingest {r['ingest']:.0f} events/s "
+                  f"(rounds {', '.join(f'{x:.0f}' for x in r['ingest_rounds'])}; {r['cpu_us']:.0f} us server CPU "
+                  f"each, {r['errors']} errors); p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms ({r['deliveries']} of "
+                  f"{r['expected']} deliveries); RSS {r['rss']:.1f} MiB; dropped {r['dropped']}, lost {r['lost']}")
+        round_ratios = [o / max(b, 1e-9) for o, b in zip(got["ours"]["ingest_rounds"], got["bare"]["ingest_rounds"],
+                                                          strict=True)]
+        ratio = statistics.median(round_ratios)
+        print(f"compare {label:<16} ratio ours/bare ingest {ratio:.2f} (rounds "
+              f"{', '.join(f'{x:.2f}' for x in round_ratios)}); CPU per event "
+              f"{got['ours']['cpu_us'] / max(got['bare']['cpu_us'], 1e-9):.2f}x")
+        rows.append((label, got, ratio))
+    print(f"\nload after: {Path('/proc/loadavg').read_text().split()[:3]}")
+    print("\n| shops x subscribers | ingest ours / bare (events/s) | ratio | CPU per event ours / bare (µs) "
+          "| p50 ours / bare (ms) | p99 ours / bare (ms) | RSS ours / bare (MiB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, got, ratio in rows:
+        o, b = got["ours"], got["bare"]
+        print(f"| {label} | {o['ingest']:,.0f} / {b['ingest']:,.0f} | {ratio:.2f} | {o['cpu_us']:.0f} / {b['cpu_us']:.0f} "
+              f"| {o['p50']:.1f} / {b['p50']:.1f} | {o['p99']:.1f} / {b['p99']:.1f} | {o['rss']:.0f} / {b['rss']:.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller runs (for a smoke check)")
-    parser.add_argument("--only", choices=("connections", "latency", "ingest"))
+    parser.add_argument("--only", choices=("connections", "latency", "ingest", "compare"))
     parser.add_argument("--rate", type=float, default=100.0, help="events/s for the latency run")
+    parser.add_argument("--layouts", default="1x10,1x100,1x1000,1000x2",
+                        help="for --only compare: SHOPSxSUBSCRIBERS, comma-separated")
     parser.add_argument("--clients", type=int, help=argparse.SUPPRESS)  # internal: client process
+    parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)  # internal: baseline
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--hold", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare_server:
+        run_bare_server(args.port)
+        return
     if args.clients:
         asyncio.run(run_clients(args.port, os.environ["BENCH_TOKEN"], args.clients, args.hold, args.report))
         return
@@ -333,6 +575,8 @@ def main() -> None:
         bench_latency(100 if args.quick else 1000, args.rate, 3.0 if args.quick else 10.0)
     if args.only in (None, "ingest"):
         bench_ingest(2.0 if args.quick else 5.0, 32)
+    if args.only == "compare":  # not in the default run: it takes a few minutes on its own
+        bench_compare(args.quick, args.rate, args.layouts)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 from server_helpers import Client, ServerProcess, client_settings  # noqa: E402
 
 from notifier.core.connection import ConnState  # noqa: E402
-from notifier.core.protocol import PublishError, publish_order  # noqa: E402
+from notifier.core.protocol import PublishError, publish_order, token_hash  # noqa: E402
+from notifier.core.sources.notifier_stream import parse_cursor  # noqa: E402
 from notifier.server.store import EventStore  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -95,8 +96,54 @@ def test_a_thousand_orders_survive_five_server_kills_and_random_disconnects(tmp_
     assert server.starts == kills + 1 and retries > 0, "publishing really hit the dead server"
     assert cut_while_connected >= 3 and connections > 3, "the client was cut off mid-stream too"
     assert ids == [str(n) for n in range(total)], "every order once, in publishing order"
-    assert cursor == str(total)
+    assert parse_cursor(cursor)[1] == total
     assert client.orders and len(client.orders) == total
+
+
+def test_a_replaced_server_store_is_read_from_its_start_not_resumed_blindly(tmp_path):
+    """The server's data directory is swapped for another one (restored from elsewhere) whose
+    last sequence number is already past the client's cursor: the client must get all of the new
+    store's orders, not only those after its old position."""
+    import sqlite3
+
+    old_dir, new_dir = tmp_path / "old", tmp_path / "new"
+    store = EventStore(old_dir)
+    creds = store.add_shop("noodle")
+    store.close()
+    replacement = EventStore(new_dir)
+    replacement.add_shop("noodle")
+    replacement.close()
+    with sqlite3.connect(new_dir / "events.sqlite3") as db:  # the same client token in both
+        db.execute("UPDATE shops SET token_hash=? WHERE name='noodle'", (token_hash(creds.client_token),))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = ServerProcess(old_dir, port)
+    server.start()
+    ledger = tmp_path / "ledger.sqlite3"
+    client = Client(client_settings(f"ws://127.0.0.1:{port}", "noodle"), ledger, creds.client_token)
+    try:
+        for n in range(5):
+            publish_order(url, "noodle", creds.ingest_secret, order_id=f"old-{n}")
+        wait_until(lambda: len(client.orders) == 5, 10, message="the first store's orders")
+    finally:
+        client.stop()
+        server.stop()
+    new_secret = (new_dir / "ingest-secrets" / "noodle").read_text().strip()
+    server = ServerProcess(new_dir, port)
+    server.start()
+    try:
+        for n in range(15):
+            publish_order(url, "noodle", new_secret, order_id=f"new-{n}")
+        client = Client(client_settings(f"ws://127.0.0.1:{port}", "noodle"), ledger, creds.client_token)
+        try:
+            wait_until(lambda: len(client.orders) >= 15, 10, message="all 15 orders of the new store")
+        except AssertionError:
+            raise AssertionError(f"missed orders: got only {[o.order_id for o in client.orders]}") from None
+        assert [o.order_id for o in client.orders] == [f"new-{n}" for n in range(15)]
+        assert parse_cursor(client.ledger.cursor(client.source.cursor_name))[1] == 15
+    finally:
+        client.stop()
+        server.stop()
 
 
 def test_listen_demo_prints_an_order_within_seconds(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from helpers import wait_until
 
+from notifier.core import protocol
 from notifier.core.ledger import Ledger
 from notifier.core.protocol import publish_order
 from notifier.core.secrets import MemorySecrets
@@ -91,21 +93,47 @@ def client_settings(url: str, shop: str, **changes) -> Settings:
 REPO = Path(__file__).resolve().parents[2]
 
 
+def silent_websocket(port: int, token: str, shop: str = "alpha") -> socket.socket:
+    """A client that completes the handshake and then never reads a byte."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        f"GET {protocol.stream_path(shop)} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    )
+    return sock
+
+
 class ServerProcess:
     """`notifier server run` as its own process, SIGKILLed and restarted on the same port/store."""
 
-    def __init__(self, data_dir: Path, port: int, *extra: str):
+    def __init__(self, data_dir: Path, port: int, *extra: str, open_files: int | None = None,
+                 log_file: Path | None = None, log_level: str = "WARNING"):
         self.data_dir, self.port, self.extra = data_dir, port, extra
+        self.open_files, self.log_file, self.log_level = open_files, log_file, log_level
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
+    def _limit_open_files(self) -> None:  # runs in the child, before exec
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
+
     def start(self, timeout: float = 15.0) -> None:
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "server", "--data-dir", str(self.data_dir),
-             "--port", str(self.port), "--log-level", "WARNING", *self.extra, "run"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "notifier", "server", "--data-dir", str(self.data_dir),
+                 "--port", str(self.port), "--log-level", self.log_level, *self.extra, "run"],
+                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log,
+                preexec_fn=self._limit_open_files if self.open_files else None,
+            )
+        finally:
+            if self.log_file:
+                log.close()
         self.starts += 1
         wait_until(self.healthy, timeout, interval=0.02, message="server process answering /healthz")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import ssl
 import subprocess
 import threading
@@ -14,10 +13,12 @@ import time
 import aiohttp
 import pytest
 from helpers import wait_until
+from server_helpers import silent_websocket
 
 from notifier.core import protocol
 from notifier.core.connection import ConnState
 from notifier.core.events import OrderKind
+from notifier.core.sources.notifier_stream import parse_cursor
 
 
 def test_live_orders_arrive_with_their_details(server, make_client):
@@ -45,7 +46,7 @@ def test_orders_published_while_the_client_was_away_are_replayed_once(server, ma
     again.wait_orders(4)
     assert again.order_ids() == ["2", "3", "4", "5"], "only what was missed, in order"
     assert again.ledger_order_ids() == ["1", "2", "3", "4", "5"]
-    assert again.ledger.cursor(again.source.cursor_name) == "5"
+    assert parse_cursor(again.ledger.cursor(again.source.cursor_name)) == (server.store.shop("alpha").identity, 5)
 
 
 def test_a_reconnect_resumes_from_the_cursor_on_disk(server, make_client):
@@ -58,7 +59,8 @@ def test_a_reconnect_resumes_from_the_cursor_on_disk(server, make_client):
     wait_until(lambda: client.source.connections >= 2, 5)
     server.publish(order_id="4")
     client.wait_orders(4)
-    assert client.source.attempted_urls[-1].endswith("/api/v1/shops/alpha/stream?after=3")
+    identity = server.store.shop("alpha").identity
+    assert client.source.attempted_urls[-1].endswith(f"/api/v1/shops/alpha/stream?after=3&store={identity}")
     assert client.ledger_order_ids() == ["1", "2", "3", "4"]
 
 
@@ -123,7 +125,7 @@ def test_a_client_ahead_of_a_rebuilt_store_starts_over(server, make_client, tmp_
     server.publish(order_id="1")
     again = make_client(server, ledger_path=ledger)
     again.wait_orders(1)
-    wait_until(lambda: again.ledger.cursor(again.source.cursor_name) == "1", 5)
+    wait_until(lambda: parse_cursor(again.ledger.cursor(again.source.cursor_name))[1] == 1, 5)
 
 
 def test_the_server_pings_and_drops_a_silent_peer(make_server):
@@ -164,23 +166,10 @@ def test_the_token_may_come_in_the_query_and_never_reaches_the_access_log(server
     assert line["query"] == {"after": "0"} and line["status"] == 101
 
 
-def _silent_websocket(port: int, token: str) -> socket.socket:
-    """A client that completes the handshake and then never reads a byte."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
-    sock.connect(("127.0.0.1", port))
-    sock.sendall(
-        f"GET {protocol.stream_path('alpha')} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
-    )
-    return sock
-
-
 def test_a_client_that_never_reads_does_not_slow_delivery_to_fifty_others(make_server):
     server = make_server(queue_limit=50)
     token = server.shops["alpha"].client_token
-    silent = _silent_websocket(server.port, token)
+    silent = silent_websocket(server.port, token)
     events, fanout = 300, 50
     received: dict[int, list[float]] = {}
     connected = threading.Event()

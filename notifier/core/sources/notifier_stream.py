@@ -4,6 +4,12 @@ Connects to `{url}/api/v1/shops/{shop}/stream?after=<cursor>` with the shop's cl
 (keyring secret `notifier_token`) as a bearer token. Every event frame carries its sequence
 number; the cursor is saved in the ledger in the same transaction as the event, so after any
 crash or disconnect the server resends exactly what is not on disk yet.
+
+The cursor is saved as `<store>:<seq>`: the server's `store` identity (from its hello) with the
+sequence number, because a sequence number means nothing in another store. The identity is sent
+back on reconnect (`&store=`), and a server whose store changed (replaced, or the shop removed
+and created again) replays from its first event; a server that does not do that is noticed in
+its hello, and the client reconnects from 0 itself. Either way nothing is skipped silently.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ class NotifierStreamSource(WebSocketSource):
         self.shop: str = self.settings["connection.shop"].strip()
         self.cursor_name = f"notifier|{self._host()}|{self.shop}"
         self._cursor = 0  # last seq on disk, as far as this connection knows
+        self._store = ""  # the store identity that cursor belongs to ("" when unknown)
+        self._start_over = False  # the store changed under a server that did not reset: replay all
+        self._ignoring = False  # frames of this connection are not trusted (see _on_hello)
         self.history_gap: str | None = None  # detail of the last gap the server reported
         self.frames = 0
 
@@ -47,14 +56,21 @@ class NotifierStreamSource(WebSocketSource):
     def build_url(self) -> str:
         if not self.shop:
             raise ValueError(tr("no shop name is set"))
-        if not protocol.SHOP_NAME.match(self.shop):
+        if not protocol.valid_shop_name(self.shop):
             raise ValueError(tr("the shop name {shop!r} is not valid", shop=self.shop))
         # A gap is reported for the connection it happened on; the next one resumes after it.
         self.history_gap = None
-        saved = self.saved_cursor(self.cursor_name)
-        self._cursor = int(saved) if saved and saved.isdigit() else 0
+        self._ignoring = False
+        self._store, self._cursor = parse_cursor(self.saved_cursor(self.cursor_name))
         base = self.settings["connection.url"].rstrip("/")
-        return f"{base}{protocol.API_PREFIX}/{quote(self.shop, safe='')}/stream?after={self._cursor}"
+        url = f"{base}{protocol.API_PREFIX}/{quote(self.shop, safe='')}/stream"
+        if self._start_over:
+            self._start_over = False
+            self._store, self._cursor = "", 0
+            return f"{url}?after=0"
+        if self._store:
+            return f"{url}?after={self._cursor}&store={quote(self._store, safe='')}"
+        return f"{url}?after={self._cursor}"
 
     def headers(self) -> list[str]:
         token, problem = self.secrets.get(TOKEN_SECRET)
@@ -88,12 +104,26 @@ class NotifierStreamSource(WebSocketSource):
             self.skipped("unknown frame type", text)
 
     def _on_hello(self, frame: dict) -> None:
+        store = frame.get("store")
+        store = store if isinstance(store, str) and 0 < len(store) <= 64 and store.isascii() else ""
         if frame.get("reset"):
             # The server no longer has the store our cursor points into (rebuilt or replaced):
             # it replays from its beginning and the ledger drops whatever we already have.
             log.warning("%s no longer knows position %d; starting over from its first event",
                         self.server_label(), self._cursor)
             self._cursor = 0
+        elif self._store and store and store != self._store and self._cursor:
+            # Another store, but the server resumes after our old position anyway: what lies
+            # before it in the new store would be skipped without a word. Reconnect from 0.
+            log.warning("%s has another store than position %d was in (%s, was %s); "
+                        "reading it again from its first event", self.server_label(), self._cursor,
+                        store, self._store)
+            self._ignoring = True
+            self._start_over = True
+            self._wake(reconnect=True)
+            return
+        if store:
+            self._store = store
 
     def _on_gap(self, frame: dict) -> None:
         after, oldest = frame.get("requested_after"), frame.get("oldest_seq")
@@ -106,6 +136,8 @@ class NotifierStreamSource(WebSocketSource):
         self.publish(ConnectionStatus(ConnState.HISTORY_GAP, self.server_label(), detail))
 
     def _on_event(self, frame: dict, text: str) -> None:
+        if self._ignoring:
+            return
         try:
             event = protocol.event_from_frame(frame, server=self.server_label(), raw=text)
         except (ValueError, SchemaError) as skip:
@@ -115,5 +147,20 @@ class NotifierStreamSource(WebSocketSource):
         seq = frame["seq"]
         if seq <= self._cursor:
             return  # already on disk (a resend after a reconnect)
-        self.deliver(event, cursor=(self.cursor_name, str(seq)))
+        self.deliver(event, cursor=(self.cursor_name, format_cursor(self._store, seq)))
         self._cursor = seq
+
+
+def parse_cursor(saved: str | None) -> tuple[str, int]:
+    """(store identity, seq) from a saved cursor: `<store>:<seq>`, or a bare `<seq>` saved by
+    earlier versions (store unknown)."""
+    if not saved:
+        return "", 0
+    store, _, seq = saved.rpartition(":")
+    if not (seq.isascii() and seq.isdigit()):
+        return "", 0
+    return store, int(seq)
+
+
+def format_cursor(store: str, seq: int) -> str:
+    return f"{store}:{seq}" if store else str(seq)

@@ -1,0 +1,154 @@
+"""Limits on open connections, so idle or hostile clients cannot starve the server.
+
+Every accepted TCP connection is counted, in total and per remote address. A new connection over
+a limit first pushes out the oldest connection of the same kind (same address, or any) that has
+not sent a single request yet — an idle socket is worth less than a client about to speak —
+and is refused only when there is none. The total is kept below the process's open-file limit,
+so the server always has descriptors left for its database and for /healthz.
+
+The time to send a request's headers is bounded by aiohttp's keep-alive timer, which also runs
+from the moment a connection is accepted (see runner.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+log = logging.getLogger(__name__)
+
+FD_RESERVE = 64  # descriptors kept free for the database, logs and the listening socket
+
+
+def connection_ceiling(requested: int) -> int:
+    """`requested`, lowered to what the open-file limit allows (after raising the soft limit)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to respect
+        return requested
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return requested
+    return max(16, min(requested, soft - FD_RESERVE))
+
+
+class ConnectionGuard:
+    def __init__(self, max_total: int, max_per_address: int):
+        self.max_total = max_total
+        self.max_per_address = max(1, max_per_address)
+        self._by_address: dict[str, OrderedDict[RequestHandler, None]] = {}
+        self._all: OrderedDict[RequestHandler, str] = OrderedDict()
+        self.refused = 0
+        self.evicted = 0
+        self._last_warning = 0.0
+
+    @property
+    def open(self) -> int:
+        return len(self._all)
+
+    def stats(self) -> dict[str, Any]:
+        return {"open_sockets": self.open, "refused_connections": self.refused,
+                "evicted_idle_connections": self.evicted}
+
+    def admit(self, handler: RequestHandler, address: str) -> bool:
+        mine = self._by_address.get(address)
+        if mine is not None and len(mine) >= self.max_per_address and not self._evict_idle(mine):
+            return self._refuse(address, "per-address")
+        if len(self._all) >= self.max_total and not self._evict_idle(self._all):
+            return self._refuse(address, "total")
+        self._all[handler] = address
+        self._by_address.setdefault(address, OrderedDict())[handler] = None
+        return True
+
+    def release(self, handler: RequestHandler) -> None:
+        address = self._all.pop(handler, None)
+        if address is None:
+            return
+        mine = self._by_address.get(address)
+        if mine is not None:
+            mine.pop(handler, None)
+            if not mine:
+                del self._by_address[address]
+
+    def _evict_idle(self, candidates) -> bool:
+        for handler in candidates:
+            if getattr(handler, "_request_count", 1) == 0:  # connected, never sent a request
+                transport = handler.transport
+                self.release(handler)
+                self.evicted += 1
+                if transport is not None:
+                    transport.abort()
+                return True
+        return False
+
+    def _refuse(self, address: str, which: str) -> bool:
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._last_warning >= 10.0:  # a flood must not become a flood of log lines
+            self._last_warning = now
+            log.warning("refusing connections over the %s limit (latest from %s; %d refused so far)",
+                        which, address, self.refused)
+        return False
+
+
+class GuardedHandler(RequestHandler):
+    """aiohttp's request handler, admitted by the guard before it sees a byte."""
+
+    def __init__(self, guard: ConnectionGuard, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._guard = guard
+        self._admitted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        if not self._guard.admit(self, address):
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        self._admitted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if not self._admitted:
+            return
+        self._guard.release(self)
+        super().connection_lost(exc)
+
+
+class GuardedSockSite(web.SockSite):
+    """A SockSite whose connections go through a ConnectionGuard."""
+
+    def __init__(self, runner: web.BaseRunner, sock, guard: ConnectionGuard, *,
+                 handshake_timeout: float, **kwargs: Any):
+        super().__init__(runner, sock, **kwargs)
+        self._guard = guard
+        self._handshake_timeout = handshake_timeout
+
+    async def start(self) -> None:
+        # Mirrors SockSite.start, with our protocol factory (aiohttp's Server builds the handler
+        # with the same arguments).
+        self._runner._reg_site(self)
+        server = self._runner.server
+        assert server is not None
+        loop = asyncio.get_running_loop()
+        guard = self._guard
+
+        def factory() -> GuardedHandler:
+            return GuardedHandler(guard, server, loop=loop, **server._kwargs)
+
+        extra = {"ssl_handshake_timeout": self._handshake_timeout} if self._ssl_context else {}
+        self._server = await loop.create_server(
+            factory, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog, **extra
+        )
