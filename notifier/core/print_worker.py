@@ -105,8 +105,9 @@ class PrintWorker(ReconnectingSource):
     # -- the reconnect loop's four methods ----------------------------------------------
 
     def _open(self) -> PrinterDriver:
-        # Idle: no connection, and no "connecting" flicker in the tray.
-        self.publish(self.connected_status())
+        if not self.queue.waiting(self.printer):
+            # Idle and nothing owed: all is well, though no connection is open.
+            self.publish(self.connected_status())
         while not self.stopping and not self._wait_for_job(3600):
             pass
         if self.stopping:

@@ -184,6 +184,7 @@ class NotifierApp:
         self._speech_warm_up.start(SPEECH_WARM_UP_QUIET_MS)
         self.bridge.orders.connect(self._postpone_speech_warm_up)
         self.alerts = AlertCentre(self.settings, self.ledger, self.notifier, self.announcer)
+        self._start_printing()
 
         self.bridge.orders.connect(self.alerts.on_orders)
         self.bridge.orders.connect(self._orders_arrived)
@@ -220,6 +221,28 @@ class NotifierApp:
             self._tell_no_tray()
         if self.first_run and not self.console:
             self.show_settings(first_run=True)
+
+    def _start_printing(self) -> None:
+        """Kitchen tickets (notifier/desktop/printing.py): the queue fills itself as orders are
+        stored; the worker is nudged by each new order and its trouble shown in the tray."""
+        from notifier.desktop.printing import PrintDesk
+
+        self.printing = PrintDesk(self.ledger.path, self.settings, announce=self.announcer.announce,
+                                  parent=self.qapp)
+        self.intake.on_order(self.printing.wake)
+        self.printing.problem_changed.connect(self._printer_problem)
+
+    def _printer_problem(self, sentence: str) -> None:
+        self._show_tooltip()
+        if self.console and sentence:
+            self.console.line("printer", sentence)
+
+    def _show_tooltip(self) -> None:
+        lines = [self._status.sentence()] if self._status is not None else []
+        if self.printing.problem:
+            lines.append(self.printing.problem)
+        if lines:
+            self.tray.icon.setToolTip("\n".join(lines))
 
     def _install_translators(self, settings) -> str:
         from notifier.core import i18n
@@ -270,6 +293,7 @@ class NotifierApp:
         self._status = status
         self.alerts.on_status(status)
         self.tray.set_status(status)
+        self._show_tooltip()  # the printer's line stays under the connection's
         if self.console:
             self.console.line("connection", status.sentence())
 
@@ -355,6 +379,7 @@ class NotifierApp:
             self.language = self._install_translators(new)
         self.alerts.apply_settings(self.settings)
         self.announcer.apply_settings(self.settings)
+        self.printing.apply_settings(self.settings)
         was_waiting = self.first_run
         self.first_run = False
         if was_waiting or self.settings.connection_changed(old):
@@ -419,6 +444,8 @@ class NotifierApp:
         log.info("quitting")
         try:
             self.intake.stop()
+            if getattr(self, "printing", None) is not None:
+                self.printing.stop()
         finally:
             self.single.release()
             self.ledger.close()
