@@ -16,12 +16,11 @@ import html
 import io
 import logging
 
-from PySide6.QtCore import QMarginsF, QSizeF, QUrl
+from PySide6.QtCore import QCoreApplication, QMarginsF, QSizeF, QUrl
 from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPainter, QTextDocument
 from PySide6.QtPrintSupport import QPrinter, QPrinterInfo
 
 from notifier.core.escpos_printer import PrinterProblem
-from notifier.core.i18n import tr
 from notifier.core.ticket import BIG, HUGE, Ticket
 
 log = logging.getLogger(__name__)
@@ -79,6 +78,11 @@ def ticket_html(ticket: Ticket) -> str:
     return (f'<html><body style="font-family:{FONT_FAMILIES}">' + "".join(rows) + "</body></html>")
 
 
+def _not_accepted(name: str) -> str:
+    return QCoreApplication.translate(
+        "SystemPrinter", "The printer {name} did not accept the ticket.").format(name=name)
+
+
 class SystemPrinter:
     """One of the system's printers, by name ("" = the default printer)."""
 
@@ -88,13 +92,14 @@ class SystemPrinter:
         self._info: QPrinterInfo | None = None
 
     def label(self) -> str:
-        return self.name or tr("the default printer")
+        return self.name or QCoreApplication.translate("SystemPrinter", "the default printer")
 
     def open(self) -> None:
         info = QPrinterInfo.printerInfo(self.name) if self.name else QPrinterInfo.defaultPrinter()
         if info.isNull():
-            raise PrinterProblem(tr("The printer {name} is not installed on this computer.",
-                                    name=self.label()))
+            raise PrinterProblem(QCoreApplication.translate(
+                "SystemPrinter", "The printer {name} is not installed on this computer.").format(
+                    name=self.label()))
         self._info = info
 
     def render(self, ticket: Ticket) -> Ticket:
@@ -121,7 +126,7 @@ class SystemPrinter:
                                           QPageLayout.Unit.Millimeter))
         painter = QPainter()
         if not painter.begin(printer):
-            raise PrinterProblem(tr("The printer {name} did not accept the ticket.", name=self.label()))
+            raise PrinterProblem(_not_accepted(self.label()))
         try:
             scale = printer.resolution() / 72  # the document is laid out in points
             painter.scale(scale, scale)
@@ -129,7 +134,7 @@ class SystemPrinter:
         finally:
             painter.end()
         if printer.printerState() == QPrinter.PrinterState.Error:
-            raise PrinterProblem(tr("The printer {name} did not accept the ticket.", name=self.label()))
+            raise PrinterProblem(_not_accepted(self.label()))
 
     def close(self) -> None:
         self._info = None
