@@ -167,3 +167,22 @@ def test_image_mode_draws_the_ticket_and_keeps_the_qr(printer, shop_factory):
     assert b"\x1dv0" in ticket.raw  # a raster image, not text
     assert "宫保鸡丁" not in ticket.text
     assert ticket.qr_contents == ["http://admin.example/#/order?orderId=3"]
+
+
+def test_print_test_command_prints_a_test_ticket_and_says_so(printer, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NOTIFIER_HOME=str(tmp_path))
+    base = [sys.executable, "-m", "notifier", "--set", f"printer.address={printer.address}",
+            "--set", "general.language=zh_CN", "print-test"]
+    done = subprocess.run(base, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "测试小票已在 127.0.0.1:" in done.stdout
+    (ticket,) = printer.wait_for_tickets(1)
+    assert "打印机测试页" in ticket.lines
+    printer.refuse()
+    failed = subprocess.run(base, capture_output=True, text=True, timeout=60, env=env)
+    assert failed.returncode == 1
+    assert failed.stderr.strip().startswith("未能在 127.0.0.1:") and "Traceback" not in failed.stderr
