@@ -161,3 +161,25 @@ def network_driver(settings: Settings):
 
     return NetworkPrinter(settings["printer.address"], paper=settings["printer.paper"],
                           chinese=settings["printer.chinese"], timeout=settings["printer.timeout"])
+
+
+def start_printing(settings: Settings, ledger_path, on_status=lambda _s: None) -> PrintWorker | None:
+    """The print queue and a worker for a process without Qt (`notifier listen`): network
+    printers only; None when printing is off or the printer is a system one (the app prints on
+    those). The queue is configured either way, so stored orders queue their tickets."""
+    queue = PrintQueue(ledger_path)
+    queue.configure(settings)
+    wanted = settings["printer.print_on"] != "off" or queue.waiting(printer_label(settings))
+    if not wanted or settings["printer.kind"] != "escpos_network" \
+            or not settings["printer.address"].strip():
+        queue.close()
+        return None
+    try:
+        driver = network_driver(settings)
+    except ValueError as exc:
+        log.warning("printer address %r not usable: %s", settings["printer.address"], exc)
+        queue.close()
+        return None
+    worker = PrintWorker(settings, queue, driver, on_status)
+    worker.start()
+    return worker

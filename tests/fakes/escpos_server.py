@@ -94,7 +94,9 @@ class EscposPrinterServer:
     def __init__(self, port: int = 0):
         self.port = port
         self.received = bytearray()
-        self._arrivals: list[tuple[int, float]] = []  # (bytes received so far, when)
+        # Per connection: its bytes and (bytes received so far, when) for each read. A ticket
+        # cut short by a dropped connection stays in its own segment, never glued to the next.
+        self._segments: list[tuple[bytearray, list[tuple[int, float]]]] = []
         self._lock = threading.Lock()
         self._mode = "ok"
         self.out_of_paper = False
@@ -171,16 +173,23 @@ class EscposPrinterServer:
 
     def tickets(self) -> list[Ticket]:
         with self._lock:
-            data = bytes(self.received)
-            arrivals = list(self._arrivals)
-        tickets, start, index = [], 0, 0
-        for end in cut_offsets(data):
-            while index < len(arrivals) and arrivals[index][0] < end:
-                index += 1
-            when = arrivals[index][1] if index < len(arrivals) else time.monotonic()
-            tickets.append(Ticket(data[start:end], when))
-            start = end
+            segments = [(bytes(data), list(arrivals)) for data, arrivals in self._segments]
+        tickets = []
+        for data, arrivals in segments:
+            start, index = 0, 0
+            for end in cut_offsets(data):
+                while index < len(arrivals) and arrivals[index][0] < end:
+                    index += 1
+                when = arrivals[index][1] if index < len(arrivals) else time.monotonic()
+                tickets.append(Ticket(data[start:end], when))
+                start = end
         return tickets
+
+    def torn(self) -> int:
+        """Connections that ended in the middle of a ticket (bytes after the last cut)."""
+        with self._lock:
+            segments = [bytes(data) for data, _arrivals in self._segments]
+        return sum(1 for data in segments if strip_commands(data[(cut_offsets(data) or [0])[-1]:]).strip())
 
     def wait_for_tickets(self, count: int, timeout: float = 10.0) -> list[Ticket]:
         deadline = time.monotonic() + timeout
@@ -211,6 +220,9 @@ class EscposPrinterServer:
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(0.1)
         pending = b""
+        with self._lock:
+            self._segments.append((bytearray(), []))
+            segment = self._segments[-1]
         with conn:
             while not self._stop.is_set() and self._mode == "ok":
                 try:
@@ -225,10 +237,10 @@ class EscposPrinterServer:
                 # Keep the tail that might be a status request split across reads.
                 if pending.endswith(DLE_EOT) or pending.endswith(b"\x10"):
                     continue
-                self._record(pending, conn)
+                self._record(pending, conn, segment)
                 pending = b""
 
-    def _record(self, data: bytes, conn: socket.socket) -> None:
+    def _record(self, data: bytes, conn: socket.socket, segment) -> None:
         reply = b""
         while len(data) >= 3 and data[-3:-1] == DLE_EOT:
             kind = data[-1]
@@ -239,6 +251,7 @@ class EscposPrinterServer:
             data = data[:-3]
         with self._lock:
             self.received += data
-            self._arrivals.append((len(self.received), time.monotonic()))
+            segment[0].extend(data)
+            segment[1].append((len(segment[0]), time.monotonic()))
         if reply:
             conn.sendall(reply)
