@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 
 from notifier.core.ticket import BIG, CENTER, HUGE, NORMAL, Ticket, TicketLine
@@ -193,6 +194,9 @@ class NetworkPrinter:
         except DeviceNotFoundError as exc:
             cause = exc.__cause__ or exc.__context__
             raise (cause if isinstance(cause, OSError) else ConnectionError(str(exc))) from exc
+        # The status request after a ticket is a 3-byte write: without TCP_NODELAY, Nagle's
+        # algorithm holds it until the printer's delayed ACK (~40 ms a ticket).
+        device.device.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._device = device
         try:
             self._check_paper()

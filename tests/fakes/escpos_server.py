@@ -73,6 +73,8 @@ def _walk(raw: bytes):
             yield i, i + 1, False
             i += 1
             continue
+        if end > len(raw):
+            return  # a command still arriving: the rest of it comes with the next read
         yield i, end, True
         i = end
 
@@ -97,6 +99,7 @@ class EscposPrinterServer:
         # Per connection: its bytes and (bytes received so far, when) for each read. A ticket
         # cut short by a dropped connection stays in its own segment, never glued to the next.
         self._segments: list[tuple[bytearray, list[tuple[int, float]]]] = []
+        self._parsed: dict[int, tuple[int, list[Ticket]]] = {}
         self._lock = threading.Lock()
         self._mode = "ok"
         self.out_of_paper = False
@@ -175,14 +178,19 @@ class EscposPrinterServer:
         with self._lock:
             segments = [(bytes(data), list(arrivals)) for data, arrivals in self._segments]
         tickets = []
-        for data, arrivals in segments:
-            start, index = 0, 0
-            for end in cut_offsets(data):
+        for number, (data, arrivals) in enumerate(segments):
+            # Parsed once: a segment only grows, so only what follows its last cut is read again.
+            start, done = self._parsed.get(number, (0, []))
+            index, base = 0, start
+            for end in cut_offsets(data[base:]):
+                end += base
                 while index < len(arrivals) and arrivals[index][0] < end:
                     index += 1
                 when = arrivals[index][1] if index < len(arrivals) else time.monotonic()
-                tickets.append(Ticket(data[start:end], when))
+                done = done + [Ticket(data[start:end], when)]
                 start = end
+            self._parsed[number] = (start, done)
+            tickets.extend(done)
         return tickets
 
     def torn(self) -> int:
