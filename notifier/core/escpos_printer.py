@@ -127,10 +127,18 @@ def find_cjk_font() -> str | None:
 _FONTS: dict[tuple[str | None, int], object] = {}
 
 
-def _font(size: int):
+def _bold_variant(path: str | None) -> str | None:
+    if path and "Regular" in path and Path(path.replace("Regular", "Bold")).is_file():
+        return path.replace("Regular", "Bold")
+    return path
+
+
+def _font(size: int, bold: bool = False):
     from PIL import ImageFont
 
     path = find_cjk_font()
+    if bold:
+        path = _bold_variant(path)
     key = (path, size)
     if key not in _FONTS:
         if path is None:
@@ -155,13 +163,18 @@ def ticket_image(ticket: Ticket, width: int):
     draw = ImageDraw.Draw(image)
     y = 0
     for line, row_height in rows:
+        if line.text and set(line.text) == {"-"}:  # a rule: a drawn line, edge to edge
+            middle = y + row_height // 2
+            draw.line((0, middle, width, middle), fill=0, width=2)
+            y += int(row_height * 1.25)
+            continue
         parts = [(line.text, heights[line.size])]
         if line.tail:
             parts.append((line.tail, heights[line.tail_size]))
-        widths = [draw.textlength(text, font=_font(h)) for text, h in parts]
+        widths = [draw.textlength(text, font=_font(h, line.bold)) for text, h in parts]
         x = {"center": (width - sum(widths)) / 2, "right": width - sum(widths)}.get(line.align, 0)
         for (text, h), w in zip(parts, widths, strict=True):
-            draw.text((max(0, x), y + row_height - h), text, font=_font(h), fill=0)
+            draw.text((max(0, x), y + row_height - h), text, font=_font(h, line.bold), fill=0)
             x += w
         y += int(row_height * 1.25)
     return image

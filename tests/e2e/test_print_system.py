@@ -49,7 +49,17 @@ def cups():
         pytest.skip(message)
 
 
-def test_an_order_prints_on_the_system_printer_as_a_readable_ticket(cups, qtbot, tmp_path):
+@pytest.fixture
+def chinese():
+    from notifier.core import i18n
+
+    before = i18n.language()
+    i18n.set_language("zh_CN")
+    yield
+    i18n.set_language(before)
+
+
+def test_an_order_prints_on_the_system_printer_as_a_readable_ticket(cups, chinese, qtbot, tmp_path):
     from notifier.desktop.printing import PrintDesk
 
     number = f"17{int(time.time() * 1000) % 10**11:011d}"
