@@ -151,6 +151,8 @@ class PrintWorker(ReconnectingSource):
             return ConnState.STOPPED, "stopped"
         if isinstance(exc, PrinterProblem):
             return ConnState.UNREACHABLE, str(exc)
+        if isinstance(exc, BrokenPipeError | ConnectionResetError | ConnectionAbortedError):
+            return ConnState.UNREACHABLE, "the printer dropped the connection"
         if isinstance(exc, OSError):
             return classify_network_error(exc)
         return ConnState.UNREACHABLE, f"{type(exc).__name__}: {str(exc)[:200]}"

@@ -156,6 +156,11 @@ class NotifierApp:
 
             self.secrets = SecretStore()
         self.ledger = Ledger(launch.ledger_path or paths.ledger_file())
+        from notifier.core.print_queue import PrintQueue
+
+        # Before the source starts: the first order of this run must already queue its ticket.
+        self.print_queue = PrintQueue(self.ledger.path)
+        self.print_queue.configure(self.settings)
         self.bridge = CoreBridge()
         self.intake = OrderIntake(self.ledger, self.secrets)
         self.intake.on_order(self.bridge.push_order)
@@ -227,7 +232,7 @@ class NotifierApp:
         stored; the worker is nudged by each new order and its trouble shown in the tray."""
         from notifier.desktop.printing import PrintDesk
 
-        self.printing = PrintDesk(self.ledger.path, self.settings, announce=self.announcer.announce,
+        self.printing = PrintDesk(self.print_queue, self.settings, announce=self.announcer.announce,
                                   parent=self.qapp)
         self.intake.on_order(self.printing.wake)
         self.printing.problem_changed.connect(self._printer_problem)

@@ -46,10 +46,12 @@ class PrintDesk(QObject):
     status_changed = Signal(object)  # ConnectionStatus of the printer, on the main thread
     problem_changed = Signal(str)  # the tray line ("" when printing is fine)
 
-    def __init__(self, ledger_path, settings, *, announce=None, parent: QObject | None = None):
+    def __init__(self, queue: PrintQueue, settings, *, announce=None, parent: QObject | None = None):
+        """`queue`: opened and configured before the order source starts, so the first order
+        of the run already queues its ticket."""
         super().__init__(parent)
         self.settings = settings
-        self.queue = PrintQueue(ledger_path)
+        self.queue = queue
         self.queue.configure(settings)
         self._announce = announce
         self._announced = False

@@ -23,6 +23,7 @@ import pytest
 
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
+from notifier.core.print_queue import PrintQueue
 from notifier.core.settings import Settings
 from tests.fakes.util import wait_until
 
@@ -72,7 +73,7 @@ def test_an_order_prints_on_the_system_printer_as_a_readable_ticket(cups, chines
                          "printer.shop_name": "老王面馆",
                          "alerts.order_url": "http://admin.example/#/order?orderId={order_id}"})
     ledger = Ledger(tmp_path / "ledger.sqlite3")
-    desk = PrintDesk(ledger.path, settings)
+    desk = PrintDesk(PrintQueue(ledger.path), settings)
     try:
         ledger.record(event)
         desk.wake()
@@ -112,7 +113,7 @@ def test_a_missing_system_printer_keeps_the_ticket_and_says_so(cups, qtbot, tmp_
                          "printer.address": "NoSuchPrinter"})
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     spoken: list[str] = []
-    desk = PrintDesk(ledger.path, settings, announce=lambda text, key=None: spoken.append(text))
+    desk = PrintDesk(PrintQueue(ledger.path), settings, announce=lambda text, key=None: spoken.append(text))
     try:
         ledger.record(OrderEvent(OrderKind.NEW_ORDER, "1", "json", "shop", order_number="1001"))
         desk.wake()
