@@ -105,6 +105,10 @@ class PrintWorker(ReconnectingSource):
     # -- the reconnect loop's four methods ----------------------------------------------
 
     def _open(self) -> PrinterDriver:
+        try:
+            self.queue.expire()  # going idle: forget tickets printed more than a week ago
+        except Exception:  # noqa: BLE001 - housekeeping must not stop the printing
+            log.exception("could not expire old print jobs")
         if not self.queue.waiting(self.printer):
             # Idle and nothing owed: all is well, though no connection is open.
             self.publish(self.connected_status())
