@@ -137,11 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_argument("name", nargs="?", choices=SECRET_NAMES, default=None)
     secret.set_defaults(func=_cmd_secret, uses_settings=False)
 
+    from notifier.commands.print_test import add_print_test_command
     from notifier.commands.send import add_send_command
     from notifier.commands.server import add_server_commands
 
     add_send_command(sub)
     add_server_commands(sub)
+    add_print_test_command(sub)
     try:
         from notifier.desktop.cli import add_desktop_commands
     except ImportError:

@@ -46,6 +46,13 @@ class JsonLinesOutput:
         self.write(status.to_json_dict())
 
 
+def _start_printing(settings: Settings, ledger: Ledger):
+    """Kitchen tickets on a network printer, when the settings ask for them (docs/printing.md)."""
+    from notifier.core.print_worker import start_printing
+
+    return start_printing(settings, ledger.path)
+
+
 def run_listener(
     settings: Settings,
     secrets: SecretStore,
@@ -60,6 +67,9 @@ def run_listener(
     intake = OrderIntake(ledger, secrets)
     intake.on_order(output.order)
     intake.on_status(output.status)
+    printer = _start_printing(settings, ledger)
+    if printer is not None:
+        intake.on_order(lambda _event: printer.wake())
     stop = stop or threading.Event()
 
     def _on_signal(signum, _frame):
@@ -75,5 +85,8 @@ def run_listener(
             ledger.expire(settings["ledger.retention_days"])
     finally:
         intake.stop()
+        if printer is not None:
+            printer.stop(timeout=2.0)
+            printer.queue.close()
         ledger.close()
     return 0

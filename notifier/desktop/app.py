@@ -156,6 +156,11 @@ class NotifierApp:
 
             self.secrets = SecretStore()
         self.ledger = Ledger(launch.ledger_path or paths.ledger_file())
+        from notifier.core.print_queue import PrintQueue
+
+        # Before the source starts: the first order of this run must already queue its ticket.
+        self.print_queue = PrintQueue(self.ledger.path)
+        self.print_queue.configure(self.settings)
         self.bridge = CoreBridge()
         self.intake = OrderIntake(self.ledger, self.secrets)
         self.intake.on_order(self.bridge.push_order)
@@ -184,6 +189,7 @@ class NotifierApp:
         self._speech_warm_up.start(SPEECH_WARM_UP_QUIET_MS)
         self.bridge.orders.connect(self._postpone_speech_warm_up)
         self.alerts = AlertCentre(self.settings, self.ledger, self.notifier, self.announcer)
+        self._start_printing()
 
         self.bridge.orders.connect(self.alerts.on_orders)
         self.bridge.orders.connect(self._orders_arrived)
@@ -220,6 +226,28 @@ class NotifierApp:
             self._tell_no_tray()
         if self.first_run and not self.console:
             self.show_settings(first_run=True)
+
+    def _start_printing(self) -> None:
+        """Kitchen tickets (notifier/desktop/printing.py): the queue fills itself as orders are
+        stored; the worker is nudged by each new order and its trouble shown in the tray."""
+        from notifier.desktop.printing import PrintDesk
+
+        self.printing = PrintDesk(self.print_queue, self.settings, announce=self.announcer.announce,
+                                  parent=self.qapp)
+        self.intake.on_order(self.printing.wake)
+        self.printing.problem_changed.connect(self._printer_problem)
+
+    def _printer_problem(self, sentence: str) -> None:
+        self._show_tooltip()
+        if self.console and sentence:
+            self.console.line("printer", sentence)
+
+    def _show_tooltip(self) -> None:
+        lines = [self._status.sentence()] if self._status is not None else []
+        if self.printing.problem:
+            lines.append(self.printing.problem)
+        if lines:
+            self.tray.icon.setToolTip("\n".join(lines))
 
     def _install_translators(self, settings) -> str:
         from notifier.core import i18n
@@ -274,6 +302,7 @@ class NotifierApp:
         self._status = status
         self.alerts.on_status(status)
         self.tray.set_status(status)
+        self._show_tooltip()  # the printer's line stays under the connection's
         if self.console:
             self.console.line("connection", status.sentence())
 
@@ -365,6 +394,7 @@ class NotifierApp:
             self.tray.retranslate()  # the menu is built once; the windows follow LanguageChange
         self.alerts.apply_settings(self.settings)
         self.announcer.apply_settings(self.settings)
+        self.printing.apply_settings(self.settings)
         was_waiting = self.first_run
         self.first_run = False
         if was_waiting or secrets_changed or self.settings.connection_changed(old):
@@ -429,6 +459,8 @@ class NotifierApp:
         log.info("quitting")
         try:
             self.intake.stop()
+            if getattr(self, "printing", None) is not None:
+                self.printing.stop()
         finally:
             self.single.release()
             self.ledger.close()

@@ -49,6 +49,42 @@ def _application():
     return app
 
 
+def printer_finding(settings) -> Finding:
+    """The kitchen-ticket printer: off, or reachable (without printing anything) and how many
+    tickets wait for it. A separate function so the doctor and `--self-test` share it."""
+    topic = "Printer"
+    if settings["printer.print_on"] == "off":
+        return Finding(topic, OK, "printing is off (printer.print_on)")
+    from notifier.desktop.printing import make_driver
+
+    try:
+        driver = make_driver(settings)
+    except ValueError as exc:
+        return Finding(topic, FAIL, f"address {settings['printer.address']!r} is not usable: {exc}")
+    try:
+        driver.open()  # a network printer also reports its paper here
+    except Exception as exc:  # noqa: BLE001 - every failure is a finding
+        from notifier.core.sources.reconnecting import classify_network_error
+
+        reason = classify_network_error(exc)[1] if isinstance(exc, OSError) else str(exc)
+        return Finding(topic, WARN, f"{driver.label()}: {reason}; tickets wait until it answers")
+    finally:
+        driver.close()
+    waiting = ""
+    try:
+        from notifier.core import paths
+        from notifier.core.print_queue import PrintQueue
+
+        if paths.ledger_file().exists():
+            queue = PrintQueue(paths.ledger_file())
+            waiting = f", {queue.waiting()} tickets waiting"
+            queue.close()
+    except Exception:  # noqa: BLE001
+        pass
+    kind = settings["printer.kind"]
+    return Finding(topic, OK, f"{kind} printer {driver.label()} answers{waiting}")
+
+
 def examine(settings, *, voices: bool = True) -> list[Finding]:
     """Every check, in the order a person reads them."""
     findings: list[Finding] = []
@@ -134,6 +170,7 @@ def examine(settings, *, voices: bool = True) -> list[Finding]:
         ("Keyring", keyring),
         ("Files", files),
         ("Start at login", login),
+        ("Printer", lambda: printer_finding(settings)),
     ):
         findings.append(_guard(topic, probe))
     return findings

@@ -212,6 +212,17 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     </message>
 </context>
 <context>
+    <name>Printing</name>
+    <message>
+        <source>Printer offline — {count} tickets waiting ({reason})</source>
+        <translation>打印机离线 — {count} 张小票等待打印（{reason}）</translation>
+    </message>
+    <message>
+        <source>The printer is offline; {count} tickets are waiting.</source>
+        <translation>打印机离线，有 {count} 张小票等待打印。</translation>
+    </message>
+</context>
+<context>
     <name>SettingsDialog</name>
     <message>
         <source>Settings — Order Notifier</source>
@@ -484,6 +495,21 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>Speaking a sample…</source>
         <translation>正在播报示例…</translation>
+    </message>
+</context>
+<context>
+    <name>SystemPrinter</name>
+    <message>
+        <source>The printer {name} did not accept the ticket.</source>
+        <translation>打印机 {name} 没有接受这张小票。</translation>
+    </message>
+    <message>
+        <source>the default printer</source>
+        <translation>默认打印机</translation>
+    </message>
+    <message>
+        <source>The printer {name} is not installed on this computer.</source>
+        <translation>这台电脑上没有安装打印机 {name}。</translation>
     </message>
 </context>
 <context>

@@ -48,6 +48,7 @@ RUN_AS = {
     "server": "real, run_foreground replaced by a recorder",
     "doctor": "run_doctor replaced by a recorder",
     "speech-helper": "the app's hidden speech process: run_helper replaced by a recorder",
+    "print-test": "real, to a closed port on 127.0.0.1 (or a system printer that is not there)",
 }
 # Long-running functions replaced by recorders: (module, name). A module not in this tree is skipped.
 LONG_RUNNING = (
@@ -68,6 +69,7 @@ SKELETONS = {
     "listen": (["--url", "ws://127.0.0.1:9", "--protocol", "skytakeout"],
                ["--url", "amqp://127.0.0.1:9/", "--protocol", "amqp"]),
     "server": (["--port", "0", "--data-dir", "{base}/server-data"],),
+    "print-test": (["--set", "printer.address=127.0.0.1:9"],),
 }
 
 

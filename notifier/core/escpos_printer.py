@@ -1,0 +1,244 @@
+"""Kitchen tickets on ESC/POS thermal printers, through python-escpos.
+
+`render_escpos` lays a `Ticket` out as the printer's bytes (built on python-escpos's `Dummy`
+printer, so every command comes from the library), in one of two ways for Chinese text:
+
+- "gb18030": the text is sent in GB18030, which common Chinese thermal printers print with their
+  own font in Chinese mode (FS &, the one command python-escpos has no method for). Small and
+  fast: a ticket is ~1 KB.
+- "image": the ticket is drawn with a CJK font into a 1-bit picture and sent as a raster image:
+  for printers without a Chinese font. ~30-60 KB a ticket; see docs/printing.md for the timings.
+
+`NetworkPrinter` sends the bytes over raw TCP (port 9100) with python-escpos's `Network` class
+and counts the ticket as taken only when the printer answers a status request sent after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+from notifier.core.ticket import BIG, CENTER, HUGE, NORMAL, Ticket, TicketLine
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 9100
+# Dots across the paper at 203 dpi (the printable width of 58 and 80 mm rolls).
+PAPER_DOTS = {"58mm": 384, "80mm": 576, "a4": 576}
+QR_MODULE_DOTS = 6
+
+_FONT_CANDIDATES = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/System/Library/Fonts/PingFang.ttc",
+    "/System/Library/Fonts/STHeiti Medium.ttc",
+    r"C:\Windows\Fonts\msyh.ttc",
+    r"C:\Windows\Fonts\simhei.ttf",
+    r"C:\Windows\Fonts\simsun.ttc",
+)
+
+
+class PrinterProblem(Exception):
+    """The printer did not take a ticket; the message is a sentence for the owner."""
+
+    def __init__(self, sentence: str, *, offline: bool = True):
+        super().__init__(sentence)
+        self.offline = offline
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """("10.0.0.5", 9100) from "10.0.0.5" or "10.0.0.5:9100" (or "[::1]:9100")."""
+    text = address.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.lstrip(":")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    if not host:
+        raise ValueError("no printer host")
+    number = int(port) if port else DEFAULT_PORT
+    if not 0 < number < 65536:
+        raise ValueError(f"port {number} out of range")
+    return host, number
+
+
+def _size(printer, size: str) -> None:
+    if size == HUGE:
+        printer.set(custom_size=True, width=3, height=3)
+    elif size == BIG:
+        printer.set(double_width=True, double_height=True)
+    else:
+        printer.set(normal_textsize=True)
+
+
+def _text(printer, text: str) -> None:
+    # GB18030 always, never the library's single-byte code pages: a line with only "¥" or "—"
+    # would otherwise switch the printer's code page (ESC t) in the middle of a Chinese ticket.
+    printer._raw(text.encode("gb18030", "replace"))
+
+
+def _line(printer, line: TicketLine) -> None:
+    printer.set(align=line.align, bold=line.bold)
+    _size(printer, line.size)
+    _text(printer, line.text)
+    if line.tail:
+        _size(printer, line.tail_size)
+        _text(printer, line.tail)
+    printer._raw(b"\n")
+
+
+def render_escpos(ticket: Ticket, *, paper: str = "80mm", chinese: str = "gb18030") -> bytes:
+    """The bytes that print `ticket` and cut the paper."""
+    from escpos.constants import FS
+    from escpos.printer import Dummy
+
+    printer = Dummy()
+    printer.hw("INIT")
+    if chinese == "image":
+        printer.image(ticket_image(ticket, PAPER_DOTS.get(paper, 576)), center=False)
+    else:
+        printer._raw(FS + b"&")  # Chinese character mode: GB18030/GBK two-byte characters
+        for line in ticket.lines:
+            _line(printer, line)
+        printer.set(normal_textsize=True, align="left", bold=False)
+    if ticket.qr:
+        printer.set(align=CENTER)
+        printer.qr(ticket.qr, size=QR_MODULE_DOTS, native=True)
+        printer.set(align="left")
+    printer.cut()
+    return printer.output
+
+
+def find_cjk_font() -> str | None:
+    override = os.environ.get("NOTIFIER_TICKET_FONT")
+    if override and Path(override).is_file():
+        return override
+    for candidate in _FONT_CANDIDATES:
+        if Path(candidate).is_file():
+            return candidate
+    return None
+
+
+_FONTS: dict[tuple[str | None, int], object] = {}
+
+
+def _bold_variant(path: str | None) -> str | None:
+    if path and "Regular" in path and Path(path.replace("Regular", "Bold")).is_file():
+        return path.replace("Regular", "Bold")
+    return path
+
+
+def _font(size: int, bold: bool = False):
+    from PIL import ImageFont
+
+    path = find_cjk_font()
+    if bold:
+        path = _bold_variant(path)
+    key = (path, size)
+    if key not in _FONTS:
+        if path is None:
+            log.warning("no Chinese font found for image tickets; Chinese text will be missing")
+            _FONTS[key] = ImageFont.load_default(size)
+        else:
+            _FONTS[key] = ImageFont.truetype(path, size)
+    return _FONTS[key]
+
+
+def ticket_image(ticket: Ticket, width: int):
+    """The ticket's lines drawn in black on white, `width` dots wide (1 bit per dot)."""
+    from PIL import Image, ImageDraw
+
+    base = max(16, width // 24)
+    heights = {NORMAL: base, BIG: base * 2, HUGE: base * 3}
+    rows: list[tuple[TicketLine, int]] = [(line, max(heights[line.size],
+                                                   heights[line.tail_size] if line.tail else 0))
+                                          for line in ticket.lines]
+    total = sum(int(h * 1.25) for _line_, h in rows) + base
+    image = Image.new("1", (width, total), 1)
+    draw = ImageDraw.Draw(image)
+    y = 0
+    for line, row_height in rows:
+        if line.text and set(line.text) == {"-"}:  # a rule: a drawn line, edge to edge
+            middle = y + row_height // 2
+            draw.line((0, middle, width, middle), fill=0, width=2)
+            y += int(row_height * 1.25)
+            continue
+        parts = [(line.text, heights[line.size])]
+        if line.tail:
+            parts.append((line.tail, heights[line.tail_size]))
+        widths = [draw.textlength(text, font=_font(h, line.bold)) for text, h in parts]
+        x = {"center": (width - sum(widths)) / 2, "right": width - sum(widths)}.get(line.align, 0)
+        for (text, h), w in zip(parts, widths, strict=True):
+            draw.text((max(0, x), y + row_height - h), text, font=_font(h, line.bold), fill=0)
+            x += w
+        y += int(row_height * 1.25)
+    return image
+
+
+class NetworkPrinter:
+    """A thermal printer on raw TCP port 9100. One connection at a time, opened by `open`."""
+
+    def __init__(self, address: str, *, paper: str = "80mm", chinese: str = "gb18030",
+                 timeout: float = 5.0):
+        self.host, self.port = parse_address(address)
+        self.paper = paper
+        self.chinese = chinese
+        self.timeout = timeout
+        self._device = None
+
+    def label(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def render(self, ticket: Ticket) -> bytes:
+        return render_escpos(ticket, paper=self.paper, chinese=self.chinese)
+
+    def open(self) -> None:
+        from escpos.exceptions import DeviceNotFoundError
+        from escpos.printer import Network
+
+        device = Network(self.host, self.port, timeout=self.timeout)
+        try:
+            device.open()
+        except DeviceNotFoundError as exc:
+            cause = exc.__cause__ or exc.__context__
+            raise (cause if isinstance(cause, OSError) else ConnectionError(str(exc))) from exc
+        # The status request after a ticket is a 3-byte write: without TCP_NODELAY, Nagle's
+        # algorithm holds it until the printer's delayed ACK (~40 ms a ticket).
+        device.device.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._device = device
+        try:
+            self._check_paper()
+        except BaseException:
+            self.close()  # the printer serves one connection at a time: never leave it held
+            raise
+
+    def _check_paper(self) -> None:
+        from notifier.core.i18n import tr
+
+        # A printer that reports its paper sensor: an empty roll keeps the tickets queued.
+        if self._device.paper_status() == 0:
+            raise PrinterProblem(tr("The printer is out of paper."), offline=False)
+
+    def send(self, data: bytes) -> None:
+        """Send one ticket; returns once the printer confirmed it received all of it."""
+        from notifier.core.i18n import tr
+
+        self._device._raw(data)
+        # A status request after the ticket is answered only once the printer has read up to
+        # it: the answer is the printer's receipt. A hung printer never answers (timeout).
+        if not self._device.is_online():
+            raise PrinterProblem(tr("The printer reports that it is offline (cover open or an error)."))
+
+    def close(self) -> None:
+        if self._device is not None:
+            try:
+                self._device.close()
+            except OSError:
+                pass
+            self._device = None
+

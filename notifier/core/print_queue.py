@@ -1,0 +1,240 @@
+"""The print queue: an outbox of kitchen tickets in the ledger's own SQLite file.
+
+A ticket job is written in the same transaction as the order it prints: a trigger on the
+ledger's `events` table inserts one job per copy when a new order is stored and the shop prints
+on new orders (`print_config`, written from the settings by `configure`). So a crash can never
+leave an order stored without its ticket queued, and the ledger's code needs no change.
+
+Each job has an idempotency key (order key | kind | copy), goes `waiting` → `sending` → `done`,
+and is marked done only after the printer took it. A job found in `sending` at start-up was being
+sent when the app died: the printer may or may not have it. It is sent again (never dropped) with
+an "in doubt" mark on the ticket, so a kitchen that finds two knows why; see docs/printing.md
+for how small that window is.
+
+The queue has its own connection to the file (WAL: readers never block the ledger's writer);
+one worker per printer takes jobs in id order, which is the order the orders were stored in.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from notifier.core.ledger import _COLUMNS, LedgerEntry, _row_to_entry
+
+log = logging.getLogger(__name__)
+
+MAX_COPIES = 5
+KIND_ORDER, KIND_REPRINT, KIND_TEST = "order", "reprint", "test"
+WAITING, SENDING, DONE, DROPPED = "waiting", "sending", "done", "dropped"
+# Done jobs are kept this long (to answer "was it printed?"), then removed.
+KEEP_DONE_DAYS = 7
+
+_COPY_NUMBERS = " UNION ALL ".join(f"SELECT {n} AS n" for n in range(1, MAX_COPIES + 1))
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS print_config (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    print_on TEXT NOT NULL,
+    copies INTEGER NOT NULL,
+    printer TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS print_jobs (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    event_id INTEGER,
+    event_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    copy INTEGER NOT NULL,
+    copies INTEGER NOT NULL,
+    printer TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'waiting',
+    in_doubt INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    done_at REAL
+);
+CREATE INDEX IF NOT EXISTS print_jobs_open ON print_jobs(printer, id) WHERE state IN ('waiting', 'sending');
+CREATE TRIGGER IF NOT EXISTS print_new_orders AFTER INSERT ON events
+WHEN NEW.kind = 'new_order'
+BEGIN
+    INSERT OR IGNORE INTO print_jobs(key, event_id, event_key, kind, copy, copies, printer, created_at)
+    SELECT NEW.key || '|order|' || k.n, NEW.id, NEW.key, 'order', k.n, c.copies, c.printer, NEW.received_at
+    FROM print_config AS c JOIN ({_COPY_NUMBERS}) AS k ON k.n <= c.copies
+    WHERE c.id = 1 AND c.print_on = 'new_order';
+END;
+"""
+
+
+class PrintQueueError(RuntimeError):
+    """The print queue cannot be read or written."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrintJob:
+    id: int
+    key: str
+    kind: str  # KIND_ORDER, KIND_REPRINT or KIND_TEST
+    copy: int
+    copies: int
+    printer: str
+    in_doubt: bool  # it was being sent when the app stopped: the printer may have it already
+    attempts: int
+    entry: LedgerEntry | None  # the order (None: a test page, or the order has expired)
+    created_at: float
+
+    @property
+    def reprint(self) -> bool:
+        return self.kind == KIND_REPRINT or self.in_doubt
+
+
+def printer_label(settings) -> str:
+    """The identity of the configured printer, e.g. "escpos_network:10.0.0.5:9100"."""
+    return f"{settings['printer.kind']}:{settings['printer.address'].strip()}"
+
+
+class PrintQueue:
+    def __init__(self, path: Path | str, *, clock=time.time):
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+            # Whatever was being sent when the last run stopped is in doubt from now on.
+            self._db.execute("UPDATE print_jobs SET state='waiting', in_doubt=1 WHERE state='sending'")
+        except sqlite3.Error as exc:
+            raise PrintQueueError(f"cannot open the print queue in {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise PrintQueueError(f"cannot use the print queue: {exc}") from exc
+
+    # -- configuration -------------------------------------------------------------------
+
+    def configure(self, settings) -> None:
+        """Store when to print and on which printer, for the trigger; waiting jobs follow the
+        printer the shop now uses (the old one is usually why it changed)."""
+        printer = printer_label(settings)
+        print_on = settings["printer.print_on"]
+        if print_on != "off" and not settings["printer.address"].strip() and settings["printer.kind"] != "system":
+            print_on = "off"  # no printer to send to: do not pile up jobs nobody will print
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(
+                    "INSERT INTO print_config(id, print_on, copies, printer) VALUES (1, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET print_on=excluded.print_on, copies=excluded.copies, "
+                    "printer=excluded.printer",
+                    (print_on, min(MAX_COPIES, settings["printer.copies"]), printer))
+                self._db.execute("UPDATE print_jobs SET printer=? WHERE state='waiting'", (printer,))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise PrintQueueError(f"cannot use the print queue: {exc}") from exc
+
+    # -- adding jobs by hand -------------------------------------------------------------
+
+    def enqueue_reprint(self, entry_id: int, settings, copies: int = 1) -> int:
+        """Queue a reprint of a stored order (the orders window's "Reprint"); how many jobs."""
+        row = self._execute("SELECT key FROM events WHERE id=?", (entry_id,)).fetchone()
+        if row is None:
+            return 0
+        stamp = f"{self._clock():.6f}"
+        added = 0
+        for copy in range(1, copies + 1):
+            added += self._execute(
+                "INSERT OR IGNORE INTO print_jobs(key, event_id, event_key, kind, copy, copies, "
+                "printer, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (f"{row[0]}|reprint|{stamp}|{copy}", entry_id, row[0], KIND_REPRINT, copy, copies,
+                 printer_label(settings), self._clock())).rowcount
+        return added
+
+    def enqueue_test_page(self, settings) -> None:
+        """Queue a test page (a sample order) for the configured printer."""
+        stamp = f"{self._clock():.6f}"
+        self._execute(
+            "INSERT INTO print_jobs(key, event_id, event_key, kind, copy, copies, printer, "
+            "created_at) VALUES (?, NULL, ?, ?, 1, 1, ?, ?)",
+            (f"test|{stamp}", "test", KIND_TEST, printer_label(settings), self._clock()))
+
+    # -- the worker's side ---------------------------------------------------------------
+
+    def next_job(self, printer: str) -> PrintJob | None:
+        """The oldest job for this printer that is not done yet."""
+        row = self._execute(
+            "SELECT j.id, j.key, j.kind, j.copy, j.copies, j.printer, j.in_doubt, j.attempts, "
+            "j.created_at, j.event_id FROM print_jobs AS j "
+            "WHERE j.printer=? AND j.state IN ('waiting', 'sending') ORDER BY j.id LIMIT 1",
+            (printer,)).fetchone()
+        if row is None:
+            return None
+        (id_, key, kind, copy, copies, printer_, in_doubt, attempts, created, event_id) = row
+        entry = None
+        if event_id is not None:
+            event_row = self._execute(f"SELECT {_COLUMNS} FROM events WHERE id=?", (event_id,)).fetchone()
+            entry = _row_to_entry(event_row) if event_row else None
+        return PrintJob(id_, key, kind, copy, copies, printer_, bool(in_doubt), attempts, entry, created)
+
+    def mark_sending(self, job_id: int) -> None:
+        """Before the first byte goes out: from here until `mark_done` the job is in doubt."""
+        self._execute("UPDATE print_jobs SET state='sending', attempts=attempts+1 WHERE id=?", (job_id,))
+
+    def mark_done(self, job_id: int) -> None:
+        self._execute("UPDATE print_jobs SET state='done', done_at=?, last_error=NULL WHERE id=?",
+                      (self._clock(), job_id))
+
+    def mark_failed(self, job_id: int, error: str, *, in_doubt: bool) -> None:
+        """The printer did not confirm it: waiting again, for the next attempt. `in_doubt`: some
+        of it went out, so the printer may have printed it (a hung printer that wakes up)."""
+        self._execute("UPDATE print_jobs SET state='waiting', last_error=?, "
+                      "in_doubt=MAX(in_doubt, ?) WHERE id=?", (error[:300], int(in_doubt), job_id))
+
+    def drop(self, job_id: int, why: str) -> None:
+        self._execute("UPDATE print_jobs SET state='dropped', last_error=?, done_at=? WHERE id=?",
+                      (why[:300], self._clock(), job_id))
+
+    # -- reading -------------------------------------------------------------------------
+
+    def waiting(self, printer: str | None = None) -> int:
+        """Tickets not yet printed (on this printer, or on any)."""
+        if printer is None:
+            sql, params = "SELECT COUNT(*) FROM print_jobs WHERE state IN ('waiting', 'sending')", ()
+        else:
+            sql = "SELECT COUNT(*) FROM print_jobs WHERE printer=? AND state IN ('waiting', 'sending')"
+            params = (printer,)
+        return self._execute(sql, params).fetchone()[0]
+
+    def jobs(self, state: str | None = None) -> list[tuple[str, str, int]]:
+        """(key, state, attempts) of every job, oldest first (for tests and `print-test`)."""
+        sql = "SELECT key, state, attempts FROM print_jobs"
+        params: tuple = ()
+        if state:
+            sql += " WHERE state=?"
+            params = (state,)
+        return [tuple(r) for r in self._execute(sql + " ORDER BY id", params).fetchall()]
+
+    def expire(self) -> int:
+        cutoff = self._clock() - KEEP_DONE_DAYS * 86400
+        return self._execute("DELETE FROM print_jobs WHERE state IN ('done', 'dropped') AND done_at < ?",
+                             (cutoff,)).rowcount
+

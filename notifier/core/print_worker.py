@@ -1,0 +1,191 @@
+"""The worker that empties the print queue onto one printer, in order, exactly once where it can.
+
+It is the sources' reconnect loop (`ReconnectingSource`) with a printer for a peer: `_open`
+waits until a ticket is waiting, then connects; `_pump` sends the waiting tickets oldest first,
+each marked `sending` before its first byte and `done` only after the printer confirmed it;
+any failure leaves the ticket waiting and the loop retries with the same backoff the order
+connection uses. Its status (connected / waiting to retry and why) is what the tray shows as
+"printer offline — N tickets waiting".
+
+A printer driver is anything with `label()`, `open()`, `render(ticket)`, `send(data)` and
+`close()`: `escpos_printer.NetworkPrinter` here, the Qt system printer in the desktop layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from notifier.core.connection import ConnectionStatus, ConnState
+from notifier.core.escpos_printer import PrinterProblem
+from notifier.core.i18n import language
+from notifier.core.print_queue import KIND_TEST, PrintJob, PrintQueue, printer_label
+from notifier.core.settings import Settings
+from notifier.core.sources.reconnecting import ReconnectingSource, classify_network_error
+from notifier.core.ticket import Ticket, build_ticket
+from notifier.core.wording import sample_event
+
+log = logging.getLogger(__name__)
+
+# A connection with nothing to print is closed after this long: a network printer takes one
+# connection at a time, and another PC in the shop may want it.
+IDLE_CLOSE_S = 2.0
+# Even without a nudge, look for new jobs this often (another process may have queued them).
+POLL_S = 1.0
+
+
+class PrinterDriver(Protocol):
+    def label(self) -> str: ...
+    def open(self) -> None: ...
+    def render(self, ticket: Ticket) -> Any: ...
+    def send(self, data: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def ticket_for(job: PrintJob, settings: Settings) -> Ticket | None:
+    """What to print for `job`, or None when its order is no longer in the ledger."""
+    if job.kind == KIND_TEST:
+        return build_ticket(sample_event(), settings, language=language(), test_page=True)
+    if job.entry is None:
+        return None
+    return build_ticket(job.entry.event, settings, language=language(), reprint=job.reprint,
+                        copy=job.copy, copies=job.copies, printed_at=datetime.now())
+
+
+def _no_sink(*_args, **_kwargs) -> bool:
+    return False
+
+
+class PrintWorker(ReconnectingSource):
+    protocol = "printer"
+
+    def __init__(
+        self,
+        settings: Settings,
+        queue: PrintQueue,
+        driver: PrinterDriver,
+        on_status: Callable[[ConnectionStatus], None] = lambda _s: None,
+        *,
+        on_printed: Callable[[PrintJob], None] = lambda _j: None,
+    ):
+        self.driver = driver  # before the base class asks for the label
+        super().__init__(settings, _no_sink, on_status, None)
+        self.queue = queue
+        self.printer = printer_label(settings)
+        self.on_printed = on_printed
+        self._nudge = threading.Event()
+        self.printed = 0  # tickets the printer confirmed, for tests and diagnostics
+
+    def server_label(self) -> str:
+        return self.driver.label()
+
+    def wake(self) -> None:
+        """A job was queued: look now instead of at the next poll."""
+        self._nudge.set()
+
+    def _interrupt(self) -> None:
+        self._nudge.set()
+
+    def _wait_for_job(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self.stopping:
+            if self.queue.waiting(self.printer):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._nudge.wait(min(POLL_S, left))
+            self._nudge.clear()
+        return False
+
+    # -- the reconnect loop's four methods ----------------------------------------------
+
+    def _open(self) -> PrinterDriver:
+        try:
+            self.queue.expire()  # going idle: forget tickets printed more than a week ago
+        except Exception:  # noqa: BLE001 - housekeeping must not stop the printing
+            log.exception("could not expire old print jobs")
+        if not self.queue.waiting(self.printer):
+            # Idle and nothing owed: all is well, though no connection is open.
+            self.publish(self.connected_status())
+        while not self.stopping and not self._wait_for_job(3600):
+            pass
+        if self.stopping:
+            raise InterruptedError("stopped")
+        self.publish(ConnectionStatus(ConnState.CONNECTING, self.server_label()))
+        self.driver.open()
+        return self.driver
+
+    def _pump(self, driver: PrinterDriver) -> str:
+        while not self.stopping:
+            job = self.queue.next_job(self.printer)
+            if job is None:
+                if not self._wait_for_job(IDLE_CLOSE_S):
+                    self._reconnect_requested.set()  # back to waiting for a job, at once
+                    return "idle"
+                continue
+            ticket = ticket_for(job, self.settings)
+            if ticket is None:
+                self.queue.drop(job.id, "the order is no longer in the history")
+                continue
+            data = driver.render(ticket)
+            self.queue.mark_sending(job.id)
+            try:
+                driver.send(data)
+            except BaseException as exc:
+                self.queue.mark_failed(job.id, f"{type(exc).__name__}: {exc}", in_doubt=True)
+                raise
+            self.queue.mark_done(job.id)
+            self.printed += 1
+            try:
+                self.on_printed(job)
+            except Exception:  # noqa: BLE001 - the ticket is printed; an observer cannot undo it
+                log.exception("print observer failed")
+        return "stopped"
+
+    def _close(self, driver: PrinterDriver, clean: bool) -> None:
+        driver.close()
+
+    def _classify(self, exc: BaseException) -> tuple[ConnState, str]:
+        if isinstance(exc, InterruptedError):
+            return ConnState.STOPPED, "stopped"
+        if isinstance(exc, PrinterProblem):
+            return ConnState.UNREACHABLE, str(exc)
+        if isinstance(exc, BrokenPipeError | ConnectionResetError | ConnectionAbortedError):
+            return ConnState.UNREACHABLE, "the printer dropped the connection"
+        if isinstance(exc, OSError):
+            return classify_network_error(exc)
+        return ConnState.UNREACHABLE, f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def network_driver(settings: Settings):
+    from notifier.core.escpos_printer import NetworkPrinter
+
+    return NetworkPrinter(settings["printer.address"], paper=settings["printer.paper"],
+                          chinese=settings["printer.chinese"], timeout=settings["printer.timeout"])
+
+
+def start_printing(settings: Settings, ledger_path, on_status=lambda _s: None) -> PrintWorker | None:
+    """The print queue and a worker for a process without Qt (`notifier listen`): network
+    printers only; None when printing is off or the printer is a system one (the app prints on
+    those). The queue is configured either way, so stored orders queue their tickets."""
+    queue = PrintQueue(ledger_path)
+    queue.configure(settings)
+    wanted = settings["printer.print_on"] != "off" or queue.waiting(printer_label(settings))
+    if not wanted or settings["printer.kind"] != "escpos_network" \
+            or not settings["printer.address"].strip():
+        queue.close()
+        return None
+    try:
+        driver = network_driver(settings)
+    except ValueError as exc:
+        log.warning("printer address %r not usable: %s", settings["printer.address"], exc)
+        queue.close()
+        return None
+    worker = PrintWorker(settings, queue, driver, on_status)
+    worker.start()
+    return worker
