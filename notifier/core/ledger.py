@@ -4,6 +4,19 @@ SQLite in WAL mode, one connection owned by this object and serialised by a lock
 `record` from their own threads). `synchronous=NORMAL` in WAL mode survives a killed process at
 any moment; after a power cut the last transactions may be rolled back, but the resume cursors
 live in the same database and roll back with them, so the server sends those events again.
+
+Storing an order and telling someone about it are two steps, and a crash can fall between them.
+So each event also records when it was *told* (`told_at`, NULL until then): whoever tells
+(the listener's line, the alert centre's popup and voice line) calls `mark_told` afterwards, and
+at start-up `untold()` lists what a crash left stored but never told. The marks are written by a
+background thread in batches: telling never waits for the disk. The order of the two steps is
+the whole point: a mark is queued only after the telling, so a crash can lose a mark (the order
+is told again, once, at the next start) but never record a telling that did not happen.
+
+Checkpoints (copying the WAL back into the database, with an fsync) used to run inside whichever
+commit crossed SQLite's 1,000-page mark: a 5-25 ms pause on one order in every ~200. Automatic
+checkpoints are off; a background thread with its own connection runs a passive checkpoint after
+every `CHECKPOINT_EVERY` commits and when writes go quiet, never holding the writers' lock.
 """
 
 from __future__ import annotations
@@ -22,10 +35,15 @@ from notifier.core.events import MAX_RAW_CHARS, OrderEvent, OrderKind
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 2: events.told_at (see the module docstring); files of version 1 are upgraded in place.
+SCHEMA_VERSION = 2
 # A customer pressing "remind" twice within this window is one reminder, not two.
 REMINDER_WINDOW_S = 60.0
 CACHE_KIB = 512
+# Commits between background checkpoints: a few hundred WAL pages, copied back in a few ms.
+CHECKPOINT_EVERY = 100
+# ... and a checkpoint this long after the last commit, so a quiet shop's WAL is folded in too.
+CHECKPOINT_IDLE_S = 2.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -44,7 +62,8 @@ CREATE TABLE IF NOT EXISTS events (
     server TEXT NOT NULL,
     event_id TEXT,
     raw TEXT NOT NULL,
-    acknowledged_at REAL
+    acknowledged_at REAL,
+    told_at REAL
 );
 CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
 CREATE INDEX IF NOT EXISTS events_order ON events(source, server, order_id);
@@ -53,8 +72,10 @@ CREATE TABLE IF NOT EXISTS cursors (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL,
     updated_at REAL NOT NULL
-);
+)
 """
+# After the migration has added told_at to a version-1 table.
+_TOLD_INDEX = "CREATE INDEX IF NOT EXISTS events_untold ON events(id) WHERE told_at IS NULL"
 
 _COLUMNS = (
     "id, key, kind, order_id, order_number, amount, currency, customer, text, occurred_at, "
@@ -117,12 +138,42 @@ class Ledger:
             # few hundred, which the OS keeps cached anyway. SQLite's default (2 MB) would make
             # the app's memory creep up for days as the history grows into it.
             self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.execute("PRAGMA wal_autocheckpoint=0")  # see the module docstring
+            self._create_or_upgrade()
         except (sqlite3.Error, OSError) as exc:  # OSError: the folder cannot be made
             raise LedgerError(f"cannot open the order history {self.path}: {exc}") from exc
+        self._told = _ToldMarks(self)
+        self._checkpoints = _Checkpointer(self.path)
+
+    def _create_or_upgrade(self) -> None:
+        """Create the tables, or bring a file of an older version up to this one, in one
+        transaction (two processes opening an old file at once: the second finds it done)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for statement in _SCHEMA.split(";"):
+                db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+            if "told_at" not in columns:
+                db.execute("ALTER TABLE events ADD COLUMN told_at REAL")
+            if version < SCHEMA_VERSION:
+                # Whatever an older version stored, it told (or its moment has long passed): only
+                # events stored from now on can be "stored but not told".
+                db.execute("UPDATE events SET told_at=received_at WHERE told_at IS NULL")
+                if version:
+                    log.info("order history upgraded from version %d to %d", version, SCHEMA_VERSION)
+            db.execute(_TOLD_INDEX)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
 
     def close(self) -> None:
+        """Write the told marks still queued, stop the background threads, close the file."""
+        self._told.stop()
+        self._checkpoints.stop()
         with self._lock:
             self._db.close()
 
@@ -168,7 +219,11 @@ class Ledger:
             finally:
                 if durable:
                     self._db.execute("PRAGMA synchronous=NORMAL")
+        self._committed()
         return results
+
+    def _committed(self) -> None:
+        self._checkpoints.written()
 
     def _insert(self, event: OrderEvent, now: float) -> bool:
         # Merge a customer's repeated presses even when each press has its own server event id.
@@ -210,9 +265,37 @@ class Ledger:
     def _write(self, sql: str, params: tuple = ()) -> int:
         with self._lock:
             try:
-                return self._db.execute(sql, params).rowcount
+                count = self._db.execute(sql, params).rowcount
             except sqlite3.Error as exc:
                 raise LedgerError(f"cannot write the order history: {exc}") from exc
+        self._committed()
+        return count
+
+    def mark_told(self, keys: Iterable[str]) -> None:
+        """These events have been told (line printed, popup shown and voice line queued).
+
+        Never blocks on the disk: the keys are queued and written within milliseconds by a
+        background thread, many per transaction. Call it only *after* the telling."""
+        self._told.add(keys)
+
+    def flush_told(self, timeout: float = 5.0) -> bool:
+        """Wait until every told mark queued so far is written (tests, shutdown)."""
+        return self._told.flush(timeout)
+
+    def _write_told(self, keys: list[str]) -> None:
+        now = self._clock()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "UPDATE events SET told_at=? WHERE key=? AND told_at IS NULL", ((now, k) for k in keys))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                # A lost mark means one more telling at the next start, not a lost order.
+                log.warning("could not record %d orders as told: %s", len(keys), exc)
+                return
+        self._committed()
 
     def set_cursor(self, name: str, value: str) -> None:
         self._write(
@@ -293,6 +376,12 @@ class Ledger:
         )
         return [_row_to_entry(row) for row in rows]
 
+    def untold(self, limit: int = 10_000) -> list[LedgerEntry]:
+        """Events stored but never told (a crash came between the two), oldest first."""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM events WHERE told_at IS NULL ORDER BY id LIMIT ?", (limit,))
+        return [_row_to_entry(row) for row in rows]
+
     def find(self, key: str) -> LedgerEntry | None:
         """The entry stored under this event key (what a notification click names)."""
         rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE key=?", (key,))
@@ -360,3 +449,129 @@ class Ledger:
             (source, server, *ids),
         )
         return {row[0] for row in rows}
+
+
+class _ToldMarks:
+    """The told marks waiting to be written, and the thread that writes them.
+
+    The thread starts at the first mark and wakes at once for it; whatever is queued while it
+    writes goes into its next transaction, so a burst costs a few commits, not one per order."""
+
+    def __init__(self, ledger: Ledger):
+        self._ledger = ledger
+        self._cond = threading.Condition()
+        self._pending: list[str] = []
+        self._writing = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, keys: Iterable[str]) -> None:
+        with self._cond:
+            if self._stopped:
+                return
+            before = len(self._pending)
+            self._pending.extend(keys)
+            if len(self._pending) == before:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ledger-told", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopped:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                keys, self._pending = self._pending, []
+                self._writing = True
+            try:
+                self._ledger._write_told(keys)
+            except Exception:  # noqa: BLE001 - e.g. the file closed under us: marks are best effort
+                log.exception("writing told marks failed")
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._writing, timeout)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(10)  # writes what was queued before stopping
+
+
+class _Checkpointer:
+    """Passive WAL checkpoints on a thread and connection of their own (see the module docstring).
+
+    Passive: it copies what no reader still needs and never waits for, or blocks, the ledger's
+    writer; the WAL is then reused from its start by the next commit."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._cond = threading.Condition()
+        self._unsaved = 0  # commits since the last checkpoint
+        self._last_write = 0.0
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def written(self) -> None:
+        with self._cond:
+            if self._stopped:
+                return
+            self._unsaved += 1
+            self._last_write = time.monotonic()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ledger-checkpoint", daemon=True)
+                self._thread.start()
+            if self._unsaved in (1, CHECKPOINT_EVERY):
+                self._cond.notify_all()
+
+    def _due(self) -> bool:
+        """Wait (lock held) until a checkpoint is due; False when stopping."""
+        while not self._stopped:
+            if self._unsaved >= CHECKPOINT_EVERY:
+                return True
+            if not self._unsaved:
+                self._cond.wait()
+                continue
+            quiet = time.monotonic() - self._last_write
+            if quiet >= CHECKPOINT_IDLE_S:
+                return True
+            self._cond.wait(CHECKPOINT_IDLE_S - quiet)
+        return False
+
+    def _run(self) -> None:
+        db = None
+        try:
+            while True:
+                with self._cond:
+                    if not self._due():
+                        return
+                    self._unsaved = 0
+                if db is None:
+                    db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+                    db.execute("PRAGMA busy_timeout=1000")
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:
+            # SQLite still checkpoints when the ledger closes; until then the WAL just grows.
+            log.warning("background checkpoint failed: %s", exc)
+        finally:
+            if db is not None:
+                db.close()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(10)

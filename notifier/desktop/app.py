@@ -181,6 +181,7 @@ class NotifierApp:
         self.intake = OrderIntake(self.ledger, self.secrets)
         self.intake.on_order(self.bridge.push_order)
         self.intake.on_status(self.bridge.push_status)
+        self.intake.tell_untold()  # queued in the bridge until the alert centre listens
         self.first_run = not (
             self.args.demo or has_overrides(self.args) or self._config_path().exists()
         )
