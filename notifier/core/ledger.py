@@ -271,12 +271,21 @@ class Ledger:
         self._committed()
         return count
 
-    def mark_told(self, keys: Iterable[str]) -> None:
-        """These events have been told (line printed, popup shown and voice line queued).
+    def mark_told(self, keys: Iterable[str], *, wait: bool = False) -> None:
+        """These events have been told (line printed, popup shown and voice line queued). Call it
+        only *after* the telling.
 
-        Never blocks on the disk: the keys are queued and written within milliseconds by a
-        background thread, many per transaction. Call it only *after* the telling."""
-        self._told.add(keys)
+        By default it never blocks on the disk: the keys are queued and written within
+        milliseconds by a background thread, many per transaction (the Qt main thread's way).
+        `wait=True` writes them now, in one short commit (no fsync: synchronous=NORMAL), for a
+        caller whose next step may as well wait: the gap in which a crash makes it tell again is
+        then the commit itself, not a thread wake-up on a busy machine."""
+        if wait:
+            keys = list(keys)
+            if keys:
+                self._write_told(keys)
+        else:
+            self._told.add(keys)
 
     def flush_told(self, timeout: float = 5.0) -> bool:
         """Wait until every told mark queued so far is written (tests, shutdown)."""
