@@ -8,8 +8,9 @@ live in the same database and roll back with them, so the server sends those eve
 Storing an order and telling someone about it are two steps, and a crash can fall between them.
 So each event also records when it was *told* (`told_at`, NULL until then): whoever tells
 (the listener's line, the alert centre's popup and voice line) calls `mark_told` afterwards, and
-at start-up `untold()` lists what a crash left stored but never told. The marks are written by a
-background thread in batches: telling never waits for the disk. The order of the two steps is
+at start-up `untold()` lists what a crash left stored but never told. A mark is one short commit
+(no fsync) per batch of orders told, handed to a background thread whenever the ledger is busy:
+telling never waits for the disk. The order of the two steps is
 the whole point: a mark is queued only after the telling, so a crash can lose a mark (the order
 is told again, once, at the next start) but never record a telling that did not happen.
 
@@ -271,40 +272,53 @@ class Ledger:
         self._committed()
         return count
 
-    def mark_told(self, keys: Iterable[str], *, wait: bool = False) -> None:
+    def mark_told(self, keys: Iterable[str]) -> None:
         """These events have been told (line printed, popup shown and voice line queued). Call it
         only *after* the telling.
 
-        By default it never blocks on the disk: the keys are queued and written within
-        milliseconds by a background thread, many per transaction (the Qt main thread's way).
-        `wait=True` writes them now, in one short commit (no fsync: synchronous=NORMAL), for a
-        caller whose next step may as well wait: the gap in which a crash makes it tell again is
-        then the commit itself, not a thread wake-up on a busy machine."""
-        if wait:
-            keys = list(keys)
-            if keys:
-                self._write_told(keys)
-        else:
-            self._told.add(keys)
+        One short commit for all `keys`, on the caller's thread when the ledger is free: no fsync
+        (synchronous=NORMAL, and checkpoints are in the background), a fraction of a millisecond,
+        and the gap in which a crash makes us tell again is no longer than that. When a source is
+        writing (a durable record may be waiting for the disk) the keys go to a background writer
+        instead, so the Qt main thread never waits for the disk."""
+        keys = list(keys)
+        if not keys:
+            return
+        if self._lock.acquire(blocking=False):
+            try:
+                written = self._write_told(keys)
+            finally:
+                self._lock.release()
+            if written:
+                self._committed()
+                return
+        self._told.add(keys)
 
     def flush_told(self, timeout: float = 5.0) -> bool:
         """Wait until every told mark queued so far is written (tests, shutdown)."""
         return self._told.flush(timeout)
 
-    def _write_told(self, keys: list[str]) -> None:
-        now = self._clock()
+    def _write_told(self, keys: list[str]) -> bool:
+        """With the lock held: one transaction for these told marks; False if it failed."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "UPDATE events SET told_at=? WHERE key=? AND told_at IS NULL",
+                ((self._clock(), key) for key in keys))
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            # A lost mark means one more telling at the next start, not a lost order.
+            log.warning("could not record %d orders as told: %s", len(keys), exc)
+            return False
+        return True
+
+    def _write_told_later(self, keys: list[str]) -> None:
+        """The background writer's way in: waits for the lock."""
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(
-                    "UPDATE events SET told_at=? WHERE key=? AND told_at IS NULL", ((now, k) for k in keys))
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                # A lost mark means one more telling at the next start, not a lost order.
-                log.warning("could not record %d orders as told: %s", len(keys), exc)
-                return
-        self._committed()
+            written = self._write_told(keys)
+        if written:
+            self._committed()
 
     def set_cursor(self, name: str, value: str) -> None:
         self._write(
@@ -461,10 +475,10 @@ class Ledger:
 
 
 class _ToldMarks:
-    """The told marks waiting to be written, and the thread that writes them.
+    """Told marks that found the ledger busy, and the thread that writes them.
 
-    The thread starts at the first mark and wakes at once for it; whatever is queued while it
-    writes goes into its next transaction, so a burst costs a few commits, not one per order."""
+    The thread starts at the first such mark and wakes at once for it; whatever is queued while
+    it waits or writes goes into its next transaction."""
 
     def __init__(self, ledger: Ledger):
         self._ledger = ledger
@@ -497,7 +511,7 @@ class _ToldMarks:
                 keys, self._pending = self._pending, []
                 self._writing = True
             try:
-                self._ledger._write_told(keys)
+                self._ledger._write_told_later(keys)
             except Exception:  # noqa: BLE001 - e.g. the file closed under us: marks are best effort
                 log.exception("writing told marks failed")
             finally:

@@ -5,8 +5,8 @@ How operators debug a shop's connection, and how end-to-end tests watch the core
 Each order line is marked told in the ledger once it is written and flushed; at start, orders a
 crash left stored but unprinted are printed first (their text noted as received while the app
 was stopping). Exactly once, except for one window: a kill after the flush but before the told
-mark is committed (one short commit, right after the flush, on the same thread) prints that order
-again at the next start, noted as late. Printed twice rather than never: the mark is only
+mark is committed (one short commit right after the flush, a fraction of a millisecond) prints
+that order again at the next start, noted as late. Printed twice rather than never: the mark is only
 ever written after the line.
 """
 
@@ -70,9 +70,7 @@ def run_listener(
 
     def tell(event: OrderEvent) -> None:
         if output.order(event):
-            # After the flush (a lost mark prints twice, never zero times), on this thread: the
-            # next order may wait a tenth of a millisecond, the gap stays as short as it can be.
-            ledger.mark_told([event.key], wait=True)
+            ledger.mark_told([event.key])  # after the flush: a lost mark prints twice, never zero times
 
     intake.on_order(tell)
     intake.on_status(output.status)
