@@ -45,6 +45,10 @@ CACHE_KIB = 512
 CHECKPOINT_EVERY = 100
 # ... and a checkpoint this long after the last commit, so a quiet shop's WAL is folded in too.
 CHECKPOINT_IDLE_S = 2.0
+# A passive checkpoint never finishes while writes keep coming (a long bulk import), so the WAL
+# would grow without end: past this size the checkpointer waits for a gap between writes
+# instead (RESTART), and the WAL file is cut back to this size when it starts over.
+WAL_LIMIT_BYTES = 8 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -140,6 +144,7 @@ class Ledger:
             # the app's memory creep up for days as the history grows into it.
             self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._db.execute("PRAGMA wal_autocheckpoint=0")  # see the module docstring
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             self._create_or_upgrade()
         except (sqlite3.Error, OSError) as exc:  # OSError: the folder cannot be made
             raise LedgerError(f"cannot open the order history {self.path}: {exc}") from exc
@@ -584,12 +589,20 @@ class _Checkpointer:
                     db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
                     db.execute("PRAGMA busy_timeout=1000")
                 db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                if self._wal_size() > WAL_LIMIT_BYTES:
+                    db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
         except sqlite3.Error as exc:
             # SQLite still checkpoints when the ledger closes; until then the WAL just grows.
             log.warning("background checkpoint failed: %s", exc)
         finally:
             if db is not None:
                 db.close()
+
+    def _wal_size(self) -> int:
+        try:
+            return self._path.with_name(self._path.name + "-wal").stat().st_size
+        except OSError:
+            return 0
 
     def stop(self) -> None:
         with self._cond:
