@@ -8,11 +8,13 @@ live in the same database and roll back with them, so the server sends those eve
 Storing an order and telling someone about it are two steps, and a crash can fall between them.
 So each event also records when it was *told* (`told_at`, NULL until then): whoever tells
 (the listener's line, the alert centre's popup and voice line) calls `mark_told` afterwards, and
-at start-up `untold()` lists what a crash left stored but never told. A mark is one short commit
-(no fsync) per batch of orders told, handed to a background thread whenever the ledger is busy:
-telling never waits for the disk. The order of the two steps is
-the whole point: a mark is queued only after the telling, so a crash can lose a mark (the order
-is told again, once, at the next start) but never record a telling that did not happen.
+at start-up `untold()` lists what a crash left stored but never told. A mark is first one line
+appended to a small "told log" next to the ledger (a few microseconds: the window in which a
+kill makes us tell an order twice), then one short commit (no fsync) per batch of orders told,
+handed to a background thread whenever the ledger is busy: telling never waits for the disk.
+The next start applies whatever the log holds. The order of the two steps is the whole point: a
+mark is written only after the telling, so a crash can lose a mark (the order is told again,
+once, at the next start) but never record a telling that did not happen.
 
 Checkpoints (copying the WAL back into the database, with an fsync) used to run inside whichever
 commit crossed SQLite's 1,000-page mark: a 5-25 ms pause on one order in every ~200. Automatic
@@ -22,7 +24,9 @@ every `CHECKPOINT_EVERY` commits and when writes go quiet, never holding the wri
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -49,6 +53,8 @@ CHECKPOINT_IDLE_S = 2.0
 # would grow without end: past this size the checkpointer waits for a gap between writes
 # instead (RESTART), and the WAL file is cut back to this size when it starts over.
 WAL_LIMIT_BYTES = 8 * 1024 * 1024
+# The told log (see `mark_told`) is emptied once it holds this much and its marks are committed.
+TOLD_LOG_LIMIT_BYTES = 64 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -150,6 +156,15 @@ class Ledger:
             raise LedgerError(f"cannot open the order history {self.path}: {exc}") from exc
         self._told = _ToldMarks(self)
         self._checkpoints = _Checkpointer(self.path)
+        self._told_log_path = self.path.with_name(self.path.name + "-told")
+        self._apply_told_log()
+        try:
+            self._told_log: int | None = os.open(
+                self._told_log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:  # then a crash right after a telling may tell that order twice
+            log.warning("no told log %s: %s", self._told_log_path, exc)
+            self._told_log = None
+        self._told_log_bytes = 0
 
     def _create_or_upgrade(self) -> None:
         """Create the tables, or bring a file of an older version up to this one, in one
@@ -176,12 +191,36 @@ class Ledger:
             self._rollback()
             raise
 
+    def _apply_told_log(self) -> None:
+        """Marks the last run logged but may not have committed (killed in between)."""
+        try:
+            text = self._told_log_path.read_text("utf-8", "replace")
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.warning("cannot read the told log %s: %s", self._told_log_path, exc)
+            return
+        keys = []
+        for line in text.splitlines():
+            try:
+                keys.append(json.loads(line))
+            except ValueError:
+                pass  # a line cut short by the crash: that order is told again, as it should be
+        if keys and not self._write_told([k for k in keys if isinstance(k, str)]):
+            return  # keep the log for the next start
+        self._told_log_path.unlink(missing_ok=True)
+
     def close(self) -> None:
         """Write the told marks still queued, stop the background threads, close the file."""
         self._told.stop()
         self._checkpoints.stop()
         with self._lock:
             self._db.close()
+            if self._told_log is not None:
+                os.close(self._told_log)
+                self._told_log = None
+                # Every mark is committed now; a leftover would only be applied again next time.
+                self._told_log_path.unlink(missing_ok=True)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -281,23 +320,51 @@ class Ledger:
         """These events have been told (line printed, popup shown and voice line queued). Call it
         only *after* the telling.
 
-        One short commit for all `keys`, on the caller's thread when the ledger is free: no fsync
-        (synchronous=NORMAL, and checkpoints are in the background), a fraction of a millisecond,
-        and the gap in which a crash makes us tell again is no longer than that. When a source is
-        writing (a durable record may be waiting for the disk) the keys go to a background writer
-        instead, so the Qt main thread never waits for the disk."""
+        First the keys are appended to the told log next to the ledger, one `write` of a few
+        microseconds: from then on a kill cannot make us tell them again (the next start applies
+        the log). Then one short commit for all of them, on the caller's thread when the ledger
+        is free: no fsync (synchronous=NORMAL, and checkpoints are in the background), a fraction
+        of a millisecond. When a source is writing (a durable record may be waiting for the
+        disk) the commit goes to a background writer instead, so the Qt main thread never waits
+        for the disk. The log has no fsync either: a power cut may lose marks, which means
+        telling those orders twice, never zero times."""
         keys = list(keys)
         if not keys:
             return
+        self._log_told(keys)
         if self._lock.acquire(blocking=False):
             try:
                 written = self._write_told(keys)
+                if written:
+                    self._trim_told_log()
             finally:
                 self._lock.release()
             if written:
                 self._committed()
                 return
         self._told.add(keys)
+
+    def _log_told(self, keys: list[str]) -> None:
+        fd = self._told_log
+        if fd is None:
+            return
+        data = "".join(json.dumps(key, ensure_ascii=False) + "\n" for key in keys).encode("utf-8")
+        try:
+            self._told_log_bytes += os.write(fd, data)
+        except OSError as exc:
+            log.warning("cannot append to the told log: %s", exc)
+
+    def _trim_told_log(self) -> None:
+        """With the lock held, after a commit: empty the log once it is big and nothing logged
+        waits for the background writer. (Another thread logging at this very moment may lose
+        its line: that order would be told twice after a crash, not lost.)"""
+        if self._told_log is None or self._told_log_bytes < TOLD_LOG_LIMIT_BYTES or self._told.busy():
+            return
+        try:
+            os.ftruncate(self._told_log, 0)
+            self._told_log_bytes = 0
+        except OSError as exc:
+            log.warning("cannot empty the told log: %s", exc)
 
     def flush_told(self, timeout: float = 5.0) -> bool:
         """Wait until every told mark queued so far is written (tests, shutdown)."""
@@ -526,7 +593,10 @@ class _ToldMarks:
 
     def flush(self, timeout: float) -> bool:
         with self._cond:
-            return self._cond.wait_for(lambda: not self._pending and not self._writing, timeout)
+            return self._cond.wait_for(lambda: not self.busy(), timeout)
+
+    def busy(self) -> bool:
+        return bool(self._pending) or self._writing
 
     def stop(self) -> None:
         with self._cond:

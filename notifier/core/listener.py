@@ -5,9 +5,9 @@ How operators debug a shop's connection, and how end-to-end tests watch the core
 Each order line is marked told in the ledger once it is written and flushed; at start, orders a
 crash left stored but unprinted are printed first (their text noted as received while the app
 was stopping). Exactly once, except for one window: a kill after the flush but before the told
-mark is committed (one short commit right after the flush, a fraction of a millisecond) prints
-that order again at the next start, noted as late. Printed twice rather than never: the mark is only
-ever written after the line.
+mark is in the told log (one `write` right after the flush, a few microseconds; see
+`Ledger.mark_told`) prints that order again at the next start, noted as late. Printed twice
+rather than never: the mark is only ever written after the line.
 """
 
 from __future__ import annotations

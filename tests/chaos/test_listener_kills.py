@@ -1,11 +1,12 @@
 """`notifier listen` SIGKILLed again and again at random moments while orders stream in from the
 reference server: every order is printed at least once and at most twice.
 
-Why it could be twice: the listener marks an order told only after its line is flushed, and the
-mark is committed a moment later (a fraction of a millisecond, or more on a busy machine). A kill inside
-that moment prints the order once more at the next start, noted "received while the app was
-stopping". Why it is never zero: the mark is never written before the line, and on start every
-order stored but not marked is printed first. (Today's code without told marks: a kill between
+Why it could be twice: the listener marks an order told only after its line is flushed, and
+the mark is in the told log one `write` later (a few microseconds, more if the process is
+preempted right there). A kill inside that moment prints the order once more at the next start,
+noted "received while the app was stopping". Why it is never zero: the mark is never written
+before the line, and on start every order stored but not marked is printed first.
+(Today's code without told marks: a kill between
 the ledger commit and the line lost that order for good, 11 times in 230 kills.)
 """
 

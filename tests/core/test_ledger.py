@@ -291,3 +291,16 @@ def test_commits_leave_checkpoints_to_the_background(tmp_path):
     book.record(order("one more"))  # starts the WAL over, cut back to its size limit
     assert path.with_name(path.name + "-wal").stat().st_size <= WAL_LIMIT_BYTES
     book.close()
+
+
+def test_a_told_mark_logged_but_not_committed_before_a_kill_counts_at_the_next_start(tmp_path):
+    path = tmp_path / "l.sqlite3"
+    book = Ledger(path)
+    book.record(order("1"))
+    book.record(order("2"))
+    book._log_told([order("1").key])  # the told log's line is out; then the process is killed
+    book._db.close()  # (no close(): nothing else is written)
+    again = Ledger(path)
+    assert [e.event.order_id for e in again.untold()] == ["2"]
+    again.close()
+    assert not path.with_name(path.name + "-told").exists(), "applied, then removed"
