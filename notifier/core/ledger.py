@@ -655,15 +655,16 @@ class _Checkpointer:
                     if not self._due():
                         return
                     self._unsaved = 0
-                if db is None:
-                    db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-                    db.execute("PRAGMA busy_timeout=1000")
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                if self._wal_size() > WAL_LIMIT_BYTES:
-                    db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
-        except sqlite3.Error as exc:
-            # SQLite still checkpoints when the ledger closes; until then the WAL just grows.
-            log.warning("background checkpoint failed: %s", exc)
+                try:
+                    if db is None:
+                        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+                        db.execute("PRAGMA busy_timeout=1000")
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if self._wal_size() > WAL_LIMIT_BYTES:
+                        db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+                except sqlite3.Error as exc:
+                    # Tried again after the next commits; SQLite also checkpoints at close.
+                    log.warning("background checkpoint failed: %s", exc)
         finally:
             if db is not None:
                 db.close()
