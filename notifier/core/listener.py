@@ -3,8 +3,8 @@
 How operators debug a shop's connection, and how end-to-end tests watch the core.
 
 Each order line is marked told in the ledger once it is written and flushed; at start, orders a
-crash left stored but unprinted are printed first (their text noted as received while the app
-was stopping). Exactly once, except for one window: a kill after the flush but before the told
+crash left stored but unprinted are printed first (with `"late":true`, their text noted as
+received while the app was stopping). Exactly once, except for one window: a kill after the flush but before the told
 mark is in the told log (one `write` right after the flush, a few microseconds; see
 `Ledger.mark_told`) prints that order again at the next start, noted as late. Printed twice
 rather than never: the mark is only ever written after the line.
@@ -48,8 +48,12 @@ class JsonLinesOutput:
                 return False  # the reader went away; the ledger still has everything
         return True
 
-    def order(self, event: OrderEvent) -> bool:
-        return self.write(event.to_json_dict())
+    def order(self, event: OrderEvent, *, late: bool = False) -> bool:
+        """`late`: stored before the last stop but never printed (the line says `"late":true`)."""
+        line = event.to_json_dict()
+        if late:
+            line["late"] = True
+        return self.write(line)
 
     def status(self, status: ConnectionStatus) -> None:
         self.write(status.to_json_dict())
@@ -68,13 +72,16 @@ def run_listener(
     ledger.expire(settings["ledger.retention_days"])
     intake = OrderIntake(ledger, secrets)
 
+    starting = True  # only `tell_untold` below tells anything while this is set
+
     def tell(event: OrderEvent) -> None:
-        if output.order(event):
+        if output.order(event, late=starting):
             ledger.mark_told([event.key])  # after the flush: a lost mark prints twice, never zero times
 
     intake.on_order(tell)
     intake.on_status(output.status)
     intake.tell_untold()
+    starting = False
     stop = stop or threading.Event()
 
     def _on_signal(signum, _frame):

@@ -117,7 +117,8 @@ def test_every_order_is_printed_once_or_twice_through_200_kills(tmp_path, notifi
     elapsed = time.monotonic() - started
 
     counts = collections.Counter(o["order_id"] for life in lives for o in life.orders())
-    late = [o for life in lives for o in life.orders() if (o.get("text") or "").startswith(LATE)]
+    late = [o for life in lives for o in life.orders() if o.get("late")]
+    assert all((o.get("text") or "").startswith(LATE) for o in late), "a late line says why"
     twice = sorted((order for order, n in counts.items() if n == 2), key=int)
     print(f"\n{total} orders, {kills} kills, {elapsed:.1f} s: {len(late)} printed late at a start, "
           f"{len(twice)} printed twice {twice[:20]}")
