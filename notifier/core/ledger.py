@@ -354,11 +354,14 @@ class Ledger:
         except OSError as exc:
             log.warning("cannot append to the told log: %s", exc)
 
-    def _trim_told_log(self) -> None:
+    def _trim_told_log(self, *, writer: bool = False) -> None:
         """With the lock held, after a commit: empty the log once it is big and nothing logged
-        waits for the background writer. (Another thread logging at this very moment may lose
-        its line: that order would be told twice after a crash, not lost.)"""
-        if self._told_log is None or self._told_log_bytes < TOLD_LOG_LIMIT_BYTES or self._told.busy():
+        waits for the background writer (`writer`: this is its commit). (Another thread logging
+        at this very moment may lose its line: that order would be told twice after a crash,
+        not lost.)"""
+        if self._told_log is None or self._told_log_bytes < TOLD_LOG_LIMIT_BYTES:
+            return
+        if self._told.busy(counting_own_write=not writer):
             return
         try:
             os.ftruncate(self._told_log, 0)
@@ -389,6 +392,8 @@ class Ledger:
         """The background writer's way in: waits for the lock."""
         with self._lock:
             written = self._write_told(keys)
+            if written:
+                self._trim_told_log(writer=True)
         if written:
             self._committed()
 
@@ -595,8 +600,8 @@ class _ToldMarks:
         with self._cond:
             return self._cond.wait_for(lambda: not self.busy(), timeout)
 
-    def busy(self) -> bool:
-        return bool(self._pending) or self._writing
+    def busy(self, counting_own_write: bool = True) -> bool:
+        return bool(self._pending) or (self._writing and counting_own_write)
 
     def stop(self) -> None:
         with self._cond:

@@ -18,6 +18,7 @@ from notifier.core.ledger import (
     CHECKPOINT_EVERY,
     CHECKPOINT_IDLE_S,
     REMINDER_WINDOW_S,
+    TOLD_LOG_LIMIT_BYTES,
     WAL_LIMIT_BYTES,
     Ledger,
     LedgerError,
@@ -304,3 +305,20 @@ def test_a_told_mark_logged_but_not_committed_before_a_kill_counts_at_the_next_s
     assert [e.event.order_id for e in again.untold()] == ["2"]
     again.close()
     assert not path.with_name(path.name + "-told").exists(), "applied, then removed"
+
+
+def test_the_told_log_stays_small_however_the_marks_are_written(tmp_path):
+    path = tmp_path / "l.sqlite3"
+    book = Ledger(path)
+    told_log = path.with_name(path.name + "-told")
+    for n in range(3000):
+        book.record(order(str(n)))
+        if n % 2:
+            book.mark_told([order(str(n)).key])
+        else:
+            with book._lock:  # busy: the background writer commits this one
+                book.mark_told([order(str(n)).key])
+    assert book.flush_told(10)
+    assert told_log.stat().st_size <= TOLD_LOG_LIMIT_BYTES + 1024  # 3,000 marks: ~120 KB untrimmed
+    assert book.untold() == []
+    book.close()
