@@ -5,6 +5,11 @@ about that order (number, amount, customer) is added to it, so the owner sees wh
 
 The observers are called on the source's thread, after the event is on disk and only when it is
 new; the desktop layer's observer hops to the Qt main thread with a queued signal.
+
+Whoever finally tells the person (the listener's line, the alert centre) marks the event told in
+the ledger afterwards. A crash between the ledger write and that mark leaves the event "untold";
+`tell_untold`, called once before the source starts, hands those to the observers again with a
+note that they came in while the app was stopping.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import replace
 
 from notifier.core.connection import ConnectionStatus
 from notifier.core.events import OrderEvent, OrderKind
+from notifier.core.i18n import tr
 from notifier.core.ledger import Ledger
 from notifier.core.secrets import SecretStore
 from notifier.core.settings import Settings
@@ -25,6 +31,13 @@ log = logging.getLogger(__name__)
 
 OrderObserver = Callable[[OrderEvent], None]
 StatusObserver = Callable[[ConnectionStatus], None]
+
+
+def noted_late(event: OrderEvent) -> OrderEvent:
+    """The event as told at the next start: the note leads its text, so the popup and the line
+    say why it comes now. (The key does not depend on the text: marking it told still works.)"""
+    note = tr("Received while the app was stopping")
+    return replace(event, text=f"{note} · {event.text}" if event.text else note)
 
 
 class OrderIntake:
@@ -50,12 +63,26 @@ class OrderIntake:
             event = self._with_order_details(event)
         is_new = self.ledger.record(event, cursor, durable=durable)
         if is_new:
-            for observer in self._order_observers:
-                try:
-                    observer(event)
-                except Exception:  # noqa: BLE001 - the order is safe on disk; keep the source alive
-                    log.exception("order observer failed")
+            self._tell(event)
         return is_new
+
+    def _tell(self, event: OrderEvent) -> None:
+        for observer in self._order_observers:
+            try:
+                observer(event)
+            except Exception:  # noqa: BLE001 - the order is safe on disk; keep the source alive
+                log.exception("order observer failed")
+
+    def tell_untold(self) -> int:
+        """Tell again, noted as late, every event a crash left stored but not told; returns how
+        many. Call it before `start`: then nothing new is on its way to the observers yet, and
+        none of these can be told twice by being both "untold" and in flight."""
+        entries = self.ledger.untold()
+        if entries:
+            log.info("telling %d orders stored but not told before the last stop", len(entries))
+        for entry in entries:
+            self._tell(noted_late(entry.event))
+        return len(entries)
 
     def _with_order_details(self, event: OrderEvent) -> OrderEvent:
         order = self.ledger.order(event.source, event.server, event.order_id)

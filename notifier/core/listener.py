@@ -1,6 +1,13 @@
 """`notifier listen`: a source and the ledger with no GUI, one JSON object per line on stdout.
 
 How operators debug a shop's connection, and how end-to-end tests watch the core.
+
+Each order line is marked told in the ledger once it is written and flushed; at start, orders a
+crash left stored but unprinted are printed first (with `"late":true`, their text noted as
+received while the app was stopping). Exactly once, except for one window: a kill after the flush but before the told
+mark is in the told log (one `write` right after the flush, a few microseconds; see
+`Ledger.mark_told`) prints that order again at the next start, noted as late. Printed twice
+rather than never: the mark is only ever written after the line.
 """
 
 from __future__ import annotations
@@ -30,17 +37,23 @@ class JsonLinesOutput:
         self._stream = stream
         self._lock = threading.Lock()
 
-    def write(self, obj: dict) -> None:
+    def write(self, obj: dict) -> bool:
+        """True once the line is flushed to the stream."""
         line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
         with self._lock:
             try:
                 self._stream.write(line + "\n")
                 self._stream.flush()
             except (BrokenPipeError, ValueError):
-                pass  # the reader went away; the ledger still has everything
+                return False  # the reader went away; the ledger still has everything
+        return True
 
-    def order(self, event: OrderEvent) -> None:
-        self.write(event.to_json_dict())
+    def order(self, event: OrderEvent, *, late: bool = False) -> bool:
+        """`late`: stored before the last stop but never printed (the line says `"late":true`)."""
+        line = event.to_json_dict()
+        if late:
+            line["late"] = True
+        return self.write(line)
 
     def status(self, status: ConnectionStatus) -> None:
         self.write(status.to_json_dict())
@@ -65,11 +78,20 @@ def run_listener(
     ledger = Ledger(ledger_path or paths.ledger_file())
     ledger.expire(settings["ledger.retention_days"])
     intake = OrderIntake(ledger, secrets)
-    intake.on_order(output.order)
+
+    starting = True  # only `tell_untold` below tells anything while this is set
+
+    def tell(event: OrderEvent) -> None:
+        if output.order(event, late=starting):
+            ledger.mark_told([event.key])  # after the flush: a lost mark prints twice, never zero times
+
+    intake.on_order(tell)
     intake.on_status(output.status)
     printer = _start_printing(settings, ledger)
     if printer is not None:
         intake.on_order(lambda _event: printer.wake())
+    intake.tell_untold()
+    starting = False
     stop = stop or threading.Event()
 
     def _on_signal(signum, _frame):

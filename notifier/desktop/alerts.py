@@ -115,6 +115,7 @@ class AlertCentre(QObject):
         self._window_count = 0
         self._window_kinds: dict[OrderKind, int] = {}
         self._held = 0  # orders in this window beyond the threshold, summarised at its end
+        self._held_keys: list[str] = []  # their keys: told (in the ledger) once summarised
         self._burst_timer = QTimer(self, singleShot=True)
         self._burst_timer.timeout.connect(self._close_window)
 
@@ -154,8 +155,10 @@ class AlertCentre(QObject):
             self._window_kinds = {}
             self._held = 0
             self._burst_timer.start(BURST_WINDOW_MS)
+        told = []
         for event in events:
             if event.kind not in ALERTED_KINDS:
+                told.append(event.key)
                 continue
             self._window_count += 1
             self._window_kinds[event.kind] = self._window_kinds.get(event.kind, 0) + 1
@@ -163,8 +166,12 @@ class AlertCentre(QObject):
                 self._track_repeat(event, now)
             if self._window_count <= threshold:
                 self._alert_one(event)
+                told.append(event.key)
             else:
                 self._held += 1
+                self._held_keys.append(event.key)
+        # Popups shown and voice lines queued: a crash from here on does not lose these orders.
+        self.ledger.mark_told(told)
         if self._held:
             # Still bursting: keep the window open a little longer, but not forever.
             remaining = BURST_MAX_MS - (now - self._window_started) * 1000
@@ -204,6 +211,7 @@ class AlertCentre(QObject):
 
     def _close_window(self) -> None:
         held, kinds, total = self._held, self._window_kinds, self._window_count
+        held_keys, self._held_keys = self._held_keys, []
         self._window_open = False
         self._held = 0
         if not held:
@@ -220,6 +228,7 @@ class AlertCentre(QObject):
             if self.settings[f"alerts.voice_{setting}"] and self.voice_allowed():
                 self.announcer.clear()  # the individual lines of this burst are covered by it
                 self._say(wording.summary_announcement(count, kind, self._language), CHIMES[kind], None)
+        self.ledger.mark_told(held_keys)
 
     def _notify(self, title: str, body: str, *, key: str | None) -> None:
         try:

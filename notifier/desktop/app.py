@@ -165,6 +165,7 @@ class NotifierApp:
         self.intake = OrderIntake(self.ledger, self.secrets)
         self.intake.on_order(self.bridge.push_order)
         self.intake.on_status(self.bridge.push_status)
+        self.intake.tell_untold()  # queued in the bridge until the alert centre listens
         # Nothing set up yet (no settings file, nothing on the command line): ask first.
         self.first_run = not (launch.demo or launch.has_overrides or launch.config_path.exists())
         if not self.first_run:

@@ -202,6 +202,7 @@ def contained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notifier_home: Pa
     from keyring.backends import fail
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # a generated relative path (e.g. print-test --save-bytes 0) lands here
     monkeypatch.setenv("NOTIFIER_INGEST_SECRET", "s" * 32)
     previous_keyring = keyring.get_keyring()
     keyring.set_keyring(fail.Keyring())

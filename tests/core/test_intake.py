@@ -1,11 +1,13 @@
-"""The intake: a reminder that names only its order is shown with what the ledger knows of it."""
+"""The intake: a reminder that names only its order is shown with what the ledger knows of it, and
+an order a crash left stored but untold is told at the next start."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from notifier.core import i18n
 from notifier.core.events import OrderEvent, OrderKind
-from notifier.core.intake import OrderIntake
+from notifier.core.intake import OrderIntake, noted_late
 from notifier.core.ledger import Ledger
 from notifier.core.secrets import MemorySecrets
 
@@ -28,3 +30,42 @@ def test_a_reminder_gets_the_number_amount_and_customer_of_its_order(tmp_path):
     intake.deliver(OrderEvent(OrderKind.REMINDER, "17", "skytakeout", "other:8080", text="催单"))
     assert told[-1].amount is None and told[-1].customer is None
     ledger.close()
+
+
+def test_orders_stored_but_never_told_are_told_once_at_start_noted_as_late(tmp_path):
+    """A crash between the ledger write and the telling: the next start tells them, first."""
+    path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger(path)
+    crashed = OrderIntake(ledger, MemorySecrets())
+    crashed.on_order(lambda event: None)  # killed before it could print or show anything
+    crashed.deliver(OrderEvent(OrderKind.NEW_ORDER, "17", "notifier", "shop", text="牛肉面"))
+    crashed.deliver(OrderEvent(OrderKind.NEW_ORDER, "18", "notifier", "shop"))
+    ledger.close()
+
+    previous = i18n.language()
+    i18n.set_language("en")
+    try:
+        ledger = Ledger(path)
+        intake = OrderIntake(ledger, MemorySecrets())
+        told: list[OrderEvent] = []
+        intake.on_order(told.append)
+        assert intake.tell_untold() == 2
+        assert [(e.order_id, e.text) for e in told] == [
+            ("17", "Received while the app was stopping · 牛肉面"),
+            ("18", "Received while the app was stopping")]
+        assert told[0].key == OrderEvent(OrderKind.NEW_ORDER, "17", "notifier", "shop").key
+        ledger.mark_told(e.key for e in told)
+        assert intake.tell_untold() == 0, "told once, not at every start"
+        ledger.close()
+    finally:
+        i18n.set_language(previous)
+
+
+def test_the_late_note_is_in_the_owners_language():
+    event = OrderEvent(OrderKind.NEW_ORDER, "17", "notifier", "shop", text="订单号：17")
+    previous = i18n.language()
+    i18n.set_language("zh_CN")
+    try:
+        assert noted_late(event).text == "在程序退出期间收到 · 订单号：17"
+    finally:
+        i18n.set_language(previous)

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
+from contextlib import closing
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from helpers import wait_until
 
 from notifier.core.events import OrderEvent, OrderKind
-from notifier.core.ledger import REMINDER_WINDOW_S, Ledger, LedgerError
+from notifier.core.ledger import (
+    CHECKPOINT_EVERY,
+    CHECKPOINT_IDLE_S,
+    REMINDER_WINDOW_S,
+    TOLD_LOG_LIMIT_BYTES,
+    WAL_LIMIT_BYTES,
+    Ledger,
+    LedgerError,
+)
 
 
 class Clock:
@@ -195,3 +207,118 @@ def test_unusable_ledger_path_is_a_ledger_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(LedgerError, match="cannot open the order history"):
         Ledger(blocker / "ledger.sqlite3")
+
+
+# -- told marks ------------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent / "data"
+
+
+def test_an_order_stored_but_not_told_is_untold_after_reopening_until_marked(tmp_path):
+    path = tmp_path / "l.sqlite3"
+    book = Ledger(path)
+    for n in ("1", "2", "3"):
+        book.record(order(n))
+    book.mark_told([order("2").key])
+    book.close()  # as after a crash: 1 and 3 were stored, only 2 was told
+    again = Ledger(path)
+    assert [e.event.order_id for e in again.untold()] == ["1", "3"]
+    assert again.record(order("3")) is False, "a resent order is not new, whether told or not"
+    again.mark_told([order("1").key, order("3").key])
+    assert again.untold() == []
+    again.close()
+
+
+def test_told_marks_queued_while_a_source_writes_are_written_in_the_background(tmp_path):
+    path = tmp_path / "l.sqlite3"
+    book = Ledger(path)
+    book.record(order("1"))
+    with book._lock:  # a source thread in the middle of a write
+        book.mark_told([order("1").key])  # must not wait for it
+    assert book.flush_told(5)
+    assert book.untold() == []
+    book.record(order("2"))
+    with book._lock:
+        book.mark_told([order("2").key])
+    book.close()  # what was queued is written before the file closes
+    again = Ledger(path)
+    assert again.untold() == []
+    again.close()
+
+
+def test_a_ledger_file_of_schema_1_opens_and_keeps_everything(tmp_path):
+    """The file in tests/core/data was written by the ledger before told marks existed."""
+    path = tmp_path / "ledger.sqlite3"
+    shutil.copyfile(FIXTURES / "ledger-schema-1.sqlite3", path)
+    book = Ledger(path)
+    assert book.count() == 4
+    assert book.untold() == [], "orders of an older version are not told again"
+    assert book.cursor("skytakeout|shop:8080") == "3"
+    assert book.unacknowledged_orders() == 2  # 1001 (and its reminder) was acknowledged
+    assert book.record(order("1002")) is False, "still deduplicated against the old rows"
+    assert book.record(order("1004"))
+    assert [e.event.order_id for e in book.untold()] == ["1004"]
+    book.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    again = Ledger(path)  # a second start finds it upgraded and changes nothing
+    assert [e.event.order_id for e in again.untold()] == ["1004"]
+    again.close()
+
+
+def test_commits_leave_checkpoints_to_the_background(tmp_path):
+    """A checkpoint inside a commit paused one order in ~200 by 5-25 ms. The WAL still gets folded
+    back into the database, by the ledger's own thread, and its file stays bounded."""
+    path = tmp_path / "l.sqlite3"
+    book = Ledger(path)
+    assert book._db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    total = CHECKPOINT_EVERY * 3 + 10
+    for n in range(total):
+        book.record(order(str(n), raw="x" * 2000))
+
+    def in_main_file() -> int:
+        """Orders in the database file itself, without its WAL: what was checkpointed."""
+        copy = tmp_path / "main-only.sqlite3"
+        shutil.copyfile(path, copy)
+        with closing(sqlite3.connect(copy)) as db:
+            try:
+                return db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            except sqlite3.OperationalError:
+                return -1  # not even the table is in the main file yet
+
+    wait_until(lambda: in_main_file() == total, CHECKPOINT_IDLE_S + 5,
+               message="every order checkpointed into the main file in the background")
+    book.record(order("one more"))  # starts the WAL over, cut back to its size limit
+    assert path.with_name(path.name + "-wal").stat().st_size <= WAL_LIMIT_BYTES
+    book.close()
+
+
+def test_a_told_mark_logged_but_not_committed_before_a_kill_counts_at_the_next_start(tmp_path):
+    path = tmp_path / "l.sqlite3"
+    book = Ledger(path)
+    book.record(order("1"))
+    book.record(order("2"))
+    book._log_told([order("1").key])  # the told log's line is out; then the process is killed
+    book._db.close()  # (no close(): nothing else is written)
+    again = Ledger(path)
+    assert [e.event.order_id for e in again.untold()] == ["2"]
+    again.close()
+    assert not path.with_name(path.name + "-told").exists(), "applied, then removed"
+
+
+def test_the_told_log_stays_small_however_the_marks_are_written(tmp_path):
+    path = tmp_path / "l.sqlite3"
+    book = Ledger(path)
+    told_log = path.with_name(path.name + "-told")
+    for n in range(3000):
+        book.record(order(str(n)))
+        if n % 2:
+            book.mark_told([order(str(n)).key])
+        else:
+            with book._lock:  # busy: the background writer commits this one
+                book.mark_told([order(str(n)).key])
+    assert book.flush_told(10)
+    assert told_log.stat().st_size <= TOLD_LOG_LIMIT_BYTES + 1024  # 3,000 marks: ~120 KB untrimmed
+    assert book.untold() == []
+    book.close()
