@@ -40,9 +40,10 @@ SUBCOMMAND = "speech-helper"
 PARENT_ENV = "NOTIFIER_SPEECH_PARENT"
 PLATFORM_ENGINES = {"win32": ("winrt", "sapi"), "darwin": ("darwin",)}
 LINUX_ENGINES = ("speechd",)
-# The engine's own volume is capped: espeak-ng through speech-dispatcher at full volume clips
-# (82 clipped samples in one line, seen here). At this cap a line peaks below -1 dBFS on the sink.
-ENGINE_VOLUME_CAP = 0.8
+# The engine's own volume is capped: espeak-ng through speech-dispatcher clips from Qt's volume
+# 0.5 up (speechd volume 0 and more; measured on the null sink: peak 1.0 at 0.5, 0.89 at 0.4,
+# 0.68 at 0.3). At 0.35 the loudest setting peaks near -2 dBFS (RMS ~0.08).
+ENGINE_VOLUME_CAP = {"speechd": 0.35}
 
 # Voice names that mean the language, for engines that do not list voices per locale
 # (speechd + espeak-ng: zh_CN is not a locale there, every voice sits under "C").
@@ -81,9 +82,9 @@ def rank(name: str, language: str) -> tuple:
     return ("+" in name, score, name)  # espeak variants ("...+Adam") after the plain voice
 
 
-def engine_volume(volume: float) -> float:
+def engine_volume(volume: float, engine: str) -> float:
     """The engine volume for the owner's setting (0..1), capped so speech never clips."""
-    return min(1.0, max(0.0, float(volume))) * ENGINE_VOLUME_CAP
+    return min(1.0, max(0.0, float(volume))) * ENGINE_VOLUME_CAP.get(engine, 1.0)
 
 
 # -- Linux housekeeping ---------------------------------------------------------------------
@@ -278,7 +279,7 @@ class Helper:
             choice = self.pick(request.get("language", "zh_CN"), request.get("voice", ""))
             if choice is not None and self.tts.voice() != choice:
                 self.tts.setVoice(choice)
-            self.tts.setVolume(engine_volume(request.get("volume", 1.0)))
+            self.tts.setVolume(engine_volume(request.get("volume", 1.0), self.name))
             self.tts.setRate(min(1.0, max(-1.0, float(request.get("rate", 0.0)))))
             self._current, self._speaking = ident, False
             self.tts.say(str(request.get("text", "")))
@@ -341,6 +342,9 @@ def run_helper(wanted_engine: str | None = None) -> int:
     threading.Thread(target=read, name="speech-requests", daemon=True).start()
     helper.open(wanted_engine)
     code = app.exec()
-    if helper.tts is not None:
-        helper.tts.stop()
-    return code
+    if helper.tts is not None and helper._current >= 0:
+        helper.tts.stop()  # our own line, cut short because the app is gone
+    # Out without destroying the engine: Qt's speechd engine cancels every client's speech
+    # (spd_cancel_all) when it is destroyed mid-line, which cut a running app's line short.
+    sys.stderr.flush()
+    os._exit(code)

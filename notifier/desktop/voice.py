@@ -33,6 +33,9 @@ from notifier.desktop.speech_supervisor import Outage, SpeechSupervisor
 log = logging.getLogger(__name__)
 
 VOICES_TIMEOUT_S = 10.0
+# The chimes are mastered louder (RMS ~0.15) than speech-dispatcher's capped voice (~0.08, see
+# speech_helper.ENGINE_VOLUME_CAP): played at this share of the volume they sound alike.
+CHIME_LEVEL = 0.5
 
 
 @dataclass(slots=True)
@@ -68,7 +71,7 @@ class Announcer(QObject):
         self._checked_voice: set[tuple[str, str]] = set()
         self._chimes = ChimePlayer(self)
         self._chimes.done.connect(self._chime_done)
-        self._chimes.set_volume(settings["voice.volume"])
+        self._chimes.set_volume(CHIME_LEVEL * settings["voice.volume"])
         extra = {} if open_timeout_ms is None else {"open_timeout_ms": open_timeout_ms}
         self._speech = SpeechSupervisor(self, **extra)
         self._speech.engine_wanted = settings["voice.engine"]
@@ -86,7 +89,7 @@ class Announcer(QObject):
     def apply_settings(self, settings: Mapping[str, Any]) -> None:
         old = self.settings
         self.settings = settings
-        self._chimes.set_volume(settings["voice.volume"])
+        self._chimes.set_volume(CHIME_LEVEL * settings["voice.volume"])
         if settings["voice.engine"] != old["voice.engine"] and self._speech.state != "off":
             self.shutdown()
             self._speech.engine_wanted = settings["voice.engine"]
@@ -283,7 +286,7 @@ class Announcer(QObject):
         if self._current is not None or not self._queue:
             return
         line = self._current = self._queue.popleft()
-        self._chimes.set_volume(line.volume)
+        self._chimes.set_volume(CHIME_LEVEL * line.volume)
         if line.chime and self._chimes.play(line.chime):
             self._phase = "chime"
         else:

@@ -1,0 +1,79 @@
+"""The tray app on a PC where speech-dispatcher cannot open audio (no PulseAudio running).
+
+Before speech moved into its own process, the app notified three or four orders there and then
+froze for good — the speech thread blocked inside libspeechd holding the interpreter lock —
+ignoring SIGTERM and Ctrl+C. Now the voice is reported unavailable once, every order is still
+notified and stored, repeats go on, and SIGTERM ends the app with nothing left running.
+
+Real parts: the reference server on 127.0.0.1, the app as its own process in the harness
+session (session bus with the notification recorder, keyring), and a real speech-dispatcher
+whose sound server does not exist (tests/speech_session.py); PULSE_SERVER points nowhere for the
+app too, so the chimes cannot play either.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from helpers import NotificationLog, wait_until
+from speech_session import alive, process_tree, speechd_without_audio
+from test_desktop_e2e import SHOP, App, reference_server  # noqa: F401 - the fixture is used
+
+ORDERS = 20
+
+
+@pytest.mark.needs_session
+@pytest.mark.e2e
+def test_without_audio_every_order_is_notified_and_sigterm_ends_the_app(
+        notifier_home, reference_server, fresh_keyring, tmp_path):  # noqa: F811
+    from notifier.core.ledger import Ledger
+    from notifier.core.secrets import SecretStore
+
+    assert SecretStore().set("notifier_token", reference_server.token) is None
+    with speechd_without_audio(tmp_path / "speechd") as speech_env:
+        env = {**os.environ, **speech_env}
+        env.pop("NOTIFIER_TTS_ENGINE", None)
+        app = App(notifier_home, "--protocol", "notifier", "--url", reference_server.url,
+                  "--shop", SHOP, "--set", "general.language=zh_CN", "--log-level", "INFO",
+                  "--set", "alerts.repeat_interval=2", "--set", "alerts.repeat_limit=1000",
+                  "--set", "alerts.burst_threshold=1000", env=env)
+        try:
+            app.wait_output("connection: connected", timeout=20)
+            notifications = NotificationLog()
+            notifications.mark()
+            for n in range(ORDERS):
+                reference_server.publish(f"77{n:04d}", order_number=f"{5000 + n}", amount="10.00")
+                time.sleep(0.1)
+
+            def notified() -> set[str]:
+                return {e["summary"] for e in notifications.entries() if "#5" in e["summary"]}
+
+            wait_until(lambda: len(notified()) == ORDERS, timeout=30,
+                       message=f"{ORDERS} orders notified")
+            assert notified() == {f"新订单 #{5000 + n}" for n in range(ORDERS)}
+            ledger = Ledger(notifier_home / "data" / "ledger.sqlite3")
+            try:
+                assert ledger.unacknowledged_orders() == ORDERS
+            finally:
+                ledger.close()
+            # Repeats go on: more announcements than orders, voice or not.
+            wait_until(lambda: app.count("announce:") >= ORDERS + 5, timeout=30,
+                       message="repeats of unacknowledged orders")
+            wait_until(lambda: "voice unavailable" in app.output(), timeout=30,
+                       message="the voice reported unavailable")
+            assert "speech-dispatcher cannot open audio" in app.output()
+            assert app.count("voice unavailable") == 1, "told once, not once per order"
+
+            tree = process_tree(app.proc.pid)
+            assert len(tree) >= 2, "the app should have its speech helper running"
+            app.proc.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
+            app.proc.wait(10)
+            assert time.monotonic() - sent <= 3.0, "SIGTERM must end the app within 3 s"
+            wait_until(lambda: not any(alive(pid) for pid in tree), timeout=2,
+                       message="no process of the app's tree left running")
+        finally:
+            app.stop()
