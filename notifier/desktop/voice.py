@@ -54,7 +54,7 @@ class Announcer(QObject):
 
     started = Signal(str)  # a line's words begin (the console log prints it)
     finished = Signal(str)  # a line is over (said, failed or given up on)
-    #: why there is no voice, as a sentence ("" when the voice works again); emitted on change
+    # why there is no voice, as a sentence ("" when the voice works again); emitted on change
     voice_problem = Signal(str)
 
     def __init__(self, settings: Mapping[str, Any], parent: QObject | None = None, *,
@@ -252,12 +252,12 @@ class Announcer(QObject):
     def _outage_sentence(self, outage: Outage) -> str:
         engine = self.engine_name() or "speech"
         if outage.code == "no-audio":
-            return self.tr("speech-dispatcher cannot open audio ({detail}).").format(detail=outage.detail)
+            return self.tr("speech-dispatcher cannot open audio: no sound server answers.")
         if outage.code in ("timeout", "open-timeout"):
-            return self.tr("the speech engine {engine} did not answer in {seconds} s.").format(
+            return self.tr("The speech engine {engine} did not answer in {seconds} s.").format(
                 engine=engine, seconds=outage.seconds)
         if outage.code == "exited":
-            return self.tr("the speech helper stopped ({detail}).").format(detail=outage.detail)
+            return self.tr("The speech helper stopped ({detail}).").format(detail=outage.detail)
         if outage.code == "no-engine":
             if "Qt speech module" in outage.detail:
                 return self.tr("Speech is not available: the Qt speech module could not be "

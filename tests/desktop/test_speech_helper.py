@@ -220,3 +220,36 @@ def test_the_helper_dies_with_the_app_even_when_the_app_is_killed(tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+@pytest.mark.needs_session
+def test_a_speech_dispatcher_spawned_for_the_app_stops_with_it(qtbot, make_announcer, monkeypatch,
+                                                               tmp_path):
+    """No speech-dispatcher running: libspeechd starts one (`--spawn`) for the helper. It is the
+    app's, so it goes when the app's voice shuts down; one that was running before is left."""
+    from speech_session import process_tree
+
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))  # where libspeechd looks and spawns
+    monkeypatch.delenv("SPEECHD_ADDRESS", raising=False)
+    monkeypatch.delenv("SPEECHD_SOCK", raising=False)
+    session_speechd = {pid for pid in process_tree(1) if _is_speechd(pid)}
+    announcer = make_announcer()
+    assert announcer.wait_ready(30), announcer.problem()
+    spawned = {pid for pid in process_tree(1) if _is_speechd(pid)} - session_speechd
+    assert spawned, "libspeechd should have started a speech-dispatcher for the helper"
+    announcer.shutdown()
+    deadline = time.monotonic() + 3
+    while any(alive(pid) for pid in spawned) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in spawned), "the spawned speech-dispatcher outlived the app's voice"
+    assert all(alive(pid) for pid in session_speechd), "a speech-dispatcher we did not start was stopped"
+
+
+def _is_speechd(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return os.path.basename(handle.read().split(b"\0")[0]) == b"speech-dispatcher" and alive(pid)
+    except OSError:
+        return False
