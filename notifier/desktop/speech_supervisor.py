@@ -7,9 +7,11 @@ by its deadline (derived from the line's length), does not start in time, stops 
 crashes or exits is killed and started again after a growing pause; the line is tried once more
 on the new helper, then given up.
 
-Before the first line, and after every restart, a new helper speaks a short silent probe: only a
-helper that got through one whole line is trusted with the queue (speech-dispatcher without audio
-accepts a line and then never finishes it). While speech is down the announcer plays chimes only.
+Before the first line, and after every restart, a new helper speaks a short silent probe (or the
+line already waiting for it): only a helper that got through one whole line is trusted again
+(speech-dispatcher without audio accepts a line and then never finishes it); the probe also pays
+speech-dispatcher's first-line cost (1.7 s here) before an order needs it. While speech is down
+the announcer plays chimes only.
 
 A speech-dispatcher that the helper's library started ("autospawn") is the app's to stop: the
 helper lists speech-dispatcher daemons of this user before and after opening its engine, and a new
@@ -45,6 +47,7 @@ LINE_PER_CHAR_MS = 400
 LINE_MAX_MS = 120_000
 PROBE_TEXT = "1"
 PROBE_DEADLINE_MS = 8_000
+FIRST_LINE_EXTRA_MS = 3_000  # a new helper's first line also opens speech-dispatcher's audio
 RESTART_BACKOFF_MS = (1_000, 2_000, 5_000, 10_000, 30_000, 60_000)
 ATTEMPTS = 2  # a line is tried on two helpers at most
 STOP_GRACE_MS = 300
@@ -120,6 +123,7 @@ class SpeechSupervisor(QObject):
         self._restart = QTimer(self, singleShot=True)
         self._restart.timeout.connect(self.start)
         self._probe_id = 0
+        self._proven = False  # this helper has finished a line
         _SUPERVISORS.add(self)
         _hook_quit()
 
@@ -155,6 +159,7 @@ class SpeechSupervisor(QObject):
         proc.errorOccurred.connect(lambda error, p=proc: self._error(p, error))
         command = helper_command()
         self._proc = proc
+        self._proven = False
         self._buffer.clear()
         self.state = "starting"
         self._deadline.start(self.open_timeout_ms)
@@ -233,7 +238,7 @@ class SpeechSupervisor(QObject):
     def _send_line(self) -> None:
         line = self._line
         line.attempts += 1
-        self._deadline.start(line.deadline_ms)
+        self._deadline.start(line.deadline_ms + (0 if self._proven else FIRST_LINE_EXTRA_MS))
         self._send({"op": "speak", "id": line.ident, **line.request})
 
     def _read(self, proc: QProcess) -> None:
@@ -262,6 +267,13 @@ class SpeechSupervisor(QObject):
                 code = "no-engine" if not message.get("engine") else "engine"
                 self._go_down(Outage(code, error), restart=False)
                 return
+            if self._line is not None:
+                # A line is waiting (an order came while the helper started, or a retry): it is
+                # the probe itself, so its words are not held up by a silent one.
+                self.state = "ready"
+                self._send_line()
+                self.ready_changed.emit()
+                return
             self.state = "probing"
             self._probe_id = self._serial = self._serial + 1
             self._deadline.start(PROBE_DEADLINE_MS)
@@ -273,6 +285,7 @@ class SpeechSupervisor(QObject):
                 self._fail(Outage("engine", message.get("reason", "")))
                 return
             self.state = "ready"
+            self._proven = True
             was_down, self._outage = self._outage is not None, None
             log.info("speech helper ready (engine %s)%s", self.info.get("engine"),
                      "; voice is back" if was_down else "")
@@ -285,8 +298,15 @@ class SpeechSupervisor(QObject):
             self._deadline.stop()
             self._line = None
             self._failures = 0
+            self._proven = True
             reason = "" if event == "finished" else (message.get("reason") or "error")
+            back = event == "finished" and self._outage is not None
+            if back:
+                self._outage = None
+                log.info("speech helper ready (engine %s); voice is back", self.info.get("engine"))
             self.ended.emit(ident, reason)
+            if back:
+                self.ready_changed.emit()
         elif event in ("voices", "status"):
             self.replied.emit(message)
 

@@ -229,15 +229,18 @@ def test_a_speech_dispatcher_spawned_for_the_app_stops_with_it(qtbot, make_annou
     app's, so it goes when the app's voice shuts down; one that was running before is left."""
     from speech_session import process_tree
 
+    session_sock = os.environ["SPEECHD_SOCK"]
+    session_speechd = {pid for pid in process_tree(1) if session_sock in _speechd_cmdline(pid)}
+    assert session_speechd
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))  # where libspeechd looks and spawns
     monkeypatch.delenv("SPEECHD_ADDRESS", raising=False)
     monkeypatch.delenv("SPEECHD_SOCK", raising=False)
-    session_speechd = {pid for pid in process_tree(1) if _is_speechd(pid)}
+    before = {pid for pid in process_tree(1) if _speechd_cmdline(pid)}
     announcer = make_announcer()
     assert announcer.wait_ready(30), announcer.problem()
-    spawned = {pid for pid in process_tree(1) if _is_speechd(pid)} - session_speechd
+    spawned = {pid for pid in process_tree(1) if "--spawn" in _speechd_cmdline(pid)} - before
     assert spawned, "libspeechd should have started a speech-dispatcher for the helper"
     announcer.shutdown()
     deadline = time.monotonic() + 3
@@ -247,9 +250,13 @@ def test_a_speech_dispatcher_spawned_for_the_app_stops_with_it(qtbot, make_annou
     assert all(alive(pid) for pid in session_speechd), "a speech-dispatcher we did not start was stopped"
 
 
-def _is_speechd(pid: int) -> bool:
+def _speechd_cmdline(pid: int) -> str:
+    """The command line of a running speech-dispatcher ("" for any other process)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return os.path.basename(handle.read().split(b"\0")[0]) == b"speech-dispatcher" and alive(pid)
+            argv = handle.read().split(b"\0")
     except OSError:
-        return False
+        return ""
+    if os.path.basename(argv[0]) != b"speech-dispatcher" or not alive(pid):
+        return ""
+    return b" ".join(argv).decode(errors="replace")
