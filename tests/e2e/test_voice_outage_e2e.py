@@ -72,6 +72,8 @@ def test_without_audio_every_order_is_notified_and_sigterm_ends_the_app(
 
             tree = process_tree(app.proc.pid)
             assert len(tree) >= 2, "the app should have its speech helper running"
+            for pid in tree - {app.proc.pid}:
+                os.kill(pid, signal.SIGSTOP)  # whatever the helper does, the app quits
             app.proc.send_signal(signal.SIGTERM)
             sent = time.monotonic()
             try:
@@ -81,5 +83,39 @@ def test_without_audio_every_order_is_notified_and_sigterm_ends_the_app(
             assert time.monotonic() - sent <= 3.0, "SIGTERM must end the app within 3 s"
             wait_until(lambda: not any(alive(pid) for pid in tree), timeout=2,
                        message="no process of the app's tree left running")
+        finally:
+            app.stop()
+
+
+@pytest.mark.needs_session
+@pytest.mark.e2e
+def test_the_demo_without_audio_quits_on_ctrl_c_and_leaves_nothing_behind(tmp_path):
+    """`notifier --demo` as the README runs it (no display: console mode), speech-dispatcher
+    without audio, the speech helper frozen: Ctrl+C ends it within 3 s, with no process of its
+    tree and no demo folder left."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    with speechd_without_audio(tmp_path / "speechd") as speech_env:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "NOTIFIER_TTS_ENGINE")}
+        env.update(speech_env, TMPDIR=str(temp))
+        app = App(tmp_path, "--demo", env=env)
+        try:
+            app.wait_output("notified: ", timeout=20)
+            wait_until(lambda: list(temp.glob("notifier-demo-*")), timeout=5, message="the demo's folder")
+            tree = process_tree(app.proc.pid)
+            assert len(tree) >= 2, "the app should have its speech helper running"
+            for pid in tree - {app.proc.pid}:
+                os.kill(pid, signal.SIGSTOP)
+            app.proc.send_signal(signal.SIGINT)
+            sent = time.monotonic()
+            try:
+                app.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pytest.fail("the demo ignored Ctrl+C (still running after 10 s)")
+            assert time.monotonic() - sent <= 3.0, "Ctrl+C must end the demo within 3 s"
+            wait_until(lambda: not any(alive(pid) for pid in tree), timeout=2,
+                       message="no process of the demo's tree left running")
+            assert not list(temp.glob("notifier-demo-*")), "the demo's folder was left behind"
         finally:
             app.stop()
