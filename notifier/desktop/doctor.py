@@ -80,13 +80,13 @@ def speech_finding(settings, *, voices: bool = True) -> Finding:
             problem = announcer.problem() or f"engine did not answer in {SPEECH_OPEN_TIMEOUT_S} s."
             return Finding("Speech", WARN, f"speech does not work: {problem} Chimes still play.")
         language = wording.effective_language(settings)
-        reply = announcer._speech.ask("status", 10, language=language, voice=settings["voice.name"])
-        if reply is not None and not reply.get("voice"):
+        voice = announcer.voice_for(language)
+        if voice == "":
             name = "Chinese" if language == "zh_CN" else "English"
             return Finding("Speech", WARN, f"{detail}; no voice for {name}: orders may not be read "
                                            "correctly.")
-        if reply is not None:
-            detail += f"; {language} voice: {reply.get('voice')}"
+        if voice:
+            detail += f"; {language} voice: {voice}"
         if voices:
             for other in ("zh_CN", "en"):
                 found = announcer.voices(other)

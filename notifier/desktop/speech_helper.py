@@ -12,12 +12,14 @@ Protocol: JSON lines. Requests on stdin:
   {"op": "stop"}
   {"op": "list-voices", "id": N, "language": ...}
   {"op": "status", "id": N, "language": ..., "voice": ...}
+  {"op": "ping", "id": N}   (the app checks an idle helper still answers)
 Replies on stdout:
   {"event": "ready", "engine": name, "engines": [...], "error": "", "audio": "", "spawned": [...]}
   {"event": "started", "id": N}   {"event": "finished", "id": N}
   {"event": "failed", "id": N, "reason": ...}
   {"event": "voices", "id": N, "names": [...]}
   {"event": "status", "id": N, "engine": ..., "voice": picked name or "", "error": ...}
+  {"event": "pong", "id": N}
 stdin's end (the app is gone) ends the helper; on Linux the kernel also kills it when the app
 dies (PR_SET_PDEATHSIG), even if the app was killed with SIGKILL.
 
@@ -292,6 +294,8 @@ class Helper:
             names = [] if self.tts is None or self.error else [v.name() for v in sorted(
                 self._voices_for(language), key=lambda v: rank(v.name(), language))]
             self.send(event="voices", id=ident, names=names)
+        elif op == "ping":
+            self.send(event="pong", id=ident)
         elif op == "status":
             voice = ""
             if self.tts is not None and not self.error:

@@ -51,6 +51,10 @@ FIRST_LINE_EXTRA_MS = 3_000  # a new helper's first line also opens speech-dispa
 RESTART_BACKOFF_MS = (1_000, 2_000, 5_000, 10_000, 30_000, 60_000)
 ATTEMPTS = 2  # a line is tried on two helpers at most
 STOP_GRACE_MS = 300
+# An idle helper is asked how it is now and then, so one that hangs (or is stopped) between
+# orders is replaced before the next order needs it, not after that order's deadline.
+HEARTBEAT_MS = 30_000
+HEARTBEAT_DEADLINE_MS = 5_000
 
 
 def helper_command() -> list[str]:
@@ -124,6 +128,13 @@ class SpeechSupervisor(QObject):
         self._restart.timeout.connect(self.start)
         self._probe_id = 0
         self._proven = False  # this helper has finished a line
+        self._heartbeat_id = 0
+        self._heartbeat = QTimer(self)
+        self._heartbeat.setInterval(HEARTBEAT_MS)
+        self._heartbeat.timeout.connect(self._check_idle_helper)
+        self._heartbeat_deadline = QTimer(self, singleShot=True)
+        self._heartbeat_deadline.timeout.connect(
+            lambda: self._fail(Outage("timeout", seconds=HEARTBEAT_DEADLINE_MS // 1000)))
         _SUPERVISORS.add(self)
         _hook_quit()
 
@@ -141,6 +152,10 @@ class SpeechSupervisor(QObject):
 
     def pid(self) -> int:
         return int(self._proc.processId()) if self._proc is not None else 0
+
+    def allow_restart(self) -> None:
+        """Try again after a permanent failure (another engine was chosen)."""
+        self._permanent = False
 
     def start(self) -> None:
         """Start the helper if none runs (idempotent)."""
@@ -212,6 +227,8 @@ class SpeechSupervisor(QObject):
         """Stop the helper (stdin closed, then killed) and a speech-dispatcher it spawned."""
         self._deadline.stop()
         self._restart.stop()
+        self._heartbeat.stop()
+        self._heartbeat_deadline.stop()
         self._line = None
         proc, self._proc = self._proc, None
         if proc is not None:
@@ -267,6 +284,7 @@ class SpeechSupervisor(QObject):
                 code = "no-engine" if not message.get("engine") else "engine"
                 self._go_down(Outage(code, error), restart=False)
                 return
+            self._heartbeat.start()
             if self._line is not None:
                 # A line is waiting (an order came while the helper started, or a retry): it is
                 # the probe itself, so its words are not held up by a silent one.
@@ -286,6 +304,7 @@ class SpeechSupervisor(QObject):
                 return
             self.state = "ready"
             self._proven = True
+            self._heartbeat.start()
             was_down, self._outage = self._outage is not None, None
             log.info("speech helper ready (engine %s)%s", self.info.get("engine"),
                      "; voice is back" if was_down else "")
@@ -307,8 +326,15 @@ class SpeechSupervisor(QObject):
             self.ended.emit(ident, reason)
             if back:
                 self.ready_changed.emit()
+        elif event == "pong" and ident == self._heartbeat_id:
+            self._heartbeat_deadline.stop()
         elif event in ("voices", "status"):
             self.replied.emit(message)
+
+    def _check_idle_helper(self) -> None:
+        if self.state == "ready" and self._line is None and not self._heartbeat_deadline.isActive():
+            self._heartbeat_id = self.request("ping")
+            self._heartbeat_deadline.start(HEARTBEAT_DEADLINE_MS)
 
     def _missed_deadline(self) -> None:
         if self.state == "starting":
@@ -337,6 +363,8 @@ class SpeechSupervisor(QObject):
         """The helper is no good: kill it, give up or keep the line, try again later."""
         in_flight = self.state == "ready" and self._line is not None and self._line.attempts > 0
         self._deadline.stop()
+        self._heartbeat.stop()
+        self._heartbeat_deadline.stop()
         proc, self._proc = self._proc, None
         if proc is not None:
             proc.blockSignals(True)

@@ -93,7 +93,7 @@ class Announcer(QObject):
         if settings["voice.engine"] != old["voice.engine"] and self._speech.state != "off":
             self.shutdown()
             self._speech.engine_wanted = settings["voice.engine"]
-            self._speech._permanent = False
+            self._speech.allow_restart()
             self._missing.clear()
             self._checked_voice.clear()
             self.warm_up()
@@ -194,6 +194,14 @@ class Announcer(QObject):
             log.warning("speech helper did not list its voices within %d s", VOICES_TIMEOUT_S)
             return []
         return list(reply.get("names") or [])
+
+    def voice_for(self, language: str, timeout: float = 10.0) -> str | None:
+        """The voice the helper would use for a language ("" when it has none; None when the
+        helper does not answer). On demand only (doctor)."""
+        if not self.wait_ready(timeout):
+            return None
+        reply = self._speech.ask("status", timeout, language=language, voice=self.settings["voice.name"])
+        return None if reply is None else str(reply.get("voice") or "")
 
     def shutdown(self) -> None:
         """Stop the helper; a later announcement starts it again."""

@@ -260,3 +260,20 @@ def _speechd_cmdline(pid: int) -> str:
     if os.path.basename(argv[0]) != b"speech-dispatcher" or not alive(pid):
         return ""
     return b" ".join(argv).decode(errors="replace")
+
+
+@pytest.mark.needs_session
+def test_a_helper_frozen_between_orders_is_replaced_before_the_next_one(qtbot, make_announcer,
+                                                                       monkeypatch):
+    monkeypatch.setattr(speech_supervisor, "HEARTBEAT_MS", 1_000)
+    monkeypatch.setattr(speech_supervisor, "HEARTBEAT_DEADLINE_MS", 1_000)
+    announcer = make_announcer()
+    problems: list[str] = []
+    announcer.voice_problem.connect(problems.append)
+    assert announcer.wait_ready(20), announcer.problem()
+    frozen = announcer.helper_pid()
+    os.kill(frozen, signal.SIGSTOP)
+    qtbot.waitUntil(lambda: announcer.helper_pid() not in (0, frozen), timeout=8_000)
+    qtbot.waitUntil(lambda: not alive(frozen), timeout=2_000)
+    qtbot.waitUntil(lambda: announcer.available() and announcer.wait_ready(0.1), timeout=20_000)
+    assert problems and problems[-1] == ""  # told it was down, then that it is back
