@@ -269,13 +269,18 @@ class NotifierApp:
 
         def _drain() -> None:
             try:
-                self._sig_r.recv(64)
+                received = self._sig_r.recv(64)  # the wakeup fd gets each signal's number
             except OSError:
-                pass
+                return
+            if signal.SIGINT in received or signal.SIGTERM in received:
+                self.qapp.quit()
 
         self._sig_notifier.activated.connect(_drain)
+        # Quit from the event loop (_drain), never from the Python handler itself: that runs
+        # wherever the main thread happens to be — inside a ledger query, say — and quitting
+        # there closed the ledger under its own lock, a deadlock that ignored every signal.
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: self.qapp.quit())
+            signal.signal(signum, lambda *_: None)
 
     # -- what happens while running ------------------------------------------------------
 

@@ -66,8 +66,9 @@ def speech_finding(settings, *, voices: bool = True) -> Finding:
         if status.get("problem"):
             return Finding("Speech", WARN, f"the running app: speech does not work: {status['problem']} "
                                            "Chimes still play.")
-        return Finding("Speech", OK, f"the running app's voice works (engine {status.get('engine') or '?'}, "
-                                     f"{status.get('state')})")
+        if status.get("state") != "ready":
+            return Finding("Speech", OK, f"the running app's voice is starting ({status.get('state')})")
+        return Finding("Speech", OK, f"the running app's voice works (engine {status.get('engine') or '?'})")
 
     from notifier.core import wording
     from notifier.desktop.voice import Announcer

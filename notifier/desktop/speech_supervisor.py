@@ -154,8 +154,10 @@ class SpeechSupervisor(QObject):
         return int(self._proc.processId()) if self._proc is not None else 0
 
     def allow_restart(self) -> None:
-        """Try again after a permanent failure (another engine was chosen)."""
+        """Start afresh after shutdown(), forgetting past failures (another engine was chosen)."""
         self._permanent = False
+        self._outage = None
+        self._failures = 0
 
     def start(self) -> None:
         """Start the helper if none runs (idempotent)."""
@@ -238,13 +240,8 @@ class SpeechSupervisor(QObject):
                 proc.kill()
                 proc.waitForFinished(1000)
             proc.deleteLater()
-        if self.state != "down":
-            self.state = "off"
+        self.state = "off"  # outage() still tells why speech was down
         self._stop_spawned()
-
-    def kill_helper_for_test(self) -> None:  # pragma: no cover - used by the watchdog tests only
-        if self._proc is not None:
-            os.kill(self.pid(), signal.SIGKILL)
 
     # -- the process -----------------------------------------------------------------------
 

@@ -66,6 +66,7 @@ class Announcer(QObject):
         self._phase = "idle"  # idle | chime | waiting (for the helper) | words
         self._line_id = 0
         self._off = ""  # why speech is off for good in this run ("" when it is on)
+        self._closed = False  # shutdown() was called; warm_up() opens again
         self._shown_problem = ""
         self._missing: set[str] = set()
         self._checked_voice: set[tuple[str, str]] = set()
@@ -90,7 +91,7 @@ class Announcer(QObject):
         old = self.settings
         self.settings = settings
         self._chimes.set_volume(CHIME_LEVEL * settings["voice.volume"])
-        if settings["voice.engine"] != old["voice.engine"] and self._speech.state != "off":
+        if settings["voice.engine"] != old["voice.engine"] and not self._closed:
             self.shutdown()
             self._speech.engine_wanted = settings["voice.engine"]
             self._speech.allow_restart()
@@ -204,7 +205,8 @@ class Announcer(QObject):
         return None if reply is None else str(reply.get("voice") or "")
 
     def shutdown(self) -> None:
-        """Stop the helper; a later announcement starts it again."""
+        """Stop the helper (lines after this only chime); warm_up() starts it again."""
+        self._closed = True
         if self._phase in ("words", "waiting"):
             self._finish_line()
         self._speech.shutdown()
@@ -213,11 +215,12 @@ class Announcer(QObject):
 
     def warm_up(self) -> None:
         """Start the speech helper and load the chimes now (idempotent)."""
+        self._closed = False
         self._ensure_started()
         self._chimes.preload()
 
     def _ensure_started(self) -> None:
-        if self._off or self._speech.state not in ("off",):
+        if self._off or self._closed or self._speech.state != "off":
             return
         if os.environ.get("NOTIFIER_TTS_ENGINE", "").strip() == "none":
             self._off = self.tr("Speech is turned off (NOTIFIER_TTS_ENGINE=none).")
@@ -309,7 +312,7 @@ class Announcer(QObject):
         if line is None:
             return
         self._ensure_started()
-        if not line.text or self._off or self._speech.outage() is not None:
+        if not line.text or self._off or self._closed or self._speech.outage() is not None:
             # No voice: the chime was the announcement; still tell the log what it would say.
             self._phase = "words"
             self.started.emit(line.text)

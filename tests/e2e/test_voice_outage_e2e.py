@@ -112,7 +112,7 @@ def test_the_demo_without_audio_quits_on_ctrl_c_and_leaves_nothing_behind(tmp_pa
             try:
                 app.proc.wait(10)
             except subprocess.TimeoutExpired:
-                pytest.fail("the demo ignored Ctrl+C (still running after 10 s)")
+                pytest.fail("the demo ignored Ctrl+C (still running after 10 s):\n" + app.output()[-3000:])
             assert time.monotonic() - sent <= 3.0, "Ctrl+C must end the demo within 3 s"
             wait_until(lambda: not any(alive(pid) for pid in tree), timeout=2,
                        message="no process of the demo's tree left running")
