@@ -277,3 +277,13 @@ def test_a_helper_frozen_between_orders_is_replaced_before_the_next_one(qtbot, m
     qtbot.waitUntil(lambda: not alive(frozen), timeout=2_000)
     qtbot.waitUntil(lambda: announcer.available() and announcer.wait_ready(0.1), timeout=20_000)
     assert problems and problems[-1] == ""  # told it was down, then that it is back
+
+
+def test_the_tray_tooltip_says_once_why_there_is_no_voice(qtbot):
+    from notifier.desktop.tray import Tray
+
+    tray = Tray()
+    tray.set_voice_problem("speech-dispatcher cannot open audio: no sound server answers.")
+    assert "Voice unavailable: speech-dispatcher cannot open audio" in tray.icon.toolTip()
+    tray.set_voice_problem("")
+    assert "Voice unavailable" not in tray.icon.toolTip()
