@@ -286,6 +286,7 @@ class SpeechSupervisor(QObject):
                 # A line is waiting (an order came while the helper started, or a retry): it is
                 # the probe itself, so its words are not held up by a silent one.
                 self.state = "ready"
+                log.info("speech helper ready (engine %s); its first line is waiting", message.get("engine"))
                 self._send_line()
                 self.ready_changed.emit()
                 return
