@@ -261,10 +261,13 @@ class Announcer(QObject):
             self.voice_problem.emit(problem)
 
     def _outage_sentence(self, outage: Outage) -> str:
-        engine = self.engine_name() or "speech"
+        engine = self.engine_name()
         if outage.code == "no-audio":
             return self.tr("speech-dispatcher cannot open audio: no sound server answers.")
         if outage.code in ("timeout", "open-timeout"):
+            if not engine:  # the helper did not even say which engine it opened
+                return self.tr("The speech engine did not answer in {seconds} s.").format(
+                    seconds=outage.seconds)
             return self.tr("The speech engine {engine} did not answer in {seconds} s.").format(
                 engine=engine, seconds=outage.seconds)
         if outage.code == "exited":
@@ -277,7 +280,7 @@ class Announcer(QObject):
                 "No speech engine was found on this computer, so orders are not read aloud "
                 "(chimes still play). On Linux install speech-dispatcher and espeak-ng.")
         return self.tr("The speech engine {engine} could not start: {error}").format(
-            engine=engine, error=outage.detail)
+            engine=engine or "?", error=outage.detail)
 
     def _no_voice_sentence(self, language: str) -> str:
         if language == "zh_CN":

@@ -19,6 +19,10 @@
         <translation>speech-dispatcher 无法打开音频：没有声音服务器响应。</translation>
     </message>
     <message>
+        <source>The speech engine did not answer in {seconds} s.</source>
+        <translation>语音引擎在 {seconds} 秒内没有响应。</translation>
+    </message>
+    <message>
         <source>The speech engine {engine} did not answer in {seconds} s.</source>
         <translation>语音引擎 {engine} 在 {seconds} 秒内没有响应。</translation>
     </message>
