@@ -287,3 +287,18 @@ def test_the_tray_tooltip_says_once_why_there_is_no_voice(qtbot):
     assert "Voice unavailable: speech-dispatcher cannot open audio" in tray.icon.toolTip()
     tray.set_voice_problem("")
     assert "Voice unavailable" not in tray.icon.toolTip()
+
+
+@pytest.mark.needs_session
+def test_a_helper_that_crashes_mid_line_is_restarted_and_the_line_said_again(qtbot, make_announcer):
+    announcer = make_announcer()
+    journal = Journal(announcer)
+    assert announcer.wait_ready(20), announcer.problem()
+    crashed = announcer.helper_pid()
+    announcer.announce(ORDER_LINE)
+    qtbot.waitUntil(lambda: journal.count("started", ORDER_LINE) == 1, timeout=10_000)
+    os.kill(crashed, signal.SIGKILL)
+    qtbot.waitUntil(lambda: journal.count("finished", ORDER_LINE) == 1, timeout=30_000)
+    assert journal.count("started", ORDER_LINE) == 2  # tried once more, on a new helper
+    assert announcer.helper_pid() not in (0, crashed)
+    assert announcer.available()
