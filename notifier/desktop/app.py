@@ -12,6 +12,7 @@ Qt's offscreen platform and prints one line per notification and per announcemen
 
 from __future__ import annotations
 
+import json
 import linecache
 import logging
 import os
@@ -29,7 +30,6 @@ EXPIRE_FIRST_MS = 60_000
 EXPIRE_EVERY_MS = 24 * 3600 * 1000
 WINDOW_REFRESH_MS = 250
 SETTLE_MS = 3000
-SPEECH_WARM_UP_QUIET_MS = 2000
 
 
 def settle_memory() -> None:
@@ -172,8 +172,6 @@ class NotifierApp:
             self.intake.start(self.settings)
 
     def _start_desktop(self) -> None:
-        from PySide6.QtCore import QTimer
-
         from notifier.desktop.alerts import AlertCentre
         from notifier.desktop.notify import Notifier
         from notifier.desktop.tray import Tray
@@ -181,14 +179,10 @@ class NotifierApp:
 
         self.tray = Tray()
         self.notifier = Notifier(tray_icon=self.tray.icon)
-        # Opening speechd holds the GIL for ~1.2 s (it lists every voice): do it in a quiet
-        # moment, never while connecting or while orders arrive. If an order needs the voice
-        # first, the announcer opens it then, after the notification and the chime are out.
-        self.announcer = Announcer(self.settings, warm_up=False)
-        self._speech_warm_up = QTimer(self.qapp, singleShot=True)
-        self._speech_warm_up.timeout.connect(self.announcer.warm_up)
-        self._speech_warm_up.start(SPEECH_WARM_UP_QUIET_MS)
-        self.bridge.orders.connect(self._postpone_speech_warm_up)
+        # Speech runs in a helper process started right away: nothing here waits for it.
+        self.announcer = Announcer(self.settings)
+        self.announcer.voice_problem.connect(self.tray.set_voice_problem)
+        self.single.answer("voice-status", lambda: json.dumps(self.announcer.status()))
         self.alerts = AlertCentre(self.settings, self.ledger, self.notifier, self.announcer)
         self._start_printing()
 
@@ -212,6 +206,8 @@ class NotifierApp:
         if self.console:
             self.alerts.notified.connect(lambda title, body: self.console.line("notified", f"{title} — {body}"))
             self.announcer.started.connect(lambda text: self.console.line("announced", text))
+            self.announcer.voice_problem.connect(
+                lambda text: self.console.line("voice", text or "available again"))
         # The badge for orders left unacknowledged from an earlier run (one COUNT query).
         self.alerts.refresh_badge()
 
@@ -279,13 +275,18 @@ class NotifierApp:
 
         def _drain() -> None:
             try:
-                self._sig_r.recv(64)
+                received = self._sig_r.recv(64)  # the wakeup fd gets each signal's number
             except OSError:
-                pass
+                return
+            if signal.SIGINT in received or signal.SIGTERM in received:
+                self.qapp.quit()
 
         self._sig_notifier.activated.connect(_drain)
+        # Quit from the event loop (_drain), never from the Python handler itself: that runs
+        # wherever the main thread happens to be — inside a ledger query, say — and quitting
+        # there closed the ledger under its own lock, a deadlock that ignored every signal.
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: self.qapp.quit())
+            signal.signal(signum, lambda *_: None)
 
     # -- what happens while running ------------------------------------------------------
 
@@ -294,10 +295,6 @@ class NotifierApp:
             # A burst refreshes the table once, a moment after it settles.
             if not self._refresh_timer.isActive():
                 self._refresh_timer.start(WINDOW_REFRESH_MS)
-
-    def _postpone_speech_warm_up(self, _orders) -> None:
-        if self._speech_warm_up.isActive():
-            self._speech_warm_up.start()  # orders are arriving: not a quiet moment yet
 
     def _status_changed(self, status) -> None:
         self._status = status

@@ -1,4 +1,4 @@
-"""Desktop subcommands for the `notifier` command: `doctor`."""
+"""Desktop subcommands for the `notifier` command: `doctor` (and the hidden `speech-helper`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,17 @@ def _cmd_doctor(args: argparse.Namespace, launch: Launch) -> int:
     return run_doctor(launch.settings, voices=not args.no_voices)
 
 
+def _cmd_speech_helper(_args: argparse.Namespace) -> int:
+    from notifier.desktop.speech_helper import run_helper
+
+    return run_helper()
+
+
 def add_desktop_commands(sub) -> None:
     doctor = sub.add_parser("doctor", help="print what works on this machine (notifications, voice, keyring, tray)")
     doctor.add_argument("--no-voices", action="store_true", help="skip listing voices (can be slow)")
     # uses_settings: the entry point resolves the settings (--config, --set …) and passes them.
     doctor.set_defaults(func=_cmd_doctor, uses_settings=True)
+    # The speech helper process the app starts (desktop/speech_helper.py); not for people.
+    helper = sub.add_parser("speech-helper", help=argparse.SUPPRESS)
+    helper.set_defaults(func=_cmd_speech_helper)

@@ -85,6 +85,62 @@ def printer_finding(settings) -> Finding:
     return Finding(topic, OK, f"{kind} printer {driver.label()} answers{waiting}")
 
 
+SPEECH_OPEN_TIMEOUT_S = 5
+
+
+def speech_finding(settings, *, voices: bool = True) -> Finding:
+    """Whether orders can be read aloud here, and if not, why.
+
+    A running app is asked over the single-instance channel: opening a speech engine of our own
+    would cut off the line it is saying. Otherwise a speech helper (the app's own) is started,
+    speaks a short silent line and must finish it by its deadline.
+    """
+    import json
+
+    from notifier.desktop.single_instance import SingleInstance
+
+    answer = SingleInstance().ask("voice-status")
+    if answer is not None:
+        try:
+            status = json.loads(answer)
+        except ValueError:
+            return Finding("Speech", WARN, "the running app did not report its voice (an older version?)")
+        if status.get("problem"):
+            return Finding("Speech", WARN, f"the running app: speech does not work: {status['problem']} "
+                                           "Chimes still play.")
+        if status.get("state") != "ready":
+            return Finding("Speech", OK, f"the running app's voice is starting ({status.get('state')})")
+        return Finding("Speech", OK, f"the running app's voice works (engine {status.get('engine') or '?'})")
+
+    from notifier.core import wording
+    from notifier.desktop.voice import Announcer
+
+    announcer = Announcer(settings, warm_up=False, open_timeout_ms=SPEECH_OPEN_TIMEOUT_S * 1000)
+    try:
+        works = announcer.wait_ready(SPEECH_OPEN_TIMEOUT_S + 10)
+        detail = "engines: " + (", ".join(announcer.engines()) or "none")
+        if not works:
+            problem = announcer.problem() or f"engine did not answer in {SPEECH_OPEN_TIMEOUT_S} s."
+            return Finding("Speech", WARN, f"speech does not work: {problem} Chimes still play.")
+        language = wording.effective_language(settings)
+        voice = announcer.voice_for(language)
+        if voice == "":
+            name = "Chinese" if language == "zh_CN" else "English"
+            return Finding("Speech", WARN, f"{detail}; no voice for {name}: orders may not be read "
+                                           "correctly.")
+        if voice:
+            detail += f"; {language} voice: {voice}"
+        if voices:
+            for other in ("zh_CN", "en"):
+                found = announcer.voices(other)
+                detail += f"; {other} voices: " + (", ".join(found[:5]) or "none")
+                if len(found) > 5:
+                    detail += f" (+{len(found) - 5})"
+        return Finding("Speech", OK, detail + "; a test line was spoken")
+    finally:
+        announcer.shutdown()
+
+
 def examine(settings, *, voices: bool = True) -> list[Finding]:
     """Every check, in the order a person reads them."""
     findings: list[Finding] = []
@@ -115,20 +171,7 @@ def examine(settings, *, voices: bool = True) -> list[Finding]:
         return Finding("Notifications", OK, backend)
 
     def speech() -> Finding:
-        from notifier.desktop.voice import Announcer
-
-        announcer = Announcer(settings)
-        engines = announcer.engines()
-        detail = "engines: " + (", ".join(engines) or "none")
-        if voices:
-            for language in ("zh_CN", "en"):
-                found = announcer.voices(language)
-                detail += f"; {language} voices: " + (", ".join(found[:5]) or "none")
-                if len(found) > 5:
-                    detail += f" (+{len(found) - 5})"
-        if not announcer.available():
-            return Finding("Speech", WARN, f"{detail}. {announcer.problem()} Chimes still play.")
-        return Finding("Speech", OK, detail)
+        return speech_finding(settings, voices=voices)
 
     def audio() -> Finding:
         from PySide6.QtMultimedia import QMediaDevices

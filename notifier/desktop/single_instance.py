@@ -9,6 +9,10 @@ Linux and macOS: a Unix socket in the user's own runtime folder ($XDG_RUNTIME_DI
 folder, which is per-user on macOS), served by QSocketNotifier on the main thread. Importing
 QtNetwork for QLocalServer would add ~3 MB to a process that idles in the tray all day.
 Windows: QLocalServer (a named pipe).
+
+Besides "show", a running instance answers questions (`answer(...)` registers them; `ask()` asks):
+`notifier doctor` asks "voice-status" instead of opening a speech engine of its own, which would
+cut off the line the app is saying.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 
 from PySide6.QtCore import QDir, QObject, QSocketNotifier, Signal
 
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 
 HANDOVER_TIMEOUT_MS = 1000
 MAX_MESSAGE = 1024  # bytes; a message is one short line ("show")
+MAX_ANSWER = 64 * 1024  # bytes; an answer is one JSON line
 
 
 def instance_name() -> str:
@@ -61,6 +67,26 @@ class SingleInstance(QObject):
         if use_qt_local_server is None:
             use_qt_local_server = not hasattr(socket, "AF_UNIX") or sys.platform == "win32"
         self._endpoint = (_QtLocalEndpoint if use_qt_local_server else _UnixEndpoint)(self)
+        self._answers: dict[str, Callable[[], str]] = {}
+
+    def answer(self, question: str, reply: Callable[[], str]) -> None:
+        """Answer `question` from another process with reply() (one line) instead of "ok"."""
+        self._answers[question] = reply
+
+    def _reply_to(self, message: str) -> str | None:
+        """The answer to a registered question; None for a hand-over message (then "ok")."""
+        reply = self._answers.get(message)
+        if reply is None:
+            return None
+        try:
+            return " ".join(reply().split("\n"))
+        except Exception:  # noqa: BLE001 - a question must never take the instance down
+            log.exception("answering %r failed", message)
+            return ""
+
+    def ask(self, question: str, timeout_ms: int = 3000) -> str | None:
+        """Ask the running instance; its one-line answer, or None when none is running."""
+        return self._endpoint.ask(question, timeout_ms)
 
     def acquire(self, message: str = "show") -> bool:
         if self._endpoint.hand_over(message):
@@ -95,6 +121,25 @@ class _UnixEndpoint:
             except OSError:
                 pass
         return True
+
+    def ask(self, question: str, timeout_ms: int) -> str | None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout_ms / 1000)
+            try:
+                sock.connect(self.path)
+            except OSError:
+                return None
+            answer = bytearray()
+            try:
+                sock.sendall((question + "\n").encode())
+                while b"\n" not in answer and len(answer) < MAX_ANSWER:
+                    data = sock.recv(4096)
+                    if not data:
+                        break
+                    answer += data
+            except OSError:
+                return None
+        return bytes(answer).split(b"\n", 1)[0].decode(errors="replace")
 
     def listen(self) -> None:
         with contextlib.suppress(OSError):
@@ -154,10 +199,14 @@ class _UnixEndpoint:
         buffer += data
         if b"\n" in buffer:
             message = bytes(buffer).split(b"\n", 1)[0].decode(errors="replace").strip()
+            answer = self.owner._reply_to(message)
+            client.setblocking(True)
+            client.settimeout(HANDOVER_TIMEOUT_MS / 1000)
             with contextlib.suppress(OSError):
-                client.send(b"ok\n")
+                client.sendall(b"ok\n" if answer is None else answer.encode() + b"\n")
             self._drop(fd)
-            self.owner.activated.emit(message)
+            if answer is None:
+                self.owner.activated.emit(message)
         elif not data or len(buffer) > MAX_MESSAGE:  # hung up, or not our protocol
             self._drop(fd)
 
@@ -203,6 +252,21 @@ class _QtLocalEndpoint:
         sock.disconnectFromServer()
         return True
 
+    def ask(self, question: str, timeout_ms: int) -> str | None:
+        from PySide6.QtNetwork import QLocalSocket
+
+        sock = QLocalSocket()
+        sock.connectToServer(self.owner.name)
+        if not sock.waitForConnected(timeout_ms):
+            return None
+        sock.write((question + "\n").encode())
+        sock.waitForBytesWritten(timeout_ms)
+        while not sock.canReadLine() and sock.waitForReadyRead(timeout_ms):
+            pass
+        answer = bytes(sock.readLine().data()).decode(errors="replace").strip()
+        sock.disconnectFromServer()
+        return answer
+
     def listen(self) -> None:
         from PySide6.QtNetwork import QLocalServer
 
@@ -228,9 +292,11 @@ class _QtLocalEndpoint:
         if not sock.canReadLine():
             return
         message = bytes(sock.readLine().data()).decode(errors="replace").strip()
-        sock.write(b"ok\n")
+        answer = self.owner._reply_to(message)
+        sock.write(b"ok\n" if answer is None else answer.encode() + b"\n")
         sock.flush()
-        self.owner.activated.emit(message)
+        if answer is None:
+            self.owner.activated.emit(message)
 
     def close(self) -> None:
         if self._server is not None:

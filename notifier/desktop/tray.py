@@ -174,6 +174,7 @@ class Tray(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._status: ConnectionStatus | None = None
+        self._voice_problem = ""
         self._count = 0
         self._drawn: tuple[Look, str] | None = None
         self.icon = QSystemTrayIcon(self)
@@ -243,9 +244,21 @@ class Tray(QObject):
     def set_status(self, status: ConnectionStatus) -> None:
         self._status = status
         sentence = status.sentence()
-        self.icon.setToolTip(sentence)
+        self.icon.setToolTip(self._tooltip(sentence))
         self.action_status.setText(sentence)
         self._redraw()
+
+    def set_voice_problem(self, problem: str) -> None:
+        """Say in the tooltip why orders are not read aloud ("" when the voice works again)."""
+        self._voice_problem = problem
+        sentence = self._status.sentence() if self._status is not None else ""
+        self.icon.setToolTip(self._tooltip(sentence))
+
+    def _tooltip(self, sentence: str) -> str:
+        if not self._voice_problem:
+            return sentence
+        voice = self.tr("Voice unavailable: {reason}").format(reason=self._voice_problem)
+        return f"{sentence}\n{voice}" if sentence else voice
 
     def set_count(self, count: int) -> None:
         if count != self._count:

@@ -11,12 +11,28 @@
 <context>
     <name>Announcer</name>
     <message>
-        <source>Speech is not available: the Qt speech module could not be loaded ({error}).</source>
-        <translation>语音不可用：无法加载 Qt 语音模块（{error}）。</translation>
-    </message>
-    <message>
         <source>Speech is turned off (NOTIFIER_TTS_ENGINE=none).</source>
         <translation>语音已关闭（NOTIFIER_TTS_ENGINE=none）。</translation>
+    </message>
+    <message>
+        <source>speech-dispatcher cannot open audio: no sound server answers.</source>
+        <translation>speech-dispatcher 无法打开音频：没有声音服务器响应。</translation>
+    </message>
+    <message>
+        <source>The speech engine did not answer in {seconds} s.</source>
+        <translation>语音引擎在 {seconds} 秒内没有响应。</translation>
+    </message>
+    <message>
+        <source>The speech engine {engine} did not answer in {seconds} s.</source>
+        <translation>语音引擎 {engine} 在 {seconds} 秒内没有响应。</translation>
+    </message>
+    <message>
+        <source>The speech helper stopped ({detail}).</source>
+        <translation>语音辅助进程已停止（{detail}）。</translation>
+    </message>
+    <message>
+        <source>Speech is not available: the Qt speech module could not be loaded.</source>
+        <translation>语音不可用：无法加载 Qt 语音模块。</translation>
     </message>
     <message>
         <source>No speech engine was found on this computer, so orders are not read aloud (chimes still play). On Linux install speech-dispatcher and espeak-ng.</source>
@@ -25,10 +41,6 @@
     <message>
         <source>The speech engine {engine} could not start: {error}</source>
         <translation>语音引擎 {engine} 无法启动：{error}</translation>
-    </message>
-    <message>
-        <source>The speech engine {engine} did not answer within {seconds} seconds.</source>
-        <translation>语音引擎 {engine} 在 {seconds} 秒内没有响应。</translation>
     </message>
     <message>
         <source>No Chinese voice is installed, so orders may not be read correctly. Install a Chinese voice in the system&apos;s speech settings.</source>
@@ -565,6 +577,10 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>Not connected yet</source>
         <translation>尚未连接</translation>
+    </message>
+    <message>
+        <source>Voice unavailable: {reason}</source>
+        <translation>语音不可用：{reason}</translation>
     </message>
 </context>
 </TS>

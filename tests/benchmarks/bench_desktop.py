@@ -88,12 +88,11 @@ class FrameServer:
 
 
 def wait_for_speech(home: Path) -> None:
-    """Steady state: the app opens its speech engine in a quiet moment after start (speechd
-    holds the GIL ~1.2 s while listing voices); measure after that, as a shop's orders arrive."""
+    """Steady state: the app's speech helper (its own process) has started and spoken its silent
+    probe line; measure after that, as a shop's orders arrive."""
     def settled() -> bool:
         log_text = (home / "stderr.log").read_text(errors="replace")
-        return "speech engine speechd ready" in log_text or "speech engine speechd failed" in log_text \
-            or "no speech" in log_text
+        return "speech helper ready" in log_text or "voice unavailable" in log_text
     try:
         wait(settled, 15, "the speech engine to open")
     except SystemExit as exc:  # no speech on this machine: measure anyway
@@ -155,6 +154,82 @@ def proc_stat(pid: int) -> tuple[float, int]:
     return cpu, rss_kb * 1024
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: shared libraries counted once across the processes sharing them."""
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return next(int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:")) * 1024
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+def sound_onsets(path: Path, threshold: float = 0.02, window_ms: int = 10) -> list[float]:
+    """Seconds at which sound starts after at least 150 ms of silence, in a 16-bit WAV."""
+    import array
+    import wave
+
+    with wave.open(str(path), "rb") as recording:
+        rate, channels = recording.getframerate(), recording.getnchannels()
+        samples = array.array("h", recording.readframes(recording.getnframes()))
+    step = rate * channels * window_ms // 1000
+    onsets, quiet = [], 1000
+    for i in range(0, len(samples) - step, step):
+        loud = max(abs(v) for v in samples[i:i + step]) > threshold * 32767
+        if loud and quiet >= 150:
+            onsets.append(i / (rate * channels))
+        quiet = 0 if loud else quiet + window_ms
+    return onsets
+
+
+def first_order_after_launch(server, notify_log: Path, runs: int) -> None:
+    """The issue's case: the first order comes 2.5 s after launch, while the voice is starting.
+    Frame -> Notify for it, and when its words begin after its chime (null-sink recording)."""
+    from helpers import AudioRecorder
+
+    from notifier.desktop.sounds import chime_path, wav_length_ms
+
+    chime_s = wav_length_ms(chime_path("new_order")) / 1000
+    notified, words_after_chime = [], []
+    for run in range(runs):
+        with tempfile.TemporaryDirectory() as home_dir:
+            home = Path(home_dir)
+            proc, t0 = start_app(home, server.port, "--set", "alerts.repeat_interval=0")
+            wait(lambda: server.clients, 20, "connection")
+            recorder = AudioRecorder(home, "first.wav").start()
+            time.sleep(max(0.0, 2.5 - (time.monotonic_ns() - t0) / 1e9))
+            mark = len(notify_entries(notify_log))
+            number = 3_000_000 + run
+            stamp = server.send([order(number)])[0]
+            entry = wait(lambda n=number, m=mark: next((e for e in notify_entries(notify_log)[m:]
+                                                        if e["summary"].endswith(f"#{n}")), None),
+                         20, "notification")
+            notified.append((entry["t_mono_ns"] - stamp) / 1e6)
+            time.sleep(6.0)  # chime and the first words
+            onsets = sound_onsets(recorder.stop())
+            stop(proc)
+            wait(lambda: not server.clients, 10, "disconnect")
+            # The words: the first sound starting once the chime is over (the chime itself has
+            # short pauses between its notes).
+            words = [t for t in onsets[1:] if onsets and t >= onsets[0] + chime_s * 0.9]
+            if words:
+                words_after_chime.append(words[0] - onsets[0])
+    print(f"first order 2.5 s after launch (voice starting): frame -> Notify median "
+          f"{statistics.median(notified):.1f} ms, max {max(notified):.1f} ms over {runs} launches")
+    if words_after_chime:
+        print(f"  its words begin after its chime starts: median {statistics.median(words_after_chime):.2f} s, "
+              f"range {min(words_after_chime):.2f}-{max(words_after_chime):.2f} s "
+              f"(chime {chime_s:.2f} s long; {len(words_after_chime)} of {runs} runs heard both)")
+
+
 def main_thread_pinger(name: str, stop_flag: threading.Event, out: list[float]) -> None:
     """Round trips through the app's single-instance socket (answered on its main thread)."""
     from notifier.desktop.single_instance import socket_path
@@ -175,19 +250,62 @@ def main_thread_pinger(name: str, stop_flag: threading.Event, out: list[float]) 
         stop_flag.wait(0.01)
 
 
+def voice_latency_and_memory(server, notify_log: Path, args) -> None:
+    """Frame -> Notify while the speech helper reads every order (one every 3 s, each read in
+    full), then idle PSS of the app plus its helper and the app's own RSS."""
+    with tempfile.TemporaryDirectory() as home_dir:
+        home = Path(home_dir)
+        proc, _ = start_app(home, server.port, "--set", "alerts.repeat_interval=0")
+        wait(lambda: server.clients, 20, "connection")
+        wait_for_speech(home)
+        latencies = []
+        for i in range(args.orders):
+            mark = len(notify_entries(notify_log))
+            number = 4_000_000 + i
+            stamp = server.send([order(number)])[0]
+            entry = wait(lambda n=number, m=mark: next((e for e in notify_entries(notify_log)[m:]
+                                                        if e["summary"].endswith(f"#{n}")), None), 20, "notification")
+            latencies.append((entry["t_mono_ns"] - stamp) / 1e6)
+            time.sleep(3.0)
+        said = (home / "stderr.log").read_text(errors="replace").count("announce:")
+        print(f"frame sent -> Notify, speech helper reading every order ({len(latencies)} orders, 3 s apart, "
+              f"{said} announced): p50 {percentile(latencies, 50):.2f} ms, p99 {percentile(latencies, 99):.2f} ms, "
+              f"max {max(latencies):.2f} ms")
+        time.sleep(10)  # the last line is over; idle
+        pss_samples, rss_samples = [], []
+        for _ in range(5):
+            helpers = children(proc.pid)
+            pss_samples.append((pss_bytes(proc.pid) + sum(pss_bytes(p) for p in helpers)) / 1e6)
+            rss_samples.append(proc_stat(proc.pid)[1] / 1e6)
+            time.sleep(1)
+        print(f"idle memory: PSS app + {len(helpers)} helper median {statistics.median(pss_samples):.1f} MB "
+              f"(range {min(pss_samples):.1f}-{max(pss_samples):.1f}); app alone RSS median "
+              f"{statistics.median(rss_samples):.1f} MB, PSS {pss_bytes(proc.pid) / 1e6:.1f} MB; helper PSS "
+              f"{sum(pss_bytes(p) for p in helpers) / 1e6:.1f} MB")
+        stop(proc)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--launches", type=int, default=5)
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measurement")
+    parser.add_argument("--first-orders", type=int, default=3, help="launches for the first-order case")
+    parser.add_argument("--only", choices=("voice",), help="only the speech-helper numbers")
     args = parser.parse_args()
     notify_log = Path(os.environ.get("NOTIFIER_TEST_NOTIFY_LOG", ""))
     if not os.environ.get("NOTIFIER_TEST_SESSION"):
         print("run inside the harness session (tests/harness/desktop-session)", file=sys.stderr)
         return 2
     server = FrameServer()
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
+          f"load average at start {Path('/proc/loadavg').read_text().split()[:3]}")
+    if args.only == "voice":
+        first_order_after_launch(server, notify_log, args.first_orders)
+        voice_latency_and_memory(server, notify_log, args)
+        print(f"load average at end {Path('/proc/loadavg').read_text().split()[:3]}")
+        return 0
 
     # 1. launch -> connected
     launches = []
@@ -220,7 +338,8 @@ def main() -> int:
             if number.isdigit():
                 seen.setdefault(int(number), entry["t_mono_ns"])
         latencies = [(seen[base + i] - stamps[i]) / 1e6 for i in range(args.orders) if base + i in seen]
-        print(f"frame sent -> Notify on bus ({len(latencies)} orders, each written to the ledger first): "
+        print(f"frame sent -> Notify on bus ({len(latencies)} orders, each written to the ledger first, "
+              f"the speech helper reading them): "
               f"p50 {percentile(latencies, 50):.2f} ms, p95 {percentile(latencies, 95):.2f} ms, "
               f"p99 {percentile(latencies, 99):.2f} ms, max {max(latencies):.2f} ms")
 
@@ -236,7 +355,10 @@ def main() -> int:
         cpu0, _ = proc_stat(proc.pid)
         time.sleep(args.idle)
         cpu1, rss = proc_stat(proc.pid)
-        print(f"idle: RSS {rss / 1e6:.1f} MB, CPU {100 * (cpu1 - cpu0) / args.idle:.2f} % over {args.idle:g} s")
+        helpers = children(proc.pid)
+        pss = pss_bytes(proc.pid) + sum(pss_bytes(pid) for pid in helpers)
+        print(f"idle: RSS {rss / 1e6:.1f} MB, CPU {100 * (cpu1 - cpu0) / args.idle:.2f} % over "
+              f"{args.idle:g} s; PSS app + {len(helpers)} speech helper(s) {pss / 1e6:.1f} MB")
         stop(proc)
 
     with tempfile.TemporaryDirectory() as home_dir:

@@ -103,6 +103,8 @@ BENCHES = [
               _m("app: frame -> notification p99", r"Notify on bus.*?p99 NUM ms", "ms", goal=5.0),
               _m("app: idle RSS", r"idle: RSS NUM MB", "MB", goal=80.0),
               _m("app: idle CPU", r"idle: RSS .*?CPU NUM %", "% core", goal=0.0),
+              _m("app + speech helper: idle PSS", r"idle: RSS .*?PSS app \+ [0-9]+ speech helper\(s\) NUM MB",
+                 "MB", goal=100.0),
               _m("app: burst, all in the ledger after", r"burst of .*?after NUM ms", "ms", goal=1000.0),
               _m("app: burst, notifications shown", r"burst of .*?; NUM notifications", "popups"),
               _m("app: burst, longest main-thread stall", r"main-thread round trip max NUM ms", "ms", goal=100.0),

@@ -109,3 +109,24 @@ def test_name_depends_on_the_settings_folder(tmp_path, monkeypatch):
     a = instance_name()
     monkeypatch.setenv("NOTIFIER_HOME", str(tmp_path / "other"))
     assert instance_name() != a
+
+
+def test_a_running_instance_answers_questions_without_showing_itself(qtbot, tmp_path):
+    """`notifier doctor` asks the running app for its voice status this way."""
+    import threading
+
+    first = SingleInstance(name=f"test-ask-{os.getpid()}")
+    assert first.acquire()
+    first.answer("voice-status", lambda: '{"state": "ready"}')
+    shown: list[str] = []
+    first.activated.connect(shown.append)
+    answers: list[str | None] = []
+    # Asked from another thread: this one must keep serving the socket.
+    asker = threading.Thread(target=lambda: answers.append(SingleInstance(name=first.name).ask("voice-status")))
+    asker.start()
+    qtbot.waitUntil(lambda: bool(answers), timeout=5_000)
+    asker.join()
+    first.release()
+    assert answers == ['{"state": "ready"}']
+    assert shown == []
+    assert SingleInstance(name=first.name).ask("voice-status", timeout_ms=500) is None  # none running
