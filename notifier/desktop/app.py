@@ -235,16 +235,9 @@ class NotifierApp:
         self.printing.problem_changed.connect(self._printer_problem)
 
     def _printer_problem(self, sentence: str) -> None:
-        self._show_tooltip()
+        self.tray.set_printer_problem(sentence)
         if self.console and sentence:
             self.console.line("printer", sentence)
-
-    def _show_tooltip(self) -> None:
-        lines = [self._status.sentence()] if self._status is not None else []
-        if self.printing.problem:
-            lines.append(self.printing.problem)
-        if lines:
-            self.tray.icon.setToolTip("\n".join(lines))
 
     def _install_translators(self, settings) -> str:
         from notifier.core import i18n
@@ -300,7 +293,6 @@ class NotifierApp:
         self._status = status
         self.alerts.on_status(status)
         self.tray.set_status(status)
-        self._show_tooltip()  # the printer's line stays under the connection's
         if self.console:
             self.console.line("connection", status.sentence())
 

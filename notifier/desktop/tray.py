@@ -175,6 +175,7 @@ class Tray(QObject):
         super().__init__(parent)
         self._status: ConnectionStatus | None = None
         self._voice_problem = ""
+        self._printer_problem = ""
         self._count = 0
         self._drawn: tuple[Look, str] | None = None
         self.icon = QSystemTrayIcon(self)
@@ -251,14 +252,25 @@ class Tray(QObject):
     def set_voice_problem(self, problem: str) -> None:
         """Say in the tooltip why orders are not read aloud ("" when the voice works again)."""
         self._voice_problem = problem
+        self._refresh_tooltip()
+
+    def set_printer_problem(self, sentence: str) -> None:
+        """Say in the tooltip why tickets wait ("" when the printer works again)."""
+        self._printer_problem = sentence
+        self._refresh_tooltip()
+
+    def _refresh_tooltip(self) -> None:
         sentence = self._status.sentence() if self._status is not None else ""
         self.icon.setToolTip(self._tooltip(sentence))
 
     def _tooltip(self, sentence: str) -> str:
-        if not self._voice_problem:
-            return sentence
-        voice = self.tr("Voice unavailable: {reason}").format(reason=self._voice_problem)
-        return f"{sentence}\n{voice}" if sentence else voice
+        """The connection's sentence, then what does not work beside it (voice, printer)."""
+        lines = [sentence] if sentence else []
+        if self._voice_problem:
+            lines.append(self.tr("Voice unavailable: {reason}").format(reason=self._voice_problem))
+        if self._printer_problem:
+            lines.append(self._printer_problem)
+        return "\n".join(lines)
 
     def set_count(self, count: int) -> None:
         if count != self._count:

@@ -101,6 +101,20 @@ def test_tooltip_and_menu_say_the_state_in_words(tray):
     assert tray.look is Look.CONNECTING
 
 
+def test_voice_and_printer_trouble_stay_in_the_tooltip_as_the_connection_changes(tray):
+    tray.set_voice_problem("speech-dispatcher cannot open audio")
+    tray.set_printer_problem("Printer offline — 3 tickets waiting")
+    for state in (ConnState.CONNECTED, ConnState.CONNECTING):
+        status = ConnectionStatus(state, "shop.example")
+        tray.set_status(status)
+        assert tray.icon.toolTip().splitlines() == [
+            status.sentence(), "Voice unavailable: speech-dispatcher cannot open audio",
+            "Printer offline — 3 tickets waiting"]
+    tray.set_voice_problem("")
+    tray.set_printer_problem("")
+    assert tray.icon.toolTip() == status.sentence()
+
+
 def test_icon_is_redrawn_only_when_the_picture_changes(tray):
     tray.set_status(ConnectionStatus(ConnState.CONNECTED, "shop.example"))
     first = tray.icon.icon().cacheKey()
