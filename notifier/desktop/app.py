@@ -131,6 +131,8 @@ class NotifierApp:
         self._start_core()
         linecache.clearcache()  # see settle_memory: freed early, the space is reused right away
         self._start_desktop()
+        # `notifier doctor` asks the running app about its voice instead of opening an engine.
+        self.single.answer("voice-status", lambda: json.dumps(self.announcer.status()))
         linecache.clearcache()
         self._install_signal_handlers()
         self.qapp.aboutToQuit.connect(self._shutdown)
@@ -182,7 +184,6 @@ class NotifierApp:
         # Speech runs in a helper process started right away: nothing here waits for it.
         self.announcer = Announcer(self.settings)
         self.announcer.voice_problem.connect(self.tray.set_voice_problem)
-        self.single.answer("voice-status", lambda: json.dumps(self.announcer.status()))
         self.alerts = AlertCentre(self.settings, self.ledger, self.notifier, self.announcer)
         self._start_printing()
 

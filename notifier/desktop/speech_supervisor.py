@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from notifier.desktop.speech_helper import PARENT_ENV, SUBCOMMAND
@@ -171,9 +172,11 @@ class SpeechSupervisor(QObject):
             env.insert("NOTIFIER_TTS_WANTED", self.engine_wanted)
         proc.setProcessEnvironment(env)
         proc.setProcessChannelMode(QProcess.ProcessChannelMode.ForwardedErrorChannel)
-        proc.readyReadStandardOutput.connect(lambda p=proc: self._read(p))
-        proc.finished.connect(lambda code, _status, p=proc: self._exited(p, code))
-        proc.errorOccurred.connect(lambda error, p=proc: self._error(p, error))
+        # The lambdas outlive nothing: a supervisor deleted with its helper still running gets
+        # the process's last signals while Qt tears its children down, and must ignore them.
+        proc.readyReadStandardOutput.connect(lambda p=proc: self._alive() and self._read(p))
+        proc.finished.connect(lambda code, _status, p=proc: self._alive() and self._exited(p, code))
+        proc.errorOccurred.connect(lambda error, p=proc: self._alive() and self._error(p, error))
         command = helper_command()
         self._proc = proc
         self._proven = False
@@ -224,6 +227,9 @@ class SpeechSupervisor(QObject):
     def wait_settled(self, timeout_s: float) -> bool:
         self.start()
         return self._wait(self.settled, timeout_s)
+
+    def _alive(self) -> bool:
+        return shiboken6.isValid(self)
 
     def shutdown(self) -> None:
         """Stop the helper (stdin closed, then killed) and a speech-dispatcher it spawned."""
