@@ -35,6 +35,35 @@ def make_driver(settings):
     return network_driver(settings)
 
 
+def print_test_page_now(settings, language: str) -> str | None:
+    """Print a test ticket straight to the printer `settings` name (not through the queue):
+    None when the printer took it, else the sentence that says why not. Blocks for up to the
+    printer's timeout: call it off the GUI thread (the settings dialog's "Print test page")."""
+    from notifier.core.escpos_printer import PrinterProblem
+    from notifier.core.sources.reconnecting import classify_network_error
+    from notifier.core.ticket import build_ticket
+    from notifier.core.wording import sample_event
+
+    try:
+        driver = make_driver(settings)
+    except ValueError as exc:
+        return QCoreApplication.translate("Printing", "The printer address is not usable: {problem}").format(
+            problem=exc)
+    ticket = build_ticket(sample_event(), settings, language=language, test_page=True)
+    try:
+        data = driver.render(ticket)
+        driver.open()
+        try:
+            driver.send(data)
+        finally:
+            driver.close()
+    except PrinterProblem as exc:
+        return str(exc)
+    except OSError as exc:
+        return classify_network_error(exc)[1]
+    return None
+
+
 def printing_wanted(settings) -> bool:
     return settings["printer.print_on"] != "off" and (
         settings["printer.kind"] == "system" or bool(settings["printer.address"].strip()))

@@ -361,6 +361,20 @@ class SettingsDialog(QDialog):
             self.voice_result.setText(self.voice.problem())
             self.voice_result.setStyleSheet(ERROR_STYLE)
 
+        printer_box = self._sections[("printer", "printer")]
+        print_row = QHBoxLayout()
+        print_row.setSpacing(10)
+        self.print_test_button = QPushButton(self.tr("Print test page"), self)
+        self.print_test_button.setObjectName("print_test_page")
+        self.print_test_button.clicked.connect(self.print_test_page)
+        self.print_result = QLabel(self)
+        self.print_result.setObjectName("print_result")
+        self.print_result.setWordWrap(True)
+        self.print_result.setTextFormat(Qt.TextFormat.PlainText)
+        print_row.addWidget(self.print_test_button, 0, Qt.AlignmentFlag.AlignTop)
+        print_row.addWidget(self.print_result, 1)
+        printer_box.layout().addRow(print_row)
+
         templates = self._sections[("voice", "templates")]
         templates.layout().addRow(help_label(self.tr(
             "You can use {number} (order number, long ones read as the last 4 digits), {amount}, "
@@ -544,6 +558,31 @@ class SettingsDialog(QDialog):
         good = status.healthy
         self.connection_result.setStyleSheet("color: #2e7d32;" if good else ERROR_STYLE)
         self.connection_result.setText(("✓ " if good else "✗ ") + status.sentence())
+
+    def print_test_page(self) -> None:
+        """Print a test ticket on the printer as entered (saved or not), off the main thread.
+        Only the printer's fields count: the rest of the form may still be half filled in."""
+        try:
+            settings = self.original.updated(
+                {k: v for k, v in self.values().items() if k.startswith(("printer.", "alerts.order_url"))})
+        except SettingsError as exc:
+            self.show_error(exc.key, exc.problem)
+            return
+        from notifier.core.i18n import language
+        from notifier.desktop.printing import print_test_page_now
+
+        self.print_test_button.setEnabled(False)
+        self.print_result.setStyleSheet("")
+        self.print_result.setText(self.tr("Printing…"))
+        chosen = language()
+        in_background(lambda: print_test_page_now(settings, chosen), self._printed,
+                      lambda exc: type(exc).__name__, "settings-print-test")
+
+    def _printed(self, problem: str | None) -> None:
+        self.print_test_button.setEnabled(True)
+        self.print_result.setStyleSheet("color: #2e7d32;" if problem is None else ERROR_STYLE)
+        self.print_result.setText("✓ " + self.tr("The printer took the test page.") if problem is None
+                                  else "✗ " + problem)
 
     def test_voice(self) -> None:
         if self.voice is None:

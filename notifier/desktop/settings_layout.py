@@ -21,10 +21,10 @@ from PySide6.QtCore import QCoreApplication
 from notifier.core.i18n import tr as core_tr
 from notifier.core.settings import BY_KEY, SECRETS, SETTINGS, SecretSpec, Setting
 
-PAGES = ("connection", "alerts", "voice", "general")
+PAGES = ("connection", "alerts", "voice", "printer", "general")
 PAGE_OF_GROUP = {"connection": "connection", "skytakeout": "connection", "json": "connection",
-                 "amqp": "connection", "alerts": "alerts", "voice": "voice", "general": "general",
-                 "ledger": "general"}
+                 "amqp": "connection", "alerts": "alerts", "voice": "voice", "printer": "printer",
+                 "general": "general", "ledger": "general"}
 
 
 
@@ -95,12 +95,16 @@ def sections() -> tuple[Section, ...]:
         Section("voice", "voice", QCoreApplication.translate("SettingsDialog", "Voice")),
         Section("voice", "templates", QCoreApplication.translate("SettingsDialog", "What is said")),
         Section("voice", "advanced", QCoreApplication.translate("SettingsDialog", "Advanced"), advanced=True),
+        Section("printer", "printer", QCoreApplication.translate("SettingsDialog", "Kitchen tickets")),
+        Section("printer", "ticket", QCoreApplication.translate("SettingsDialog", "What the ticket shows")),
+        Section("printer", "advanced", QCoreApplication.translate("SettingsDialog", "Advanced"), advanced=True),
         Section("general", "general", QCoreApplication.translate("SettingsDialog", "General")),
     )
 
 
 def page_titles() -> dict[str, str]:
     return {"connection": QCoreApplication.translate("SettingsDialog", "Connection"), "alerts": QCoreApplication.translate("SettingsDialog", "Alerts"), "voice": QCoreApplication.translate("SettingsDialog", "Voice"),
+            "printer": QCoreApplication.translate("SettingsDialog", "Printer"),
             "general": QCoreApplication.translate("SettingsDialog", "General")}
 
 
@@ -142,6 +146,8 @@ def _listed_rows() -> list[Row]:
         Row("amqp.declare", "connection", "amqp"),
         *(Row(spec.key, "connection", "json") for spec in SETTINGS if spec.group == "json"),
         Row("connection.ca_file", *advanced, editor="path"),
+        # For machines without a keyring (the dialog still saves passwords to the keyring only).
+        Row("secrets.file", *advanced, editor="path"),
         Row("connection.verify_tls", *advanced),
         Row("connection.proxy", *advanced, placeholder="http://proxy:3128"),
         Row("connection.ping_interval", *advanced),
@@ -178,6 +184,29 @@ def _listed_rows() -> list[Row]:
         *(Row(spec.key, "voice", "templates", editor="multiline")
           for spec in SETTINGS if spec.key.startswith("voice.template_")),
         Row("voice.engine", "voice", "advanced", editor="voice_engine"),
+        Row("printer.print_on", "printer", "printer", choices={
+            "off": QCoreApplication.translate("SettingsDialog", "Never"),
+            "new_order": QCoreApplication.translate("SettingsDialog", "Every new order"),
+            "accept": QCoreApplication.translate("SettingsDialog", "When an order is accepted")},
+            hint=QCoreApplication.translate("SettingsDialog", "Reminders are never printed.")),
+        Row("printer.kind", "printer", "printer", choices={
+            "escpos_network": QCoreApplication.translate("SettingsDialog", "Receipt printer on the network (ESC/POS)"),
+            "system": QCoreApplication.translate("SettingsDialog", "A printer of this computer")}, hint=""),
+        Row("printer.address", "printer", "printer", placeholder="192.168.1.50:9100"),
+        Row("printer.paper", "printer", "printer", choices={
+            "58mm": QCoreApplication.translate("SettingsDialog", "58 mm roll"),
+            "80mm": QCoreApplication.translate("SettingsDialog", "80 mm roll"), "a4": "A4"}),
+        Row("printer.copies", "printer", "printer", label=QCoreApplication.translate("SettingsDialog", "Copies")),
+        Row("printer.chinese", "printer", "printer", label=QCoreApplication.translate("SettingsDialog", "Chinese text"),
+            choices={"gb18030": QCoreApplication.translate("SettingsDialog", "Printer's own font (GB18030)"),
+                     "image": QCoreApplication.translate("SettingsDialog", "Drawn as a picture")},
+            hint=QCoreApplication.translate("SettingsDialog", "A printer without a Chinese font prints "
+                                            "garbled text: choose “Drawn as a picture” (slower).")),
+        *(Row(key, "printer", "ticket") for key in (
+            "printer.shop_name", "printer.show_time", "printer.show_items", "printer.show_remark",
+            "printer.show_amount", "printer.show_customer", "printer.show_phone",
+            "printer.mask_phone", "printer.show_qr")),
+        Row("printer.timeout", "printer", "advanced"),
         Row("general.language", "general", "general", choices={
             "system": QCoreApplication.translate("SettingsDialog", "Same as the system"), "zh_CN": "中文", "en": "English"}),
         Row("general.start_at_login", "general", "general"),

@@ -42,8 +42,10 @@ ORDERS = (
 WAITING = 2
 SKYTAKEOUT = {"connection.protocol": "skytakeout", "connection.url": "ws://192.168.1.20:8080/ws/",
               "skytakeout.admin_url": "http://192.168.1.20:8080", "skytakeout.admin_user": "admin",
-              "alerts.quiet_start": "22:30", "alerts.quiet_end": "07:00", "alerts.order_url": ORDER_URL}
-PAGES = ("connection", "alerts", "voice", "general")
+              "alerts.quiet_start": "22:30", "alerts.quiet_end": "07:00", "alerts.order_url": ORDER_URL,
+              "printer.print_on": "new_order", "printer.address": "192.168.1.50:9100",
+              "printer.copies": 2, "printer.shop_name": "老王面馆"}
+PAGES = ("connection", "alerts", "voice", "printer", "general")
 
 
 def at(hour: int, minute: int) -> float:

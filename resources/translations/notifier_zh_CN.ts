@@ -226,6 +226,10 @@ Announces new shop orders aloud until someone acknowledges them.</source>
 <context>
     <name>Printing</name>
     <message>
+        <source>The printer address is not usable: {problem}</source>
+        <translation>打印机地址不可用：{problem}</translation>
+    </message>
+    <message>
         <source>Printer offline — {count} tickets waiting ({reason})</source>
         <translation>打印机离线 — {count} 张小票等待打印（{reason}）</translation>
     </message>
@@ -251,6 +255,14 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>Voice</source>
         <translation>语音</translation>
+    </message>
+    <message>
+        <source>Kitchen tickets</source>
+        <translation>厨房小票</translation>
+    </message>
+    <message>
+        <source>What the ticket shows</source>
+        <translation>小票上印什么</translation>
     </message>
     <message>
         <source>General</source>
@@ -365,8 +377,16 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>此窗口中无法使用语音。</translation>
     </message>
     <message>
+        <source>Print test page</source>
+        <translation>打印测试页</translation>
+    </message>
+    <message>
         <source>You can use {number} (order number, long ones read as the last 4 digits), {amount}, {customer}, {text} and {order_id}.</source>
         <translation>可以使用 {number}（订单号，较长的只读后 4 位）、{amount}、{customer}、{text} 和 {order_id}。</translation>
+    </message>
+    <message>
+        <source>Printer</source>
+        <translation>打印机</translation>
     </message>
     <message>
         <source>Sky-take-out (苍穹外卖)</source>
@@ -441,6 +461,58 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>会填入 {order_id} 和 {order_number}。点击通知和“在浏览器中打开”都使用此地址。</translation>
     </message>
     <message>
+        <source>Never</source>
+        <translation>不打印</translation>
+    </message>
+    <message>
+        <source>Every new order</source>
+        <translation>每个新订单</translation>
+    </message>
+    <message>
+        <source>When an order is accepted</source>
+        <translation>接单时</translation>
+    </message>
+    <message>
+        <source>Reminders are never printed.</source>
+        <translation>催单从不打印。</translation>
+    </message>
+    <message>
+        <source>Receipt printer on the network (ESC/POS)</source>
+        <translation>网络小票打印机（ESC/POS）</translation>
+    </message>
+    <message>
+        <source>A printer of this computer</source>
+        <translation>本机安装的打印机</translation>
+    </message>
+    <message>
+        <source>58 mm roll</source>
+        <translation>58 毫米卷纸</translation>
+    </message>
+    <message>
+        <source>80 mm roll</source>
+        <translation>80 毫米卷纸</translation>
+    </message>
+    <message>
+        <source>Copies</source>
+        <translation>份数</translation>
+    </message>
+    <message>
+        <source>Chinese text</source>
+        <translation>中文打印方式</translation>
+    </message>
+    <message>
+        <source>Printer&apos;s own font (GB18030)</source>
+        <translation>打印机自带字库（GB18030）</translation>
+    </message>
+    <message>
+        <source>Drawn as a picture</source>
+        <translation>画成图片</translation>
+    </message>
+    <message>
+        <source>A printer without a Chinese font prints garbled text: choose “Drawn as a picture” (slower).</source>
+        <translation>没有中文字库的打印机会打出乱码：请选择“画成图片”（较慢）。</translation>
+    </message>
+    <message>
         <source>Same as the system</source>
         <translation>跟随系统</translation>
     </message>
@@ -503,6 +575,14 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>Connecting…</source>
         <translation>正在连接…</translation>
+    </message>
+    <message>
+        <source>Printing…</source>
+        <translation>正在打印…</translation>
+    </message>
+    <message>
+        <source>The printer took the test page.</source>
+        <translation>打印机已收到测试页。</translation>
     </message>
     <message>
         <source>Speaking a sample…</source>
