@@ -1,0 +1,68 @@
+"""Accept or reject an order from here: what the notification, the orders window and the tray
+call, and what says whether this shop's back end can take it at all.
+
+A decision goes into the action outbox (ending the alert here in the same transaction) and wakes
+the worker that sends it; the outcome comes back through `on_result` on the worker's thread. A
+source that cannot take actions (no admin account, a protocol without a reply channel) leaves
+acknowledging as the only way, and `unavailable` says why in one sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from notifier.core.action_outbox import ACCEPT, REJECT, ActionOutbox, Decision
+from notifier.core.action_worker import ActionWorker, ResultCallback
+from notifier.core.events import OrderEvent
+from notifier.core.i18n import tr
+from notifier.core.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+
+class OrderActions:
+    def __init__(self, ledger_path: Path | str, source: Source,
+                 on_result: ResultCallback = lambda *_a: None):
+        self.source = source
+        make_sender = getattr(source, "action_sender", None)
+        sender = make_sender() if callable(make_sender) else None
+        self.outbox: ActionOutbox | None = None
+        self.worker: ActionWorker | None = None
+        self.target = f"{source.protocol}:{source.server_label()}"
+        if sender is None:
+            return
+        self.outbox = ActionOutbox(ledger_path)
+        self.worker = ActionWorker(source.settings, self.outbox, sender, self.target,
+                                   on_result=on_result)
+        self.worker.start()  # actions a crash left waiting go out now
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why accept / reject cannot be offered for this shop, or None when they can."""
+        if self.worker is not None:
+            return None
+        explain = getattr(self.source, "actions_unavailable", None)
+        sentence = explain() if callable(explain) else None
+        return sentence or tr("This connection cannot accept or reject orders — acknowledge only.")
+
+    def accept(self, event: OrderEvent) -> Decision:
+        return self._decide(event, ACCEPT, None)
+
+    def reject(self, event: OrderEvent, reason: str) -> Decision:
+        return self._decide(event, REJECT, reason)
+
+    def _decide(self, event: OrderEvent, action: str, reason: str | None) -> Decision:
+        if self.outbox is None or self.worker is None:
+            raise RuntimeError(self.unavailable)
+        decision = self.outbox.decide(self.target, event.source, event.server, event.order_id,
+                                      action, reason)
+        if decision.queued:
+            self.worker.wake()
+        return decision
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        if self.outbox is not None:
+            self.outbox.close()
