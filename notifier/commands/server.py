@@ -136,9 +136,9 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def _check_callback(url: str | None) -> None:
-    from notifier.server.callbacks import CallbackError, check_callback_url
-
     if url:
+        from notifier.server.callbacks import CallbackError, check_callback_url
+
         try:
             check_callback_url(url)
         except CallbackError:

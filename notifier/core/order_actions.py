@@ -16,17 +16,29 @@ from notifier.core.action_outbox import ACCEPT, REJECT, ActionOutbox, Decision
 from notifier.core.action_worker import ActionWorker, ResultCallback
 from notifier.core.events import OrderEvent
 from notifier.core.i18n import tr
+from notifier.core.sources import skytakeout_actions
 from notifier.core.sources.base import Source
+from notifier.core.sources.notifier_stream import NotifierStreamActions, NotifierStreamSource
+from notifier.core.sources.skytakeout import SkyTakeOutSource
 
 log = logging.getLogger(__name__)
+
+
+def _sender_for(source: Source):
+    """Who sends this source's decisions to its back end; None when it has no way to.
+    (json / amqp: acknowledging stays local, see docs/amqp.md.)"""
+    if isinstance(source, SkyTakeOutSource):
+        return skytakeout_actions.sender_for(source)
+    if isinstance(source, NotifierStreamSource):
+        return NotifierStreamActions(source.settings, source.secrets, source.server_label())
+    return None
 
 
 class OrderActions:
     def __init__(self, ledger_path: Path | str, source: Source,
                  on_result: ResultCallback = lambda *_a: None):
         self.source = source
-        make_sender = getattr(source, "action_sender", None)
-        sender = make_sender() if callable(make_sender) else None
+        sender = _sender_for(source)
         self.outbox: ActionOutbox | None = None
         self.worker: ActionWorker | None = None
         self.target = f"{source.protocol}:{source.server_label()}"
@@ -42,8 +54,9 @@ class OrderActions:
         """Why accept / reject cannot be offered for this shop, or None when they can."""
         if self.worker is not None:
             return None
-        explain = getattr(self.source, "actions_unavailable", None)
-        sentence = explain() if callable(explain) else None
+        sentence = None
+        if isinstance(self.source, SkyTakeOutSource):
+            sentence = skytakeout_actions.actions_unavailable(self.source.settings)
         return sentence or tr("This connection cannot accept or reject orders — acknowledge only.")
 
     def accept(self, event: OrderEvent) -> Decision:

@@ -186,9 +186,6 @@ class NotifierStreamSource(WebSocketSource):
             ledger.set_cursor(self.cursor_name, format_cursor(self._store, seq))
         self._cursor = seq
 
-    def action_sender(self) -> NotifierStreamActions | None:
-        return NotifierStreamActions(self.settings, self.secrets, self.server_label())
-
 
 DECISION_KINDS = ("accepted", "rejected")
 ACTION_TIMEOUT_S = 10.0

@@ -27,6 +27,7 @@ from typing import Any
 
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.events import OrderEvent, OrderKind, clip, parse_amount
+from notifier.core.ledger import Ending
 from notifier.core.secrets import SecretState
 from notifier.core.sources.decoding import NotAnOrder, parse_json_object, scalar_text
 from notifier.core.sources.websocket_base import WebSocketSource
@@ -88,6 +89,26 @@ def event_from_record(record: dict[str, Any], *, server: str, raw: str = "") -> 
         text=clip(record.get("remark")) or None,
         raw=raw or json.dumps(record, ensure_ascii=False, default=str)[:4096],
     )
+
+
+# Order statuses of sky-take-out (Orders.java).
+PENDING_PAYMENT, TO_BE_CONFIRMED, CONFIRMED, DELIVERY_IN_PROGRESS, COMPLETED, CANCELLED = range(1, 7)
+ACCEPTED_STATUSES = (CONFIRMED, DELIVERY_IN_PROGRESS, COMPLETED)
+
+
+def ending_of(details: dict) -> tuple[str, str | None] | None:
+    """How an order that left "待接单" ended, from its details: (a ledger `Ending`, reason), or
+    None while it still waits (or its status says nothing we act on)."""
+    status = details.get("status")
+    if status in ACCEPTED_STATUSES:
+        return Ending.ACCEPTED_ELSEWHERE, None
+    if status == CANCELLED:
+        rejection = details.get("rejectionReason")
+        if isinstance(rejection, str) and rejection.strip():
+            return Ending.REJECTED_ELSEWHERE, rejection.strip()[:200]
+        cancel = details.get("cancelReason")
+        return Ending.CANCELLED, cancel.strip()[:200] if isinstance(cancel, str) and cancel.strip() else None
+    return None
 
 
 class AdminApiError(Exception):
@@ -239,19 +260,6 @@ class SkyTakeOutSource(WebSocketSource):
         self.status_poll_s = STATUS_POLL_S
         self.status_lookups = 0  # orders looked up because they left the waiting list
 
-    def actions_unavailable(self) -> str | None:
-        from notifier.core.sources.skytakeout_actions import actions_unavailable
-
-        return actions_unavailable(self.settings)
-
-    def action_sender(self):
-        """The sender for accept / reject through this back end's admin API, or None."""
-        if self.admin is None:
-            return None
-        from notifier.core.sources.skytakeout_actions import SkyTakeOutActions
-
-        return SkyTakeOutActions(self.admin, self._admin_lock, self.server_label())
-
     def _admin_password(self) -> str | None:
         value, problem = self.secrets.get("skytakeout_admin_password")
         if problem:
@@ -299,7 +307,8 @@ class SkyTakeOutSource(WebSocketSource):
         details = None
         if self.admin and event.kind is OrderKind.NEW_ORDER:
             event, details = self._enrich(event)
-        if self.deliver(event) and details:
+        self.deliver(event)
+        if details:  # also when the pull stored the order first: these are fresher
             self._keep_details(event.order_id, details)
 
     def _ledger(self):
@@ -404,6 +413,7 @@ class SkyTakeOutSource(WebSocketSource):
                 continue
             if self.deliver(event):
                 new += 1
+                self._keep_details(event.order_id, record)
         if new:
             log.info("recovered %d order(s) paid while disconnected", new)
         waiting_ids = set()
@@ -418,8 +428,6 @@ class SkyTakeOutSource(WebSocketSource):
     def _end_departed(self, waiting_ids: set[str | None]) -> int:
         """Ringing orders that are no longer waiting were handled elsewhere: find out how (a
         bounded number of lookups per poll) and end them; returns how many ended."""
-        from notifier.core.sources.skytakeout_actions import ending_of
-
         departed = [o for o in self._ringing() if o not in waiting_ids][:MAX_STATUS_LOOKUPS]
         ended = 0
         for order_id in departed:

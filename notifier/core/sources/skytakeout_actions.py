@@ -18,14 +18,9 @@ from notifier.core.action_worker import ActionRefused
 from notifier.core.i18n import tr
 from notifier.core.ledger import Ending
 from notifier.core.settings import Settings
-from notifier.core.sources.skytakeout import AdminApi, AdminApiError
+from notifier.core.sources.skytakeout import AdminApi, AdminApiError, SkyTakeOutSource, ending_of
 
 log = logging.getLogger(__name__)
-
-# Order statuses of sky-take-out (Orders.java).
-PENDING_PAYMENT, TO_BE_CONFIRMED, CONFIRMED, DELIVERY_IN_PROGRESS, COMPLETED, CANCELLED = range(1, 7)
-ACCEPTED_STATUSES = (CONFIRMED, DELIVERY_IN_PROGRESS, COMPLETED)
-
 
 def actions_unavailable(settings: Settings) -> str | None:
     """Why this shop cannot accept or reject from here (a sentence), or None when it can."""
@@ -34,19 +29,12 @@ def actions_unavailable(settings: Settings) -> str | None:
     return None
 
 
-def ending_of(details: dict) -> tuple[str, str | None] | None:
-    """How an order that left "待接单" ended, from its details: (Ending, reason) or None while it
-    still waits (or its status says nothing we act on)."""
-    status = details.get("status")
-    if status in ACCEPTED_STATUSES:
-        return Ending.ACCEPTED_ELSEWHERE, None
-    if status == CANCELLED:
-        rejection = details.get("rejectionReason")
-        if isinstance(rejection, str) and rejection.strip():
-            return Ending.REJECTED_ELSEWHERE, rejection.strip()[:200]
-        cancel = details.get("cancelReason")
-        return Ending.CANCELLED, cancel.strip()[:200] if isinstance(cancel, str) and cancel.strip() else None
-    return None
+def sender_for(source: SkyTakeOutSource) -> SkyTakeOutActions | None:
+    """The sender for accept / reject through this source's admin API, or None without one."""
+    if source.admin is None:
+        return None
+    # The source's lock: its pull and the status poll use the same AdminApi (and token).
+    return SkyTakeOutActions(source.admin, source._admin_lock, source.server_label())
 
 
 class SkyTakeOutActions:
