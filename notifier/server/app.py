@@ -220,14 +220,15 @@ async def order_action(request: web.Request) -> web.Response:
         Appending(shop, event, secrets.token_hex(16), key, decision))
     if isinstance(result, ShopError):
         return _unknown_shop(shop)
-    if result.duplicate:
-        if result.conflict:
-            return _error(422, "idempotency_conflict", "this Idempotency-Key was used for another decision")
-        return web.json_response({"seq": result.seq, "shop": shop, "duplicate": True}, status=200)
-    event_id = f"{result.identity}:{result.seq}" if result.identity else str(result.seq)
+    if result.duplicate and result.conflict:
+        return _error(422, "idempotency_conflict", "this Idempotency-Key was used for another decision")
+    identity = result.identity or getattr(store.shop(shop), "identity", "")
+    event_id = f"{identity}:{result.seq}" if identity else str(result.seq)
+    # Queued by event id, so a retry queues nothing new; but it does heal a crash that fell
+    # between storing the decision and queueing its callback (the PC retries: it got no answer).
     request.app[CALLBACKS].queue(shop, event_id, result.seq, event)
     return web.json_response({"seq": result.seq, "shop": shop, "event_id": event_id,
-                              "duplicate": False}, status=201)
+                              "duplicate": result.duplicate}, status=200 if result.duplicate else 201)
 
 
 # -- stream ----------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ TARGETS_FILE = "callbacks.json"
 OUTBOX_FILE = "callbacks.sqlite3"
 FIRST_RETRY_S = 1.0
 MAX_RETRY_S = 300.0
-GIVE_UP_AFTER_S = 3 * 86400.0  # an event no back end took in three days is dropped, with a log
+GIVE_UP_AFTER_S = 3 * 86400.0
+KEEP_DONE_S = 7 * 86400.0  # delivered (or dropped) rows are kept this long, then forgotten  # an event no back end took in three days is dropped, with a log
 REQUEST_TIMEOUT_S = 10.0
 BATCH = 20
 
@@ -139,6 +140,10 @@ class CallbackOutbox:
         self._db.execute("UPDATE deliveries SET state='dropped', last_error=?, done_at=? WHERE id=?",
                          (why[:300], self._clock(), row_id))
 
+    def prune(self) -> int:
+        return self._db.execute("DELETE FROM deliveries WHERE state != 'waiting' AND done_at < ?",
+                                (self._clock() - KEEP_DONE_S,)).rowcount
+
     def deliveries(self) -> list[tuple[str, str, int]]:
         """(event id, state, attempts), oldest first: for tests and diagnostics."""
         return [tuple(r) for r in self._db.execute(
@@ -171,7 +176,11 @@ class CallbackDeliverer:
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
+            pruned_at = 0.0
             while True:
+                if time.monotonic() - pruned_at > 3600:
+                    pruned_at = time.monotonic()
+                    self.outbox.prune()
                 for row in self.outbox.due():
                     await self._deliver(session, *row)
                 wait = self.outbox.next_due_in()
