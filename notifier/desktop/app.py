@@ -194,6 +194,9 @@ class NotifierApp:
         from notifier.desktop.decisions import OrderDecisions
 
         self.decisions = OrderDecisions(self.ledger, self.intake, self.notifier, self.alerts)
+        self.decisions.available_changed.connect(self.tray.set_decisions_available)
+        self.tray.accept_oldest.connect(self.decisions.accept_oldest)
+        self.tray.reject_oldest.connect(self.decisions.reject_oldest)
         self.decisions.refresh()
 
         self.bridge.orders.connect(self.alerts.on_orders)

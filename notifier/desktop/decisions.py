@@ -17,7 +17,7 @@ import threading
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtWidgets import QInputDialog, QWidget
 
-from notifier.core.events import OrderEvent
+from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.order_actions import OrderActions
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ def ask_reject_reason(parent: QWidget | None) -> str | None:
 class OrderDecisions(QObject):
     # An order stopped ringing because of a decision here or news from elsewhere (Qt thread).
     changed = Signal()
+    # Whether accept / reject are offered now (the tray shows its entries only then).
+    available_changed = Signal(bool)
     # Hops from the core's threads to the Qt thread.
     _result = Signal(object, bool, object)
     _ended = Signal(str, str, str, str, object)
@@ -81,6 +83,7 @@ class OrderDecisions(QObject):
         buttons = ((ACCEPT, QCoreApplication.translate("OrderDecisions", "Accept")),
                    (REJECT, QCoreApplication.translate("OrderDecisions", "Reject…")))
         self.notifier.set_order_actions(buttons if self.available else ())
+        self.available_changed.emit(self.available)
 
     @property
     def available(self) -> bool:
@@ -116,6 +119,19 @@ class OrderDecisions(QObject):
     def _decided(self) -> None:
         self.alerts.on_acknowledged()  # stop the repeats and the queued voice line now
         self.changed.emit()
+
+    def oldest_waiting(self) -> OrderEvent | None:
+        """The new order waiting longest for someone (what the tray's entries act on)."""
+        return next((e.event for e in self.ledger.unacknowledged() if e.event.kind is OrderKind.NEW_ORDER),
+                    None)
+
+    def accept_oldest(self) -> bool:
+        event = self.oldest_waiting()
+        return self.accept(event) if event is not None else False
+
+    def reject_oldest(self) -> bool:
+        event = self.oldest_waiting()
+        return self.reject(event) if event is not None else False
 
     def on_notification_action(self, key: str, action: str) -> None:
         entry = self.ledger.find(key)

@@ -602,6 +602,14 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>全部确认</translation>
     </message>
     <message>
+        <source>Accept the oldest waiting order</source>
+        <translation>为等待最久的订单接单</translation>
+    </message>
+    <message>
+        <source>Reject the oldest waiting order…</source>
+        <translation>拒绝等待最久的订单…</translation>
+    </message>
+    <message>
         <source>Mute voice</source>
         <translation>语音静音</translation>
     </message>

@@ -155,3 +155,22 @@ def test_the_orders_window_rejects_with_a_reason_and_shows_how_orders_ended(qtbo
     window.ending_filter.setCurrentIndex(window.ending_filter.findData(Ending.ACCEPTED_ELSEWHERE))
     assert [window.model.entry(r).event.order_id for r in range(window.model.rowCount())] == [str(taken["id"])]
     assert scene.alerts.repeating == []
+
+
+def test_the_tray_accepts_the_oldest_waiting_order_only_where_the_shop_can(qtbot, shop):
+    from notifier.desktop.tray import Tray
+
+    scene = shop()
+    tray = Tray()
+    scene.decisions.available_changed.connect(tray.set_decisions_available)
+    tray.accept_oldest.connect(scene.decisions.accept_oldest)
+    scene.decisions._actions = None  # as if the connection were being replaced
+    scene.decisions.refresh()
+    assert tray.action_accept.isVisible() and tray.action_reject.isVisible()
+    first = scene.paid(qtbot)
+    second = scene.paid(qtbot)
+    tray.action_accept.trigger()
+    qtbot.waitUntil(lambda: scene.double.status(first["id"]) == ACCEPTED, timeout=10_000)
+    assert scene.double.status(second["id"]) == 2, "only the oldest"
+    tray.set_decisions_available(False)
+    assert not tray.action_accept.isVisible()
