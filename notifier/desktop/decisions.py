@@ -18,6 +18,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtWidgets import QInputDialog, QWidget
 
 from notifier.core.events import OrderEvent, OrderKind
+from notifier.core.ledger import Ending
 from notifier.core.order_actions import OrderActions
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,21 @@ class OrderDecisions(QObject):
                  else translate("OrderDecisions", "Order not rejected"))
         self.notifier.show(title, sentence or "")
 
-    def _on_ended(self, *_args) -> None:
+    def _on_ended(self, source: str, server: str, order_id: str, how: str, reason) -> None:
         self.alerts.on_acknowledged()
         self.changed.emit()
+        # Accepted elsewhere is what the owner expects; an order that will not be made is news,
+        # said once (the repeats have stopped).
+        translate = QCoreApplication.translate
+        order = self.ledger.order(source, server, order_id)
+        number = (order.display_number if order is not None else order_id) or order_id
+        if how == Ending.CANCELLED:
+            title = translate("OrderDecisions", "Order %1 was cancelled by the customer").replace("%1", number)
+        elif how == Ending.REJECTED_ELSEWHERE:
+            title = translate("OrderDecisions", "Order %1 was rejected elsewhere").replace("%1", number)
+        else:
+            return
+        self.notifier.show(title, reason or "")
 
     def stop(self) -> None:
         if self._actions is not None:

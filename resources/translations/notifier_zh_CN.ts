@@ -131,6 +131,14 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <source>Order not rejected</source>
         <translation>拒单未成功</translation>
     </message>
+    <message>
+        <source>Order %1 was cancelled by the customer</source>
+        <translation>订单 %1 已被顾客取消</translation>
+    </message>
+    <message>
+        <source>Order %1 was rejected elsewhere</source>
+        <translation>订单 %1 已在别处拒单</translation>
+    </message>
 </context>
 <context>
     <name>OrdersModel</name>

@@ -145,6 +145,8 @@ def test_the_orders_window_rejects_with_a_reason_and_shows_how_orders_ended(qtbo
     qtbot.waitUntil(lambda: scene.double.status(mine["id"]) == CANCELLED, timeout=10_000)
     assert scene.double.orders[mine["id"]]["rejectionReason"] == "Sold out"
     # The other one is accepted on the admin web page; the status poll ends it here.
+    log = NotificationLog()
+    log.mark()
     scene.intake.source.status_poll_s = 1.0
     scene.double.accept(taken["id"])
     qtbot.waitUntil(lambda: scene.ledger.unacknowledged_orders() == 0, timeout=10_000)
@@ -155,6 +157,22 @@ def test_the_orders_window_rejects_with_a_reason_and_shows_how_orders_ended(qtbo
     window.ending_filter.setCurrentIndex(window.ending_filter.findData(Ending.ACCEPTED_ELSEWHERE))
     assert [window.model.entry(r).event.order_id for r in range(window.model.rowCount())] == [str(taken["id"])]
     assert scene.alerts.repeating == []
+    assert not [e for e in log.entries() if "cancelled" in e["summary"] or "rejected" in e["summary"]], \
+        "accepted elsewhere is not news"
+
+
+def test_an_order_the_customer_cancelled_stops_ringing_and_is_told_once(qtbot, shop):
+    log = NotificationLog()
+    scene = shop()
+    record = scene.paid(qtbot)
+    log.mark()
+    scene.intake.source.status_poll_s = 1.0
+    scene.double.cancel(record["id"], "不想要了")
+    qtbot.waitUntil(lambda: scene.alerts.repeating == [], timeout=10_000)
+    qtbot.waitUntil(lambda: any("cancelled" in e["summary"] for e in log.entries()), timeout=5000)
+    (told,) = [e for e in log.entries() if "cancelled" in e["summary"]]
+    assert told["summary"] == f"Order {record['number']} was cancelled by the customer"
+    assert told["body"] == "不想要了"
 
 
 def test_the_tray_accepts_the_oldest_waiting_order_only_where_the_shop_can(qtbot, shop):
