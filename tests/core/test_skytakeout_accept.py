@@ -209,3 +209,23 @@ def test_the_details_are_kept_in_the_ledger(double, run_source, ledger):
     wait_until(lambda: ledger.find(event.key).details is not None, 5)
     details = ledger.find(event.key).details
     assert details["remark"] == "少辣" and details["items"][0]["name"] == "宫保鸡丁"
+
+
+def test_an_accept_on_the_wire_when_the_app_died_is_not_reported_as_refused(double, run_source, ledger):
+    running = run_source(sky_settings(double, admin=True))
+    running.wait_state(ConnState.CONNECTED)
+    double.wait_for_clients()
+    record, event = paid_order(double, running)
+    crashed = ActionOutbox(ledger.path)
+    crashed.decide(f"skytakeout:{double.server_label}", event.source, event.server, event.order_id, "accept")
+    crashed.mark_sending(crashed.next_action(f"skytakeout:{double.server_label}").id)
+    double.accept(record["id"])  # the request had reached the back end; its answer was lost
+    crashed.close()
+    results = Results()
+    actions = OrderActions(ledger.path, running.source, results)
+    try:
+        assert results.wait() == [(str(record["id"]), True, None)]
+        assert ledger.find(event.key).ended_how == Ending.ACCEPTED_HERE
+        assert [(name, body) for _t, name, body in double.state.actions] == [("confirm", {"id": record["id"]})]
+    finally:
+        actions.stop()
