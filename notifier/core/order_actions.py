@@ -16,7 +16,8 @@ from notifier.core.action_outbox import ACCEPT, REJECT, ActionOutbox, Decision
 from notifier.core.action_worker import ActionWorker, ResultCallback
 from notifier.core.events import OrderEvent
 from notifier.core.i18n import tr
-from notifier.core.sources import skytakeout_actions
+from notifier.core.sources import amqp_reply, skytakeout_actions
+from notifier.core.sources.amqp import AmqpSource
 from notifier.core.sources.base import Source
 from notifier.core.sources.notifier_stream import NotifierStreamActions, NotifierStreamSource
 from notifier.core.sources.skytakeout import SkyTakeOutSource
@@ -26,11 +27,13 @@ log = logging.getLogger(__name__)
 
 def _sender_for(source: Source):
     """Who sends this source's decisions to its back end; None when it has no way to.
-    (json / amqp: acknowledging stays local, see docs/amqp.md.)"""
+    (json, and amqp without a reply target: acknowledging stays local, see docs/amqp.md.)"""
     if isinstance(source, SkyTakeOutSource):
         return skytakeout_actions.sender_for(source)
     if isinstance(source, NotifierStreamSource):
         return NotifierStreamActions(source.settings, source.secrets, source.server_label())
+    if isinstance(source, AmqpSource) and amqp_reply.reply_configured(source.settings):
+        return amqp_reply.AmqpReplySender(source.settings, source._password, source.server_label())
     return None
 
 
@@ -57,6 +60,8 @@ class OrderActions:
         sentence = None
         if isinstance(self.source, SkyTakeOutSource):
             sentence = skytakeout_actions.actions_unavailable(self.source.settings)
+        elif isinstance(self.source, AmqpSource):
+            sentence = tr("No reply target configured — acknowledge only.")
         return sentence or tr("This connection cannot accept or reject orders — acknowledge only.")
 
     def accept(self, event: OrderEvent) -> Decision:
