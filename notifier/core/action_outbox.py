@@ -14,6 +14,9 @@ on the wire when the app died: it is sent again marked "in doubt", and the sende
 order's state before reporting a refusal (the back end may have taken the first one).
 
 One worker per target (`action_worker.ActionWorker`) sends the rows of its target in id order.
+A row is claimed by moving it from `waiting` to `sending` in one statement, so two workers (the
+old and the new one while the connection settings change) never both send it. Open one outbox
+per process: opening it is what turns a dead run's `sending` rows back into `waiting`.
 (The print queue could become a second user of this table's shape; it has not been merged yet.)
 """
 
@@ -166,7 +169,7 @@ class ActionOutbox:
     def next_action(self, target: str) -> OrderAction | None:
         row = self._execute(
             "SELECT id, key, target, source, server, order_id, action, reason, in_doubt, attempts, "
-            "created_at FROM action_outbox WHERE target=? AND state IN ('waiting', 'sending') "
+            "created_at FROM action_outbox WHERE target=? AND state='waiting' "
             "ORDER BY id LIMIT 1", (target,)).fetchone()
         if row is None:
             return None
@@ -175,10 +178,12 @@ class ActionOutbox:
         return OrderAction(id_, key, target_, source, server, order_id, action, reason,
                            bool(in_doubt), attempts, created)
 
-    def mark_sending(self, action_id: int) -> None:
-        """Before the request goes out: from here until `mark_done` the action is in doubt."""
-        self._execute("UPDATE action_outbox SET state='sending', attempts=attempts+1 WHERE id=?",
-                      (action_id,))
+    def mark_sending(self, action_id: int) -> bool:
+        """Claim the action before its request goes out (False: another worker has it). From
+        here until `mark_done` it is in doubt."""
+        return self._execute(
+            "UPDATE action_outbox SET state='sending', attempts=attempts+1 WHERE id=? AND state='waiting'",
+            (action_id,)).rowcount == 1
 
     def mark_done(self, action_id: int) -> None:
         self._execute("UPDATE action_outbox SET state='done', done_at=?, last_error=NULL WHERE id=?",

@@ -114,7 +114,8 @@ class ActionWorker(ReconnectingSource):
             if action is None:
                 self._reconnect_requested.set()  # back to waiting for an action, at once
                 return "idle"
-            self.outbox.mark_sending(action.id)
+            if not self.outbox.mark_sending(action.id):
+                continue  # another worker claimed it first
             try:
                 sender.send(action)
             except ActionRefused as refused:

@@ -39,7 +39,9 @@ def _sender_for(source: Source):
 
 class OrderActions:
     def __init__(self, ledger_path: Path | str, source: Source,
-                 on_result: ResultCallback = lambda *_a: None):
+                 on_result: ResultCallback = lambda *_a: None, *, outbox: ActionOutbox | None = None):
+        """`outbox`: the process's one outbox when it outlives this object (the app replaces
+        OrderActions when the connection settings change); else one is opened and owned."""
         self.source = source
         sender = _sender_for(source)
         self.outbox: ActionOutbox | None = None
@@ -47,7 +49,8 @@ class OrderActions:
         self.target = f"{source.protocol}:{source.server_label()}"
         if sender is None:
             return
-        self.outbox = ActionOutbox(ledger_path)
+        self._owns_outbox = outbox is None
+        self.outbox = outbox or ActionOutbox(ledger_path)
         self.worker = ActionWorker(source.settings, self.outbox, sender, self.target,
                                    on_result=on_result)
         self.worker.start()  # actions a crash left waiting go out now
@@ -82,5 +85,5 @@ class OrderActions:
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.stop()
-        if self.outbox is not None:
+        if self.outbox is not None and self._owns_outbox:
             self.outbox.close()

@@ -17,6 +17,7 @@ import threading
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtWidgets import QInputDialog, QWidget
 
+from notifier.core.action_outbox import ActionOutbox
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ending
 from notifier.core.order_actions import OrderActions
@@ -59,6 +60,7 @@ class OrderDecisions(QObject):
         super().__init__(parent)
         self.ledger, self.intake, self.notifier, self.alerts = ledger, intake, notifier, alerts
         self._actions: OrderActions | None = None
+        self._outbox: ActionOutbox | None = None  # one for the app's life (see ActionOutbox)
         self._result.connect(self._on_result)
         self._ended.connect(self._on_ended)
         intake.on_ended(lambda *args: self._ended.emit(*args))
@@ -77,8 +79,10 @@ class OrderDecisions(QObject):
             threading.Thread(target=old.stop, name="stop-actions", daemon=True).start()
         if source is not None:
             try:
+                if self._outbox is None:
+                    self._outbox = ActionOutbox(self.ledger.path)
                 self._actions = OrderActions(self.ledger.path, source,
-                                             lambda *args: self._result.emit(*args))
+                                             lambda *args: self._result.emit(*args), outbox=self._outbox)
             except Exception:  # noqa: BLE001 - acknowledging still works without it
                 log.exception("accept / reject unavailable")
         buttons = ((ACCEPT, QCoreApplication.translate("OrderDecisions", "Accept")),
@@ -174,3 +178,6 @@ class OrderDecisions(QObject):
         if self._actions is not None:
             self._actions.stop()
             self._actions = None
+        if self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None

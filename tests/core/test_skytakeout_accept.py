@@ -229,3 +229,27 @@ def test_an_accept_on_the_wire_when_the_app_died_is_not_reported_as_refused(doub
         assert [(name, body) for _t, name, body in double.state.actions] == [("confirm", {"id": record["id"]})]
     finally:
         actions.stop()
+
+
+def test_two_workers_on_one_outbox_send_each_action_once(double, run_source, ledger):
+    """What happens for a moment when the settings change: the old worker still runs beside the
+    new one."""
+    running = run_source(sky_settings(double, admin=True))
+    running.wait_state(ConnState.CONNECTED)
+    double.wait_for_clients()
+    events = [paid_order(double, running)[1] for _ in range(10)]
+    outbox = ActionOutbox(ledger.path)
+    results = Results()
+    old = OrderActions(ledger.path, running.source, results, outbox=outbox)
+    new = OrderActions(ledger.path, running.source, results, outbox=outbox)
+    try:
+        for n, event in enumerate(events):
+            (old if n % 2 else new).accept(event)
+        results.wait(10)
+        assert sorted(body["id"] for _t, _name, body in double.state.actions) == sorted(
+            int(e.order_id) for e in events)
+        assert all(ok for _id, ok, _s in results.items)
+    finally:
+        old.stop()
+        new.stop()
+        outbox.close()
