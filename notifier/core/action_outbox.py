@@ -221,6 +221,12 @@ class ActionOutbox:
             "SELECT COUNT(*) FROM action_outbox WHERE target=? AND state IN ('waiting', 'sending')",
             (target,)).fetchone()[0]
 
+    def unsent_orders(self) -> set[tuple[str, str, str]]:
+        """(source, server, order id) of orders whose decision has not reached the back end yet."""
+        return {tuple(r) for r in self._execute(
+            "SELECT source, server, order_id FROM action_outbox WHERE state IN ('waiting', 'sending')"
+        ).fetchall()}
+
     def state_of(self, key: str) -> tuple[str, str | None] | None:
         """(state, last error) of the action with this key."""
         row = self._execute("SELECT state, last_error FROM action_outbox WHERE key=?", (key,)).fetchone()

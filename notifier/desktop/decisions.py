@@ -100,6 +100,10 @@ class OrderDecisions(QObject):
             return QCoreApplication.translate("OrderDecisions", "Not connected.")
         return self._actions.unavailable or ""
 
+    def unsent(self) -> set[tuple[str, str, str]]:
+        """Orders decided here whose decision still waits to be sent (offline, retrying)."""
+        return self._outbox.unsent_orders() if self._outbox is not None else set()
+
     # -- deciding --------------------------------------------------------------------------
 
     def accept(self, event: OrderEvent) -> bool:

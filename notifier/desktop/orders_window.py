@@ -95,6 +95,8 @@ class OrdersModel(QAbstractTableModel):
         return (self.tr("Time"), self.tr("Kind"), self.tr("Order number"), self.tr("Amount"),
                 self.tr("Customer"), self.tr("Status"))
 
+    unsent: set = frozenset()  # (source, server, order id) decided here, not yet sent
+
     def set_entries(self, entries: list[LedgerEntry]) -> None:
         self.beginResetModel()
         self._entries = entries
@@ -143,7 +145,11 @@ class OrdersModel(QAbstractTableModel):
 
     def status_text(self, entry: LedgerEntry) -> str:
         if entry.ended_how:
-            return self.ending_text(entry.ended_how)
+            text = self.ending_text(entry.ended_how)
+            event = entry.event
+            if (event.source, event.server, event.order_id) in self.unsent:
+                text += " · " + self.tr("not sent yet")
+            return text
         return self.tr("Acknowledged") if entry.acknowledged else self.tr("Waiting")
 
     def time_text(self, received_at: float) -> str:
@@ -404,6 +410,7 @@ class OrdersWindow(QWidget):
             entries = self.ledger.recent(ALL_LIMIT, unacknowledged_only=True, search=search, ended_how=how)
         else:
             entries = self.ledger.recent(ALL_LIMIT, search=search, ended_how=how)
+        self.model.unsent = self.decisions.unsent() if self.decisions is not None else frozenset()
         self.model.set_entries(entries)
         self.chart.set_counts(self.ledger.per_hour(today), datetime.fromtimestamp(now).hour)
         self._waiting = self.ledger.unacknowledged_orders()

@@ -207,6 +207,10 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>已确认</translation>
     </message>
     <message>
+        <source>not sent yet</source>
+        <translation>尚未发送</translation>
+    </message>
+    <message>
         <source>Waiting</source>
         <translation>待确认</translation>
     </message>

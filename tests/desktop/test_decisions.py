@@ -150,6 +150,7 @@ def test_the_orders_window_rejects_with_a_reason_and_shows_how_orders_ended(qtbo
     scene.intake.source.status_poll_s = 1.0
     scene.double.accept(taken["id"])
     qtbot.waitUntil(lambda: scene.ledger.unacknowledged_orders() == 0, timeout=10_000)
+    qtbot.waitUntil(lambda: not scene.decisions.unsent(), timeout=5000)  # the answer was read
     window.reload()
     statuses = {window.model.entry(r).event.order_id: window.model.data(window.model.index(r, 5))
                 for r in range(window.model.rowCount())}
@@ -192,3 +193,23 @@ def test_the_tray_accepts_the_oldest_waiting_order_only_where_the_shop_can(qtbot
     assert scene.double.status(second["id"]) == 2, "only the oldest"
     tray.set_decisions_available(False)
     assert not tray.action_accept.isVisible()
+
+
+def test_the_orders_window_says_when_an_accept_waits_to_be_sent(qtbot, shop):
+    from notifier.desktop.orders_window import OrdersWindow
+
+    scene = shop()
+    record = scene.paid(qtbot)
+    window = OrdersWindow(scene.ledger, lambda: scene.settings)
+    qtbot.addWidget(window)
+    window.set_decisions(scene.decisions)
+    window.show()
+    scene.double.stop()
+    window.reload()
+    window.table.selectRow(0)
+    assert window.accept_selected() == 1
+    assert window.model.data(window.model.index(0, 5)) == "Accepted here · not sent yet"
+    scene.double.start()
+    qtbot.waitUntil(lambda: scene.double.status(record["id"]) == ACCEPTED, timeout=15_000)
+    qtbot.waitUntil(lambda: window.reload() or window.model.data(window.model.index(0, 5)) == "Accepted here",
+                    timeout=5000)
