@@ -110,7 +110,9 @@ def cmd_server(args: argparse.Namespace) -> int:
             if args.callback_url:
                 _set_callback(data_dir, args.name, args.callback_url)
         elif action == "set-callback":
-            if store.shop(args.name) is None:
+            from notifier.core.protocol import valid_shop_name
+
+            if not valid_shop_name(args.name) or store.shop(args.name) is None:
                 raise ShopError(f"no shop named {args.name!r}")
             _check_callback(args.callback_url)
             _set_callback(data_dir, args.name, args.callback_url)

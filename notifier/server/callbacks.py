@@ -63,9 +63,15 @@ class CallbackError(ValueError):
 
 
 def check_callback_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CallbackError(f"the callback URL {url!r} must be an http:// or https:// address")
+    problem = CallbackError(f"the callback URL {url!r} must be an http:// or https:// address")
+    try:
+        url.encode("utf-8")  # an undecodable argv byte cannot be written or sent
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise problem
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise problem from None
     return url.strip()
 
 
