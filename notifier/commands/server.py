@@ -63,6 +63,11 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     _add_run_options(run, suppress=True)
     add = actions.add_parser("add-shop", help="create a shop and print its token and ingest secret once")
     add.add_argument("name")
+    add.add_argument("--callback-url", default=None, metavar="URL",
+                     help="the shop's back end, called (signed) when a PC accepts or rejects an order")
+    set_callback = actions.add_parser("set-callback", help="set or clear a shop's callback URL")
+    set_callback.add_argument("name")
+    set_callback.add_argument("--callback-url", required=True, metavar="URL", help='"" clears it')
     list_shops = actions.add_parser("list-shops", help="list shops with their event counts")
     rotate = actions.add_parser("rotate-token", help="replace a shop's client token (and ingest secret)")
     rotate.add_argument("name")
@@ -70,7 +75,7 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     rotate.add_argument("--ingest-only", action="store_true", help="replace only the ingest secret")
     remove = actions.add_parser("remove-shop", help="delete a shop and all its events")
     remove.add_argument("name")
-    for action in (run, add, list_shops, rotate, remove):
+    for action in (run, add, set_callback, list_shops, rotate, remove):
         _add_data_dir(action, suppress=True)
     server.set_defaults(func=cmd_server)
 
@@ -100,7 +105,17 @@ def cmd_server(args: argparse.Namespace) -> int:
     store = _open_store(data_dir)
     try:
         if action == "add-shop":
+            _check_callback(args.callback_url)
             _print_credentials(store.add_shop(args.name), first=True)
+            if args.callback_url:
+                _set_callback(data_dir, args.name, args.callback_url)
+        elif action == "set-callback":
+            from notifier.core.protocol import valid_shop_name
+
+            if not valid_shop_name(args.name) or store.shop(args.name) is None:
+                raise ShopError(f"no shop named {args.name!r}")
+            _check_callback(args.callback_url)
+            _set_callback(data_dir, args.name, args.callback_url)
         elif action == "list-shops":
             shops = store.shops()
             if not shops:
@@ -120,6 +135,24 @@ def cmd_server(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _check_callback(url: str | None) -> None:
+    if url:
+        from notifier.server.callbacks import CallbackError, check_callback_url
+
+        try:
+            check_callback_url(url)
+        except CallbackError:
+            raise UsageError(tr("The callback URL {url} must be an http:// or https:// address.",
+                                url=url)) from None
+
+
+def _set_callback(data_dir: Path, shop: str, url: str) -> None:
+    from notifier.server.callbacks import CallbackTargets
+
+    CallbackTargets(data_dir).set(shop, url or None)
+    print(f"callback for {shop}: {url}" if url else f"no callback for {shop}")
 
 
 def _open_store(data_dir: Path):

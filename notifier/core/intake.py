@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 OrderObserver = Callable[[OrderEvent], None]
 StatusObserver = Callable[[ConnectionStatus], None]
+# (source, server, order_id, how, reason): an order's alert ended without a click here.
+EndedObserver = Callable[[str, str, str, str, "str | None"], None]
 
 
 def noted_late(event: OrderEvent) -> OrderEvent:
@@ -46,6 +48,7 @@ class OrderIntake:
         self.secrets = secrets
         self._order_observers: list[OrderObserver] = []
         self._status_observers: list[StatusObserver] = []
+        self._ended_observers: list[EndedObserver] = []
         self._lock = threading.Lock()
         self.source: Source | None = None
 
@@ -54,6 +57,24 @@ class OrderIntake:
 
     def on_status(self, observer: StatusObserver) -> None:
         self._status_observers.append(observer)
+
+    def on_ended(self, observer: EndedObserver) -> None:
+        """Called when a source learns that an order ended elsewhere (accepted or rejected on
+        another PC, cancelled by the customer) and it was still ringing here."""
+        self._ended_observers.append(observer)
+
+    def end_order(self, source: str, server: str, order_id: str, how: str,
+                  reason: str | None = None) -> bool:
+        """Record how the order ended (ledger first), then tell the observers if it was still
+        ringing; True if it was."""
+        if not self.ledger.end_order(source, server, order_id, how, reason):
+            return False
+        for observer in self._ended_observers:
+            try:
+                observer(source, server, order_id, how, reason)
+            except Exception:  # noqa: BLE001 - the ending is on disk; keep the source alive
+                log.exception("ended observer failed")
+        return True
 
     def deliver(
         self, event: OrderEvent, cursor: tuple[str, str] | None = None, *, durable: bool = False

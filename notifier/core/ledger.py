@@ -48,7 +48,9 @@ from notifier.core.ledger_background import (  # noqa: F401 - the tuning lives w
 log = logging.getLogger(__name__)
 
 # 2: events.told_at (see the module docstring); files of version 1 are upgraded in place.
-SCHEMA_VERSION = 2
+# 3: how and when each alert ended (`ended_how`, `ended_at`, `end_reason`) and the order's
+#    details fetched after it was stored (`details`, JSON); older files gain the columns in place.
+SCHEMA_VERSION = 3
 # A customer pressing "remind" twice within this window is one reminder, not two.
 REMINDER_WINDOW_S = 60.0
 CACHE_KIB = 512
@@ -73,7 +75,11 @@ CREATE TABLE IF NOT EXISTS events (
     event_id TEXT,
     raw TEXT NOT NULL,
     acknowledged_at REAL,
-    told_at REAL
+    told_at REAL,
+    ended_how TEXT,
+    ended_at REAL,
+    end_reason TEXT,
+    details TEXT
 );
 CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
 CREATE INDEX IF NOT EXISTS events_order ON events(source, server, order_id);
@@ -89,8 +95,26 @@ _TOLD_INDEX = "CREATE INDEX IF NOT EXISTS events_untold ON events(id) WHERE told
 
 _COLUMNS = (
     "id, key, kind, order_id, order_number, amount, currency, customer, text, occurred_at, "
-    "received_at, source, server, event_id, raw, acknowledged_at"
+    "received_at, source, server, event_id, raw, acknowledged_at, ended_how, ended_at, end_reason, "
+    "details"
 )
+# Columns added after version 1, with their types: a file of an older version gains them in place.
+_ADDED_COLUMNS = (("told_at", "REAL"), ("ended_how", "TEXT"), ("ended_at", "REAL"),
+                  ("end_reason", "TEXT"), ("details", "TEXT"))
+
+
+class Ending:
+    """How an alert ended (`events.ended_how`): who or what stopped it ringing."""
+
+    ACCEPTED_HERE = "accepted_here"
+    REJECTED_HERE = "rejected_here"
+    ACCEPTED_ELSEWHERE = "accepted_elsewhere"
+    REJECTED_ELSEWHERE = "rejected_elsewhere"
+    CANCELLED = "cancelled"  # by the customer (or the back end) before anyone accepted it
+    ACKNOWLEDGED = "acknowledged"  # silenced here only; the back end was not told anything
+
+    ALL = (ACCEPTED_HERE, REJECTED_HERE, ACCEPTED_ELSEWHERE, REJECTED_ELSEWHERE, CANCELLED,
+           ACKNOWLEDGED)
 
 
 class LedgerError(RuntimeError):
@@ -103,6 +127,10 @@ class LedgerEntry:
     event: OrderEvent
     received_at: float
     acknowledged_at: float | None
+    ended_how: str | None = None  # an `Ending` value; None while it rings (or from before v3)
+    ended_at: float | None = None
+    end_reason: str | None = None  # the reject reason, or why the back end refused an action
+    details: dict | None = None  # what the back end's order details added (items, remark, ...)
 
     @property
     def acknowledged(self) -> bool:
@@ -111,7 +139,8 @@ class LedgerEntry:
 
 def _row_to_entry(row: tuple) -> LedgerEntry:
     (id_, _key, kind, order_id, number, amount, currency, customer, text, occurred_at,
-     received_at, source, server, event_id, raw, acked) = row
+     received_at, source, server, event_id, raw, acked, ended_how, ended_at, end_reason,
+     details) = row
     try:
         kind_value = OrderKind(kind)
     except ValueError:
@@ -130,7 +159,12 @@ def _row_to_entry(row: tuple) -> LedgerEntry:
         event_id=event_id,
         raw=raw,
     )
-    return LedgerEntry(id_, event, received_at, acked)
+    try:
+        details_value = json.loads(details) if details else None
+    except ValueError:
+        details_value = None
+    return LedgerEntry(id_, event, received_at, acked, ended_how, ended_at, end_reason,
+                       details_value if isinstance(details_value, dict) else None)
 
 
 class Ledger:
@@ -175,14 +209,15 @@ class Ledger:
             for statement in _SCHEMA.split(";"):
                 db.execute(statement)
             columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
-            if "told_at" not in columns:
-                db.execute("ALTER TABLE events ADD COLUMN told_at REAL")
-            if version < SCHEMA_VERSION:
+            for name, kind in _ADDED_COLUMNS:
+                if name not in columns:
+                    db.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+            if version < 2:
                 # Whatever an older version stored, it told (or its moment has long passed): only
                 # events stored from now on can be "stored but not told".
                 db.execute("UPDATE events SET told_at=received_at WHERE told_at IS NULL")
-                if version:
-                    log.info("order history upgraded from version %d to %d", version, SCHEMA_VERSION)
+            if version and version < SCHEMA_VERSION:
+                log.info("order history upgraded from version %d to %d", version, SCHEMA_VERSION)
             db.execute(_TOLD_INDEX)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("COMMIT")
@@ -409,16 +444,55 @@ class Ledger:
         if not ids:
             return 0
         marks = ",".join("?" * len(ids))
+        now = self._clock()
         return self._write(
-            "UPDATE events SET acknowledged_at=? WHERE acknowledged_at IS NULL AND "
+            "UPDATE events SET acknowledged_at=?, ended_how=COALESCE(ended_how, ?), "
+            "ended_at=COALESCE(ended_at, ?) WHERE acknowledged_at IS NULL AND "
             f"(source, server, order_id) IN (SELECT source, server, order_id FROM events WHERE id IN ({marks}))",
-            (self._clock(), *ids),
+            (now, Ending.ACKNOWLEDGED, now, *ids),
         )
 
     def acknowledge_all(self) -> int:
+        now = self._clock()
         return self._write(
-            "UPDATE events SET acknowledged_at=? WHERE acknowledged_at IS NULL", (self._clock(),)
-        )
+            "UPDATE events SET acknowledged_at=?, ended_how=COALESCE(ended_how, ?), "
+            "ended_at=COALESCE(ended_at, ?) WHERE acknowledged_at IS NULL",
+            (now, Ending.ACKNOWLEDGED, now))
+
+    def end_order(self, source: str, server: str, order_id: str, how: str,
+                  reason: str | None = None) -> int:
+        """The order's alert ended because of `how` (an `Ending`), e.g. another PC accepted it or
+        the customer cancelled it: every event of the order stops ringing. Returns how many events
+        were still ringing (0: it had ended already, so nobody needs telling again). An order that
+        had ended otherwise (only acknowledged, say) keeps being silent but learns the news."""
+        if how not in Ending.ALL:
+            raise ValueError(f"unknown ending {how!r}")
+        now = self._clock()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                ringing = self._db.execute(
+                    "UPDATE events SET acknowledged_at=?, ended_how=?, ended_at=?, end_reason=? "
+                    "WHERE source=? AND server=? AND order_id=? AND acknowledged_at IS NULL",
+                    (now, how, now, reason, source, server, order_id)).rowcount
+                # Acknowledged here earlier: the news still replaces "acknowledged only".
+                self._db.execute(
+                    "UPDATE events SET ended_how=?, ended_at=?, end_reason=? WHERE source=? AND "
+                    "server=? AND order_id=? AND (ended_how IS NULL OR ended_how=?)",
+                    (how, now, reason, source, server, order_id, Ending.ACKNOWLEDGED))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise LedgerError(f"cannot write the order history: {exc}") from exc
+        self._committed()
+        return ringing
+
+    def set_details(self, source: str, server: str, order_id: str, details: dict) -> int:
+        """Keep what the back end's order details said (items, remark, ...) with the order."""
+        return self._write(
+            "UPDATE events SET details=? WHERE source=? AND server=? AND order_id=? AND kind='new_order'",
+            (json.dumps(details, ensure_ascii=False, default=str)[:MAX_RAW_CHARS], source, server,
+             order_id))
 
     def expire(self, retention_days: float) -> int:
         """Forget entries older than the retention period; returns how many went."""
@@ -449,8 +523,13 @@ class Ledger:
         since: float | None = None,
         unacknowledged_only: bool = False,
         search: str = "",
+        ended_how: str | None = None,
     ) -> list[LedgerEntry]:
+        """Newest first. `ended_how`: only orders whose alert ended that way (an `Ending`)."""
         where, params = ["1=1"], []
+        if ended_how is not None:
+            where.append("ended_how = ?")
+            params.append(ended_how)
         if since is not None:
             where.append("received_at >= ?")
             params.append(since)
@@ -506,6 +585,13 @@ class Ledger:
             waiting.update(row[0] for row in self._query(
                 f"SELECT key FROM events WHERE acknowledged_at IS NULL AND key IN ({marks})", tuple(chunk)))
         return waiting
+
+    def ringing_order_ids(self, source: str, server: str, limit: int = 200) -> list[str]:
+        """Orders of this source and server still waiting for someone, oldest first."""
+        rows = self._query(
+            "SELECT order_id FROM events WHERE acknowledged_at IS NULL AND source=? AND server=? "
+            "GROUP BY order_id ORDER BY MIN(id) LIMIT ?", (source, server, limit))
+        return [row[0] for row in rows]
 
     def unacknowledged_orders(self) -> int:
         """How many orders (not events) wait for someone: the number on the tray icon."""

@@ -155,6 +155,11 @@ SETTINGS: tuple[Setting, ...] = (
             advanced=True),
     Setting("amqp.declare", bool, True, "Create the exchange and queue if missing",
             help="Off: use existing ones exactly as they are (e.g. a queue with a dead-letter exchange)."),
+    Setting("amqp.reply_routing_key", str, "", "Routing key for accept / reject",
+            help="Empty: acknowledging stays on this PC. Else accepted and rejected orders are "
+                 "published (persistent, confirmed) to the reply exchange with this key."),
+    Setting("amqp.reply_exchange", str, "", "Exchange for accept / reject",
+            help="Empty: the default exchange (the routing key is then a queue name)."),
     # JSON field mapping (dotted paths into the message; also used for RabbitMQ message bodies)
     Setting("json.kind_field", str, "", "Field holding the message kind",
             help="Empty: every message is a new order."),

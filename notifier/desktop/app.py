@@ -186,6 +186,13 @@ class NotifierApp:
         self.announcer.voice_problem.connect(self.tray.set_voice_problem)
         self.alerts = AlertCentre(self.settings, self.ledger, self.notifier, self.announcer)
         self._start_printing()
+        from notifier.desktop.decisions import OrderDecisions
+
+        self.decisions = OrderDecisions(self.ledger, self.intake, self.notifier, self.alerts)
+        self.decisions.available_changed.connect(self.tray.set_decisions_available)
+        self.tray.accept_oldest.connect(self.decisions.accept_oldest)
+        self.tray.reject_oldest.connect(self.decisions.reject_oldest)
+        self.decisions.refresh()
 
         self.bridge.orders.connect(self.alerts.on_orders)
         self.bridge.orders.connect(self._orders_arrived)
@@ -292,6 +299,7 @@ class NotifierApp:
 
     def _status_changed(self, status) -> None:
         self._status = status
+        self.decisions.refresh()  # a new source (settings changed) announces itself here
         self.alerts.on_status(status)
         self.tray.set_status(status)
         if self.console:
@@ -333,6 +341,8 @@ class NotifierApp:
 
             self.orders_window = OrdersWindow(self.ledger, lambda: self.settings)
             self.orders_window.acknowledged.connect(self.alerts.on_acknowledged)
+            self.orders_window.set_decisions(self.decisions)
+            self.decisions.changed.connect(self.orders_window.refresh)
             self._refresh_timer = QTimer(self.orders_window, singleShot=True)
             self._refresh_timer.timeout.connect(self.orders_window.refresh)
         else:
@@ -450,6 +460,8 @@ class NotifierApp:
         log.info("quitting")
         try:
             self.intake.stop()
+            if getattr(self, "decisions", None) is not None:
+                self.decisions.stop()
             if getattr(self, "printing", None) is not None:
                 self.printing.stop()
         finally:

@@ -53,6 +53,8 @@ class _Popup:
     body: str
     key: str | None
     action: str = ""  # the label of the "open this order" action, in the user's language
+    # More buttons for an order's notification: (action id, label), e.g. accept / reject.
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 class _Freedesktop:
@@ -64,7 +66,8 @@ class _Freedesktop:
     BUS_NAME = "org.freedesktop.Notifications"
     PATH = "/org/freedesktop/Notifications"
 
-    def __init__(self, activated: Callable[[str], None], failed: Callable[..., None]):
+    def __init__(self, activated: Callable[[str], None], failed: Callable[..., None],
+                 invoked: Callable[[str, str], None] = lambda _k, _a: None):
         if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
             raise BackendError("no session bus (DBUS_SESSION_BUS_ADDRESS is not set)")
         try:
@@ -73,6 +76,7 @@ class _Freedesktop:
             raise BackendError(f"jeepney is not installed: {exc}") from None
         self._address = DBusAddress(self.PATH, self.BUS_NAME, self.BUS_NAME)
         self._activated = activated
+        self._invoked = invoked
         self._failed = failed
         self._queue: queue.SimpleQueue[_Popup | None] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
@@ -171,7 +175,7 @@ class _Freedesktop:
         self._conn = conn
 
         sent = self._sent
-        shown: dict[int, str] = {}  # notification id -> key
+        shown: dict[int, tuple[str, set[str]]] = {}  # notification id -> (key, extra action ids)
         selector = selectors.DefaultSelector()
         selector.register(conn.sock, selectors.EVENT_READ, "bus")
         selector.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -218,6 +222,9 @@ class _Freedesktop:
 
         body = html.escape(popup.body, quote=False) if self._markup else popup.body
         actions = ["default", popup.action or "Open"] if self._actions and popup.key else []
+        if actions:
+            for action_id, label in popup.extra:
+                actions += [action_id, label]
         hints = {"urgency": ("y", 1), "category": ("s", "im.received")}
         if self._icon:
             hints["image-path"] = ("s", self._icon)
@@ -237,16 +244,18 @@ class _Freedesktop:
                 self._give_up(f"Notify refused: {header.fields.get(HeaderFields.error_name)} "
                               f"{message.body}", [popup])
             elif popup.key:
-                shown[message.body[0]] = popup.key
+                shown[message.body[0]] = (popup.key, {a for a, _label in popup.extra})
                 if len(shown) > 500:  # clicks only matter for recent notifications
                     for old in list(shown)[:250]:
                         del shown[old]
         elif kind is MessageType.signal:
             member = header.fields.get(HeaderFields.member)
-            if member == "ActionInvoked" and message.body[1] == "default":
-                key = shown.get(message.body[0])
-                if key:
+            if member == "ActionInvoked":
+                key, extra = shown.get(message.body[0], (None, ()))
+                if key and message.body[1] == "default":
                     self._activated(key)
+                elif key and message.body[1] in extra:
+                    self._invoked(key, message.body[1])
             elif member == "NotificationClosed":
                 shown.pop(message.body[0], None)
 
@@ -333,6 +342,7 @@ class Notifier(QObject):
     """Shows one notification per call, through the first backend that works here."""
 
     activated = Signal(str)  # key of the notification the owner clicked
+    action_invoked = Signal(str, str)  # (key, action id) of an extra button (accept, reject)
     # A backend's thread gave up: (backend, popups it still held, reason). Queued to our thread.
     _backend_failed = Signal(object, object, str)
 
@@ -342,6 +352,7 @@ class Notifier(QObject):
         self._backend_failed.connect(self._on_backend_failed)
         self._backends: list = []
         self._logged: set[str] = set()
+        self._order_actions: tuple[tuple[str, str], ...] = ()
         for make in self._candidates():
             try:
                 self._backends.append(make())
@@ -352,7 +363,7 @@ class Notifier(QObject):
         failed = self._backend_failed.emit
 
         def freedesktop():
-            return _Freedesktop(self.activated.emit, failed)
+            return _Freedesktop(self.activated.emit, failed, self.action_invoked.emit)
 
         def plyer():
             return _Plyer(failed)
@@ -368,17 +379,24 @@ class Notifier(QObject):
         """The backend notifications go to now ("none" when there is none)."""
         return self._backends[0].name if self._backends else "none"
 
+    def set_order_actions(self, actions: tuple[tuple[str, str], ...]) -> None:
+        """Buttons (action id, label) added to every order's notification from now on, e.g.
+        accept / reject when the shop's back end takes them; () for none."""
+        self._order_actions = tuple(actions)
+
     def show(self, title: str, body: str, *, key: str | None = None) -> None:
         """Show a notification; returns at once, whatever the platform does with it."""
         # Translated here, on the main thread, in the language in use now.
-        self._show(_Popup(title, body, key, QCoreApplication.translate("Notifier", "Open")))
+        self._show(_Popup(title, body, key, QCoreApplication.translate("Notifier", "Open"),
+                          self._order_actions if key else ()))
 
     def _show(self, popup: _Popup) -> None:
         while self._backends:
             backend = self._backends[0]
             title_limit, body_limit = backend.limits
             shown = _Popup(plain(popup.title, title_limit),
-                           plain(popup.body, body_limit, multiline=True), popup.key, popup.action)
+                           plain(popup.body, body_limit, multiline=True), popup.key, popup.action,
+                           popup.extra)
             try:
                 backend.show(shown)
                 return

@@ -34,6 +34,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -46,7 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from notifier.core.events import OrderEvent, OrderKind
-from notifier.core.ledger import Ledger, LedgerEntry
+from notifier.core.ledger import Ending, Ledger, LedgerEntry
 from notifier.core.order_links import order_url
 from notifier.core.settings import Settings
 from notifier.core.text import plain
@@ -94,6 +95,8 @@ class OrdersModel(QAbstractTableModel):
         return (self.tr("Time"), self.tr("Kind"), self.tr("Order number"), self.tr("Amount"),
                 self.tr("Customer"), self.tr("Status"))
 
+    unsent: set = frozenset()  # (source, server, order id) decided here, not yet sent
+
     def set_entries(self, entries: list[LedgerEntry]) -> None:
         self.beginResetModel()
         self._entries = entries
@@ -130,6 +133,25 @@ class OrdersModel(QAbstractTableModel):
             OrderKind.REFUND: self.tr("Refund"),
         }[kind]
 
+    def ending_text(self, how: str | None) -> str:
+        return {
+            Ending.ACCEPTED_HERE: self.tr("Accepted here"),
+            Ending.REJECTED_HERE: self.tr("Rejected here"),
+            Ending.ACCEPTED_ELSEWHERE: self.tr("Accepted elsewhere"),
+            Ending.REJECTED_ELSEWHERE: self.tr("Rejected elsewhere"),
+            Ending.CANCELLED: self.tr("Cancelled by the customer"),
+            Ending.ACKNOWLEDGED: self.tr("Acknowledged"),
+        }.get(how or "", self.tr("Acknowledged"))
+
+    def status_text(self, entry: LedgerEntry) -> str:
+        if entry.ended_how:
+            text = self.ending_text(entry.ended_how)
+            event = entry.event
+            if (event.source, event.server, event.order_id) in self.unsent:
+                text += " · " + self.tr("not sent yet")
+            return text
+        return self.tr("Acknowledged") if entry.acknowledged else self.tr("Waiting")
+
     def time_text(self, received_at: float) -> str:
         moment = datetime.fromtimestamp(received_at)
         if received_at >= self._today:
@@ -153,7 +175,7 @@ class OrdersModel(QAbstractTableModel):
                 return format_amount(event.amount, event.currency)
             if column == "customer":
                 return plain(event.customer, 120)
-            return self.tr("Acknowledged") if entry.acknowledged else self.tr("Waiting")
+            return self.status_text(entry)
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [f"{self.kind_text(event.kind)} #{plain(event.display_number, 40)}"]
             if event.text:
@@ -161,6 +183,8 @@ class OrdersModel(QAbstractTableModel):
             if entry.acknowledged and entry.acknowledged_at:
                 lines.append(self.tr("Acknowledged at %1").replace(
                     "%1", datetime.fromtimestamp(entry.acknowledged_at).strftime("%H:%M:%S")))
+            if entry.end_reason:
+                lines.append(f"{self.status_text(entry)}: {plain(entry.end_reason, 200)}")
             return "\n".join(lines)
         if role == Qt.ItemDataRole.FontRole and not entry.acknowledged:
             return self._bold
@@ -238,6 +262,12 @@ class OrdersWindow(QWidget):
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(lambda _text: self._search_timer.start())
         bar.addWidget(self.search, 1)
+        self.ending_filter = QComboBox(self)  # how the alert ended (see Ending)
+        self.ending_filter.setObjectName("ending_filter")
+        for how in (None, *Ending.ALL):
+            self.ending_filter.addItem("", how)
+        self.ending_filter.currentIndexChanged.connect(lambda _index: self.reload())
+        bar.addWidget(self.ending_filter)
         layout.addLayout(bar)
 
         self.model = OrdersModel(self, self._clock)
@@ -286,7 +316,17 @@ class OrdersWindow(QWidget):
         self.ack_all_button.setObjectName("acknowledge_all")
         self.ack_all_button.setDefault(True)
         self.ack_all_button.clicked.connect(self.acknowledge_all)
-        for button in (self.open_button, self.ack_selected_button, self.ack_all_button):
+        self.accept_button = QPushButton(self)  # shown when the shop's back end takes decisions
+        self.accept_button.setObjectName("accept_selected")
+        self.accept_button.clicked.connect(self.accept_selected)
+        self.reject_button = QPushButton(self)
+        self.reject_button.setObjectName("reject_selected")
+        self.reject_button.clicked.connect(self.reject_selected)
+        self.accept_button.hide()
+        self.reject_button.hide()
+        self.decisions = None  # desktop.decisions.OrderDecisions, set by the app
+        for button in (self.open_button, self.accept_button, self.reject_button,
+                       self.ack_selected_button, self.ack_all_button):
             actions.addWidget(button)
         layout.addLayout(actions)
 
@@ -297,6 +337,11 @@ class OrdersWindow(QWidget):
     def retranslate(self) -> None:
         self.setWindowTitle(self.tr("Orders — Order Notifier"))
         self._filter_button[FILTER_TODAY].setText(self.tr("Today"))
+        self.ending_filter.setItemText(0, self.tr("Any outcome"))
+        for row, how in enumerate(Ending.ALL, start=1):
+            self.ending_filter.setItemText(row, self.model.ending_text(how))
+        self.accept_button.setText(self.tr("Accept"))
+        self.reject_button.setText(self.tr("Reject…"))
         self._filter_button[FILTER_UNACKNOWLEDGED].setText(self.tr("Not acknowledged"))
         self._filter_button[FILTER_ALL].setText(self.tr("All"))
         self.search.setPlaceholderText(self.tr("Search order number, customer or text"))
@@ -358,12 +403,14 @@ class OrdersWindow(QWidget):
         now = self._clock()
         today = day_start(now)
         search = self.search.text().strip()
+        how = self.ending_filter.currentData()
         if self._filter == FILTER_TODAY:
-            entries = self.ledger.recent(ALL_LIMIT, since=today, search=search)
+            entries = self.ledger.recent(ALL_LIMIT, since=today, search=search, ended_how=how)
         elif self._filter == FILTER_UNACKNOWLEDGED:
-            entries = self.ledger.recent(ALL_LIMIT, unacknowledged_only=True, search=search)
+            entries = self.ledger.recent(ALL_LIMIT, unacknowledged_only=True, search=search, ended_how=how)
         else:
-            entries = self.ledger.recent(ALL_LIMIT, search=search)
+            entries = self.ledger.recent(ALL_LIMIT, search=search, ended_how=how)
+        self.model.unsent = self.decisions.unsent() if self.decisions is not None else frozenset()
         self.model.set_entries(entries)
         self.chart.set_counts(self.ledger.per_hour(today), datetime.fromtimestamp(now).hour)
         self._waiting = self.ledger.unacknowledged_orders()
@@ -481,8 +528,41 @@ class OrdersWindow(QWidget):
         action.setEnabled(self.open_button.isEnabled())
         menu.exec(self.table.viewport().mapToGlobal(position))
 
+    def set_decisions(self, decisions) -> None:
+        """Offer accept / reject through `decisions` (an OrderDecisions) when it can."""
+        self.decisions = decisions
+        self._update_buttons()
+
+    def _decidable(self) -> list[LedgerEntry]:
+        """Selected orders nobody has accepted or rejected yet (only acknowledged is fine)."""
+        return [e for e in self.selected_entries() if e.event.kind is OrderKind.NEW_ORDER
+                and e.ended_how in (None, Ending.ACKNOWLEDGED)]
+
+    def accept_selected(self) -> int:
+        if self.decisions is None:
+            return 0
+        done = sum(1 for entry in self._decidable() if self.decisions.accept(entry.event))
+        self.reload()
+        return done
+
+    def reject_selected(self) -> int:
+        entries = self._decidable()
+        if self.decisions is None or len(entries) != 1:
+            return 0
+        done = int(self.decisions.reject(entries[0].event, parent=self))
+        self.reload()
+        return done
+
     def _update_buttons(self) -> None:
         entries = self.selected_entries()
+        decisions = self.decisions
+        offered = decisions is not None and decisions.available
+        self.accept_button.setVisible(offered)
+        self.reject_button.setVisible(offered)
+        if offered:
+            decidable = self._decidable()
+            self.accept_button.setEnabled(bool(decidable))
+            self.reject_button.setEnabled(len(decidable) == 1)
         has_url = bool(self._settings_provider()["alerts.order_url"].strip())
         self.ack_selected_button.setEnabled(any(not e.acknowledged for e in entries))
         self.open_button.setEnabled(has_url and len(entries) == 1)

@@ -144,6 +144,8 @@ def _listed_rows() -> list[Row]:
         Row("amqp.queue", "connection", "amqp"),
         Row("amqp.routing_key", "connection", "amqp"),
         Row("amqp.declare", "connection", "amqp"),
+        Row("amqp.reply_routing_key", "connection", "amqp"),
+        Row("amqp.reply_exchange", "connection", "amqp"),
         *(Row(spec.key, "connection", "json") for spec in SETTINGS if spec.group == "json"),
         Row("connection.ca_file", *advanced, editor="path"),
         # For machines without a keyring (the dialog still saves passwords to the keyring only).

@@ -164,6 +164,8 @@ class Tray(QObject):
 
     open_orders = Signal()
     acknowledge_all = Signal()
+    accept_oldest = Signal()  # accept / reject the order waiting longest (when the shop can)
+    reject_oldest = Signal()
     mute = Signal(int)  # seconds; MUTE_TOMORROW or MUTE_OFF
     reconnect = Signal()
     open_settings = Signal()
@@ -198,6 +200,9 @@ class Tray(QObject):
         menu.addSeparator()
         self.action_orders = menu.addAction("", self.open_orders.emit)
         self.action_ack = menu.addAction("", self.acknowledge_all.emit)
+        self.action_accept = menu.addAction("", self.accept_oldest.emit)
+        self.action_reject = menu.addAction("", self.reject_oldest.emit)
+        self.set_decisions_available(False)
         self.mute_menu = menu.addMenu("")
         group = QActionGroup(self)
         self.mute_actions: dict[int, QAction] = {}
@@ -221,6 +226,8 @@ class Tray(QObject):
         """Set every text in the current language (called again after a language change)."""
         self.action_orders.setText(self.tr("Orders"))
         self.action_ack.setText(self.tr("Acknowledge all"))
+        self.action_accept.setText(self.tr("Accept the oldest waiting order"))
+        self.action_reject.setText(self.tr("Reject the oldest waiting order…"))
         self.mute_menu.setTitle(self.tr("Mute voice"))
         self.mute_actions[MUTE_30_MIN].setText(self.tr("For 30 minutes"))
         self.mute_actions[MUTE_1_H].setText(self.tr("For 1 hour"))
@@ -271,6 +278,11 @@ class Tray(QObject):
         if self._printer_problem:
             lines.append(self._printer_problem)
         return "\n".join(lines)
+
+    def set_decisions_available(self, available: bool) -> None:
+        """Show accept / reject only when the shop's back end takes them."""
+        self.action_accept.setVisible(available)
+        self.action_reject.setVisible(available)
 
     def set_count(self, count: int) -> None:
         if count != self._count:

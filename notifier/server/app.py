@@ -2,6 +2,7 @@
 
 - `POST /api/v1/shops/{shop}/events`  signed ingest from the order system
 - `GET  /api/v1/shops/{shop}/stream`  WebSocket: replay after a sequence number, then live
+- `POST /api/v1/shops/{shop}/orders/{order_id}/accept|reject`  a PC of the shop decided
 - `GET  /ws/{sid}`                    sky-take-out compatible broadcast (only when configured)
 - `GET  /healthz`
 
@@ -24,13 +25,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import socket
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from notifier.core import protocol
 from notifier.core.protocol import BodyError, SchemaError, SignatureProblem
+from notifier.server.callbacks import Callbacks
 from notifier.server.config import ServerConfig
 from notifier.server.hub import CLOSE_SHOP_GONE, CLOSE_TOKEN_REVOKED, Hub, Subscriber
 from notifier.server.store import Appending, EventStore, IngestResult, ShopError
@@ -45,6 +49,7 @@ CONFIG: web.AppKey[ServerConfig] = web.AppKey("config", ServerConfig)
 GUARD_STATS: web.AppKey[Any] = web.AppKey("guard_stats", object)  # set by the runner: () -> dict
 BATCHER: web.AppKey[Any] = web.AppKey("ingest_batcher", object)
 KNOWN_SHOPS: web.AppKey[dict] = web.AppKey("known_shops", dict)  # name -> (token hash, identity)
+CALLBACKS: web.AppKey[Callbacks] = web.AppKey("callbacks", Callbacks)
 
 
 def _error(status: int, reason: str, message: str, **extra: Any) -> web.Response:
@@ -171,6 +176,59 @@ async def ingest(request: web.Request) -> web.Response:
             return _error(422, "idempotency_conflict", "this Idempotency-Key was used with a different body")
         return web.json_response({"seq": result.seq, "shop": shop, "duplicate": True}, status=200)
     return web.json_response({"seq": result.seq, "shop": shop, "duplicate": False}, status=201)
+
+
+# -- accept / reject ---------------------------------------------------------------------------
+
+MAX_REASON_CHARS = 200
+
+
+async def order_action(request: web.Request) -> web.Response:
+    """A PC of the shop accepted or rejected an order: the decision becomes an event in the
+    shop's log (so every stream gets it, and one that was offline gets it on resume), and the
+    shop's back end is called back if it asked to be (see callbacks.py)."""
+    store, config = request.app[STORE], request.app[CONFIG]
+    shop, order_id = request.match_info["shop"], request.match_info["order_id"]
+    action = request.match_info["action"]
+    if not protocol.valid_shop_name(shop):
+        return _unknown_shop(shop)
+    token = _client_token(request)
+    if not token or not store.token_matches(shop, token):
+        return _error(401, "unauthorized", "missing or wrong token for this shop")
+    if not (0 < len(order_id) <= protocol.FIELD_LIMITS["order_id"]) or not order_id.isprintable():
+        return _error(400, "bad_order_id", "the order id must be 1-64 printable characters")
+    body = await request.read() if request.can_read_body else b""
+    if len(body) > config.max_body:
+        return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
+    reason = None
+    if body.strip():
+        try:
+            parsed = protocol.parse_body(body)
+        except BodyError as exc:
+            return _error(400, "invalid_json", f"{exc}: send one UTF-8 JSON object")
+        reason = parsed.get("reason") if isinstance(parsed, dict) else None
+        if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS):
+            return _error(400, "bad_reason", f"reason must be a text of at most {MAX_REASON_CHARS} characters")
+    key = request.headers.get(protocol.IDEMPOTENCY_HEADER)
+    if key is not None and not protocol.IDEMPOTENCY_KEY.match(key):
+        return _error(400, "bad_idempotency_key", "Idempotency-Key must be 1-200 printable ASCII characters")
+    event = {"kind": "accepted" if action == "accept" else "rejected", "order_id": order_id,
+             "text": reason or None, "occurred_at": datetime.now(UTC).isoformat()}
+    # What an Idempotency-Key is compared against: the decision, not the moment it was made.
+    decision = json.dumps([event["kind"], order_id, event["text"]], ensure_ascii=False).encode("utf-8")
+    result = await request.app[BATCHER].submit(
+        Appending(shop, event, secrets.token_hex(16), key, decision))
+    if isinstance(result, ShopError):
+        return _unknown_shop(shop)
+    if result.duplicate and result.conflict:
+        return _error(422, "idempotency_conflict", "this Idempotency-Key was used for another decision")
+    identity = result.identity or getattr(store.shop(shop), "identity", "")
+    event_id = f"{identity}:{result.seq}" if identity else str(result.seq)
+    # Queued by event id, so a retry queues nothing new; but it does heal a crash that fell
+    # between storing the decision and queueing its callback (the PC retries: it got no answer).
+    request.app[CALLBACKS].queue(shop, event_id, result.seq, event)
+    return web.json_response({"seq": result.seq, "shop": shop, "event_id": event_id,
+                              "duplicate": result.duplicate}, status=200 if result.duplicate else 201)
 
 
 # -- stream ----------------------------------------------------------------------------------
@@ -435,6 +493,9 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
     app.router.add_post(protocol.API_PREFIX + "/{shop}/events", ingest)
     app.router.add_get(protocol.API_PREFIX + "/{shop}/stream", stream)
     app.router.add_get("/healthz", healthz)
+    app.router.add_post(protocol.API_PREFIX + "/{shop}/orders/{order_id}/{action:accept|reject}", order_action)
+    app[CALLBACKS] = Callbacks(config.data_dir, store.ingest_secret)
+    app.cleanup_ctx.append(app[CALLBACKS].run_with)
     if config.skytakeout_shop:
         app.router.add_get("/ws/{sid}", skytakeout_ws)
     app.cleanup_ctx.append(_upkeep)

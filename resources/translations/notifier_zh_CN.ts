@@ -98,6 +98,61 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     </message>
 </context>
 <context>
+    <name>OrderDecisions</name>
+    <message>
+        <source>Sold out</source>
+        <translation>菜品已售完</translation>
+    </message>
+    <message>
+        <source>Too busy right now</source>
+        <translation>店铺太忙</translation>
+    </message>
+    <message>
+        <source>Outside the delivery area</source>
+        <translation>超出配送范围</translation>
+    </message>
+    <message>
+        <source>Closing soon</source>
+        <translation>即将打烊</translation>
+    </message>
+    <message>
+        <source>Reject order</source>
+        <translation>拒单</translation>
+    </message>
+    <message>
+        <source>Why is the order rejected? (the customer sees this)</source>
+        <translation>拒单原因（顾客可以看到）：</translation>
+    </message>
+    <message>
+        <source>Accept</source>
+        <translation>接单</translation>
+    </message>
+    <message>
+        <source>Reject…</source>
+        <translation>拒单…</translation>
+    </message>
+    <message>
+        <source>Not connected.</source>
+        <translation>未连接。</translation>
+    </message>
+    <message>
+        <source>Order not accepted</source>
+        <translation>接单未成功</translation>
+    </message>
+    <message>
+        <source>Order not rejected</source>
+        <translation>拒单未成功</translation>
+    </message>
+    <message>
+        <source>Order %1 was cancelled by the customer</source>
+        <translation>订单 %1 已被顾客取消</translation>
+    </message>
+    <message>
+        <source>Order %1 was rejected elsewhere</source>
+        <translation>订单 %1 已在别处拒单</translation>
+    </message>
+</context>
+<context>
     <name>OrdersModel</name>
     <message>
         <source>Time</source>
@@ -140,8 +195,32 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>退款</translation>
     </message>
     <message>
+        <source>Accepted here</source>
+        <translation>已在本机接单</translation>
+    </message>
+    <message>
+        <source>Rejected here</source>
+        <translation>已在本机拒单</translation>
+    </message>
+    <message>
+        <source>Accepted elsewhere</source>
+        <translation>已在别处接单</translation>
+    </message>
+    <message>
+        <source>Rejected elsewhere</source>
+        <translation>已在别处拒单</translation>
+    </message>
+    <message>
+        <source>Cancelled by the customer</source>
+        <translation>顾客已取消</translation>
+    </message>
+    <message>
         <source>Acknowledged</source>
         <translation>已确认</translation>
+    </message>
+    <message>
+        <source>not sent yet</source>
+        <translation>尚未发送</translation>
     </message>
     <message>
         <source>Waiting</source>
@@ -161,6 +240,18 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>Today</source>
         <translation>今天</translation>
+    </message>
+    <message>
+        <source>Any outcome</source>
+        <translation>全部结果</translation>
+    </message>
+    <message>
+        <source>Accept</source>
+        <translation>接单</translation>
+    </message>
+    <message>
+        <source>Reject…</source>
+        <translation>拒单…</translation>
     </message>
     <message>
         <source>Not acknowledged</source>
@@ -613,6 +704,14 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>Acknowledge all</source>
         <translation>全部确认</translation>
+    </message>
+    <message>
+        <source>Accept the oldest waiting order</source>
+        <translation>为等待最久的订单接单</translation>
+    </message>
+    <message>
+        <source>Reject the oldest waiting order…</source>
+        <translation>拒绝等待最久的订单…</translation>
     </message>
     <message>
         <source>Mute voice</source>

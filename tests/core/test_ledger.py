@@ -18,8 +18,10 @@ from notifier.core.ledger import (
     CHECKPOINT_EVERY,
     CHECKPOINT_IDLE_S,
     REMINDER_WINDOW_S,
+    SCHEMA_VERSION,
     TOLD_LOG_LIMIT_BYTES,
     WAL_LIMIT_BYTES,
+    Ending,
     Ledger,
     LedgerError,
 )
@@ -260,7 +262,7 @@ def test_a_ledger_file_of_schema_1_opens_and_keeps_everything(tmp_path):
     assert [e.event.order_id for e in book.untold()] == ["1004"]
     book.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     again = Ledger(path)  # a second start finds it upgraded and changes nothing
     assert [e.event.order_id for e in again.untold()] == ["1004"]
@@ -322,3 +324,54 @@ def test_the_told_log_stays_small_however_the_marks_are_written(tmp_path):
     assert told_log.stat().st_size <= TOLD_LOG_LIMIT_BYTES + 1024  # 3,000 marks: ~120 KB untrimmed
     assert book.untold() == []
     book.close()
+
+
+def test_how_each_alert_ended_is_kept_with_when(tmp_path):
+    clock = Clock()
+    book = Ledger(tmp_path / "l.sqlite3", clock=clock)
+    for order_id in ("1", "2", "3"):
+        book.record(order(order_id))
+    book.record(order("1", kind=OrderKind.REMINDER))
+    first = book.find(order("1").key)
+    assert first.ended_how is None
+    clock.now += 5
+    assert book.end_order("skytakeout", "shop:8080", "1", Ending.ACCEPTED_ELSEWHERE) == 2
+    assert book.end_order("skytakeout", "shop:8080", "1", Ending.CANCELLED) == 0, "ended once"
+    book.acknowledge([book.find(order("2").key).id])
+    book.end_order("skytakeout", "shop:8080", "3", Ending.REJECTED_ELSEWHERE, "太忙了")
+    ended = {e.event.order_id: (e.ended_how, e.ended_at, e.end_reason) for e in book.recent()
+             if e.event.kind is OrderKind.NEW_ORDER}
+    assert ended == {"1": (Ending.ACCEPTED_ELSEWHERE, clock.now, None),
+                     "2": (Ending.ACKNOWLEDGED, clock.now, None),
+                     "3": (Ending.REJECTED_ELSEWHERE, clock.now, "太忙了")}
+    assert book.unacknowledged_orders() == 0
+    # Acknowledged only here, then the back end says it was cancelled: the news is kept.
+    book.end_order("skytakeout", "shop:8080", "2", Ending.CANCELLED)
+    assert book.find(order("2").key).ended_how == Ending.CANCELLED
+    assert [e.event.order_id for e in book.recent(ended_how=Ending.CANCELLED)] == ["2"]
+    book.set_details("skytakeout", "shop:8080", "3", {"items": ["宫保鸡丁*1"]})
+    book.close()
+    again = Ledger(tmp_path / "l.sqlite3")
+    assert again.find(order("3").key).details == {"items": ["宫保鸡丁*1"]}
+    again.close()
+
+
+def test_a_ledger_file_of_schema_2_gains_the_endings_and_keeps_its_told_marks(tmp_path):
+    path = tmp_path / "ledger.sqlite3"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,"
+            " order_id TEXT NOT NULL, order_number TEXT, amount TEXT, currency TEXT NOT NULL,"
+            " customer TEXT, text TEXT, occurred_at TEXT NOT NULL, received_at REAL NOT NULL,"
+            " source TEXT NOT NULL, server TEXT NOT NULL, event_id TEXT, raw TEXT NOT NULL,"
+            " acknowledged_at REAL, told_at REAL);"
+            "INSERT INTO events VALUES (1, 'k1', 'new_order', '7', NULL, NULL, 'CNY', NULL, NULL,"
+            " '2026-01-01T00:00:00+00:00', 1.0, 'skytakeout', 's:1', NULL, '{}', NULL, NULL);"
+            "PRAGMA user_version=2;")
+    book = Ledger(path)
+    assert [e.event.order_id for e in book.untold()] == ["7"], "a version-2 told mark is not touched"
+    assert book.end_order("skytakeout", "s:1", "7", Ending.CANCELLED) == 1
+    assert book.recent()[0].ended_how == Ending.CANCELLED
+    book.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)

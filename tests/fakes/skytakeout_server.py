@@ -7,6 +7,10 @@ What it does, like the real backend:
   wrong password -> `{"code":0,"msg":"密码错误"}`; tokens expire after `token_lifetime` seconds.
 - `GET /admin/order/conditionSearch?status=2&page=&pageSize=` (paged `{"total","records"}`) and
   `GET /admin/order/details/{id}`, both with header `token`; a missing or expired token -> 401.
+- `PUT /admin/order/confirm {"id"}` (接单) and `PUT /admin/order/rejection {"id",
+  "rejectionReason"}` (拒单) -> `{"code":1,"msg":null,"data":null}`; an order that is not waiting
+  -> `{"code":0,"msg":"订单状态错误","data":null}` (the real `rejection` checks this; its `confirm`
+  does not, but a shop's back end that lets a cancelled order be accepted is a bug we do not copy).
 
 What it adds for tests: pay/remind/accept orders, send raw frames, stop and start again on the
 same port, records of every sid and login, and `python -m tests.fakes.skytakeout_server` to run
@@ -38,6 +42,7 @@ from tests.fakes.util import free_port, wait_until
 
 WAITING = 2  # "待接单": paid, waiting for the shop to accept
 ACCEPTED = 3
+CANCELLED = 6  # cancelled by the customer, or rejected by the shop (then rejectionReason is set)
 
 
 @dataclass
@@ -57,6 +62,8 @@ class DoubleState:
     search_requests: int = 0
     unauthorized_requests: int = 0
     sent: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, text) broadcast
+    # (monotonic, "confirm"|"rejection", body) of every authorised order action, taken or not
+    actions: list[tuple[float, str, dict]] = field(default_factory=list)
 
 
 class SkyTakeOutDouble:
@@ -128,6 +135,8 @@ class SkyTakeOutDouble:
         app.router.add_post("/admin/employee/login", self._login)
         app.router.add_get("/admin/order/conditionSearch", self._condition_search)
         app.router.add_get("/admin/order/details/{id}", self._details)
+        app.router.add_put("/admin/order/confirm", self._confirm)
+        app.router.add_put("/admin/order/rejection", self._rejection)
         app.router.add_post("/__double__/{action}", self._control)
         app.router.add_get("/__double__/state", self._control_state)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
@@ -182,8 +191,23 @@ class SkyTakeOutDouble:
         self.broadcast({"type": 2, "orderId": order_id, "content": f"订单号：{number}"})
 
     def accept(self, order_id: int) -> None:
+        """Someone else (the admin web page) accepted it."""
         with self._lock:
             self.orders[order_id]["status"] = ACCEPTED
+
+    def cancel(self, order_id: int, reason: str = "用户取消") -> None:
+        """The customer cancelled it."""
+        with self._lock:
+            self.orders[order_id].update(status=CANCELLED, cancelReason=reason)
+
+    def reject(self, order_id: int, reason: str) -> None:
+        """Someone else rejected it (status 6 with a rejection reason, like the real one)."""
+        with self._lock:
+            self.orders[order_id].update(status=CANCELLED, rejectionReason=reason, cancelReason=reason)
+
+    def status(self, order_id: int) -> int:
+        with self._lock:
+            return self.orders[order_id]["status"]
 
     def broadcast(self, message: dict[str, Any] | str) -> int:
         text = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
@@ -290,6 +314,37 @@ class SkyTakeOutDouble:
             return self._result(code=0, msg="订单不存在")
         details = dict(record, orderDetailList=[{"name": "宫保鸡丁", "number": 1, "amount": record["amount"]}])
         return self._result(details)
+
+    async def _order_action(self, request: web.Request, name: str) -> tuple[dict | None, web.Response | None]:
+        if not self._authorised(request):
+            return None, web.Response(status=401)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        self.state.actions.append((time.monotonic(), name, body))
+        with self._lock:
+            record = self.orders.get(body.get("id")) if isinstance(body.get("id"), int) else None
+            if record is None or record["status"] != WAITING:
+                return None, self._result(code=0, msg="订单状态错误")
+        return record, None
+
+    async def _confirm(self, request: web.Request) -> web.Response:
+        record, refusal = await self._order_action(request, "confirm")
+        if refusal is not None:
+            return refusal
+        with self._lock:
+            record["status"] = ACCEPTED
+        return self._result()
+
+    async def _rejection(self, request: web.Request) -> web.Response:
+        record, refusal = await self._order_action(request, "rejection")
+        if refusal is not None:
+            return refusal
+        with self._lock:
+            record.update(status=CANCELLED, rejectionReason=(await request.json()).get("rejectionReason"),
+                          cancelTime=time.strftime("%Y-%m-%d %H:%M:%S"))
+        return self._result()
 
     # -- control endpoints (for the separate-process mode) -----------------------------------
 

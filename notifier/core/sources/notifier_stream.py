@@ -10,11 +10,20 @@ sequence number, because a sequence number means nothing in another store. The i
 back on reconnect (`&store=`), and a server whose store changed (replaced, or the shop removed
 and created again) replays from its first event; a server that does not do that is noticed in
 its hello, and the client reconnects from 0 itself. Either way nothing is skipped silently.
+
+A PC of the shop that accepts or rejects an order posts it to the server
+(`NotifierStreamActions`), which logs it as an `accepted` / `rejected` event of the shop: every
+client then ends that order's alert ("accepted elsewhere"), also one that was offline, on resume.
+The PC that decided already ended it as "accepted here", which the event does not overwrite.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import urllib.error
+import urllib.request
 from urllib.parse import quote
 
 from notifier.core import protocol
@@ -138,6 +147,10 @@ class NotifierStreamSource(WebSocketSource):
     def _on_event(self, frame: dict, text: str) -> None:
         if self._ignoring:
             return
+        body = frame.get("event")
+        if isinstance(body, dict) and body.get("kind") in DECISION_KINDS:
+            self._on_decision(frame, body, text)
+            return
         try:
             event = protocol.event_from_frame(frame, server=self.server_label(), raw=text)
         except (ValueError, SchemaError) as skip:
@@ -149,6 +162,83 @@ class NotifierStreamSource(WebSocketSource):
             return  # already on disk (a resend after a reconnect)
         self.deliver(event, cursor=(self.cursor_name, format_cursor(self._store, seq)))
         self._cursor = seq
+
+
+    def _on_decision(self, frame: dict, body: dict, text: str) -> None:
+        """An order of the shop was accepted or rejected (here or on another PC): its alert ends."""
+        from notifier.core.ledger import Ending
+
+        seq, order_id = frame.get("seq"), body.get("order_id")
+        if isinstance(seq, bool) or not isinstance(seq, int) or not isinstance(order_id, str) or not order_id:
+            self.skipped("bad decision frame", text)
+            return
+        if seq <= self._cursor:
+            return
+        reason = body.get("text") if isinstance(body.get("text"), str) else None
+        how = Ending.ACCEPTED_ELSEWHERE if body["kind"] == "accepted" else Ending.REJECTED_ELSEWHERE
+        owner = getattr(self.sink, "__self__", None)
+        end = getattr(owner, "end_order", None)
+        if callable(end):
+            end(self.protocol, self.server_label(), order_id, how, reason and reason[:200])
+        # The ending is on disk first: a crash before the cursor only means hearing it again.
+        ledger = getattr(owner, "ledger", None)
+        if ledger is not None:
+            ledger.set_cursor(self.cursor_name, format_cursor(self._store, seq))
+        self._cursor = seq
+
+
+DECISION_KINDS = ("accepted", "rejected")
+ACTION_TIMEOUT_S = 10.0
+
+
+class NotifierStreamActions:
+    """Posts accept / reject to the reference server with the shop's client token (the sender
+    for action_worker.ActionWorker). The outbox key goes along as the Idempotency-Key, so a
+    request sent again after a lost answer is logged once."""
+
+    def __init__(self, settings, secrets, label: str):
+        self.settings = settings
+        self.secrets = secrets
+        self._label = label
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def label(self) -> str:
+        return self._label
+
+    def close(self) -> None:
+        pass
+
+    def send(self, action) -> None:
+        from notifier.core.action_worker import ActionRefused
+
+        token, problem = self.secrets.get(TOKEN_SECRET)
+        if not token:
+            raise ValueError(problem.sentence() if problem else tr("no shop token is saved"))
+        shop = self.settings["connection.shop"].strip()
+        url = (f"{protocol.http_base(self.settings['connection.url'])}{protocol.API_PREFIX}/"
+               f"{quote(shop, safe='')}/orders/{quote(action.order_id, safe='')}/{action.action}")
+        body = json.dumps({"reason": action.reason} if action.reason else {}).encode("utf-8")
+        request = urllib.request.Request(url, data=body, method="POST")
+        request.add_header("Content-Type", "application/json")
+        request.add_header("Authorization", f"Bearer {token}")
+        key = action.key if action.key.isascii() and len(action.key) <= 200 else \
+            hashlib.sha256(action.key.encode("utf-8")).hexdigest()
+        request.add_header(protocol.IDEMPOTENCY_HEADER, key.replace(" ", "_"))
+        try:
+            with self._opener.open(request, timeout=ACTION_TIMEOUT_S) as response:
+                response.read(64 * 1024)
+        except urllib.error.HTTPError as exc:
+            if exc.code >= 500 or exc.code in (401, 408, 429):
+                raise OSError(f"the server answered {exc.code}") from None  # retried
+            try:
+                message = json.loads(exc.read(64 * 1024)).get("message")
+            except (ValueError, AttributeError):
+                message = None
+            raise ActionRefused(tr("The server refused it: {message}",
+                                   message=message or f"HTTP {exc.code}")) from None
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            raise reason if isinstance(reason, OSError) else OSError(str(reason)) from None
 
 
 def parse_cursor(saved: str | None) -> tuple[str, int]:

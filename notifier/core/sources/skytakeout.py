@@ -5,6 +5,12 @@ Live frames are `{"type": 1|2, "orderId": N, "content": "订单号：<number>"}`
 account is configured, orders waiting to be accepted are pulled after every (re)connect and every
 few minutes, so an order paid while we were offline is still announced (once: the ledger knows
 the ones it has).
+
+The back end pushes nothing when an order is accepted, rejected or cancelled elsewhere. So while
+any order of this back end still rings here, the same pull runs every `STATUS_POLL_S` (one
+paged request for every waiting order: a batch, whatever the number ringing) and each ringing
+order missing from it is looked up (at most `MAX_STATUS_LOOKUPS` per poll) and ended the way it
+ended elsewhere. When nothing rings the pull keeps its own, slow pace.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.events import OrderEvent, OrderKind, clip, parse_amount
+from notifier.core.ledger import Ending
 from notifier.core.secrets import SecretState
 from notifier.core.sources.decoding import NotAnOrder, parse_json_object, scalar_text
 from notifier.core.sources.websocket_base import WebSocketSource
@@ -32,7 +39,12 @@ _NUMBER_IN_CONTENT = re.compile(r"(\d{1,40})")
 PAGE_SIZE = 50
 MAX_PAGES = 40  # 2,000 waiting orders is far beyond any shop; stop rather than loop forever
 HTTP_TIMEOUT_S = 5.0
-ENRICH_TIMEOUT_S = 2.0
+# The new order is held back at most this long for its details (amount, consignee, items): the
+# voice line would start after the chime anyway, and then says what the order is worth.
+ENRICH_TIMEOUT_S = 1.5
+# While some order rings here, ask the admin API how the ringing ones are this often.
+STATUS_POLL_S = 15.0
+MAX_STATUS_LOOKUPS = 20
 # After the server refused our password, wait this long before trying it again: a wrong password
 # will not fix itself, and many backends lock an account after repeated failures.
 LOGIN_RETRY_S = 30.0
@@ -79,12 +91,39 @@ def event_from_record(record: dict[str, Any], *, server: str, raw: str = "") -> 
     )
 
 
-class AdminApiError(Exception):
-    """The admin API refused or failed; `unauthorized` tells a wrong password from the rest."""
+# Order statuses of sky-take-out (Orders.java).
+PENDING_PAYMENT, TO_BE_CONFIRMED, CONFIRMED, DELIVERY_IN_PROGRESS, COMPLETED, CANCELLED = range(1, 7)
+ACCEPTED_STATUSES = (CONFIRMED, DELIVERY_IN_PROGRESS, COMPLETED)
 
-    def __init__(self, message: str, *, unauthorized: bool = False):
+
+def ending_of(details: dict) -> tuple[str, str | None] | None:
+    """How an order that left "待接单" ended, from its details: (a ledger `Ending`, reason), or
+    None while it still waits (or its status says nothing we act on)."""
+    status = details.get("status")
+    if status in ACCEPTED_STATUSES:
+        return Ending.ACCEPTED_ELSEWHERE, None
+    if status == CANCELLED:
+        rejection = details.get("rejectionReason")
+        if isinstance(rejection, str) and rejection.strip():
+            return Ending.REJECTED_ELSEWHERE, rejection.strip()[:200]
+        cancel = details.get("cancelReason")
+        return Ending.CANCELLED, cancel.strip()[:200] if isinstance(cancel, str) and cancel.strip() else None
+    return None
+
+
+class AdminApiError(Exception):
+    """The admin API refused or failed; `unauthorized` tells a wrong password from the rest,
+    `refusal` is the back end's own message when it answered `code` 0 (e.g. "订单状态错误")."""
+
+    def __init__(self, message: str, *, unauthorized: bool = False, refusal: str | None = None):
         super().__init__(message)
         self.unauthorized = unauthorized
+        self.refusal = refusal
+
+
+def _wire_id(order_id: str) -> int | str:
+    """Order ids are Java longs on the wire; keep anything else as it came."""
+    return int(order_id) if order_id.isascii() and order_id.isdigit() else order_id
 
 
 class AdminApi:
@@ -124,7 +163,7 @@ class AdminApi:
             raise AdminApiError("admin API sent an unexpected answer")
         if result.get("code") != 1:
             message = clip(result.get("msg"), 200) or "unknown error"
-            raise AdminApiError(f"admin API refused: {message}")
+            raise AdminApiError(f"admin API refused: {message}", refusal=message)
         return result.get("data")
 
     def login(self) -> None:
@@ -150,10 +189,16 @@ class AdminApi:
         self._token = token
 
     def get(self, path: str, timeout: float = HTTP_TIMEOUT_S) -> Any:
+        return self.call("GET", path, timeout=timeout)
+
+    def call(self, method: str, path: str, body: dict | None = None,
+             timeout: float = HTTP_TIMEOUT_S) -> Any:
+        """One request with the admin token, logging in first if needed and again, once, when
+        the token is no longer accepted."""
         if self._token is None:
             self.login()
         try:
-            return self._request("GET", path, token=self._token, timeout=timeout)
+            return self._request(method, path, body, token=self._token, timeout=timeout)
         except AdminApiError as exc:
             if not exc.unauthorized:
                 raise
@@ -161,7 +206,16 @@ class AdminApi:
         log.info("admin token no longer accepted; logging in again")
         self._token = None
         self.login()
-        return self._request("GET", path, token=self._token, timeout=timeout)
+        return self._request(method, path, body, token=self._token, timeout=timeout)
+
+    def confirm(self, order_id: str) -> None:
+        """接单: `PUT /admin/order/confirm {"id": …}`."""
+        self.call("PUT", "/admin/order/confirm", {"id": _wire_id(order_id)})
+
+    def reject(self, order_id: str, reason: str) -> None:
+        """拒单: `PUT /admin/order/rejection {"id": …, "rejectionReason": "…"}`."""
+        self.call("PUT", "/admin/order/rejection",
+                  {"id": _wire_id(order_id), "rejectionReason": reason})
 
     def waiting_orders(self) -> list[dict[str, Any]]:
         """Every order waiting to be accepted (status 2), all pages."""
@@ -203,6 +257,8 @@ class SkyTakeOutSource(WebSocketSource):
         # password", is what the owner must be told.
         self.keyring_problem: str | None = None
         self.pulls = 0
+        self.status_poll_s = STATUS_POLL_S
+        self.status_lookups = 0  # orders looked up because they left the waiting list
 
     def _admin_password(self) -> str | None:
         value, problem = self.secrets.get("skytakeout_admin_password")
@@ -248,44 +304,83 @@ class SkyTakeOutSource(WebSocketSource):
         except NotAnOrder as skip:
             self.skipped(str(skip), text)
             return
+        details = None
         if self.admin and event.kind is OrderKind.NEW_ORDER:
-            event = self._enrich(event)
+            event, details = self._enrich(event)
         self.deliver(event)
+        if details:  # also when the pull stored the order first: these are fresher
+            self._keep_details(event.order_id, details)
 
-    def _enrich(self, event: OrderEvent) -> OrderEvent:
+    def _ledger(self):
+        """The ledger behind the sink (OrderIntake), or None for a bare sink."""
+        return getattr(getattr(self.sink, "__self__", None), "ledger", None)
+
+    def _keep_details(self, order_id: str, details: dict[str, Any]) -> None:
+        ledger = self._ledger()
+        if ledger is None:
+            return
+        kept = {k: details.get(k) for k in ("amount", "consignee", "remark", "phone", "address",
+                                            "orderDishes", "status")}
+        items = details.get("orderDetailList")
+        if isinstance(items, list):
+            kept["items"] = [{"name": i.get("name"), "number": i.get("number"), "amount": i.get("amount")}
+                             for i in items[:50] if isinstance(i, dict)]
+        try:
+            ledger.set_details(PROTOCOL, self.server_label(), order_id, kept)
+        except Exception:  # noqa: BLE001 - the order itself is stored; details are a bonus
+            log.exception("could not keep the details of order %s", order_id)
+
+    def _end(self, order_id: str, how: str, reason: str | None) -> bool:
+        owner = getattr(self.sink, "__self__", None)
+        end = getattr(owner, "end_order", None)
+        return bool(end(PROTOCOL, self.server_label(), order_id, how, reason)) if callable(end) else False
+
+    def _enrich(self, event: OrderEvent) -> tuple[OrderEvent, dict[str, Any] | None]:
         """Amount and consignee from the order's details, if the admin API answers quickly."""
         if self.admin_problem:
-            return event  # the pull keeps trying the password, at its own slow pace
+            return event, None  # the pull keeps trying the password, at its own slow pace
+        started = time.monotonic()
         # A long pull must not hold up a live order: without the lock in time, go without details.
         if not self._admin_lock.acquire(timeout=ENRICH_TIMEOUT_S):
-            return event
+            return event, None
         try:
-            details = self.admin.details(event.order_id) if self.admin else None
+            left = max(0.1, ENRICH_TIMEOUT_S - (time.monotonic() - started))
+            details = self.admin.details(event.order_id, timeout=left) if self.admin else None
         except AdminApiError as exc:
             log.info("could not fetch details of order %s: %s", event.order_id, exc)
-            return event
+            return event, None
         finally:
             self._admin_lock.release()
         if not details:
-            return event
+            return event, None
         try:
             rich = event_from_record(details, server=event.server, raw=event.raw)
         except NotAnOrder:
-            return event
+            return event, None
         return OrderEvent(
             kind=event.kind, order_id=event.order_id, source=event.source, server=event.server,
             order_number=rich.order_number or event.order_number, amount=rich.amount,
             customer=rich.customer, text=rich.text or event.text, occurred_at=event.occurred_at,
             raw=event.raw,
-        )
+        ), details
+
+    def _ringing(self) -> list[str]:
+        ledger = self._ledger()
+        return ledger.ringing_order_ids(PROTOCOL, self.server_label()) if ledger else []
 
     def _pull_loop(self) -> None:
         interval = float(self.settings["skytakeout.pull_interval"])
+        last = time.monotonic()
         while not self.stopping:
-            self._pull_now.wait(interval)
-            self._pull_now.clear()
+            asked = self._pull_now.wait(1.0)
             if self.stopping:
                 return
+            since = time.monotonic() - last
+            # The status poll: only while something rings, never when nothing does.
+            if not asked and since < interval and (since < self.status_poll_s or not self._ringing()):
+                continue
+            self._pull_now.clear()
+            last = time.monotonic()
             try:
                 self.pull_once()
             except Exception:  # noqa: BLE001 - the pull thread must survive anything
@@ -318,7 +413,33 @@ class SkyTakeOutSource(WebSocketSource):
                 continue
             if self.deliver(event):
                 new += 1
+                self._keep_details(event.order_id, record)
         if new:
             log.info("recovered %d order(s) paid while disconnected", new)
+        waiting_ids = set()
+        for record in records:
+            try:
+                waiting_ids.add(scalar_text(record.get("id"), field="id"))
+            except NotAnOrder:
+                pass
+        self._end_departed(waiting_ids)
         return new
+
+    def _end_departed(self, waiting_ids: set[str | None]) -> int:
+        """Ringing orders that are no longer waiting were handled elsewhere: find out how (a
+        bounded number of lookups per poll) and end them; returns how many ended."""
+        departed = [o for o in self._ringing() if o not in waiting_ids][:MAX_STATUS_LOOKUPS]
+        ended = 0
+        for order_id in departed:
+            try:
+                with self._admin_lock:
+                    details = self.admin.details(order_id, timeout=HTTP_TIMEOUT_S) if self.admin else None
+            except AdminApiError as exc:
+                log.info("could not look up order %s: %s", order_id, exc)
+                continue
+            self.status_lookups += 1
+            how = ending_of(details) if details else None
+            if how and self._end(order_id, *how):
+                ended += 1
+        return ended
 

@@ -1,0 +1,244 @@
+"""The action outbox: accept / reject decisions on their way to the shop's back end.
+
+Built in the print queue's style (`print_queue.py`), in the ledger's own SQLite file: a decision
+is one transaction that both ends the order's alert in the ledger (`accepted_here` /
+`rejected_here`, so it stops ringing at once) and queues the action. A crash between the click and
+the request therefore loses nothing: the next start finds the action waiting and sends it.
+
+Each row has an idempotency key (source | server | order | action | try), sent with the request
+where the back end takes one. A second click on the same order finds the first action and queues
+nothing (one request for a double click). A row goes `waiting` → `sending` → `done`, or `failed`
+when the back end refused it (its reason kept as a sentence; the order's ending then falls back
+to "acknowledged only", and a new click may try again). A row found in `sending` at start-up was
+on the wire when the app died: it is sent again marked "in doubt", and the sender checks the
+order's state before reporting a refusal (the back end may have taken the first one).
+
+One worker per target (`action_worker.ActionWorker`) sends the rows of its target in id order.
+A row is claimed by moving it from `waiting` to `sending` in one statement, so two workers (the
+old and the new one while the connection settings change) never both send it. Open one outbox
+per process: opening it is what turns a dead run's `sending` rows back into `waiting`.
+(The print queue could become a second user of this table's shape; it has not been merged yet.)
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from notifier.core.ledger import Ending
+
+log = logging.getLogger(__name__)
+
+ACCEPT, REJECT = "accept", "reject"
+WAITING, SENDING, DONE, FAILED = "waiting", "sending", "done", "failed"
+KEEP_DONE_DAYS = 7
+# A reject reason is a short sentence; the back end's column is usually 255 characters.
+MAX_REASON_CHARS = 200
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS action_outbox (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    target TEXT NOT NULL,
+    source TEXT NOT NULL,
+    server TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT,
+    state TEXT NOT NULL DEFAULT 'waiting',
+    in_doubt INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    done_at REAL
+);
+CREATE INDEX IF NOT EXISTS action_outbox_open ON action_outbox(target, id) WHERE state IN ('waiting', 'sending');
+CREATE INDEX IF NOT EXISTS action_outbox_order ON action_outbox(source, server, order_id);
+"""
+
+
+class OutboxError(RuntimeError):
+    """The outbox cannot be read or written."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAction:
+    id: int
+    key: str  # the idempotency key
+    target: str
+    source: str
+    server: str
+    order_id: str
+    action: str  # ACCEPT or REJECT
+    reason: str | None
+    in_doubt: bool  # it was on the wire when the app stopped: the back end may have it already
+    attempts: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    queued: bool  # False: this order already has an action waiting or done (a double click)
+    key: str  # the action's idempotency key (the earlier one for a double click)
+    state: str
+
+
+class ActionOutbox:
+    def __init__(self, path: Path | str, *, clock=time.time):
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "UPDATE action_outbox SET state='waiting', in_doubt=1 WHERE state='sending'")
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot open the action outbox in {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise OutboxError(f"cannot use the action outbox: {exc}") from exc
+
+    def _transaction(self, work) -> object:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                result = work(self._db)
+                self._db.execute("COMMIT")
+                return result
+            except sqlite3.Error as exc:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise OutboxError(f"cannot use the action outbox: {exc}") from exc
+
+    # -- the click -------------------------------------------------------------------------
+
+    def decide(self, target: str, source: str, server: str, order_id: str, action: str,
+               reason: str | None = None) -> Decision:
+        """Accept or reject this order: its alert ends here and now, and the action is queued
+        for `target`'s worker, in one transaction. A second decision on an order whose action is
+        waiting or done queues nothing and returns the first one."""
+        if action not in (ACCEPT, REJECT):
+            raise ValueError(f"unknown action {action!r}")
+        reason = (reason or "").strip()[:MAX_REASON_CHARS] or None
+        now = self._clock()
+
+        def work(db: sqlite3.Connection) -> Decision:
+            earlier = db.execute(
+                "SELECT key, state FROM action_outbox WHERE source=? AND server=? AND order_id=? "
+                "AND state != 'failed' ORDER BY id LIMIT 1", (source, server, order_id)).fetchone()
+            if earlier:
+                return Decision(False, earlier[0], earlier[1])
+            tries = db.execute(
+                "SELECT COUNT(*) FROM action_outbox WHERE source=? AND server=? AND order_id=?",
+                (source, server, order_id)).fetchone()[0]
+            key = f"{source}|{server}|{order_id}|{action}|{tries + 1}"
+            db.execute(
+                "INSERT INTO action_outbox(key, target, source, server, order_id, action, reason, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, target, source, server, order_id, action, reason, now))
+            how = Ending.ACCEPTED_HERE if action == ACCEPT else Ending.REJECTED_HERE
+            db.execute(
+                "UPDATE events SET acknowledged_at=COALESCE(acknowledged_at, ?), ended_how=?, "
+                "ended_at=?, end_reason=? WHERE source=? AND server=? AND order_id=?",
+                (now, how, now, reason, source, server, order_id))
+            return Decision(True, key, WAITING)
+
+        return self._transaction(work)
+
+    # -- the worker's side -------------------------------------------------------------------
+
+    def next_action(self, target: str) -> OrderAction | None:
+        row = self._execute(
+            "SELECT id, key, target, source, server, order_id, action, reason, in_doubt, attempts, "
+            "created_at FROM action_outbox WHERE target=? AND state='waiting' "
+            "ORDER BY id LIMIT 1", (target,)).fetchone()
+        if row is None:
+            return None
+        (id_, key, target_, source, server, order_id, action, reason, in_doubt, attempts,
+         created) = row
+        return OrderAction(id_, key, target_, source, server, order_id, action, reason,
+                           bool(in_doubt), attempts, created)
+
+    def mark_sending(self, action_id: int) -> bool:
+        """Claim the action before its request goes out (False: another worker has it). From
+        here until `mark_done` it is in doubt."""
+        return self._execute(
+            "UPDATE action_outbox SET state='sending', attempts=attempts+1 WHERE id=? AND state='waiting'",
+            (action_id,)).rowcount == 1
+
+    def mark_done(self, action_id: int) -> None:
+        self._execute("UPDATE action_outbox SET state='done', done_at=?, last_error=NULL WHERE id=?",
+                      (self._clock(), action_id))
+
+    def mark_retry(self, action_id: int, error: str) -> None:
+        """No answer (offline, timeout, 5xx): waiting again, in doubt, for the next attempt."""
+        self._execute("UPDATE action_outbox SET state='waiting', in_doubt=1, last_error=? WHERE id=?",
+                      (error[:300], action_id))
+
+    def mark_refused(self, action: OrderAction, sentence: str, ending: str | None = None) -> None:
+        """The back end said no: the action failed for good with this reason, and the order's
+        ending says so (`ending`, e.g. CANCELLED, when the refusal told us what happened; else
+        "acknowledged only" — it stays silent here, but nobody accepted it)."""
+        now = self._clock()
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE action_outbox SET state='failed', last_error=?, done_at=? WHERE id=?",
+                       (sentence[:300], now, action.id))
+            db.execute(
+                "UPDATE events SET ended_how=?, ended_at=?, end_reason=? WHERE source=? AND "
+                "server=? AND order_id=? AND ended_how IN (?, ?)",
+                (ending or Ending.ACKNOWLEDGED, now, sentence[:300], action.source, action.server,
+                 action.order_id, Ending.ACCEPTED_HERE, Ending.REJECTED_HERE))
+
+        self._transaction(work)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def waiting(self, target: str | None = None) -> int:
+        if target is None:
+            return self._execute(
+                "SELECT COUNT(*) FROM action_outbox WHERE state IN ('waiting', 'sending')").fetchone()[0]
+        return self._execute(
+            "SELECT COUNT(*) FROM action_outbox WHERE target=? AND state IN ('waiting', 'sending')",
+            (target,)).fetchone()[0]
+
+    def unsent_orders(self) -> set[tuple[str, str, str]]:
+        """(source, server, order id) of orders whose decision has not reached the back end yet."""
+        return {tuple(r) for r in self._execute(
+            "SELECT source, server, order_id FROM action_outbox WHERE state IN ('waiting', 'sending')"
+        ).fetchall()}
+
+    def state_of(self, key: str) -> tuple[str, str | None] | None:
+        """(state, last error) of the action with this key."""
+        row = self._execute("SELECT state, last_error FROM action_outbox WHERE key=?", (key,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def actions(self) -> list[tuple[str, str, int]]:
+        """(key, state, attempts) of every action, oldest first (tests, diagnostics)."""
+        return [tuple(r) for r in self._execute(
+            "SELECT key, state, attempts FROM action_outbox ORDER BY id").fetchall()]
+
+    def expire(self) -> int:
+        cutoff = self._clock() - KEEP_DONE_DAYS * 86400
+        return self._execute(
+            "DELETE FROM action_outbox WHERE state IN ('done', 'failed') AND done_at < ?",
+            (cutoff,)).rowcount

@@ -1,0 +1,149 @@
+"""The worker that sends the action outbox to one back end, in order, once where it can.
+
+The print worker's shape (`print_worker.py`): the sources' reconnect loop with a back end for a
+peer. `_open` waits until an action is waiting; `_pump` sends the waiting actions oldest first,
+each marked `sending` before the request and `done` only after the back end said yes. A refusal
+(`ActionRefused`: the order was cancelled, its state does not allow it) fails that action for
+good with the back end's reason and goes on with the next; anything else (offline, timeout, a
+5xx) leaves it waiting and the loop retries with the usual backoff, so an accept clicked while
+offline is sent when the back end answers again.
+
+A sender is anything with `label()`, `send(action)` and `close()`; the sky-take-out admin API
+and the reference server each have one (`skytakeout.SkyTakeOutActions`, `notifier_stream`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from notifier.core.action_outbox import ActionOutbox, OrderAction
+from notifier.core.connection import ConnectionStatus, ConnState
+from notifier.core.settings import Settings
+from notifier.core.sources.reconnecting import ReconnectingSource, classify_network_error
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0
+
+
+class ActionRefused(Exception):
+    """The back end answered and said no; `str()` is the sentence for the owner. `ending` (a
+    ledger `Ending`) when the answer told what became of the order (e.g. cancelled)."""
+
+    def __init__(self, sentence: str, ending: str | None = None):
+        super().__init__(sentence)
+        self.ending = ending
+
+
+class ActionSender(Protocol):
+    def label(self) -> str: ...
+    def send(self, action: OrderAction) -> None: ...
+    def close(self) -> None: ...
+
+
+# (action, ok, sentence): sentence is None when it went through, else the refusal.
+ResultCallback = Callable[[OrderAction, bool, str | None], None]
+
+
+def _no_sink(*_args, **_kwargs) -> bool:
+    return False
+
+
+class ActionWorker(ReconnectingSource):
+    protocol = "actions"
+
+    def __init__(self, settings: Settings, outbox: ActionOutbox, sender: ActionSender, target: str,
+                 on_status: Callable[[ConnectionStatus], None] = lambda _s: None,
+                 *, on_result: ResultCallback = lambda *_a: None):
+        self.sender = sender
+        super().__init__(settings, _no_sink, on_status, None)
+        self.outbox = outbox
+        self.target = target
+        self.on_result = on_result
+        self._nudge = threading.Event()
+        self.sent = 0  # actions the back end took, for tests and diagnostics
+
+    def server_label(self) -> str:
+        return self.sender.label()
+
+    def wake(self) -> None:
+        """An action was queued: send it now instead of at the next poll."""
+        self._nudge.set()
+        # A wait before the next retry is cut short too: the click is the owner asking now.
+        self._wakeup.set()
+
+    def _interrupt(self) -> None:
+        self._nudge.set()
+
+    def _wait_for_action(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self.stopping:
+            if self.outbox.waiting(self.target):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._nudge.wait(min(POLL_S, left))
+            self._nudge.clear()
+        return False
+
+    def _tell(self, action: OrderAction, ok: bool, sentence: str | None) -> None:
+        try:
+            self.on_result(action, ok, sentence)
+        except Exception:  # noqa: BLE001 - the outcome is stored; an observer cannot undo it
+            log.exception("action observer failed")
+
+    # -- the reconnect loop's four methods ----------------------------------------------
+
+    def _open(self) -> ActionSender:
+        if not self.outbox.waiting(self.target):
+            self.publish(self.connected_status())
+        while not self.stopping and not self._wait_for_action(3600):
+            pass
+        if self.stopping:
+            raise InterruptedError("stopped")
+        return self.sender
+
+    def _pump(self, sender: ActionSender) -> str:
+        while not self.stopping:
+            action = self.outbox.next_action(self.target)
+            if action is None:
+                self._reconnect_requested.set()  # back to waiting for an action, at once
+                return "idle"
+            if not self.outbox.mark_sending(action.id):
+                continue  # another worker claimed it first
+            try:
+                sender.send(action)
+            except ActionRefused as refused:
+                log.info("%s of order %s refused: %s", action.action, action.order_id, refused)
+                self.outbox.mark_refused(action, str(refused), refused.ending)
+                self._tell(action, False, str(refused))
+                continue
+            except BaseException as exc:
+                self.outbox.mark_retry(action.id, f"{type(exc).__name__}: {exc}")
+                raise
+            self.outbox.mark_done(action.id)
+            self.sent += 1
+            self._tell(action, True, None)
+        return "stopped"
+
+    def _close(self, sender: ActionSender, clean: bool) -> None:
+        pass  # the sender's connection (if any) outlives one batch: it is closed by `stop`
+
+    def stop(self, timeout: float = 5.0) -> None:
+        super().stop(timeout)
+        try:
+            self.sender.close()
+        except Exception:  # noqa: BLE001
+            log.exception("closing the action sender failed")
+
+    def _classify(self, exc: BaseException) -> tuple[ConnState, str]:
+        if isinstance(exc, InterruptedError):
+            return ConnState.STOPPED, "stopped"
+        if isinstance(exc, OSError):
+            return classify_network_error(exc)
+        return ConnState.UNREACHABLE, f"{type(exc).__name__}: {str(exc)[:200]}"

@@ -1,0 +1,103 @@
+"""Benchmark: accept on one PC → silence on the other (a script).
+
+    .venv/bin/python -m tests.benchmarks.bench_accept [--rounds 100]
+
+A reference server on 127.0.0.1 (in-process, its own loop thread) with two clients of the same
+shop, each with its own ledger, the way the app runs them. Each round publishes an order, waits
+until both have it, then accepts it on A through the action outbox and measures
+- click → answer: `OrderActions.accept` called → the server's answer to the POST read by A's
+  action worker (the request was on the wire and logged before that);
+- click → B silent: the same click → B's ledger has ended the order and B's `on_ended` observer
+  ran (what stops the repeats on B).
+Baseline in the same run: publish → both clients have the new order on disk (the same stream
+path, without the outbox and the HTTP call). Prints the load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from server_helpers import Client, client_settings, start_server  # noqa: E402
+
+from notifier.core.order_actions import OrderActions  # noqa: E402
+from tests.fakes.util import wait_until  # noqa: E402
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"p50_ms": round(statistics.median(ordered) * 1000, 2),
+            "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
+            "min_ms": round(ordered[0] * 1000, 2), "max_ms": round(ordered[-1] * 1000, 2)}
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=100)
+    args = parser.parse_args(argv)
+    before = loadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        server = start_server(tmp_path / "server", shops=("alpha",))
+        token = server.shops["alpha"].client_token
+        a = Client(client_settings(server.url, "alpha"), tmp_path / "a.sqlite3", token)
+        b = Client(client_settings(server.url, "alpha"), tmp_path / "b.sqlite3", token)
+        answered: dict[str, float] = {}
+        silent: dict[str, float] = {}
+        lock = threading.Lock()
+
+        def on_result(action, ok, _sentence):
+            with lock:
+                answered[action.order_id] = time.perf_counter()
+
+        def on_ended(_source, _server, order_id, _how, _reason):
+            with lock:
+                silent[order_id] = time.perf_counter()
+
+        b.intake.on_ended(on_ended)
+        actions = OrderActions(a.ledger.path, a.source, on_result)
+        baseline, to_answer, to_silence = [], [], []
+        try:
+            for n in range(args.rounds):
+                order_id = f"b{n}"
+                published = time.perf_counter()
+                server.publish("alpha", order_id=order_id)
+                wait_until(lambda o=order_id: o in a.order_ids() and o in b.order_ids(), 10)
+                baseline.append(time.perf_counter() - published)
+                event = next(e for e in a.orders if e.order_id == order_id)
+                clicked = time.perf_counter()
+                actions.accept(event)
+                wait_until(lambda o=order_id: o in answered and o in silent, 10)
+                to_answer.append(answered[order_id] - clicked)
+                to_silence.append(silent[order_id] - clicked)
+        finally:
+            actions.stop()
+            a.stop()
+            b.stop()
+            server.thread.stop()
+            server.store.close()
+    result = {
+        "rounds": args.rounds,
+        "baseline_publish_to_both_on_disk": summary(baseline),
+        "click_to_server_answer": summary(to_answer),
+        "click_to_silence_on_b": summary(to_silence),
+        "loadavg_before": before, "loadavg_after": loadavg(),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
