@@ -101,9 +101,13 @@ def test_kill_9_leaves_a_sound_ledger_and_a_restart_does_not_repeat_orders(doubl
         wait_until(lambda: double.state.search_requests > searches, 10)  # the pull has run
         newer = double.pay()
         second_run.wait_for(lambda o: o.get("order_id") == str(newer["id"]))
-        printed_second = [o["order_id"] for o in second_run.orders()]
+        second_orders = second_run.orders()
+        printed_second = [o["order_id"] for o in second_orders]
         assert second_run.terminate() == 0
-    assert not printed_first & set(printed_second), "an order was announced twice"
+    # An order printed just before the kill, whose "told" mark the kill beat, is printed once
+    # more at the restart, marked late (see notifier/core/listener.py); any other repeat is a bug.
+    repeated = [o for o in second_orders if o["order_id"] in printed_first]
+    assert all(o.get("late") for o in repeated), "an order was announced twice"
     assert len(printed_second) == len(set(printed_second))
     with sqlite3.connect(ledger_path) as db:
         stored = {row[0] for row in db.execute("SELECT order_id FROM events WHERE kind='new_order'")}
