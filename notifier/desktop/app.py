@@ -147,6 +147,7 @@ class NotifierApp:
         from notifier.core import paths
         from notifier.core.intake import OrderIntake
         from notifier.core.ledger import Ledger
+        from notifier.core.print_queue import PrintQueue
         from notifier.desktop.bridge import CoreBridge
 
         self.language = self._install_translators(self.base_settings)
@@ -158,8 +159,6 @@ class NotifierApp:
 
             self.secrets = SecretStore()
         self.ledger = Ledger(launch.ledger_path or paths.ledger_file())
-        from notifier.core.print_queue import PrintQueue
-
         # Before the source starts: the first order of this run must already queue its ticket.
         self.print_queue = PrintQueue(self.ledger.path)
         self.print_queue.configure(self.settings)
@@ -175,6 +174,7 @@ class NotifierApp:
 
     def _start_desktop(self) -> None:
         from notifier.desktop.alerts import AlertCentre
+        from notifier.desktop.decisions import OrderDecisions
         from notifier.desktop.notify import Notifier
         from notifier.desktop.tray import Tray
         from notifier.desktop.voice import Announcer
@@ -186,8 +186,6 @@ class NotifierApp:
         self.announcer.voice_problem.connect(self.tray.set_voice_problem)
         self.alerts = AlertCentre(self.settings, self.ledger, self.notifier, self.announcer)
         self._start_printing()
-        from notifier.desktop.decisions import OrderDecisions
-
         self.decisions = OrderDecisions(self.ledger, self.intake, self.notifier, self.alerts)
         self.decisions.available_changed.connect(self.tray.set_decisions_available)
         self.tray.accept_oldest.connect(self.decisions.accept_oldest)
