@@ -2,7 +2,8 @@
 
 A ticket job is written in the same transaction as the order it prints: a trigger on the
 ledger's `events` table inserts one job per copy when a new order is stored and the shop prints
-on new orders (`print_config`, written from the settings by `configure`). So a crash can never
+on new orders, or when this PC accepts it and the shop prints on accept (`print_config`,
+written from the settings by `configure`). So a crash can never
 leave an order stored without its ticket queued, and the ledger's code needs no change.
 
 Each job has an idempotency key (order key | kind | copy), goes `waiting` → `sending` → `done`,
@@ -67,6 +68,18 @@ BEGIN
     SELECT NEW.key || '|order|' || k.n, NEW.id, NEW.key, 'order', k.n, c.copies, c.printer, NEW.received_at
     FROM print_config AS c JOIN ({_COPY_NUMBERS}) AS k ON k.n <= c.copies
     WHERE c.id = 1 AND c.print_on = 'new_order';
+END;
+-- "Print on accept": the ticket is queued in the transaction that records the acceptance on
+-- this PC (not "accepted elsewhere": the PC that accepted prints it, once for the shop).
+CREATE TRIGGER IF NOT EXISTS print_accepted_orders AFTER UPDATE OF ended_how ON events
+WHEN NEW.kind = 'new_order' AND NEW.ended_how = 'accepted_here'
+     AND OLD.ended_how IS NOT 'accepted_here'
+BEGIN
+    INSERT OR IGNORE INTO print_jobs(key, event_id, event_key, kind, copy, copies, printer, created_at)
+    SELECT NEW.key || '|order|' || k.n, NEW.id, NEW.key, 'order', k.n, c.copies, c.printer,
+           COALESCE(NEW.ended_at, NEW.received_at)
+    FROM print_config AS c JOIN ({_COPY_NUMBERS}) AS k ON k.n <= c.copies
+    WHERE c.id = 1 AND c.print_on = 'accept';
 END;
 """
 

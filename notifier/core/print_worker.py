@@ -53,7 +53,8 @@ def ticket_for(job: PrintJob, settings: Settings) -> Ticket | None:
     if job.entry is None:
         return None
     return build_ticket(job.entry.event, settings, language=language(), reprint=job.reprint,
-                        copy=job.copy, copies=job.copies, printed_at=datetime.now())
+                        copy=job.copy, copies=job.copies, printed_at=datetime.now(),
+                        details=job.entry.details)
 
 
 def _no_sink(*_args, **_kwargs) -> bool:

@@ -135,9 +135,17 @@ def _quantity(value: object) -> int | None:
     return number if 0 <= number < 100_000 else None
 
 
-def order_items(event: OrderEvent) -> list[Item]:
-    """The items the order's message listed (name, quantity, price), or [] when it had none."""
-    raw_items = _first(_message(event), _ITEMS_KEYS)
+def _fields(event: OrderEvent, details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The order's message, with what the back end's order details added where it is silent
+    (sky-take-out's frames carry no items; its admin API's details do, kept in the ledger)."""
+    merged = dict(details or {})
+    merged.update({k: v for k, v in _message(event).items() if v not in (None, "")})
+    return merged
+
+
+def order_items(event: OrderEvent, details: Mapping[str, Any] | None = None) -> list[Item]:
+    """The items the order's message (or its details) listed (name, quantity, price), or []."""
+    raw_items = _first(_fields(event, details), _ITEMS_KEYS)
     if not isinstance(raw_items, list):
         return []
     items: list[Item] = []
@@ -156,12 +164,12 @@ def order_items(event: OrderEvent) -> list[Item]:
     return items
 
 
-def order_remark(event: OrderEvent) -> str:
-    return one_line(_first(_message(event), _REMARK_KEYS))
+def order_remark(event: OrderEvent, details: Mapping[str, Any] | None = None) -> str:
+    return one_line(_first(_fields(event, details), _REMARK_KEYS))
 
 
-def order_phone(event: OrderEvent) -> str:
-    return one_line(_first(_message(event), _PHONE_KEYS), 32)
+def order_phone(event: OrderEvent, details: Mapping[str, Any] | None = None) -> str:
+    return one_line(_first(_fields(event, details), _PHONE_KEYS), 32)
 
 
 def display_width(text: str) -> int:
@@ -191,8 +199,10 @@ def build_ticket(
     copies: int = 1,
     printed_at: datetime | None = None,
     test_page: bool = False,
+    details: Mapping[str, Any] | None = None,
 ) -> Ticket:
-    """The ticket for `event` under the shop's template settings (`printer.*`)."""
+    """The ticket for `event` under the shop's template settings (`printer.*`); `details`: what
+    the ledger keeps from the back end's order details (items, remark, phone), if anything."""
     columns = PAPER_COLUMNS.get(settings["printer.paper"], 32)
     rule = "-" * columns
     lines: list[TicketLine] = []
@@ -220,13 +230,13 @@ def build_ticket(
         if reprint and printed_at is not None:
             lines.append(TicketLine(tr("Printed: {time}", time=printed_at.strftime("%Y-%m-%d %H:%M"))))
     if settings["printer.show_items"]:
-        items = order_items(event)
+        items = order_items(event, details)
         if items:
             lines.append(TicketLine(rule))
             lines.extend(TicketLine(_item_line(item, columns, language, event.currency), bold=True)
                          for item in items)
     if settings["printer.show_remark"]:
-        remark = order_remark(event)
+        remark = order_remark(event, details)
         if remark:
             lines.append(TicketLine(rule))
             lines.append(TicketLine(tr("Remark: {remark}", remark=remark), BIG, bold=True))
@@ -236,7 +246,7 @@ def build_ticket(
             tr("Amount: {amount}", amount=display_amount(event.amount, language, event.currency)),
             BIG, RIGHT, bold=True))
     customer = one_line(event.customer, 60) if settings["printer.show_customer"] else ""
-    phone = order_phone(event) if settings["printer.show_phone"] else ""
+    phone = order_phone(event, details) if settings["printer.show_phone"] else ""
     if phone and settings["printer.mask_phone"]:
         phone = mask_phone(phone)
     if customer or phone:

@@ -188,6 +188,7 @@ class NotifierApp:
         self._start_printing()
         self.decisions = OrderDecisions(self.ledger, self.intake, self.notifier, self.alerts)
         self.decisions.available_changed.connect(self.tray.set_decisions_available)
+        self.decisions.changed.connect(self.printing.wake)  # "print on accept" queued a ticket
         self.tray.accept_oldest.connect(self.decisions.accept_oldest)
         self.tray.reject_oldest.connect(self.decisions.reject_oldest)
         self.decisions.refresh()
@@ -340,6 +341,7 @@ class NotifierApp:
             self.orders_window = OrdersWindow(self.ledger, lambda: self.settings)
             self.orders_window.acknowledged.connect(self.alerts.on_acknowledged)
             self.orders_window.set_decisions(self.decisions)
+            self.orders_window.set_reprint(self.printing.reprint)
             self.decisions.changed.connect(self.orders_window.refresh)
             self._refresh_timer = QTimer(self.orders_window, singleShot=True)
             self._refresh_timer.timeout.connect(self.orders_window.refresh)

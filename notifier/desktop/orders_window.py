@@ -325,6 +325,7 @@ class OrdersWindow(QWidget):
         self.accept_button.hide()
         self.reject_button.hide()
         self.decisions = None  # desktop.decisions.OrderDecisions, set by the app
+        self.reprint = None  # prints a ticket again for a ledger entry id (set_reprint)
         for button in (self.open_button, self.accept_button, self.reject_button,
                        self.ack_selected_button, self.ack_all_button):
             actions.addWidget(button)
@@ -526,7 +527,25 @@ class OrdersWindow(QWidget):
         menu.addAction(self.tr("Acknowledge"), self.acknowledge_selected)
         action = menu.addAction(self.tr("Open in browser"), self.open_selected_in_browser)
         action.setEnabled(self.open_button.isEnabled())
+        if self.reprint is not None:
+            action = menu.addAction(self.tr("Reprint ticket"), self.reprint_selected)
+            action.setObjectName("reprint_selected")
+            action.setEnabled(bool(self._reprintable()))
+        self._menu = menu  # kept for tests, which look at it while it is open
         menu.exec(self.table.viewport().mapToGlobal(position))
+
+    def set_reprint(self, reprint: Callable[[int], int] | None) -> None:
+        """Offer "Reprint ticket" (a kitchen ticket marked as a reprint) through `reprint`."""
+        self.reprint = reprint
+
+    def _reprintable(self) -> list[LedgerEntry]:
+        return [e for e in self.selected_entries() if e.event.kind is OrderKind.NEW_ORDER]
+
+    def reprint_selected(self) -> int:
+        """Queue a reprint of each selected new order; how many tickets were queued."""
+        if self.reprint is None:
+            return 0
+        return sum(self.reprint(entry.id) for entry in self._reprintable())
 
     def set_decisions(self, decisions) -> None:
         """Offer accept / reject through `decisions` (an OrderDecisions) when it can."""

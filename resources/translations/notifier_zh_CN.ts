@@ -290,6 +290,10 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>确认</translation>
     </message>
     <message>
+        <source>Reprint ticket</source>
+        <translation>补打小票</translation>
+    </message>
+    <message>
         <source>Set the address for opening orders in Settings → Alerts.</source>
         <translation>请在“设置 → 提醒”中填写打开订单的地址。</translation>
     </message>

@@ -87,3 +87,16 @@ def test_a_message_that_is_not_json_still_makes_a_ticket():
     event = OrderEvent(OrderKind.NEW_ORDER, "9", "skytakeout", "shop", raw="订单号：9")
     ticket = build_ticket(event, settings())
     assert order_items(event) == [] and "#" in ticket.text()
+
+
+def test_a_sky_take_out_ticket_lists_the_items_its_details_brought():
+    # The type-1 frame carries only the order id; the admin API's details, kept in the ledger,
+    # bring the dishes, the remark and the phone.
+    frame_only = OrderEvent(OrderKind.NEW_ORDER, "1001", "skytakeout", "shop", order_number="11305848",
+                            raw='{"type": 1, "orderId": 1001, "content": "订单号：11305848"}')
+    details = {"items": [{"name": "宫保鸡丁", "number": 2, "amount": "28.00"}],
+               "remark": "少辣", "phone": "13812345678"}
+    assert order_items(frame_only) == []
+    lines = build_ticket(frame_only, settings(), language="zh_CN", details=details).text().splitlines()
+    assert any(line.startswith("宫保鸡丁") and "x2" in line for line in lines), lines
+    assert any("少辣" in line for line in lines) and any("138****5678" in line for line in lines)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from notifier.core.action_outbox import ACCEPT, REJECT, ActionOutbox
 from notifier.core.events import OrderEvent, OrderKind
-from notifier.core.ledger import Ledger
+from notifier.core.ledger import Ending, Ledger
 from notifier.core.print_queue import PrintQueue, printer_label
 from notifier.core.settings import Settings
 
@@ -47,9 +48,27 @@ def test_reminders_and_orders_stored_while_printing_is_off_are_not_queued(files)
     ledger.record(OrderEvent(OrderKind.REMINDER, "1", "json", "shop"))
     queue.configure(SETTINGS.updated({"printer.print_on": "off"}))
     ledger.record(new_order(2))
-    queue.configure(SETTINGS.updated({"printer.print_on": "accept"}))  # accepting: not built yet
+    queue.configure(SETTINGS.updated({"printer.print_on": "accept"}))  # printed when accepted
     ledger.record(new_order(3))
     assert queue.jobs() == []
+
+
+def test_printing_on_accept_queues_the_ticket_with_the_acceptance_here_only(files):
+    ledger, queue = files
+    queue.configure(SETTINGS.updated({"printer.print_on": "accept"}))
+    for n in (1, 2, 3):
+        ledger.record(new_order(n))
+    ledger.record(OrderEvent(OrderKind.REMINDER, "1", "json", "shop"))
+    outbox = ActionOutbox(ledger.path)
+    try:
+        outbox.decide("json|shop", "json", "shop", "1", ACCEPT)
+        outbox.decide("json|shop", "json", "shop", "1", ACCEPT)  # a double click
+        outbox.decide("json|shop", "json", "shop", "2", REJECT, "sold out")
+    finally:
+        outbox.close()
+    ledger.end_order("json", "shop", "3", Ending.ACCEPTED_ELSEWHERE)  # that PC prints it
+    assert [key for key, _state, _n in queue.jobs()] == [
+        "json|shop|new_order|1|order|1", "json|shop|new_order|1|order|2"]
 
 
 def test_a_job_is_written_in_the_orders_own_transaction(files):
