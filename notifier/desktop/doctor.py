@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from notifier.core.i18n import tr as core_tr
+
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
 
@@ -23,7 +25,9 @@ class Finding:
     detail: str
 
     def line(self) -> str:
-        return f"[{self.verdict:>4}] {self.topic}: {self.detail}"
+        # The topic in the owner's language (the detail is a sentence already); the verdict
+        # stays a fixed tag that scripts and the installers' checks can read.
+        return f"[{self.verdict:>4}] {core_tr(self.topic)}: {self.detail}"
 
 
 def _guard(topic: str, probe: Callable[[], Finding]) -> Finding:
@@ -54,20 +58,22 @@ def printer_finding(settings) -> Finding:
     tickets wait for it. A separate function so the doctor and `--self-test` share it."""
     topic = "Printer"
     if settings["printer.print_on"] == "off":
-        return Finding(topic, OK, "printing is off (printer.print_on)")
+        return Finding(topic, OK, core_tr("printing is off (printer.print_on)"))
     from notifier.desktop.printing import make_driver
 
     try:
         driver = make_driver(settings)
     except ValueError as exc:
-        return Finding(topic, FAIL, f"address {settings['printer.address']!r} is not usable: {exc}")
+        return Finding(topic, FAIL, core_tr("address {address} is not usable: {problem}",
+                                       address=repr(settings["printer.address"]), problem=exc))
     try:
         driver.open()  # a network printer also reports its paper here
     except Exception as exc:  # noqa: BLE001 - every failure is a finding
         from notifier.core.sources.reconnecting import classify_network_error
 
         reason = classify_network_error(exc)[1] if isinstance(exc, OSError) else str(exc)
-        return Finding(topic, WARN, f"{driver.label()}: {reason}; tickets wait until it answers")
+        return Finding(topic, WARN, core_tr("{printer}: {reason}; tickets wait until it answers",
+                                       printer=driver.label(), reason=reason))
     finally:
         driver.close()
     waiting = ""
@@ -77,12 +83,13 @@ def printer_finding(settings) -> Finding:
 
         if paths.ledger_file().exists():
             queue = PrintQueue(paths.ledger_file())
-            waiting = f", {queue.waiting()} tickets waiting"
+            waiting = core_tr(", {count} tickets waiting", count=queue.waiting())
             queue.close()
     except Exception:  # noqa: BLE001
         pass
     kind = settings["printer.kind"]
-    return Finding(topic, OK, f"{kind} printer {driver.label()} answers{waiting}")
+    return Finding(topic, OK, core_tr("{kind} printer {printer} answers", kind=kind, printer=driver.label())
+                   + waiting)
 
 
 SPEECH_OPEN_TIMEOUT_S = 5
@@ -104,13 +111,15 @@ def speech_finding(settings, *, voices: bool = True) -> Finding:
         try:
             status = json.loads(answer)
         except ValueError:
-            return Finding("Speech", WARN, "the running app did not report its voice (an older version?)")
+            return Finding("Speech", WARN, core_tr("the running app did not report its voice (an older version?)"))
         if status.get("problem"):
-            return Finding("Speech", WARN, f"the running app: speech does not work: {status['problem']} "
-                                           "Chimes still play.")
+            return Finding("Speech", WARN, core_tr("the running app: speech does not work: {problem} "
+                                              "Chimes still play.", problem=status["problem"]))
         if status.get("state") != "ready":
-            return Finding("Speech", OK, f"the running app's voice is starting ({status.get('state')})")
-        return Finding("Speech", OK, f"the running app's voice works (engine {status.get('engine') or '?'})")
+            return Finding("Speech", OK, core_tr("the running app's voice is starting ({state})",
+                                            state=status.get("state")))
+        return Finding("Speech", OK, core_tr("the running app's voice works (engine {engine})",
+                                        engine=status.get("engine") or "?"))
 
     from notifier.core import wording
     from notifier.desktop.voice import Announcer
@@ -118,25 +127,28 @@ def speech_finding(settings, *, voices: bool = True) -> Finding:
     announcer = Announcer(settings, warm_up=False, open_timeout_ms=SPEECH_OPEN_TIMEOUT_S * 1000)
     try:
         works = announcer.wait_ready(SPEECH_OPEN_TIMEOUT_S + 10)
-        detail = "engines: " + (", ".join(announcer.engines()) or "none")
+        detail = core_tr("engines: {names}", names=", ".join(announcer.engines()) or core_tr("none"))
         if not works:
-            problem = announcer.problem() or f"engine did not answer in {SPEECH_OPEN_TIMEOUT_S} s."
-            return Finding("Speech", WARN, f"speech does not work: {problem} Chimes still play.")
+            problem = announcer.problem() or core_tr("engine did not answer in {seconds} s.",
+                                                seconds=SPEECH_OPEN_TIMEOUT_S)
+            return Finding("Speech", WARN, core_tr("speech does not work: {problem} Chimes still play.",
+                                              problem=problem))
         language = wording.effective_language(settings)
         voice = announcer.voice_for(language)
         if voice == "":
-            name = "Chinese" if language == "zh_CN" else "English"
-            return Finding("Speech", WARN, f"{detail}; no voice for {name}: orders may not be read "
-                                           "correctly.")
+            name = core_tr("Chinese") if language == "zh_CN" else core_tr("English")
+            return Finding("Speech", WARN, detail + "; " + core_tr(
+                "no voice for {language}: orders may not be read correctly.", language=name))
         if voice:
-            detail += f"; {language} voice: {voice}"
+            detail += "; " + core_tr("{language} voice: {voice}", language=language, voice=voice)
         if voices:
             for other in ("zh_CN", "en"):
                 found = announcer.voices(other)
-                detail += f"; {other} voices: " + (", ".join(found[:5]) or "none")
+                detail += "; " + core_tr("{language} voices: {names}", language=other,
+                                    names=", ".join(found[:5]) or core_tr("none"))
                 if len(found) > 5:
                     detail += f" (+{len(found) - 5})"
-        return Finding("Speech", OK, detail + "; a test line was spoken")
+        return Finding("Speech", OK, detail + "; " + core_tr("a test line was spoken"))
     finally:
         announcer.shutdown()
 
@@ -149,7 +161,8 @@ def examine(settings, *, voices: bool = True) -> list[Finding]:
         import PySide6
 
         app = _application()
-        return Finding("Qt", OK, f"PySide6 {PySide6.__version__}, platform {app.platformName()}")
+        return Finding("Qt", OK, core_tr("PySide6 {version}, platform {platform}",
+                                    version=PySide6.__version__, platform=app.platformName()))
 
     findings.append(_guard("Qt", qt))
     if findings[-1].verdict == FAIL:
@@ -159,15 +172,16 @@ def examine(settings, *, voices: bool = True) -> list[Finding]:
         from notifier.desktop.tray import Tray
 
         if Tray.available():
-            return Finding("Tray", OK, "system tray available")
-        return Finding("Tray", WARN, "no system tray: the orders window is shown instead")
+            return Finding("Tray", OK, core_tr("system tray available"))
+        return Finding("Tray", WARN, core_tr("no system tray: the orders window is shown instead"))
 
     def notification() -> Finding:
         from notifier.desktop.notify import Notifier
 
         backend = Notifier().backend_name()
         if backend == "none":
-            return Finding("Notifications", WARN, "no notification service: orders are still announced and listed")
+            return Finding("Notifications", WARN,
+                           core_tr("no notification service: orders are still announced and listed"))
         return Finding("Notifications", OK, backend)
 
     def speech() -> Finding:
@@ -178,16 +192,14 @@ def examine(settings, *, voices: bool = True) -> list[Finding]:
 
         device = QMediaDevices.defaultAudioOutput()
         if device.isNull():
-            return Finding("Audio output", WARN, "no audio output device found")
+            return Finding("Audio output", WARN, core_tr("no audio output device found"))
         return Finding("Audio output", OK, device.description())
 
     def keyring() -> Finding:
         from notifier.core.secrets import SecretStore
 
         name = SecretStore().backend_name()
-        from notifier.core.i18n import tr
-
-        verdict = WARN if name == tr("no keyring") else OK
+        verdict = WARN if name == core_tr("no keyring") else OK
         return Finding("Keyring", verdict, name)
 
     def files() -> Finding:
@@ -196,13 +208,14 @@ def examine(settings, *, voices: bool = True) -> list[Finding]:
         return Finding(
             "Files",
             OK,
-            f"settings {paths.config_file()}; history {paths.ledger_file()}; logs {paths.log_dir()}",
+            core_tr("settings {settings}; history {history}; logs {logs}", settings=paths.config_file(),
+               history=paths.ledger_file(), logs=paths.log_dir()),
         )
 
     def login() -> Finding:
         from notifier.desktop import autostart
 
-        state = "on" if autostart.is_enabled() else "off"
+        state = core_tr("on") if autostart.is_enabled() else core_tr("off")
         return Finding("Start at login", OK, f"{state} ({autostart.describe(autostart.launch_command())})")
 
     for topic, probe in (

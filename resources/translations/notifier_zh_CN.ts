@@ -2,13 +2,6 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
 <context>
-    <name></name>
-    <message>
-        <source>no keyring</source>
-        <translation>无密钥环</translation>
-    </message>
-</context>
-<context>
     <name>Announcer</name>
     <message>
         <source>Speech is turned off (NOTIFIER_TTS_ENGINE=none).</source>

@@ -146,12 +146,13 @@ def test_doctor_speaks_the_owners_language(notifier_home):
                           capture_output=True, text=True, timeout=90)
     assert "Traceback" not in done.stderr
     lines = done.stdout.splitlines()
-    # The doctor's own words stay English for whoever helps on the phone (and for the installers'
-    # checks); the sentences of the parts are the owner's language: core's and Qt's catalogs.
-    keyring_line = next(line for line in lines if line.startswith("[warn] Keyring"))
+    # Every line in the owner's language; only the verdict tag ([  ok], [warn], [FAIL]) is fixed.
+    keyring_line = next(line for line in lines if line.startswith("[warn] 密钥环"))
     assert keyring_line.endswith(": 无密钥环"), done.stdout
-    speech_line = next(line for line in lines if line.startswith("[warn] Speech"))
+    speech_line = next(line for line in lines if line.startswith("[warn] 语音"))
     assert "语音已关闭" in speech_line, done.stdout
+    assert next(line for line in lines if line.startswith("[  ok] 文件")).startswith("[  ok] 文件: 设置 ")
+    assert not [line for line in lines if "no " in line or "available" in line], done.stdout
 
 
 def test_an_unexpected_error_is_one_sentence_and_the_traceback_goes_to_the_log(notifier, monkeypatch,

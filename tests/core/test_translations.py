@@ -1,6 +1,7 @@
 """Every sentence a shop owner can see has its Chinese translation.
 
-Core sentences are the literal msgids of `tr("...")` calls in notifier/core plus the labels and
+Core sentences are the literal msgids of `tr("...")` calls in notifier/core (and the doctor's
+lines, notifier/desktop/doctor.py) plus the labels and
 help texts of the settings declaration (the dialog shows them through tr()); their translations
 live in resources/translations/core_zh_CN.json. Desktop sentences live in the Qt Linguist file
 notifier_zh_CN.ts, which must have no unfinished message and must match its compiled .qm.
@@ -24,10 +25,12 @@ TRANSLATIONS = ROOT / "resources" / "translations"
 def core_msgids() -> dict[str, str]:
     """msgid -> where it is used, for every literal first argument of tr() in notifier/core."""
     found: dict[str, str] = {}
-    for path in sorted(CORE.rglob("*.py")):
+    # The doctor is desktop code, but its lines are core sentences (it runs before Qt's catalog).
+    for path in [*sorted(CORE.rglob("*.py")), ROOT / "notifier" / "desktop" / "doctor.py"]:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "tr"
+            # `core_tr`: core's tr where Qt's lupdate must not take it for QObject.tr (desktop code)
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("tr", "core_tr")
                     and node.args and isinstance(node.args[0], ast.Constant)
                     and isinstance(node.args[0].value, str)):
                 found.setdefault(node.args[0].value, f"{path.relative_to(ROOT)}:{node.lineno}")
