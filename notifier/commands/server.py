@@ -52,6 +52,13 @@ def _add_data_dir(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     # default is suppressed so a --data-dir given before the action still counts.
     parser.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS if suppress else None,
                         help=f"server state directory (default: {default_data_dir_hint()})")
+    parser.add_argument("--store", default=argparse.SUPPRESS if suppress else None, metavar="URL",
+                        help="keep shops and events in Redis (redis://HOST:PORT/DB or rediss://…), shared "
+                             "by any number of servers; default: SQLite in --data-dir")
+    parser.add_argument("--redis-ca", type=Path, default=argparse.SUPPRESS if suppress else None, metavar="PEM",
+                        help="CA certificate that signed a rediss:// server's certificate")
+    parser.add_argument("--allow-volatile", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="serve from a Redis with persistence off (a Redis restart loses every event)")
 
 
 def add_server_commands(sub: argparse._SubParsersAction) -> None:
@@ -97,7 +104,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     action = args.server_action or "run"
     if action == "run":
         return _run(args, data_dir)
-    store = _open_store(data_dir)
+    store = _open_store(args, data_dir)
     try:
         if action == "add-shop":
             _print_credentials(store.add_shop(args.name), first=True)
@@ -122,16 +129,49 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_store(data_dir: Path):
+def _open_store(args: argparse.Namespace, data_dir: Path):
     import sqlite3
 
-    from notifier.server.store import EventStore
+    from notifier.server.store_api import is_redis_url, open_store
 
+    url = getattr(args, "store", None)
+    if url and not is_redis_url(url):
+        raise UsageError(tr("--store takes a redis:// or rediss:// address; without it the server keeps its "
+                            "data in SQLite in --data-dir."))
+    if url:
+        return _open_redis(args, url)
     try:
-        return EventStore(data_dir)
+        return open_store(None, data_dir)
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(tr("The server's data folder {path} cannot be used: {reason}.", path=data_dir,
                             reason=getattr(exc, "strerror", None) or exc)) from None
+
+
+def _open_redis(args: argparse.Namespace, url: str):
+    import redis
+
+    from notifier.server.redis_store import RedisEventStore
+
+    # The address is not echoed: it may carry a password.
+    try:
+        return RedisEventStore.from_url(url, ca=getattr(args, "redis_ca", None))
+    except (redis.RedisError, OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise UsageError(tr("The Redis store cannot be used: {reason}.", reason=reason)) from None
+
+
+def _check_durable(store, allow_volatile: bool) -> None:
+    """Refuse a Redis that keeps nothing on disk, unless told it is fine."""
+    from notifier.server.redis_store import VolatileRedis, check_persistence
+
+    if allow_volatile:
+        return
+    try:
+        check_persistence(store.client)
+    except VolatileRedis:
+        raise UsageError(tr("This Redis keeps nothing on disk (appendonly no, no save points): a restart would "
+                            "lose every shop and event. Turn on AOF (appendonly yes) or start the server with "
+                            "--allow-volatile.")) from None
 
 
 def _check_listening(host: str, port: int) -> None:
@@ -176,11 +216,17 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _check_tls(args.cert, args.key)
     _check_listening(args.host, args.port)
-    _open_store(data_dir).close()
+    store = _open_store(args, data_dir)
+    try:
+        if getattr(store, "shared", False):
+            _check_durable(store, bool(getattr(args, "allow_volatile", False)))
+    finally:
+        store.close()
     config = ServerConfig(
         data_dir=data_dir, host=args.host, port=args.port, cert=args.cert, key=args.key,
         retention_days=args.retention_days, heartbeat_s=args.heartbeat, queue_limit=args.queue_limit,
         skytakeout_shop=args.skytakeout_shop, header_timeout_s=args.header_timeout,
         max_connections=args.max_connections, max_per_address=args.max_per_address,
+        store_url=getattr(args, "store", None), redis_ca=getattr(args, "redis_ca", None),
     )
     return run_foreground(config)

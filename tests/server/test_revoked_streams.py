@@ -22,10 +22,12 @@ from notifier.core.protocol import publish_order
 from notifier.core.sources.notifier_stream import parse_cursor
 from notifier.server.hub import CLOSE_SHOP_GONE, CLOSE_TOKEN_REVOKED
 
+BOTH_STORES = True  # every test here runs on SQLite and on Redis (conftest)
+
 
 def admin(server, *args: str) -> str:
     """`notifier server …` as its own process against the running server's data directory."""
-    done = subprocess.run([sys.executable, "-m", "notifier", "server", "--data-dir", str(server.data_dir), *args],
+    done = subprocess.run([sys.executable, "-m", "notifier", "server", *server.store_args, *args],
                           cwd=REPO, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -64,9 +66,11 @@ def test_rotating_the_token_in_another_process_closes_the_open_stream(server):
     async def main():
         session, ws, _ = await open_stream(server, server.shops["alpha"].client_token)
         try:
+            # Read all along, as a real client does: a close frame left unread while the admin
+            # command runs would be reset at the server's close deadline (a 1006, not the code).
+            closing = asyncio.ensure_future(read_until_closed(ws, 8))
             await asyncio.to_thread(admin, server, "rotate-token", "alpha")
             rotated_at = time.monotonic()
-            closing = asyncio.ensure_future(read_until_closed(ws, 5))
             await asyncio.sleep(0.5)  # orders published after the rotation must not reach it
             await asyncio.to_thread(server.publish, order_id="after-rotation")
             frames, code, _ = await closing
@@ -97,6 +101,7 @@ def test_a_removed_and_recreated_shop_never_feeds_the_old_stream(server, where):
             server.publish(order_id="old-1")
             first = await ws.receive_json(timeout=5)
             assert first["event"]["order_id"] == "old-1"
+            closing = asyncio.ensure_future(read_until_closed(ws, 8))  # reading all along
             if where == "same process":
                 server.store.remove_shop("alpha")
                 secret = server.store.add_shop("alpha").ingest_secret
@@ -104,8 +109,8 @@ def test_a_removed_and_recreated_shop_never_feeds_the_old_stream(server, where):
                 await asyncio.to_thread(admin, server, "remove-shop", "alpha")
                 secret = credentials(await asyncio.to_thread(admin, server, "add-shop", "alpha"))["secret"]
             for n in range(3):  # the new owner's seq 1..3 would pass the old stream's cursor of 1
-                publish_order(server.http_url, "alpha", secret, order_id=f"new-{n}")
-            frames, code, _ = await read_until_closed(ws, 5)
+                await asyncio.to_thread(publish_order, server.http_url, "alpha", secret, order_id=f"new-{n}")
+            frames, code, _ = await closing
             return old_hello, frames, code
         finally:
             await session.close()
