@@ -54,7 +54,8 @@ def _add_data_dir(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help=f"server state directory (default: {default_data_dir_hint()})")
     parser.add_argument("--store", default=argparse.SUPPRESS if suppress else None, metavar="URL",
                         help="keep shops and events in Redis (redis://HOST:PORT/DB or rediss://…), shared "
-                             "by any number of servers; default: SQLite in --data-dir")
+                             "by any number of servers; default: $NOTIFIER_STORE (where a password is "
+                             "safer than on the command line), else SQLite in --data-dir")
     parser.add_argument("--redis-ca", type=Path, default=argparse.SUPPRESS if suppress else None, metavar="PEM",
                         help="CA certificate that signed a rediss:// server's certificate")
     parser.add_argument("--allow-volatile", action="store_true", default=argparse.SUPPRESS if suppress else False,
@@ -134,7 +135,7 @@ def _open_store(args: argparse.Namespace, data_dir: Path):
 
     from notifier.server.store_api import is_redis_url, open_store
 
-    url = getattr(args, "store", None)
+    url = _store_url(args)
     if url and not is_redis_url(url):
         raise UsageError(tr("--store takes a redis:// or rediss:// address; without it the server keeps its "
                             "data in SQLite in --data-dir."))
@@ -145,6 +146,12 @@ def _open_store(args: argparse.Namespace, data_dir: Path):
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(tr("The server's data folder {path} cannot be used: {reason}.", path=data_dir,
                             reason=getattr(exc, "strerror", None) or exc)) from None
+
+
+def _store_url(args: argparse.Namespace) -> str | None:
+    import os
+
+    return getattr(args, "store", None) or os.environ.get("NOTIFIER_STORE") or None
 
 
 def _open_redis(args: argparse.Namespace, url: str):
@@ -227,6 +234,6 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
         retention_days=args.retention_days, heartbeat_s=args.heartbeat, queue_limit=args.queue_limit,
         skytakeout_shop=args.skytakeout_shop, header_timeout_s=args.header_timeout,
         max_connections=args.max_connections, max_per_address=args.max_per_address,
-        store_url=getattr(args, "store", None), redis_ca=getattr(args, "redis_ca", None),
+        store_url=_store_url(args), redis_ca=getattr(args, "redis_ca", None),
     )
     return run_foreground(config)
