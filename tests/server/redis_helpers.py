@@ -52,6 +52,12 @@ class RedisServer:
         except redis.RedisError:
             return False
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown save, only what the AOF already holds survives."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

@@ -83,7 +83,7 @@ def publish(url: str, shop, order_id: str, deadline_s: float = 20.0) -> int:
             return publish_order(url, shop.shop, shop.ingest_secret, order_id=order_id,
                                  idempotency_key=f"{order_id}-paid", timeout=5)["seq"]
         except PublishError as exc:
-            if exc.status not in (0, 502, 503, 504) or time.monotonic() > deadline:
+            if exc.status not in (0, 500, 502, 503, 504) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
 
@@ -210,6 +210,34 @@ def test_a_gateway_killed_mid_stream_loses_its_clients_to_the_others_and_they_mi
     assert reconnected >= 1, "least_conn spread the clients, so the killed gateway had some"
     for follower in followers:
         assert follower.seqs == list(range(1, count + 1)), f"{follower.connects} connections"
+
+
+@pytest.mark.slow
+def test_every_event_answered_2xx_survives_a_killed_redis_server(platform, shop):
+    """AOF with appendfsync always: what Redis acknowledged is on disk, so SIGKILL loses none of it."""
+    count = 300
+    followers = [Follower(platform.gateway_url(i), shop, count) for i in range(3)]
+    acknowledged: list[int] = []
+
+    def ingest():
+        for n in range(1, count + 1):
+            acknowledged.append(publish(platform.nginx_url, shop, str(n), deadline_s=30))
+
+    def ingest_and_kill_redis():
+        publisher = threading.Thread(target=ingest)
+        publisher.start()
+        deadline = time.monotonic() + 30
+        while len(acknowledged) < count // 3 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        platform.redis.kill()  # while requests are on their way
+        time.sleep(0.3)
+        platform.redis.start()
+        publisher.join(60)
+
+    run_followers(followers, ingest_and_kill_redis, 60)
+    assert acknowledged == list(range(1, count + 1))
+    for follower in followers:
+        assert follower.seqs == list(range(1, count + 1)), follower.url
 
 
 def test_the_server_refuses_a_redis_without_persistence_unless_told(tmp_path):
