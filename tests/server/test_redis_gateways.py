@@ -191,7 +191,7 @@ def test_rotating_the_token_on_one_gateway_closes_the_old_streams_on_all_three(p
 
 @pytest.mark.slow
 def test_a_gateway_killed_mid_stream_loses_its_clients_to_the_others_and_they_miss_nothing(platform, shop):
-    count = 1000
+    count = 5000
     followers = [Follower(platform.nginx_url, shop, count) for _ in range(6)]
     victim = platform.gateways[1]
 
@@ -202,7 +202,7 @@ def test_a_gateway_killed_mid_stream_loses_its_clients_to_the_others_and_they_mi
                 victim.kill()
 
     try:
-        run_followers(followers, ingest_and_kill, 60)
+        run_followers(followers, ingest_and_kill, 120)
     finally:
         if victim.proc.poll() is not None:
             victim.start()  # for the tests after this one
