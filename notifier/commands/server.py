@@ -14,7 +14,7 @@ from pathlib import Path
 from notifier.commands.parser import UsageError, port_number, positive_count, positive_number
 from notifier.core.i18n import tr
 
-SERVER_ACTIONS = ("run", "add-shop", "list-shops", "rotate-token", "remove-shop")
+SERVER_ACTIONS = ("run", "add-shop", "list-shops", "rotate-token", "remove-shop", "migrate")
 
 
 def default_data_dir() -> Path:
@@ -78,6 +78,11 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     rotate.add_argument("--ingest-only", action="store_true", help="replace only the ingest secret")
     remove = actions.add_parser("remove-shop", help="delete a shop and all its events")
     remove.add_argument("name")
+    migrate = actions.add_parser("migrate", help="copy a SQLite server's shops and events into Redis, "
+                                                 "keeping sequence numbers, identities and tokens")
+    migrate.add_argument("--from", dest="source", required=True, metavar="sqlite:DIR",
+                         help="the single-process server's data directory")
+    migrate.add_argument("--to", dest="target", required=True, metavar="redis://…")
     for action in (run, add, list_shops, rotate, remove):
         _add_data_dir(action, suppress=True)
     server.set_defaults(func=cmd_server)
@@ -105,6 +110,8 @@ def cmd_server(args: argparse.Namespace) -> int:
     action = args.server_action or "run"
     if action == "run":
         return _run(args, data_dir)
+    if action == "migrate":
+        return _migrate(args)
     store = _open_store(args, data_dir)
     try:
         if action == "add-shop":
@@ -146,6 +153,27 @@ def _open_store(args: argparse.Namespace, data_dir: Path):
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(tr("The server's data folder {path} cannot be used: {reason}.", path=data_dir,
                             reason=getattr(exc, "strerror", None) or exc)) from None
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from notifier.server.migrate import migrate
+    from notifier.server.store_api import is_redis_url
+
+    source, target = args.source, args.target
+    if not source.startswith("sqlite:") or not is_redis_url(target):
+        raise UsageError(tr("migrate copies --from sqlite:DIR --to redis://HOST:PORT/DB."))
+    data_dir = Path(source.removeprefix("sqlite:"))
+    store = _open_redis(args, target)
+    try:
+        moved = migrate(data_dir, store, say=print)
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(tr("The server's data folder {path} cannot be used: {reason}.", path=data_dir,
+                            reason=getattr(exc, "strerror", None) or exc)) from None
+    finally:
+        store.close()
+    return 1 if any(m.skipped for m in moved) else 0
 
 
 def _store_url(args: argparse.Namespace) -> str | None:

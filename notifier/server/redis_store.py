@@ -185,7 +185,8 @@ class RedisEventStore:
     def checkpoint(self) -> None:
         """Nothing to do: Redis persists by its own AOF/RDB settings."""
 
-    def _announce(self, shop: str) -> None:
+    def announce(self, shop: str) -> None:
+        """Tell every gateway that `shop`'s credentials or existence changed."""
         self.client.incr(CREDVER_KEY)
         self.client.publish(CREDENTIALS_CHANNEL, shop)
 
@@ -202,7 +203,7 @@ class RedisEventStore:
         if not created:
             raise ShopError(f"shop {name!r} already exists")
         self.client.sadd(SHOPS_KEY, name)
-        self._announce(name)
+        self.announce(name)
         return Credentials(name, token, secret)
 
     def rotate(self, name: str, *, token: bool = True, ingest: bool = False) -> Credentials:
@@ -215,7 +216,7 @@ class RedisEventStore:
             fields += ["secret", new_secret]
         if not valid_shop_name(name) or not self._update(keys=[meta_key(name)], args=fields or ["identity_checked", "1"]):
             raise ShopError(f"no shop named {name!r}")
-        self._announce(name)
+        self.announce(name)
         return Credentials(name, new_token, new_secret)
 
     def remove_shop(self, name: str) -> None:
@@ -225,7 +226,7 @@ class RedisEventStore:
         # shop is ignored by a re-created one (it names the old identity).
         gone = self.client.delete(meta_key(name), log_key(name))
         self.client.srem(SHOPS_KEY, name)
-        self._announce(name)
+        self.announce(name)
         if not gone:
             raise ShopError(f"no shop named {name!r}")
 
