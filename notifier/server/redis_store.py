@@ -214,7 +214,10 @@ class RedisEventStore:
             fields += ["token_hash", token_hash(new_token)]
         if new_secret:
             fields += ["secret", new_secret]
-        if not valid_shop_name(name) or not self._update(keys=[meta_key(name)], args=fields or ["identity_checked", "1"]):
+        if not valid_shop_name(name):
+            raise ShopError(f"no shop named {name!r}")
+        exists = self._update(keys=[meta_key(name)], args=fields) if fields else self.client.exists(meta_key(name))
+        if not exists:
             raise ShopError(f"no shop named {name!r}")
         self.announce(name)
         return Credentials(name, new_token, new_secret)

@@ -1,0 +1,84 @@
+"""The Redis store on a real redis-server: what is kept where, and the admin commands on it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from server_helpers import REPO
+
+from notifier.server.redis_store import RedisEventStore, log_key
+from notifier.server.store import ShopError
+
+
+@pytest.fixture
+def store(redis_server):
+    with redis_server.client() as client:
+        client.flushall()
+    store = RedisEventStore.from_url(redis_server.url)
+    yield store
+    store.close()
+
+
+def admin(url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "notifier", "server", "--store", url, *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_every_key_of_a_shop_carries_its_hash_tag_and_the_token_is_only_hashed(store):
+    creds = store.add_shop("noodle-bar")
+    store.append("noodle-bar", {"kind": "new_order", "order_id": "1"}, nonce="n" * 16, idempotency_key="k1", body=b"x")
+    keys = {k.decode() for k in store.client.keys("*")}
+    per_shop = {k for k in keys if "noodle-bar" in k}
+    assert per_shop and all("{noodle-bar}" in k for k in per_shop), keys
+    dump = b"".join(str(store.client.hgetall(k)).encode() for k in per_shop if store.client.type(k) == b"hash")
+    assert creds.client_token.encode() not in dump
+    assert store.client.xrange(log_key("noodle-bar"))[0][0] == b"1-0", "the stream id is the seq"
+
+
+def test_retention_trims_the_stream_and_remembers_the_gap(store):
+    store.add_shop("a")
+    for n in range(5):
+        store.append("a", {"kind": "new_order", "order_id": str(n)}, nonce=f"nonce-{n:012d}", idempotency_key=None,
+                     body=b"x")
+    assert store.prune(0, now=time.time() + 1) == 5
+    shop = store.shop("a")
+    assert (shop.last_seq, shop.pruned_through) == (5, 5)
+    assert store.events_after("a", 0) == []
+    assert store.append("a", {"kind": "new_order", "order_id": "9"}, nonce="nonce-x" * 3, idempotency_key=None,
+                        body=b"y").seq == 6
+    assert store.append("a", {"kind": "new_order", "order_id": "9"}, nonce="nonce-x" * 3, idempotency_key=None,
+                        body=b"y").nonce_reused
+    ttl = store.client.ttl(f"notifier:{{a}}:nonce:{'nonce-x' * 3}")
+    assert 0 < ttl <= 900, "a nonce is kept for the replay window, then forgotten"
+
+
+def test_shop_names_are_checked(store):
+    for bad in ("", "a/b", "../x", "a" * 65, "shop name", "{x}"):
+        with pytest.raises(ShopError):
+            store.add_shop(bad)
+    store.add_shop("ok")
+    with pytest.raises(ShopError):
+        store.add_shop("ok")
+    with pytest.raises(ShopError):
+        store.rotate("missing")
+    assert store.shop("missing") is None and not store.client.exists("notifier:{missing}:meta")
+
+
+def test_shop_management_commands_on_redis(store, redis_server):
+    url = redis_server.url
+    added = admin(url, "add-shop", "noodle")
+    assert added.returncode == 0, added.stderr
+    token = next(line.split()[-1] for line in added.stdout.splitlines() if line.startswith("client token:"))
+    listed = admin(url, "list-shops")
+    assert "noodle" in listed.stdout and token not in listed.stdout
+    rotated = admin(url, "rotate-token", "noodle")
+    new_token = next(line.split()[-1] for line in rotated.stdout.splitlines() if line.startswith("client token:"))
+    assert new_token != token
+    assert store.check_token("noodle", new_token) and not store.check_token("noodle", token)
+    assert admin(url, "remove-shop", "noodle").returncode == 0
+    assert "no shops yet" in admin(url, "list-shops").stdout
+    gone = admin(url, "remove-shop", "noodle")
+    assert gone.returncode == 1 and "no shop named" in gone.stderr
