@@ -13,8 +13,8 @@ one slot and the scripts below run unchanged on Redis Cluster):
 - `notifier:{shop}:nonce:<nonce>`, `notifier:{shop}:idem:<key>`  SET NX EX: they expire by
   themselves after the replay window / idempotency window.
 - `notifier:shops` set of names, `notifier:credver` counter, `notifier:store_id`, and the
-  pub/sub channel `notifier:credentials` (every add/rotate/remove is announced there, so every
-  gateway closes revoked streams at once).
+  pub/sub channels `notifier:credentials` (every add/rotate/remove is announced there, so every
+  gateway closes revoked streams at once) and `notifier:new` (the shop of every new event).
 
 Appending is one Lua script per event: check the shop exists, the idempotency key, take the
 nonce, increment last_seq and XADD with that number, atomically. Two gateways ingesting for
@@ -51,6 +51,7 @@ SHOPS_KEY = f"{PREFIX}:shops"
 CREDVER_KEY = f"{PREFIX}:credver"
 STORE_ID_KEY = f"{PREFIX}:store_id"
 CREDENTIALS_CHANNEL = f"{PREFIX}:credentials"
+NEW_EVENTS_CHANNEL = f"{PREFIX}:new"  # message: the name of a shop that has a new event
 
 
 def meta_key(shop: str) -> str:
@@ -69,7 +70,9 @@ def idem_key(shop: str, key: str) -> str:
     return f"{PREFIX}:{{{shop}}}:idem:{key}"
 
 
-# KEYS: meta, log, nonce, idem   ARGV: now, event json, body hash, nonce ttl, idem ttl, has key
+# KEYS: meta, log, nonce, idem   ARGV: now, event json, body hash, nonce ttl, idem ttl, has key, shop
+# The PUBLISH tells every gateway which shop has something new (it then reads only that stream);
+# it is not keyed, so the script stays within one slot on Redis Cluster.
 _APPEND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 local identity = redis.call('HGET', KEYS[1], 'identity')
@@ -83,6 +86,7 @@ end
 if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then return {'nonce'} end
 local seq = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
 redis.call('XADD', KEYS[2], seq .. '-0', 'at', ARGV[1], 'ev', ARGV[2], 'id', identity)
+redis.call('PUBLISH', ARGV[8], ARGV[7])
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[4], seq .. '|' .. ARGV[3] .. '|' .. ARGV[1] .. '|' .. identity, 'EX', ARGV[5])
 end
@@ -311,7 +315,7 @@ class RedisEventStore:
                       idem_key(item.shop, key or "")],
                 args=[repr(now), json.dumps(item.event, ensure_ascii=False, separators=(",", ":")),
                       hashlib.sha256(item.body).hexdigest(), NONCE_KEEP_S, int(IDEMPOTENCY_KEEP_S),
-                      "1" if key else "0"],
+                      "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL],
                 client=pipe,
             )
         results: list[IngestResult | ShopError] = []
