@@ -104,7 +104,8 @@ class LiveFollower:
     def _subscribe(self) -> None:
         self._pubsub.subscribe(**{CREDENTIALS_CHANNEL: self._credentials_changed, NEW_EVENTS_CHANNEL: self._new_event})
 
-    def _credentials_changed(self, _message) -> None:
+    def _credentials_changed(self, message) -> None:
+        self._store.note_change(message["data"])
         self._loop.call_soon_threadsafe(self._on_credentials)
 
     def _new_event(self, message) -> None:

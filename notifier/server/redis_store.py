@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,10 @@ class RedisEventStore:
         self.client = client
         self.url = url
         self._options = options or {}
+        self._notes: dict[int, str] = {}  # credentials version -> shop, heard on the channel
+        self._notes_lock = threading.Lock()
+        self._credentials: dict[str, tuple[str, str]] | None = None  # as of _credentials_seen
+        self._credentials_seen: int | None = None
         self._clock = clock
         self._append = client.register_script(_APPEND)
         self._update = client.register_script(_UPDATE_IF_EXISTS)
@@ -190,9 +195,18 @@ class RedisEventStore:
         """Nothing to do: Redis persists by its own AOF/RDB settings."""
 
     def announce(self, shop: str) -> None:
-        """Tell every gateway that `shop`'s credentials or existence changed."""
-        self.client.incr(CREDVER_KEY)
-        self.client.publish(CREDENTIALS_CHANNEL, shop)
+        """Tell every gateway that `shop`'s credentials or existence changed: the message is
+        "<new credentials version> <shop>", so a gateway can re-read just that shop."""
+        version = self.client.incr(CREDVER_KEY)
+        self.client.publish(CREDENTIALS_CHANNEL, f"{version} {shop}")
+
+    def note_change(self, message: bytes | str) -> None:
+        """A message heard on the credentials channel (called by the live follower's thread)."""
+        text = message.decode() if isinstance(message, bytes) else message
+        version, _, shop = text.partition(" ")
+        if version.isdigit() and shop:
+            with self._notes_lock:
+                self._notes[int(version)] = shop
 
     # -- shops ---------------------------------------------------------------------------
 
@@ -265,6 +279,32 @@ class RedisEventStore:
         return int(self.client.get(CREDVER_KEY) or 0)
 
     def shop_credentials(self) -> dict[str, tuple[str, str]]:
+        """Every shop's (token hash, identity). After the first call, when the follower heard
+        every change since (one note per version), only the shops named are read again: a
+        rotation among 100,000 shops costs one read, not 100,000. Otherwise all are read."""
+        version = self.credentials_version()
+        with self._notes_lock:
+            notes, self._notes = self._notes, {}
+        cached, seen = self._credentials, self._credentials_seen
+        if cached is not None and seen is not None and all(v in notes for v in range(seen + 1, version + 1)):
+            changed = sorted({shop for v, shop in notes.items() if seen < v <= version})
+            pipe = self.client.pipeline(transaction=False)
+            for name in changed:
+                pipe.hmget(meta_key(name), "token_hash", "identity")
+            known = dict(cached)
+            for name, (hashed, identity) in zip(changed, pipe.execute() if changed else [], strict=True):
+                if hashed is None:
+                    known.pop(name, None)
+                else:
+                    known[name] = (hashed.decode(), (identity or b"").decode())
+        else:
+            known = self._read_all_credentials()
+        with self._notes_lock:  # notes of versions not read yet stay for the next call
+            self._notes.update({v: s for v, s in notes.items() if v > version})
+        self._credentials, self._credentials_seen = known, version
+        return dict(known)
+
+    def _read_all_credentials(self) -> dict[str, tuple[str, str]]:
         names = self._names()
         pipe = self.client.pipeline(transaction=False)
         for name in names:

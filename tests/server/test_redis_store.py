@@ -82,3 +82,33 @@ def test_shop_management_commands_on_redis(store, redis_server):
     assert "no shops yet" in admin(url, "list-shops").stdout
     gone = admin(url, "remove-shop", "noodle")
     assert gone.returncode == 1 and "no shop named" in gone.stderr
+
+
+def test_a_rotation_heard_on_the_channel_rereads_one_shop_not_all(store, redis_server):
+    for n in range(50):
+        store.add_shop(f"s{n}")
+    gateway = RedisEventStore.from_url(redis_server.url)  # a gateway's view, filled once
+    try:
+        before = gateway.shop_credentials()
+        admin_side = RedisEventStore.from_url(redis_server.url)
+        pubsub = gateway.client.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe("notifier:credentials")
+        new = admin_side.rotate("s7")
+        message = None
+        deadline = time.monotonic() + 5
+        while message is None and time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=0.5)
+        gateway.note_change(message["data"])
+        store.client.config_resetstat()
+        after = gateway.shop_credentials()
+        hmgets = store.client.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0)
+        assert hmgets == 1, "only the rotated shop is read again"
+        assert after["s7"] != before["s7"] and gateway.check_token("s7", new.client_token)
+        assert {k: v for k, v in after.items() if k != "s7"} == {k: v for k, v in before.items() if k != "s7"}
+        # A change it did not hear of (no note) is still found: then it reads every shop.
+        admin_side.remove_shop("s8")
+        assert "s8" not in gateway.shop_credentials()
+        pubsub.close()
+        admin_side.close()
+    finally:
+        gateway.close()
