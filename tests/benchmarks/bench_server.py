@@ -631,7 +631,7 @@ def bench_compare(quick: bool, rate: float, layouts: str) -> None:
               f"| {o['p50']:.1f} / {b['p50']:.1f} | {o['p99']:.1f} / {b['p99']:.1f} | {o['rss']:.0f} / {b['rss']:.0f} |")
 
 
-def bench_gateways(quick: bool, rate: float, layouts: str, fsync: str) -> None:
+def bench_gateways(quick: bool, rate: float, layouts: str, fsync: str, plot_path: Path | None = None) -> None:
     lat_s, ingest_s, rounds = (3.0, 3.0, 3) if quick else (10.0, 10.0, 5)
     kinds = ("sqlite", "redis1", "redis3")
     print(f"\n== SQLite (1 process) vs Redis with 1 and 3 gateways (AOF appendfsync {fsync}), side by side: "
@@ -657,6 +657,29 @@ def bench_gateways(quick: bool, rate: float, layouts: str, fsync: str) -> None:
             print(f"| {label} | {kind} | {r['ingest']:,.0f} ({', '.join(f'{x:.0f}' for x in r['ingest_rounds'])}) "
                   f"| {r['cpu_us']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['deliveries']} of {r['expected']} "
                   f"| {r['rss']:.0f} |")
+    if plot_path:
+        _plot_gateways(rows, fsync, plot_path)
+
+
+def _plot_gateways(rows, fsync: str, path: Path) -> None:
+    """The run's numbers as bars, drawn by run_all's QPainter plot (no matplotlib needed)."""
+    from tests.benchmarks.run_all import plot
+
+    metrics = {}
+    units = {"ingest": "events/s", "cpu_us": "µs CPU per event", "p50": "ms", "p99": "ms", "rss": "MiB"}
+    names = {"ingest": "ingest", "cpu_us": "CPU per event", "p50": "publish -> client p50",
+             "p99": "publish -> client p99", "rss": "RSS, all processes"}
+    for label, got in rows:
+        for key, unit in units.items():
+            for kind, r in got.items():
+                metrics[f"{label}, {kind}: {names[key]}"] = {"value": r[key], "unit": unit, "goal": None,
+                                                              "lower_is_better": key != "ingest"}
+    when = time.strftime("%Y-%m-%d %H:%M")
+    plot({"benches": {"gateways": {"metrics": metrics}}, "mode": f"gateways (appendfsync {fsync})",
+          "machine": {"when": when, "cpus": os.cpu_count()}}, path)
+    path.with_suffix(".json").write_text(json.dumps({"when": when, "fsync": fsync, "load": Path("/proc/loadavg")
+                                                     .read_text().split()[:3], "rows": rows}, indent=1))
+    print(f"plot: {path}")
 
 
 def main() -> None:
@@ -665,6 +688,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("connections", "latency", "ingest", "compare", "gateways"))
     parser.add_argument("--fsync", choices=("always", "everysec"), default="always",
                         help="for --only gateways: Redis's appendfsync")
+    parser.add_argument("--plot", type=Path, help="for --only gateways: draw the numbers into this PNG "
+                                                  "(and write them beside it as JSON)")
     parser.add_argument("--rate", type=float, default=100.0, help="events/s for the latency run")
     parser.add_argument("--layouts", default="1x10,1x100,1x1000,1000x2",
                         help="for --only compare: SHOPSxSUBSCRIBERS, comma-separated")
@@ -693,7 +718,7 @@ def main() -> None:
         bench_compare(args.quick, args.rate, args.layouts)
     if args.only == "gateways":
         bench_gateways(args.quick, args.rate, "1000x2" if args.layouts == parser.get_default("layouts")
-                       else args.layouts, args.fsync)
+                       else args.layouts, args.fsync, args.plot)
 
 
 if __name__ == "__main__":
