@@ -9,7 +9,9 @@ The SQLite calls run on the event loop thread on purpose: each is well under a m
 doing the append and the fan-out with no `await` between them is what guarantees a client that
 subscribes while replaying misses nothing. Ingest requests that arrive together are stored in
 one transaction (group commit, see IngestBatcher): one WAL write for all of them, then their
-fan-out in order, still with no `await` in between. What can take longer runs elsewhere: pruning goes to a
+fan-out in order, still with no `await` in between. On a shared store (Redis, several gateways)
+the fan-out comes instead from the follower of the store's log (redis_live), so every client gets
+every gateway's events in log order. What can take longer runs elsewhere: pruning goes to a
 worker thread in small batches, and /healthz reads only counters kept in memory.
 
 Every shop name from a URL is checked against the shop-name rule before anything else (it is
