@@ -183,15 +183,22 @@ def _store_url(args: argparse.Namespace) -> str | None:
 
 
 def _open_redis(args: argparse.Namespace, url: str):
+    from urllib.parse import urlsplit
+
     import redis
 
     from notifier.server.redis_store import RedisEventStore
 
-    # The address is not echoed: it may carry a password.
     try:
         return RedisEventStore.from_url(url, ca=getattr(args, "redis_ca", None))
     except (redis.RedisError, OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        reason = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).rstrip(".")
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:  # the URL may carry one; it never goes into a message
+            reason = reason.replace(password, "***")
         raise UsageError(tr("The Redis store cannot be used: {reason}.", reason=reason)) from None
 
 

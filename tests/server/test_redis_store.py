@@ -7,6 +7,8 @@ import sys
 import time
 
 import pytest
+from helpers import free_port, wait_until
+from redis_helpers import REDIS_BINARY
 from server_helpers import REPO
 
 from notifier.server.redis_store import RedisEventStore, log_key
@@ -112,3 +114,33 @@ def test_a_rotation_heard_on_the_channel_rereads_one_shop_not_all(store, redis_s
         admin_side.close()
     finally:
         gateway.close()
+
+
+def test_rediss_with_a_private_ca(tmp_path):
+    """rediss:// with --redis-ca: a real redis-server speaking TLS with a certificate of our own CA."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=test-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    (tmp_path / "ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+            "srv.pem", "-days", "2", "-extfile", "ext")
+    port = free_port()
+    server = subprocess.Popen(
+        [REDIS_BINARY, "--port", "0", "--tls-port", str(port), "--tls-cert-file", "srv.pem", "--tls-key-file", "srv.key",
+         "--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no", "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "yes", "--dir", str(tmp_path)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"rediss://127.0.0.1:{port}/0"
+        wait_until(lambda: admin(url, "--redis-ca", str(tmp_path / "ca.pem"), "list-shops").returncode == 0, 10)
+        added = admin(url, "--redis-ca", str(tmp_path / "ca.pem"), "add-shop", "tls-shop")
+        assert added.returncode == 0, added.stderr
+        untrusted = admin(url, "list-shops")  # without our CA the certificate is not trusted
+        assert untrusted.returncode != 0 and "certificate verify failed" in untrusted.stderr
+        assert "Traceback" not in untrusted.stderr
+    finally:
+        server.terminate()
+        server.wait(10)
