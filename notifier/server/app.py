@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import socket
+import sqlite3
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -53,6 +54,21 @@ CREDENTIALS_CHANGED: web.AppKey[asyncio.Event] = web.AppKey("credentials_changed
 
 def _error(status: int, reason: str, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": reason, "message": message, **extra}, status=status)
+
+
+# What a store raises when it cannot be reached for a moment (Redis restarting, a network
+# blip): answered 503 with a sentence, so an order system retries (with its Idempotency-Key)
+# and a client reconnects, instead of a bare 500.
+STORE_DOWN_ERRORS: tuple[type[BaseException], ...] = (OSError, sqlite3.OperationalError)
+with contextlib.suppress(ImportError):
+    import redis
+
+    STORE_DOWN_ERRORS += (redis.RedisError,)
+
+
+def _store_unavailable(exc: BaseException) -> web.Response:
+    log.warning("the store is unavailable: %s", exc)
+    return _error(503, "store_unavailable", "the server cannot reach its store right now; try again in a moment")
 
 
 def _unknown_shop(shop: str) -> web.Response:
@@ -149,7 +165,10 @@ async def ingest(request: web.Request) -> web.Response:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
-    secret = store.ingest_secret(shop)
+    try:
+        secret = store.ingest_secret(shop)
+    except STORE_DOWN_ERRORS as exc:
+        return _store_unavailable(exc)
     if secret is None:
         return _unknown_shop(shop)
     headers = request.headers
@@ -170,7 +189,10 @@ async def ingest(request: web.Request) -> web.Response:
     key = headers.get(protocol.IDEMPOTENCY_HEADER)
     if key is not None and not protocol.IDEMPOTENCY_KEY.match(key):
         return _error(400, "bad_idempotency_key", "Idempotency-Key must be 1-200 printable ASCII characters")
-    result = await request.app[BATCHER].submit(Appending(shop, event, signed[1], key, body))
+    try:
+        result = await request.app[BATCHER].submit(Appending(shop, event, signed[1], key, body))
+    except STORE_DOWN_ERRORS as exc:
+        return _store_unavailable(exc)
     if isinstance(result, ShopError):
         return _unknown_shop(shop)
     if result.nonce_reused:
@@ -258,8 +280,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
     if not protocol.valid_shop_name(shop_name):
         return _unknown_shop(shop_name)
     token = _client_token(request)
-    hashed = store.token_matches(shop_name, token) if token else None
-    admitted = store.shop(shop_name) if hashed else None
+    try:
+        hashed = store.token_matches(shop_name, token) if token else None
+        admitted = store.shop(shop_name) if hashed else None
+    except STORE_DOWN_ERRORS as exc:
+        return _store_unavailable(exc)
     if admitted is None:
         return _error(401, "unauthorized", "missing or wrong token for this shop")
     known_store = request.query.get("store", "")
@@ -400,6 +425,8 @@ async def _watch_credentials(app: web.Application) -> None:
                 closed = close_revoked_streams(hub, known)
                 if closed:
                     log.info("closed %d streams whose token was rotated or whose shop was removed", closed)
+        except STORE_DOWN_ERRORS as exc:  # a moment without the store: one line, not a traceback
+            log.warning("checking the shops' credentials failed: %s", exc)
         except Exception:  # noqa: BLE001 - keep watching; the next round tries again
             log.exception("checking the shops' credentials failed")
         # Woken early when a shared store announces a change (redis_live), else polled.

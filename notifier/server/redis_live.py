@@ -150,9 +150,9 @@ class LiveFollower:
                 continue
             try:
                 reply = reader.xread(wanted, count=READ_COUNT)
-            except (redis.RedisError, OSError):
+            except (redis.RedisError, OSError) as exc:
                 if not self._stop.is_set():
-                    log.warning("reading the event streams from Redis failed; retrying", exc_info=True)
+                    log.warning("reading the event streams from Redis failed (%s); retrying", exc)
                     with self._lock:
                         self._dirty |= dirty
                     time.sleep(RETRY_S)
