@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -267,3 +268,9 @@ def test_a_store_url_that_is_not_redis_or_cannot_be_reached_is_one_sentence(tmp_
                               cwd=REPO, capture_output=True, text=True, timeout=30)
         assert done.returncode != 0 and words in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+    # The address may come from the environment instead (a password is safer there than in argv).
+    from_env = subprocess.run([sys.executable, "-m", "notifier", "server", "list-shops"], cwd=REPO,
+                              capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "NOTIFIER_STORE": f"redis://:s3cret@127.0.0.1:{free_port()}/0"})
+    assert from_env.returncode != 0 and "Redis store cannot be used" in from_env.stderr
+    assert "s3cret" not in from_env.stderr
