@@ -191,7 +191,7 @@ def _open_redis(args: argparse.Namespace, url: str):
 
     try:
         return RedisEventStore.from_url(url, ca=getattr(args, "redis_ca", None))
-    except (redis.RedisError, OSError, ValueError) as exc:
+    except (redis.RedisError, OSError, ValueError, TypeError) as exc:  # TypeError: an unknown ?option=
         reason = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).rstrip(".")
         try:
             password = urlsplit(url).password
@@ -208,8 +208,13 @@ def _check_durable(store, allow_volatile: bool) -> None:
 
     if allow_volatile:
         return
+    import redis
+
     try:
         check_persistence(store.client)
+    except redis.RedisError:  # a managed Redis may refuse CONFIG to its clients
+        raise UsageError(tr("This Redis does not say whether it keeps its data on disk (CONFIG GET is refused). "
+                            "Check its persistence yourself, then start the server with --allow-volatile.")) from None
     except VolatileRedis:
         raise UsageError(tr("This Redis keeps nothing on disk (appendonly no, no save points): a restart would "
                             "lose every shop and event. Turn on AOF (appendonly yes) or start the server with "

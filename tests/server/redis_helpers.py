@@ -17,8 +17,8 @@ NGINX_BINARY = shutil.which("nginx") or "/usr/sbin/nginx"
 class RedisServer:
     """redis-server on 127.0.0.1 only, AOF on (`appendfsync` as asked), no snapshots."""
 
-    def __init__(self, directory: Path, *, fsync: str = "always", port: int | None = None):
-        self.directory, self.fsync = directory, fsync
+    def __init__(self, directory: Path, *, fsync: str = "always", port: int | None = None, extra: tuple[str, ...] = ()):
+        self.directory, self.fsync, self.extra = directory, fsync, extra
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
         directory.mkdir(parents=True, exist_ok=True)
@@ -31,7 +31,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [REDIS_BINARY, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
              "--appendonly", "yes", "--appendfsync", self.fsync, "--save", "", "--protected-mode", "yes",
-             "--daemonize", "no", "--logfile", str(self.directory / "redis.log")],
+             "--daemonize", "no", "--logfile", str(self.directory / "redis.log"), *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         wait_until(self.ping, timeout, interval=0.02, message="redis-server answering PING")

@@ -262,8 +262,20 @@ def test_the_server_refuses_a_redis_without_persistence_unless_told(tmp_path):
         volatile.stop()
 
 
+def test_a_redis_that_refuses_config_is_not_trusted_blindly(tmp_path):
+    managed = RedisServer(tmp_path / "managed", extra=("--rename-command", "CONFIG", ""))
+    managed.start()
+    try:
+        done = subprocess.run([sys.executable, "-m", "notifier", "server", "--store", managed.url, "--port",
+                               str(free_port()), "run"], cwd=REPO, capture_output=True, text=True, timeout=30)
+        assert done.returncode != 0 and "CONFIG GET is refused" in done.stderr and "Traceback" not in done.stderr
+    finally:
+        managed.stop()
+
+
 def test_a_store_url_that_is_not_redis_or_cannot_be_reached_is_one_sentence(tmp_path):
-    for url, words in (("mysql://x", "redis://"), (f"redis://127.0.0.1:{free_port()}/0", "Redis store cannot be used")):
+    for url, words in (("mysql://x", "redis://"), (f"redis://127.0.0.1:{free_port()}/0", "Redis store cannot be used"),
+                       ("redis://127.0.0.1:1/0?nosuchoption=1", "Redis store cannot be used")):
         done = subprocess.run([sys.executable, "-m", "notifier", "server", "--store", url, "list-shops"],
                               cwd=REPO, capture_output=True, text=True, timeout=30)
         assert done.returncode != 0 and words in done.stderr, done.stderr
