@@ -166,8 +166,12 @@ def _migrate(args: argparse.Namespace) -> int:
         raise UsageError(tr("migrate copies --from sqlite:DIR --to redis://HOST:PORT/DB."))
     data_dir = Path(source.removeprefix("sqlite:"))
     store = _open_redis(args, target)
+    import redis
+
     try:
         moved = migrate(data_dir, store, say=print)
+    except redis.RedisError as exc:
+        raise UsageError(tr("The Redis store cannot be used: {reason}.", reason=str(exc).rstrip("."))) from None
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(tr("The server's data folder {path} cannot be used: {reason}.", path=data_dir,
                             reason=getattr(exc, "strerror", None) or exc)) from None

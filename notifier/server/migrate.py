@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from notifier.server.redis_store import (
     SHOPS_KEY,
@@ -47,7 +48,7 @@ def migrate(data_dir: Path, target: RedisEventStore, *, say: Callable[[str], Non
     path = Path(data_dir) / "events.sqlite3"
     if not path.is_file():
         raise FileNotFoundError(f"no server store at {path}")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)  # read only: the old server may run
     try:
         shops = db.execute(
             "SELECT name, token_hash, created_at, last_seq, pruned_through, identity FROM shops ORDER BY name"
