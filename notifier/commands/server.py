@@ -14,7 +14,7 @@ from pathlib import Path
 from notifier.commands.parser import UsageError, port_number, positive_count, positive_number
 from notifier.core.i18n import tr
 
-SERVER_ACTIONS = ("run", "add-shop", "list-shops", "rotate-token", "remove-shop")
+SERVER_ACTIONS = ("run", "add-shop", "list-shops", "rotate-token", "remove-shop", "migrate")
 
 
 def default_data_dir() -> Path:
@@ -52,6 +52,14 @@ def _add_data_dir(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     # default is suppressed so a --data-dir given before the action still counts.
     parser.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS if suppress else None,
                         help=f"server state directory (default: {default_data_dir_hint()})")
+    parser.add_argument("--store", default=argparse.SUPPRESS if suppress else None, metavar="URL",
+                        help="keep shops and events in Redis (redis://HOST:PORT/DB or rediss://…), shared "
+                             "by any number of servers; default: $NOTIFIER_STORE (where a password is "
+                             "safer than on the command line), else SQLite in --data-dir")
+    parser.add_argument("--redis-ca", type=Path, default=argparse.SUPPRESS if suppress else None, metavar="PEM",
+                        help="CA certificate that signed a rediss:// server's certificate")
+    parser.add_argument("--allow-volatile", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="serve from a Redis with persistence off (a Redis restart loses every event)")
 
 
 def add_server_commands(sub: argparse._SubParsersAction) -> None:
@@ -75,6 +83,11 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     rotate.add_argument("--ingest-only", action="store_true", help="replace only the ingest secret")
     remove = actions.add_parser("remove-shop", help="delete a shop and all its events")
     remove.add_argument("name")
+    migrate = actions.add_parser("migrate", help="copy a SQLite server's shops and events into Redis, "
+                                                 "keeping sequence numbers, identities and tokens")
+    migrate.add_argument("--from", dest="source", required=True, metavar="sqlite:DIR",
+                         help="the single-process server's data directory")
+    migrate.add_argument("--to", dest="target", required=True, metavar="redis://…")
     for action in (run, add, set_callback, list_shops, rotate, remove):
         _add_data_dir(action, suppress=True)
     server.set_defaults(func=cmd_server)
@@ -102,7 +115,9 @@ def cmd_server(args: argparse.Namespace) -> int:
     action = args.server_action or "run"
     if action == "run":
         return _run(args, data_dir)
-    store = _open_store(data_dir)
+    if action == "migrate":
+        return _migrate(args)
+    store = _open_store(args, data_dir)
     try:
         if action == "add-shop":
             _check_callback(args.callback_url)
@@ -155,16 +170,92 @@ def _set_callback(data_dir: Path, shop: str, url: str) -> None:
     print(f"callback for {shop}: {url}" if url else f"no callback for {shop}")
 
 
-def _open_store(data_dir: Path):
+def _open_store(args: argparse.Namespace, data_dir: Path):
     import sqlite3
 
-    from notifier.server.store import EventStore
+    from notifier.server.store_api import is_redis_url, open_store
 
+    url = _store_url(args)
+    if url and not is_redis_url(url):
+        raise UsageError(tr("--store takes a redis:// or rediss:// address; without it the server keeps its "
+                            "data in SQLite in --data-dir."))
+    if url:
+        return _open_redis(args, url)
     try:
-        return EventStore(data_dir)
+        return open_store(None, data_dir)
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(tr("The server's data folder {path} cannot be used: {reason}.", path=data_dir,
                             reason=getattr(exc, "strerror", None) or exc)) from None
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from notifier.server.migrate import migrate
+    from notifier.server.store_api import is_redis_url
+
+    source, target = args.source, args.target
+    if not source.startswith("sqlite:") or not is_redis_url(target):
+        raise UsageError(tr("migrate copies --from sqlite:DIR --to redis://HOST:PORT/DB."))
+    data_dir = Path(source.removeprefix("sqlite:"))
+    store = _open_redis(args, target)
+    import redis
+
+    try:
+        moved = migrate(data_dir, store, say=print)
+    except redis.RedisError as exc:
+        raise UsageError(tr("The Redis store cannot be used: {reason}.", reason=str(exc).rstrip("."))) from None
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(tr("The server's data folder {path} cannot be used: {reason}.", path=data_dir,
+                            reason=getattr(exc, "strerror", None) or exc)) from None
+    finally:
+        store.close()
+    return 1 if any(m.skipped for m in moved) else 0
+
+
+def _store_url(args: argparse.Namespace) -> str | None:
+    import os
+
+    return getattr(args, "store", None) or os.environ.get("NOTIFIER_STORE") or None
+
+
+def _open_redis(args: argparse.Namespace, url: str):
+    from urllib.parse import urlsplit
+
+    import redis
+
+    from notifier.server.redis_store import RedisEventStore
+
+    try:
+        return RedisEventStore.from_url(url, ca=getattr(args, "redis_ca", None))
+    except (redis.RedisError, OSError, ValueError, TypeError) as exc:  # TypeError: an unknown ?option=
+        reason = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).rstrip(".")
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:  # the URL may carry one; it never goes into a message
+            reason = reason.replace(password, "***")
+        raise UsageError(tr("The Redis store cannot be used: {reason}.", reason=reason)) from None
+
+
+def _check_durable(store, allow_volatile: bool) -> None:
+    """Refuse a Redis that keeps nothing on disk, unless told it is fine."""
+    from notifier.server.redis_store import VolatileRedis, check_persistence
+
+    if allow_volatile:
+        return
+    import redis
+
+    try:
+        check_persistence(store.client)
+    except redis.RedisError:  # a managed Redis may refuse CONFIG to its clients
+        raise UsageError(tr("This Redis does not say whether it keeps its data on disk (CONFIG GET is refused). "
+                            "Check its persistence yourself, then start the server with --allow-volatile.")) from None
+    except VolatileRedis:
+        raise UsageError(tr("This Redis keeps nothing on disk (appendonly no, no save points): a restart would "
+                            "lose every shop and event. Turn on AOF (appendonly yes) or start the server with "
+                            "--allow-volatile.")) from None
 
 
 def _check_listening(host: str, port: int) -> None:
@@ -209,11 +300,17 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _check_tls(args.cert, args.key)
     _check_listening(args.host, args.port)
-    _open_store(data_dir).close()
+    store = _open_store(args, data_dir)
+    try:
+        if getattr(store, "shared", False):
+            _check_durable(store, bool(getattr(args, "allow_volatile", False)))
+    finally:
+        store.close()
     config = ServerConfig(
         data_dir=data_dir, host=args.host, port=args.port, cert=args.cert, key=args.key,
         retention_days=args.retention_days, heartbeat_s=args.heartbeat, queue_limit=args.queue_limit,
         skytakeout_shop=args.skytakeout_shop, header_timeout_s=args.header_timeout,
         max_connections=args.max_connections, max_per_address=args.max_per_address,
+        store_url=_store_url(args), redis_ca=getattr(args, "redis_ca", None),
     )
     return run_foreground(config)

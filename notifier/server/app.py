@@ -10,7 +10,9 @@ The SQLite calls run on the event loop thread on purpose: each is well under a m
 doing the append and the fan-out with no `await` between them is what guarantees a client that
 subscribes while replaying misses nothing. Ingest requests that arrive together are stored in
 one transaction (group commit, see IngestBatcher): one WAL write for all of them, then their
-fan-out in order, still with no `await` in between. What can take longer runs elsewhere: pruning goes to a
+fan-out in order, still with no `await` in between. On a shared store (Redis, several gateways)
+the fan-out comes instead from the follower of the store's log (redis_live), so every client gets
+every gateway's events in log order. What can take longer runs elsewhere: pruning goes to a
 worker thread in small batches, and /healthz reads only counters kept in memory.
 
 Every shop name from a URL is checked against the shop-name rule before anything else (it is
@@ -27,6 +29,7 @@ import json
 import logging
 import secrets
 import socket
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,10 +53,27 @@ GUARD_STATS: web.AppKey[Any] = web.AppKey("guard_stats", object)  # set by the r
 BATCHER: web.AppKey[Any] = web.AppKey("ingest_batcher", object)
 KNOWN_SHOPS: web.AppKey[dict] = web.AppKey("known_shops", dict)  # name -> (token hash, identity)
 CALLBACKS: web.AppKey[Callbacks] = web.AppKey("callbacks", Callbacks)
+LIVE: web.AppKey[dict] = web.AppKey("live_follower", dict)  # on a shared store: {"follower": LiveFollower}
+CREDENTIALS_CHANGED: web.AppKey[asyncio.Event] = web.AppKey("credentials_changed", asyncio.Event)
 
 
 def _error(status: int, reason: str, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": reason, "message": message, **extra}, status=status)
+
+
+# What a store raises when it cannot be reached for a moment (Redis restarting, a network
+# blip): answered 503 with a sentence, so an order system retries (with its Idempotency-Key)
+# and a client reconnects, instead of a bare 500.
+STORE_DOWN_ERRORS: tuple[type[BaseException], ...] = (OSError, sqlite3.OperationalError)
+with contextlib.suppress(ImportError):
+    import redis
+
+    STORE_DOWN_ERRORS += (redis.RedisError,)
+
+
+def _store_unavailable(exc: BaseException) -> web.Response:
+    log.warning("the store is unavailable: %s", exc)
+    return _error(503, "store_unavailable", "the server cannot reach its store right now; try again in a moment")
 
 
 def _unknown_shop(shop: str) -> web.Response:
@@ -118,20 +138,25 @@ class IngestBatcher:
                 if not future.done():
                     future.set_exception(exc)
             return
+        shared = getattr(self.store, "shared", False)  # then the follower publishes, in log order
         for (item, future), result in zip(batch, results, strict=True):
-            if isinstance(result, IngestResult) and not result.duplicate and not result.nonce_reused:
-                self._publish(item, result)
+            if isinstance(result, IngestResult) and not result.duplicate and not result.nonce_reused and not shared:
+                self.publish_stored(item.shop, result.seq, result.received_at, item.event, result.identity)
             if not future.done():  # a request whose client left is still stored and published
                 future.set_result(result)
 
-    def _publish(self, item: Appending, result: IngestResult) -> None:
-        shop, event = item.shop, item.event
-        frame = protocol.event_frame(result.seq, result.identity, result.received_at, event)
-        self.hub.publish(shop, result.seq, frame, identity=result.identity)
+    def publish_stored(self, shop: str, seq: int, received_at: float, event: dict[str, Any], identity: str) -> None:
+        frame = protocol.event_frame(seq, identity, received_at, event)
+        self.hub.publish(shop, seq, frame, identity=identity)
         if self.config.skytakeout_shop == shop and self.hub.has_subscribers(skytakeout_channel(shop)):
             legacy = skytakeout_frame(event)
             if legacy:
-                self.hub.publish(skytakeout_channel(shop), result.seq, legacy)
+                self.hub.publish(skytakeout_channel(shop), seq, legacy)
+
+    def publish_followed(self, shop: str, entries: list[tuple[int, float, dict[str, Any], str]]) -> None:
+        """Events another gateway (or this one) stored in a shared store, in log order."""
+        for seq, received_at, event, identity in entries:
+            self.publish_stored(shop, seq, received_at, event, identity)
 
 
 async def ingest(request: web.Request) -> web.Response:
@@ -145,7 +170,10 @@ async def ingest(request: web.Request) -> web.Response:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
-    secret = store.ingest_secret(shop)
+    try:
+        secret = store.ingest_secret(shop)
+    except STORE_DOWN_ERRORS as exc:
+        return _store_unavailable(exc)
     if secret is None:
         return _unknown_shop(shop)
     headers = request.headers
@@ -166,7 +194,10 @@ async def ingest(request: web.Request) -> web.Response:
     key = headers.get(protocol.IDEMPOTENCY_HEADER)
     if key is not None and not protocol.IDEMPOTENCY_KEY.match(key):
         return _error(400, "bad_idempotency_key", "Idempotency-Key must be 1-200 printable ASCII characters")
-    result = await request.app[BATCHER].submit(Appending(shop, event, signed[1], key, body))
+    try:
+        result = await request.app[BATCHER].submit(Appending(shop, event, signed[1], key, body))
+    except STORE_DOWN_ERRORS as exc:
+        return _store_unavailable(exc)
     if isinstance(result, ShopError):
         return _unknown_shop(shop)
     if result.nonce_reused:
@@ -307,8 +338,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
     if not protocol.valid_shop_name(shop_name):
         return _unknown_shop(shop_name)
     token = _client_token(request)
-    hashed = store.token_matches(shop_name, token) if token else None
-    admitted = store.shop(shop_name) if hashed else None
+    try:
+        hashed = store.token_matches(shop_name, token) if token else None
+        admitted = store.shop(shop_name) if hashed else None
+    except STORE_DOWN_ERRORS as exc:
+        return _store_unavailable(exc)
     if admitted is None:
         return _error(401, "unauthorized", "missing or wrong token for this shop")
     known_store = request.query.get("store", "")
@@ -322,6 +356,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     _limit_send_buffer(request, config.send_buffer)
     sub = hub.subscribe(shop_name)  # before reading the log: nothing can fall between the two
+    _follow(request.app, shop_name, admitted.last_seq)
     sub.transport = request.transport
     sub.token_hash, sub.identity = hashed, admitted.identity
 
@@ -356,7 +391,22 @@ async def stream(request: web.Request) -> web.StreamResponse:
         await _run_connection(request, ws, sub, replay)
     finally:
         hub.unsubscribe(sub)
+        _unfollow(request.app, shop_name)
     return ws
+
+
+def _follow(app: web.Application, shop: str, after: int) -> None:
+    """On a shared store: have the follower read `shop`'s log from `after` on (see redis_live)."""
+    live = app[LIVE].get("follower")
+    if live is not None:
+        live.watch(shop, after)
+
+
+def _unfollow(app: web.Application, shop: str) -> None:
+    live = app[LIVE].get("follower")
+    hub = app[HUB]
+    if live is not None and not hub.has_subscribers(shop) and not hub.has_subscribers(skytakeout_channel(shop)):
+        live.unwatch(shop)
 
 
 async def skytakeout_ws(request: web.Request) -> web.StreamResponse:
@@ -367,6 +417,9 @@ async def skytakeout_ws(request: web.Request) -> web.StreamResponse:
     _limit_send_buffer(request, config.send_buffer)
     sub = hub.subscribe(skytakeout_channel(config.skytakeout_shop or ""))
     sub.transport = request.transport
+    shop = request.app[STORE].shop(config.skytakeout_shop or "")
+    if shop is not None:
+        _follow(request.app, shop.name, shop.last_seq)
 
     async def nothing_to_replay() -> None:
         sub.cursor = 0
@@ -375,6 +428,7 @@ async def skytakeout_ws(request: web.Request) -> web.StreamResponse:
         await _run_connection(request, ws, sub, nothing_to_replay)
     finally:
         hub.unsubscribe(sub)
+        _unfollow(request.app, config.skytakeout_shop or "")
     return ws
 
 
@@ -429,9 +483,16 @@ async def _watch_credentials(app: web.Application) -> None:
                 closed = close_revoked_streams(hub, known)
                 if closed:
                     log.info("closed %d streams whose token was rotated or whose shop was removed", closed)
+        except STORE_DOWN_ERRORS as exc:  # a moment without the store: one line, not a traceback
+            log.warning("checking the shops' credentials failed: %s", exc)
         except Exception:  # noqa: BLE001 - keep watching; the next round tries again
             log.exception("checking the shops' credentials failed")
-        await asyncio.sleep(config.credentials_check_s)
+        # Woken early when a shared store announces a change (redis_live), else polled.
+        changed = app[CREDENTIALS_CHANGED]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(config.credentials_check_s):
+                await changed.wait()
+        changed.clear()
 
 
 async def _prune_forever(app: web.Application) -> None:
@@ -479,6 +540,19 @@ async def _upkeep(app: web.Application):
             await task
 
 
+async def _follow_shared_store(app: web.Application):
+    """On a shared store (Redis): run the follower that brings every gateway's events here."""
+    from notifier.server.redis_live import LiveFollower
+
+    changed = app[CREDENTIALS_CHANGED]
+    live = LiveFollower(app[STORE], asyncio.get_running_loop(), app[BATCHER].publish_followed, changed.set)
+    live.start()
+    app[LIVE]["follower"] = live
+    yield
+    app[LIVE].pop("follower", None)
+    await asyncio.to_thread(live.stop)
+
+
 async def _close_streams(app: web.Application) -> None:
     app[HUB].close_all()
 
@@ -490,6 +564,8 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
     app[CONFIG] = config
     app[KNOWN_SHOPS] = {}
     app[BATCHER] = IngestBatcher(store, app[HUB], config)
+    app[CREDENTIALS_CHANGED] = asyncio.Event()
+    app[LIVE] = {}
     app.router.add_post(protocol.API_PREFIX + "/{shop}/events", ingest)
     app.router.add_get(protocol.API_PREFIX + "/{shop}/stream", stream)
     app.router.add_get("/healthz", healthz)
@@ -499,5 +575,7 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
     if config.skytakeout_shop:
         app.router.add_get("/ws/{sid}", skytakeout_ws)
     app.cleanup_ctx.append(_upkeep)
+    if getattr(store, "shared", False):
+        app.cleanup_ctx.append(_follow_shared_store)
     app.on_shutdown.append(_close_streams)
     return app

@@ -35,6 +35,10 @@ class ServerConfig:
     credentials_check_s: float = 0.25  # how soon a rotated token or removed shop closes its streams
     checkpoint_every_s: float = 1.0  # WAL checkpoints run on a worker thread this often
     prune_pause_s: float = 0.01  # between two prune batches, so ingest gets the store in between
+    # None: SQLite in data_dir. A redis:// or rediss:// URL: the shared store that lets several
+    # gateways serve the same shops (redis_ca: the CA that signed a rediss:// server's certificate).
+    store_url: str | None = None
+    redis_ca: Path | None = None
 
     @property
     def tls(self) -> bool:

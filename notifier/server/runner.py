@@ -18,6 +18,7 @@ from notifier.server.app import GUARD_STATS, create_app
 from notifier.server.config import ServerConfig
 from notifier.server.guard import ConnectionGuard, GuardedSockSite, connection_ceiling
 from notifier.server.store import EventStore
+from notifier.server.store_api import ServerStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,13 @@ async def serve(
     config: ServerConfig,
     stop: asyncio.Event,
     *,
-    store: EventStore | None = None,
+    store: ServerStore | None = None,
     ready: Callable[[int], None] | None = None,
     app_ready: Callable[[web.Application], None] | None = None,
 ) -> None:
     """Serve until `stop` is set. `ready(port)` is called once the port accepts connections."""
     own_store = store is None
-    store = store or EventStore(config.data_dir)
+    store = store or open_store(config.store_url, config.data_dir, redis_ca=config.redis_ca)
     app = create_app(config, store)
     guard = ConnectionGuard(connection_ceiling(config.max_connections), config.max_per_address)
     app[GUARD_STATS] = guard.stats
@@ -68,7 +69,8 @@ async def serve(
         await site.start()
         port = sock.getsockname()[1]
         scheme = "https" if config.tls else "http"
-        log.info("serving on %s://%s:%d (data in %s)", scheme, config.host, port, config.data_dir)
+        log.info("serving on %s://%s:%d (data in %s)", scheme, config.host, port,
+                 "Redis" if config.store_url else config.data_dir)
         if app_ready:
             app_ready(app)
         if ready:
@@ -103,7 +105,7 @@ def run_foreground(config: ServerConfig) -> int:
 class ServerThread:
     """The server on its own thread and event loop; `start()` returns the port it listens on."""
 
-    def __init__(self, config: ServerConfig, store: EventStore | None = None):
+    def __init__(self, config: ServerConfig, store: ServerStore | EventStore | None = None):
         self.config = config
         self.store = store
         self.port: int | None = None

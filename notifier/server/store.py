@@ -12,7 +12,8 @@ removed and created again, or a data directory that is replaced, gets a new one,
 cursor from before can never be resumed against other events that happen to have the same
 sequence numbers.
 
-What the app calls (so another implementation, such as Redis, can slot in): `ingest_secret`,
+What the app calls (the interface is spelled out in store_api.py; redis_store.py is the other
+implementation): `ingest_secret`,
 `check_token`, `shop`, `shop_credentials`, `credentials_version`, `append_many`, `events_after`,
 `prune_batch`, `checkpoint`, `store_id`, `close`. The admin commands use `add_shop`, `rotate`, `remove_shop`,
 `shops`.
@@ -122,6 +123,8 @@ class IngestResult:
 
 class EventStore:
     """All server state; safe to share between threads (one connection behind a lock)."""
+
+    shared = False  # only this process appends: the ingest path fans out directly
 
     def __init__(self, data_dir: Path | str, *, clock=time.time):
         self.data_dir = Path(data_dir)

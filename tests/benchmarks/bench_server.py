@@ -11,6 +11,10 @@ Measures, with the server as a separate `notifier server run` process on 127.0.0
    1,000 subscribers, and 1,000 shops x 2 subscribers. For each: ingest events/s (16 concurrent
    posters, with the fan-out), server CPU per event, publish -> client p50/p99 at 100 events/s
    (spread over the shops), server RSS, and the ratio ours/bare.
+5. `--only gateways`: the same measurements for the SQLite server, 1 gateway on Redis and 3
+   gateways on Redis (a real redis-server with AOF, `appendfsync` as given by --fsync), side by
+   side; clients spread over the gateways, events posted round-robin to all of them (so most
+   reach their clients through another gateway). CPU and RSS count every gateway and Redis.
 
 Clients run in separate processes from the server and use a minimal WebSocket reader (asyncio
 Protocol, no JSON parsing) so that the numbers are about the server. Everything shares the same
@@ -92,9 +96,76 @@ class Server:
         self.proc.terminate()
         self.proc.wait(30)
 
+    @property
+    def ports(self) -> list[int]:
+        return [self.port]
+
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_cpu_s(self.proc.pid)
+
+    def rss(self) -> float:
+        return rss_mib(self.proc.pid)
+
+    def connections(self) -> int:
+        return sum(healthz(port)["connections"] for port in self.ports)
+
+    def dropped(self) -> int:
+        return sum(healthz(port).get("dropped_slow_clients", 0) for port in self.ports)
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RedisGateways(Server):
+    """`count` gateways (`notifier server --store redis://…`) on one real redis-server."""
+
+    def __init__(self, shops: int, count: int, fsync: str):
+        from notifier.server.redis_store import RedisEventStore
+
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+        redis_port = free_port()
+        self.redis = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--dir", str(self.dir),
+             "--appendonly", "yes", "--appendfsync", fsync, "--save", "", "--logfile", str(self.dir / "redis.log")])
+        url = f"redis://127.0.0.1:{redis_port}/0"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                store = RedisEventStore.from_url(url)
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.all_creds = [store.add_shop("bench" if n == 0 else f"bench{n}") for n in range(shops)]
+        self.creds = self.all_creds[0]
+        store.close()
+        self.gateways = []
+        for _ in range(count):
+            self.port = free_port()
+            self._start([sys.executable, "-m", "notifier", "server", "--store", url, "--port", str(self.port),
+                         "--log-level", "WARNING", "run"])
+            self.gateways.append((self.proc, self.port))
+
+    @property
+    def ports(self) -> list[int]:
+        return [port for _, port in self.gateways]
+
+    def cpu_s(self) -> float:
+        return sum(proc_cpu_s(p.pid) for p, _ in self.gateways) + proc_cpu_s(self.redis.pid)
+
+    def rss(self) -> float:
+        return sum(rss_mib(p.pid) for p, _ in self.gateways) + rss_mib(self.redis.pid)
+
+    def stop(self) -> None:
+        for proc, _ in self.gateways:
+            proc.terminate()
+        for proc, _ in self.gateways:
+            proc.wait(30)
+        self.redis.terminate()
+        self.redis.wait(30)
 
 
 class BareServer(Server):
@@ -405,7 +476,8 @@ async def _post_spread(server: Server, rate: float | None, seconds: float, concu
     import aiohttp
 
     creds = server.all_creds
-    urls = [f"http://127.0.0.1:{server.port}{protocol.ingest_path(c.shop)}" for c in creds]
+    ports = server.ports
+    urls = [f"http://127.0.0.1:{ports[n % len(ports)]}{protocol.ingest_path(c.shop)}" for n, c in enumerate(creds)]
     counts = {"ok": 0, "err": 0}
 
     async def post(session, n: int) -> None:
@@ -443,17 +515,28 @@ async def _post_spread(server: Server, rate: float | None, seconds: float, concu
 class _Side:
     """One server (ours or bare) with its subscribers connected, for the side-by-side run."""
 
-    def __init__(self, kind: str, shops: int, per_shop: int):
+    def __init__(self, kind: str, shops: int, per_shop: int, fsync: str = "always"):
         self.kind = kind
-        self.server = Server(shops=shops) if kind == "ours" else BareServer(shops)
+        if kind.startswith("redis"):
+            self.server = RedisGateways(shops, int(kind.removeprefix("redis")), fsync)
+        else:
+            self.server = Server(shops=shops) if kind in ("ours", "sqlite") else BareServer(shops)
         clients = shops * per_shop
         shop_list = [[c.shop, c.client_token] for c in self.server.all_creds]
-        halves = [clients // 2, clients - clients // 2] if clients >= 20 else [clients]
-        self.procs = [spawn_clients(self.server.port, self.server.creds.client_token, n, 900, shop_list)
-                      for n in halves]
+        ports = self.server.ports
+        if len(ports) > 1:  # one client process per gateway; a shop's clients mostly on different ones
+            everyone = shop_list * per_shop
+            cuts = [len(everyone) * i // len(ports) for i in range(len(ports) + 1)]
+            shift = [everyone[cuts[i]:cuts[i + 1]] for i in range(len(ports))]
+            shares = [(port, len(part)) for port, part in zip(ports, shift, strict=True)]
+        else:
+            shares = [(ports[0], n) for n in ([clients // 2, clients - clients // 2] if clients >= 20 else [clients])]
+            shift = [shop_list] * len(shares)
+        self.procs = [spawn_clients(port, self.server.creds.client_token, n, 900, shops_here)
+                      for (port, n), shops_here in zip(shares, shift, strict=True)]
         for _, report in self.procs:
             wait_report(report)
-        self.connected = healthz(self.server.port)["connections"]
+        self.connected = self.server.connections()
         self.per_shop = per_shop
         self.published = 0
         self.ingest_rates: list[float] = []
@@ -471,8 +554,8 @@ class _Side:
         self.errors = getattr(self, "errors", 0) + errors
 
     def finish(self) -> dict:
-        rss = rss_mib(self.server.proc.pid)
-        dropped = healthz(self.server.port).get("dropped_slow_clients", 0)
+        rss = self.server.rss()
+        dropped = self.server.dropped()
         for _, report in self.procs:
             Path(str(report) + ".stop").touch()
         latencies: list[float] = []
@@ -495,10 +578,11 @@ class _Side:
 
 
 def _measure_side_by_side(shops: int, per_shop: int, rate: float, lat_s: float, ingest_s: float,
-                          rounds: int) -> dict[str, dict]:
-    """Both servers up with their clients at once; the measurements alternate between them in
-    short rounds, so a change in the machine's load hits both alike."""
-    sides = [_Side("ours", shops, per_shop), _Side("bare", shops, per_shop)]
+                          rounds: int, kinds: tuple[str, ...] = ("ours", "bare"), fsync: str = "always"
+                          ) -> dict[str, dict]:
+    """All servers up with their clients at once; the measurements alternate between them in
+    short rounds, so a change in the machine's load hits them alike."""
+    sides = [_Side(kind, shops, per_shop, fsync) for kind in kinds]
     try:
         for _ in range(rounds):
             for side in sides:
@@ -547,10 +631,65 @@ def bench_compare(quick: bool, rate: float, layouts: str) -> None:
               f"| {o['p50']:.1f} / {b['p50']:.1f} | {o['p99']:.1f} / {b['p99']:.1f} | {o['rss']:.0f} / {b['rss']:.0f} |")
 
 
+def bench_gateways(quick: bool, rate: float, layouts: str, fsync: str, plot_path: Path | None = None) -> None:
+    lat_s, ingest_s, rounds = (3.0, 3.0, 3) if quick else (10.0, 10.0, 5)
+    kinds = ("sqlite", "redis1", "redis3")
+    print(f"\n== SQLite (1 process) vs Redis with 1 and 3 gateways (AOF appendfsync {fsync}), side by side: "
+          f"{rate:g} events/s for {lat_s:g} s, then ingest flat out for {ingest_s:g} s, each in {rounds} rounds; "
+          f"load {Path('/proc/loadavg').read_text().split()[:3]} ==")
+    rows = []
+    for layout in layouts.split(","):
+        shops, per_shop = (int(n) for n in layout.split("x"))
+        label = f"{shops} shop{'s' if shops > 1 else ''} x {per_shop}"
+        got = _measure_side_by_side(shops, per_shop, rate, lat_s, ingest_s, rounds, kinds, fsync)
+        for kind, r in got.items():
+            print(f"gateways {label:<14} {kind}: {r['connected']} streams; ingest {r['ingest']:.0f} events/s "
+                  f"(rounds {', '.join(f'{x:.0f}' for x in r['ingest_rounds'])}; {r['cpu_us']:.0f} us CPU each, "
+                  f"{r['errors']} errors); p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms ({r['deliveries']} of "
+                  f"{r['expected']} deliveries); RSS {r['rss']:.1f} MiB; dropped {r['dropped']}, lost {r['lost']}")
+        rows.append((label, got))
+    print(f"\nload after: {Path('/proc/loadavg').read_text().split()[:3]}")
+    print("\n| shops x subscribers | store | ingest (events/s, median; rounds) | CPU per event (µs, all processes) "
+          "| p50 (ms) | p99 (ms) | deliveries | RSS (MiB, all processes) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for label, got in rows:
+        for kind, r in got.items():
+            print(f"| {label} | {kind} | {r['ingest']:,.0f} ({', '.join(f'{x:.0f}' for x in r['ingest_rounds'])}) "
+                  f"| {r['cpu_us']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['deliveries']} of {r['expected']} "
+                  f"| {r['rss']:.0f} |")
+    if plot_path:
+        _plot_gateways(rows, fsync, plot_path)
+
+
+def _plot_gateways(rows, fsync: str, path: Path) -> None:
+    """The run's numbers as bars, drawn by run_all's QPainter plot (no matplotlib needed)."""
+    from tests.benchmarks.run_all import plot
+
+    metrics = {}
+    units = {"ingest": "events/s", "cpu_us": "µs CPU per event", "p50": "ms", "p99": "ms", "rss": "MiB"}
+    names = {"ingest": "ingest", "cpu_us": "CPU per event", "p50": "publish -> client p50",
+             "p99": "publish -> client p99", "rss": "RSS, all processes"}
+    for label, got in rows:
+        for key, unit in units.items():
+            for kind, r in got.items():
+                metrics[f"{label}, {kind}: {names[key]}"] = {"value": r[key], "unit": unit, "goal": None,
+                                                              "lower_is_better": key != "ingest"}
+    when = time.strftime("%Y-%m-%d %H:%M")
+    plot({"benches": {"gateways": {"metrics": metrics}}, "mode": f"gateways (appendfsync {fsync})",
+          "machine": {"when": when, "cpus": os.cpu_count()}}, path)
+    path.with_suffix(".json").write_text(json.dumps({"when": when, "fsync": fsync, "load": Path("/proc/loadavg")
+                                                     .read_text().split()[:3], "rows": rows}, indent=1))
+    print(f"plot: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller runs (for a smoke check)")
-    parser.add_argument("--only", choices=("connections", "latency", "ingest", "compare"))
+    parser.add_argument("--only", choices=("connections", "latency", "ingest", "compare", "gateways"))
+    parser.add_argument("--fsync", choices=("always", "everysec"), default="always",
+                        help="for --only gateways: Redis's appendfsync")
+    parser.add_argument("--plot", type=Path, help="for --only gateways: draw the numbers into this PNG "
+                                                  "(and write them beside it as JSON)")
     parser.add_argument("--rate", type=float, default=100.0, help="events/s for the latency run")
     parser.add_argument("--layouts", default="1x10,1x100,1x1000,1000x2",
                         help="for --only compare: SHOPSxSUBSCRIBERS, comma-separated")
@@ -577,6 +716,9 @@ def main() -> None:
         bench_ingest(2.0 if args.quick else 5.0, 32)
     if args.only == "compare":  # not in the default run: it takes a few minutes on its own
         bench_compare(args.quick, args.rate, args.layouts)
+    if args.only == "gateways":
+        bench_gateways(args.quick, args.rate, "1000x2" if args.layouts == parser.get_default("layouts")
+                       else args.layouts, args.fsync, args.plot)
 
 
 if __name__ == "__main__":

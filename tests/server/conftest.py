@@ -1,18 +1,53 @@
-"""Fixtures: a real reference server on 127.0.0.1 and real clients (see server_helpers)."""
+"""Fixtures: a real reference server on 127.0.0.1 and real clients (see server_helpers).
+
+A test module that sets `BOTH_STORES = True` runs each of its tests that use a server twice:
+on the SQLite store and on the Redis store (a real redis-server, one per test session, emptied
+before each test)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from redis_helpers import RedisServer
 from server_helpers import Client, RunningServer, client_settings, start_server
 
 
+def pytest_generate_tests(metafunc):
+    if "store_kind" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_STORES", False):
+        metafunc.parametrize("store_kind", ["sqlite", "redis"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def make_server(tmp_path):
+def store_kind(request) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def store_url(request, store_kind) -> str | None:
+    """None for SQLite; for Redis the URL of the session's redis-server, emptied first."""
+    if store_kind != "redis":
+        return None
+    redis_server = request.getfixturevalue("redis_server")
+    with redis_server.client() as client:
+        client.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def make_server(tmp_path, store_url):
     started: list[RunningServer] = []
 
     def make(**config) -> RunningServer:
+        config.setdefault("store_url", store_url)
         server = start_server(tmp_path / f"server{len(started)}", **config)
         started.append(server)
         return server

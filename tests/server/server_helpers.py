@@ -32,6 +32,12 @@ class RunningServer:
     store: EventStore
     data_dir: Path
     shops: dict[str, Credentials]
+    store_url: str | None = None  # a redis:// URL when the server runs on the Redis store
+
+    @property
+    def store_args(self) -> list[str]:
+        """Where `notifier server …` finds this server's store."""
+        return ["--store", self.store_url] if self.store_url else ["--data-dir", str(self.data_dir)]
 
     @property
     def port(self) -> int:
@@ -58,12 +64,18 @@ class RunningServer:
         return publish_order(self.http_url, shop, self.shops[shop].ingest_secret, **fields)
 
 
-def start_server(data_dir: Path, *, shops=("alpha", "beta"), **config) -> RunningServer:
-    store = EventStore(data_dir)
+def start_server(data_dir: Path, *, shops=("alpha", "beta"), store_url: str | None = None, **config) -> RunningServer:
+    if store_url:
+        from notifier.server.redis_store import RedisEventStore
+
+        store = RedisEventStore.from_url(store_url)
+    else:
+        store = EventStore(data_dir)
     creds = {name: store.add_shop(name) for name in shops}
-    thread = ServerThread(ServerConfig(data_dir=data_dir, port=config.pop("port", 0), **config), store=store)
+    thread = ServerThread(ServerConfig(data_dir=data_dir, port=config.pop("port", 0), store_url=store_url, **config),
+                          store=store)
     thread.start()
-    return RunningServer(thread, store, data_dir, creds)
+    return RunningServer(thread, store, data_dir, creds, store_url)
 
 
 class Client(RunningSource):

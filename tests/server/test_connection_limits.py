@@ -16,6 +16,8 @@ from server_helpers import ServerProcess, silent_websocket
 from notifier.core.protocol import publish_order
 from notifier.server.store import EventStore
 
+BOTH_STORES = True  # the tests here with a server run on SQLite and on Redis (conftest)
+
 
 def get_health(port: int, timeout: float) -> dict:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

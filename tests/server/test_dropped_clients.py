@@ -16,6 +16,8 @@ from notifier.server.hub import CLOSE_DEADLINE_S
 
 TCP_ESTABLISHED = 1
 
+BOTH_STORES = True  # every test here runs on SQLite and on Redis (conftest)
+
 
 def tcp_state(sock: socket.socket) -> int:
     """The kernel's TCP state of our end (Linux tcp_info's first byte): 1 while established;

@@ -17,6 +17,8 @@ from notifier.server.store import Appending, EventStore, IngestResult, ShopError
 EVENT = {"kind": "new_order", "order_id": "1", "order_number": None, "amount": None, "currency": "CNY",
          "customer": None, "text": None, "occurred_at": None}
 
+BOTH_STORES = True  # the tests here with a server run on SQLite and on Redis (conftest)
+
 
 def test_one_transaction_keeps_each_request_s_own_outcome(tmp_path):
     store = EventStore(tmp_path)

@@ -14,6 +14,8 @@ import pytest
 from notifier.core import protocol
 from notifier.core.protocol import PublishError
 
+BOTH_STORES = True  # every test here runs on SQLite and on Redis (conftest)
+
 
 def post(server, shop: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
     request = urllib.request.Request(server.http_url + protocol.ingest_path(shop), data=body, method="POST")
@@ -122,7 +124,7 @@ def test_an_unknown_shop_is_named(server):
 def test_an_ingest_secret_rotated_by_another_process_takes_effect_at_once(server, tmp_path):
     assert server.publish(order_id="1")["seq"] == 1
     result = subprocess.run(
-        [sys.executable, "-m", "notifier", "server", "--data-dir", str(server.data_dir),
+        [sys.executable, "-m", "notifier", "server", *server.store_args,
          "rotate-token", "alpha", "--ingest-only"],
         capture_output=True, text=True, timeout=30, check=True,
     )

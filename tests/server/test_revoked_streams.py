@@ -22,10 +22,12 @@ from notifier.core.protocol import publish_order
 from notifier.core.sources.notifier_stream import parse_cursor
 from notifier.server.hub import CLOSE_SHOP_GONE, CLOSE_TOKEN_REVOKED
 
+BOTH_STORES = True  # every test here runs on SQLite and on Redis (conftest)
+
 
 def admin(server, *args: str) -> str:
     """`notifier server …` as its own process against the running server's data directory."""
-    done = subprocess.run([sys.executable, "-m", "notifier", "server", "--data-dir", str(server.data_dir), *args],
+    done = subprocess.run([sys.executable, "-m", "notifier", "server", *server.store_args, *args],
                           cwd=REPO, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -64,9 +66,11 @@ def test_rotating_the_token_in_another_process_closes_the_open_stream(server):
     async def main():
         session, ws, _ = await open_stream(server, server.shops["alpha"].client_token)
         try:
+            # Read all along, as a real client does: a close frame left unread while the admin
+            # command runs would be reset at the server's close deadline (a 1006, not the code).
+            closing = asyncio.ensure_future(read_until_closed(ws, 8))
             await asyncio.to_thread(admin, server, "rotate-token", "alpha")
             rotated_at = time.monotonic()
-            closing = asyncio.ensure_future(read_until_closed(ws, 5))
             await asyncio.sleep(0.5)  # orders published after the rotation must not reach it
             await asyncio.to_thread(server.publish, order_id="after-rotation")
             frames, code, _ = await closing

@@ -20,6 +20,8 @@ from notifier.core.connection import ConnState
 from notifier.core.events import OrderKind
 from notifier.core.sources.notifier_stream import parse_cursor
 
+BOTH_STORES = True  # every test here runs on SQLite and on Redis (conftest)
+
 
 def test_live_orders_arrive_with_their_details(server, make_client):
     client = make_client(server)

@@ -1,0 +1,409 @@
+"""The server's state in Redis, shared by any number of gateway processes.
+
+Layout (every per-shop key carries the shop in a hash tag, `{name}`, so one shop's keys live in
+one slot and the scripts below run unchanged on Redis Cluster):
+
+- `notifier:{shop}:meta`  hash: token_hash (SHA-256 of the client token), secret (the ingest
+  secret itself: HMAC verification needs it, exactly as the SQLite store keeps it in a 0600
+  file; protect Redis accordingly: ACL user, TLS, no public port), identity, created_at,
+  last_seq, pruned_through.
+- `notifier:{shop}:log`   stream; entry ID `<seq>-0`, fields at (received_at), ev (the event
+  as JSON), id (the shop identity it was stored under). A client's `after=<seq>` cursor is
+  the stream ID, so resuming means the same as on SQLite.
+- `notifier:{shop}:nonce:<nonce>`, `notifier:{shop}:idem:<key>`  SET NX EX: they expire by
+  themselves after the replay window / idempotency window.
+- `notifier:shops` set of names, `notifier:credver` counter, `notifier:store_id`, and the
+  pub/sub channels `notifier:credentials` (every add/rotate/remove is announced there, so every
+  gateway closes revoked streams at once) and `notifier:new` (the shop of every new event).
+
+Appending is one Lua script per event: check the shop exists, the idempotency key, take the
+nonce, increment last_seq and XADD with that number, atomically. Two gateways ingesting for
+one shop at once can therefore never reuse a number or reorder. A batch of requests (group
+commit) goes as one pipeline: one round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from notifier.core.protocol import token_hash, valid_shop_name
+from notifier.server.store import (
+    IDEMPOTENCY_KEEP_S,
+    NONCE_KEEP_S,
+    PRUNE_BATCH,
+    Appending,
+    Credentials,
+    IngestResult,
+    Shop,
+    ShopError,
+)
+
+PREFIX = "notifier"
+SHOPS_KEY = f"{PREFIX}:shops"
+CREDVER_KEY = f"{PREFIX}:credver"
+STORE_ID_KEY = f"{PREFIX}:store_id"
+CREDENTIALS_CHANNEL = f"{PREFIX}:credentials"
+NEW_EVENTS_CHANNEL = f"{PREFIX}:new"  # message: the name of a shop that has a new event
+
+
+def meta_key(shop: str) -> str:
+    return f"{PREFIX}:{{{shop}}}:meta"
+
+
+def log_key(shop: str) -> str:
+    return f"{PREFIX}:{{{shop}}}:log"
+
+
+def nonce_key(shop: str, nonce: str) -> str:
+    return f"{PREFIX}:{{{shop}}}:nonce:{nonce}"
+
+
+def idem_key(shop: str, key: str) -> str:
+    return f"{PREFIX}:{{{shop}}}:idem:{key}"
+
+
+# KEYS: meta, log, nonce, idem   ARGV: now, event json, body hash, nonce ttl, idem ttl, has key, shop
+# The PUBLISH tells every gateway which shop has something new (it then reads only that stream);
+# it is not keyed, so the script stays within one slot on Redis Cluster.
+_APPEND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+local identity = redis.call('HGET', KEYS[1], 'identity')
+if ARGV[6] == '1' then
+  local prev = redis.call('GET', KEYS[4])
+  if prev then
+    local seq, hash, at, ident = string.match(prev, '^(%d+)|(%x+)|([^|]+)|(.*)$')
+    if ident == identity then return {'dup', seq, hash, at} end
+  end
+end
+if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then return {'nonce'} end
+local seq = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
+redis.call('XADD', KEYS[2], seq .. '-0', 'at', ARGV[1], 'ev', ARGV[2], 'id', identity)
+redis.call('PUBLISH', ARGV[8], ARGV[7])
+if ARGV[6] == '1' then
+  redis.call('SET', KEYS[4], seq .. '|' .. ARGV[3] .. '|' .. ARGV[1] .. '|' .. identity, 'EX', ARGV[5])
+end
+return {'ok', tostring(seq), identity}
+"""
+
+# KEYS: meta  ARGV: field, value, ...  (only when the shop exists: a rotate racing a remove
+# must not bring back half a shop)
+_UPDATE_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+# KEYS: meta  ARGV: field, value, ...
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+# KEYS: meta, log  ARGV: cutoff time, batch. Trims the oldest entries received before the cutoff
+# (XTRIM MINID to the first one kept) and remembers the highest trimmed seq.
+_PRUNE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local entries = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[2])
+local cutoff = tonumber(ARGV[1])
+local last = nil
+local n = 0
+for _, entry in ipairs(entries) do
+  local fields = entry[2]
+  local at = nil
+  for i = 1, #fields, 2 do if fields[i] == 'at' then at = tonumber(fields[i + 1]) end end
+  if at == nil or at >= cutoff then break end
+  last = entry[1]
+  n = n + 1
+end
+if n == 0 then return 0 end
+local seq = tonumber(string.match(last, '^(%d+)'))
+redis.call('XTRIM', KEYS[2], 'MINID', (seq + 1) .. '-0')
+local pruned = tonumber(redis.call('HGET', KEYS[1], 'pruned_through') or '0')
+if seq > pruned then redis.call('HSET', KEYS[1], 'pruned_through', seq) end
+return n
+"""
+
+
+class VolatileRedis(RuntimeError):
+    """Redis keeps nothing on disk: a restart would lose every event and shop."""
+
+
+def persistence(client: redis.Redis) -> dict[str, str]:
+    """Redis's persistence settings that matter here (appendonly, appendfsync, save)."""
+    found: dict[str, str] = {}
+    for name in ("appendonly", "appendfsync", "save"):
+        found.update(client.config_get(name))
+    return found
+
+
+def check_persistence(client: redis.Redis) -> None:
+    """Raise VolatileRedis when neither AOF nor RDB snapshots are on."""
+    settings = persistence(client)
+    if settings.get("appendonly", "no") != "yes" and not settings.get("save", "").strip():
+        raise VolatileRedis("Redis has persistence off (appendonly no, no save points)")
+
+
+class RedisEventStore:
+    """All server state in one Redis (or Redis Cluster through the same key layout)."""
+
+    shared = True
+
+    def __init__(self, client: redis.Redis, *, clock=time.time, url: str = "", options: dict | None = None):
+        self.client = client
+        self.url = url
+        self._options = options or {}
+        self._notes: dict[int, str] = {}  # credentials version -> shop, heard on the channel
+        self._notes_lock = threading.Lock()
+        self._credentials: dict[str, tuple[str, str]] | None = None  # as of _credentials_seen
+        self._credentials_seen: int | None = None
+        self._clock = clock
+        self._append = client.register_script(_APPEND)
+        self._update = client.register_script(_UPDATE_IF_EXISTS)
+        self._create = client.register_script(_CREATE)
+        self._prune = client.register_script(_PRUNE)
+        client.set(STORE_ID_KEY, secrets.token_hex(6), nx=True)
+        self.store_id: str = client.get(STORE_ID_KEY).decode()
+        self.data_dir = Path(url or "redis")  # for log lines that name where the data is
+
+    @classmethod
+    def from_url(cls, url: str, *, ca: Path | None = None, **kwargs) -> RedisEventStore:
+        options: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
+        if url.startswith("rediss://") and ca:
+            options["ssl_ca_certs"] = str(ca)
+        client = redis.Redis.from_url(url, **options)
+        client.ping()
+        return cls(client, url=url, options=options, **kwargs)
+
+    def new_client(self, **overrides: Any) -> redis.Redis:
+        """Another client of the same Redis (the live follower's blocking reads)."""
+        return redis.Redis.from_url(self.url, **{**self._options, **overrides})
+
+    def close(self) -> None:
+        self.client.close()
+
+    def checkpoint(self) -> None:
+        """Nothing to do: Redis persists by its own AOF/RDB settings."""
+
+    def announce(self, shop: str) -> None:
+        """Tell every gateway that `shop`'s credentials or existence changed: the message is
+        "<new credentials version> <shop>", so a gateway can re-read just that shop."""
+        version = self.client.incr(CREDVER_KEY)
+        self.client.publish(CREDENTIALS_CHANNEL, f"{version} {shop}")
+
+    def note_change(self, message: bytes | str) -> None:
+        """A message heard on the credentials channel (called by the live follower's thread)."""
+        text = message.decode() if isinstance(message, bytes) else message
+        version, _, shop = text.partition(" ")
+        if version.isdigit() and shop:
+            with self._notes_lock:
+                self._notes[int(version)] = shop
+
+    # -- shops ---------------------------------------------------------------------------
+
+    def add_shop(self, name: str) -> Credentials:
+        if not valid_shop_name(name):
+            raise ShopError(f"shop name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        token, secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        created = self._create(keys=[meta_key(name)], args=[
+            "token_hash", token_hash(token), "secret", secret, "identity", secrets.token_hex(6),
+            "created_at", repr(self._clock()), "last_seq", 0, "pruned_through", 0,
+        ])
+        if not created:
+            raise ShopError(f"shop {name!r} already exists")
+        self.client.sadd(SHOPS_KEY, name)
+        self.announce(name)
+        return Credentials(name, token, secret)
+
+    def rotate(self, name: str, *, token: bool = True, ingest: bool = False) -> Credentials:
+        new_token = secrets.token_urlsafe(32) if token else None
+        new_secret = secrets.token_urlsafe(32) if ingest else None
+        fields: list[str] = []
+        if new_token:
+            fields += ["token_hash", token_hash(new_token)]
+        if new_secret:
+            fields += ["secret", new_secret]
+        if not valid_shop_name(name):
+            raise ShopError(f"no shop named {name!r}")
+        exists = self._update(keys=[meta_key(name)], args=fields) if fields else self.client.exists(meta_key(name))
+        if not exists:
+            raise ShopError(f"no shop named {name!r}")
+        self.announce(name)
+        return Credentials(name, new_token, new_secret)
+
+    def remove_shop(self, name: str) -> None:
+        if not valid_shop_name(name):
+            raise ShopError(f"no shop named {name!r}")
+        # Nonces and idempotency keys expire by themselves; an idempotency key of the removed
+        # shop is ignored by a re-created one (it names the old identity).
+        gone = self.client.delete(meta_key(name), log_key(name))
+        self.client.srem(SHOPS_KEY, name)
+        self.announce(name)
+        if not gone:
+            raise ShopError(f"no shop named {name!r}")
+
+    def _names(self) -> list[str]:
+        return sorted(n.decode() for n in self.client.smembers(SHOPS_KEY))
+
+    def shops(self) -> list[Shop]:
+        names = self._names()
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.hmget(meta_key(name), "created_at", "last_seq", "pruned_through", "identity")
+            pipe.xlen(log_key(name))
+        replies = pipe.execute()
+        found = []
+        for i, name in enumerate(names):
+            fields, count = replies[2 * i], replies[2 * i + 1]
+            if fields[0] is not None:
+                found.append(_shop(name, fields, count))
+        return found
+
+    def shop(self, name: str) -> Shop | None:
+        if not valid_shop_name(name):
+            return None
+        fields = self.client.hmget(meta_key(name), "created_at", "last_seq", "pruned_through", "identity")
+        return _shop(name, fields, 0) if fields[0] is not None else None
+
+    def credentials_version(self) -> int:
+        """Changes with every add/rotate/remove, by any process (O(1))."""
+        return int(self.client.get(CREDVER_KEY) or 0)
+
+    def shop_credentials(self) -> dict[str, tuple[str, str]]:
+        """Every shop's (token hash, identity). After the first call, when the follower heard
+        every change since (one note per version), only the shops named are read again: a
+        rotation among 100,000 shops costs one read, not 100,000. Otherwise all are read."""
+        version = self.credentials_version()
+        with self._notes_lock:
+            notes, self._notes = self._notes, {}
+        cached, seen = self._credentials, self._credentials_seen
+        if cached is not None and seen is not None and all(v in notes for v in range(seen + 1, version + 1)):
+            changed = sorted({shop for v, shop in notes.items() if seen < v <= version})
+            pipe = self.client.pipeline(transaction=False)
+            for name in changed:
+                pipe.hmget(meta_key(name), "token_hash", "identity")
+            known = dict(cached)
+            for name, (hashed, identity) in zip(changed, pipe.execute() if changed else [], strict=True):
+                if hashed is None:
+                    known.pop(name, None)
+                else:
+                    known[name] = (hashed.decode(), (identity or b"").decode())
+        else:
+            known = self._read_all_credentials()
+        with self._notes_lock:  # notes of versions not read yet stay for the next call
+            self._notes.update({v: s for v, s in notes.items() if v > version})
+        self._credentials, self._credentials_seen = known, version
+        return dict(known)
+
+    def _read_all_credentials(self) -> dict[str, tuple[str, str]]:
+        names = self._names()
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.hmget(meta_key(name), "token_hash", "identity")
+        known = {}
+        for name, (hashed, identity) in zip(names, pipe.execute(), strict=True):
+            if hashed is not None:
+                known[name] = (hashed.decode(), (identity or b"").decode())
+        return known
+
+    def token_matches(self, name: str, token: str) -> str | None:
+        if not valid_shop_name(name):
+            return None
+        try:
+            hashed = token_hash(token)
+        except UnicodeEncodeError:
+            return None
+        stored = self.client.hget(meta_key(name), "token_hash")
+        return hashed if stored and hmac.compare_digest(stored.decode(), hashed) else None
+
+    def check_token(self, name: str, token: str) -> bool:
+        return self.token_matches(name, token) is not None
+
+    def ingest_secret(self, name: str) -> str | None:
+        """Read at every request, so a rotated secret stops working at once on every gateway."""
+        if not valid_shop_name(name):
+            return None
+        secret = self.client.hget(meta_key(name), "secret")
+        return secret.decode() if secret else None
+
+    # -- events --------------------------------------------------------------------------
+
+    def append(self, shop: str, event: dict[str, Any], *, nonce: str, idempotency_key: str | None,
+               body: bytes) -> IngestResult:
+        result = self.append_many([Appending(shop, event, nonce, idempotency_key, body)])[0]
+        if isinstance(result, ShopError):
+            raise result
+        return result
+
+    def append_many(self, items: list[Appending]) -> list[IngestResult | ShopError]:
+        """Each item by the append script, all in one pipeline (one round trip)."""
+        now = self._clock()
+        pipe = self.client.pipeline(transaction=False)
+        for item in items:
+            key = item.idempotency_key
+            self._append(
+                keys=[meta_key(item.shop), log_key(item.shop), nonce_key(item.shop, item.nonce),
+                      idem_key(item.shop, key or "")],
+                args=[repr(now), json.dumps(item.event, ensure_ascii=False, separators=(",", ":")),
+                      hashlib.sha256(item.body).hexdigest(), NONCE_KEEP_S, int(IDEMPOTENCY_KEEP_S),
+                      "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL],
+                client=pipe,
+            )
+        results: list[IngestResult | ShopError] = []
+        for item, reply in zip(items, pipe.execute(), strict=True):
+            outcome = reply[0].decode()
+            if outcome == "gone":
+                results.append(ShopError(f"no shop named {item.shop!r}"))
+            elif outcome == "nonce":
+                results.append(IngestResult(0, False, nonce_reused=True))
+            elif outcome == "dup":
+                same = reply[2].decode() == hashlib.sha256(item.body).hexdigest()
+                results.append(IngestResult(int(reply[1]), True, conflict=not same, received_at=float(reply[3])))
+            else:
+                results.append(IngestResult(int(reply[1]), False, received_at=now, identity=reply[2].decode()))
+        return results
+
+    def events_after(self, shop: str, after: int, limit: int = 500) -> list[tuple[int, float, dict[str, Any]]]:
+        if not valid_shop_name(shop):
+            return []
+        entries = self.client.xrange(log_key(shop), f"{after + 1}-0", "+", count=limit)
+        return [decode_entry(entry_id, fields)[:3] for entry_id, fields in entries]
+
+    def prune_batch(self, retention_s: float, *, now: float | None = None, batch: int = PRUNE_BATCH) -> tuple[int, bool]:
+        """XTRIM MINID every shop's log to its first event inside the retention. Nonces and
+        idempotency keys need nothing: they expire by themselves."""
+        now = self._clock() if now is None else now
+        names = self._names()
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            self._prune(keys=[meta_key(name), log_key(name)], args=[repr(now - retention_s), batch], client=pipe)
+        counts = [int(n) for n in pipe.execute()] if names else []
+        return sum(counts), any(n >= batch for n in counts)
+
+    def prune(self, retention_s: float, *, now: float | None = None) -> int:
+        total = 0
+        while True:
+            removed, more = self.prune_batch(retention_s, now=now)
+            total += removed
+            if not more:
+                return total
+
+
+def decode_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> tuple[int, float, dict[str, Any], str]:
+    """(seq, received_at, event, identity) from one stream entry."""
+    seq = int(entry_id.split(b"-", 1)[0])
+    return seq, float(fields[b"at"]), json.loads(fields[b"ev"]), fields.get(b"id", b"").decode()
+
+
+def _shop(name: str, fields: list[bytes | None], count: int) -> Shop:
+    created, last_seq, pruned, identity = fields
+    return Shop(name, float(created or 0), int(last_seq or 0), int(pruned or 0), count, (identity or b"").decode())
