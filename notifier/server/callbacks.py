@@ -107,6 +107,9 @@ class CallbackTargets:
 class CallbackOutbox:
     def __init__(self, data_dir: Path | str, *, clock: Callable[[], float] = time.time):
         self._clock = clock
+        # On a Redis store the data folder holds only this gateway's callback outbox and targets:
+        # nothing else creates it then.
+        Path(data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = sqlite3.connect(Path(data_dir) / OUTBOX_FILE, isolation_level=None,
                                    check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
