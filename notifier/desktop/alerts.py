@@ -132,6 +132,12 @@ class AlertCentre(QObject):
 
         notifier.activated.connect(self.activated)
 
+    def stop(self) -> None:
+        """No more repeats, summaries or announcements: the ledger is about to close."""
+        for timer in (self._repeat_timer, self._burst_timer, self._down_timer, self._mute_timer):
+            timer.stop()
+        self._repeats.clear()
+
     # -- settings ------------------------------------------------------------------------
 
     def apply_settings(self, settings: Settings) -> None:

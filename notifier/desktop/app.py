@@ -460,6 +460,8 @@ class NotifierApp:
         log.info("quitting")
         try:
             self.intake.stop()
+            if getattr(self, "alerts", None) is not None:
+                self.alerts.stop()
             if getattr(self, "decisions", None) is not None:
                 self.decisions.stop()
             if getattr(self, "printing", None) is not None:

@@ -44,6 +44,7 @@ def running_app(qapp, qtbot):
     for app in made:
         if app.settings_dialog is not None:
             app.settings_dialog.close()
+        app.alerts.stop()
         app.announcer.shutdown()
         app.intake.stop()
         app.tray.hide()

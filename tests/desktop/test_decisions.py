@@ -57,6 +57,8 @@ class Shop:
 
     def close(self):
         self.decisions.stop()
+        self.alerts.stop()  # kept alive (below): its repeats must not reach the closed ledger
+        self.announcer.shutdown()
         self.intake.stop()
         self.notifier.close()
         self.ledger.close()

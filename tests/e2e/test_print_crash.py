@@ -117,7 +117,10 @@ def test_exactly_one_ticket_per_order_over_200_orders_and_10_kills(double, keyri
         tickets = printer.tickets()
         plain = Counter(number_of(t) for t in tickets if REPRINT_MARK not in t.text)
         in_doubt = [number_of(t) for t in tickets if REPRINT_MARK in t.text]
-        assert set(plain) == expected, "an order was never printed"
+        # Every order printed; never two unmarked tickets for one order. A kill between "sending"
+        # and the printer's answer leaves the job in doubt: it is sent again marked (补打/REPRINT),
+        # and when the first try never reached the printer, that marked ticket is the only one.
+        assert set(plain) | set(in_doubt) == expected, "an order was never printed"
         assert [n for n, count in plain.items() if count > 1] == [], "an order was printed twice"
         assert set(in_doubt) <= expected
         with sqlite3.connect(ledger) as db:
