@@ -9,12 +9,15 @@ printer, so every command comes from the library), in one of two ways for Chines
 - "image": the ticket is drawn with a CJK font into a 1-bit picture and sent as a raster image:
   for printers without a Chinese font. ~30-60 KB a ticket; see docs/printing.md for the timings.
 
-`NetworkPrinter` sends the bytes over raw TCP (port 9100) with python-escpos's `Network` class
-and counts the ticket as taken only when the printer answers a status request sent after it.
+`NetworkPrinter` sends the bytes over raw TCP (port 9100) with python-escpos's `Network` class,
+`SerialPrinter` over a serial port (`Serial`, pyserial) and `UsbPrinter` straight over USB (`Usb`,
+pyusb); each counts the ticket as taken only when the printer answers a status request sent
+after it.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -180,37 +183,28 @@ def ticket_image(ticket: Ticket, width: int):
     return image
 
 
-class NetworkPrinter:
-    """A thermal printer on raw TCP port 9100. One connection at a time, opened by `open`."""
+class EscposPrinter:
+    """What every ESC/POS printer shares: the ticket's bytes, the paper check when a connection
+    opens, and the status request after each ticket that counts it as taken. A subclass only
+    says how to reach the printer (`_connect`, returning an opened python-escpos printer)."""
 
-    def __init__(self, address: str, *, paper: str = "80mm", chinese: str = "gb18030",
-                 timeout: float = 5.0):
-        self.host, self.port = parse_address(address)
+    def __init__(self, *, paper: str = "80mm", chinese: str = "gb18030", timeout: float = 5.0):
         self.paper = paper
         self.chinese = chinese
         self.timeout = timeout
         self._device = None
 
     def label(self) -> str:
-        return f"{self.host}:{self.port}"
+        raise NotImplementedError
 
     def render(self, ticket: Ticket) -> bytes:
         return render_escpos(ticket, paper=self.paper, chinese=self.chinese)
 
-    def open(self) -> None:
-        from escpos.exceptions import DeviceNotFoundError
-        from escpos.printer import Network
+    def _connect(self):
+        raise NotImplementedError
 
-        device = Network(self.host, self.port, timeout=self.timeout)
-        try:
-            device.open()
-        except DeviceNotFoundError as exc:
-            cause = exc.__cause__ or exc.__context__
-            raise (cause if isinstance(cause, OSError) else ConnectionError(str(exc))) from exc
-        # The status request after a ticket is a 3-byte write: without TCP_NODELAY, Nagle's
-        # algorithm holds it until the printer's delayed ACK (~40 ms a ticket).
-        device.device.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._device = device
+    def open(self) -> None:
+        self._device = self._connect()
         try:
             self._check_paper()
         except BaseException:
@@ -242,3 +236,166 @@ class NetworkPrinter:
                 pass
             self._device = None
 
+
+class NetworkPrinter(EscposPrinter):
+    """A thermal printer on raw TCP port 9100. One connection at a time, opened by `open`."""
+
+    def __init__(self, address: str, *, paper: str = "80mm", chinese: str = "gb18030",
+                 timeout: float = 5.0):
+        super().__init__(paper=paper, chinese=chinese, timeout=timeout)
+        self.host, self.port = parse_address(address)
+
+    def label(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _connect(self):
+        from escpos.exceptions import DeviceNotFoundError
+        from escpos.printer import Network
+
+        device = Network(self.host, self.port, timeout=self.timeout)
+        try:
+            device.open()
+        except DeviceNotFoundError as exc:
+            cause = exc.__cause__ or exc.__context__
+            raise (cause if isinstance(cause, OSError) else ConnectionError(str(exc))) from exc
+        # The status request after a ticket is a 3-byte write: without TCP_NODELAY, Nagle's
+        # algorithm holds it until the printer's delayed ACK (~40 ms a ticket).
+        device.device.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return device
+
+
+DEFAULT_BAUD = 9600
+
+
+def parse_serial_address(address: str) -> tuple[str, int]:
+    """("/dev/ttyUSB0", 9600) from "/dev/ttyUSB0" or "/dev/ttyUSB0:9600" (or "COM3:19200")."""
+    text = address.strip()
+    path, colon, baud = text.rpartition(":")
+    if not colon or not baud.isdigit():
+        path, baud = text, ""
+    if not path:
+        raise ValueError("no serial device")
+    number = int(baud) if baud else DEFAULT_BAUD
+    if not 300 <= number <= 921600:
+        raise ValueError(f"baud rate {number} out of range")
+    return path, number
+
+
+def parse_usb_address(address: str) -> tuple[int, int]:
+    """(0x0416, 0x5011) from "0416:5011" (the vendor and product ids, in hex, as lsusb shows)."""
+    vendor, colon, product = address.strip().lower().partition(":")
+    try:
+        ids = int(vendor, 16), int(product, 16)
+    except ValueError:
+        ids = (-1, -1)
+    if not colon or not all(0 <= n <= 0xFFFF for n in ids):
+        raise ValueError("a USB printer is written VID:PID in hex, e.g. 0416:5011")
+    return ids
+
+
+class SerialPrinter(EscposPrinter):
+    """A thermal printer on a serial port (or a USB-serial adapter: /dev/ttyUSB0, COM3)."""
+
+    def __init__(self, address: str, *, paper: str = "80mm", chinese: str = "gb18030",
+                 timeout: float = 5.0):
+        super().__init__(paper=paper, chinese=chinese, timeout=timeout)
+        self.path, self.baud = parse_serial_address(address)
+
+    def label(self) -> str:
+        return f"{self.path}:{self.baud}"
+
+    def _connect(self):
+        from escpos.exceptions import DeviceNotFoundError
+        from escpos.printer import Serial
+
+        from notifier.core.i18n import tr
+
+        class OneByteStatusSerial(Serial):
+            # A status answer is one byte: python-escpos asks the port for 16 and would wait
+            # out the whole timeout for bytes that never come, on every ticket.
+            def _read(self) -> bytes:
+                return self.device.read(1)
+
+        device = OneByteStatusSerial(self.path, baudrate=self.baud, timeout=self.timeout)
+        try:
+            device.open()
+        except DeviceNotFoundError as exc:
+            cause = exc.__cause__ or exc.__context__
+            code = getattr(cause, "errno", None)
+            if code in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+                raise PrinterProblem(tr("No printer at {path}: the device does not exist "
+                                        "(unplugged or switched off?).").format(path=self.path)) from exc
+            if code in (errno.EACCES, errno.EPERM):
+                raise PrinterProblem(tr("Permission denied for {path}: add this user to the "
+                                        "dialout group, then log in again.").format(path=self.path)) from exc
+            raise PrinterProblem(tr("Could not open the printer at {path}: {problem}").format(
+                path=self.path, problem=str(cause or exc).splitlines()[-1])) from exc
+        return device
+
+
+class UsbPrinter(EscposPrinter):
+    """A thermal printer that speaks USB itself (no serial adapter), found by VID:PID."""
+
+    def __init__(self, address: str, *, paper: str = "80mm", chinese: str = "gb18030",
+                 timeout: float = 5.0):
+        super().__init__(paper=paper, chinese=chinese, timeout=timeout)
+        self.vendor, self.product = parse_usb_address(address)
+
+    def label(self) -> str:
+        return f"{self.vendor:04x}:{self.product:04x}"
+
+    def _problem(self, exc: BaseException) -> PrinterProblem:
+        from notifier.core.i18n import tr
+
+        code = getattr(exc, "errno", None)
+        if code in (errno.EACCES, errno.EPERM):
+            return PrinterProblem(tr("Permission denied for the USB printer {id}: add this user to "
+                                     "the lp group or install the udev rule from the printing "
+                                     "guide.").format(id=self.label()))
+        if code in (errno.ENODEV, errno.ENOENT, errno.EIO) or exc is None:
+            return PrinterProblem(tr("No USB printer {id} found: is it plugged in and switched "
+                                     "on?").format(id=self.label()))
+        if code == errno.ETIMEDOUT:
+            return PrinterProblem(tr("The USB printer {id} did not answer.").format(id=self.label()))
+        return PrinterProblem(tr("The USB printer {id} failed: {problem}").format(
+            id=self.label(), problem=str(exc).splitlines()[-1] if str(exc) else type(exc).__name__))
+
+    def _connect(self):
+        import usb.core
+        from escpos.exceptions import DeviceNotFoundError
+        from escpos.printer import Usb
+
+        from notifier.core.i18n import tr
+
+        device = Usb(self.vendor, self.product, timeout=int(self.timeout * 1000))
+        try:
+            device.open()
+        except DeviceNotFoundError as exc:
+            cause = exc.__cause__ or exc.__context__
+            raise self._problem(None if isinstance(cause, AssertionError) else cause) from exc
+        except usb.core.NoBackendError as exc:
+            raise PrinterProblem(tr("USB printing needs libusb, which is not installed.")) from exc
+        return device
+
+    def send(self, data: bytes) -> None:
+        import usb.core
+
+        try:
+            super().send(data)
+        except usb.core.USBError as exc:
+            raise self._problem(exc) from exc
+
+    def open(self) -> None:
+        import usb.core
+
+        try:
+            super().open()
+        except usb.core.USBError as exc:  # the paper check, on a printer that went away
+            raise self._problem(exc) from exc
+
+
+def make_escpos_printer(kind: str, address: str, **options) -> EscposPrinter:
+    """The printer for a `printer.kind` of escpos_network, escpos_serial or escpos_usb."""
+    classes = {"escpos_network": NetworkPrinter, "escpos_serial": SerialPrinter,
+               "escpos_usb": UsbPrinter}
+    return classes[kind](address, **options)

@@ -8,7 +8,7 @@ connection uses. Its status (connected / waiting to retry and why) is what the t
 "printer offline — N tickets waiting".
 
 A printer driver is anything with `label()`, `open()`, `render(ticket)`, `send(data)` and
-`close()`: `escpos_printer.NetworkPrinter` here, the Qt system printer in the desktop layer.
+`close()`: the `escpos_printer` classes here, the Qt system printer in the desktop layer.
 """
 
 from __future__ import annotations
@@ -164,20 +164,22 @@ class PrintWorker(ReconnectingSource):
 
 
 def network_driver(settings: Settings):
-    from notifier.core.escpos_printer import NetworkPrinter
+    """The ESC/POS printer `settings` name: on the network, a serial port or USB."""
+    from notifier.core.escpos_printer import make_escpos_printer
 
-    return NetworkPrinter(settings["printer.address"], paper=settings["printer.paper"],
-                          chinese=settings["printer.chinese"], timeout=settings["printer.timeout"])
+    return make_escpos_printer(settings["printer.kind"], settings["printer.address"],
+                               paper=settings["printer.paper"], chinese=settings["printer.chinese"],
+                               timeout=settings["printer.timeout"])
 
 
 def start_printing(settings: Settings, ledger_path, on_status=lambda _s: None) -> PrintWorker | None:
     """The print queue and a worker for a process without Qt (`notifier listen`): network
-    printers only; None when printing is off or the printer is a system one (the app prints on
+    ESC/POS printers only; None when printing is off or the printer is a system one (the app prints on
     those). The queue is configured either way, so stored orders queue their tickets."""
     queue = PrintQueue(ledger_path)
     queue.configure(settings)
     wanted = settings["printer.print_on"] != "off" or queue.waiting(printer_label(settings))
-    if not wanted or settings["printer.kind"] != "escpos_network" \
+    if not wanted or not settings["printer.kind"].startswith("escpos_") \
             or not settings["printer.address"].strip():
         queue.close()
         return None

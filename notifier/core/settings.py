@@ -202,11 +202,15 @@ SETTINGS: tuple[Setting, ...] = (
     # Kitchen tickets (docs/printing.md). Never a reminder: only new orders, and reprints asked for.
     Setting("printer.print_on", str, "off", "Print a kitchen ticket", choices=("off", "new_order", "accept"),
             help="new_order: every new order as it arrives; accept: when the order is accepted."),
-    Setting("printer.kind", str, "escpos_network", "Printer", choices=("escpos_network", "system"),
+    Setting("printer.kind", str, "escpos_network", "Printer",
+            choices=("escpos_network", "escpos_serial", "escpos_usb", "system"),
             help="escpos_network: a thermal receipt printer on the network (port 9100); "
+                 "escpos_serial: one on a serial port; escpos_usb: one on USB; "
                  "system: a printer installed in the operating system."),
     Setting("printer.address", str, "", "Printer address",
             help="Network printer: host or host:port (e.g. 192.168.1.50:9100). "
+                 "Serial printer: the port, with the baud rate if not 9600 (/dev/ttyUSB0:19200, COM3). "
+                 "USB printer: VID:PID in hex, as lsusb shows it (e.g. 0416:5011). "
                  "System printer: its name (empty: the default printer)."),
     Setting("printer.paper", str, "80mm", "Paper width", choices=("58mm", "80mm", "a4")),
     Setting("printer.copies", int, 1, "Copies of each ticket", minimum=1, maximum=5,

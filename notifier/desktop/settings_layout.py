@@ -193,6 +193,8 @@ def _listed_rows() -> list[Row]:
             hint=QCoreApplication.translate("SettingsDialog", "Reminders are never printed.")),
         Row("printer.kind", "printer", "printer", choices={
             "escpos_network": QCoreApplication.translate("SettingsDialog", "Receipt printer on the network (ESC/POS)"),
+            "escpos_serial": QCoreApplication.translate("SettingsDialog", "Receipt printer on a serial port (ESC/POS)"),
+            "escpos_usb": QCoreApplication.translate("SettingsDialog", "Receipt printer on USB (ESC/POS)"),
             "system": QCoreApplication.translate("SettingsDialog", "A printer of this computer")}, hint=""),
         Row("printer.address", "printer", "printer", placeholder="192.168.1.50:9100"),
         Row("printer.paper", "printer", "printer", choices={

@@ -569,6 +569,14 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>网络小票打印机（ESC/POS）</translation>
     </message>
     <message>
+        <source>Receipt printer on a serial port (ESC/POS)</source>
+        <translation>串口小票打印机（ESC/POS）</translation>
+    </message>
+    <message>
+        <source>Receipt printer on USB (ESC/POS)</source>
+        <translation>USB 小票打印机（ESC/POS）</translation>
+    </message>
+    <message>
         <source>A printer of this computer</source>
         <translation>本机安装的打印机</translation>
     </message>

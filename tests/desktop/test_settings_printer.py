@@ -36,7 +36,8 @@ def printer():
 def test_printer_settings_have_a_page_of_their_own_with_words_for_choices(dialog):
     kind = dialog.fields["printer.kind"].editor
     assert [kind.itemText(i) for i in range(kind.count())] == [
-        "Receipt printer on the network (ESC/POS)", "A printer of this computer"]
+        "Receipt printer on the network (ESC/POS)", "Receipt printer on a serial port (ESC/POS)",
+        "Receipt printer on USB (ESC/POS)", "A printer of this computer"]
     when = dialog.fields["printer.print_on"].editor
     assert when.itemText(0) == "Never"
     assert dialog.fields["general.language"].editor.window() is dialog
