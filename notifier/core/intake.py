@@ -33,6 +33,9 @@ OrderObserver = Callable[[OrderEvent], None]
 StatusObserver = Callable[[ConnectionStatus], None]
 # (source, server, order_id, how, reason): an order's alert ended without a click here.
 EndedObserver = Callable[[str, str, str, str, "str | None"], None]
+# (the order's event with what its details added, the details as kept): fetched after the order
+# was stored and told, so the popup can be updated in place and the voice line say the amount.
+DetailsObserver = Callable[[OrderEvent, dict], None]
 
 
 def noted_late(event: OrderEvent) -> OrderEvent:
@@ -49,6 +52,7 @@ class OrderIntake:
         self._order_observers: list[OrderObserver] = []
         self._status_observers: list[StatusObserver] = []
         self._ended_observers: list[EndedObserver] = []
+        self._details_observers: list[DetailsObserver] = []
         self._lock = threading.Lock()
         self.source: Source | None = None
 
@@ -62,6 +66,21 @@ class OrderIntake:
         """Called when a source learns that an order ended elsewhere (accepted or rejected on
         another PC, cancelled by the customer) and it was still ringing here."""
         self._ended_observers.append(observer)
+
+    def on_details(self, observer: DetailsObserver) -> None:
+        """Called when an order's details (amount, customer, items) arrive after the order was
+        delivered; the event passed is the order's, with what the details added."""
+        self._details_observers.append(observer)
+
+    def details_arrived(self, event: OrderEvent, details: dict) -> None:
+        """Keep an order's details with it (ledger first), then tell the observers."""
+        self.ledger.set_details(event.source, event.server, event.order_id, details,
+                                amount=event.amount, customer=event.customer)
+        for observer in self._details_observers:
+            try:
+                observer(event, details)
+            except Exception:  # noqa: BLE001 - the details are on disk; keep the source alive
+                log.exception("details observer failed")
 
     def end_order(self, source: str, server: str, order_id: str, how: str,
                   reason: str | None = None) -> bool:

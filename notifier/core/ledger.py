@@ -487,12 +487,15 @@ class Ledger:
         self._committed()
         return ringing
 
-    def set_details(self, source: str, server: str, order_id: str, details: dict) -> int:
-        """Keep what the back end's order details said (items, remark, ...) with the order."""
+    def set_details(self, source: str, server: str, order_id: str, details: dict, *,
+                    amount: Decimal | None = None, customer: str | None = None) -> int:
+        """Keep what the back end's order details said (items, remark, ...) with the order; the
+        amount and customer fill the order's own columns where the frame had none."""
         return self._write(
-            "UPDATE events SET details=? WHERE source=? AND server=? AND order_id=? AND kind='new_order'",
-            (json.dumps(details, ensure_ascii=False, default=str)[:MAX_RAW_CHARS], source, server,
-             order_id))
+            "UPDATE events SET details=?, amount=COALESCE(amount, ?), customer=COALESCE(customer, ?) "
+            "WHERE source=? AND server=? AND order_id=? AND kind='new_order'",
+            (json.dumps(details, ensure_ascii=False, default=str)[:MAX_RAW_CHARS],
+             str(amount) if amount is not None else None, customer, source, server, order_id))
 
     def expire(self, retention_days: float) -> int:
         """Forget entries older than the retention period; returns how many went."""

@@ -8,6 +8,11 @@ summary announcement. Quiet hours and "mute" silence the voice only; notificatio
 A connection that stays down for `alerts.disconnect_alert_after` seconds is announced once, and
 its return is announced too.
 
+A sky-take-out order's frame has no amount; with an admin account the source fetches the order's
+details right after it is stored. Its popup shows at once and is updated in place when the
+details come; its voice line waits for them up to `VOICE_WAITS_FOR_DETAILS_MS` (the chime would
+come first anyway), then says the amount, or is said without it.
+
 Everything here runs on the Qt main thread and is cheap: no ledger query per event (one count
 per batch), and timers run only while something is due, so an idle app uses no CPU.
 """
@@ -29,6 +34,7 @@ from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
 from notifier.core.order_links import order_url
 from notifier.core.settings import Settings, parse_hhmm
+from notifier.core.sources.skytakeout import PROTOCOL as SKYTAKEOUT
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,9 @@ CONNECTION_KEY = "connection"
 BURST_MAX_MS = 3000
 ALERTED_KINDS = (OrderKind.NEW_ORDER, OrderKind.REMINDER)
 CHIMES = {OrderKind.NEW_ORDER: "new_order", OrderKind.REMINDER: "reminder"}
+# How long a new order's voice line waits for the details that say what it is worth: about the
+# bound of the details request itself (skytakeout.ENRICH_TIMEOUT_S).
+VOICE_WAITS_FOR_DETAILS_MS = 1500
 
 
 @dataclass(slots=True)
@@ -130,6 +139,9 @@ class AlertCentre(QObject):
         self._mute_timer = QTimer(self, singleShot=True)
         self._mute_timer.timeout.connect(self.unmute)
 
+        # Voice lines waiting for their order's details: key -> (the event, its deadline timer).
+        self._voice_held: dict[str, tuple[OrderEvent, QTimer]] = {}
+
         notifier.activated.connect(self.activated)
 
     def stop(self) -> None:
@@ -137,6 +149,9 @@ class AlertCentre(QObject):
         for timer in (self._repeat_timer, self._burst_timer, self._down_timer, self._mute_timer):
             timer.stop()
         self._repeats.clear()
+        for _event, timer in self._voice_held.values():
+            timer.stop()  # left untold: the next start tells them again rather than never
+        self._voice_held.clear()
 
     # -- settings ------------------------------------------------------------------------
 
@@ -171,8 +186,8 @@ class AlertCentre(QObject):
             if event.kind is OrderKind.NEW_ORDER:
                 self._track_repeat(event, now)
             if self._window_count <= threshold:
-                self._alert_one(event)
-                told.append(event.key)
+                if self._alert_one(event):
+                    told.append(event.key)
             else:
                 self._held += 1
                 self._held_keys.append(event.key)
@@ -185,7 +200,9 @@ class AlertCentre(QObject):
         self._schedule_repeat()
         self.refresh_badge()
 
-    def _alert_one(self, event: OrderEvent) -> None:
+    def _alert_one(self, event: OrderEvent) -> bool:
+        """Popup and voice line for one event; False when its voice line waits for the order's
+        details (the event is marked told once that line is queued)."""
         kind = "new_order" if event.kind is OrderKind.NEW_ORDER else "reminder"
         if self.settings[f"alerts.notify_{kind}"]:
             self._notify(
@@ -194,14 +211,62 @@ class AlertCentre(QObject):
                 key=event.key,
             )
         if self.settings[f"alerts.voice_{kind}"] and self.voice_allowed():
-            if event.kind is OrderKind.NEW_ORDER and self.announcer.pending() > VOICE_BACKLOG_LINES:
-                self._summarise_backlog()
-            else:
-                if self.announcer.pending() == 0:
-                    self._waiting_orders.clear()  # everything queued before has been read out
-                if event.kind is OrderKind.NEW_ORDER:
-                    self._waiting_orders.add(event.key)
-                self._say(wording.announcement(event, self.settings, self._language), CHIMES[event.kind], event.key)
+            if self._details_expected(event):
+                timer = QTimer(self, singleShot=True)
+                timer.timeout.connect(lambda key=event.key: self._details_late(key))
+                self._voice_held[event.key] = (event, timer)
+                timer.start(VOICE_WAITS_FOR_DETAILS_MS)
+                return False
+            self._voice_line(event)
+        return True
+
+    def _details_expected(self, event: OrderEvent) -> bool:
+        """Whether the source is fetching what this new order is worth (sky-take-out with an
+        admin account, and a frame without an amount)."""
+        return (event.kind is OrderKind.NEW_ORDER and event.source == SKYTAKEOUT
+                and event.amount is None and bool(self.settings["skytakeout.admin_url"])
+                and bool(self.settings["skytakeout.admin_user"]))
+
+    def on_details(self, event: OrderEvent) -> None:
+        """An order told earlier, as its details made it: its popup updated in place, its repeats
+        and its waiting voice line say the amount."""
+        repeat = self._repeats.get(event.key)
+        if repeat is not None:
+            repeat.event = replace(event, raw="")
+        if event.kind is OrderKind.NEW_ORDER and self.settings["alerts.notify_new_order"]:
+            try:
+                # Only a notification this centre showed for the key is replaced; none is added.
+                self.notifier.update(wording.notification_title(event, self._language),
+                                     wording.notification_body(event, self._language), key=event.key)
+            except Exception:  # noqa: BLE001 - the voice line must still be said
+                log.exception("notification update failed")
+        held = self._voice_held.pop(event.key, None)
+        if held is not None:
+            held[1].stop()
+            held[1].deleteLater()
+            self._release_voice(event)
+
+    def _details_late(self, key: str) -> None:
+        """The details did not come in time: the line is said with what the frame had."""
+        held = self._voice_held.pop(key, None)
+        if held is not None:
+            held[1].deleteLater()
+            self._release_voice(held[0])
+
+    def _release_voice(self, event: OrderEvent) -> None:
+        if self.settings["alerts.voice_new_order"] and self.voice_allowed():
+            self._voice_line(event)
+        self.ledger.mark_told([event.key])  # popup shown and voice line queued
+
+    def _voice_line(self, event: OrderEvent) -> None:
+        if event.kind is OrderKind.NEW_ORDER and self.announcer.pending() > VOICE_BACKLOG_LINES:
+            self._summarise_backlog()
+        else:
+            if self.announcer.pending() == 0:
+                self._waiting_orders.clear()  # everything queued before has been read out
+            if event.kind is OrderKind.NEW_ORDER:
+                self._waiting_orders.add(event.key)
+            self._say(wording.announcement(event, self.settings, self._language), CHIMES[event.kind], event.key)
 
     def _summarise_backlog(self) -> None:
         """One more new order than the voice can keep up with: the new orders still waiting to be
@@ -318,9 +383,14 @@ class AlertCentre(QObject):
     def on_acknowledged(self) -> None:
         """Entries were acknowledged (window, tray, notification): stop their repeats."""
         queued = self.announcer.queued_keys()
-        waiting = self.ledger.unacknowledged_among(set(self._repeats) | queued)
+        waiting = self.ledger.unacknowledged_among(set(self._repeats) | queued | set(self._voice_held))
         for key in [k for k in self._repeats if k not in waiting]:
             del self._repeats[key]
+        for key in [k for k in self._voice_held if k not in waiting]:
+            _event, timer = self._voice_held.pop(key)  # acknowledged before its line: none said
+            timer.stop()
+            timer.deleteLater()
+            self.ledger.mark_told([key])
         for key in queued - waiting:
             if not _is_own_key(key):
                 self.announcer.cancel(key)

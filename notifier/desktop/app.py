@@ -166,6 +166,7 @@ class NotifierApp:
         self.intake = OrderIntake(self.ledger, self.secrets)
         self.intake.on_order(self.bridge.push_order)
         self.intake.on_status(self.bridge.push_status)
+        self.intake.on_details(self.bridge.push_details)
         self.intake.tell_untold()  # queued in the bridge until the alert centre listens
         # Nothing set up yet (no settings file, nothing on the command line): ask first.
         self.first_run = not (launch.demo or launch.has_overrides or launch.config_path.exists())
@@ -194,6 +195,7 @@ class NotifierApp:
         self.decisions.refresh()
 
         self.bridge.orders.connect(self.alerts.on_orders)
+        self.bridge.details.connect(self.alerts.on_details)
         self.bridge.orders.connect(self._orders_arrived)
         self.bridge.status.connect(self._status_changed)
         self.alerts.badge_changed.connect(self.tray.set_count)

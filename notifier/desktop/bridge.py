@@ -1,6 +1,6 @@
 """Where the core's threads meet the Qt main thread.
 
-Sources call `push_order` / `push_status` on their own threads. Nothing Qt is touched there: the
+Sources call `push_order` / `push_status` / `push_details` on their own threads. Nothing Qt is touched there: the
 event goes into a locked list and, if that list was empty, one queued wake-up is posted to the
 main thread. The main thread then takes everything that piled up in one go and emits it as one
 batch. A burst of a thousand orders is therefore a handful of main-thread turns, not a thousand,
@@ -26,6 +26,8 @@ class CoreBridge(QObject):
     orders = Signal(list)
     #: the newest connection status (intermediate ones of the same turn are dropped)
     status = Signal(object)
+    #: an order told earlier, as its details (fetched after it was stored) made it
+    details = Signal(object)
 
     _wake = Signal()
 
@@ -33,6 +35,7 @@ class CoreBridge(QObject):
         super().__init__(parent)
         self._lock = threading.Lock()
         self._events: list[OrderEvent] = []
+        self._details: list[OrderEvent] = []
         self._status: ConnectionStatus | None = None
         self._wake_posted = False
         # Queued even when emitted from the main thread: the drain always runs in a later turn.
@@ -44,6 +47,15 @@ class CoreBridge(QObject):
         """Called by the intake on the source thread, after the event is on disk."""
         with self._lock:
             self._events.append(event)
+            post = not self._wake_posted
+            self._wake_posted = True
+        if post:
+            self._wake.emit()
+
+    def push_details(self, event: OrderEvent, _details: dict | None = None) -> None:
+        """Called by the intake on the source thread, after the details are on disk."""
+        with self._lock:
+            self._details.append(event)
             post = not self._wake_posted
             self._wake_posted = True
         if post:
@@ -64,6 +76,7 @@ class CoreBridge(QObject):
         with self._lock:
             events, self._events = self._events, []
             status, self._status = self._status, None
+            details, self._details = self._details, []
             self._wake_posted = False
         # Orders before the status: an order that arrived just before a disconnect is still
         # announced before "connection lost".
@@ -71,6 +84,9 @@ class CoreBridge(QObject):
             self.orders.emit(events)
             for event in events:
                 self.order.emit(event)
+        # After the orders: an order's popup is shown before the update that adds its amount.
+        for event in details:
+            self.details.emit(event)
         if status is not None:
             self.status.emit(status)
 

@@ -55,6 +55,10 @@ class _Popup:
     action: str = ""  # the label of the "open this order" action, in the user's language
     # More buttons for an order's notification: (action id, label), e.g. accept / reject.
     extra: tuple[tuple[str, str], ...] = ()
+    # An update of the notification already shown for `key` (its text replaced in place), not a
+    # new one; `replaces_id` is that notification's id once the backend's thread has found it.
+    update: bool = False
+    replaces_id: int = 0
 
 
 class _Freedesktop:
@@ -93,6 +97,8 @@ class _Freedesktop:
         self._send_lock = threading.Lock()
         self._tail = b""
         self._sent: dict[int, _Popup] = {}  # our serial -> popup, until the reply gives its id
+        # Updates of a notification whose id has not come back yet (thread only): sent with it.
+        self._deferred: dict[str, _Popup] = {}
         self._markup = False
         self._actions = False
         # A 48 px icon: daemons show the icon at the size it is sent (dunst does, beside the
@@ -110,6 +116,17 @@ class _Freedesktop:
                 self._thread.start()
             if self._queue.empty() and self._send_now(popup):
                 return
+            self._queue.put(popup)
+        self._wake()
+
+    def replace(self, popup: _Popup) -> None:
+        """Replace the text of the notification shown for `popup.key` (Notify with its id as
+        `replaces_id`), on the thread, which knows the ids; nothing if it is not shown (any more)."""
+        with self._handover:
+            if self._broken:
+                raise BackendError(self._broken)
+            if self._thread is None:
+                return  # nothing was shown yet
             self._queue.put(popup)
         self._wake()
 
@@ -195,6 +212,9 @@ class _Freedesktop:
                                 break
                             if popup is None:
                                 return
+                            if popup.update:
+                                self._send_update(popup, sent, shown)
+                                continue
                             with self._send_lock:
                                 serial = next(conn.outgoing_serial)
                                 sent[serial] = popup
@@ -217,6 +237,24 @@ class _Freedesktop:
                 selector.close()
                 conn.close()
 
+    def _send_update(self, popup: _Popup, sent: dict, shown: dict) -> None:
+        """On the thread: Notify with `replaces_id` if the key's notification is up; kept for
+        later if its Notify still waits for the id; dropped if it was closed or never shown
+        (replacing a closed one would open a second popup)."""
+        target = next((i for i, (key, _extra) in reversed(shown.items()) if key == popup.key), None)
+        conn = self._conn
+        with self._send_lock:
+            if target is None:
+                if any(p.key == popup.key and not p.update for p in sent.values()):
+                    self._deferred[popup.key] = popup
+                return
+            if conn is None:
+                return
+            popup.replaces_id = target
+            serial = next(conn.outgoing_serial)
+            sent[serial] = popup
+            conn.send(self._notify_message(popup), serial=serial)
+
     def _notify_message(self, popup: _Popup):
         from jeepney import new_method_call  # already loaded: a dictionary look-up
 
@@ -229,7 +267,8 @@ class _Freedesktop:
         if self._icon:
             hints["image-path"] = ("s", self._icon)
         return new_method_call(self._address, "Notify", "susssasa{sv}i",
-                               (APP_NAME, 0, self._icon, popup.title, body, actions, hints, -1))
+                               (APP_NAME, popup.replaces_id, self._icon, popup.title, body, actions, hints,
+                                -1))
 
     def _incoming(self, message, sent: dict, shown: dict) -> None:
         from jeepney import HeaderFields, MessageType
@@ -248,6 +287,9 @@ class _Freedesktop:
                 if len(shown) > 500:  # clicks only matter for recent notifications
                     for old in list(shown)[:250]:
                         del shown[old]
+                waiting = self._deferred.pop(popup.key, None) if not popup.update else None
+                if waiting is not None:
+                    self._send_update(waiting, sent, shown)
         elif kind is MessageType.signal:
             member = header.fields.get(HeaderFields.member)
             if member == "ActionInvoked":
@@ -257,7 +299,9 @@ class _Freedesktop:
                 elif key and message.body[1] in extra:
                     self._invoked(key, message.body[1])
             elif member == "NotificationClosed":
-                shown.pop(message.body[0], None)
+                closed = shown.pop(message.body[0], None)
+                if closed is not None:
+                    self._deferred.pop(closed[0], None)
 
     def _give_up(self, reason: str, pending: list[_Popup] | None = None) -> None:
         with self._handover:
@@ -390,6 +434,27 @@ class Notifier(QObject):
         self._show(_Popup(title, body, key, QCoreApplication.translate("Notifier", "Open"),
                           self._order_actions if key else ()))
 
+    def update(self, title: str, body: str, *, key: str) -> bool:
+        """Replace the text of the notification shown for `key`, in place (freedesktop's
+        `replaces_id`). Where the backend cannot replace one, or it was closed, nothing is shown:
+        a second popup for the same order would be worse than the first one's text. Returns
+        whether an update was handed to the backend."""
+        if not self._backends:
+            return False
+        backend = self._backends[0]
+        replace = getattr(backend, "replace", None)
+        if replace is None:
+            return False
+        title_limit, body_limit = backend.limits
+        popup = _Popup(plain(title, title_limit), plain(body, body_limit, multiline=True), key,
+                       QCoreApplication.translate("Notifier", "Open"), self._order_actions,
+                       update=True)
+        try:
+            replace(popup)
+        except BackendError:
+            return False  # the next show() finds out and moves to the next backend
+        return True
+
     def _show(self, popup: _Popup) -> None:
         while self._backends:
             backend = self._backends[0]
@@ -416,7 +481,8 @@ class Notifier(QObject):
     def _on_backend_failed(self, backend, popups: list[_Popup], reason: str) -> None:
         self._drop(backend, reason)
         for popup in popups:  # what the failed backend still held is shown by the next one
-            self._show(popup)
+            if not popup.update:  # an update there would be a second popup
+                self._show(popup)
 
     def _log_once(self, message: str) -> None:
         if message not in self._logged:

@@ -111,12 +111,30 @@ def test_an_order_seen_live_and_by_the_pull_is_announced_once(double, run_source
     double.wait_for_clients()
     paid = double.pay(amount="88.80", consignee="王五")
     (event,) = running.wait_orders(1)
-    assert event.amount is not None and str(event.amount) == "88.80"  # enriched from the details
-    assert event.customer == "王五"
+    rich = running.wait_details(str(paid["id"]))  # the details follow the stored order
+    assert rich.amount is not None and str(rich.amount) == "88.80"
+    assert rich.customer == "王五"
     assert running.source.pull_once() == 0
     running.source.reconnect_now()  # a reconnect pulls again
     wait_until(lambda: running.source.pulls >= 3, 10)
     assert running.order_ids() == [str(paid["id"])]
+
+
+def test_a_new_order_is_stored_and_told_before_its_slow_details_answer(double, run_source):
+    running = run_source(sky_settings(double, admin=True))
+    running.wait_state(ConnState.CONNECTED)
+    wait_until(lambda: running.source.pulls >= 1, 10)
+    double.wait_for_clients()
+    double.details_delay = 1.0
+    started = time.monotonic()
+    paid = double.pay(amount="42.00", consignee="钱七")
+    (event,) = running.wait_orders(1)
+    told_after = time.monotonic() - started
+    assert told_after < 0.5, f"the order waited {told_after:.2f} s for its details"
+    assert event.amount is None  # what the frame had
+    rich = running.wait_details(str(paid["id"]), 5)
+    assert str(rich.amount) == "42.00" and rich.customer == "钱七"
+    assert str(running.ledger.find(event.key).event.amount) == "42.00"
 
 
 def test_expired_admin_token_means_a_quiet_new_login_and_no_missed_order(run_source):
@@ -132,7 +150,7 @@ def test_expired_admin_token_means_a_quiet_new_login_and_no_missed_order(run_sou
         time.sleep(0.6)  # let the token expire
         second = double.pay(consignee="赵六")
         wait_until(lambda: str(second["id"]) in running.order_ids(), 10)
-        assert running.orders[-1].customer == "赵六"  # details fetched with a fresh token
+        assert running.wait_details(str(second["id"])).customer == "赵六"  # with a fresh token
         # Orders paid while disconnected, with the token expired again, still come back.
         double.stop()
         running.wait_state(ConnState.WAITING, 5)

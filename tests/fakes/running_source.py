@@ -22,14 +22,25 @@ class RunningSource:
         self.intake = OrderIntake(ledger, secrets)
         self.orders: list[OrderEvent] = []
         self.statuses: list[ConnectionStatus] = []
+        self.details: list[OrderEvent] = []  # orders as their details made them, in arrival order
         self._lock = threading.Lock()
         self.intake.on_order(self._order)
+        self.intake.on_details(self._details)
         self.intake.on_status(self._status)
         self.source = self.intake.start(settings)
 
     def _order(self, event: OrderEvent) -> None:
         with self._lock:
             self.orders.append(event)
+
+    def _details(self, event: OrderEvent, _details: dict) -> None:
+        with self._lock:
+            self.details.append(event)
+
+    def wait_details(self, order_id: str, timeout: float = 10.0) -> OrderEvent:
+        """The order as its details made it, once they have arrived."""
+        return wait_until(lambda: next((e for e in self.details if e.order_id == order_id), None),
+                          timeout, message=f"no details for order {order_id}")
 
     def _status(self, status: ConnectionStatus) -> None:
         with self._lock:

@@ -76,6 +76,7 @@ class SkyTakeOutDouble:
         self.password = password
         self.token_lifetime = token_lifetime
         self.record_sent = record_sent
+        self.details_delay = 0.0  # seconds `GET /admin/order/details/{id}` takes to answer
         self.state = DoubleState()
         self.orders: dict[int, dict[str, Any]] = {}
         self._ids = itertools.count(1001)
@@ -306,6 +307,8 @@ class SkyTakeOutDouble:
         if not self._authorised(request):
             return web.Response(status=401)
         self.state.detail_requests += 1
+        if self.details_delay:
+            await asyncio.sleep(self.details_delay)
         try:
             record = self.orders.get(int(request.match_info["id"]))
         except ValueError:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
 import secrets
 import threading
@@ -39,8 +40,9 @@ _NUMBER_IN_CONTENT = re.compile(r"(\d{1,40})")
 PAGE_SIZE = 50
 MAX_PAGES = 40  # 2,000 waiting orders is far beyond any shop; stop rather than loop forever
 HTTP_TIMEOUT_S = 5.0
-# The new order is held back at most this long for its details (amount, consignee, items): the
-# voice line would start after the chime anyway, and then says what the order is worth.
+# A new order is delivered (stored, shown) at once; its details (amount, consignee, items) are
+# fetched right after, on a worker of their own, each within this bound: the desktop holds the
+# voice line about as long, and then says what the order is worth.
 ENRICH_TIMEOUT_S = 1.5
 # While some order rings here, ask the admin API how the ringing ones are this often.
 STATUS_POLL_S = 15.0
@@ -252,6 +254,10 @@ class SkyTakeOutSource(WebSocketSource):
         self._pull_now = threading.Event()
         self._admin_lock = threading.Lock()  # AdminApi is used by the pull and the live thread
         self._puller: threading.Thread | None = None
+        # New orders whose details are still to be fetched. A worker, not the live thread: a slow
+        # admin API must not hold up the next frame (a burst of orders, the server's pings).
+        self._to_enrich: queue.SimpleQueue[OrderEvent | None] = queue.SimpleQueue()
+        self._enricher: threading.Thread | None = None
         self.admin_problem: str | None = None
         # Why the password could not be read (keyring missing or locked): that, not "wrong
         # password", is what the owner must be told.
@@ -286,9 +292,12 @@ class SkyTakeOutSource(WebSocketSource):
 
     def stop(self, timeout: float = 5.0) -> None:
         self._pull_now.set()
+        self._to_enrich.put(None)
         super().stop(timeout)
         if self._puller:
             self._puller.join(timeout)
+        if self._enricher:
+            self._enricher.join(timeout)
 
     def on_open(self) -> None:
         self._pull_now.set()
@@ -304,27 +313,59 @@ class SkyTakeOutSource(WebSocketSource):
         except NotAnOrder as skip:
             self.skipped(str(skip), text)
             return
-        details = None
-        if self.admin and event.kind is OrderKind.NEW_ORDER:
-            event, details = self._enrich(event)
-        self.deliver(event)
-        if details:  # also when the pull stored the order first: these are fresher
-            self._keep_details(event.order_id, details)
+        # Stored and told at once with what the frame had; the details follow (the pull's
+        # records carry them already, so only orders new from a frame are looked up).
+        if self.deliver(event) and self.admin and event.kind is OrderKind.NEW_ORDER:
+            self._to_enrich.put(event)
+            if not (self._enricher and self._enricher.is_alive()):
+                self._enricher = threading.Thread(target=self._enrich_loop, name="skytakeout-details",
+                                                  daemon=True)
+                self._enricher.start()
+
+    def _enrich_loop(self) -> None:
+        while not self.stopping:
+            event = self._to_enrich.get()
+            if event is None or self.stopping:
+                return
+            try:
+                rich, details = self._enrich(event)
+                if details:
+                    self._details_fetched(rich, details)
+            except Exception:  # noqa: BLE001 - the worker must survive anything; the order is stored
+                log.exception("fetching the details of order %s failed", event.order_id)
 
     def _ledger(self):
         """The ledger behind the sink (OrderIntake), or None for a bare sink."""
         return getattr(getattr(self.sink, "__self__", None), "ledger", None)
 
-    def _keep_details(self, order_id: str, details: dict[str, Any]) -> None:
-        ledger = self._ledger()
-        if ledger is None:
-            return
+    @staticmethod
+    def _kept(details: dict[str, Any]) -> dict[str, Any]:
+        """What the ledger keeps of an order's details."""
         kept = {k: details.get(k) for k in ("amount", "consignee", "remark", "phone", "address",
                                             "orderDishes", "status")}
         items = details.get("orderDetailList")
         if isinstance(items, list):
             kept["items"] = [{"name": i.get("name"), "number": i.get("number"), "amount": i.get("amount")}
                              for i in items[:50] if isinstance(i, dict)]
+        return kept
+
+    def _details_fetched(self, event: OrderEvent, details: dict[str, Any]) -> None:
+        """Details of an order already told: through the intake (ledger, then the popup and the
+        voice line waiting for them), or straight into the ledger for a bare sink."""
+        arrived = getattr(getattr(self.sink, "__self__", None), "details_arrived", None)
+        if not callable(arrived):
+            self._keep_details(event.order_id, details)
+            return
+        try:
+            arrived(event, self._kept(details))
+        except Exception:  # noqa: BLE001 - the order itself is stored; details are a bonus
+            log.exception("could not keep the details of order %s", event.order_id)
+
+    def _keep_details(self, order_id: str, details: dict[str, Any]) -> None:
+        ledger = self._ledger()
+        if ledger is None:
+            return
+        kept = self._kept(details)
         try:
             ledger.set_details(PROTOCOL, self.server_label(), order_id, kept)
         except Exception:  # noqa: BLE001 - the order itself is stored; details are a bonus
