@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.escpos_printer import PrinterProblem
 from notifier.core.i18n import language
-from notifier.core.print_queue import KIND_TEST, PrintJob, PrintQueue, printer_label
+from notifier.core.print_queue import KIND_ORDER, KIND_TEST, PrintJob, PrintQueue, printer_label
 from notifier.core.settings import Settings
 from notifier.core.sources.reconnecting import ReconnectingSource, classify_network_error
 from notifier.core.ticket import Ticket, build_ticket
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 # A connection with nothing to print is closed after this long: a network printer takes one
 # connection at a time, and another PC in the shop may want it.
 IDLE_CLOSE_S = 2.0
+# How long a sky-take-out ticket waits for the order's details (the source gives up at 1.5 s).
+DETAILS_WAIT_S = 2.0
+DETAILS_POLL_S = 0.05
 # Even without a nudge, look for new jobs this often (another process may have queued them).
 POLL_S = 1.0
 
@@ -121,6 +124,15 @@ class PrintWorker(ReconnectingSource):
         self.driver.open()
         return self.driver
 
+    def _details_pending(self, job: PrintJob) -> bool:
+        """A sky-take-out order is stored and told at once, and its details (amount, items,
+        remark) follow from the admin API within 1.5 s: its ticket waits for them that long."""
+        entry = job.entry
+        return (job.kind == KIND_ORDER and entry is not None and entry.details is None
+                and entry.event.source == "skytakeout" and entry.event.amount is None
+                and bool(self.settings["skytakeout.admin_url"].strip())
+                and time.time() - job.created_at < DETAILS_WAIT_S)
+
     def _pump(self, driver: PrinterDriver) -> str:
         while not self.stopping:
             job = self.queue.next_job(self.printer)
@@ -128,6 +140,9 @@ class PrintWorker(ReconnectingSource):
                 if not self._wait_for_job(IDLE_CLOSE_S):
                     self._reconnect_requested.set()  # back to waiting for a job, at once
                     return "idle"
+                continue
+            if self._details_pending(job):
+                time.sleep(DETAILS_POLL_S)  # then look at the order again
                 continue
             ticket = ticket_for(job, self.settings)
             if ticket is None:
