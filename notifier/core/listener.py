@@ -55,6 +55,13 @@ class JsonLinesOutput:
             line["late"] = True
         return self.write(line)
 
+    def details(self, event: OrderEvent) -> bool:
+        """A sky-take-out order's details came after its line: the same order's fields again, now
+        with its amount and customer, as an `"event":"details"` line (its key names the order)."""
+        line = event.to_json_dict()
+        line["event"] = "details"
+        return self.write(line)
+
     def status(self, status: ConnectionStatus) -> None:
         self.write(status.to_json_dict())
 
@@ -87,6 +94,7 @@ def run_listener(
 
     intake.on_order(tell)
     intake.on_status(output.status)
+    intake.on_details(lambda event, _details: output.details(event))
     printer = _start_printing(settings, ledger)
     if printer is not None:
         intake.on_order(lambda _event: printer.wake())

@@ -165,3 +165,19 @@ def test_flags_before_the_subcommand_count(double, tmp_path):
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_a_live_order_is_printed_at_once_and_its_amount_follows_in_a_details_line(double, tmp_path, keyring_session):
+    """The order's line does not wait for the admin API; its amount comes in a second line."""
+    keyring_session.set_secret("skytakeout_admin_password", double.password)
+    double.details_delay = 0.8
+    with ListenerProcess(skytakeout_args(double), home=tmp_path / "home", env=keyring_session.env) as listener:
+        listener.wait_state("connected")
+        double.wait_for_clients()
+        paid = double.pay()
+        listener.wait_for(lambda o: o.get("event") == "order" and o.get("order_id") == str(paid["id"]))
+        _at, details = listener.wait_for(
+            lambda o: o.get("event") == "details" and o.get("order_id") == str(paid["id"]))
+        assert listener.terminate() == 0
+    assert details["amount"] == str(paid["amount"]) or float(details["amount"]) == float(paid["amount"])
+    assert [o["order_id"] for o in listener.orders()].count(str(paid["id"])) == 1
