@@ -17,8 +17,11 @@ skipped by the client's writer (it sends only seqs above its cursor).
 The same listener hears `notifier:credentials`: a token rotated or a shop removed by any
 gateway or admin command makes every gateway check its streams at once.
 
-Note for Redis Cluster: one XREAD may only name keys of one slot, so there the reader would
-group the changed shops by node; this implementation targets one Redis (with replicas).
+On Redis Cluster one XREAD may only name keys of one slot: there the reader sends one XREAD per
+slot (the shops that share it), all in one cluster pipeline, which redis-py splits by node.
+The notifications stay on the plain channel: a cluster forwards a PUBLISH to every node, so a
+gateway hears every shop's news on one connection to any node; per-shop sharded channels
+(SSUBSCRIBE) would need a subscription per followed shop, kept on whichever node owns its slot.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from redis.crc import key_slot
 
 from notifier.server.redis_store import (
     CREDENTIALS_CHANNEL,
@@ -149,7 +153,7 @@ class LiveFollower:
             if not wanted:
                 continue
             try:
-                reply = reader.xread(wanted, count=READ_COUNT)
+                reply = self._xread(reader, wanted)
             except (redis.RedisError, OSError) as exc:
                 if not self._stop.is_set():
                     log.warning("reading the event streams from Redis failed (%s); retrying", exc)
@@ -172,3 +176,15 @@ class LiveFollower:
                     self._dirty |= more
                 self._wake.set()
         reader.close()
+
+    def _xread(self, reader, wanted: dict[str, str]) -> list:
+        """One XREAD; on a cluster one per slot, in one pipeline (one round trip per node)."""
+        if not self._store.cluster:
+            return reader.xread(wanted, count=READ_COUNT) or []
+        by_slot: dict[int, dict[str, str]] = {}
+        for key, position in wanted.items():
+            by_slot.setdefault(key_slot(key.encode()), {})[key] = position
+        pipe = reader.pipeline(transaction=False)
+        for streams in by_slot.values():
+            pipe.xread(streams, count=READ_COUNT)
+        return [stream for reply in pipe.execute() for stream in reply or ()]

@@ -20,6 +20,12 @@ Appending is one Lua script per event: check the shop exists, the idempotency ke
 nonce, increment last_seq and XADD with that number, atomically. Two gateways ingesting for
 one shop at once can therefore never reuse a number or reorder. A batch of requests (group
 commit) goes as one pipeline: one round trip.
+
+On Redis Cluster (`redis+cluster://host:port[,host:port…]`) the same layout and scripts run
+through redis-py's `RedisCluster`: every script and every multi-key command names one shop's
+keys only, so one slot; the global keys (`notifier:shops`, `credver`, `store_id`) are single
+keys. The scripts are loaded on every primary up front, since a cluster pipeline does not
+reload a script a node lost (restart, failover): appends refused with NOSCRIPT run again once.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 
 from notifier.core.protocol import token_hash, valid_shop_name
 from notifier.server.store import (
@@ -53,6 +60,36 @@ CREDVER_KEY = f"{PREFIX}:credver"
 STORE_ID_KEY = f"{PREFIX}:store_id"
 CREDENTIALS_CHANNEL = f"{PREFIX}:credentials"
 NEW_EVENTS_CHANNEL = f"{PREFIX}:new"  # message: the name of a shop that has a new event
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.split("://", 1)[0] in CLUSTER_SCHEMES
+
+
+def cluster_client(url: str, **options: Any) -> RedisCluster:
+    """A `RedisCluster` for `redis+cluster://[user:password@]host:port[,host:port…]` (any of the
+    nodes will do: the client learns the rest from the cluster); `rediss+cluster://` for TLS."""
+    scheme, _, rest = url.partition("://")
+    rest = rest.split("/", 1)[0]  # a cluster has only database 0
+    auth, _, hosts = rest.rpartition("@")
+    if auth:
+        from urllib.parse import unquote
+
+        user, _, password = auth.partition(":")
+        if user:
+            options["username"] = unquote(user)
+        if password:
+            options["password"] = unquote(password)
+    nodes = []
+    for part in hosts.split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"a cluster node is named host:port, not {part.strip()!r}")
+        nodes.append(ClusterNode(host.strip("[]"), int(port)))
+    if scheme == "rediss+cluster":
+        options["ssl"] = True
+    return RedisCluster(startup_nodes=nodes, **options)
 
 
 def meta_key(shop: str) -> str:
@@ -139,7 +176,15 @@ class VolatileRedis(RuntimeError):
 
 
 def persistence(client: redis.Redis) -> dict[str, str]:
-    """Redis's persistence settings that matter here (appendonly, appendfsync, save)."""
+    """Redis's persistence settings that matter here (appendonly, appendfsync, save). On a
+    cluster those of the weakest primary: one node without persistence loses its shops."""
+    if isinstance(client, RedisCluster):
+        weakest: dict[str, str] = {}
+        for node in client.get_primaries():
+            found = persistence(client.get_redis_connection(node))
+            if not weakest or (found.get("appendonly") != "yes" and not found.get("save", "").strip()):
+                weakest = found
+        return weakest
     found: dict[str, str] = {}
     for name in ("appendonly", "appendfsync", "save"):
         found.update(client.config_get(name))
@@ -171,6 +216,9 @@ class RedisEventStore:
         self._update = client.register_script(_UPDATE_IF_EXISTS)
         self._create = client.register_script(_CREATE)
         self._prune = client.register_script(_PRUNE)
+        self.cluster = isinstance(client, RedisCluster)
+        if self.cluster:
+            self._load_scripts()
         client.set(STORE_ID_KEY, secrets.token_hex(6), nx=True)
         self.store_id: str = client.get(STORE_ID_KEY).decode()
         self.data_dir = Path(url or "redis")  # for log lines that name where the data is
@@ -178,15 +226,21 @@ class RedisEventStore:
     @classmethod
     def from_url(cls, url: str, *, ca: Path | None = None, **kwargs) -> RedisEventStore:
         options: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
-        if url.startswith("rediss://") and ca:
+        if url.startswith(("rediss://", "rediss+cluster://")) and ca:
             options["ssl_ca_certs"] = str(ca)
-        client = redis.Redis.from_url(url, **options)
+        client = cluster_client(url, **options) if is_cluster_url(url) else redis.Redis.from_url(url, **options)
         client.ping()
         return cls(client, url=url, options=options, **kwargs)
 
     def new_client(self, **overrides: Any) -> redis.Redis:
         """Another client of the same Redis (the live follower's blocking reads)."""
+        if is_cluster_url(self.url):
+            return cluster_client(self.url, **{**self._options, **overrides})
         return redis.Redis.from_url(self.url, **{**self._options, **overrides})
+
+    def _load_scripts(self) -> None:
+        for script in (self._append, self._update, self._create, self._prune):
+            self.client.script_load(script.script)  # on every primary
 
     def close(self) -> None:
         self.client.close()
@@ -345,21 +399,23 @@ class RedisEventStore:
         return result
 
     def append_many(self, items: list[Appending]) -> list[IngestResult | ShopError]:
-        """Each item by the append script, all in one pipeline (one round trip)."""
+        """Each item by the append script, all in one pipeline (one round trip; on a cluster one
+        per node holding any of the shops)."""
         now = self._clock()
-        pipe = self.client.pipeline(transaction=False)
-        for item in items:
-            key = item.idempotency_key
-            self._append(
-                keys=[meta_key(item.shop), log_key(item.shop), nonce_key(item.shop, item.nonce),
-                      idem_key(item.shop, key or "")],
-                args=[repr(now), json.dumps(item.event, ensure_ascii=False, separators=(",", ":")),
-                      hashlib.sha256(item.body).hexdigest(), NONCE_KEEP_S, int(IDEMPOTENCY_KEEP_S),
-                      "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL],
-                client=pipe,
-            )
+        replies = self._run_appends(items, now)
+        if self.cluster:
+            # A node that lost its scripts (restart, failover) answers NOSCRIPT: that script did
+            # not run, so those items (all of that node's, in order) run again once loaded.
+            again = [i for i, reply in enumerate(replies) if isinstance(reply, redis.exceptions.NoScriptError)]
+            if again:
+                self._load_scripts()
+                for i, reply in zip(again, self._run_appends([items[i] for i in again], now), strict=True):
+                    replies[i] = reply
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
         results: list[IngestResult | ShopError] = []
-        for item, reply in zip(items, pipe.execute(), strict=True):
+        for item, reply in zip(items, replies, strict=True):
             outcome = reply[0].decode()
             if outcome == "gone":
                 results.append(ShopError(f"no shop named {item.shop!r}"))
@@ -372,6 +428,28 @@ class RedisEventStore:
                 results.append(IngestResult(int(reply[1]), False, received_at=now, identity=reply[2].decode()))
         return results
 
+    def _run_appends(self, items: list[Appending], now: float) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for item in items:
+            key = item.idempotency_key
+            self._queue(
+                pipe, self._append,
+                [meta_key(item.shop), log_key(item.shop), nonce_key(item.shop, item.nonce),
+                 idem_key(item.shop, key or "")],
+                [repr(now), json.dumps(item.event, ensure_ascii=False, separators=(",", ":")),
+                 hashlib.sha256(item.body).hexdigest(), NONCE_KEEP_S, int(IDEMPOTENCY_KEEP_S),
+                 "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL],
+            )
+        return pipe.execute(raise_on_error=not self.cluster)
+
+    def _queue(self, pipe, script, keys: list[str], args: list[Any]) -> None:
+        """Queue a script call on a pipeline. A cluster pipeline refuses `evalsha()` but routes
+        the raw EVALSHA by its keys (the scripts are loaded on every primary)."""
+        if self.cluster:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        else:
+            script(keys=keys, args=args, client=pipe)
+
     def events_after(self, shop: str, after: int, limit: int = 500) -> list[tuple[int, float, dict[str, Any]]]:
         if not valid_shop_name(shop):
             return []
@@ -383,11 +461,20 @@ class RedisEventStore:
         idempotency keys need nothing: they expire by themselves."""
         now = self._clock() if now is None else now
         names = self._names()
+        if not names:
+            return 0, False
+        try:
+            counts = self._run_prunes(names, now - retention_s, batch)
+        except redis.exceptions.NoScriptError:  # a cluster node lost its scripts; pruning is repeatable
+            self._load_scripts()
+            counts = self._run_prunes(names, now - retention_s, batch)
+        return sum(counts), any(n >= batch for n in counts)
+
+    def _run_prunes(self, names: list[str], cutoff: float, batch: int) -> list[int]:
         pipe = self.client.pipeline(transaction=False)
         for name in names:
-            self._prune(keys=[meta_key(name), log_key(name)], args=[repr(now - retention_s), batch], client=pipe)
-        counts = [int(n) for n in pipe.execute()] if names else []
-        return sum(counts), any(n >= batch for n in counts)
+            self._queue(pipe, self._prune, [meta_key(name), log_key(name)], [repr(cutoff), batch])
+        return [int(n) for n in pipe.execute()]
 
     def prune(self, retention_s: float, *, now: float | None = None) -> int:
         total = 0

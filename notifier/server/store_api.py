@@ -44,7 +44,7 @@ class ServerStore(Protocol):
 
 
 def is_redis_url(spec: str | None) -> bool:
-    return bool(spec) and spec.split("://", 1)[0] in ("redis", "rediss")
+    return bool(spec) and spec.split("://", 1)[0] in ("redis", "rediss", "redis+cluster", "rediss+cluster")
 
 
 def open_store(spec: str | None, data_dir: Path, *, redis_ca: Path | None = None) -> ServerStore:
