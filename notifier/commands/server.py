@@ -53,7 +53,8 @@ def _add_data_dir(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS if suppress else None,
                         help=f"server state directory (default: {default_data_dir_hint()})")
     parser.add_argument("--store", default=argparse.SUPPRESS if suppress else None, metavar="URL",
-                        help="keep shops and events in Redis (redis://HOST:PORT/DB or rediss://…), shared "
+                        help="keep shops and events in Redis (redis://HOST:PORT/DB, rediss://…, or a cluster: "
+                             "redis+cluster://HOST:PORT[,HOST:PORT…]), shared "
                              "by any number of servers; default: $NOTIFIER_STORE (where a password is "
                              "safer than on the command line), else SQLite in --data-dir")
     parser.add_argument("--redis-ca", type=Path, default=argparse.SUPPRESS if suppress else None, metavar="PEM",
@@ -177,7 +178,7 @@ def _open_store(args: argparse.Namespace, data_dir: Path):
 
     url = _store_url(args)
     if url and not is_redis_url(url):
-        raise UsageError(tr("--store takes a redis:// or rediss:// address; without it the server keeps its "
+        raise UsageError(tr("--store takes a redis://, rediss:// or redis+cluster:// address; without it the server keeps its "
                             "data in SQLite in --data-dir."))
     if url:
         return _open_redis(args, url)
