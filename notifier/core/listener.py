@@ -17,6 +17,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from typing import TextIO
 
 from notifier.core import paths
@@ -28,6 +29,9 @@ from notifier.core.secrets import SecretStore
 from notifier.core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+SIGNAL_CHECK_S = 0.5
+EXPIRE_EVERY_S = 3600.0
 
 
 class JsonLinesOutput:
@@ -111,8 +115,14 @@ def run_listener(
         signal.signal(signal.SIGINT, _on_signal)
     intake.start(settings)
     try:
-        while not stop.wait(3600):
-            ledger.expire(settings["ledger.retention_days"])
+        # Short waits: a SIGTERM the kernel hands to another thread only sets Python's flag, and
+        # the main thread runs the handler when it next runs Python code, not while it sleeps in
+        # a long wait (seen: a listener that ignored SIGTERM for good, now and then).
+        next_expiry = time.monotonic() + EXPIRE_EVERY_S
+        while not stop.wait(SIGNAL_CHECK_S):
+            if time.monotonic() >= next_expiry:
+                ledger.expire(settings["ledger.retention_days"])
+                next_expiry = time.monotonic() + EXPIRE_EVERY_S
     finally:
         intake.stop()
         if printer is not None:

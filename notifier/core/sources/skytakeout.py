@@ -291,13 +291,15 @@ class SkyTakeOutSource(WebSocketSource):
             self._puller.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        # One deadline for the connection, the pull and the details threads together: a quit
+        # (SIGTERM, Ctrl+C) must not wait for each of them in turn.
+        deadline = time.monotonic() + timeout
         self._pull_now.set()
         self._to_enrich.put(None)
         super().stop(timeout)
-        if self._puller:
-            self._puller.join(timeout)
-        if self._enricher:
-            self._enricher.join(timeout)
+        for thread in (self._puller, self._enricher):
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def on_open(self) -> None:
         self._pull_now.set()
