@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from notifier.core.ledger import Ending
+from notifier.core.sqlite_file import open_wal
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +94,7 @@ class ActionOutbox:
         self._clock = clock
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db = open_wal(self.path, busy_timeout_ms=10000)
             self._db.executescript(_SCHEMA)
             self._db.execute(
                 "UPDATE action_outbox SET state='waiting', in_doubt=1 WHERE state='sending'")

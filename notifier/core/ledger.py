@@ -44,6 +44,7 @@ from notifier.core.ledger_background import (  # noqa: F401 - the tuning lives w
     Checkpointer,
     ToldMarkWriter,
 )
+from notifier.core.sqlite_file import open_wal
 
 log = logging.getLogger(__name__)
 
@@ -173,11 +174,7 @@ class Ledger:
         self._clock = clock
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db = open_wal(self.path, busy_timeout_ms=5000)
             # A small page cache: writes touch a few dozen pages and the window reads at most a
             # few hundred, which the OS keeps cached anyway. SQLite's default (2 MB) would make
             # the app's memory creep up for days as the history grows into it.
