@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Protocol
 
 from notifier.core.action_outbox import ActionOutbox, OrderAction
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.settings import Settings
-from notifier.core.sources.reconnecting import ReconnectingSource, classify_network_error
+from notifier.core.sources.reconnecting import (
+    ReconnectingSource,
+    classify_network_error,
+    wait_for_work,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +83,7 @@ class ActionWorker(ReconnectingSource):
         self._nudge.set()
 
     def _wait_for_action(self, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while not self.stopping:
-            if self.outbox.waiting(self.target):
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self._nudge.wait(min(POLL_S, left))
-            self._nudge.clear()
-        return False
+        return wait_for_work(lambda: self.outbox.waiting(self.target), self._nudge, seconds, lambda: self.stopping, POLL_S)
 
     def _tell(self, action: OrderAction, ok: bool, sentence: str | None) -> None:
         try:

@@ -25,7 +25,11 @@ from notifier.core.escpos_printer import PrinterProblem
 from notifier.core.i18n import language
 from notifier.core.print_queue import KIND_ORDER, KIND_TEST, PrintJob, PrintQueue, printer_label
 from notifier.core.settings import Settings
-from notifier.core.sources.reconnecting import ReconnectingSource, classify_network_error
+from notifier.core.sources.reconnecting import (
+    ReconnectingSource,
+    classify_network_error,
+    wait_for_work,
+)
 from notifier.core.ticket import Ticket, build_ticket
 from notifier.core.wording import sample_event
 
@@ -95,16 +99,7 @@ class PrintWorker(ReconnectingSource):
         self._nudge.set()
 
     def _wait_for_job(self, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while not self.stopping:
-            if self.queue.waiting(self.printer):
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self._nudge.wait(min(POLL_S, left))
-            self._nudge.clear()
-        return False
+        return wait_for_work(lambda: self.queue.waiting(self.printer), self._nudge, seconds, lambda: self.stopping, POLL_S)
 
     # -- the reconnect loop's four methods ----------------------------------------------
 

@@ -46,6 +46,22 @@ def classify_network_error(exc: BaseException) -> tuple[ConnState, str]:
     return ConnState.UNREACHABLE, f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
+def wait_for_work(has_work, nudge: threading.Event, seconds: float, stopping, poll_s: float) -> bool:
+    """For an outbound worker (printer, back-end actions): True as soon as `has_work()`, False
+    after `seconds` or once `stopping()`. `nudge` (set by whoever queued work) cuts a poll short;
+    the poll catches work queued by another process sharing the file."""
+    deadline = time.monotonic() + seconds
+    while not stopping():
+        if has_work():
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        nudge.wait(min(poll_s, left))
+        nudge.clear()
+    return False
+
+
 class ReconnectingSource(Source):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
