@@ -11,25 +11,7 @@ set -eu
 START_TIMEOUT_S=${CUPS_START_TIMEOUT_S:-60}
 OUT_DIR=/var/spool/cups-pdf
 
-need=""
-for pkg in cups printer-driver-cups-pdf poppler-utils; do
-    dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null | grep -q '^ii' || need="$need $pkg"
-done
-if [ -n "$need" ]; then
-    # Keep the packages' scripts from starting services on their own (no systemd here);
-    # an existing policy-rc.d (e.g. Docker's) is left exactly as it is.
-    made_policy=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        made_policy=1
-    fi
-    apt-get -o DPkg::Lock::Timeout=120 update -qq
-    # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y -qq \
-        --no-install-recommends $need
-    [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
-fi
+"$(dirname "$0")/../install-without-starting" cups printer-driver-cups-pdf poppler-utils
 
 # Loopback only: replace the Listen/Port lines, keep the rest of Debian's configuration.
 conf=/etc/cups/cupsd.conf
