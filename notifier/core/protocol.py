@@ -228,15 +228,19 @@ def _text_field(body: Mapping[str, Any], name: str, *, required: bool = False) -
     return text or None
 
 
+_EVENT_FIELDS = frozenset(("kind", "order_id", "order_number", "amount", "currency", "customer", "text", "occurred_at"))
+_KINDS = frozenset(k.value for k in OrderKind)  # built once: this runs for every ingested event
+_NEW_ORDER = OrderKind.NEW_ORDER.value
+
+
 def validate_event(body: Any) -> dict[str, Any]:
     """The ingest body as a normalised event dict, or SchemaError naming the field."""
     if not isinstance(body, Mapping):
         raise SchemaError("body", "must be a JSON object")
-    unknown = set(body) - {"kind", "order_id", "order_number", "amount", "currency", "customer", "text", "occurred_at"}
-    if unknown:
-        raise SchemaError(sorted(unknown)[0], "is not a known field")
-    kind = body.get("kind", OrderKind.NEW_ORDER.value)
-    if not isinstance(kind, str) or kind not in {k.value for k in OrderKind}:
+    if not _EVENT_FIELDS.issuperset(body):
+        raise SchemaError(sorted(set(body) - _EVENT_FIELDS)[0], "is not a known field")
+    kind = body.get("kind", _NEW_ORDER)
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise SchemaError("kind", "must be one of " + ", ".join(k.value for k in OrderKind))
     event: dict[str, Any] = {"kind": kind, "order_id": _text_field(body, "order_id", required=True)}
     for name in ("order_number", "customer", "text"):
@@ -279,18 +283,21 @@ def ingest_path(shop: str) -> str:
     return f"{API_PREFIX}/{quote(shop, safe='')}/events"
 
 
-def event_frame(seq: int, store: str, received_at: float, event: Mapping[str, Any]) -> str:
-    return json.dumps(
-        {
-            "type": "event",
-            "seq": seq,
-            "store": store,
-            "received_at": datetime.fromtimestamp(received_at, UTC).isoformat(),
-            "event": event,
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+def encode_event(event: Mapping[str, Any]) -> str:
+    """An event as the compact JSON that is stored and sent (encoded once per event)."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+def event_frame(seq: int, store: str, received_at: float, event: Mapping[str, Any], encoded: str = "") -> str:
+    """The stream's `event` frame. `encoded` is the event already encoded by encode_event (the
+    server has it from storing the event); the frame is then put together without encoding the
+    event again, byte for byte what json.dumps of the whole frame gives."""
+    when = datetime.fromtimestamp(received_at, UTC).isoformat()
+    return (f'{{"type":"event","seq":{int(seq)},"store":{_json_string(store)},"received_at":"{when}",'
+            f'"event":{encoded or encode_event(event)}}}')
+
+
+_json_string = json.encoder.encode_basestring  # a str as a JSON string, non-ASCII kept as is
 
 
 def event_from_frame(frame: Mapping[str, Any], *, server: str, raw: str = "") -> OrderEvent:

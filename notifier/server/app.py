@@ -99,21 +99,28 @@ def skytakeout_frame(event: dict[str, Any]) -> str | None:
 # -- ingest ----------------------------------------------------------------------------------
 
 BATCH_LIMIT = 64  # requests per transaction: bounds how long one flush holds the loop
+GATHER_S = 0.0005  # under load, how long a batch waits for the requests right behind it
+BUSY_WITHIN_S = 0.002  # "under load": the previous batch was stored less than this ago
 
 
 class IngestBatcher:
-    """Group commit: requests ready in the same turn of the event loop are stored together.
+    """Group commit: requests that arrive together are stored together.
 
-    `submit` queues a request and schedules one flush for the end of the current turn; the
-    flush appends the whole batch in one transaction, publishes each new event in order, and
-    then answers the waiting requests. A lone request costs one extra loop turn (microseconds).
+    `submit` queues a request and schedules one flush; the flush appends the whole batch in one
+    transaction, publishes each new event in order, and then answers the waiting requests. A
+    lone request is flushed at the end of the current turn of the event loop (microseconds).
+    Under load (the previous batch was stored a moment ago) the flush waits GATHER_S for the
+    requests right behind, like a database's commit delay: a transaction costs about as much as
+    five events, so fuller batches are most of what durability costs per event, for half a
+    millisecond of latency, and only when the server is busy anyway.
     """
 
     def __init__(self, store: EventStore, hub: Hub, config: ServerConfig):
         self.store, self.hub, self.config = store, hub, config
         self._pending: list[tuple[Appending, asyncio.Future]] = []
         self._scheduled = False
-        self.batches = self.requests = 0  # for the benchmark: mean batch size
+        self._last_flush = 0.0
+        self.batches = self.requests = 0  # mean batch size, in /healthz
 
     def submit(self, item: Appending) -> asyncio.Future:
         loop = asyncio.get_running_loop()
@@ -121,7 +128,10 @@ class IngestBatcher:
         self._pending.append((item, future))
         if not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self._flush)
+            if loop.time() - self._last_flush < BUSY_WITHIN_S:
+                loop.call_later(GATHER_S, self._flush)
+            else:
+                loop.call_soon(self._flush)
         return future
 
     def _flush(self) -> None:
@@ -131,6 +141,7 @@ class IngestBatcher:
             asyncio.get_running_loop().call_soon(self._flush)
         self.batches += 1
         self.requests += len(batch)
+        self._last_flush = asyncio.get_running_loop().time()
         try:
             results = self.store.append_many([item for item, _ in batch])
         except Exception as exc:  # noqa: BLE001 - every waiting request learns of it (a 500)
@@ -141,12 +152,14 @@ class IngestBatcher:
         shared = getattr(self.store, "shared", False)  # then the follower publishes, in log order
         for (item, future), result in zip(batch, results, strict=True):
             if isinstance(result, IngestResult) and not result.duplicate and not result.nonce_reused and not shared:
-                self.publish_stored(item.shop, result.seq, result.received_at, item.event, result.identity)
+                self.publish_stored(item.shop, result.seq, result.received_at, item.event, result.identity,
+                                    item.encoded)
             if not future.done():  # a request whose client left is still stored and published
                 future.set_result(result)
 
-    def publish_stored(self, shop: str, seq: int, received_at: float, event: dict[str, Any], identity: str) -> None:
-        frame = protocol.event_frame(seq, identity, received_at, event)
+    def publish_stored(self, shop: str, seq: int, received_at: float, event: dict[str, Any], identity: str,
+                       encoded: str = "") -> None:
+        frame = protocol.event_frame(seq, identity, received_at, event, encoded)
         self.hub.publish(shop, seq, frame, identity=identity)
         if self.config.skytakeout_shop == shop and self.hub.has_subscribers(skytakeout_channel(shop)):
             legacy = skytakeout_frame(event)
@@ -195,7 +208,8 @@ async def ingest(request: web.Request) -> web.Response:
     if key is not None and not protocol.IDEMPOTENCY_KEY.match(key):
         return _error(400, "bad_idempotency_key", "Idempotency-Key must be 1-200 printable ASCII characters")
     try:
-        result = await request.app[BATCHER].submit(Appending(shop, event, signed[1], key, body))
+        result = await request.app[BATCHER].submit(
+            Appending(shop, event, signed[1], key, body, protocol.encode_event(event)))
     except STORE_DOWN_ERRORS as exc:
         return _store_unavailable(exc)
     if isinstance(result, ShopError):
@@ -441,6 +455,7 @@ async def healthz(request: web.Request) -> web.Response:
     body = {
         "status": "ok", "shops": len(request.app[KNOWN_SHOPS]), "connections": hub.connections,
         "dropped_slow_clients": hub.kicked, "closing_connections": hub.closing,
+        "ingest_batches": request.app[BATCHER].batches, "ingest_requests": request.app[BATCHER].requests,
     }
     guard = request.app.get(GUARD_STATS)
     if guard is not None:

@@ -436,7 +436,7 @@ class RedisEventStore:
                 pipe, self._append,
                 [meta_key(item.shop), log_key(item.shop), nonce_key(item.shop, item.nonce),
                  idem_key(item.shop, key or "")],
-                [repr(now), json.dumps(item.event, ensure_ascii=False, separators=(",", ":")),
+                [repr(now), item.event_json(),
                  hashlib.sha256(item.body).hexdigest(), NONCE_KEEP_S, int(IDEMPOTENCY_KEEP_S),
                  "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL],
             )

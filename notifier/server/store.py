@@ -109,6 +109,10 @@ class Appending:
     nonce: str
     idempotency_key: str | None
     body: bytes
+    encoded: str = ""  # the event as protocol.encode_event gives it, when the caller has it
+
+    def event_json(self) -> str:
+        return self.encoded or json.dumps(self.event, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,7 @@ class EventStore:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.secrets_dir = self.data_dir / "ingest-secrets"
         self.secrets_dir.mkdir(exist_ok=True, mode=0o700)
+        self._secrets_prefix = str(self.secrets_dir) + os.sep
         try:
             os.chmod(self.secrets_dir, 0o700)
         except OSError:
@@ -291,14 +296,15 @@ class EventStore:
         from a URL may hold "../"), and only names with a secret file are cached."""
         if not valid_shop_name(name):
             return None
-        path = self._secret_file(name)
+        path = self._secrets_prefix + name  # a str, not a Path: this runs for every request
         try:
-            st = path.stat()
+            st = os.stat(path)
             stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
             cached = self._secret_cache.get(name)
             if cached and cached[0] == stamp:
                 return cached[1]
-            secret = path.read_text(encoding="utf-8").strip()
+            with open(path, encoding="utf-8") as file:
+                secret = file.read().strip()
         except (OSError, ValueError):
             self._secret_cache.pop(name, None)
             return None
@@ -326,46 +332,13 @@ class EventStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                results = [self._append_one(item, now) for item in items]
+                results = _BatchAppend(self._db, now).run(items)
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
         return results
-
-    def _append_one(self, item: Appending, now: float) -> IngestResult | ShopError:
-        # Every refusal below leaves the transaction as it found it, so the others can commit.
-        shop, key = item.shop, item.idempotency_key
-        body_hash = hashlib.sha256(item.body).hexdigest()
-        if key:
-            row = self._db.execute(
-                "SELECT seq, body_hash, created_at FROM idempotency WHERE shop=? AND key=?", (shop, key)
-            ).fetchone()
-            if row:
-                return IngestResult(row[0], True, conflict=row[1] != body_hash, received_at=row[2])
-        used = self._db.execute(
-            "INSERT OR IGNORE INTO nonces(shop, nonce, created_at) VALUES (?, ?, ?)", (shop, item.nonce, now)
-        ).rowcount
-        if not used:
-            return IngestResult(0, False, nonce_reused=True)
-        row = self._db.execute(
-            "UPDATE shops SET last_seq = last_seq + 1 WHERE name=? RETURNING last_seq, identity", (shop,)
-        ).fetchone()
-        if row is None:
-            self._db.execute("DELETE FROM nonces WHERE shop=? AND nonce=?", (shop, item.nonce))
-            return ShopError(f"no shop named {shop!r}")
-        seq, identity = row
-        self._db.execute(
-            "INSERT INTO events(shop, seq, received_at, body) VALUES (?, ?, ?, ?)",
-            (shop, seq, now, json.dumps(item.event, ensure_ascii=False, separators=(",", ":"))),
-        )
-        if key:
-            self._db.execute(
-                "INSERT INTO idempotency(shop, key, seq, body_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                (shop, key, seq, body_hash, now),
-            )
-        return IngestResult(seq, False, received_at=now, identity=identity)
 
     def events_after(self, shop: str, after: int, limit: int = 500) -> list[tuple[int, float, dict[str, Any]]]:
         with self._lock:
@@ -422,3 +395,73 @@ class EventStore:
             return self._side().execute(
                 f"SELECT shop, {column} FROM {table} WHERE created_at < ? LIMIT ?", (before, batch)
             ).fetchall()
+
+
+class _BatchAppend:
+    """One group-commit batch inside an open transaction, with as few statements as it takes.
+
+    Each request gets the outcome it would have had alone, in order (an Idempotency-Key used
+    twice in one batch is a duplicate of the first; a reused nonce is refused; an unknown shop
+    is a ShopError), but the statements are per batch, not per event: a shop's row is read once
+    and its `last_seq` written once, and the events and keys go in with one `executemany` each.
+    Only the nonce check stays per request (INSERT OR IGNORE tells which nonces were new). The
+    transaction (BEGIN IMMEDIATE) keeps other writers out while the numbers are handed out.
+    """
+
+    def __init__(self, db: sqlite3.Connection, now: float):
+        self.db, self.now = db, now
+        self.shops: dict[str, list] = {}  # name -> [last_seq, identity, first_seq] or [] if unknown
+        self.keys: dict[tuple[str, str], IngestResult | tuple[int, str]] = {}  # this batch's keys
+        self.events: list[tuple] = []
+        self.idempotency: list[tuple] = []
+
+    def run(self, items: list[Appending]) -> list[IngestResult | ShopError]:
+        results = [self._one(item) for item in items]
+        if self.events:
+            self.db.executemany("INSERT INTO events(shop, seq, received_at, body) VALUES (?, ?, ?, ?)", self.events)
+            self.db.executemany(
+                "UPDATE shops SET last_seq=? WHERE name=?",
+                [(row[0], name) for name, row in self.shops.items() if row and row[0] != row[2]],
+            )
+        if self.idempotency:
+            self.db.executemany(
+                "INSERT INTO idempotency(shop, key, seq, body_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                self.idempotency,
+            )
+        return results
+
+    def _shop(self, name: str) -> list:
+        row = self.shops.get(name)
+        if row is None:
+            found = self.db.execute("SELECT last_seq, identity FROM shops WHERE name=?", (name,)).fetchone()
+            row = self.shops[name] = [found[0], found[1], found[0]] if found else []
+        return row
+
+    def _one(self, item: Appending) -> IngestResult | ShopError:
+        shop, key = item.shop, item.idempotency_key
+        body_hash = hashlib.sha256(item.body).hexdigest() if key else ""
+        if key:
+            earlier = self.keys.get((shop, key))
+            if earlier is not None:  # the same key earlier in this batch
+                seq, first_hash = earlier
+                return IngestResult(seq, True, conflict=first_hash != body_hash, received_at=self.now)
+            row = self.db.execute(
+                "SELECT seq, body_hash, created_at FROM idempotency WHERE shop=? AND key=?", (shop, key)
+            ).fetchone()
+            if row:
+                return IngestResult(row[0], True, conflict=row[1] != body_hash, received_at=row[2])
+        state = self._shop(shop)
+        if not state:
+            return ShopError(f"no shop named {shop!r}")
+        used = self.db.execute(
+            "INSERT OR IGNORE INTO nonces(shop, nonce, created_at) VALUES (?, ?, ?)", (shop, item.nonce, self.now)
+        ).rowcount
+        if not used:
+            return IngestResult(0, False, nonce_reused=True)
+        state[0] += 1
+        seq = state[0]
+        self.events.append((shop, seq, self.now, item.event_json()))
+        if key:
+            self.keys[(shop, key)] = (seq, body_hash)
+            self.idempotency.append((shop, key, seq, body_hash, self.now))
+        return IngestResult(seq, False, received_at=self.now, identity=state[1])

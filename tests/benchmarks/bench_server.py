@@ -541,6 +541,14 @@ class _Side:
         self.published = 0
         self.ingest_rates: list[float] = []
         self.cpu_per_event: list[float] = []
+        self.batch_sizes: list[float] = []  # requests per transaction (our single server only)
+
+    def _batching(self) -> tuple[int, int]:
+        """(transactions, requests) so far, from /healthz where the server reports them."""
+        if len(self.server.ports) != 1:
+            return 0, 0
+        got = healthz(self.server.ports[0])
+        return got.get("ingest_batches", 0), got.get("ingest_requests", 0)
 
     def latency_round(self, rate: float, seconds: float) -> None:
         published, _ = asyncio.run(_post_spread(self.server, rate, seconds))
@@ -548,7 +556,11 @@ class _Side:
 
     def ingest_round(self, seconds: float) -> None:
         cpu0 = self.server.cpu_s()
+        before = self._batching()
         accepted, errors = asyncio.run(_post_spread(self.server, None, seconds, marked=False))
+        after = self._batching()
+        if after[0] > before[0]:
+            self.batch_sizes.append((after[1] - before[1]) / (after[0] - before[0]))
         self.ingest_rates.append(accepted / seconds)
         self.cpu_per_event.append((self.server.cpu_s() - cpu0) / max(accepted, 1) * 1e6)
         self.errors = getattr(self, "errors", 0) + errors
@@ -574,6 +586,7 @@ class _Side:
             "cpu_us": statistics.median(self.cpu_per_event), "p50": q[49] * 1000, "p99": q[98] * 1000,
             "deliveries": len(latencies), "expected": self.published * self.per_shop, "rss": rss,
             "dropped": dropped, "lost": lost,
+            "batch": statistics.median(self.batch_sizes) if self.batch_sizes else None,
         }
 
 
@@ -613,7 +626,8 @@ def bench_compare(quick: bool, rate: float, layouts: str) -> None:
             print(f"compare {label:<16} {kind}: {r['connected']} streams; ingest {r['ingest']:.0f} events/s "
                   f"(rounds {', '.join(f'{x:.0f}' for x in r['ingest_rounds'])}; {r['cpu_us']:.0f} us server CPU "
                   f"each, {r['errors']} errors); p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms ({r['deliveries']} of "
-                  f"{r['expected']} deliveries); RSS {r['rss']:.1f} MiB; dropped {r['dropped']}, lost {r['lost']}")
+                  f"{r['expected']} deliveries); RSS {r['rss']:.1f} MiB; dropped {r['dropped']}, lost {r['lost']}"
+                  + (f"; {r['batch']:.1f} requests per transaction" if r.get("batch") else ""))
         round_ratios = [o / max(b, 1e-9) for o, b in zip(got["ours"]["ingest_rounds"], got["bare"]["ingest_rounds"],
                                                           strict=True)]
         ratio = statistics.median(round_ratios)
@@ -646,7 +660,8 @@ def bench_gateways(quick: bool, rate: float, layouts: str, fsync: str, plot_path
             print(f"gateways {label:<14} {kind}: {r['connected']} streams; ingest {r['ingest']:.0f} events/s "
                   f"(rounds {', '.join(f'{x:.0f}' for x in r['ingest_rounds'])}; {r['cpu_us']:.0f} us CPU each, "
                   f"{r['errors']} errors); p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms ({r['deliveries']} of "
-                  f"{r['expected']} deliveries); RSS {r['rss']:.1f} MiB; dropped {r['dropped']}, lost {r['lost']}")
+                  f"{r['expected']} deliveries); RSS {r['rss']:.1f} MiB; dropped {r['dropped']}, lost {r['lost']}"
+                  + (f"; {r['batch']:.1f} requests per transaction" if r.get("batch") else ""))
         rows.append((label, got))
     print(f"\nload after: {Path('/proc/loadavg').read_text().split()[:3]}")
     print("\n| shops x subscribers | store | ingest (events/s, median; rounds) | CPU per event (µs, all processes) "
