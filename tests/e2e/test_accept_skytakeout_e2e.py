@@ -66,8 +66,13 @@ def ringing_on_both(double, apps, notifications) -> tuple[dict, list[dict]]:
     """A customer pays; both PCs notify (with Accept / Reject) and repeat the announcement."""
     paid = double.pay(amount="88.00")
     number = paid["number"]
-    shown = wait_until(lambda: (lambda s: s if len(s) == 2 else None)(
-        [e for e in notifications.entries() if number in e["summary"]]), 15, message="both PCs notified")
+
+    def per_notification() -> list[dict] | None:
+        # The latest state of each: a notification is updated in place when the details arrive.
+        latest = {e["id"]: e for e in notifications.entries() if number in e["summary"]}
+        return list(latest.values()) if len(latest) == 2 else None
+
+    shown = wait_until(per_notification, 15, message="both PCs notified")
     assert all(e["actions"][2:] == ["accept", "Accept", "reject", "Reject…"] for e in shown), shown
     wait_until(lambda: all(app.count("announce:") >= 2 for app, _home in apps), 15, message="both repeating")
     return paid, shown
