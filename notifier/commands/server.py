@@ -303,10 +303,12 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
     _check_listening(args.host, args.port)
     store = _open_store(args, data_dir)
     try:
-        if getattr(store, "shared", False):
+        shared = getattr(store, "shared", False)
+        if shared:
             _check_durable(store, bool(getattr(args, "allow_volatile", False)))
     finally:
         store.close()
+    folder_lock = None if shared else _claim_data_folder(data_dir)
     config = ServerConfig(
         data_dir=data_dir, host=args.host, port=args.port, cert=args.cert, key=args.key,
         retention_days=args.retention_days, heartbeat_s=args.heartbeat, queue_limit=args.queue_limit,
@@ -314,4 +316,21 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
         max_connections=args.max_connections, max_per_address=args.max_per_address,
         store_url=_store_url(args), redis_ca=getattr(args, "redis_ca", None),
     )
-    return run_foreground(config)
+    try:
+        return run_foreground(config)
+    finally:
+        if folder_lock is not None:
+            folder_lock.close()
+
+
+def _claim_data_folder(data_dir: Path):
+    from notifier.server.store import DataFolderBusy, claim_data_folder
+
+    try:
+        return claim_data_folder(data_dir)
+    except DataFolderBusy:
+        raise UsageError(tr("Another notifier server is already serving {folder}: stop it first, or give this "
+                            "one its own --data-dir.", folder=data_dir)) from None
+    except OSError as exc:
+        raise UsageError(tr("The server's data folder {path} cannot be used: {reason}.", path=data_dir,
+                            reason=exc.strerror or exc)) from None

@@ -98,8 +98,12 @@ def _move_shop(db, target: RedisEventStore, name, hashed, secret, created, last_
     ):
         ttl = int(at + IDEMPOTENCY_KEEP_S - now) + 1
         pipe.set(idem_key(name, key), f"{seq}|{body_hash}|{at!r}|{identity}", ex=ttl, nx=True)
-    for nonce, at in db.execute("SELECT nonce, created_at FROM nonces WHERE shop=? AND created_at>=?",
-                                (name, now - NONCE_KEEP_S)):
+    # Recent events carry their nonce in their row; a store from before kept them in `nonces`.
+    used = "SELECT nonce, created_at FROM nonces WHERE shop=:shop AND created_at>=:since"
+    if "nonce" in {row[1] for row in db.execute("PRAGMA table_info(events)")}:
+        used += (" UNION ALL SELECT nonce, received_at FROM events WHERE shop=:shop AND received_at>=:since"
+                 " AND nonce IS NOT NULL")
+    for nonce, at in db.execute(used, {"shop": name, "since": now - NONCE_KEEP_S}):
         pipe.set(nonce_key(name, nonce), "1", ex=int(at + NONCE_KEEP_S - now) + 1, nx=True)
     pipe.sadd(SHOPS_KEY, name)
     pipe.execute()

@@ -29,6 +29,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER NOT NULL,
     received_at REAL NOT NULL,
     body TEXT NOT NULL,
+    nonce TEXT,
     PRIMARY KEY (shop, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_age ON events(received_at);
@@ -79,6 +81,35 @@ IDEMPOTENCY_KEEP_S = 86400.0
 
 class ShopError(ValueError):
     """A shop name that is invalid, taken or unknown."""
+
+
+class DataFolderBusy(RuntimeError):
+    """Another server process is serving the same SQLite data folder."""
+
+
+def claim_data_folder(data_dir: Path):
+    """Hold the data folder's lock for as long as the returned file stays open.
+
+    One server process per SQLite store: only it appends (it fans out what it stored itself,
+    and keeps the recent nonces in memory), so a second server on the same folder would miss
+    the first one's events and could accept a replayed request. The admin commands do not take
+    the lock; they change shops, which the serving process notices."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle = open(data_dir / "server.lock", "a+b")  # noqa: SIM115 - held open on purpose
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise DataFolderBusy(str(data_dir)) from None
+    return handle
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +194,10 @@ class EventStore:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (secrets.token_hex(6),))
             row = self._db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
         self.store_id: str = row[0]
+        if "nonce" not in {r[1] for r in self._db.execute("PRAGMA table_info(events)")}:
+            self._db.execute("ALTER TABLE events ADD COLUMN nonce TEXT")  # a store from before
+        self._nonces = RecentNonces(NONCE_KEEP_S)
+        self._nonces.load(self._db, self._clock())
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(shops)")}
         if "identity" not in columns:  # a store from before per-shop identities
             self._db.execute("ALTER TABLE shops ADD COLUMN identity TEXT")
@@ -331,13 +366,15 @@ class EventStore:
         now = self._clock()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
+            batch = _BatchAppend(self._db, now, self._nonces)
             try:
-                results = _BatchAppend(self._db, now).run(items)
+                results = batch.run(items)
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+            self._nonces.add_all(batch.used_nonces, now)  # only once they are on disk
         return results
 
     def events_after(self, shop: str, after: int, limit: int = 500) -> list[tuple[int, float, dict[str, Any]]]:
@@ -397,28 +434,80 @@ class EventStore:
             ).fetchall()
 
 
+class RecentNonces:
+    """The nonces used in the last NONCE_KEEP_S, in memory, to refuse a replayed request.
+
+    On disk each event keeps its nonce in its own row (the log is written in order, so that
+    costs no extra page; a table of random nonces cost a B-tree page of its own for almost
+    every event of a transaction). On open the set is rebuilt from the events received within
+    the window, and from the `nonces` table a store from before kept. Only one server process
+    appends to a SQLite store (the runner holds the data folder's lock), so the set is the whole
+    truth. Memory: one entry per event of the last 15 minutes (≈ 100 bytes each).
+    """
+
+    def __init__(self, keep_s: float):
+        self.keep_s = keep_s
+        self._until: dict[str, float] = {}
+        self._order: deque[tuple[float, str]] = deque()
+
+    @staticmethod
+    def key(shop: str, nonce: str) -> str:
+        return f"{shop}\x00{nonce}"
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._until
+
+    def add_all(self, keys: list[str], now: float) -> None:
+        until = now + self.keep_s
+        for key in keys:
+            self._until[key] = until
+            self._order.append((until, key))
+        order, table = self._order, self._until
+        while order and order[0][0] <= now:
+            expiry, key = order.popleft()
+            if table.get(key) == expiry:
+                del table[key]
+
+    def load(self, db: sqlite3.Connection, now: float) -> None:
+        since = now - self.keep_s
+        for table, column in (("events", "received_at"), ("nonces", "created_at")):
+            rows = db.execute(
+                f"SELECT shop, nonce, {column} FROM {table} WHERE {column} >= ? AND nonce IS NOT NULL "
+                f"ORDER BY {column}", (since,)
+            ).fetchall()
+            for shop, nonce, at in rows:
+                self.add_all([self.key(shop, nonce)], at)
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+
 class _BatchAppend:
     """One group-commit batch inside an open transaction, with as few statements as it takes.
 
     Each request gets the outcome it would have had alone, in order (an Idempotency-Key used
     twice in one batch is a duplicate of the first; a reused nonce is refused; an unknown shop
-    is a ShopError), but the statements are per batch, not per event: a shop's row is read once
-    and its `last_seq` written once, and the events and keys go in with one `executemany` each.
-    Only the nonce check stays per request (INSERT OR IGNORE tells which nonces were new). The
-    transaction (BEGIN IMMEDIATE) keeps other writers out while the numbers are handed out.
+    is a ShopError, and its nonce is not used up), but the statements are per batch, not per
+    event: a shop's row is read once and its `last_seq` written once, and the events (with their
+    nonces) and keys go in with one `executemany` each. The transaction (BEGIN IMMEDIATE) keeps
+    other writers out while the numbers are handed out.
     """
 
-    def __init__(self, db: sqlite3.Connection, now: float):
-        self.db, self.now = db, now
+    def __init__(self, db: sqlite3.Connection, now: float, nonces: RecentNonces):
+        self.db, self.now, self.nonces = db, now, nonces
         self.shops: dict[str, list] = {}  # name -> [last_seq, identity, first_seq] or [] if unknown
-        self.keys: dict[tuple[str, str], IngestResult | tuple[int, str]] = {}  # this batch's keys
+        self.keys: dict[tuple[str, str], tuple[int, str]] = {}  # this batch's keys
         self.events: list[tuple] = []
         self.idempotency: list[tuple] = []
+        self.used_nonces: list[str] = []  # RecentNonces keys, remembered once committed
+        self._batch_nonces: set[str] = set()
 
     def run(self, items: list[Appending]) -> list[IngestResult | ShopError]:
         results = [self._one(item) for item in items]
         if self.events:
-            self.db.executemany("INSERT INTO events(shop, seq, received_at, body) VALUES (?, ?, ?, ?)", self.events)
+            self.db.executemany(
+                "INSERT INTO events(shop, seq, received_at, body, nonce) VALUES (?, ?, ?, ?, ?)", self.events
+            )
             self.db.executemany(
                 "UPDATE shops SET last_seq=? WHERE name=?",
                 [(row[0], name) for name, row in self.shops.items() if row and row[0] != row[2]],
@@ -453,14 +542,14 @@ class _BatchAppend:
         state = self._shop(shop)
         if not state:
             return ShopError(f"no shop named {shop!r}")
-        used = self.db.execute(
-            "INSERT OR IGNORE INTO nonces(shop, nonce, created_at) VALUES (?, ?, ?)", (shop, item.nonce, self.now)
-        ).rowcount
-        if not used:
+        used = RecentNonces.key(shop, item.nonce)
+        if used in self.nonces or used in self._batch_nonces:
             return IngestResult(0, False, nonce_reused=True)
+        self._batch_nonces.add(used)
+        self.used_nonces.append(used)
         state[0] += 1
         seq = state[0]
-        self.events.append((shop, seq, self.now, item.event_json()))
+        self.events.append((shop, seq, self.now, item.event_json(), item.nonce))
         if key:
             self.keys[(shop, key)] = (seq, body_hash)
             self.idempotency.append((shop, key, seq, body_hash, self.now))
