@@ -50,6 +50,10 @@ from notifier.core.events import OrderEvent, OrderKind, parse_amount
 
 PROTOCOL = "notifier"
 API_PREFIX = "/api/v1/shops"
+# Close codes of the stream (docs/server.md): the token was rotated; the shop was removed or
+# created again. Both mean this PC's token will be refused from now on.
+CLOSE_TOKEN_REVOKED = 4001
+CLOSE_SHOP_GONE = 4004
 
 TIMESTAMP_HEADER = "X-Notifier-Timestamp"
 NONCE_HEADER = "X-Notifier-Nonce"

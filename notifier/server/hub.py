@@ -18,12 +18,14 @@ import socket
 import struct
 from collections import defaultdict
 
+from notifier.core import protocol
+
 log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_SLOW = 4008  # application close code: "you fell behind; reconnect with after=<seq>"
-CLOSE_TOKEN_REVOKED = 4001  # the token of this stream was rotated: reconnect with the new one
-CLOSE_SHOP_GONE = 4004  # the shop was removed (or removed and created again: a new identity)
+CLOSE_TOKEN_REVOKED = protocol.CLOSE_TOKEN_REVOKED  # the stream's token was rotated
+CLOSE_SHOP_GONE = protocol.CLOSE_SHOP_GONE  # the shop was removed (or removed and created again)
 CLOSE_DEADLINE_S = 2.0  # a dropped client's socket is aborted at the latest this long after
 
 

@@ -93,6 +93,19 @@ def test_a_client_with_a_rotated_token_is_told_its_token_is_wrong(server, make_c
                message="the stream closed and the old token refused")
 
 
+def test_the_first_thing_said_after_a_rotation_is_that_the_token_is_wrong(server, make_client):
+    client = make_client(server)
+    client.wait_state(ConnState.CONNECTED)
+    seen = len(client.statuses)
+    server.store.rotate("alpha")
+    wait_until(lambda: any(s.state is ConnState.WAITING for s in client.statuses[seen:]), 10,
+               message="the stream was closed")
+    first = next(s for s in client.statuses[seen:] if s.state is ConnState.WAITING)
+    # Not "closed by the server" (and a fast retry) first: the close code says why.
+    assert first.reason is ConnState.UNAUTHORIZED, first
+    assert "4001" in first.detail
+
+
 @pytest.mark.parametrize("where", ["same process", "admin command"])
 def test_a_removed_and_recreated_shop_never_feeds_the_old_stream(server, where):
     async def main():

@@ -62,6 +62,12 @@ class NotifierStreamSource(WebSocketSource):
 
     # -- connection ----------------------------------------------------------------------
 
+    def close_code_state(self, code: int) -> ConnState | None:
+        # The reference server ends a stream whose token was rotated (4001) or whose shop was
+        # removed or re-created (4004): the token this PC has will be refused from now on, so
+        # that is what the owner should read at once, not "closed by the server" first.
+        return ConnState.UNAUTHORIZED if code in (protocol.CLOSE_TOKEN_REVOKED, protocol.CLOSE_SHOP_GONE) else None
+
     def build_url(self) -> str:
         if not self.shop:
             raise ValueError(tr("no shop name is set"))

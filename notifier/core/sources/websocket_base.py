@@ -32,6 +32,14 @@ class FrameTooLarge(Exception):
         self.size = size
 
 
+class ClosedByServer(Exception):
+    """The server closed the stream with a close code that says why (see close_code_state)."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(f"closed by the server: {code} {reason}".strip())
+        self.code, self.reason = code, reason
+
+
 class FrameStalled(Exception):
     """A frame that trickles in slower than the deadline allows (a byte a second)."""
 
@@ -169,7 +177,15 @@ class WebSocketSource(ReconnectingSource):
         ws.settimeout(float(self.settings["connection.ping_timeout"]))
         return ws
 
+    def close_code_state(self, code: int) -> ConnState | None:
+        """What a close code of this protocol means for the person watching; None: just closed.
+        Application codes (4000-4999) mean what each protocol says, so only sources that know
+        their server's codes map them."""
+        return None
+
     def _classify(self, exc: BaseException) -> tuple[ConnState, str]:
+        if isinstance(exc, ClosedByServer):
+            return self.close_code_state(exc.code) or ConnState.UNREACHABLE, str(exc)
         if isinstance(exc, websocket.WebSocketBadStatusException):
             code = getattr(exc, "status_code", 0)
             if code in (401, 403):
@@ -242,6 +258,9 @@ class WebSocketSource(ReconnectingSource):
                 return f"{type(exc).__name__}: {str(exc)[:200]}"
             ping_sent_at = None  # anything heard proves the connection is alive
             if opcode == ABNF.OPCODE_CLOSE:
+                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 0
+                if self.close_code_state(code) is not None:
+                    raise ClosedByServer(code, bytes(data[2:]).decode("utf-8", "replace")[:120])
                 return "closed by the server"
             if opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY):
                 self._handle_frame(data)
