@@ -103,7 +103,13 @@ def render_escpos(ticket: Ticket, *, paper: str = "80mm", chinese: str = "gb1803
     printer = Dummy()
     printer.hw("INIT")
     if chinese == "image":
-        printer.image(ticket_image(ticket, PAPER_DOTS.get(paper, 576)), center=False)
+        dots = PAPER_DOTS.get(paper, 576)
+        # The default profile's paper width is "Unknown", and python-escpos then print()s a
+        # warning to stdout for every image: the listener's JSON lines go there. This printer's
+        # own copy of the profile (the default one is shared by every printer) says the width.
+        media = {"dpi": 203, "width": {"mm": "Unknown", "pixels": dots}}
+        printer.profile.profile_data = {**printer.profile.profile_data, "media": media}
+        printer.image(ticket_image(ticket, dots), center=False)
     else:
         printer._raw(FS + b"&")  # Chinese character mode: GB18030/GBK two-byte characters
         for line in ticket.lines:

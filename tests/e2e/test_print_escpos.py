@@ -159,7 +159,7 @@ def test_an_empty_paper_roll_keeps_the_ticket_waiting(printer, shop_factory):
     printer.wait_for_tickets(1, timeout=10)
 
 
-def test_image_mode_draws_the_ticket_and_keeps_the_qr(printer, shop_factory):
+def test_image_mode_draws_the_ticket_and_keeps_the_qr(printer, shop_factory, capfd):
     shop = shop_factory(printer.address, **{"printer.chinese": "image"})
     shop.worker.start()
     shop.store(order(3))
@@ -167,6 +167,9 @@ def test_image_mode_draws_the_ticket_and_keeps_the_qr(printer, shop_factory):
     assert b"\x1dv0" in ticket.raw  # a raster image, not text
     assert "宫保鸡丁" not in ticket.text
     assert ticket.qr_contents == ["http://admin.example/#/order?orderId=3"]
+    # Nothing on stdout: `notifier listen` writes its JSON lines there (the printer library
+    # used to print a warning about the paper width for every image ticket).
+    assert capfd.readouterr().out == ""
 
 
 def test_print_test_command_prints_a_test_ticket_and_says_so(printer, tmp_path):
