@@ -3,7 +3,8 @@
     .venv/bin/python tests/benchmarks/run_all.py --quick   # ~2-3 min
     .venv/bin/python tests/benchmarks/run_all.py           # full sizes
 
-Each bench script (bench_ledger, bench_listener, bench_server, bench_amqp, bench_desktop) runs as
+Each bench script (bench_ledger, bench_listener, bench_server, bench_amqp, bench_desktop, bench_print,
+bench_accept) runs as
 its own process with its own arguments; its printed numbers are picked out of its output, so the
 scripts stay plain "print the numbers" scripts. The desktop benchmark needs the harness session:
 outside it, this script starts one (dbus-run-session + tests/harness/desktop-session). The RabbitMQ
@@ -109,6 +110,25 @@ BENCHES = [
               _m("app: burst, notifications shown", r"burst of .*?; NUM notifications", "popups"),
               _m("app: burst, longest main-thread stall", r"main-thread round trip max NUM ms", "ms", goal=100.0),
           ], 900, needs_session=True),
+    Bench("print", ["-m", "tests.benchmarks.bench_print", "--orders", "20", "--system-orders", "5", "--burst", "50"],
+          ["-m", "tests.benchmarks.bench_print"], [
+              _m("print: order on disk -> ESC/POS ticket p50 (text)",
+                 r"escpos/gb18030(?:.|\n)*?order on disk -> ticket at the printer: p50 NUM ms", "ms"),
+              _m("print: order on disk -> ESC/POS ticket p99 (text)",
+                 r"escpos/gb18030(?:.|\n)*?order on disk -> ticket at the printer: p50 [0-9.]+ ms, p99 NUM ms", "ms"),
+              _m("print: order on disk -> ESC/POS ticket p50 (image)",
+                 r"escpos/image(?:.|\n)*?order on disk -> ticket at the printer: p50 NUM ms", "ms"),
+              _m("print: burst, tickets/s (text)", r"escpos/gb18030(?:.|\n)*?burst of [0-9]+: .*?\(NUM tickets/s\)",
+                 "tickets/s", lower_is_better=False),
+              _m("print: order on disk -> CUPS spooler p50", r"job accepted by the spooler: p50 NUM ms", "ms"),
+          ], 600),
+    Bench("accept", ["-m", "tests.benchmarks.bench_accept", "--rounds", "30"],
+          ["-m", "tests.benchmarks.bench_accept", "--rounds", "100"], [
+              _m("accept: click -> server's answer p50", r'"click_to_server_answer": \{\s*"p50_ms": NUM', "ms"),
+              _m("accept: click -> silence on the other PC p50", r'"click_to_silence_on_b": \{\s*"p50_ms": NUM', "ms"),
+              _m("accept: click -> silence on the other PC p99",
+                 r'"click_to_silence_on_b": \{\s*"p50_ms": [0-9.]+,\s*"p99_ms": NUM', "ms", goal=1000.0),
+          ], 600),
     Bench("soak", ["tests/benchmarks/bench_soak.py", "--minutes", "3"],
           ["tests/benchmarks/bench_soak.py", "--minutes", "30"], [
               _m("soak: orders missing from the ledger", r"orders missing: NUM orders", "orders", goal=0.0),
