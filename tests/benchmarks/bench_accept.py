@@ -52,6 +52,23 @@ def summary(values: list[float]) -> dict[str, float]:
             "min_ms": round(ordered[0] * 1000, 2), "max_ms": round(ordered[-1] * 1000, 2)}
 
 
+class Moments:
+    """When A's back end answered each accept, and when B stopped ringing for each order."""
+
+    def __init__(self):
+        self.answered: dict[str, float] = {}
+        self.silent: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def on_result(self, action, _ok, _sentence) -> None:
+        with self._lock:
+            self.answered[action.order_id] = time.perf_counter()
+
+    def on_ended(self, _source, _server, order_id, _how, _reason) -> None:
+        with self._lock:
+            self.silent[order_id] = time.perf_counter()
+
+
 def loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip()
 
@@ -65,20 +82,10 @@ def skytakeout_rounds(rounds: int, seed: int) -> dict:
                                  MemorySecrets({"skytakeout_admin_password": double.password}))
                    for name in ("a", "b")]
         a, b = clients
-        answered: dict[str, float] = {}
-        silent: dict[str, float] = {}
-        lock = threading.Lock()
-
-        def on_result(action, ok, _sentence):
-            with lock:
-                answered[action.order_id] = time.perf_counter()
-
-        def on_ended(_source, _server, order_id, _how, _reason):
-            with lock:
-                silent[order_id] = time.perf_counter()
-
-        b.intake.on_ended(on_ended)
-        actions = OrderActions(a.ledger.path, a.source, on_result)
+        moments = Moments()
+        b.intake.on_ended(moments.on_ended)
+        actions = OrderActions(a.ledger.path, a.source, moments.on_result)
+        answered, silent = moments.answered, moments.silent
         baseline, to_answer, to_silence, waited = [], [], [], []
         try:
             double.wait_for_clients(2)
@@ -129,20 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         token = server.shops["alpha"].client_token
         a = Client(client_settings(server.url, "alpha"), tmp_path / "a.sqlite3", token)
         b = Client(client_settings(server.url, "alpha"), tmp_path / "b.sqlite3", token)
-        answered: dict[str, float] = {}
-        silent: dict[str, float] = {}
-        lock = threading.Lock()
-
-        def on_result(action, ok, _sentence):
-            with lock:
-                answered[action.order_id] = time.perf_counter()
-
-        def on_ended(_source, _server, order_id, _how, _reason):
-            with lock:
-                silent[order_id] = time.perf_counter()
-
-        b.intake.on_ended(on_ended)
-        actions = OrderActions(a.ledger.path, a.source, on_result)
+        moments = Moments()
+        b.intake.on_ended(moments.on_ended)
+        actions = OrderActions(a.ledger.path, a.source, moments.on_result)
+        answered, silent = moments.answered, moments.silent
         baseline, to_answer, to_silence = [], [], []
         try:
             for n in range(args.rounds):

@@ -13,12 +13,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from contextlib import closing
 
 from helpers import wait_until
 from server_helpers import REPO, start_server
+from test_ingest import post
 from test_migrate import migrate
 
 from notifier.core import protocol
@@ -27,29 +27,24 @@ from notifier.server.store import NONCE_KEEP_S, EventStore
 EVENT = {"kind": "new_order", "order_id": "1"}
 
 
-def post_signed(url: str, shop: str, body: bytes, headers: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url + protocol.ingest_path(shop), data=body, method="POST",
-                                     headers={**headers, "Content-Type": "application/json"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def one_order_then_stop(data_dir) -> tuple[bytes, dict]:
+    """A server on `data_dir` stores one signed order and stops; returns the request, to replay."""
+    server = start_server(data_dir, shops=("alpha",))
+    body = json.dumps({"order_id": "paid-1"}).encode()
+    headers = protocol.signed_headers(server.shops["alpha"].ingest_secret, body)
     try:
-        with opener.open(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        assert post(server, "alpha", body, headers)[0] == 201
+    finally:
+        server.thread.stop()
+        server.store.close()
+    return body, headers
 
 
 def test_a_request_replayed_after_a_server_restart_is_refused(tmp_path):
-    first = start_server(tmp_path, shops=("alpha",))
-    secret = first.shops["alpha"].ingest_secret
-    body = json.dumps({"order_id": "paid-1"}).encode()
-    headers = protocol.signed_headers(secret, body)
-    assert post_signed(first.http_url, "alpha", body, headers)[0] == 201
-    first.thread.stop()
-    first.store.close()
-
+    body, headers = one_order_then_stop(tmp_path)
     again = start_server(tmp_path, shops=())
     try:
-        status, answer = post_signed(again.http_url, "alpha", body, headers)
+        status, answer = post(again, "alpha", body, headers)
         assert (status, answer["error"]) == (409, "nonce_reused")
         assert [seq for seq, _, _ in again.store.events_after("alpha", 0)] == [1], "stored once"
     finally:
@@ -105,18 +100,12 @@ def test_the_nonces_kept_in_memory_are_only_the_window_s(tmp_path):
 def test_recent_nonces_move_to_redis_with_their_shop(tmp_path, redis_server):
     with redis_server.client() as client:
         client.flushall()
-    old = start_server(tmp_path / "old", shops=("alpha",))
-    secret = old.shops["alpha"].ingest_secret
-    body = json.dumps({"order_id": "paid-1"}).encode()
-    headers = protocol.signed_headers(secret, body)
-    assert post_signed(old.http_url, "alpha", body, headers)[0] == 201
-    old.thread.stop()
-    old.store.close()
-    assert migrate(old.data_dir, redis_server.url).returncode == 0
+    body, headers = one_order_then_stop(tmp_path / "old")
+    assert migrate(tmp_path / "old", redis_server.url).returncode == 0
 
     new = start_server(tmp_path / "new", shops=(), store_url=redis_server.url)
     try:
-        status, answer = post_signed(new.http_url, "alpha", body, headers)
+        status, answer = post(new, "alpha", body, headers)
         assert (status, answer["error"]) == (409, "nonce_reused")
     finally:
         new.thread.stop()
@@ -129,22 +118,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def serve(data, port: int) -> subprocess.Popen:
+    """`notifier server run` on `data`, once it answers /healthz."""
+    proc = subprocess.Popen([sys.executable, "-m", "notifier", "server", "--data-dir", str(data), "--port", str(port),
+                             "run"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def serving() -> bool:
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                    f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return True
+        except OSError:
+            return proc.poll() is not None  # it ended: the assertion below says so
+
+    wait_until(serving, 20)
+    assert proc.poll() is None, proc.stderr.read()
+    return proc
+
+
 def test_a_second_server_on_the_same_data_folder_is_refused_with_a_sentence(tmp_path):
     data = tmp_path / "srv"
     EventStore(data).close()
     port = free_port()
-    first = subprocess.Popen([sys.executable, "-m", "notifier", "server", "--data-dir", str(data), "--port",
-                              str(port), "run"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = serve(data, port)
     try:
-        def serving() -> bool:
-            try:
-                with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
-                        f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    return True
-            except OSError:
-                return False
-
-        wait_until(serving, 20)
         second = subprocess.run([sys.executable, "-m", "notifier", "server", "--data-dir", str(data), "--port",
                                  str(free_port()), "run"], cwd=REPO, capture_output=True, text=True, timeout=30)
         assert second.returncode == 2
@@ -154,11 +151,6 @@ def test_a_second_server_on_the_same_data_folder_is_refused_with_a_sentence(tmp_
         first.terminate()
         first.wait(20)
     # Once the first one has stopped, the folder is free again.
-    third = subprocess.Popen([sys.executable, "-m", "notifier", "server", "--data-dir", str(data), "--port",
-                              str(port), "run"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
-    try:
-        wait_until(serving, 20)
-    finally:
-        third.terminate()
-        third.wait(20)
+    third = serve(data, port)
+    third.terminate()
+    third.wait(20)
