@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from redis_helpers import RedisServer
-from server_helpers import Client, RunningServer, client_settings, start_server
+from server_helpers import Client, RunningServer, StoreLocation, client_settings, start_server
 
 
 def pytest_generate_tests(metafunc):
@@ -40,6 +40,16 @@ def store_url(request, store_kind) -> str | None:
     with redis_server.client() as client:
         client.flushall()
     return redis_server.url
+
+
+@pytest.fixture
+def store_location(request, tmp_path, store_kind, store_url):
+    """The store of the test's kind without a server: for admin commands, a server process, or
+    opening it the way a (re)started server would."""
+    disk = request.getfixturevalue("redis_server").directory if store_url else None
+    location = StoreLocation(tmp_path / "srv", store_url, disk)
+    yield location
+    location.close()
 
 
 @pytest.fixture
