@@ -1,8 +1,9 @@
 """Fixtures: a real reference server on 127.0.0.1 and real clients (see server_helpers).
 
-A test module that sets `BOTH_STORES = True` runs each of its tests that use a server twice:
-on the SQLite store and on the Redis store (a real redis-server, one per test session, emptied
-before each test)."""
+A test module that sets `BOTH_STORES = True` runs each of its tests that use a server or a store
+(`server`, `make_server`, `store_location`, `store_url`) twice: on the SQLite store and on the
+Redis store (a real redis-server, one per test session, emptied before each test). A test that
+is about one store only says so in its docstring."""
 
 from __future__ import annotations
 
