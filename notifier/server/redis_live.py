@@ -179,8 +179,9 @@ class LiveFollower:
 
     def _xread(self, reader, wanted: dict[str, str]) -> list:
         """One XREAD; on a cluster one per slot, in one plain pipeline per node (one round trip
-        per node). redis-py's cluster pipeline spends ~0.15 ms of Python per command routing it:
-        the sweep of 1,000 shops took ~150 ms of every second, and held back live events that long.
+        per node). redis-py's cluster pipeline asks a node for each XREAD's keys (COMMAND GETKEYS)
+        before routing it: a sweep of 1,000 shops took 140-230 ms (this way 13-18 ms), every
+        second, and held back live events that long (docs/benchmarks.md).
         When the cluster has moved a slot or a node does not answer, the cluster pipeline (it
         follows MOVED and refreshes its map of the nodes) reads them instead."""
         if not self._store.cluster:
