@@ -15,6 +15,9 @@ Measures, with the server as a separate `notifier server run` process on 127.0.0
    gateways on Redis (a real redis-server with AOF, `appendfsync` as given by --fsync), side by
    side; clients spread over the gateways, events posted round-robin to all of them (so most
    reach their clients through another gateway). CPU and RSS count every gateway and Redis.
+6. `--only cluster [--runs 3]`: one gateway on one redis-server against one gateway on a
+   three-node Redis Cluster (`redis+cluster://`), side by side, in whole runs each with its own
+   one-node baseline: ingest, CPU per event (and Redis's share of it), latency.
 
 Clients run in separate processes from the server and use a minimal WebSocket reader (asyncio
 Protocol, no JSON parsing) so that the numbers are about the server. Everything shares the same
@@ -119,17 +122,29 @@ def proc_cpu_s(pid: int) -> float:
 
 
 class RedisGateways(Server):
-    """`count` gateways (`notifier server --store redis://…`) on one real redis-server."""
+    """`count` gateways (`notifier server --store redis://…`) on one real redis-server, or with
+    `nodes` > 1 on a real Redis Cluster of that many primaries (`redis+cluster://…`)."""
 
-    def __init__(self, shops: int, count: int, fsync: str):
+    def __init__(self, shops: int, count: int, fsync: str, nodes: int = 1):
         from notifier.server.redis_store import RedisEventStore
 
         self.dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
-        redis_port = free_port()
-        self.redis = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--dir", str(self.dir),
-             "--appendonly", "yes", "--appendfsync", fsync, "--save", "", "--logfile", str(self.dir / "redis.log")])
-        url = f"redis://127.0.0.1:{redis_port}/0"
+        self.redis_procs: list[subprocess.Popen] = []
+        ports = [free_port() for _ in range(nodes)]
+        for port in ports:
+            cluster = ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+                       "--cluster-port", str(free_port())] if nodes > 1 else []  # port + 10000 may not exist
+            self.redis_procs.append(subprocess.Popen(
+                ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(self.dir),
+                 "--appendonly", "yes", "--appendfsync", fsync, "--appendfilename", f"aof-{port}.aof",
+                 "--appenddirname", f"aof-{port}", "--save", "", "--logfile", str(self.dir / f"redis-{port}.log"),
+                 *cluster]))
+        self.redis = self.redis_procs[0]
+        if nodes > 1:
+            _create_cluster(ports)
+            url = "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in ports)
+        else:
+            url = f"redis://127.0.0.1:{ports[0]}/0"
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -154,18 +169,47 @@ class RedisGateways(Server):
         return [port for _, port in self.gateways]
 
     def cpu_s(self) -> float:
-        return sum(proc_cpu_s(p.pid) for p, _ in self.gateways) + proc_cpu_s(self.redis.pid)
+        return sum(proc_cpu_s(p.pid) for p, _ in self.gateways) + self.store_cpu_s()
+
+    def store_cpu_s(self) -> float:
+        return sum(proc_cpu_s(p.pid) for p in self.redis_procs)
 
     def rss(self) -> float:
-        return sum(rss_mib(p.pid) for p, _ in self.gateways) + rss_mib(self.redis.pid)
+        return sum(rss_mib(p.pid) for p, _ in self.gateways) + sum(rss_mib(p.pid) for p in self.redis_procs)
 
     def stop(self) -> None:
         for proc, _ in self.gateways:
             proc.terminate()
         for proc, _ in self.gateways:
             proc.wait(30)
-        self.redis.terminate()
-        self.redis.wait(30)
+        for proc in self.redis_procs:
+            proc.terminate()
+        for proc in self.redis_procs:
+            proc.wait(30)
+
+
+def _create_cluster(ports: list[int]) -> None:
+    """Join the redis-servers on `ports` into a cluster of primaries; wait until it serves."""
+    import redis
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            for port in ports:
+                redis.Redis(port=port).ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in ports),
+                    "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+    deadline = time.monotonic() + 30
+    while not all(b"cluster_state:ok" in redis.Redis(port=port).execute_command("CLUSTER", "INFO")
+                  for port in ports):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the cluster did not come up")
+        time.sleep(0.1)
 
 
 class BareServer(Server):
@@ -519,6 +563,8 @@ class _Side:
         self.kind = kind
         if kind.startswith("redis"):
             self.server = RedisGateways(shops, int(kind.removeprefix("redis")), fsync)
+        elif kind.startswith("cluster"):
+            self.server = RedisGateways(shops, int(kind.removeprefix("cluster")), fsync, nodes=CLUSTER_NODES)
         else:
             self.server = Server(shops=shops) if kind in ("ours", "sqlite") else BareServer(shops)
         clients = shops * per_shop
@@ -591,11 +637,11 @@ class _Side:
 
 
 def _measure_side_by_side(shops: int, per_shop: int, rate: float, lat_s: float, ingest_s: float,
-                          rounds: int, kinds: tuple[str, ...] = ("ours", "bare"), fsync: str = "always"
-                          ) -> dict[str, dict]:
+                          rounds: int, kinds: tuple[str, ...] = ("ours", "bare"), fsync: str = "always",
+                          side: type[_Side] = _Side) -> dict[str, dict]:
     """All servers up with their clients at once; the measurements alternate between them in
     short rounds, so a change in the machine's load hits them alike."""
-    sides = [_Side(kind, shops, per_shop, fsync) for kind in kinds]
+    sides = [side(kind, shops, per_shop, fsync) for kind in kinds]
     try:
         for _ in range(rounds):
             for side in sides:
@@ -676,6 +722,66 @@ def bench_gateways(quick: bool, rate: float, layouts: str, fsync: str, plot_path
         _plot_gateways(rows, fsync, plot_path)
 
 
+CLUSTER_NODES = 3
+
+
+class _StoreCpuSide(_Side):
+    """A side that also counts Redis's share of the CPU per ingested event."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.store_cpu_per_event: list[float] = []
+
+    def ingest_round(self, seconds: float) -> None:
+        store0 = self.server.store_cpu_s()
+        super().ingest_round(seconds)
+        accepted = self.ingest_rates[-1] * seconds
+        self.store_cpu_per_event.append((self.server.store_cpu_s() - store0) / max(accepted, 1) * 1e6)
+
+    def finish(self) -> dict:
+        return {**super().finish(), "store_cpu_us": statistics.median(self.store_cpu_per_event)}
+
+
+def bench_cluster(quick: bool, rate: float, layouts: str, fsync: str, runs: int) -> None:
+    """One gateway on one redis-server against one gateway on a Redis Cluster of three primaries
+    (all on this machine), side by side, `runs` times; then each figure's median and range."""
+    lat_s, ingest_s, rounds = (3.0, 3.0, 3) if quick else (10.0, 10.0, 5)
+    kinds = ("redis1", "cluster1")
+    shops, per_shop = (int(n) for n in layouts.split(",")[0].split("x"))
+    print(f"\n== 1 gateway on one redis-server vs on a {CLUSTER_NODES}-node Redis Cluster (AOF appendfsync {fsync}), "
+          f"{shops} shops x {per_shop}, side by side, {runs} runs: {rate:g} events/s for {lat_s:g} s, then ingest "
+          f"flat out for {ingest_s:g} s, each in {rounds} alternating rounds ==")
+    found: list[dict[str, dict]] = []
+    for run in range(runs):
+        before = Path("/proc/loadavg").read_text().split()[:3]
+        got = _measure_side_by_side(shops, per_shop, rate, lat_s, ingest_s, rounds, kinds, fsync, _StoreCpuSide)
+        after = Path("/proc/loadavg").read_text().split()[:3]
+        for kind, r in got.items():
+            print(f"cluster run {run + 1} {kind}: ingest {r['ingest']:.0f} events/s (rounds "
+                  f"{', '.join(f'{x:.0f}' for x in r['ingest_rounds'])}; {r['errors']} errors); CPU per event "
+                  f"{r['cpu_us']:.0f} us, of it Redis {r['store_cpu_us']:.0f} us; p50 {r['p50']:.1f} ms p99 "
+                  f"{r['p99']:.1f} ms ({r['deliveries']} of {r['expected']} deliveries); RSS {r['rss']:.0f} MiB")
+        ratio = got["redis1"]["ingest"] / max(got["cluster1"]["ingest"], 1e-9)
+        print(f"cluster run {run + 1}: one node / cluster ingest {ratio:.2f}x; load before {before}, after {after}")
+        found.append(got)
+
+    def spread(kind: str, key: str, digits: int = 0) -> str:
+        values = [got[kind][key] for got in found]
+        return f"{statistics.median(values):,.{digits}f} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
+
+    ratios = [got["redis1"]["ingest"] / max(got["cluster1"]["ingest"], 1e-9) for got in found]
+    print(f"\nmedian and range of {runs} runs; one node / cluster ingest {statistics.median(ratios):.2f}x "
+          f"({min(ratios):.2f}-{max(ratios):.2f})")
+    print("\n| store | ingest, events/s | CPU per event, all processes (µs) | of it Redis (µs) "
+          "| Redis per node (µs) | p50 (ms) | p99 (ms) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for kind, label, nodes in (("redis1", "one redis-server, 1 gateway", 1),
+                               ("cluster1", f"{CLUSTER_NODES}-node cluster, 1 gateway", CLUSTER_NODES)):
+        per_node = [got[kind]["store_cpu_us"] / nodes for got in found]
+        print(f"| {label} | {spread(kind, 'ingest')} | {spread(kind, 'cpu_us')} | {spread(kind, 'store_cpu_us')} "
+              f"| {statistics.median(per_node):,.0f} | {spread(kind, 'p50', 1)} | {spread(kind, 'p99', 1)} |")
+
+
 def _plot_gateways(rows, fsync: str, path: Path) -> None:
     """The run's numbers as bars, drawn by run_all's QPainter plot (no matplotlib needed)."""
     from tests.benchmarks.run_all import plot
@@ -700,12 +806,13 @@ def _plot_gateways(rows, fsync: str, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller runs (for a smoke check)")
-    parser.add_argument("--only", choices=("connections", "latency", "ingest", "compare", "gateways"))
+    parser.add_argument("--only", choices=("connections", "latency", "ingest", "compare", "gateways", "cluster"))
     parser.add_argument("--fsync", choices=("always", "everysec"), default="always",
                         help="for --only gateways: Redis's appendfsync")
     parser.add_argument("--plot", type=Path, help="for --only gateways: draw the numbers into this PNG "
                                                   "(and write them beside it as JSON)")
     parser.add_argument("--rate", type=float, default=100.0, help="events/s for the latency run")
+    parser.add_argument("--runs", type=int, default=3, help="for --only cluster: whole runs, each with its baseline")
     parser.add_argument("--layouts", default="1x10,1x100,1x1000,1000x2",
                         help="for --only compare: SHOPSxSUBSCRIBERS, comma-separated")
     parser.add_argument("--clients", type=int, help=argparse.SUPPRESS)  # internal: client process
@@ -734,6 +841,9 @@ def main() -> None:
     if args.only == "gateways":
         bench_gateways(args.quick, args.rate, "1000x2" if args.layouts == parser.get_default("layouts")
                        else args.layouts, args.fsync, args.plot)
+    if args.only == "cluster":
+        bench_cluster(args.quick, args.rate, "1000x2" if args.layouts == parser.get_default("layouts")
+                      else args.layouts, args.fsync, args.runs)
 
 
 if __name__ == "__main__":

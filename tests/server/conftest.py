@@ -1,8 +1,9 @@
 """Fixtures: a real reference server on 127.0.0.1 and real clients (see server_helpers).
 
-A test module that sets `BOTH_STORES = True` runs each of its tests that use a server twice:
-on the SQLite store and on the Redis store (a real redis-server, one per test session, emptied
-before each test)."""
+A test module that sets `BOTH_STORES = True` runs each of its tests that use a server or a store
+(`server`, `make_server`, `store_location`, `store_url`) twice: on the SQLite store and on the
+Redis store (a real redis-server, one per test session, emptied before each test). A test that
+is about one store only says so in its docstring."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from redis_helpers import RedisServer
-from server_helpers import Client, RunningServer, client_settings, start_server
+from server_helpers import Client, RunningServer, StoreLocation, client_settings, start_server
 
 
 def pytest_generate_tests(metafunc):
@@ -40,6 +41,16 @@ def store_url(request, store_kind) -> str | None:
     with redis_server.client() as client:
         client.flushall()
     return redis_server.url
+
+
+@pytest.fixture
+def store_location(request, tmp_path, store_kind, store_url):
+    """The store of the test's kind without a server: for admin commands, a server process, or
+    opening it the way a (re)started server would."""
+    disk = request.getfixturevalue("redis_server").directory if store_url else None
+    location = StoreLocation(tmp_path / "srv", store_url, disk)
+    yield location
+    location.close()
 
 
 @pytest.fixture

@@ -23,7 +23,43 @@ from notifier.core.settings import Settings
 from notifier.server.config import ServerConfig
 from notifier.server.runner import ServerThread
 from notifier.server.store import Credentials, EventStore
+from notifier.server.store_api import ServerStore
 from tests.fakes.running_source import RunningSource
+
+
+@dataclass
+class StoreLocation:
+    """Where a test's server keeps its state: a data directory (SQLite), or a redis:// URL (the
+    Redis store; the data directory then holds only the server's other files)."""
+
+    data_dir: Path
+    url: str | None = None
+    disk: Path | None = None  # the files the store is kept in: the data directory, or Redis's AOF folder
+
+    def __post_init__(self) -> None:
+        self.opened: list[ServerStore] = []
+        if self.disk is None:
+            self.disk = self.data_dir
+
+    @property
+    def args(self) -> list[str]:
+        """Where `notifier server …` finds this store."""
+        return ["--data-dir", str(self.data_dir), *(["--store", self.url] if self.url else [])]
+
+    def open(self) -> ServerStore:
+        """The store as a server or an admin command opens it (closed at the test's end)."""
+        if self.url:
+            from notifier.server.redis_store import RedisEventStore
+
+            store: ServerStore = RedisEventStore.from_url(self.url)
+        else:
+            store = EventStore(self.data_dir)
+        self.opened.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self.opened:
+            store.close()
 
 
 @dataclass
@@ -122,8 +158,9 @@ class ServerProcess:
     """`notifier server run` as its own process, SIGKILLed and restarted on the same port/store."""
 
     def __init__(self, data_dir: Path, port: int, *extra: str, open_files: int | None = None,
-                 log_file: Path | None = None, log_level: str = "WARNING"):
-        self.data_dir, self.port, self.extra = data_dir, port, extra
+                 log_file: Path | None = None, log_level: str = "WARNING", store_url: str | None = None):
+        self.data_dir, self.port = data_dir, port
+        self.extra = ("--store", store_url, *extra) if store_url else extra
         self.open_files, self.log_file, self.log_level = open_files, log_file, log_level
         self.proc: subprocess.Popen | None = None
         self.starts = 0

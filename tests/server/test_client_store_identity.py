@@ -1,6 +1,9 @@
 """The client's own check of the store identity in the server's hello, for a server that does
 not reset a cursor from another store by itself (one from before per-shop identities). Such a
-server is not kept in this tree, so it is played by a small aiohttp double: the fake's name says so."""
+server is not kept in this tree, so it is played by a small aiohttp double: the fake's name says so.
+
+The real server's own reset runs on both stores (test_stream, test_revoked_streams), and here
+across them: a shop whose server moved from SQLite to Redis without `migrate`."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import time
 
 from aiohttp import web
 from helpers import free_port, wait_until
-from server_helpers import Client, client_settings
+from server_helpers import Client, client_settings, start_server
 
 from notifier.core import protocol
 from notifier.core.sources.notifier_stream import parse_cursor
@@ -78,3 +81,32 @@ def test_old_server_fake_another_store_in_hello_makes_the_client_read_it_from_th
     finally:
         client.stop()
         fake.stop()
+
+
+def test_a_client_of_a_server_moved_from_sqlite_to_redis_reads_the_new_store_from_the_start(tmp_path, redis_server):
+    with redis_server.client() as redis:
+        redis.flushall()
+    port, ledger_path = free_port(), tmp_path / "ledger.sqlite3"
+    old = start_server(tmp_path / "sqlite", shops=("alpha",), port=port)
+    client = Client(client_settings(old.url, "alpha"), ledger_path, old.shops["alpha"].client_token)
+    try:
+        for n in range(5):
+            old.publish(order_id=f"A-{n}")
+        client.wait_orders(5)
+    finally:
+        client.stop()
+        old.thread.stop()
+        old.store.close()
+    new = start_server(tmp_path / "redis", shops=("alpha",), port=port, store_url=redis_server.url)
+    client = Client(client_settings(new.url, "alpha"), ledger_path, new.shops["alpha"].client_token)
+    try:
+        for n in range(15):  # the new store is already past the old cursor's 5
+            new.publish(order_id=f"B-{n}")
+        client.wait_orders(15)
+        assert client.order_ids() == [f"B-{n}" for n in range(15)], "none of the new store's orders skipped"
+        identity = new.store.shop("alpha").identity
+        wait_until(lambda: parse_cursor(client.ledger.cursor(client.source.cursor_name)) == (identity, 15), 5)
+    finally:
+        client.stop()
+        new.thread.stop()
+        new.store.close()

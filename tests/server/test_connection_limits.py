@@ -14,9 +14,8 @@ from helpers import free_port, wait_until
 from server_helpers import ServerProcess, silent_websocket
 
 from notifier.core.protocol import publish_order
-from notifier.server.store import EventStore
 
-BOTH_STORES = True  # the tests here with a server run on SQLite and on Redis (conftest)
+BOTH_STORES = True  # every test here runs on SQLite and on Redis (conftest)
 
 
 def get_health(port: int, timeout: float) -> dict:
@@ -35,13 +34,13 @@ def closed_by_peer(sock: socket.socket, within: float) -> bool:
         return False
 
 
-def test_four_hundred_idle_connections_do_not_starve_health_or_ingest(tmp_path):
-    store = EventStore(tmp_path / "server")
+def test_four_hundred_idle_connections_do_not_starve_health_or_ingest(store_location):
+    store = store_location.open()
     creds = store.add_shop("alpha")
     store.close()
     port = free_port()
     # 256 open files: the server must keep its connections below that on its own.
-    server = ServerProcess(tmp_path / "server", port, open_files=256)
+    server = ServerProcess(store_location.data_dir, port, open_files=256, store_url=store_location.url)
     server.start()
     idle: list[socket.socket] = []
     try:
@@ -64,11 +63,12 @@ def test_four_hundred_idle_connections_do_not_starve_health_or_ingest(tmp_path):
         server.stop()
 
 
-def test_a_flood_of_bad_requests_leaves_a_bounded_access_log(tmp_path):
-    EventStore(tmp_path / "server").close()
+def test_a_flood_of_bad_requests_leaves_a_bounded_access_log(tmp_path, store_location):
+    store_location.open().close()
     port = free_port()
     log_file = tmp_path / "server.log"
-    server = ServerProcess(tmp_path / "server", port, log_file=log_file, log_level="INFO")
+    server = ServerProcess(store_location.data_dir, port, log_file=log_file, log_level="INFO",
+                           store_url=store_location.url)
     server.start()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)

@@ -1,4 +1,9 @@
-"""The embedded demo: a newcomer sees orders arrive through the real path with nothing set up."""
+"""The embedded demo: a newcomer sees orders arrive through the real path with nothing set up.
+
+SQLite only, on purpose: the demo is embedded (`--demo` starts the server in-process on a
+temporary SQLite folder it removes again); asking a newcomer for a Redis would defeat it. The
+same path on Redis (signed ingest, live delivery of orders and reminders into a client's ledger)
+runs in test_stream and test_ingest, on both stores."""
 
 from __future__ import annotations
 

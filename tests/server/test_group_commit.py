@@ -12,16 +12,16 @@ from helpers import wait_until
 
 from notifier.core import protocol
 from notifier.server.app import BATCHER
-from notifier.server.store import Appending, EventStore, IngestResult, ShopError
+from notifier.server.store import Appending, IngestResult, ShopError
 
 EVENT = {"kind": "new_order", "order_id": "1", "order_number": None, "amount": None, "currency": "CNY",
          "customer": None, "text": None, "occurred_at": None}
 
-BOTH_STORES = True  # the tests here with a server run on SQLite and on Redis (conftest)
+BOTH_STORES = True  # every test here runs on SQLite and on Redis (conftest)
 
 
-def test_one_transaction_keeps_each_request_s_own_outcome(tmp_path):
-    store = EventStore(tmp_path)
+def test_one_transaction_keeps_each_request_s_own_outcome(store_location):
+    store = store_location.open()
     store.add_shop("alpha")
     results = store.append_many([
         Appending("alpha", EVENT, "n" * 16, "key-1", b"a"),

@@ -1,4 +1,7 @@
-"""The protocol helpers an order system relies on: signing, the event schema, frames."""
+"""The protocol helpers an order system relies on: signing, the event schema, frames.
+
+No server and no store here (pure functions), so these run once; the server's use of them runs
+on both stores in test_ingest and test_stream."""
 
 from __future__ import annotations
 

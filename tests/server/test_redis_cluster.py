@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 from helpers import free_port, wait_until
+from redis.crc import key_slot
 from redis_helpers import RedisServer
 from server_helpers import REPO, ServerProcess
 from test_redis_gateways import Follower, publish, run_followers
 
 from notifier.server.hub import CLOSE_TOKEN_REVOKED
-from notifier.server.redis_store import RedisEventStore
+from notifier.server.redis_live import LiveFollower
+from notifier.server.redis_store import RedisEventStore, log_key
 
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 
@@ -146,3 +148,33 @@ def test_rotating_a_token_closes_the_old_streams_on_both_gateways(platform):
     assert time.monotonic() - started < 8
     for follower in followers:
         assert follower.close_codes == [CLOSE_TOKEN_REVOKED], follower.url
+
+
+def test_the_live_reader_with_a_stale_map_of_the_slots_still_reads_every_stream(platform):
+    """The live reader sends its XREADs straight to the node its map of the slots names (the
+    cluster pipeline was ten times slower); when the map is out of date, as after a slot moved,
+    the node answers MOVED and the cluster pipeline reads them instead, and the map is mended."""
+    shops = platform.shops_on_every_node("stale")
+    for shop in shops:
+        assert publish(platform.gateway_url(0), shop, "1") == 1
+    reader = platform.store.new_client()
+    try:
+        slots = reader.nodes_manager.slots_cache
+        primaries = reader.get_primaries()
+        for shop in shops:  # every shop's slot "moved" to the next node, as far as the reader knows
+            slot = key_slot(log_key(shop.shop).encode())
+            owner = primaries.index(next(n for n in primaries if n.name == slots[slot][0].name))
+            slots[slot] = [primaries[(owner + 1) % len(primaries)]]
+        follower = LiveFollower(platform.store, None, None, None)
+        try:
+            found = follower._xread(reader, {log_key(shop.shop): "0-0" for shop in shops})
+        finally:
+            follower.stop()
+        assert sorted(key.decode() for key, entries in found if entries) == sorted(log_key(s.shop) for s in shops)
+        assert follower._xread(reader, {log_key(shops[0].shop): "1-0"}) == [], "nothing new after seq 1"
+        for shop in shops:
+            slot = key_slot(log_key(shop.shop).encode())
+            owner = platform.cluster.nodes[platform.cluster.node_of(shop.shop)].port
+            assert reader.nodes_manager.get_node_from_slot(slot).port == owner, "the map is mended"
+    finally:
+        reader.close()

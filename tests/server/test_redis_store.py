@@ -1,4 +1,5 @@
-"""The Redis store on a real redis-server: what is kept where, and the admin commands on it."""
+"""The Redis store on a real redis-server: what is kept where. (The admin commands run on both
+stores in test_store_and_cli.)"""
 
 from __future__ import annotations
 
@@ -67,23 +68,6 @@ def test_shop_names_are_checked(store):
     with pytest.raises(ShopError):
         store.rotate("missing")
     assert store.shop("missing") is None and not store.client.exists("notifier:{missing}:meta")
-
-
-def test_shop_management_commands_on_redis(store, redis_server):
-    url = redis_server.url
-    added = admin(url, "add-shop", "noodle")
-    assert added.returncode == 0, added.stderr
-    token = next(line.split()[-1] for line in added.stdout.splitlines() if line.startswith("client token:"))
-    listed = admin(url, "list-shops")
-    assert "noodle" in listed.stdout and token not in listed.stdout
-    rotated = admin(url, "rotate-token", "noodle")
-    new_token = next(line.split()[-1] for line in rotated.stdout.splitlines() if line.startswith("client token:"))
-    assert new_token != token
-    assert store.check_token("noodle", new_token) and not store.check_token("noodle", token)
-    assert admin(url, "remove-shop", "noodle").returncode == 0
-    assert "no shops yet" in admin(url, "list-shops").stdout
-    gone = admin(url, "remove-shop", "noodle")
-    assert gone.returncode == 1 and "no shop named" in gone.stderr
 
 
 def test_a_rotation_heard_on_the_channel_rereads_one_shop_not_all(store, redis_server):

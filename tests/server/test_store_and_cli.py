@@ -11,7 +11,10 @@ import time
 
 import pytest
 
+from notifier.core.protocol import token_hash
 from notifier.server.store import EventStore, ShopError
+
+BOTH_STORES = True  # the tests here with a store run on SQLite and on Redis (conftest)
 
 
 def run_notifier(*args: str, env_extra: dict | None = None, stdin: str | None = None):
@@ -20,7 +23,20 @@ def run_notifier(*args: str, env_extra: dict | None = None, stdin: str | None = 
                           timeout=30, env=env, input=stdin)
 
 
-def test_client_tokens_are_only_hashed_at_rest_and_ingest_secrets_are_private(tmp_path):
+def test_client_tokens_are_only_hashed_at_rest(store_location):
+    store = store_location.open()
+    creds = store.add_shop("noodle-bar")
+    store.close()
+    # SQLite: every file of the data directory; Redis: its append-only file, where it keeps it all.
+    everything = b"".join(p.read_bytes() for p in store_location.disk.rglob("*") if p.is_file())
+    assert token_hash(creds.client_token).encode() in everything, "these are the files the shop is kept in"
+    assert creds.client_token.encode() not in everything
+    assert store_location.open().ingest_secret("noodle-bar") == creds.ingest_secret
+
+
+def test_ingest_secrets_and_the_database_are_private_files(tmp_path):
+    """SQLite only: file modes in the data directory. Redis keeps the secret in the shop's hash
+    and has no files of ours (it is protected by its ACL user and TLS instead)."""
     store = EventStore(tmp_path / "srv")
     creds = store.add_shop("noodle-bar")
     store.close()
@@ -33,15 +49,15 @@ def test_client_tokens_are_only_hashed_at_rest_and_ingest_secrets_are_private(tm
     assert stat.S_IMODE((tmp_path / "srv" / "events.sqlite3").stat().st_mode) == 0o600
 
 
-def test_the_event_log_survives_a_restart_and_sequence_numbers_never_go_back(tmp_path):
-    store = EventStore(tmp_path)
+def test_the_event_log_survives_a_restart_and_sequence_numbers_never_go_back(store_location):
+    store = store_location.open()
     store.add_shop("a")
     for n in range(3):
         store.append("a", {"kind": "new_order", "order_id": str(n)}, nonce=f"nonce-{n:012d}",
                       idempotency_key=None, body=b"x")
     store.prune(0, now=time.time() + 1)
     store.close()
-    again = EventStore(tmp_path)
+    again = store_location.open()
     shop = again.shop("a")
     assert (shop.last_seq, shop.pruned_through) == (3, 3)
     result = again.append("a", {"kind": "new_order", "order_id": "9"}, nonce="nonce-x" * 3,
@@ -52,8 +68,8 @@ def test_the_event_log_survives_a_restart_and_sequence_numbers_never_go_back(tmp
                         idempotency_key=None, body=b"y").nonce_reused
 
 
-def test_shop_names_are_checked(tmp_path):
-    store = EventStore(tmp_path)
+def test_shop_names_are_checked(store_location):
+    store = store_location.open()
     for bad in ("", "a/b", "../x", "a" * 65, "shop name"):
         with pytest.raises(ShopError):
             store.add_shop(bad)
@@ -62,26 +78,26 @@ def test_shop_names_are_checked(tmp_path):
         store.add_shop("ok")
 
 
-def test_shop_management_commands(tmp_path):
-    data = str(tmp_path / "srv")
-    added = run_notifier("server", "--data-dir", data, "add-shop", "noodle")
+def test_shop_management_commands(store_location):
+    data = store_location.args
+    added = run_notifier("server", *data, "add-shop", "noodle")
     assert added.returncode == 0, added.stderr
     assert "client token:" in added.stdout and "ingest secret:" in added.stdout
     token = next(line.split()[-1] for line in added.stdout.splitlines() if line.startswith("client token:"))
 
-    listed = run_notifier("server", "--data-dir", data, "list-shops")
+    listed = run_notifier("server", *data, "list-shops")
     assert "noodle" in listed.stdout and token not in listed.stdout
 
-    rotated = run_notifier("server", "--data-dir", data, "rotate-token", "noodle")
+    rotated = run_notifier("server", *data, "rotate-token", "noodle")
     new_token = next(line.split()[-1] for line in rotated.stdout.splitlines() if line.startswith("client token:"))
     assert new_token != token and "ingest secret:" not in rotated.stdout
-    store = EventStore(data)
+    store = store_location.open()
     assert store.check_token("noodle", new_token) and not store.check_token("noodle", token)
     store.close()
 
-    assert run_notifier("server", "--data-dir", data, "remove-shop", "noodle").returncode == 0
-    assert "no shops yet" in run_notifier("server", "--data-dir", data, "list-shops").stdout
-    gone = run_notifier("server", "--data-dir", data, "remove-shop", "noodle")
+    assert run_notifier("server", *data, "remove-shop", "noodle").returncode == 0
+    assert "no shops yet" in run_notifier("server", *data, "list-shops").stdout
+    gone = run_notifier("server", *data, "remove-shop", "noodle")
     assert gone.returncode == 1 and "no shop named" in gone.stderr
 
 
