@@ -1,0 +1,324 @@
+"""Callbacks to a shop's back end are queued in the decision's own transaction and delivered by
+whichever server is alive: real `notifier server` processes (SIGKILLed and restarted), a real
+redis-server, and a real HTTP receiver on 127.0.0.1 that counts what arrives per event id."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from helpers import free_port, wait_until
+from server_helpers import ServerProcess
+from test_store_and_cli import run_notifier
+
+from notifier.core import protocol
+from notifier.server.deliveries import EVENT_ID_HEADER
+from notifier.server.store import EventStore
+
+BOTH_STORES = True
+
+
+def socket_owner(local_port: int) -> int | None:
+    """The pid of the process whose TCP socket has this local port on 127.0.0.1 (from /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{pid}/fd")):
+                return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+class Receiver:
+    """The shop's back end on a fixed port: counts calls per event id. `answer` decides the
+    status of each call; `hold` keeps a call unanswered until it is set."""
+
+    def __init__(self, port: int, secret: str, answer=lambda _event_id, _n: 200):
+        self.port, self.secret, self.answer = port, secret, answer
+        self.calls: list[tuple[float, str, int, int | None]] = []  # (when, event id, status, sender's pid)
+        self.hold = threading.Event()
+        self.hold.set()
+        self.bad_signatures = 0
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                try:
+                    protocol.check_signature(outer.secret, self.headers[protocol.TIMESTAMP_HEADER],
+                                             self.headers[protocol.NONCE_HEADER],
+                                             self.headers[protocol.SIGNATURE_HEADER], body)
+                except Exception:  # noqa: BLE001 - counted, and the test fails on it
+                    outer.bad_signatures += 1
+                event_id = self.headers[EVENT_ID_HEADER]
+                assert json.loads(body)["event_id"] == event_id
+                with outer._lock:
+                    status = outer.answer(event_id, sum(1 for c in outer.calls if c[1] == event_id))
+                    sender = socket_owner(self.client_address[1])
+                    outer.calls.append((time.monotonic(), event_id, status, sender))
+                outer.hold.wait(60)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args):
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.http.daemon_threads = True
+        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/callback"
+
+    def delivered(self) -> dict[str, int]:
+        """2xx answers per event id."""
+        with self._lock:
+            counts: dict[str, int] = {}
+            for _at, event_id, status, _peer in self.calls:
+                if 200 <= status < 300:
+                    counts[event_id] = counts.get(event_id, 0) + 1
+            return counts
+
+    def close(self) -> None:
+        self.hold.set()
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def decide(base_url: str, shop: str, token: str, order_id: str, timeout: float = 5.0) -> tuple[int, dict]:
+    request = urllib.request.Request(f"{base_url}/api/v1/shops/{shop}/orders/{order_id}/accept", data=b"{}",
+                                     method="POST")
+    request.add_header("Authorization", f"Bearer {token}")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def open_store(data_dir: Path, store_url: str | None):
+    if store_url:
+        from notifier.server.redis_store import RedisEventStore
+
+        return RedisEventStore.from_url(store_url)
+    return EventStore(data_dir)
+
+
+def stored_decisions(store, shop: str) -> set[str]:
+    identity = store.shop(shop).identity
+    return {f"{identity}:{seq}" for seq, _at, event in store.events_after(shop, 0, 100000)
+            if event["kind"] in ("accepted", "rejected")}
+
+
+@pytest.fixture
+def shop_on_disk(tmp_path, store_url):
+    """A shop with a callback URL (nothing listens there yet), made through the admin command."""
+    data_dir = tmp_path / "srv"
+    where = ["--store", store_url] if store_url else ["--data-dir", str(data_dir)]
+    port = free_port()
+    store = open_store(data_dir, store_url)
+    creds = store.add_shop("noodle")
+    store.close()
+    done = run_notifier("server", *where, "set-callback", "noodle", "--callback-url",
+                        f"http://127.0.0.1:{port}/callback")
+    assert done.returncode == 0, done.stderr
+    return data_dir, creds, port
+
+
+def server_process(data_dir: Path, store_url: str | None, tmp_path: Path, name: str = "gw") -> ServerProcess:
+    extra = ("--store", store_url) if store_url else ()
+    return ServerProcess(data_dir, free_port(), *extra, log_file=tmp_path / f"{name}.log", log_level="INFO")
+
+
+def test_a_decision_answered_201_is_called_back_once_after_the_server_is_killed(tmp_path, store_url, shop_on_disk):
+    data_dir, creds, port = shop_on_disk
+    server = server_process(data_dir, store_url, tmp_path)
+    server.start()
+    receiver = None
+    try:
+        status, answer = decide(f"http://127.0.0.1:{server.port}", "noodle", creds.client_token, "881")
+        assert status == 201
+        server.kill()  # the back end was down: nothing was delivered yet
+        receiver = Receiver(port, creds.ingest_secret)
+        server.start()
+        wait_until(lambda: receiver.delivered(), 20, interval=0.05, message="callback after the restart")
+        time.sleep(1.5)  # room for a wrong second delivery
+        assert receiver.delivered() == {answer["event_id"]: 1}
+        assert receiver.bad_signatures == 0
+    finally:
+        server.stop()
+        if receiver:
+            receiver.close()
+
+
+def test_every_decision_in_the_log_is_called_back_when_the_server_dies_mid_burst(tmp_path, store_url, shop_on_disk):
+    """SIGKILL while decisions are being stored: whatever made it into the shop's log has its
+    callback queued with it. (The old server queued the callback in a second step after the
+    append: decisions stored just before the kill were never called back.)"""
+    data_dir, creds, port = shop_on_disk
+    server = server_process(data_dir, store_url, tmp_path)
+    base = f"http://127.0.0.1:{server.port}"
+    counter = iter(range(10**6))
+
+    def keep_deciding(stop_at: float) -> None:
+        while time.monotonic() < stop_at:
+            try:
+                decide(base, "noodle", creds.client_token, f"o-{next(counter)}", timeout=2)
+            except OSError:
+                return  # the server is gone
+
+    for _round in range(3):
+        server.start()
+        stop_at = time.monotonic() + 5
+        with ThreadPoolExecutor(8) as pool:
+            for _ in range(8):
+                pool.submit(keep_deciding, stop_at)
+            time.sleep(0.4 + 0.15 * _round)
+            server.kill()
+    store = open_store(data_dir, store_url)
+    try:
+        expected = stored_decisions(store, "noodle")
+    finally:
+        store.close()
+    assert len(expected) > 20, "the burst stored decisions before the kill"
+    receiver = Receiver(port, creds.ingest_secret)
+    server.start()
+    try:
+        wait_until(lambda: set(receiver.delivered()) >= expected, 40, interval=0.1,
+                   message=f"callbacks for all {len(expected)} stored decisions")
+        time.sleep(1.0)
+        delivered = receiver.delivered()
+        assert set(delivered) == expected
+        assert set(delivered.values()) == {1}, "each decision called back once"
+        assert receiver.bad_signatures == 0
+    finally:
+        server.stop()
+        receiver.close()
+
+
+# -- several gateways on one Redis -------------------------------------------------------------
+
+def _redis_only(store_kind: str) -> None:
+    if store_kind != "redis":
+        pytest.skip("several gateways share a Redis store only")
+
+
+@pytest.fixture
+def two_gateways(tmp_path, store_url, store_kind):
+    _redis_only(store_kind)
+    gateways = [ServerProcess(tmp_path / f"gw{i}", free_port(), "--store", store_url, "--callback-lease", "3",
+                              log_file=tmp_path / f"gw{i}.log", log_level="INFO") for i in range(2)]
+    for gateway in gateways:
+        gateway.start()
+    yield gateways
+    for gateway in gateways:
+        gateway.stop()
+
+
+def _gateway_with_pid(pid: int | None, gateways: list[ServerProcess]) -> ServerProcess:
+    found = [g for g in gateways if g.proc.pid == pid]
+    assert found, f"the call came from pid {pid}, not from a gateway"
+    return found[0]
+
+
+def test_a_callback_set_through_one_gateways_admin_command_is_sent_for_a_decision_on_another(
+        tmp_path, store_url, two_gateways):
+    a, b = two_gateways
+    creds = run_notifier("server", "--data-dir", str(a.data_dir), "--store", store_url, "add-shop", "noodle")
+    assert creds.returncode == 0, creds.stderr
+    lines = dict(line.split(":", 1) for line in creds.stdout.splitlines() if line.startswith(("client", "ingest")))
+    token, secret = lines["client token"].strip(), lines["ingest secret"].strip()
+    receiver = Receiver(free_port(), secret)
+    try:
+        done = run_notifier("server", "--data-dir", str(a.data_dir), "--store", store_url, "set-callback", "noodle",
+                            "--callback-url", receiver.url)
+        assert done.returncode == 0, done.stderr
+        status, answer = decide(f"http://127.0.0.1:{b.port}", "noodle", token, "42")
+        assert status == 201
+        wait_until(receiver.delivered, 10, interval=0.05, message="the callback")
+        time.sleep(1.0)
+        assert receiver.delivered() == {answer["event_id"]: 1}
+        assert receiver.bad_signatures == 0
+    finally:
+        receiver.close()
+
+
+def test_a_gateway_killed_while_sending_leaves_the_callback_to_the_other_after_the_lease(
+        tmp_path, store_url, two_gateways):
+    from notifier.server.redis_store import RedisEventStore
+
+    store = RedisEventStore.from_url(store_url)
+    try:
+        creds = store.add_shop("noodle")
+        # The first call hangs (its gateway still holds the claim), and its answer, to a dead
+        # gateway, is a 500 anyway.
+        receiver = Receiver(free_port(), creds.ingest_secret, answer=lambda _id, n: 500 if n == 0 else 200)
+        store.set_callback("noodle", receiver.url)
+        receiver.hold.clear()
+        status, answer = decide(f"http://127.0.0.1:{two_gateways[0].port}", "noodle", creds.client_token, "7")
+        assert status == 201
+        wait_until(lambda: receiver.calls, 10, interval=0.02, message="the first attempt")
+        claimed_at, _, _, sender = receiver.calls[0]
+        claimer = _gateway_with_pid(sender, two_gateways)
+        other = two_gateways[1] if claimer is two_gateways[0] else two_gateways[0]
+        claimer.kill()
+        receiver.hold.set()
+        wait_until(lambda: receiver.delivered(), 20, interval=0.05, message="the other gateway's delivery")
+        second_at = receiver.calls[1][0]
+        assert second_at - claimed_at >= 2.5, "not before the 3 s lease ran out"
+        assert _gateway_with_pid(receiver.calls[1][3], two_gateways) is other
+        time.sleep(1.0)
+        assert receiver.delivered() == {answer["event_id"]: 1}
+        assert store.pending_deliveries("noodle") == []
+    finally:
+        receiver.close()
+        store.close()
+
+
+def test_two_gateways_never_both_deliver_one_event(tmp_path, store_url, two_gateways):
+    from notifier.server.redis_store import RedisEventStore
+
+    store = RedisEventStore.from_url(store_url)
+    # Every first attempt answers 500, so each event is due again while both gateways look.
+    receiver = None
+    try:
+        creds = store.add_shop("noodle")
+        receiver = Receiver(free_port(), creds.ingest_secret, answer=lambda _id, n: 500 if n == 0 else 200)
+        store.set_callback("noodle", receiver.url)
+        ids = set()
+        for i in range(30):
+            status, answer = decide(f"http://127.0.0.1:{two_gateways[i % 2].port}", "noodle", creds.client_token,
+                                    f"n-{i}")
+            assert status == 201
+            ids.add(answer["event_id"])
+        wait_until(lambda: set(receiver.delivered()) == ids, 30, interval=0.1, message="all 30 callbacks")
+        time.sleep(1.5)
+        assert set(receiver.delivered().values()) == {1}, "no event delivered twice"
+        per_event = {}
+        for _at, event_id, _status, _peer in receiver.calls:
+            per_event[event_id] = per_event.get(event_id, 0) + 1
+        assert set(per_event.values()) == {2}, "one 500 and one 2xx per event, no parallel sends"
+    finally:
+        if receiver:
+            receiver.close()
+        store.close()
