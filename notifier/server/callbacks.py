@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 LEGACY_TARGETS_FILE = "callbacks.json"
 LEGACY_OUTBOX_FILE = "callbacks.sqlite3"
 IMPORTED_SUFFIX = ".imported"
+CLAIM_MARGIN_S = 0.5  # a request ends this long before its claim does
 SHARED_POLL_S = 5.0  # on a shared store: how often to look for what another gateway left behind
 
 
@@ -124,8 +125,8 @@ class CallbackDeliverer:
                 except Exception as exc:  # noqa: BLE001 - the store is down: try again later
                     log.warning("cannot read the callback queue: %s", exc)
                     claimed, next_at = [], self._clock() + 5.0
-                for delivery in claimed:
-                    await self._deliver(session, delivery)
+                # All at once: each must be done within its claim's lease, not one after another.
+                await asyncio.gather(*(self._deliver(session, delivery) for delivery in claimed))
                 if claimed:
                     continue  # more may be due; and what failed is due again later
                 wait = 3600.0 if next_at is None else max(0.01, next_at - self._clock())
@@ -140,6 +141,9 @@ class CallbackDeliverer:
             log.warning("callback %s to %s dropped: no 2xx in %d attempts", event_id, url, delivery.attempts)
             self.store.finish_delivery(delivery)
             return
+        left = delivery.claim - self._clock() - CLAIM_MARGIN_S
+        if left <= 0:
+            return  # the lease ran out before its turn: it is due again, for any process
         secret = self.store.ingest_secret(delivery.shop)
         if secret is None:
             log.info("callback %s dropped: the shop was removed", event_id)
@@ -148,7 +152,9 @@ class CallbackDeliverer:
         headers = dict(protocol.signed_headers(secret, delivery.body), **{
             EVENT_ID_HEADER: event_id, "Content-Type": "application/json"})
         try:
-            async with session.post(url, data=delivery.body, headers=headers) as response:
+            # Never outlives the claim: after it, another process may be sending the same event.
+            async with session.post(url, data=delivery.body, headers=headers,
+                                    timeout=aiohttp.ClientTimeout(total=min(REQUEST_TIMEOUT_S, left))) as response:
                 await response.read()
                 status = response.status
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
