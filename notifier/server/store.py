@@ -15,8 +15,12 @@ sequence numbers.
 What the app calls (the interface is spelled out in store_api.py; redis_store.py is the other
 implementation): `ingest_secret`,
 `check_token`, `shop`, `shop_credentials`, `credentials_version`, `append_many`, `events_after`,
-`prune_batch`, `checkpoint`, `store_id`, `close`. The admin commands use `add_shop`, `rotate`, `remove_shop`,
-`shops`.
+`prune_batch`, `checkpoint`, `store_id`, `close`; the callback deliverer `release_claims`,
+`claim_deliveries`, `finish_delivery`, `retry_delivery`, `import_delivery`. The admin commands use
+`add_shop`, `rotate`, `remove_shop`, `shops`, `set_callback`.
+
+A decision (`Appending.callback`) of a shop with a callback URL gets its row in
+`callback_deliveries` from the same transaction that appends it (see deliveries.py).
 """
 
 from __future__ import annotations
