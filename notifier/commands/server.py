@@ -44,6 +44,9 @@ def _add_run_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None
                         help="open connections in total (kept below the open-file limit)")
     parser.add_argument("--max-per-address", type=int, default=d(4096), metavar="N",
                         help="open connections from one remote address (behind a proxy: all of them)")
+    parser.add_argument("--callback-lease", type=positive_number, default=d(30.0), metavar="S",
+                        help="seconds a claimed callback to a shop's back end is this server's alone "
+                             "(a server that dies holding one delays it this long; keep it above 10)")
     parser.add_argument("--log-level", default=d("INFO"), choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
 
@@ -124,14 +127,14 @@ def cmd_server(args: argparse.Namespace) -> int:
             _check_callback(args.callback_url)
             _print_credentials(store.add_shop(args.name), first=True)
             if args.callback_url:
-                _set_callback(data_dir, args.name, args.callback_url)
+                _set_callback(store, args.name, args.callback_url)
         elif action == "set-callback":
             from notifier.core.protocol import valid_shop_name
 
             if not valid_shop_name(args.name) or store.shop(args.name) is None:
                 raise ShopError(f"no shop named {args.name!r}")
             _check_callback(args.callback_url)
-            _set_callback(data_dir, args.name, args.callback_url)
+            _set_callback(store, args.name, args.callback_url)
         elif action == "list-shops":
             shops = store.shops()
             if not shops:
@@ -155,7 +158,7 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 def _check_callback(url: str | None) -> None:
     if url:
-        from notifier.server.callbacks import CallbackError, check_callback_url
+        from notifier.server.deliveries import CallbackError, check_callback_url
 
         try:
             check_callback_url(url)
@@ -164,10 +167,8 @@ def _check_callback(url: str | None) -> None:
                                 url=url)) from None
 
 
-def _set_callback(data_dir: Path, shop: str, url: str) -> None:
-    from notifier.server.callbacks import CallbackTargets
-
-    CallbackTargets(data_dir).set(shop, url or None)
+def _set_callback(store, shop: str, url: str) -> None:
+    store.set_callback(shop, url or None)
     print(f"callback for {shop}: {url}" if url else f"no callback for {shop}")
 
 
@@ -315,6 +316,7 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
         skytakeout_shop=args.skytakeout_shop, header_timeout_s=args.header_timeout,
         max_connections=args.max_connections, max_per_address=args.max_per_address,
         store_url=_store_url(args), redis_ca=getattr(args, "redis_ca", None),
+        callback_lease_s=args.callback_lease,
     )
     try:
         return run_foreground(config)

@@ -39,6 +39,7 @@ from notifier.core import protocol
 from notifier.core.protocol import BodyError, SchemaError, SignatureProblem
 from notifier.server.callbacks import Callbacks
 from notifier.server.config import ServerConfig
+from notifier.server.deliveries import event_id_of
 from notifier.server.hub import CLOSE_SHOP_GONE, CLOSE_TOKEN_REVOKED, Hub, Subscriber
 from notifier.server.store import Appending, EventStore, IngestResult, ShopError
 
@@ -262,17 +263,17 @@ async def order_action(request: web.Request) -> web.Response:
              "text": reason or None, "occurred_at": datetime.now(UTC).isoformat()}
     # What an Idempotency-Key is compared against: the decision, not the moment it was made.
     decision = json.dumps([event["kind"], order_id, event["text"]], ensure_ascii=False).encode("utf-8")
+    # callback=True: the store queues the back end's callback in the decision's own transaction.
     result = await request.app[BATCHER].submit(
-        Appending(shop, event, secrets.token_hex(16), key, decision))
+        Appending(shop, event, secrets.token_hex(16), key, decision, callback=True))
     if isinstance(result, ShopError):
         return _unknown_shop(shop)
     if result.duplicate and result.conflict:
         return _error(422, "idempotency_conflict", "this Idempotency-Key was used for another decision")
     identity = result.identity or getattr(store.shop(shop), "identity", "")
-    event_id = f"{identity}:{result.seq}" if identity else str(result.seq)
-    # Queued by event id, so a retry queues nothing new; but it does heal a crash that fell
-    # between storing the decision and queueing its callback (the PC retries: it got no answer).
-    request.app[CALLBACKS].queue(shop, event_id, result.seq, event)
+    event_id = event_id_of(identity, result.seq)
+    if not result.duplicate:
+        request.app[CALLBACKS].wake()
     return web.json_response({"seq": result.seq, "shop": shop, "event_id": event_id,
                               "duplicate": result.duplicate}, status=200 if result.duplicate else 201)
 
@@ -586,7 +587,7 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
     app.router.add_get(protocol.API_PREFIX + "/{shop}/stream", stream)
     app.router.add_get("/healthz", healthz)
     app.router.add_post(protocol.API_PREFIX + "/{shop}/orders/{order_id}/{action:accept|reject}", order_action)
-    app[CALLBACKS] = Callbacks(config.data_dir, store.ingest_secret)
+    app[CALLBACKS] = Callbacks(store, config.data_dir, lease_s=config.callback_lease_s)
     app.cleanup_ctx.append(app[CALLBACKS].run_with)
     if config.skytakeout_shop:
         app.router.add_get("/ws/{sid}", skytakeout_ws)

@@ -39,6 +39,9 @@ class ServerConfig:
     # gateways serve the same shops (redis_ca: the CA that signed a rediss:// server's certificate).
     store_url: str | None = None
     redis_ca: Path | None = None
+    # How long a claimed callback delivery is this process's alone: a gateway that dies with a
+    # claim delays that callback this long. Keep it above the 10 s request timeout.
+    callback_lease_s: float = 30.0
 
     @property
     def tls(self) -> bool:

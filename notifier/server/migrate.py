@@ -3,7 +3,8 @@ shops and events into a Redis store, keeping what clients and order systems hold
 
 Kept: sequence numbers, each shop's store identity (so a client's cursor resumes on the new
 gateways as if nothing happened), token hashes (the tokens keep working), ingest secrets,
-`pruned_through`, creation times, and idempotency keys still inside their window (a retry
+`pruned_through`, creation times, callback URLs and callbacks not delivered yet, and
+idempotency keys still inside their window (a retry
 that crosses the move is still recognised). Used nonces are copied too, so a signed request
 cannot be replayed against the new store within the replay window.
 
@@ -107,5 +108,20 @@ def _move_shop(db, target: RedisEventStore, name, hashed, secret, created, last_
         pipe.set(nonce_key(name, nonce), "1", ex=int(at + NONCE_KEEP_S - now) + 1, nx=True)
     pipe.sadd(SHOPS_KEY, name)
     pipe.execute()
+    _move_callbacks(db, target, name)
     target.announce(name)
     return Moved(name, copied)
+
+
+def _move_callbacks(db, target: RedisEventStore, name: str) -> None:
+    """The shop's callback URL (unless Redis has one) and its callbacks not delivered yet (by
+    event id: one copied twice stays one; one the old server still delivers meanwhile may reach
+    the back end twice, which deduplicates by event id)."""
+    if "callback_url" in {r[1] for r in db.execute("PRAGMA table_info(shops)")}:
+        row = db.execute("SELECT callback_url FROM shops WHERE name=?", (name,)).fetchone()
+        if row and row[0] and not target.callback_url(name):
+            target.set_callback(name, row[0])
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name='callback_deliveries'").fetchone():
+        for event_id, url, body, attempts, created_at in db.execute(
+                "SELECT event_id, url, body, attempts, created_at FROM callback_deliveries WHERE shop=?", (name,)):
+            target.import_delivery(name, event_id, url, bytes(body), attempts, created_at)

@@ -12,12 +12,19 @@ one slot and the scripts below run unchanged on Redis Cluster):
   the stream ID, so resuming means the same as on SQLite.
 - `notifier:{shop}:nonce:<nonce>`, `notifier:{shop}:idem:<key>`  SET NX EX: they expire by
   themselves after the replay window / idempotency window.
+- `notifier:{shop}:callbacks` hash: event id -> the queued callback delivery (JSON: url, seq,
+  ev, at); `notifier:{shop}:callbacks:due` sorted set: event id scored by its next attempt (a
+  claimed one: the end of the claim's lease); `notifier:{shop}:callbacks:tries` hash: event id ->
+  failed attempts. The callback URL is `callback_url` in the shop's meta hash.
+- `notifier:callback_shops` set of the shops that ever had a callback URL: where gateways look
+  for due deliveries (removed with the shop).
 - `notifier:shops` set of names, `notifier:credver` counter, `notifier:store_id`, and the
   pub/sub channels `notifier:credentials` (every add/rotate/remove is announced there, so every
   gateway closes revoked streams at once) and `notifier:new` (the shop of every new event).
 
 Appending is one Lua script per event: check the shop exists, the idempotency key, take the
-nonce, increment last_seq and XADD with that number, atomically. Two gateways ingesting for
+nonce, increment last_seq and XADD with that number, atomically; for a decision the same script
+queues its callback delivery when the shop has a callback URL. Two gateways ingesting for
 one shop at once can therefore never reuse a number or reorder. A batch of requests (group
 commit) goes as one pipeline: one round trip.
 
@@ -43,6 +50,7 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 
 from notifier.core.protocol import token_hash, valid_shop_name
+from notifier.server.deliveries import BATCH, Delivery, callback_body, check_callback_url
 from notifier.server.store import (
     IDEMPOTENCY_KEEP_S,
     NONCE_KEEP_S,
@@ -60,6 +68,7 @@ CREDVER_KEY = f"{PREFIX}:credver"
 STORE_ID_KEY = f"{PREFIX}:store_id"
 CREDENTIALS_CHANNEL = f"{PREFIX}:credentials"
 NEW_EVENTS_CHANNEL = f"{PREFIX}:new"  # message: the name of a shop that has a new event
+CALLBACK_SHOPS_KEY = f"{PREFIX}:callback_shops"
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 
 
@@ -108,7 +117,20 @@ def idem_key(shop: str, key: str) -> str:
     return f"{PREFIX}:{{{shop}}}:idem:{key}"
 
 
-# KEYS: meta, log, nonce, idem   ARGV: now, event json, body hash, nonce ttl, idem ttl, has key, shop
+def callbacks_key(shop: str) -> str:
+    return f"{PREFIX}:{{{shop}}}:callbacks"
+
+
+def callbacks_due_key(shop: str) -> str:
+    return f"{PREFIX}:{{{shop}}}:callbacks:due"
+
+
+def callbacks_tries_key(shop: str) -> str:
+    return f"{PREFIX}:{{{shop}}}:callbacks:tries"
+
+
+# KEYS: meta, log, nonce, idem, callbacks, callbacks:due
+# ARGV: now, event json, body hash, nonce ttl, idem ttl, has key, shop, channel, is a decision
 # The PUBLISH tells every gateway which shop has something new (it then reads only that stream);
 # it is not keyed, so the script stays within one slot on Redis Cluster.
 _APPEND = """
@@ -127,6 +149,15 @@ redis.call('XADD', KEYS[2], seq .. '-0', 'at', ARGV[1], 'ev', ARGV[2], 'id', ide
 redis.call('PUBLISH', ARGV[8], ARGV[7])
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[4], seq .. '|' .. ARGV[3] .. '|' .. ARGV[1] .. '|' .. identity, 'EX', ARGV[5])
+end
+if ARGV[9] == '1' then
+  local url = redis.call('HGET', KEYS[1], 'callback_url')
+  if url then
+    local id = seq
+    if identity ~= '' then id = identity .. ':' .. seq end
+    redis.call('HSET', KEYS[5], id, cjson.encode({url = url, seq = seq, ev = ARGV[2], at = ARGV[1]}))
+    redis.call('ZADD', KEYS[6], ARGV[1], id)
+  end
 end
 return {'ok', tostring(seq), identity}
 """
@@ -168,6 +199,62 @@ redis.call('XTRIM', KEYS[2], 'MINID', (seq + 1) .. '-0')
 local pruned = tonumber(redis.call('HGET', KEYS[1], 'pruned_through') or '0')
 if seq > pruned then redis.call('HSET', KEYS[1], 'pruned_through', seq) end
 return n
+"""
+
+
+# KEYS: meta  ARGV: url ("" clears it)
+_SET_CALLBACK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == '' then redis.call('HDEL', KEYS[1], 'callback_url')
+else redis.call('HSET', KEYS[1], 'callback_url', ARGV[1]) end
+return 1
+"""
+
+# KEYS: callbacks:due, callbacks, callbacks:tries  ARGV: now, lease end, limit
+# Claims the due deliveries (their score becomes the lease's end, so no other gateway takes
+# them meanwhile); returns {score of the next due one or '', {id, record, tries, ...}}.
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+  local record = redis.call('HGET', KEYS[2], id)
+  if record then
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+    out[#out + 1] = id
+    out[#out + 1] = record
+    out[#out + 1] = redis.call('HGET', KEYS[3], id) or '0'
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {first[2] or '', out}
+"""
+
+# KEYS: callbacks:due, callbacks:tries  ARGV: id, claim (lease end), next attempt
+# Only the gateway whose claim still holds reschedules: one whose lease ran out lost it.
+_RETRY = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+return 1
+"""
+
+# KEYS: callbacks:due, callbacks, callbacks:tries  ARGV: id
+_FINISH = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+"""
+
+# KEYS: callbacks:due, callbacks, callbacks:tries  ARGV: id, record, tries, due at
+_IMPORT = """
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+return 1
 """
 
 
@@ -216,6 +303,11 @@ class RedisEventStore:
         self._update = client.register_script(_UPDATE_IF_EXISTS)
         self._create = client.register_script(_CREATE)
         self._prune = client.register_script(_PRUNE)
+        self._set_callback = client.register_script(_SET_CALLBACK)
+        self._claim = client.register_script(_CLAIM)
+        self._retry = client.register_script(_RETRY)
+        self._finish = client.register_script(_FINISH)
+        self._import = client.register_script(_IMPORT)
         self.cluster = isinstance(client, RedisCluster)
         if self.cluster:
             self._load_scripts()
@@ -239,7 +331,8 @@ class RedisEventStore:
         return redis.Redis.from_url(self.url, **{**self._options, **overrides})
 
     def _load_scripts(self) -> None:
-        for script in (self._append, self._update, self._create, self._prune):
+        for script in (self._append, self._update, self._create, self._prune, self._set_callback, self._claim,
+                       self._retry, self._finish, self._import):
             self.client.script_load(script.script)  # on every primary
 
     def close(self) -> None:
@@ -300,7 +393,9 @@ class RedisEventStore:
         # Nonces and idempotency keys expire by themselves; an idempotency key of the removed
         # shop is ignored by a re-created one (it names the old identity).
         gone = self.client.delete(meta_key(name), log_key(name))
+        self.client.delete(callbacks_key(name), callbacks_due_key(name), callbacks_tries_key(name))
         self.client.srem(SHOPS_KEY, name)
+        self.client.srem(CALLBACK_SHOPS_KEY, name)
         self.announce(name)
         if not gone:
             raise ShopError(f"no shop named {name!r}")
@@ -435,10 +530,10 @@ class RedisEventStore:
             self._queue(
                 pipe, self._append,
                 [meta_key(item.shop), log_key(item.shop), nonce_key(item.shop, item.nonce),
-                 idem_key(item.shop, key or "")],
+                 idem_key(item.shop, key or ""), callbacks_key(item.shop), callbacks_due_key(item.shop)],
                 [repr(now), item.event_json(),
                  hashlib.sha256(item.body).hexdigest(), NONCE_KEEP_S, int(IDEMPOTENCY_KEEP_S),
-                 "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL],
+                 "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL, "1" if item.callback else "0"],
             )
         return pipe.execute(raise_on_error=not self.cluster)
 
@@ -483,6 +578,96 @@ class RedisEventStore:
             total += removed
             if not more:
                 return total
+
+    # -- callbacks to the shop's back end (see deliveries.py and callbacks.py) ------------
+
+    def set_callback(self, name: str, url: str | None) -> None:
+        """Set (or with None/"" clear) the URL a shop's decisions are POSTed to. The shop joins
+        `callback_shops` first, so a delivery queued with this URL is always found."""
+        url = check_callback_url(url) if url else ""
+        if not valid_shop_name(name):
+            raise ShopError(f"no shop named {name!r}")
+        if url:
+            self.client.sadd(CALLBACK_SHOPS_KEY, name)
+        if not self._run_script(self._set_callback, [meta_key(name)], [url]):
+            raise ShopError(f"no shop named {name!r}")
+
+    def callback_url(self, name: str) -> str | None:
+        if not valid_shop_name(name):
+            return None
+        url = self.client.hget(meta_key(name), "callback_url")
+        return url.decode() if url else None
+
+    def _run_script(self, script, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return script(keys=keys, args=args)
+        except redis.exceptions.NoScriptError:  # a cluster node lost its scripts
+            self._load_scripts()
+            return script(keys=keys, args=args)
+
+    def release_claims(self) -> None:
+        """Nothing: other gateways may be sending; a dead one's claims end with their lease."""
+
+    def claim_deliveries(self, lease_s: float, limit: int = BATCH) -> tuple[list[Delivery], float | None]:
+        """Claim due deliveries of every shop with callbacks (one script per shop, one pipeline)
+        until now + `lease_s`; also the time the next one is due (None: nothing queued)."""
+        names = sorted(n.decode() for n in self.client.smembers(CALLBACK_SHOPS_KEY))
+        if not names:
+            return [], None
+        now = self._clock()
+        until = now + lease_s
+        try:
+            replies = self._run_claims(names, now, until, limit)
+        except redis.exceptions.NoScriptError:
+            self._load_scripts()
+            replies = self._run_claims(names, now, until, limit)
+        claimed: list[Delivery] = []
+        first: float | None = None
+        for name, (next_score, found) in zip(names, replies, strict=True):
+            if next_score:
+                first = min(first, float(next_score)) if first is not None else float(next_score)
+            for i in range(0, len(found), 3):
+                event_id = found[i].decode()
+                record = json.loads(found[i + 1])
+                body = record["body"].encode() if "body" in record else callback_body(
+                    name, event_id, int(record["seq"]), json.loads(record["ev"]))
+                claimed.append(Delivery(name, event_id, record["url"], body, int(found[i + 2]),
+                                        float(record["at"]), until))
+        return claimed, first
+
+    def _run_claims(self, names: list[str], now: float, until: float, limit: int) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            self._queue(pipe, self._claim, [callbacks_due_key(name), callbacks_key(name), callbacks_tries_key(name)],
+                        [repr(now), repr(until), limit])
+        return pipe.execute()
+
+    def finish_delivery(self, delivery: Delivery) -> None:
+        shop = delivery.shop
+        self._run_script(self._finish, [callbacks_due_key(shop), callbacks_key(shop), callbacks_tries_key(shop)],
+                         [delivery.event_id])
+
+    def retry_delivery(self, delivery: Delivery, next_at: float, error: str) -> None:
+        shop = delivery.shop
+        self._run_script(self._retry, [callbacks_due_key(shop), callbacks_tries_key(shop)],
+                         [delivery.event_id, repr(delivery.claim), repr(next_at)])
+
+    def import_delivery(self, shop: str, event_id: str, url: str, body: bytes, attempts: int,
+                        created_at: float) -> bool:
+        """A delivery an older server queued in its own outbox; False if known already."""
+        if not valid_shop_name(shop):
+            return False
+        self.client.sadd(CALLBACK_SHOPS_KEY, shop)
+        record = json.dumps({"url": url, "body": body.decode("utf-8"), "at": created_at})
+        return bool(self._run_script(
+            self._import, [callbacks_due_key(shop), callbacks_key(shop), callbacks_tries_key(shop)],
+            [event_id, record, attempts, repr(self._clock())]))
+
+    def pending_deliveries(self, shop: str) -> list[tuple[str, int]]:
+        """(event id, failed attempts) of the shop's deliveries not done yet, soonest first."""
+        ids = [i.decode() for i in self.client.zrange(callbacks_due_key(shop), 0, -1)]
+        tries = self.client.hmget(callbacks_tries_key(shop), ids) if ids else []
+        return [(i, int(t or 0)) for i, t in zip(ids, tries, strict=True)]
 
 
 def decode_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> tuple[int, float, dict[str, Any], str]:

@@ -15,8 +15,12 @@ sequence numbers.
 What the app calls (the interface is spelled out in store_api.py; redis_store.py is the other
 implementation): `ingest_secret`,
 `check_token`, `shop`, `shop_credentials`, `credentials_version`, `append_many`, `events_after`,
-`prune_batch`, `checkpoint`, `store_id`, `close`. The admin commands use `add_shop`, `rotate`, `remove_shop`,
-`shops`.
+`prune_batch`, `checkpoint`, `store_id`, `close`; the callback deliverer `release_claims`,
+`claim_deliveries`, `finish_delivery`, `retry_delivery`, `import_delivery`. The admin commands use
+`add_shop`, `rotate`, `remove_shop`, `shops`, `set_callback`.
+
+A decision (`Appending.callback`) of a shop with a callback URL gets its row in
+`callback_deliveries` from the same transaction that appends it (see deliveries.py).
 """
 
 from __future__ import annotations
@@ -36,6 +40,14 @@ from typing import Any
 
 from notifier.core.atomic import write_atomic
 from notifier.core.protocol import token_hash, valid_shop_name
+from notifier.server.deliveries import (
+    BATCH,
+    SQLITE_SCHEMA,
+    Delivery,
+    callback_body,
+    check_callback_url,
+    event_id_of,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -141,6 +153,9 @@ class Appending:
     idempotency_key: str | None
     body: bytes
     encoded: str = ""  # the event as protocol.encode_event gives it, when the caller has it
+    # True for a decision (accept/reject): when the shop has a callback URL, its delivery is
+    # queued in the same transaction as the event. Ordinary events cost nothing more.
+    callback: bool = False
 
     def event_json(self) -> str:
         return self.encoded or json.dumps(self.event, ensure_ascii=False, separators=(",", ":"))
@@ -188,7 +203,7 @@ class EventStore:
         self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BACKSTOP_PAGES}")
         self._side_db: sqlite3.Connection | None = None  # upkeep's own connection (see _side)
         self._side_lock = threading.Lock()
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + SQLITE_SCHEMA)
         row = self._db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
         if row is None:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (secrets.token_hex(6),))
@@ -201,6 +216,8 @@ class EventStore:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(shops)")}
         if "identity" not in columns:  # a store from before per-shop identities
             self._db.execute("ALTER TABLE shops ADD COLUMN identity TEXT")
+        if "callback_url" not in columns:  # a store from before callbacks lived in it
+            self._db.execute("ALTER TABLE shops ADD COLUMN callback_url TEXT")
         # Shops from before keep the store id as identity, so their clients' cursors and event
         # ids stay what they were.
         self._db.execute("UPDATE shops SET identity=? WHERE identity IS NULL", (self.store_id,))
@@ -267,7 +284,7 @@ class EventStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             gone = self._db.execute("DELETE FROM shops WHERE name=?", (name,)).rowcount
-            for table in ("events", "idempotency", "nonces"):
+            for table in ("events", "idempotency", "nonces", "callback_deliveries"):
                 self._db.execute(f"DELETE FROM {table} WHERE shop=?", (name,))
             self._db.execute("COMMIT")
             self._secret_cache.pop(name, None)
@@ -433,6 +450,74 @@ class EventStore:
                 f"SELECT shop, {column} FROM {table} WHERE created_at < ? LIMIT ?", (before, batch)
             ).fetchall()
 
+    # -- callbacks to the shop's back end (see deliveries.py and callbacks.py) ------------
+
+    def set_callback(self, name: str, url: str | None) -> None:
+        """Set (or with None/"" clear) the URL a shop's decisions are POSTed to."""
+        url = check_callback_url(url) if url else None
+        with self._lock:
+            if not self._db.execute("UPDATE shops SET callback_url=? WHERE name=?", (url, name)).rowcount:
+                raise ShopError(f"no shop named {name!r}")
+
+    def callback_url(self, name: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT callback_url FROM shops WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def release_claims(self) -> None:
+        """At the start of the one process that delivers: what it claimed before it died is due
+        now (a SQLite store has no other process that could be sending it)."""
+        with self._lock:
+            self._db.execute("UPDATE callback_deliveries SET claimed=0, next_at=MIN(next_at, ?) WHERE claimed=1",
+                             (self._clock(),))
+
+    def claim_deliveries(self, lease_s: float, limit: int = BATCH) -> tuple[list[Delivery], float | None]:
+        """Claim up to `limit` due deliveries until now + `lease_s`; also the time the next one
+        is due (None: nothing queued)."""
+        now = self._clock()
+        until = now + lease_s
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    "UPDATE callback_deliveries SET claimed=1, next_at=? WHERE id IN (SELECT id FROM "
+                    "callback_deliveries WHERE next_at <= ? ORDER BY next_at, id LIMIT ?) "
+                    "RETURNING shop, event_id, url, body, attempts, created_at", (until, now, limit)).fetchall()
+                first = self._db.execute("SELECT MIN(next_at) FROM callback_deliveries").fetchone()[0]
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        return [Delivery(*row, claim=until) for row in rows], first
+
+    def finish_delivery(self, delivery: Delivery) -> None:
+        """Delivered (or given up): forget it."""
+        with self._lock:
+            self._db.execute("DELETE FROM callback_deliveries WHERE event_id=?", (delivery.event_id,))
+
+    def retry_delivery(self, delivery: Delivery, next_at: float, error: str) -> None:
+        """One more failed attempt: due again at `next_at`, if this claim still holds it."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE callback_deliveries SET attempts=attempts+1, claimed=0, next_at=?, last_error=? "
+                "WHERE event_id=? AND next_at=?", (next_at, error[:300], delivery.event_id, delivery.claim))
+
+    def import_delivery(self, shop: str, event_id: str, url: str, body: bytes, attempts: int,
+                        created_at: float) -> bool:
+        """A delivery an older server queued in its own outbox; False if known already."""
+        with self._lock:
+            return self._db.execute(
+                "INSERT OR IGNORE INTO callback_deliveries(event_id, shop, url, body, attempts, next_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event_id, shop, url, body, attempts, self._clock(), created_at)).rowcount == 1
+
+    def pending_deliveries(self, shop: str) -> list[tuple[str, int]]:
+        """(event id, failed attempts) of the shop's deliveries not done yet, oldest first."""
+        with self._lock:
+            return [tuple(r) for r in self._db.execute(
+                "SELECT event_id, attempts FROM callback_deliveries WHERE shop=? ORDER BY id", (shop,))]
+
 
 class RecentNonces:
     """The nonces used in the last NONCE_KEEP_S, in memory, to refuse a replayed request.
@@ -495,12 +580,13 @@ class _BatchAppend:
 
     def __init__(self, db: sqlite3.Connection, now: float, nonces: RecentNonces):
         self.db, self.now, self.nonces = db, now, nonces
-        self.shops: dict[str, list] = {}  # name -> [last_seq, identity, first_seq] or [] if unknown
+        self.shops: dict[str, list] = {}  # name -> [last_seq, identity, first_seq, callback url] or []
         self.keys: dict[tuple[str, str], tuple[int, str]] = {}  # this batch's keys
         self.events: list[tuple] = []
         self.idempotency: list[tuple] = []
         self.used_nonces: list[str] = []  # RecentNonces keys, remembered once committed
         self._batch_nonces: set[str] = set()
+        self.deliveries: list[tuple] = []  # decisions' callbacks, queued by this same transaction
 
     def run(self, items: list[Appending]) -> list[IngestResult | ShopError]:
         results = [self._one(item) for item in items]
@@ -517,13 +603,18 @@ class _BatchAppend:
                 "INSERT INTO idempotency(shop, key, seq, body_hash, created_at) VALUES (?, ?, ?, ?, ?)",
                 self.idempotency,
             )
+        if self.deliveries:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO callback_deliveries(event_id, shop, url, body, next_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)", self.deliveries)
         return results
 
     def _shop(self, name: str) -> list:
         row = self.shops.get(name)
         if row is None:
-            found = self.db.execute("SELECT last_seq, identity FROM shops WHERE name=?", (name,)).fetchone()
-            row = self.shops[name] = [found[0], found[1], found[0]] if found else []
+            found = self.db.execute(
+                "SELECT last_seq, identity, callback_url FROM shops WHERE name=?", (name,)).fetchone()
+            row = self.shops[name] = [found[0], found[1], found[0], found[2]] if found else []
         return row
 
     def _one(self, item: Appending) -> IngestResult | ShopError:
@@ -553,4 +644,8 @@ class _BatchAppend:
         if key:
             self.keys[(shop, key)] = (seq, body_hash)
             self.idempotency.append((shop, key, seq, body_hash, self.now))
+        if item.callback and state[3]:
+            event_id = event_id_of(state[1], seq)
+            self.deliveries.append((event_id, shop, state[3], callback_body(shop, event_id, seq, item.event),
+                                    self.now, self.now))
         return IngestResult(seq, False, received_at=self.now, identity=state[1])

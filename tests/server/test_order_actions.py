@@ -1,6 +1,6 @@
 """Accept / reject through the reference server with real clients on 127.0.0.1: every PC of the
 shop stops ringing (also one that was offline), and the shop's back end gets one signed callback
-per decision, retried until it answers 2xx."""
+per decision, retried until it answers 2xx. On both stores (SQLite and a real redis-server)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from notifier.core import protocol
 from notifier.core.ledger import Ending
 from notifier.core.order_actions import OrderActions
 from notifier.server.app import CALLBACKS
-from notifier.server.callbacks import EVENT_ID_HEADER, CallbackTargets
+from notifier.server.deliveries import EVENT_ID_HEADER
+
+BOTH_STORES = True
 
 
 def order_on(client, order_id: str):
@@ -134,7 +136,7 @@ def backend():
 
 def test_the_shops_back_end_gets_one_signed_callback_retried_after_500s(server, backend):
     shop_backend = backend(failures=2)
-    CallbackTargets(server.data_dir).set("alpha", shop_backend.url)
+    server.store.set_callback("alpha", shop_backend.url)
     server.thread.app[CALLBACKS].deliverer.first_retry_s = 0.05
     token = server.shops["alpha"].client_token
     status, answer = _post(server, "/api/v1/shops/alpha/orders/777/reject", token, {"reason": "售罄"}, key="k-777")
@@ -153,21 +155,20 @@ def test_the_shops_back_end_gets_one_signed_callback_retried_after_500s(server, 
     payload = json.loads(shop_backend.calls[-1][2])
     assert payload == {"event_id": answer["event_id"], "shop": "alpha", "seq": answer["seq"], "kind": "rejected",
                        "order_id": "777", "reason": "售罄", "occurred_at": payload["occurred_at"]}
-    assert server.thread.app[CALLBACKS].outbox.deliveries() == [(answer["event_id"], "done", 3)]
+    assert server.store.pending_deliveries("alpha") == [], "nothing left to send"
 
 
-def test_callback_urls_are_set_from_the_command_line(tmp_path):
+def test_callback_urls_are_set_from_the_command_line_in_the_servers_store(server):
     from test_store_and_cli import run_notifier
 
-    data = str(tmp_path / "srv")
-    added = run_notifier("server", "--data-dir", data, "add-shop", "noodle",
+    added = run_notifier("server", *server.store_args, "add-shop", "noodle",
                          "--callback-url", "https://shop.example/cb")
     assert added.returncode == 0, added.stderr
-    assert CallbackTargets(data).url("noodle") == "https://shop.example/cb"
-    bad = run_notifier("server", "--data-dir", data, "set-callback", "noodle", "--callback-url", "ftp://x")
+    assert server.store.callback_url("noodle") == "https://shop.example/cb"
+    bad = run_notifier("server", *server.store_args, "set-callback", "noodle", "--callback-url", "ftp://x")
     assert bad.returncode == 2 and "must be an http:// or https:// address" in bad.stderr
     assert "Traceback" not in bad.stderr
-    cleared = run_notifier("server", "--data-dir", data, "set-callback", "noodle", "--callback-url", "")
-    assert cleared.returncode == 0 and CallbackTargets(data).url("noodle") is None
-    unknown = run_notifier("server", "--data-dir", data, "set-callback", "soup", "--callback-url", "http://x/")
+    cleared = run_notifier("server", *server.store_args, "set-callback", "noodle", "--callback-url", "")
+    assert cleared.returncode == 0 and server.store.callback_url("noodle") is None
+    unknown = run_notifier("server", *server.store_args, "set-callback", "soup", "--callback-url", "http://x/")
     assert unknown.returncode == 1 and "no shop named" in unknown.stderr
