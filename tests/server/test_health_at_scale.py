@@ -45,7 +45,7 @@ def fill(where: StoreLocation, events: int, age_days: float) -> None:
     db = sqlite3.connect(where.data_dir / "events.sqlite3")
     db.execute("PRAGMA synchronous=OFF")
     with db:
-        db.executemany("INSERT INTO events VALUES ('alpha', ?, ?, ?)",
+        db.executemany("INSERT INTO events(shop, seq, received_at, body) VALUES ('alpha', ?, ?, ?)",
                        ((n, old + n * 1e-4, body) for n in range(1, events + 1)))
         db.execute("UPDATE shops SET last_seq=?", (events,))
     db.close()
