@@ -16,6 +16,7 @@ from aiohttp import web
 from notifier.server.accesslog import ACCESS_LOGGER, JsonAccessLogger
 from notifier.server.app import GUARD_STATS, create_app
 from notifier.server.config import ServerConfig
+from notifier.server.gc_policy import QuietFullCollections
 from notifier.server.guard import ConnectionGuard, GuardedSockSite, connection_ceiling
 from notifier.server.store import EventStore
 from notifier.server.store_api import ServerStore, open_store
@@ -86,6 +87,7 @@ def run_foreground(config: ServerConfig) -> int:
     """`notifier server run`: serve until SIGINT/SIGTERM."""
 
     async def main() -> None:
+        quiet_gc.install()  # this process is only the server: its collector can be tuned for it
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -95,10 +97,13 @@ def run_foreground(config: ServerConfig) -> int:
                 pass
         await serve(config, stop)
 
+    quiet_gc = QuietFullCollections()
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+    finally:
+        quiet_gc.uninstall()
     return 0
 
 
