@@ -17,20 +17,17 @@ One worker per target (`action_worker.ActionWorker`) sends the rows of its targe
 A row is claimed by moving it from `waiting` to `sending` in one statement, so two workers (the
 old and the new one while the connection settings change) never both send it. Open one outbox
 per process: opening it is what turns a dead run's `sending` rows back into `waiting`.
-(The print queue could become a second user of this table's shape; it has not been merged yet.)
+(The print queue keeps its jobs the same way: both are an `outbox_file.OutboxFile`.)
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from notifier.core.ledger import Ending
-from notifier.core.sqlite_file import open_wal
+from notifier.core.outbox_file import OutboxFile
 
 log = logging.getLogger(__name__)
 
@@ -88,43 +85,8 @@ class Decision:
     state: str
 
 
-class ActionOutbox:
-    def __init__(self, path: Path | str, *, clock=time.time):
-        self.path = Path(path)
-        self._clock = clock
-        self._lock = threading.Lock()
-        try:
-            self._db = open_wal(self.path, busy_timeout_ms=10000)
-            self._db.executescript(_SCHEMA)
-            self._db.execute(
-                "UPDATE action_outbox SET state='waiting', in_doubt=1 WHERE state='sending'")
-        except sqlite3.Error as exc:
-            raise OutboxError(f"cannot open the action outbox in {self.path}: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
-        with self._lock:
-            try:
-                return self._db.execute(sql, params)
-            except sqlite3.Error as exc:
-                raise OutboxError(f"cannot use the action outbox: {exc}") from exc
-
-    def _transaction(self, work) -> object:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                result = work(self._db)
-                self._db.execute("COMMIT")
-                return result
-            except sqlite3.Error as exc:
-                try:
-                    self._db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise OutboxError(f"cannot use the action outbox: {exc}") from exc
+class ActionOutbox(OutboxFile):
+    table, schema, name, error = "action_outbox", _SCHEMA, "the action outbox", OutboxError
 
     # -- the click -------------------------------------------------------------------------
 

@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from notifier.core.ledger import _COLUMNS, LedgerEntry, _row_to_entry
-from notifier.core.sqlite_file import open_wal
+from notifier.core.outbox_file import OutboxFile
 
 log = logging.getLogger(__name__)
 
@@ -112,29 +109,8 @@ def printer_label(settings) -> str:
     return f"{settings['printer.kind']}:{settings['printer.address'].strip()}"
 
 
-class PrintQueue:
-    def __init__(self, path: Path | str, *, clock=time.time):
-        self.path = Path(path)
-        self._clock = clock
-        self._lock = threading.Lock()
-        try:
-            self._db = open_wal(self.path, busy_timeout_ms=10000)
-            self._db.executescript(_SCHEMA)
-            # Whatever was being sent when the last run stopped is in doubt from now on.
-            self._db.execute("UPDATE print_jobs SET state='waiting', in_doubt=1 WHERE state='sending'")
-        except sqlite3.Error as exc:
-            raise PrintQueueError(f"cannot open the print queue in {self.path}: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
-        with self._lock:
-            try:
-                return self._db.execute(sql, params)
-            except sqlite3.Error as exc:
-                raise PrintQueueError(f"cannot use the print queue: {exc}") from exc
+class PrintQueue(OutboxFile):
+    table, schema, name, error = "print_jobs", _SCHEMA, "the print queue", PrintQueueError
 
     # -- configuration -------------------------------------------------------------------
 
@@ -145,22 +121,16 @@ class PrintQueue:
         print_on = settings["printer.print_on"]
         if print_on != "off" and not settings["printer.address"].strip() and settings["printer.kind"] != "system":
             print_on = "off"  # no printer to send to: do not pile up jobs nobody will print
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute(
-                    "INSERT INTO print_config(id, print_on, copies, printer) VALUES (1, ?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET print_on=excluded.print_on, copies=excluded.copies, "
-                    "printer=excluded.printer",
-                    (print_on, min(MAX_COPIES, settings["printer.copies"]), printer))
-                self._db.execute("UPDATE print_jobs SET printer=? WHERE state='waiting'", (printer,))
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                try:
-                    self._db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise PrintQueueError(f"cannot use the print queue: {exc}") from exc
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO print_config(id, print_on, copies, printer) VALUES (1, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET print_on=excluded.print_on, copies=excluded.copies, "
+                "printer=excluded.printer",
+                (print_on, min(MAX_COPIES, settings["printer.copies"]), printer))
+            db.execute("UPDATE print_jobs SET printer=? WHERE state='waiting'", (printer,))
+
+        self._transaction(work)
 
     # -- adding jobs by hand -------------------------------------------------------------
 
