@@ -58,6 +58,7 @@ from notifier.server.store import (
     Appending,
     Credentials,
     IngestResult,
+    PrunesInBatches,
     Shop,
     ShopError,
 )
@@ -285,7 +286,7 @@ def check_persistence(client: redis.Redis) -> None:
         raise VolatileRedis("Redis has persistence off (appendonly no, no save points)")
 
 
-class RedisEventStore:
+class RedisEventStore(PrunesInBatches):
     """All server state in one Redis (or Redis Cluster through the same key layout)."""
 
     shared = True
@@ -570,14 +571,6 @@ class RedisEventStore:
         for name in names:
             self._queue(pipe, self._prune, [meta_key(name), log_key(name)], [repr(cutoff), batch])
         return [int(n) for n in pipe.execute()]
-
-    def prune(self, retention_s: float, *, now: float | None = None) -> int:
-        total = 0
-        while True:
-            removed, more = self.prune_batch(retention_s, now=now)
-            total += removed
-            if not more:
-                return total
 
     # -- callbacks to the shop's back end (see deliveries.py and callbacks.py) ------------
 

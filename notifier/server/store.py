@@ -171,7 +171,23 @@ class IngestResult:
     identity: str = ""  # the shop's identity, for the event frame's `store`
 
 
-class EventStore:
+class PrunesInBatches:
+    """`prune` for a store that has `prune_batch` (both stores: the server prunes batch by batch)."""
+
+    def prune_batch(self, retention_s: float, *, now: float | None = None) -> tuple[int, bool]:
+        raise NotImplementedError
+
+    def prune(self, retention_s: float, *, now: float | None = None) -> int:
+        """Forget everything past its keeping time, in batches; returns the events removed."""
+        total = 0
+        while True:
+            removed, more = self.prune_batch(retention_s, now=now)
+            total += removed
+            if not more:
+                return total
+
+
+class EventStore(PrunesInBatches):
     """All server state; safe to share between threads (one connection behind a lock)."""
 
     shared = False  # only this process appends: the ingest path fans out directly
@@ -401,15 +417,6 @@ class EventStore:
                 (shop, after, limit),
             ).fetchall()
         return [(seq, at, json.loads(body)) for seq, at, body in rows]
-
-    def prune(self, retention_s: float, *, now: float | None = None) -> int:
-        """Forget everything past its keeping time, in batches; returns the events removed."""
-        total = 0
-        while True:
-            removed, more = self.prune_batch(retention_s, now=now)
-            total += removed
-            if not more:
-                return total
 
     def prune_batch(self, retention_s: float, *, now: float | None = None, batch: int = PRUNE_BATCH) -> tuple[int, bool]:
         """Forget at most `batch` events older than the retention (and old nonces and keys), in

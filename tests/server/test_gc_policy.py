@@ -21,38 +21,42 @@ def only_the_collections_we_start():
     gc.enable()
 
 
+@pytest.fixture
+def clock() -> list[float]:
+    return [0.0]
+
+
+@pytest.fixture
+def policy(clock):
+    """The policy installed, with the test process's own garbage collected first."""
+    installed = QuietFullCollections(clock=lambda: clock[0])
+    installed.install()
+    gc.unfreeze()
+    gc.collect()  # whatever garbage the test process had
+    yield installed
+    installed.uninstall()
+
+
 class Node:
     def __init__(self):
         self.me = self  # a reference cycle: only the collector can free it
 
 
-def test_survivors_of_a_full_collection_that_found_nothing_are_left_out_of_the_next_ones():
-    clock = [0.0]
-    policy = QuietFullCollections(clock=lambda: clock[0])
-    policy.install()
-    try:
-        gc.unfreeze()
-        gc.collect()  # whatever garbage the test process had
-        streams = [{"stream": n} for n in range(20000)]  # what open streams hold on to
-        gc.collect()
-        assert gc.get_freeze_count() >= len(streams), "the survivors are frozen"
-        assert policy.frozen_times >= 1
-    finally:
-        policy.uninstall()
+def test_survivors_of_a_full_collection_that_found_nothing_are_left_out_of_the_next_ones(policy):
+    streams = [{"stream": n} for n in range(20000)]  # what open streams hold on to
+    gc.collect()
+    assert gc.get_freeze_count() >= len(streams), "the survivors are frozen"
+    assert policy.frozen_times >= 1
+    policy.uninstall()
     assert gc.get_freeze_count() == 0, "uninstalling lets everything back in"
 
 
-def test_a_cycle_that_becomes_garbage_after_the_freeze_is_collected_after_the_thaw():
-    clock = [0.0]
-    policy = QuietFullCollections(clock=lambda: clock[0])
-    policy.install()
+def test_a_cycle_that_becomes_garbage_after_the_freeze_is_collected_after_the_thaw(policy, clock):
+    node = Node()
+    gc.collect()  # found nothing: `node` is frozen with the rest
+    assert gc.get_freeze_count() > 0
+    gc.callbacks.append(found := _Counter())
     try:
-        gc.unfreeze()
-        gc.collect()  # whatever garbage the test process had
-        node = Node()
-        gc.collect()  # found nothing: `node` is frozen with the rest
-        assert gc.get_freeze_count() > 0
-        gc.callbacks.append(found := _Counter())
         del node  # now it is garbage, but frozen: a collection does not see it
         gc.collect()
         assert found.collected == 0
@@ -60,25 +64,17 @@ def test_a_cycle_that_becomes_garbage_after_the_freeze_is_collected_after_the_th
         gc.collect()  # time to thaw: let everything back in ...
         gc.collect()  # ... and the next full collection frees the cycle
         assert found.collected >= 1
+    finally:
         gc.callbacks.remove(found)
-    finally:
-        policy.uninstall()
 
 
-def test_a_full_collection_that_found_garbage_freezes_nothing():
-    policy = QuietFullCollections()
-    policy.install()
-    try:
-        gc.unfreeze()
-        gc.collect()
-        gc.unfreeze()
-        policy.frozen_times = 0
-        for _ in range(5 * FOUND_LITTLE):
-            Node()  # cycles that are garbage at once
-        gc.collect()
-        assert policy.frozen_times == 0 and gc.get_freeze_count() == 0
-    finally:
-        policy.uninstall()
+def test_a_full_collection_that_found_garbage_freezes_nothing(policy):
+    gc.unfreeze()
+    policy.frozen_times = 0
+    for _ in range(5 * FOUND_LITTLE):
+        Node()  # cycles that are garbage at once
+    gc.collect()
+    assert policy.frozen_times == 0 and gc.get_freeze_count() == 0
 
 
 class _Counter:

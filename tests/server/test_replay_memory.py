@@ -8,16 +8,14 @@ tested with the rest of the suite on both stores)."""
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import closing
 
-from helpers import wait_until
-from server_helpers import REPO, start_server
+from helpers import free_port
+from server_helpers import REPO, ServerProcess, start_server
 from test_ingest import post
 from test_migrate import migrate
 
@@ -112,35 +110,11 @@ def test_recent_nonces_move_to_redis_with_their_shop(tmp_path, redis_server):
         new.store.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def serve(data, port: int) -> subprocess.Popen:
-    """`notifier server run` on `data`, once it answers /healthz."""
-    proc = subprocess.Popen([sys.executable, "-m", "notifier", "server", "--data-dir", str(data), "--port", str(port),
-                             "run"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-    def serving() -> bool:
-        try:
-            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
-                    f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return True
-        except OSError:
-            return proc.poll() is not None  # it ended: the assertion below says so
-
-    wait_until(serving, 20)
-    assert proc.poll() is None, proc.stderr.read()
-    return proc
-
-
 def test_a_second_server_on_the_same_data_folder_is_refused_with_a_sentence(tmp_path):
     data = tmp_path / "srv"
     EventStore(data).close()
-    port = free_port()
-    first = serve(data, port)
+    first = ServerProcess(data, free_port())
+    first.start()
     try:
         second = subprocess.run([sys.executable, "-m", "notifier", "server", "--data-dir", str(data), "--port",
                                  str(free_port()), "run"], cwd=REPO, capture_output=True, text=True, timeout=30)
@@ -148,9 +122,7 @@ def test_a_second_server_on_the_same_data_folder_is_refused_with_a_sentence(tmp_
         assert "already serving" in second.stderr and str(data) in second.stderr
         assert "Traceback" not in second.stderr
     finally:
-        first.terminate()
-        first.wait(20)
+        first.stop()
     # Once the first one has stopped, the folder is free again.
-    third = serve(data, port)
-    third.terminate()
-    third.wait(20)
+    first.start()
+    first.stop()
