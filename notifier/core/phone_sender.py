@@ -24,8 +24,9 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from notifier.core import phone_targets
 from notifier.core.connection import Backoff
@@ -228,3 +229,31 @@ class PhoneSender:
             self._on_change()
         except Exception:  # noqa: BLE001 - a listener's fault must not stop the sending
             log.exception("phone sender listener failed")
+
+
+def send_test(read_targets: TargetReader, message: PhoneMessage,
+              send: Sender = phone_targets.send) -> tuple[list[tuple[str, phone_targets.Delivery]], str | None]:
+    """Send one message to every target now, in the caller's thread (the settings dialog's
+    button, `notifier doctor --send-test`): [(target as `describe` names it, how it went)], or
+    the sentence saying why the targets could not be read."""
+    urls, problem = read_targets()
+    return [(phone_targets.describe(url), send(url, message)) for url in dict.fromkeys(urls)], problem
+
+
+def trial(settings: Mapping[str, Any], secrets) -> tuple[bool, str]:
+    """The "send a test message" button and `notifier doctor --send-test`: the test message to
+    every saved target now, in this thread. (all went through, one line per target)."""
+    from notifier.core import escalation_wording as words
+    from notifier.core.wording import effective_language
+
+    language = effective_language(settings)
+    message = words.trial_message(words.shop_label(settings, language), language)
+    results, problem = send_test(targets_from(secrets), message)
+    if problem:
+        return False, problem
+    if not results:
+        return False, tr("No phone alert target is saved: enter one and try again.")
+    lines = [("✓ " + tr("{target}: sent", target=label)) if delivery.ok
+             else ("✗ " + tr("{target}: {reason}", target=label, reason=delivery.reason))
+             for label, delivery in results]
+    return all(delivery.ok for _label, delivery in results), "\n".join(lines)

@@ -375,6 +375,26 @@ class SettingsDialog(QDialog):
         print_row.addWidget(self.print_result, 1)
         printer_box.layout().addRow(print_row)
 
+        # Escalation: how to write the phone targets, and a test message to them.
+        phone_box = self._sections[("escalation", "phone")]
+        phone_box.layout().addRow(help_label(self.tr(
+            "Apprise addresses, separated by spaces: wecombot://KEY (WeCom group robot), "
+            "dingtalk://SECRET@TOKEN (DingTalk, signed), feishu://SECRET@TOKEN (Feishu), "
+            "schan://SENDKEY (ServerChan), bark://HOST/DEVICE_KEY, ntfy://HOST/TOPIC, "
+            "json://HOST/PATH. They hold tokens, so they are kept in the keyring only."), phone_box))
+        phone_row = QHBoxLayout()
+        phone_row.setSpacing(10)
+        self.phone_test_button = QPushButton(self.tr("Send a test message"), self)
+        self.phone_test_button.setObjectName("send_phone_test")
+        self.phone_test_button.clicked.connect(self.send_phone_test)
+        self.phone_result = QLabel(self)
+        self.phone_result.setObjectName("phone_result")
+        self.phone_result.setWordWrap(True)
+        self.phone_result.setTextFormat(Qt.TextFormat.PlainText)
+        phone_row.addWidget(self.phone_test_button, 0, Qt.AlignmentFlag.AlignTop)
+        phone_row.addWidget(self.phone_result, 1)
+        phone_box.layout().addRow(phone_row)
+
         templates = self._sections[("voice", "templates")]
         templates.layout().addRow(help_label(self.tr(
             "You can use {number} (order number, long ones read as the last 4 digits), {amount}, "
@@ -529,7 +549,7 @@ class SettingsDialog(QDialog):
         label = self.findChild(QLabel, f"error:secret:{name}")
         label.setText(message)
         label.show()
-        self.nav.setCurrentRow(0)
+        self.nav.setCurrentRow(PAGES.index(settings_layout.row_for(name).page))
         self.secret_edits[name].setFocus()
 
     def test_connection(self) -> None:
@@ -583,6 +603,30 @@ class SettingsDialog(QDialog):
         self.print_result.setStyleSheet("color: #2e7d32;" if problem is None else ERROR_STYLE)
         self.print_result.setText("✓ " + self.tr("The printer took the test page.") if problem is None
                                   else "✗ " + problem)
+
+    def send_phone_test(self) -> None:
+        """A test message to the phone targets as entered (saved or not), off the main thread."""
+        try:
+            settings = self.original.updated(
+                {k: v for k, v in self.values().items() if k.startswith(("escalation.", "printer.shop_name",
+                                                                         "connection.shop", "general."))})
+        except SettingsError as exc:
+            self.show_error(exc.key, exc.problem)
+            return
+        from notifier.core.phone_sender import trial
+
+        pending = PendingSecrets(self.secrets, self._typed_secrets(), set(self._forgotten))
+        self.phone_test_button.setEnabled(False)
+        self.phone_result.setStyleSheet("")
+        self.phone_result.setText(self.tr("Sending…"))
+        in_background(lambda: trial(settings, pending), self._phone_tested,
+                      lambda exc: (False, type(exc).__name__), "settings-phone-test")
+
+    def _phone_tested(self, answer: tuple[bool, str]) -> None:
+        ok, text = answer
+        self.phone_test_button.setEnabled(True)
+        self.phone_result.setStyleSheet("color: #2e7d32;" if ok else ERROR_STYLE)
+        self.phone_result.setText(text)
 
     def test_voice(self) -> None:
         if self.voice is None:

@@ -123,6 +123,11 @@ class PhoneServices:
         with self._lock:
             self._failures.extend([status] * count)
 
+    def succeed(self) -> None:
+        """No more made-up failures."""
+        with self._lock:
+            self._failures.clear()
+
     def hold(self) -> None:
         self._released.clear()
 
