@@ -18,24 +18,14 @@ from notifier.core.escalation import (
 )
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger, LedgerEntry
+from tests.helpers import ManualClock
 
 MIN = 60.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
@@ -58,11 +48,11 @@ def entry(ledger: Ledger, event: OrderEvent) -> LedgerEntry:
     return found
 
 
-def policy(ledger: Ledger, clock: Clock, louder: float = 3 * MIN, phone: float = 5 * MIN) -> OrderEscalations:
+def policy(ledger: Ledger, clock: ManualClock, louder: float = 3 * MIN, phone: float = 5 * MIN) -> OrderEscalations:
     return OrderEscalations(louder, phone, still_waiting=ledger.unacknowledged_among, clock=clock)
 
 
-def run_until(escalations: OrderEscalations, clock: Clock, end: float):
+def run_until(escalations: OrderEscalations, clock: ManualClock, end: float):
     """Move the clock to each moment `next_due()` names and take what is due, for `end` seconds:
     what the app's timer does. Returns [(seconds since start, escalation)]."""
     start, taken = clock.now, []

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from helpers import AudioRecorder, rms
+from helpers import AudioRecorder, ManualClock, rms
 
 from notifier.core.connection import Backoff, ConnectionStatus, ConnState
 from notifier.core.events import OrderEvent, OrderKind
@@ -21,14 +21,6 @@ from tests.fakes.phone_services import PhoneServices
 MIN = 60.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Scene:
     """Alert centre and escalation on one ledger, wired as the app wires them."""
 
@@ -39,7 +31,7 @@ class Scene:
         values = {"general.language": "zh_CN", "alerts.repeat_interval": 0, "alerts.chime": False,
                   "escalation.shop_name": "老王面馆", **overrides}
         self.settings = Settings(values)
-        self.clock = Clock()
+        self.clock = ManualClock(5000.0)
         self.phone = phone
         self.ledger = Ledger(tmp_path / "ledger.sqlite3")
         self.notifier = Notifier()
