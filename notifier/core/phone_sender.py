@@ -208,6 +208,10 @@ class PhoneSender:
                     self.sent += 1
                     delay = 0.0
                     backoff.reset()
+                elif delivery.unusable:
+                    if target.items and target.items[0] is item:
+                        target.items.popleft()  # a wrong address: no use trying again
+                    target.problem, delay = delivery.reason, 0.0
                 else:
                     delay = backoff.next_delay()
                     target.problem = tr("{target}: {reason}; trying again in {seconds} s",

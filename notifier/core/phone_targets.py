@@ -21,6 +21,7 @@ on Apprise's parsing; see there.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -99,6 +100,7 @@ class Delivery:
 
     ok: bool
     reason: str = ""
+    unusable: bool = False  # the target itself is wrong: trying again cannot help
 
 
 class _Reasons(logging.Handler):
@@ -208,6 +210,7 @@ def _text(title: str, body: str) -> str:
     return f"{title}\r\n{body}" if title else body
 
 
+@functools.cache
 def _checked_classes() -> dict[str, type]:
     """Where Apprise 2.3 does not do what the vendor documents, the part that does, per schema.
 
@@ -293,7 +296,7 @@ def send(url: str, message: PhoneMessage, *, timeout: float = TIMEOUT_S) -> Deli
     quiet_apprise()
     problem = check(url)
     if problem is not None:
-        return Delivery(False, problem)
+        return Delivery(False, problem, unusable=True)
     from apprise import AppriseAsset
 
     asset = AppriseAsset(app_id="Order Notifier", app_desc="Order Notifier")

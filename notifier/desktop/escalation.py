@@ -144,7 +144,10 @@ class Escalations(QObject):
             log.exception("escalation notification failed")
         if self._voice_allowed():
             chime = URGENT_CHIME if self.settings["alerts.chime"] else None
-            self.announcer.announce(text, chime=chime, key=NOTIFICATION_KEY)
+            # Keyed by the order, so acknowledging it drops the line if it is still queued (the
+            # alert centre cancels queued lines of acknowledged orders); a group's line stays.
+            key = step.orders[0].key if len(step.orders) == 1 else None
+            self.announcer.announce(text, chime=chime, key=key)
 
     def _phone_connection(self, event: ConnectionEscalation) -> None:
         if event.back:

@@ -148,3 +148,15 @@ def test_targets_come_from_the_keyring_secret():
     secrets = MemorySecrets({"escalation_targets": "ntfy://h/a\njson://h/b"})
     assert targets_from(secrets)() == (["ntfy://h/a", "json://h/b"], None)
     assert targets_from(MemorySecrets())() == ([], None)  # none saved: no phone alerts, no problem
+
+
+def test_a_wrong_address_is_said_once_and_not_tried_again(service):
+    sender = PhoneSender(fixed("dingtalk://", ntfy(service)), **FAST)
+    try:
+        sender.put(PhoneMessage("first", "x"))
+        service.wait_for(1)  # the good target got it
+        wait_until(sender.problems)
+        assert sender.problems() == ["钉钉 (DingTalk): the address is not complete or not one Apprise knows"]
+        wait_until(lambda: sender.waiting() == 0)  # nothing kept for retrying
+    finally:
+        sender.stop()
