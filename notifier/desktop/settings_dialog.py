@@ -511,7 +511,10 @@ class SettingsDialog(QDialog):
             if problem is not None and problem.state.value != "not_found":
                 self._secret_error(name, problem.sentence())
                 return False
-        self.secrets_changed = bool(self._typed_secrets() or self._forgotten)
+        # The phone targets are read for each message: changing them needs no reconnect.
+        from notifier.core.phone_sender import TARGETS_SECRET
+
+        self.secrets_changed = bool((set(self._typed_secrets()) | self._forgotten) - {TARGETS_SECRET})
         try:
             core_settings.save(settings)
         except OSError as exc:

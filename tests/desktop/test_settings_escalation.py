@@ -80,3 +80,17 @@ def test_a_failing_or_missing_target_is_said_per_target(qtbot, make_dialog):
     qtbot.mouseClick(dialog.phone_test_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(dialog.phone_test_button.isEnabled, timeout=10_000)
     assert dialog.phone_result.text() == "No phone alert target is saved: enter one and try again."
+
+
+def test_saving_the_targets_keeps_them_in_the_keyring_and_does_not_reconnect(qtbot, make_dialog):
+    secrets = MemorySecrets()
+    dialog = make_dialog(secrets)
+    dialog.fields["connection.url"].put("ws://127.0.0.1:9/ws")
+    dialog.fields["connection.shop"].put("noodle")
+    dialog.secret_edits["escalation_targets"].setText("ntfy://ntfy.example.com/secret-topic")
+    assert dialog.save()
+    assert secrets.get("escalation_targets")[0] == "ntfy://ntfy.example.com/secret-topic"
+    assert dialog.secrets_changed is False  # the connection keeps running
+    from notifier.core import paths
+
+    assert "secret-topic" not in paths.config_file().read_text(encoding="utf-8")
