@@ -47,6 +47,19 @@ def wait_until(
         time.sleep(interval)
 
 
+class ManualClock:
+    """A monotonic clock the test moves: `clock()` reads it, `clock.advance(s)` moves it."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -236,6 +236,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("general.start_at_login", bool, False, "Start at login"),
     Setting("general.log_level", str, "INFO", "Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     Setting("ledger.retention_days", int, 90, "Keep order history for (days)", minimum=1, maximum=3650),
+    # Escalation (docs/escalation.md): an order nobody acts on rings louder, then goes to the
+    # owner's phone through the targets in the keyring secret `escalation_targets`.
+    Setting("escalation.louder_after", int, 3, "Ring louder after (min, 0 = never)", minimum=0, maximum=120,
+            help="An order nobody has acted on is announced again with a louder, more urgent sound."),
+    Setting("escalation.phone_after", int, 5, "Send to the phone after (min, 0 = never)", minimum=0,
+            maximum=240, help="The order is sent to the phone alert targets below."),
+    Setting("escalation.connection_after", int, 5, "Send a lost connection to the phone after (min, 0 = never)",
+            minimum=0, maximum=240,
+            help="And again when it is back, with how many orders arrived meanwhile."),
+    Setting("escalation.connection_when", str, "always", "Send a lost connection", choices=("always", "outside_quiet_hours"),
+            help="outside_quiet_hours: not while the quiet hours (alerts) say the shop is closed."),
+    Setting("escalation.shop_name", str, "", "Shop name in phone messages",
+            help="Empty: the shop name on the ticket, else the connection's shop."),
     # Secrets: where a headless listener finds them besides the keyring (notifier.core.secrets)
     Setting("secrets.file", str, "", "Secret file", kind="path", advanced=True,
             help="For listeners without a keyring: a file only you can read (chmod 600), with "
@@ -247,6 +260,8 @@ SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec("skytakeout_admin_password", "Admin password", ("skytakeout",)),
     SecretSpec("json_token", "Bearer token (optional)", ("json",)),
     SecretSpec("amqp_password", "RabbitMQ password", ("amqp",)),
+    # Escalation: Apprise URLs (they hold tokens), one per line; every protocol can use them.
+    SecretSpec("escalation_targets", "Phone alert targets (Apprise URLs)", PROTOCOLS),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -144,6 +144,10 @@ class AlertCentre(QObject):
 
         notifier.activated.connect(self.activated)
 
+        # Escalation (desktop/escalation.py) says which orders have waited too long: their
+        # repeats ring its urgent chime instead of the new-order one.
+        self.is_urgent: Callable[[str], bool] = lambda _key: False
+
     def stop(self) -> None:
         """No more repeats, summaries or announcements: the ledger is about to close."""
         for timer in (self._repeat_timer, self._burst_timer, self._down_timer, self._mute_timer):
@@ -364,7 +368,7 @@ class AlertCentre(QObject):
                 for repeat in due:
                     self._say(
                         wording.announcement(repeat.event, self.settings, self._language),
-                        "new_order",
+                        "urgent" if self.is_urgent(repeat.key) else "new_order",  # escalation
                         repeat.key,
                     )
         self._schedule_repeat()

@@ -187,6 +187,7 @@ class NotifierApp:
         self.announcer.voice_problem.connect(self.tray.set_voice_problem)
         self.alerts = AlertCentre(self.settings, self.ledger, self.notifier, self.announcer)
         self._start_printing()
+        self._start_escalation()
         self.decisions = OrderDecisions(self.ledger, self.intake, self.notifier, self.alerts)
         self.decisions.available_changed.connect(self.tray.set_decisions_available)
         self.decisions.changed.connect(self.printing.wake)  # "print on accept" queued a ticket
@@ -242,6 +243,26 @@ class NotifierApp:
                                   parent=self.qapp)
         self.intake.on_order(self.printing.wake)
         self.printing.problem_changed.connect(self._printer_problem)
+
+    def _start_escalation(self) -> None:
+        """Orders nobody acts on ring louder, then go to the owner's phone; so does a connection
+        that stays down (notifier/desktop/escalation.py). Sending runs on its own threads."""
+        from notifier.core.phone_sender import targets_from
+        from notifier.desktop.escalation import Escalations
+
+        self.escalations = Escalations(self.settings, self.ledger, self.notifier, self.announcer,
+                                       targets_from(self.secrets), voice_allowed=self.alerts.voice_allowed,
+                                       repeating=lambda: self.alerts.repeating, parent=self.qapp)
+        self.alerts.is_urgent = self.escalations.is_urgent
+        self.bridge.orders.connect(self.escalations.on_orders)
+        self.escalations.problem_changed.connect(self._phone_problem)
+        if self.console:
+            self.escalations.phoned.connect(lambda title: self.console.line("phone", title))
+
+    def _phone_problem(self, sentence: str) -> None:
+        self.tray.set_phone_problem(sentence)
+        if self.console and sentence:
+            self.console.line("phone", sentence)
 
     def _printer_problem(self, sentence: str) -> None:
         self.tray.set_printer_problem(sentence)
@@ -302,6 +323,7 @@ class NotifierApp:
         self._status = status
         self.decisions.refresh()  # a new source (settings changed) announces itself here
         self.alerts.on_status(status)
+        self.escalations.on_status(status)
         self.tray.set_status(status)
         if self.console:
             self.console.line("connection", status.sentence())
@@ -398,6 +420,7 @@ class NotifierApp:
         self.alerts.apply_settings(self.settings)
         self.announcer.apply_settings(self.settings)
         self.printing.apply_settings(self.settings)
+        self.escalations.apply_settings(self.settings)
         was_waiting = self.first_run
         self.first_run = False
         if was_waiting or secrets_changed or self.settings.connection_changed(old):
@@ -468,6 +491,8 @@ class NotifierApp:
                 self.decisions.stop()
             if getattr(self, "printing", None) is not None:
                 self.printing.stop()
+            if getattr(self, "escalations", None) is not None:
+                self.escalations.stop()
         finally:
             self.single.release()
             self.ledger.close()

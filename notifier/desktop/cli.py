@@ -10,7 +10,7 @@ from notifier.core.launch import Launch
 def _cmd_doctor(args: argparse.Namespace, launch: Launch) -> int:
     from notifier.desktop.doctor import run_doctor
 
-    return run_doctor(launch.settings, voices=not args.no_voices)
+    return run_doctor(launch.settings, voices=not args.no_voices, send_test=args.send_test)
 
 
 def _cmd_speech_helper(_args: argparse.Namespace) -> int:
@@ -22,6 +22,8 @@ def _cmd_speech_helper(_args: argparse.Namespace) -> int:
 def add_desktop_commands(sub) -> None:
     doctor = sub.add_parser("doctor", help="print what works on this machine (notifications, voice, keyring, tray)")
     doctor.add_argument("--no-voices", action="store_true", help="skip listing voices (can be slow)")
+    doctor.add_argument("--send-test", action="store_true",
+                        help="send a test message to the phone alert targets (escalation)")
     # uses_settings: the entry point resolves the settings (--config, --set …) and passes them.
     doctor.set_defaults(func=_cmd_doctor, uses_settings=True)
     # The speech helper process the app starts (desktop/speech_helper.py); not for people.

@@ -92,6 +92,32 @@ def printer_finding(settings) -> Finding:
                    + waiting)
 
 
+def phone_finding(settings, *, send: bool = False, secrets=None) -> Finding:
+    """The escalation's phone alert targets, named by service (never their tokens); with
+    `send`, a test message to each and how it went."""
+    from notifier.core.phone_sender import targets_from, trial
+    from notifier.core.phone_targets import check, describe
+    from notifier.core.secrets import SecretStore
+
+    topic = "Phone alerts"
+    secrets = secrets if secrets is not None else SecretStore()
+    urls, problem = targets_from(secrets)()
+    if problem:
+        return Finding(topic, WARN, problem)
+    if not urls:
+        return Finding(topic, OK, core_tr("no targets saved: orders nobody acts on are not sent to a "
+                                          "phone (Settings, Escalation page)"))
+    unusable = [why for url in urls if (why := check(url))]
+    listed = core_tr("{count} target(s): {targets}", count=len(urls),
+                     targets=", ".join(describe(url) for url in urls))
+    if unusable:
+        return Finding(topic, FAIL, listed + "; " + "; ".join(unusable))
+    if not send:
+        return Finding(topic, OK, listed + "; " + core_tr("`notifier doctor --send-test` sends a test message"))
+    ok, report = trial(settings, secrets)
+    return Finding(topic, OK if ok else WARN, listed + "; " + report.replace("\n", "; "))
+
+
 SPEECH_OPEN_TIMEOUT_S = 5
 
 
@@ -153,7 +179,7 @@ def speech_finding(settings, *, voices: bool = True) -> Finding:
         announcer.shutdown()
 
 
-def examine(settings, *, voices: bool = True) -> list[Finding]:
+def examine(settings, *, voices: bool = True, send_test: bool = False) -> list[Finding]:
     """Every check, in the order a person reads them."""
     findings: list[Finding] = []
 
@@ -227,14 +253,15 @@ def examine(settings, *, voices: bool = True) -> list[Finding]:
         ("Files", files),
         ("Start at login", login),
         ("Printer", lambda: printer_finding(settings)),
+        ("Phone alerts", lambda: phone_finding(settings, send=send_test)),
     ):
         findings.append(_guard(topic, probe))
     return findings
 
 
-def run_doctor(settings, *, voices: bool = True, stream=None) -> int:
+def run_doctor(settings, *, voices: bool = True, send_test: bool = False, stream=None) -> int:
     stream = stream or sys.stdout
-    findings = examine(settings, voices=voices)
+    findings = examine(settings, voices=voices, send_test=send_test)
     for finding in findings:
         print(finding.line(), file=stream, flush=True)
     return 1 if any(f.verdict == FAIL for f in findings) else 0

@@ -326,34 +326,31 @@ class SettingsDialog(QDialog):
         self._secret_rows[name] = widget
         self._secret_notes[name] = note
 
+    def _button_row(self, box: QGroupBox, text: str, name: str, clicked) -> tuple[QPushButton, QLabel]:
+        """A test button with its answer beside it, as the last row of a section."""
+        row = QHBoxLayout()
+        row.setSpacing(10)
+        button = QPushButton(text, self)
+        button.setObjectName(name)
+        button.clicked.connect(clicked)
+        answer = QLabel(self)
+        answer.setWordWrap(True)
+        answer.setTextFormat(Qt.TextFormat.PlainText)
+        row.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(answer, 1)
+        box.layout().addRow(row)
+        return button, answer
+
     def _add_page_extras(self) -> None:
         # Test connection: right under the server section, where the user just typed.
-        server_box = self._sections[("connection", "server")]
-        test_row = QHBoxLayout()
-        test_row.setSpacing(10)
-        self.test_connection_button = QPushButton(self.tr("Test connection"), self)
-        self.test_connection_button.setObjectName("test_connection")
-        self.test_connection_button.clicked.connect(self.test_connection)
-        self.connection_result = QLabel(self)
+        self.test_connection_button, self.connection_result = self._button_row(
+            self._sections[("connection", "server")], self.tr("Test connection"), "test_connection",
+            self.test_connection)
         self.connection_result.setObjectName("connection_result")
-        self.connection_result.setWordWrap(True)
-        self.connection_result.setTextFormat(Qt.TextFormat.PlainText)
-        test_row.addWidget(self.test_connection_button, 0, Qt.AlignmentFlag.AlignTop)
-        test_row.addWidget(self.connection_result, 1)
-        server_box.layout().addRow(test_row)
 
-        voice_box = self._sections[("voice", "voice")]
-        voice_row = QHBoxLayout()
-        voice_row.setSpacing(10)
-        self.test_voice_button = QPushButton(self.tr("Test voice"), self)
-        self.test_voice_button.setObjectName("test_voice")
-        self.test_voice_button.clicked.connect(self.test_voice)
-        self.voice_result = QLabel(self)
+        self.test_voice_button, self.voice_result = self._button_row(
+            self._sections[("voice", "voice")], self.tr("Test voice"), "test_voice", self.test_voice)
         self.voice_result.setObjectName("voice_result")
-        self.voice_result.setWordWrap(True)
-        voice_row.addWidget(self.test_voice_button, 0, Qt.AlignmentFlag.AlignTop)
-        voice_row.addWidget(self.voice_result, 1)
-        voice_box.layout().addRow(voice_row)
         if self.voice is None:
             self.test_voice_button.setEnabled(False)
             self.voice_result.setText(self.tr("Voice is not available in this window."))
@@ -361,19 +358,21 @@ class SettingsDialog(QDialog):
             self.voice_result.setText(self.voice.problem())
             self.voice_result.setStyleSheet(ERROR_STYLE)
 
-        printer_box = self._sections[("printer", "printer")]
-        print_row = QHBoxLayout()
-        print_row.setSpacing(10)
-        self.print_test_button = QPushButton(self.tr("Print test page"), self)
-        self.print_test_button.setObjectName("print_test_page")
-        self.print_test_button.clicked.connect(self.print_test_page)
-        self.print_result = QLabel(self)
+        self.print_test_button, self.print_result = self._button_row(
+            self._sections[("printer", "printer")], self.tr("Print test page"), "print_test_page",
+            self.print_test_page)
         self.print_result.setObjectName("print_result")
-        self.print_result.setWordWrap(True)
-        self.print_result.setTextFormat(Qt.TextFormat.PlainText)
-        print_row.addWidget(self.print_test_button, 0, Qt.AlignmentFlag.AlignTop)
-        print_row.addWidget(self.print_result, 1)
-        printer_box.layout().addRow(print_row)
+
+        # Escalation: how to write the phone targets, and a test message to them.
+        phone_box = self._sections[("escalation", "phone")]
+        phone_box.layout().addRow(help_label(self.tr(
+            "Apprise addresses, separated by spaces: wecombot://KEY (WeCom group robot), "
+            "dingtalk://SECRET@TOKEN (DingTalk, signed), feishu://SECRET@TOKEN (Feishu), "
+            "schan://SENDKEY (ServerChan), bark://HOST/DEVICE_KEY, ntfy://HOST/TOPIC, "
+            "json://HOST/PATH. They hold tokens, so they are kept in the keyring only."), phone_box))
+        self.phone_test_button, self.phone_result = self._button_row(
+            phone_box, self.tr("Send a test message"), "send_phone_test", self.send_phone_test)
+        self.phone_result.setObjectName("phone_result")
 
         templates = self._sections[("voice", "templates")]
         templates.layout().addRow(help_label(self.tr(
@@ -512,7 +511,10 @@ class SettingsDialog(QDialog):
             if problem is not None and problem.state.value != "not_found":
                 self._secret_error(name, problem.sentence())
                 return False
-        self.secrets_changed = bool(self._typed_secrets() or self._forgotten)
+        # The phone targets are read for each message: changing them needs no reconnect.
+        from notifier.core.phone_sender import TARGETS_SECRET
+
+        self.secrets_changed = bool((set(self._typed_secrets()) | self._forgotten) - {TARGETS_SECRET})
         try:
             core_settings.save(settings)
         except OSError as exc:
@@ -529,7 +531,7 @@ class SettingsDialog(QDialog):
         label = self.findChild(QLabel, f"error:secret:{name}")
         label.setText(message)
         label.show()
-        self.nav.setCurrentRow(0)
+        self.nav.setCurrentRow(PAGES.index(settings_layout.row_for(name).page))
         self.secret_edits[name].setFocus()
 
     def test_connection(self) -> None:
@@ -583,6 +585,30 @@ class SettingsDialog(QDialog):
         self.print_result.setStyleSheet("color: #2e7d32;" if problem is None else ERROR_STYLE)
         self.print_result.setText("✓ " + self.tr("The printer took the test page.") if problem is None
                                   else "✗ " + problem)
+
+    def send_phone_test(self) -> None:
+        """A test message to the phone targets as entered (saved or not), off the main thread."""
+        try:
+            settings = self.original.updated(
+                {k: v for k, v in self.values().items() if k.startswith(("escalation.", "printer.shop_name",
+                                                                         "connection.shop", "general."))})
+        except SettingsError as exc:
+            self.show_error(exc.key, exc.problem)
+            return
+        from notifier.core.phone_sender import trial
+
+        pending = PendingSecrets(self.secrets, self._typed_secrets(), set(self._forgotten))
+        self.phone_test_button.setEnabled(False)
+        self.phone_result.setStyleSheet("")
+        self.phone_result.setText(self.tr("Sending…"))
+        in_background(lambda: trial(settings, pending), self._phone_tested,
+                      lambda exc: (False, type(exc).__name__), "settings-phone-test")
+
+    def _phone_tested(self, answer: tuple[bool, str]) -> None:
+        ok, text = answer
+        self.phone_test_button.setEnabled(True)
+        self.phone_result.setStyleSheet("color: #2e7d32;" if ok else ERROR_STYLE)
+        self.phone_result.setText(text)
 
     def test_voice(self) -> None:
         if self.voice is None:

@@ -21,10 +21,10 @@ from PySide6.QtCore import QCoreApplication
 from notifier.core.i18n import tr as core_tr
 from notifier.core.settings import BY_KEY, SECRETS, SETTINGS, SecretSpec, Setting
 
-PAGES = ("connection", "alerts", "voice", "printer", "general")
+PAGES = ("connection", "alerts", "escalation", "voice", "printer", "general")
 PAGE_OF_GROUP = {"connection": "connection", "skytakeout": "connection", "json": "connection",
                  "amqp": "connection", "alerts": "alerts", "voice": "voice", "printer": "printer",
-                 "general": "general", "ledger": "general"}
+                 "general": "general", "ledger": "general", "escalation": "escalation"}
 
 
 
@@ -92,6 +92,10 @@ def sections() -> tuple[Section, ...]:
         Section("alerts", "repeats", QCoreApplication.translate("SettingsDialog", "Repeats and summaries")),
         Section("alerts", "quiet", QCoreApplication.translate("SettingsDialog", "Quiet hours (voice off, notifications still shown)")),
         Section("alerts", "browser", QCoreApplication.translate("SettingsDialog", "Opening orders")),
+        # Escalation (desktop/escalation.py): louder, then the owner's phone.
+        Section("escalation", "steps", QCoreApplication.translate("SettingsDialog", "When nobody acts on an order")),
+        Section("escalation", "phone", QCoreApplication.translate("SettingsDialog", "The owner's phone")),
+        Section("escalation", "connection", QCoreApplication.translate("SettingsDialog", "When the connection is lost")),
         Section("voice", "voice", QCoreApplication.translate("SettingsDialog", "Voice")),
         Section("voice", "templates", QCoreApplication.translate("SettingsDialog", "What is said")),
         Section("voice", "advanced", QCoreApplication.translate("SettingsDialog", "Advanced"), advanced=True),
@@ -104,6 +108,7 @@ def sections() -> tuple[Section, ...]:
 
 def page_titles() -> dict[str, str]:
     return {"connection": QCoreApplication.translate("SettingsDialog", "Connection"), "alerts": QCoreApplication.translate("SettingsDialog", "Alerts"), "voice": QCoreApplication.translate("SettingsDialog", "Voice"),
+            "escalation": QCoreApplication.translate("SettingsDialog", "Escalation"),
             "printer": QCoreApplication.translate("SettingsDialog", "Printer"),
             "general": QCoreApplication.translate("SettingsDialog", "General")}
 
@@ -180,6 +185,29 @@ def _listed_rows() -> list[Row]:
             placeholder="http://admin.example/#/order?orderId={order_id}",
             hint=QCoreApplication.translate("SettingsDialog", "{order_id} and {order_number} are filled in. Used by a click on a "
                     "notification and by “Open in browser”.")),
+        # Escalation: the declared labels carry "(min, 0 = never)"; here a short label and a hint.
+        Row("escalation.louder_after", "escalation", "steps",
+            label=QCoreApplication.translate("SettingsDialog", "Ring louder after (min)"),
+            hint=QCoreApplication.translate("SettingsDialog", "The order is announced again with a louder, more "
+                                            "urgent sound. 0: never.")),
+        Row("escalation.phone_after", "escalation", "steps",
+            label=QCoreApplication.translate("SettingsDialog", "Send to the phone after (min)"),
+            hint=QCoreApplication.translate("SettingsDialog", "One message per order; orders waiting together "
+                                            "are one message. 0: never.")),
+        Row("escalation.shop_name", "escalation", "phone"),
+        Row("escalation_targets", "escalation", "phone", editor="secret", secret=True,
+            label=QCoreApplication.translate("SettingsDialog", "Send to")),
+        Row("escalation.connection_after", "escalation", "connection",
+            label=QCoreApplication.translate("SettingsDialog", "Send to the phone after (min)"),
+            hint=QCoreApplication.translate("SettingsDialog", "And again when it is back, with how many orders "
+                                            "arrived meanwhile. 0: never.")),
+        Row("escalation.connection_when", "escalation", "connection",
+            label=QCoreApplication.translate("SettingsDialog", "Send"), choices={
+                "always": QCoreApplication.translate("SettingsDialog", "Always"),
+                "outside_quiet_hours": QCoreApplication.translate("SettingsDialog",
+                                                                  "Not during the quiet hours (shop closed)")},
+            hint=QCoreApplication.translate("SettingsDialog", "Until opening hours can be set, the quiet hours "
+                                            "on the Alerts page stand for “closed”.")),
         Row("voice.name", "voice", "voice", editor="voice_name"),
         Row("voice.volume", "voice", "voice"),
         Row("voice.rate", "voice", "voice"),

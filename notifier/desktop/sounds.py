@@ -32,7 +32,7 @@ from notifier.core.paths import resources_dir
 
 log = logging.getLogger(__name__)
 
-CHIMES = ("new_order", "reminder", "alert")
+CHIMES = ("new_order", "reminder", "alert", "urgent")  # urgent: escalation.py
 # Wait past a chime's length before the words start: the audio path's own latency.
 SLACK_MS = 150
 

@@ -178,6 +178,7 @@ class Tray(QObject):
         self._status: ConnectionStatus | None = None
         self._voice_problem = ""
         self._printer_problem = ""
+        self._phone_problem = ""  # the escalation's phone alerts (desktop/escalation.py)
         self._count = 0
         self._drawn: tuple[Look, str] | None = None
         self.icon = QSystemTrayIcon(self)
@@ -266,6 +267,11 @@ class Tray(QObject):
         self._printer_problem = sentence
         self._refresh_tooltip()
 
+    def set_phone_problem(self, sentence: str) -> None:
+        """Say in the tooltip which phone alert target fails ("" when they all work again)."""
+        self._phone_problem = sentence
+        self._refresh_tooltip()
+
     def _refresh_tooltip(self) -> None:
         sentence = self._status.sentence() if self._status is not None else ""
         self.icon.setToolTip(self._tooltip(sentence))
@@ -277,6 +283,8 @@ class Tray(QObject):
             lines.append(self.tr("Voice unavailable: {reason}").format(reason=self._voice_problem))
         if self._printer_problem:
             lines.append(self._printer_problem)
+        if self._phone_problem:
+            lines.append(self._phone_problem)
         return "\n".join(lines)
 
     def set_decisions_available(self, available: bool) -> None:

@@ -1,4 +1,4 @@
-"""Generate the chimes played before announcements: resources/sounds/{new_order,reminder,alert}.wav.
+"""Generate the chimes played before announcements: resources/sounds/{new_order,reminder,alert,urgent}.wav.
 
 Pure Python (`wave` + `math`), no third-party audio, so the sounds are ours to ship. Output is
 deterministic: running it again gives byte-identical files, and the WAVs are committed.
@@ -27,11 +27,20 @@ CHIMES: dict[str, list[tuple[float, float, float]]] = {
     "new_order": [(987.77, 0.00, 0.30), (1318.51, 0.16, 0.45)],  # B5 -> E6
     "reminder": [(1760.00, 0.00, 0.16), (1760.00, 0.17, 0.16), (1760.00, 0.34, 0.30)],  # A6 x3
     "alert": [(880.00, 0.00, 0.30), (587.33, 0.22, 0.42)],  # A5 -> D5
+    # Escalation (an order nobody acted on for minutes): an alarm-like alternation, sustained
+    # instead of decaying, with odd harmonics and nearly full scale, so it is clearly louder
+    # (about 3x the RMS of new_order) and more urgent than every other chime.
+    "urgent": [(1760.00 if i % 2 else 1318.51, i * 0.125, 0.12) for i in range(8)],  # E6/A6 x4
 }
 HARMONICS = ((1.0, 1.0), (2.0, 0.35), (3.0, 0.12))  # (multiple, weight)
+# Per chime: (harmonics, decay per note length, peak). The bells ring out; the alarm holds.
+VOICING: dict[str, tuple[tuple[tuple[float, float], ...], float, float]] = {
+    "urgent": (((1.0, 1.0), (3.0, 0.33), (5.0, 0.2)), 0.8, 0.98),
+}
 
 
-def render(notes: list[tuple[float, float, float]]) -> list[float]:
+def render(notes: list[tuple[float, float, float]], harmonics=HARMONICS, decay: float = 6.0,
+           peak: float = PEAK) -> list[float]:
     """Samples in -1..1 for the notes mixed together."""
     total = max(start + length for _f, start, length in notes) + 0.02
     samples = [0.0] * int(total * RATE)
@@ -41,15 +50,15 @@ def render(notes: list[tuple[float, float, float]]) -> list[float]:
         attack = int(0.004 * RATE)  # a few ms of fade-in: no click at the onset
         for i in range(count):
             t = i / RATE
-            envelope = math.exp(-t * 6.0 / length)
+            envelope = math.exp(-t * decay / length)
             if i < attack:
                 envelope *= i / attack
             if i > count - 200:  # fade the tail to zero: no click at the end either
                 envelope *= (count - i) / 200
-            value = sum(w * math.sin(2 * math.pi * freq * m * t) for m, w in HARMONICS)
+            value = sum(w * math.sin(2 * math.pi * freq * m * t) for m, w in harmonics)
             samples[first + i] += envelope * value
     loudest = max(abs(s) for s in samples) or 1.0
-    return [s * PEAK / loudest for s in samples]
+    return [s * peak / loudest for s in samples]
 
 
 def write_wav(path: Path, samples: list[float]) -> None:
@@ -69,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for name, notes in CHIMES.items():
         path = args.out / f"{name}.wav"
-        write_wav(path, render(notes))
+        write_wav(path, render(notes, *VOICING.get(name, (HARMONICS, 6.0, PEAK))))
         print(f"wrote {path}")
     return 0
 

@@ -44,8 +44,10 @@ SKYTAKEOUT = {"connection.protocol": "skytakeout", "connection.url": "ws://192.1
               "skytakeout.admin_url": "http://192.168.1.20:8080", "skytakeout.admin_user": "admin",
               "alerts.quiet_start": "22:30", "alerts.quiet_end": "07:00", "alerts.order_url": ORDER_URL,
               "printer.print_on": "new_order", "printer.address": "192.168.1.50:9100",
-              "printer.copies": 2, "printer.shop_name": "老王面馆"}
-PAGES = ("connection", "alerts", "voice", "printer", "general")
+              "printer.copies": 2, "printer.shop_name": "老王面馆",
+              "escalation.connection_when": "outside_quiet_hours"}
+# The dialog's own page order, so each picture is named after the page it shows.
+from notifier.desktop.settings_layout import PAGES  # noqa: E402
 
 
 def at(hour: int, minute: int) -> float:
@@ -89,7 +91,8 @@ def settings_dialog():
     from notifier.core.settings import Settings
     from notifier.desktop.settings_dialog import SettingsDialog
 
-    dialog = SettingsDialog(Settings(SKYTAKEOUT), MemorySecrets({"skytakeout_admin_password": "x"}))
+    dialog = SettingsDialog(Settings(SKYTAKEOUT), MemorySecrets({"skytakeout_admin_password": "x",
+                                                                 "escalation_targets": "x"}))
     dialog.resize(800, 780)  # tall enough for the longest page without scrolling
     return dialog
 

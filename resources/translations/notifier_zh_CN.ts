@@ -409,6 +409,18 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>打开订单</translation>
     </message>
     <message>
+        <source>When nobody acts on an order</source>
+        <translation>无人处理订单时</translation>
+    </message>
+    <message>
+        <source>The owner&apos;s phone</source>
+        <translation>店主的手机</translation>
+    </message>
+    <message>
+        <source>When the connection is lost</source>
+        <translation>连接断开时</translation>
+    </message>
+    <message>
         <source>What is said</source>
         <translation>播报内容</translation>
     </message>
@@ -469,8 +481,20 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>打印测试页</translation>
     </message>
     <message>
+        <source>Apprise addresses, separated by spaces: wecombot://KEY (WeCom group robot), dingtalk://SECRET@TOKEN (DingTalk, signed), feishu://SECRET@TOKEN (Feishu), schan://SENDKEY (ServerChan), bark://HOST/DEVICE_KEY, ntfy://HOST/TOPIC, json://HOST/PATH. They hold tokens, so they are kept in the keyring only.</source>
+        <translation>Apprise 地址，多个用空格隔开：wecombot://KEY（企业微信群机器人）、dingtalk://SECRET@TOKEN（钉钉，加签）、feishu://SECRET@TOKEN（飞书）、schan://SENDKEY（Server酱）、bark://HOST/DEVICE_KEY、ntfy://HOST/TOPIC、json://HOST/PATH。地址中含有令牌，所以只保存在密钥环中。</translation>
+    </message>
+    <message>
+        <source>Send a test message</source>
+        <translation>发送测试消息</translation>
+    </message>
+    <message>
         <source>You can use {number} (order number, long ones read as the last 4 digits), {amount}, {customer}, {text} and {order_id}.</source>
         <translation>可以使用 {number}（订单号，较长的只读后 4 位）、{amount}、{customer}、{text} 和 {order_id}。</translation>
+    </message>
+    <message>
+        <source>Escalation</source>
+        <translation>超时提醒</translation>
     </message>
     <message>
         <source>Printer</source>
@@ -547,6 +571,46 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>{order_id} and {order_number} are filled in. Used by a click on a notification and by “Open in browser”.</source>
         <translation>会填入 {order_id} 和 {order_number}。点击通知和“在浏览器中打开”都使用此地址。</translation>
+    </message>
+    <message>
+        <source>Ring louder after (min)</source>
+        <translation>多久后加大提醒（分钟）</translation>
+    </message>
+    <message>
+        <source>The order is announced again with a louder, more urgent sound. 0: never.</source>
+        <translation>用更响、更急促的提示音再次播报该订单。0：不加大。</translation>
+    </message>
+    <message>
+        <source>Send to the phone after (min)</source>
+        <translation>多久后发到手机（分钟）</translation>
+    </message>
+    <message>
+        <source>One message per order; orders waiting together are one message. 0: never.</source>
+        <translation>每个订单发一条；同时等待的订单合成一条。0：不发。</translation>
+    </message>
+    <message>
+        <source>Send to</source>
+        <translation>发送到</translation>
+    </message>
+    <message>
+        <source>And again when it is back, with how many orders arrived meanwhile. 0: never.</source>
+        <translation>恢复时再发一条，说明期间收到了几个订单。0：不发。</translation>
+    </message>
+    <message>
+        <source>Send</source>
+        <translation>发送</translation>
+    </message>
+    <message>
+        <source>Always</source>
+        <translation>总是</translation>
+    </message>
+    <message>
+        <source>Not during the quiet hours (shop closed)</source>
+        <translation>免打扰时段不发（已打烊）</translation>
+    </message>
+    <message>
+        <source>Until opening hours can be set, the quiet hours on the Alerts page stand for “closed”.</source>
+        <translation>在可以设置营业时间之前，“提醒”页上的免打扰时段视为打烊。</translation>
     </message>
     <message>
         <source>Never</source>
@@ -679,6 +743,10 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>The printer took the test page.</source>
         <translation>打印机已收到测试页。</translation>
+    </message>
+    <message>
+        <source>Sending…</source>
+        <translation>正在发送…</translation>
     </message>
     <message>
         <source>Speaking a sample…</source>

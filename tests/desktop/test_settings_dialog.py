@@ -90,7 +90,7 @@ def test_every_declared_setting_and_secret_has_a_field(make_dialog):
     spin = dialog.fields["alerts.repeat_interval"].editor
     assert (spin.minimum(), spin.maximum()) == (0, 3600)
     assert [dialog.nav.item(i).text() for i in range(dialog.nav.count())] == \
-        ["Connection", "Alerts", "Voice", "Printer", "General"]
+        ["Connection", "Alerts", "Escalation", "Voice", "Printer", "General"]
 
 
 def test_only_the_chosen_protocols_fields_are_shown(make_dialog):
