@@ -162,9 +162,16 @@ def _check_callback(url: str | None) -> None:
 
         try:
             check_callback_url(url)
-        except CallbackError:
-            raise UsageError(tr("The callback URL {url} must be an http:// or https:// address.",
-                                url=url)) from None
+        except CallbackError as exc:
+            sentences = {
+                "port": tr("The callback URL {url} has a port that is not a number from 0 to 65535.", url=url),
+                "characters": tr("The callback URL {url} must not contain spaces or control characters.", url=url),
+                "credentials": tr("The callback URL must not contain a user name or password: it is written to "
+                                  "the log, and the signature is what proves a call comes from this server."),
+                "host": tr("The callback URL {url} has no valid host name.", url=url),
+            }
+            raise UsageError(sentences.get(exc.reason) or tr(
+                "The callback URL {url} must be an http:// or https:// address.", url=url)) from None
 
 
 def _set_callback(store, shop: str, url: str) -> None:

@@ -43,10 +43,13 @@ from notifier.server.deliveries import (  # noqa: F401 - the names callers knew 
     CallbackError,
     Delivery,
     callback_body,
+    callback_where,
     check_callback_url,
     retry_delay,
 )
+from notifier.server.log_limits import LimitedLog
 from notifier.server.store import ShopError
+from notifier.server.supervision import Supervised
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,12 @@ def import_legacy(store: Any, data_dir: Path | str) -> tuple[int, int]:
 
 
 class CallbackDeliverer:
-    """Sends the store's due deliveries from the server's event loop; `wake` after queueing."""
+    """Sends the store's due deliveries from the server's event loop; `wake` after queueing.
+
+    Whatever goes wrong with one delivery (a URL the resolver refuses, TLS, DNS, an answer that
+    never ends, the store failing to record the outcome) stays with that delivery: it is retried
+    with backoff, and logged at most once a minute per shop. The loop itself runs supervised
+    (supervision.py), so nothing one shop does can end callbacks for the others."""
 
     def __init__(self, store: Any, *, first_retry_s: float = FIRST_RETRY_S, lease_s: float = LEASE_S,
                  clock: Callable[[], float] = time.time):
@@ -108,6 +116,7 @@ class CallbackDeliverer:
         self.lease_s = lease_s
         self._clock = clock
         self._wakeup = asyncio.Event()
+        self._log = LimitedLog(log)
         self.delivered = 0
 
     def wake(self) -> None:
@@ -117,13 +126,16 @@ class CallbackDeliverer:
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         shared = getattr(self.store, "shared", False)
         async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
-            self.store.release_claims()
+            try:
+                self.store.release_claims()
+            except Exception as exc:  # noqa: BLE001 - what this process claimed comes back after its lease
+                self._log.warning("release", "cannot release this server's earlier callback claims: %s", exc)
             while True:
                 self._wakeup.clear()
                 try:
                     claimed, next_at = self.store.claim_deliveries(self.lease_s)
                 except Exception as exc:  # noqa: BLE001 - the store is down: try again later
-                    log.warning("cannot read the callback queue: %s", exc)
+                    self._log.warning("claim", "cannot read the callback queue: %s", exc)
                     claimed, next_at = [], self._clock() + 5.0
                 # All at once: each must be done within its claim's lease, not one after another.
                 await asyncio.gather(*(self._deliver(session, delivery) for delivery in claimed))
@@ -136,18 +148,33 @@ class CallbackDeliverer:
                     await asyncio.wait_for(self._wakeup.wait(), wait)
 
     async def _deliver(self, session: aiohttp.ClientSession, delivery: Delivery) -> None:
-        event_id, url = delivery.event_id, delivery.url
+        """One attempt; never raises (but for cancellation): any failure is this delivery's."""
+        try:
+            await self._attempt(session, delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - contained: retried, logged once a minute per shop
+            self._retry(delivery, f"{type(exc).__name__}: {exc}")
+
+    async def _attempt(self, session: aiohttp.ClientSession, delivery: Delivery) -> None:
+        event_id, shop = delivery.event_id, delivery.shop
         if self._clock() - delivery.created_at > GIVE_UP_AFTER_S:
-            log.warning("callback %s to %s dropped: no 2xx in %d attempts", event_id, url, delivery.attempts)
+            log.warning("callback %s of %s to %s dropped: no 2xx in %d attempts", event_id, shop,
+                        callback_where(delivery.url), delivery.attempts)
             self.store.finish_delivery(delivery)
             return
         left = delivery.claim - self._clock() - CLAIM_MARGIN_S
         if left <= 0:
             return  # the lease ran out before its turn: it is due again, for any process
-        secret = self.store.ingest_secret(delivery.shop)
+        secret = self.store.ingest_secret(shop)
         if secret is None:
-            log.info("callback %s dropped: the shop was removed", event_id)
+            log.info("callback %s dropped: the shop %s was removed", event_id, shop)
             self.store.finish_delivery(delivery)
+            return
+        try:
+            url = check_callback_url(delivery.url)
+        except CallbackError as exc:
+            self._retry(delivery, str(exc))  # kept, with its reason, until the three days are over
             return
         headers = dict(protocol.signed_headers(secret, delivery.body), **{
             EVENT_ID_HEADER: event_id, "Content-Type": "application/json"})
@@ -157,20 +184,25 @@ class CallbackDeliverer:
                                     timeout=aiohttp.ClientTimeout(total=min(REQUEST_TIMEOUT_S, left))) as response:
                 await response.read()
                 status = response.status
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:  # UnicodeError is a ValueError
             self._retry(delivery, f"{type(exc).__name__}: {exc}")
             return
         if 200 <= status < 300:
             self.store.finish_delivery(delivery)
             self.delivered += 1
-            log.info("callback %s to %s delivered after %d failed attempts", event_id, url, delivery.attempts)
+            log.debug("callback %s of %s delivered after %d failed attempts", event_id, shop, delivery.attempts)
         else:
             self._retry(delivery, f"HTTP {status}")
 
     def _retry(self, delivery: Delivery, error: str) -> None:
+        """Due again after the backoff, recorded with its reason; logged once a minute per shop."""
         delay = retry_delay(delivery.attempts, self.first_retry_s)
-        self.store.retry_delivery(delivery, self._clock() + delay, error)
-        log.info("callback %s to %s failed (%s); retrying in %.0f s", delivery.event_id, delivery.url, error, delay)
+        self._log.warning(delivery.shop, "callbacks of %s to %s are failing (%s); retrying each with backoff",
+                          delivery.shop, callback_where(delivery.url), error[:300])
+        try:
+            self.store.retry_delivery(delivery, self._clock() + delay, error)
+        except Exception as exc:  # noqa: BLE001 - it stays claimed: due again when the lease ends
+            self._log.warning("record", "cannot record a failed callback attempt: %s", exc)
 
 
 class Callbacks:
@@ -192,8 +224,7 @@ class Callbacks:
             await asyncio.to_thread(import_legacy, self.store, self.data_dir)
         except Exception as exc:  # noqa: BLE001 - the files stay where they are for the next start
             log.warning("callbacks from %s not imported: %s", self.data_dir, exc)
-        task = asyncio.ensure_future(self.deliverer.run())
+        loops = Supervised()
+        loops.start("callback delivery", self.deliverer.run)
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await loops.stop()

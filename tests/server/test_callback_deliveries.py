@@ -54,27 +54,32 @@ class _Listener(ThreadingHTTPServer):
 
 class Receiver:
     """The shop's back end on a fixed port: counts calls per event id. `answer` decides the
-    status of each call; `hold` keeps a call unanswered until it is set."""
+    status of each call; `hold` keeps a call unanswered until it is set. `secret` is the shop's
+    ingest secret, or {shop: secret} for a back end several shops call."""
 
-    def __init__(self, port: int, secret: str, answer=lambda _event_id, _n: 200, senders=lambda: []):
+    def __init__(self, port: int, secret: str | dict[str, str], answer=lambda _event_id, _n: 200,
+                 senders=lambda: []):
         self.port, self.secret, self.answer = port, secret, answer
         self.calls: list[tuple[float, str, int, int | None]] = []  # (when, event id, status, sender's pid)
         self.hold = threading.Event()
         self.hold.set()
         self.bad_signatures = 0
+        self.shops: dict[str, str] = {}  # event id -> the shop it came for
         self._lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                secret = outer.secret if isinstance(outer.secret, str) else outer.secret[json.loads(body)["shop"]]
                 try:
-                    protocol.check_signature(outer.secret, self.headers[protocol.TIMESTAMP_HEADER],
+                    protocol.check_signature(secret, self.headers[protocol.TIMESTAMP_HEADER],
                                              self.headers[protocol.NONCE_HEADER],
                                              self.headers[protocol.SIGNATURE_HEADER], body)
                 except Exception:  # noqa: BLE001 - counted, and the test fails on it
                     outer.bad_signatures += 1
                 event_id = self.headers[EVENT_ID_HEADER]
+                outer.shops[event_id] = json.loads(body)["shop"]
                 sender = socket_owner(self.client_address[1], outer.port, senders())
                 assert json.loads(body)["event_id"] == event_id
                 with outer._lock:

@@ -1,0 +1,89 @@
+"""One shop's bad callback URL, dead or hostile back end, or a store that goes away for a moment
+never costs another shop its callbacks: real `notifier server` processes (SIGTERMed and started
+again), a real redis-server, and real HTTP back ends on 127.0.0.1."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from helpers import free_port, wait_until
+from server_helpers import ServerProcess
+from test_callback_deliveries import Receiver, decide
+from test_store_and_cli import run_notifier
+
+BOTH_STORES = True
+
+BAD_URL = "http://shop..example/cb"  # an empty label: the resolver raises UnicodeError
+
+
+def plant_callback_url(location, shop: str, url: str) -> None:
+    """Put a URL into the store the way an older server let `set-callback` do, unchecked."""
+    if location.url:
+        from notifier.server.redis_store import CALLBACK_SHOPS_KEY, meta_key
+
+        store = location.open()
+        store.client.hset(meta_key(shop), "callback_url", url)
+        store.client.sadd(CALLBACK_SHOPS_KEY, shop)
+    else:
+        db = sqlite3.connect(location.data_dir / "events.sqlite3")
+        with db:
+            db.execute("UPDATE shops SET callback_url=? WHERE name=?", (url, shop))
+        db.close()
+
+
+def gateway(location, tmp_path, name: str = "gw") -> ServerProcess:
+    return ServerProcess(location.data_dir, free_port(), store_url=location.url, log_file=tmp_path / f"{name}.log",
+                         log_level="INFO")
+
+
+def stop_cleanly(server: ServerProcess) -> int:
+    server.stop()
+    return server.proc.returncode
+
+
+def test_a_bad_callback_url_of_one_shop_stops_no_other_shops_callbacks_also_after_a_restart(
+        tmp_path, store_location):
+    store = store_location.open()
+    typo = store.add_shop("typo")
+    shops = {f"shop-{i}": store.add_shop(f"shop-{i}") for i in range(5)}
+    receiver = Receiver(free_port(), {name: creds.ingest_secret for name, creds in shops.items()})
+    for name in shops:
+        store.set_callback(name, receiver.url)
+    plant_callback_url(store_location, "typo", BAD_URL)
+    server = gateway(store_location, tmp_path)
+    server.start()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        assert decide(base, "typo", typo.client_token, "1")[0] == 201
+        expected = set()
+        for name, creds in shops.items():
+            status, answer = decide(base, name, creds.client_token, "1")
+            assert status == 201
+            expected.add(answer["event_id"])
+        wait_until(lambda: set(receiver.delivered()) >= expected, 10, interval=0.05,
+                   message="the other shops' callbacks")
+        assert stop_cleanly(server) == 0, "SIGTERM ends the server with status 0"
+        server.start()  # the typo's delivery is due again at once
+        status, answer = decide(base, "shop-0", shops["shop-0"].client_token, "2")
+        assert status == 201
+        wait_until(lambda: answer["event_id"] in receiver.delivered(), 10, interval=0.05,
+                   message="a callback after the restart")
+        assert stop_cleanly(server) == 0
+        logged = (tmp_path / "gw.log").read_text()
+        typo_lines = [line for line in logged.splitlines() if "callbacks of typo" in line]
+        assert typo_lines and "no valid host name" in typo_lines[0], logged[-2000:]
+        assert len(typo_lines) <= 2, "one line per start (retries within a minute are counted, not logged)"
+        assert "Traceback" not in logged
+        assert [p[0] for p in store_location.open().pending_deliveries("typo")], "kept, to be retried"
+    finally:
+        server.stop()
+        receiver.close()
+
+
+def test_set_callback_refuses_a_url_the_resolver_cannot_take(store_location):
+    store = store_location.open()
+    store.add_shop("typo")
+    done = run_notifier("server", *store_location.args, "set-callback", "typo", "--callback-url", BAD_URL)
+    assert done.returncode == 2, done.stderr
+    assert "has no valid host name" in done.stderr and "Traceback" not in done.stderr
+    assert store.callback_url("typo") is None
