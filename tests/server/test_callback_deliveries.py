@@ -65,6 +65,7 @@ class Receiver:
         self.hold.set()
         self.bad_signatures = 0
         self.shops: dict[str, str] = {}  # event id -> the shop it came for
+        self.answered = 0  # calls whose answer was written
         self._lock = threading.Lock()
         outer = self
 
@@ -89,6 +90,8 @@ class Receiver:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                with outer._lock:
+                    outer.answered += 1
 
             def log_message(self, *_args):
                 pass

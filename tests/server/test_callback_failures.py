@@ -5,8 +5,10 @@ again), a real redis-server, and real HTTP back ends on 127.0.0.1."""
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from helpers import free_port, wait_until
+from redis_helpers import RedisServer
 from server_helpers import ServerProcess
 from test_callback_deliveries import Receiver, decide
 from test_store_and_cli import run_notifier
@@ -87,3 +89,53 @@ def test_set_callback_refuses_a_url_the_resolver_cannot_take(store_location):
     assert done.returncode == 2, done.stderr
     assert "has no valid host name" in done.stderr and "Traceback" not in done.stderr
     assert store.callback_url("typo") is None
+
+
+def test_redis_going_away_under_a_delivery_does_not_end_callbacks(tmp_path):
+    """Redis only (its own redis-server, SIGKILLed and started again on its AOF): the back end
+    answers 200 while Redis is down, so the delivery cannot be recorded as done."""
+    from notifier.server.redis_store import RedisEventStore
+
+    redis = RedisServer(tmp_path / "redis")
+    redis.start()
+    store = RedisEventStore.from_url(redis.url)
+    creds = store.add_shop("noodle")
+    receiver = Receiver(free_port(), creds.ingest_secret)
+    store.set_callback("noodle", receiver.url)
+    store.close()
+    server = ServerProcess(tmp_path / "gw", free_port(), "--callback-lease", "3", store_url=redis.url,
+                           log_file=tmp_path / "gw.log", log_level="INFO")
+    server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        receiver.hold.clear()
+        status, first = decide(base, "noodle", creds.client_token, "1")
+        assert status == 201
+        wait_until(lambda: receiver.calls, 10, interval=0.02, message="the first attempt")
+        redis.kill()
+        receiver.hold.set()
+        wait_until(lambda: receiver.answered, 5, interval=0.01, message="the back end's answer")
+        time.sleep(1.0)  # the outage itself: Redis stays down a moment after the 200
+        redis.start()
+        later = []
+        for order in ("2", "3"):
+            status, answer = wait_until(lambda o=order: _decided(base, creds.client_token, o), 10, interval=0.05,
+                                        message="a decision once Redis is back")
+            later.append(answer["event_id"])
+        wait_until(lambda: set(receiver.delivered()) >= {first["event_id"], *later}, 15, interval=0.05,
+                   message="every decision called back, the first again after its lease")
+        server.stop()
+        assert server.proc.returncode == 0
+        assert "Traceback" not in (tmp_path / "gw.log").read_text()
+    finally:
+        server.stop()
+        receiver.close()
+        redis.stop()
+
+
+def _decided(base: str, token: str, order: str):
+    try:
+        status, answer = decide(base, "noodle", token, order)
+    except OSError:
+        return None
+    return (status, answer) if status == 201 else None
