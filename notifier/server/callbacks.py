@@ -57,6 +57,7 @@ LEGACY_TARGETS_FILE = "callbacks.json"
 LEGACY_OUTBOX_FILE = "callbacks.sqlite3"
 IMPORTED_SUFFIX = ".imported"
 CLAIM_MARGIN_S = 0.5  # a request ends this long before its claim does
+MAX_ANSWER_HEADERS = 100  # of a back end's answer (each at most 8 KiB, aiohttp's default)
 SHARED_POLL_S = 5.0  # on a shared store: how often to look for what another gateway left behind
 
 
@@ -125,7 +126,9 @@ class CallbackDeliverer:
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         shared = getattr(self.store, "shared", False)
-        async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
+        # An answer is never read, so never inflated either; its headers are bounded in number.
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=False, auto_decompress=False,
+                                         max_headers=MAX_ANSWER_HEADERS) as session:
             try:
                 self.store.release_claims()
             except Exception as exc:  # noqa: BLE001 - what this process claimed comes back after its lease
@@ -182,7 +185,9 @@ class CallbackDeliverer:
             # Never outlives the claim: after it, another process may be sending the same event.
             async with session.post(url, data=delivery.body, headers=headers,
                                     timeout=aiohttp.ClientTimeout(total=min(REQUEST_TIMEOUT_S, left))) as response:
-                await response.read()
+                # Only the status counts. The answer is never read: leaving this block closes
+                # the connection with it unread, so a back end answering a gigabyte (or an answer
+                # that never ends) costs nothing here.
                 status = response.status
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:  # UnicodeError is a ValueError
             self._retry(delivery, f"{type(exc).__name__}: {exc}")

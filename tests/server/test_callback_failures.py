@@ -5,7 +5,9 @@ again), a real redis-server, and real HTTP back ends on 127.0.0.1."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from helpers import free_port, wait_until
 from redis_helpers import RedisServer
@@ -139,3 +141,72 @@ def _decided(base: str, token: str, order: str):
     except OSError:
         return None
     return (status, answer) if status == 201 else None
+
+
+class HugeAnswers:
+    """A back end that answers every callback 200 with a body of `size` bytes, written as long as
+    the caller reads (generated, never held in memory here)."""
+
+    def __init__(self, size: int):
+        self.calls = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.calls += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                chunk = b"x" * 65536
+                try:
+                    for _ in range(size // len(chunk)):
+                        self.wfile.write(chunk)
+                except OSError:
+                    pass  # the caller closed the connection: what a careful caller does
+
+            def log_message(self, *_args):
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.http.daemon_threads = True
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http.server_address[1]}/cb"
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+
+
+def test_a_back_end_answering_a_huge_body_costs_the_server_no_memory(tmp_path):
+    """The store does not matter here (SQLite)."""
+    from notifier.server.store import EventStore
+
+    store = EventStore(tmp_path / "srv")
+    creds = store.add_shop("noodle")
+    backend = HugeAnswers(128 * 1024 * 1024)
+    store.set_callback("noodle", backend.url)
+    server = ServerProcess(tmp_path / "srv", free_port(), log_file=tmp_path / "gw.log")
+    server.start()
+    try:
+        before = peak_rss_mib(server.proc.pid)
+        base = f"http://127.0.0.1:{server.port}"
+        for order in range(10):
+            assert decide(base, "noodle", creds.client_token, str(order))[0] == 201
+        wait_until(lambda: not store.pending_deliveries("noodle"), 30, interval=0.05,
+                   message="ten callbacks answered 200")
+        assert backend.calls == 10, "each answered once: the 200 counted without its body"
+        grown = peak_rss_mib(server.proc.pid) - before
+        assert grown < 40, f"the server's peak memory grew by {grown:.0f} MiB for ten 128 MiB answers"
+    finally:
+        server.stop()
+        backend.close()
+        store.close()
