@@ -54,6 +54,8 @@ API_PREFIX = "/api/v1/shops"
 # created again. Both mean this PC's token will be refused from now on.
 CLOSE_TOKEN_REVOKED = 4001
 CLOSE_SHOP_GONE = 4004
+# The shop already has as many streams open on this server as it allows: try again later.
+CLOSE_TOO_MANY_STREAMS = 4029
 
 TIMESTAMP_HEADER = "X-Notifier-Timestamp"
 NONCE_HEADER = "X-Notifier-Nonce"

@@ -40,10 +40,19 @@ from notifier.core.protocol import BodyError, SchemaError, SignatureProblem
 from notifier.server.callbacks import Callbacks
 from notifier.server.config import ServerConfig
 from notifier.server.deliveries import event_id_of
-from notifier.server.hub import CLOSE_SHOP_GONE, CLOSE_TOKEN_REVOKED, Hub, Subscriber
+from notifier.server.guard import ShopStreams
+from notifier.server.hub import (
+    CLOSE_SHOP_GONE,
+    CLOSE_TOKEN_REVOKED,
+    CLOSE_TOO_MANY_STREAMS,
+    Hub,
+    Subscriber,
+)
+from notifier.server.log_limits import LimitedLog
 from notifier.server.store import Appending, EventStore, IngestResult, ShopError
 
 log = logging.getLogger(__name__)
+_limited = LimitedLog(log)
 
 REPLAY_PAGE = 500
 
@@ -56,6 +65,7 @@ KNOWN_SHOPS: web.AppKey[dict] = web.AppKey("known_shops", dict)  # name -> (toke
 CALLBACKS: web.AppKey[Callbacks] = web.AppKey("callbacks", Callbacks)
 LIVE: web.AppKey[dict] = web.AppKey("live_follower", dict)  # on a shared store: {"follower": LiveFollower}
 CREDENTIALS_CHANGED: web.AppKey[asyncio.Event] = web.AppKey("credentials_changed", asyncio.Event)
+SHOP_STREAMS: web.AppKey[ShopStreams] = web.AppKey("shop_streams", ShopStreams)
 
 
 def _error(status: int, reason: str, message: str, **extra: Any) -> web.Response:
@@ -349,7 +359,7 @@ async def _run_connection(request: web.Request, ws: web.WebSocketResponse, sub: 
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    store, hub, config = request.app[STORE], request.app[HUB], request.app[CONFIG]
+    store = request.app[STORE]
     shop_name = request.match_info["shop"]
     if not protocol.valid_shop_name(shop_name):
         return _unknown_shop(shop_name)
@@ -368,6 +378,31 @@ async def stream(request: web.Request) -> web.StreamResponse:
             raise ValueError
     except ValueError:
         return _error(400, "bad_after", "after must be a sequence number (0 or more)")
+    slots = request.app[SHOP_STREAMS]
+    if not slots.take(shop_name):
+        return await _refuse_stream(request, shop_name)
+    try:
+        return await _serve_stream(request, shop_name, hashed, admitted, after, known_store)
+    finally:
+        slots.give(shop_name)
+
+
+async def _refuse_stream(request: web.Request, shop: str) -> web.StreamResponse:
+    """Upgrade, then close with CLOSE_TOO_MANY_STREAMS at once. Not an HTTP error: a proxy in
+    front counts those against the gateway, and one shop's flood must never make it look down
+    for the others. The client shows why and retries slowly."""
+    _limited.info(("streams", shop), "refused streams of %s: it has %d open here, its limit", shop,
+                  request.app[SHOP_STREAMS].limit)
+    ws = web.WebSocketResponse(compress=False, max_msg_size=1024)
+    await ws.prepare(request)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ws.close(code=CLOSE_TOO_MANY_STREAMS, message=b"too many streams for this shop"), 1.0)
+    return ws
+
+
+async def _serve_stream(request: web.Request, shop_name: str, hashed: str, admitted, after: int,
+                        known_store: str) -> web.StreamResponse:
+    store, hub, config = request.app[STORE], request.app[HUB], request.app[CONFIG]
     ws = web.WebSocketResponse(heartbeat=config.heartbeat_s, compress=False, max_msg_size=64 * 1024)
     await ws.prepare(request)
     _limit_send_buffer(request, config.send_buffer)
@@ -458,6 +493,7 @@ async def healthz(request: web.Request) -> web.Response:
         "status": "ok", "shops": len(request.app[KNOWN_SHOPS]), "connections": hub.connections,
         "dropped_slow_clients": hub.kicked, "closing_connections": hub.closing,
         "ingest_batches": request.app[BATCHER].batches, "ingest_requests": request.app[BATCHER].requests,
+        "refused_streams": request.app[SHOP_STREAMS].refused,
     }
     guard = request.app.get(GUARD_STATS)
     if guard is not None:
@@ -582,6 +618,7 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
     app[KNOWN_SHOPS] = {}
     app[BATCHER] = IngestBatcher(store, app[HUB], config)
     app[CREDENTIALS_CHANGED] = asyncio.Event()
+    app[SHOP_STREAMS] = ShopStreams(config.max_streams_per_shop)
     app[LIVE] = {}
     app.router.add_post(protocol.API_PREFIX + "/{shop}/events", ingest)
     app.router.add_get(protocol.API_PREFIX + "/{shop}/stream", stream)

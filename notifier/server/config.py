@@ -32,6 +32,9 @@ class ServerConfig:
     header_timeout_s: float = 10.0
     max_connections: int = 10000
     max_per_address: int = 4096
+    # Streams one shop (all holders of its client token) may have open on this server at once:
+    # more than a shop has PCs, far fewer than a flood that would crowd out every other shop.
+    max_streams_per_shop: int = 32
     credentials_check_s: float = 0.25  # how soon a rotated token or removed shop closes its streams
     checkpoint_every_s: float = 1.0  # WAL checkpoints run on a worker thread this often
     prune_pause_s: float = 0.01  # between two prune batches, so ingest gets the store in between

@@ -65,7 +65,10 @@ class NotifierStreamSource(WebSocketSource):
     def close_code_state(self, code: int) -> ConnState | None:
         # The reference server ends a stream whose token was rotated (4001) or whose shop was
         # removed or re-created (4004): the token this PC has will be refused from now on, so
-        # that is what the owner should read at once, not "closed by the server" first.
+        # that is what the owner should read at once, not "closed by the server" first. 4029:
+        # the shop has as many streams open there as it allows; retried slowly, with that sentence.
+        if code == protocol.CLOSE_TOO_MANY_STREAMS:
+            return ConnState.LIMITED
         return ConnState.UNAUTHORIZED if code in (protocol.CLOSE_TOKEN_REVOKED, protocol.CLOSE_SHOP_GONE) else None
 
     def build_url(self) -> str:
