@@ -6,9 +6,11 @@
 - `GET  /ws/{sid}`                    sky-take-out compatible broadcast (only when configured)
 - `GET  /healthz`
 
-The SQLite calls run on the event loop thread on purpose: each is well under a millisecond, and
-doing the append and the fan-out with no `await` between them is what guarantees a client that
-subscribes while replaying misses nothing. Ingest requests that arrive together are stored in
+Every store call goes through StoreCalls (store_calls.py): on a shared store (Redis, over the
+network) it runs on a worker thread and the request waits for it a bounded time (then 503), so
+the event loop never waits on the network; on SQLite it runs inline, on purpose: each call is
+well under a millisecond, and doing the append and the fan-out with no `await` between them is
+what guarantees a client that subscribes while replaying misses nothing. Ingest requests that arrive together are stored in
 one transaction (group commit, see IngestBatcher): one WAL write for all of them, then their
 fan-out in order, still with no `await` in between. On a shared store (Redis, several gateways)
 the fan-out comes instead from the follower of the store's log (redis_live), so every client gets
@@ -50,6 +52,7 @@ from notifier.server.hub import (
 )
 from notifier.server.log_limits import LimitedLog
 from notifier.server.store import Appending, EventStore, IngestResult, ShopError
+from notifier.server.store_calls import StoreCalls
 
 log = logging.getLogger(__name__)
 _limited = LimitedLog(log)
@@ -66,6 +69,7 @@ CALLBACKS: web.AppKey[Callbacks] = web.AppKey("callbacks", Callbacks)
 LIVE: web.AppKey[dict] = web.AppKey("live_follower", dict)  # on a shared store: {"follower": LiveFollower}
 CREDENTIALS_CHANGED: web.AppKey[asyncio.Event] = web.AppKey("credentials_changed", asyncio.Event)
 SHOP_STREAMS: web.AppKey[ShopStreams] = web.AppKey("shop_streams", ShopStreams)
+CALLS: web.AppKey[StoreCalls] = web.AppKey("store_calls", StoreCalls)
 
 
 def _error(status: int, reason: str, message: str, **extra: Any) -> web.Response:
@@ -83,8 +87,19 @@ with contextlib.suppress(ImportError):
 
 
 def _store_unavailable(exc: BaseException) -> web.Response:
-    log.warning("the store is unavailable: %s", exc)
+    _limited.warning("store", "the store is unavailable: %s", f"{type(exc).__name__}: {exc}")
     return _error(503, "store_unavailable", "the server cannot reach its store right now; try again in a moment")
+
+
+@web.middleware
+async def _store_down_is_503(request: web.Request, handler) -> web.StreamResponse:
+    """Whatever endpoint needed the store while it was away (or slower than the wait) answers
+    503 with a sentence, never a 500: the caller retries (an order system with its
+    Idempotency-Key, a PC from its outbox)."""
+    try:
+        return await handler(request)
+    except STORE_DOWN_ERRORS as exc:
+        return _store_unavailable(exc)
 
 
 def _unknown_shop(shop: str) -> web.Response:
@@ -111,6 +126,13 @@ def skytakeout_frame(event: dict[str, Any]) -> str | None:
 
 BATCH_LIMIT = 64  # requests per transaction: bounds how long one flush holds the loop
 BUSY_WITHIN_S = 0.002  # "under load": the previous batch was stored less than this ago
+SHARED_FLUSHES = 4  # batches on their way to a shared store at once (each a pipeline, one round trip)
+
+
+def _fail_all(batch: list[tuple[Appending, asyncio.Future]], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
 
 
 class IngestBatcher:
@@ -123,20 +145,28 @@ class IngestBatcher:
     poll of the sockets takes in the requests right behind, like a database's commit delay but
     without ever leaving the loop idle: a transaction costs about as much as five events, so
     fuller batches are most of what durability costs per event.
+
+    On a shared store a batch is one pipeline sent from a worker thread (StoreCalls), at most
+    SHARED_FLUSHES at once; what arrives meanwhile waits for the next one, which fills batches
+    by itself. Nothing is published here then: the follower of the store's log does that.
     """
 
-    def __init__(self, store: EventStore, hub: Hub, config: ServerConfig):
-        self.store, self.hub, self.config = store, hub, config
+    def __init__(self, store: EventStore, hub: Hub, config: ServerConfig, calls: StoreCalls):
+        self.store, self.hub, self.config, self.calls = store, hub, config, calls
+        self.shared = bool(getattr(store, "shared", False))
         self._pending: list[tuple[Appending, asyncio.Future]] = []
         self._scheduled = False
         self._last_flush = 0.0
+        self._flushing: set[asyncio.Task] = set()  # shared store: batches on their way
         self.batches = self.requests = 0  # mean batch size, in /healthz
 
     def submit(self, item: Appending) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((item, future))
-        if not self._scheduled:
+        if self.shared:
+            self._schedule_shared()
+        elif not self._scheduled:
             self._scheduled = True
             if loop.time() - self._last_flush < BUSY_WITHIN_S:
                 # Busy: one more turn of the loop first, whose poll of the sockets brings in the
@@ -146,27 +176,54 @@ class IngestBatcher:
                 loop.call_soon(self._flush)
         return future
 
-    def _flush(self) -> None:
+    def _take_batch(self) -> list[tuple[Appending, asyncio.Future]]:
         batch, self._pending = self._pending[:BATCH_LIMIT], self._pending[BATCH_LIMIT:]
+        self.batches += 1
+        self.requests += len(batch)
+        return batch
+
+    def _flush(self) -> None:
+        batch = self._take_batch()
         self._scheduled = bool(self._pending)
         if self._scheduled:
             asyncio.get_running_loop().call_soon(self._flush)
-        self.batches += 1
-        self.requests += len(batch)
         self._last_flush = asyncio.get_running_loop().time()
         try:
             results = self.store.append_many([item for item, _ in batch])
-        except Exception as exc:  # noqa: BLE001 - every waiting request learns of it (a 500)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+        except Exception as exc:  # noqa: BLE001 - every waiting request learns of it (a 503 or 500)
+            _fail_all(batch, exc)
             return
-        shared = getattr(self.store, "shared", False)  # then the follower publishes, in log order
         for (item, future), result in zip(batch, results, strict=True):
-            if isinstance(result, IngestResult) and not result.duplicate and not result.nonce_reused and not shared:
+            if isinstance(result, IngestResult) and not result.duplicate and not result.nonce_reused:
                 self.publish_stored(item.shop, result.seq, result.received_at, item.event, result.identity,
                                     item.encoded)
             if not future.done():  # a request whose client left is still stored and published
+                future.set_result(result)
+
+    def _schedule_shared(self) -> None:
+        if not self._scheduled and self._pending and len(self._flushing) < SHARED_FLUSHES:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_shared)
+
+    def _flush_shared(self) -> None:
+        self._scheduled = False
+        task = asyncio.ensure_future(self._append_shared(self._take_batch()))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushed)
+        self._schedule_shared()
+
+    def _flushed(self, task: asyncio.Task) -> None:
+        self._flushing.discard(task)
+        self._schedule_shared()
+
+    async def _append_shared(self, batch: list[tuple[Appending, asyncio.Future]]) -> None:
+        try:
+            results = await self.calls(self.store.append_many, [item for item, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - every waiting request learns of it (a 503 or 500)
+            _fail_all(batch, exc)
+            return
+        for (_item, future), result in zip(batch, results, strict=True):
+            if not future.done():
                 future.set_result(result)
 
     def publish_stored(self, shop: str, seq: int, received_at: float, event: dict[str, Any], identity: str,
@@ -195,10 +252,7 @@ async def ingest(request: web.Request) -> web.Response:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
-    try:
-        secret = store.ingest_secret(shop)
-    except STORE_DOWN_ERRORS as exc:
-        return _store_unavailable(exc)
+    secret = await request.app[CALLS](store.ingest_secret, shop)
     if secret is None:
         return _unknown_shop(shop)
     headers = request.headers
@@ -219,11 +273,8 @@ async def ingest(request: web.Request) -> web.Response:
     key = headers.get(protocol.IDEMPOTENCY_HEADER)
     if key is not None and not protocol.IDEMPOTENCY_KEY.match(key):
         return _error(400, "bad_idempotency_key", "Idempotency-Key must be 1-200 printable ASCII characters")
-    try:
-        result = await request.app[BATCHER].submit(
-            Appending(shop, event, signed[1], key, body, protocol.encode_event(event)))
-    except STORE_DOWN_ERRORS as exc:
-        return _store_unavailable(exc)
+    result = await request.app[BATCHER].submit(
+        Appending(shop, event, signed[1], key, body, protocol.encode_event(event)))
     if isinstance(result, ShopError):
         return _unknown_shop(shop)
     if result.nonce_reused:
@@ -250,7 +301,7 @@ async def order_action(request: web.Request) -> web.Response:
     if not protocol.valid_shop_name(shop):
         return _unknown_shop(shop)
     token = _client_token(request)
-    if not token or not store.token_matches(shop, token):
+    if not token or not await request.app[CALLS](store.token_matches, shop, token):
         return _error(401, "unauthorized", "missing or wrong token for this shop")
     if not (0 < len(order_id) <= protocol.FIELD_LIMITS["order_id"]) or not order_id.isprintable():
         return _error(400, "bad_order_id", "the order id must be 1-64 printable characters")
@@ -280,7 +331,7 @@ async def order_action(request: web.Request) -> web.Response:
         return _unknown_shop(shop)
     if result.duplicate and result.conflict:
         return _error(422, "idempotency_conflict", "this Idempotency-Key was used for another decision")
-    identity = result.identity or getattr(store.shop(shop), "identity", "")
+    identity = result.identity or getattr(await request.app[CALLS](store.shop, shop), "identity", "")
     event_id = event_id_of(identity, result.seq)
     if not result.duplicate:
         request.app[CALLBACKS].wake()
@@ -364,11 +415,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
     if not protocol.valid_shop_name(shop_name):
         return _unknown_shop(shop_name)
     token = _client_token(request)
-    try:
-        hashed = store.token_matches(shop_name, token) if token else None
-        admitted = store.shop(shop_name) if hashed else None
-    except STORE_DOWN_ERRORS as exc:
-        return _store_unavailable(exc)
+    calls = request.app[CALLS]
+    hashed = await calls(store.token_matches, shop_name, token) if token else None
+    admitted = await calls(store.shop, shop_name) if hashed else None
     if admitted is None:
         return _error(401, "unauthorized", "missing or wrong token for this shop")
     known_store = request.query.get("store", "")
@@ -402,7 +451,7 @@ async def _refuse_stream(request: web.Request, shop: str) -> web.StreamResponse:
 
 async def _serve_stream(request: web.Request, shop_name: str, hashed: str, admitted, after: int,
                         known_store: str) -> web.StreamResponse:
-    store, hub, config = request.app[STORE], request.app[HUB], request.app[CONFIG]
+    store, hub, config, calls = request.app[STORE], request.app[HUB], request.app[CONFIG], request.app[CALLS]
     ws = web.WebSocketResponse(heartbeat=config.heartbeat_s, compress=False, max_msg_size=64 * 1024)
     await ws.prepare(request)
     _limit_send_buffer(request, config.send_buffer)
@@ -412,7 +461,7 @@ async def _serve_stream(request: web.Request, shop_name: str, hashed: str, admit
     sub.token_hash, sub.identity = hashed, admitted.identity
 
     async def replay() -> None:
-        shop = store.shop(shop_name)
+        shop = await calls(store.shop, shop_name)
         if shop is None or shop.identity != sub.identity:
             raise ConnectionError("shop removed")
         cursor = after
@@ -421,7 +470,7 @@ async def _serve_stream(request: web.Request, shop_name: str, hashed: str, admit
         reset = after > shop.last_seq or bool(known_store and known_store != shop.identity)
         if reset:
             cursor = 0
-        first = store.events_after(shop_name, 0, 1)
+        first = await calls(store.events_after, shop_name, 0, 1)
         oldest = first[0][0] if first else shop.last_seq + 1
         await ws.send_json({
             "type": "hello", "shop": shop_name, "store": shop.identity, "last_seq": shop.last_seq,
@@ -430,7 +479,7 @@ async def _serve_stream(request: web.Request, shop_name: str, hashed: str, admit
         if cursor < shop.pruned_through:
             await ws.send_json({"type": "history_gap", "requested_after": cursor, "oldest_seq": oldest})
         while True:
-            rows = store.events_after(shop_name, cursor, REPLAY_PAGE)
+            rows = await calls(store.events_after, shop_name, cursor, REPLAY_PAGE)
             if not rows:
                 break
             for seq, received_at, event in rows:
@@ -468,7 +517,7 @@ async def skytakeout_ws(request: web.Request) -> web.StreamResponse:
     _limit_send_buffer(request, config.send_buffer)
     sub = hub.subscribe(skytakeout_channel(config.skytakeout_shop or ""))
     sub.transport = request.transport
-    shop = request.app[STORE].shop(config.skytakeout_shop or "")
+    shop = await request.app[CALLS](request.app[STORE].shop, config.skytakeout_shop or "")
     if shop is not None:
         _follow(request.app, shop.name, shop.last_seq)
 
@@ -523,21 +572,21 @@ def close_revoked_streams(hub: Hub, known: dict[str, tuple[str, str]]) -> int:
 
 async def _watch_credentials(app: web.Application) -> None:
     """Poll the store's credentials version (one cheap query) and act only when it changed."""
-    store, hub, config = app[STORE], app[HUB], app[CONFIG]
+    store, hub, config, calls = app[STORE], app[HUB], app[CONFIG], app[CALLS]
     seen = None
     while True:
         try:
-            version = store.credentials_version()
+            version = await calls(store.credentials_version)
             if version != seen:
                 seen = version
-                known = store.shop_credentials()
+                known = await calls(store.shop_credentials)
                 app[KNOWN_SHOPS].clear()
                 app[KNOWN_SHOPS].update(known)
                 closed = close_revoked_streams(hub, known)
                 if closed:
                     log.info("closed %d streams whose token was rotated or whose shop was removed", closed)
         except STORE_DOWN_ERRORS as exc:  # a moment without the store: one line, not a traceback
-            log.warning("checking the shops' credentials failed: %s", exc)
+            _limited.warning("credentials", "checking the shops' credentials failed: %s", exc)
         except Exception:  # noqa: BLE001 - keep watching; the next round tries again
             log.exception("checking the shops' credentials failed")
         # Woken early when a shared store announces a change (redis_live), else polled.
@@ -610,13 +659,18 @@ async def _close_streams(app: web.Application) -> None:
     app[HUB].close_all()
 
 
+async def _close_calls(app: web.Application) -> None:
+    app[CALLS].close()
+
+
 def create_app(config: ServerConfig, store: EventStore) -> web.Application:
-    app = web.Application(client_max_size=config.max_body)
+    app = web.Application(client_max_size=config.max_body, middlewares=[_store_down_is_503])
     app[STORE] = store
     app[HUB] = Hub(config.queue_limit)
     app[CONFIG] = config
     app[KNOWN_SHOPS] = {}
-    app[BATCHER] = IngestBatcher(store, app[HUB], config)
+    app[CALLS] = StoreCalls(bool(getattr(store, "shared", False)), wait_s=config.store_timeout_s)
+    app[BATCHER] = IngestBatcher(store, app[HUB], config, app[CALLS])
     app[CREDENTIALS_CHANGED] = asyncio.Event()
     app[SHOP_STREAMS] = ShopStreams(config.max_streams_per_shop)
     app[LIVE] = {}
@@ -624,7 +678,7 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
     app.router.add_get(protocol.API_PREFIX + "/{shop}/stream", stream)
     app.router.add_get("/healthz", healthz)
     app.router.add_post(protocol.API_PREFIX + "/{shop}/orders/{order_id}/{action:accept|reject}", order_action)
-    app[CALLBACKS] = Callbacks(store, config.data_dir, lease_s=config.callback_lease_s)
+    app[CALLBACKS] = Callbacks(store, config.data_dir, app[CALLS], lease_s=config.callback_lease_s)
     app.cleanup_ctx.append(app[CALLBACKS].run_with)
     if config.skytakeout_shop:
         app.router.add_get("/ws/{sid}", skytakeout_ws)
@@ -632,4 +686,5 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
     if getattr(store, "shared", False):
         app.cleanup_ctx.append(_follow_shared_store)
     app.on_shutdown.append(_close_streams)
+    app.on_cleanup.append(_close_calls)
     return app

@@ -49,6 +49,7 @@ from notifier.server.deliveries import (  # noqa: F401 - the names callers knew 
 )
 from notifier.server.log_limits import LimitedLog
 from notifier.server.store import ShopError
+from notifier.server.store_calls import StoreCalls
 from notifier.server.supervision import Supervised
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ IMPORTED_SUFFIX = ".imported"
 CLAIM_MARGIN_S = 0.5  # a request ends this long before its claim does
 MAX_ANSWER_HEADERS = 100  # of a back end's answer (each at most 8 KiB, aiohttp's default)
 SHARED_POLL_S = 5.0  # on a shared store: how often to look for what another gateway left behind
+REINDEX_EVERY_S = 600.0  # on a shared store: how often the due index is rebuilt (store.reindex_deliveries)
+REINDEX_WAIT_S = 60.0  # a rebuild reads every shop with a callback URL: it may take longer than a request
 
 
 def import_legacy(store: Any, data_dir: Path | str) -> tuple[int, int]:
@@ -108,11 +111,13 @@ class CallbackDeliverer:
     Whatever goes wrong with one delivery (a URL the resolver refuses, TLS, DNS, an answer that
     never ends, the store failing to record the outcome) stays with that delivery: it is retried
     with backoff, and logged at most once a minute per shop. The loop itself runs supervised
-    (supervision.py), so nothing one shop does can end callbacks for the others."""
+    (supervision.py), so nothing one shop does can end callbacks for the others. Every store
+    call goes through StoreCalls: on Redis the loop never waits on the network."""
 
-    def __init__(self, store: Any, *, first_retry_s: float = FIRST_RETRY_S, lease_s: float = LEASE_S,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, store: Any, calls: StoreCalls, *, first_retry_s: float = FIRST_RETRY_S,
+                 lease_s: float = LEASE_S, clock: Callable[[], float] = time.time):
         self.store = store
+        self.calls = calls
         self.first_retry_s = first_retry_s
         self.lease_s = lease_s
         self._clock = clock
@@ -129,14 +134,15 @@ class CallbackDeliverer:
         # An answer is never read, so never inflated either; its headers are bounded in number.
         async with aiohttp.ClientSession(timeout=timeout, trust_env=False, auto_decompress=False,
                                          max_headers=MAX_ANSWER_HEADERS) as session:
-            try:
-                self.store.release_claims()
-            except Exception as exc:  # noqa: BLE001 - what this process claimed comes back after its lease
-                self._log.warning("release", "cannot release this server's earlier callback claims: %s", exc)
+            await self._store_step("release", self.store.release_claims)
+            next_reindex = 0.0
             while True:
                 self._wakeup.clear()
+                if shared and time.monotonic() >= next_reindex:
+                    await self._store_step("reindex", self.store.reindex_deliveries, wait_s=REINDEX_WAIT_S)
+                    next_reindex = time.monotonic() + REINDEX_EVERY_S
                 try:
-                    claimed, next_at = self.store.claim_deliveries(self.lease_s)
+                    claimed, next_at = await self.calls(self.store.claim_deliveries, self.lease_s)
                 except Exception as exc:  # noqa: BLE001 - the store is down: try again later
                     self._log.warning("claim", "cannot read the callback queue: %s", exc)
                     claimed, next_at = [], self._clock() + 5.0
@@ -150,6 +156,14 @@ class CallbackDeliverer:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), wait)
 
+    async def _store_step(self, name: str, fn: Callable[..., Any], *args: Any, wait_s: float | None = None) -> Any:
+        """A store call whose failure is logged (once a minute) and otherwise ignored."""
+        try:
+            return await self.calls(fn, *args, wait_s=wait_s)
+        except Exception as exc:  # noqa: BLE001 - each step is repeated later or by its lease's end
+            self._log.warning(name, "callbacks: %s failed: %s", name, f"{type(exc).__name__}: {exc}")
+            return None
+
     async def _deliver(self, session: aiohttp.ClientSession, delivery: Delivery) -> None:
         """One attempt; never raises (but for cancellation): any failure is this delivery's."""
         try:
@@ -157,67 +171,67 @@ class CallbackDeliverer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - contained: retried, logged once a minute per shop
-            self._retry(delivery, f"{type(exc).__name__}: {exc}")
+            await self._retry(delivery, f"{type(exc).__name__}: {exc}")
 
     async def _attempt(self, session: aiohttp.ClientSession, delivery: Delivery) -> None:
         event_id, shop = delivery.event_id, delivery.shop
         if self._clock() - delivery.created_at > GIVE_UP_AFTER_S:
             log.warning("callback %s of %s to %s dropped: no 2xx in %d attempts", event_id, shop,
                         callback_where(delivery.url), delivery.attempts)
-            self.store.finish_delivery(delivery)
+            await self.calls(self.store.finish_delivery, delivery)
             return
         left = delivery.claim - self._clock() - CLAIM_MARGIN_S
         if left <= 0:
             return  # the lease ran out before its turn: it is due again, for any process
-        secret = self.store.ingest_secret(shop)
+        secret = await self.calls(self.store.ingest_secret, shop)
         if secret is None:
             log.info("callback %s dropped: the shop %s was removed", event_id, shop)
-            self.store.finish_delivery(delivery)
+            await self.calls(self.store.finish_delivery, delivery)
             return
         try:
             url = check_callback_url(delivery.url)
         except CallbackError as exc:
-            self._retry(delivery, str(exc))  # kept, with its reason, until the three days are over
+            await self._retry(delivery, str(exc))  # kept, with its reason, until the three days are over
             return
         headers = dict(protocol.signed_headers(secret, delivery.body), **{
             EVENT_ID_HEADER: event_id, "Content-Type": "application/json"})
+        left = delivery.claim - self._clock() - CLAIM_MARGIN_S
         try:
             # Never outlives the claim: after it, another process may be sending the same event.
             async with session.post(url, data=delivery.body, headers=headers,
-                                    timeout=aiohttp.ClientTimeout(total=min(REQUEST_TIMEOUT_S, left))) as response:
+                                    timeout=aiohttp.ClientTimeout(total=max(0.1, min(REQUEST_TIMEOUT_S, left)))
+                                    ) as response:
                 # Only the status counts. The answer is never read: leaving this block closes
                 # the connection with it unread, so a back end answering a gigabyte (or an answer
                 # that never ends) costs nothing here.
                 status = response.status
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:  # UnicodeError is a ValueError
-            self._retry(delivery, f"{type(exc).__name__}: {exc}")
+            await self._retry(delivery, f"{type(exc).__name__}: {exc}")
             return
         if 200 <= status < 300:
-            self.store.finish_delivery(delivery)
+            await self.calls(self.store.finish_delivery, delivery)
             self.delivered += 1
             log.debug("callback %s of %s delivered after %d failed attempts", event_id, shop, delivery.attempts)
         else:
-            self._retry(delivery, f"HTTP {status}")
+            await self._retry(delivery, f"HTTP {status}")
 
-    def _retry(self, delivery: Delivery, error: str) -> None:
+    async def _retry(self, delivery: Delivery, error: str) -> None:
         """Due again after the backoff, recorded with its reason; logged once a minute per shop."""
         delay = retry_delay(delivery.attempts, self.first_retry_s)
         self._log.warning(delivery.shop, "callbacks of %s to %s are failing (%s); retrying each with backoff",
                           delivery.shop, callback_where(delivery.url), error[:300])
-        try:
-            self.store.retry_delivery(delivery, self._clock() + delay, error)
-        except Exception as exc:  # noqa: BLE001 - it stays claimed: due again when the lease ends
-            self._log.warning("record", "cannot record a failed callback attempt: %s", exc)
+        # If this fails too, the delivery stays claimed: due again when the lease ends.
+        await self._store_step("record", self.store.retry_delivery, delivery, self._clock() + delay, error)
 
 
 class Callbacks:
     """The server's callback machinery, run with the app: imports an older server's files once
     and delivers what the store has queued."""
 
-    def __init__(self, store: Any, data_dir: Path | str, *, lease_s: float = LEASE_S):
+    def __init__(self, store: Any, data_dir: Path | str, calls: StoreCalls, *, lease_s: float = LEASE_S):
         self.store = store
         self.data_dir = Path(data_dir)
-        self.deliverer = CallbackDeliverer(store, lease_s=lease_s)
+        self.deliverer = CallbackDeliverer(store, calls, lease_s=lease_s)
 
     def wake(self) -> None:
         """A decision was just stored: look for its delivery now."""

@@ -42,6 +42,9 @@ class ServerConfig:
     # gateways serve the same shops (redis_ca: the CA that signed a rediss:// server's certificate).
     store_url: str | None = None
     redis_ca: Path | None = None
+    # How long a request waits for a shared store (Redis) before it answers 503; the event loop
+    # itself never waits for it (store_calls.py).
+    store_timeout_s: float = 2.0
     # How long a claimed callback delivery is this process's alone: a gateway that dies with a
     # claim delays that callback this long. Keep it above the 10 s request timeout.
     callback_lease_s: float = 30.0

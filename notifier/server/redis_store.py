@@ -43,11 +43,14 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
 
 from notifier.core.protocol import token_hash, valid_shop_name
 from notifier.server.deliveries import BATCH, Delivery, callback_body, check_callback_url
@@ -70,6 +73,11 @@ STORE_ID_KEY = f"{PREFIX}:store_id"
 CREDENTIALS_CHANNEL = f"{PREFIX}:credentials"
 NEW_EVENTS_CHANNEL = f"{PREFIX}:new"  # message: the name of a shop that has a new event
 CALLBACK_SHOPS_KEY = f"{PREFIX}:callback_shops"
+# Sorted set: shop -> when it next has a callback due (at most; a pointer that may be early,
+# never late). Gateways look here instead of at every shop with a callback URL.
+CALLBACKS_DUE_SHOPS_KEY = f"{PREFIX}:callbacks:due_shops"
+SOCKET_TIMEOUT_S = 5.0  # a call to a Redis that stopped answering gives up after this
+REINDEX_BATCH = 500  # shops per round trip when the due index is rebuilt
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 
 
@@ -259,6 +267,17 @@ return 1
 """
 
 
+# KEYS: callbacks:due_shops  ARGV: shop, its score as read before claiming, its next due ('' if
+# none). Moves the shop's pointer only if nobody moved it meanwhile: an append that queued a
+# delivery after our claim set it to its own time, which must stay.
+_REPOINT = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
+return 1
+"""
+
+
 class VolatileRedis(RuntimeError):
     """Redis keeps nothing on disk: a restart would lose every event and shop."""
 
@@ -309,6 +328,7 @@ class RedisEventStore(PrunesInBatches):
         self._retry = client.register_script(_RETRY)
         self._finish = client.register_script(_FINISH)
         self._import = client.register_script(_IMPORT)
+        self._repoint = client.register_script(_REPOINT)
         self.cluster = isinstance(client, RedisCluster)
         if self.cluster:
             self._load_scripts()
@@ -317,8 +337,13 @@ class RedisEventStore(PrunesInBatches):
         self.data_dir = Path(url or "redis")  # for log lines that name where the data is
 
     @classmethod
-    def from_url(cls, url: str, *, ca: Path | None = None, **kwargs) -> RedisEventStore:
-        options: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
+    def from_url(cls, url: str, *, ca: Path | None = None, socket_timeout: float = SOCKET_TIMEOUT_S,
+                 **kwargs) -> RedisEventStore:
+        # No retries inside the client: redis-py would retry a timed-out call up to ten times
+        # (a paused Redis then holds a caller for minutes), and a retried append whose first
+        # try did run would be refused as a reused nonce. Callers decide what a failure means.
+        options: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": socket_timeout,
+                                   "health_check_interval": 30, "retry": Retry(NoBackoff(), 0)}
         if url.startswith(("rediss://", "rediss+cluster://")) and ca:
             options["ssl_ca_certs"] = str(ca)
         client = cluster_client(url, **options) if is_cluster_url(url) else redis.Redis.from_url(url, **options)
@@ -333,7 +358,7 @@ class RedisEventStore(PrunesInBatches):
 
     def _load_scripts(self) -> None:
         for script in (self._append, self._update, self._create, self._prune, self._set_callback, self._claim,
-                       self._retry, self._finish, self._import):
+                       self._retry, self._finish, self._import, self._repoint):
             self.client.script_load(script.script)  # on every primary
 
     def close(self) -> None:
@@ -397,6 +422,7 @@ class RedisEventStore(PrunesInBatches):
         self.client.delete(callbacks_key(name), callbacks_due_key(name), callbacks_tries_key(name))
         self.client.srem(SHOPS_KEY, name)
         self.client.srem(CALLBACK_SHOPS_KEY, name)
+        self.client.zrem(CALLBACKS_DUE_SHOPS_KEY, name)
         self.announce(name)
         if not gone:
             raise ShopError(f"no shop named {name!r}")
@@ -525,6 +551,9 @@ class RedisEventStore(PrunesInBatches):
         return results
 
     def _run_appends(self, items: list[Appending], now: float) -> list[Any]:
+        """The append scripts' replies, one per item. A decision also points the callback index
+        at its shop, in the same round trip (a pointer to a shop with nothing queued costs one
+        empty claim)."""
         pipe = self.client.pipeline(transaction=False)
         for item in items:
             key = item.idempotency_key
@@ -536,7 +565,10 @@ class RedisEventStore(PrunesInBatches):
                  hashlib.sha256(item.body).hexdigest(), NONCE_KEEP_S, int(IDEMPOTENCY_KEEP_S),
                  "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL, "1" if item.callback else "0"],
             )
-        return pipe.execute(raise_on_error=not self.cluster)
+        decided = sorted({item.shop for item in items if item.callback})
+        for shop in decided:
+            pipe.zadd(CALLBACKS_DUE_SHOPS_KEY, {shop: now})
+        return pipe.execute(raise_on_error=not self.cluster)[:len(items)]
 
     def _queue(self, pipe, script, keys: list[str], args: list[Any]) -> None:
         """Queue a script call on a pipeline. A cluster pipeline refuses `evalsha()` but routes
@@ -575,15 +607,16 @@ class RedisEventStore(PrunesInBatches):
     # -- callbacks to the shop's back end (see deliveries.py and callbacks.py) ------------
 
     def set_callback(self, name: str, url: str | None) -> None:
-        """Set (or with None/"" clear) the URL a shop's decisions are POSTed to. The shop joins
-        `callback_shops` first, so a delivery queued with this URL is always found."""
+        """Set (or with None/"" clear) the URL a shop's decisions are POSTed to. Deliveries are
+        found through the due index (appends point it at their shop); `callback_shops` is only
+        where `reindex_deliveries` looks."""
         url = check_callback_url(url) if url else ""
         if not valid_shop_name(name):
             raise ShopError(f"no shop named {name!r}")
-        if url:
-            self.client.sadd(CALLBACK_SHOPS_KEY, name)
         if not self._run_script(self._set_callback, [meta_key(name)], [url]):
             raise ShopError(f"no shop named {name!r}")
+        if url:  # after the URL: a shop that does not exist is never listed
+            self.client.sadd(CALLBACK_SHOPS_KEY, name)
 
     def callback_url(self, name: str) -> str | None:
         if not valid_shop_name(name):
@@ -601,24 +634,35 @@ class RedisEventStore(PrunesInBatches):
     def release_claims(self) -> None:
         """Nothing: other gateways may be sending; a dead one's claims end with their lease."""
 
-    def claim_deliveries(self, lease_s: float, limit: int = BATCH) -> tuple[list[Delivery], float | None]:
-        """Claim due deliveries of every shop with callbacks (one script per shop, one pipeline)
-        until now + `lease_s`; also the time the next one is due (None: nothing queued)."""
-        names = sorted(n.decode() for n in self.client.smembers(CALLBACK_SHOPS_KEY))
-        if not names:
-            return [], None
+    def claim_deliveries(self, lease_s: float, limit: int = BATCH, *, busy: Mapping[str, int] | None = None,
+                         per_shop: int = BATCH) -> tuple[list[Delivery], float | None]:
+        """Claim up to `limit` due deliveries until now + `lease_s`, at most `per_shop` of one
+        shop less what it has in `busy` (in flight here); also when to look again (None:
+        nothing queued). Only the shops the due index names as due are looked at, so the cost
+        does not grow with the number of shops that have a callback URL."""
+        busy = busy or {}
         now = self._clock()
         until = now + lease_s
+        due = self.client.zrangebyscore(CALLBACKS_DUE_SHOPS_KEY, "-inf", repr(now), start=0, num=limit + len(busy),
+                                        withscores=True)
+        wanted: list[tuple[str, float, int]] = []  # (shop, its pointer as read, how many)
+        room = limit
+        for raw, score in due:
+            shop = raw.decode()
+            take = min(per_shop - busy.get(shop, 0), room)
+            if take > 0 and valid_shop_name(shop):
+                wanted.append((shop, score, take))
+                room -= take
         try:
-            replies = self._run_claims(names, now, until, limit)
+            replies = self._run_claims(wanted, now, until) if wanted else []
         except redis.exceptions.NoScriptError:
             self._load_scripts()
-            replies = self._run_claims(names, now, until, limit)
+            replies = self._run_claims(wanted, now, until)
         claimed: list[Delivery] = []
-        first: float | None = None
-        for name, (next_score, found) in zip(names, replies, strict=True):
-            if next_score:
-                first = min(first, float(next_score)) if first is not None else float(next_score)
+        pipe = self.client.pipeline(transaction=False)
+        for (name, seen, _take), (next_score, found) in zip(wanted, replies, strict=True):
+            self._queue(pipe, self._repoint, [CALLBACKS_DUE_SHOPS_KEY],
+                        [name, repr(seen), next_score.decode() if next_score else ""])
             for i in range(0, len(found), 3):
                 event_id = found[i].decode()
                 record = json.loads(found[i + 1])
@@ -626,14 +670,55 @@ class RedisEventStore(PrunesInBatches):
                     name, event_id, int(record["seq"]), json.loads(record["ev"]))
                 claimed.append(Delivery(name, event_id, record["url"], body, int(found[i + 2]),
                                         float(record["at"]), until))
-        return claimed, first
+        pipe.zrangebyscore(CALLBACKS_DUE_SHOPS_KEY, f"({now!r}", "+inf", start=0, num=1, withscores=True)
+        try:
+            later = pipe.execute()[-1]
+        except redis.exceptions.NoScriptError:
+            self._load_scripts()
+            return claimed, now  # the pointers stay as they were: looked at again at once
+        next_at = float(later[0][1]) if later else None
+        if claimed and room <= 0:
+            next_at = now  # there may be more due than this claim could take
+        return claimed, next_at
 
-    def _run_claims(self, names: list[str], now: float, until: float, limit: int) -> list[Any]:
+    def _run_claims(self, wanted: list[tuple[str, float, int]], now: float, until: float) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for name, _seen, take in wanted:
+            self._queue(pipe, self._claim, [callbacks_due_key(name), callbacks_key(name), callbacks_tries_key(name)],
+                        [repr(now), repr(until), take])
+        return pipe.execute()
+
+    def reindex_deliveries(self) -> int:
+        """Rebuild the due index from every shop with a callback URL (for deliveries queued by an
+        older server, or whose pointer a crash lost between append and index), and forget
+        listed shops that no longer exist. In batches; returns the shops found with deliveries."""
+        found = 0
+        batch: list[str] = []
+        for raw in self.client.sscan_iter(CALLBACK_SHOPS_KEY, count=REINDEX_BATCH):
+            batch.append(raw.decode())
+            if len(batch) >= REINDEX_BATCH:
+                found += self._reindex(batch)
+                batch = []
+        return found + (self._reindex(batch) if batch else 0)
+
+    def _reindex(self, names: list[str]) -> int:
+        names = [name for name in names if valid_shop_name(name)]
         pipe = self.client.pipeline(transaction=False)
         for name in names:
-            self._queue(pipe, self._claim, [callbacks_due_key(name), callbacks_key(name), callbacks_tries_key(name)],
-                        [repr(now), repr(until), limit])
-        return pipe.execute()
+            pipe.zrange(callbacks_due_key(name), 0, 0, withscores=True)
+            pipe.exists(meta_key(name))
+        replies = pipe.execute()
+        pipe = self.client.pipeline(transaction=False)
+        found = 0
+        for i, name in enumerate(names):
+            first, exists = replies[2 * i], replies[2 * i + 1]
+            if not exists:
+                pipe.srem(CALLBACK_SHOPS_KEY, name)
+            elif first:
+                pipe.zadd(CALLBACKS_DUE_SHOPS_KEY, {name: first[0][1]}, lt=True)
+                found += 1
+        pipe.execute()
+        return found
 
     def finish_delivery(self, delivery: Delivery) -> None:
         shop = delivery.shop
@@ -642,8 +727,10 @@ class RedisEventStore(PrunesInBatches):
 
     def retry_delivery(self, delivery: Delivery, next_at: float, error: str) -> None:
         shop = delivery.shop
-        self._run_script(self._retry, [callbacks_due_key(shop), callbacks_tries_key(shop)],
-                         [delivery.event_id, repr(delivery.claim), repr(next_at)])
+        if self._run_script(self._retry, [callbacks_due_key(shop), callbacks_tries_key(shop)],
+                            [delivery.event_id, repr(delivery.claim), repr(next_at)]):
+            # The shop's pointer may say "the lease's end": a retry due sooner moves it earlier.
+            self.client.zadd(CALLBACKS_DUE_SHOPS_KEY, {shop: next_at}, lt=True)
 
     def import_delivery(self, shop: str, event_id: str, url: str, body: bytes, attempts: int,
                         created_at: float) -> bool:
@@ -652,9 +739,13 @@ class RedisEventStore(PrunesInBatches):
             return False
         self.client.sadd(CALLBACK_SHOPS_KEY, shop)
         record = json.dumps({"url": url, "body": body.decode("utf-8"), "at": created_at})
-        return bool(self._run_script(
+        now = self._clock()
+        imported = bool(self._run_script(
             self._import, [callbacks_due_key(shop), callbacks_key(shop), callbacks_tries_key(shop)],
-            [event_id, record, attempts, repr(self._clock())]))
+            [event_id, record, attempts, repr(now)]))
+        if imported:
+            self.client.zadd(CALLBACKS_DUE_SHOPS_KEY, {shop: now}, lt=True)
+        return imported
 
     def pending_deliveries(self, shop: str) -> list[tuple[str, int]]:
         """(event id, failed attempts) of the shop's deliveries not done yet, soonest first."""

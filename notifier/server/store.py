@@ -34,6 +34,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -478,25 +479,45 @@ class EventStore(PrunesInBatches):
             self._db.execute("UPDATE callback_deliveries SET claimed=0, next_at=MIN(next_at, ?) WHERE claimed=1",
                              (self._clock(),))
 
-    def claim_deliveries(self, lease_s: float, limit: int = BATCH) -> tuple[list[Delivery], float | None]:
-        """Claim up to `limit` due deliveries until now + `lease_s`; also the time the next one
-        is due (None: nothing queued)."""
+    def claim_deliveries(self, lease_s: float, limit: int = BATCH, *, busy: Mapping[str, int] | None = None,
+                         per_shop: int = BATCH) -> tuple[list[Delivery], float | None]:
+        """Claim up to `limit` due deliveries until now + `lease_s`, at most `per_shop` of one
+        shop less what it has in `busy` (in flight here); also when to look again (None:
+        nothing queued; due deliveries of shops with no room are looked at when room frees)."""
+        busy = busy or {}
         now = self._clock()
         until = now + lease_s
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                rows = self._db.execute(
-                    "UPDATE callback_deliveries SET claimed=1, next_at=? WHERE id IN (SELECT id FROM "
-                    "callback_deliveries WHERE next_at <= ? ORDER BY next_at, id LIMIT ?) "
-                    "RETURNING shop, event_id, url, body, attempts, created_at", (until, now, limit)).fetchall()
-                first = self._db.execute("SELECT MIN(next_at) FROM callback_deliveries").fetchone()[0]
+                due = self._db.execute(
+                    "SELECT id, shop FROM (SELECT id, shop, next_at, ROW_NUMBER() OVER (PARTITION BY shop "
+                    "ORDER BY next_at, id) AS n FROM callback_deliveries WHERE next_at <= ?) WHERE n <= ? "
+                    "ORDER BY next_at, id", (now, per_shop)).fetchall()
+                room, ids = dict(busy), []
+                for row_id, shop in due:
+                    if len(ids) < limit and room.get(shop, 0) < per_shop:
+                        room[shop] = room.get(shop, 0) + 1
+                        ids.append((until, row_id))
+                rows = []
+                for params in ids:
+                    rows += self._db.execute(
+                        "UPDATE callback_deliveries SET claimed=1, next_at=? WHERE id=? "
+                        "RETURNING shop, event_id, url, body, attempts, created_at", params).fetchall()
+                first = self._db.execute("SELECT MIN(next_at) FROM callback_deliveries WHERE next_at > ?",
+                                         (now,)).fetchone()[0]
+                if len(ids) >= limit:
+                    first = now  # there may be more due than this claim could take
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
         return [Delivery(*row, claim=until) for row in rows], first
+
+    def reindex_deliveries(self) -> int:
+        """Nothing to rebuild: the claim reads the queue's own index."""
+        return 0
 
     def finish_delivery(self, delivery: Delivery) -> None:
         """Delivered (or given up): forget it."""
