@@ -58,6 +58,8 @@ LEGACY_TARGETS_FILE = "callbacks.json"
 LEGACY_OUTBOX_FILE = "callbacks.sqlite3"
 IMPORTED_SUFFIX = ".imported"
 CLAIM_MARGIN_S = 0.5  # a request ends this long before its claim does
+PER_SHOP_IN_FLIGHT = 4  # requests to one shop's back end at once: a dead one holds no more than these
+MAX_IN_FLIGHT = 256  # requests on their way at once, all shops together
 MAX_ANSWER_HEADERS = 100  # of a back end's answer (each at most 8 KiB, aiohttp's default)
 SHARED_POLL_S = 5.0  # on a shared store: how often to look for what another gateway left behind
 REINDEX_EVERY_S = 600.0  # on a shared store: how often the due index is rebuilt (store.reindex_deliveries)
@@ -111,8 +113,10 @@ class CallbackDeliverer:
     Whatever goes wrong with one delivery (a URL the resolver refuses, TLS, DNS, an answer that
     never ends, the store failing to record the outcome) stays with that delivery: it is retried
     with backoff, and logged at most once a minute per shop. The loop itself runs supervised
-    (supervision.py), so nothing one shop does can end callbacks for the others. Every store
-    call goes through StoreCalls: on Redis the loop never waits on the network."""
+    (supervision.py), so nothing one shop does can end callbacks for the others. Each shop has
+    at most PER_SHOP_IN_FLIGHT requests on their way, and nothing waits for any of them to end,
+    so a back end that hangs delays only its own shop. Every store call goes through
+    StoreCalls: on Redis the loop never waits on the network."""
 
     def __init__(self, store: Any, calls: StoreCalls, *, first_retry_s: float = FIRST_RETRY_S,
                  lease_s: float = LEASE_S, clock: Callable[[], float] = time.time):
@@ -123,6 +127,7 @@ class CallbackDeliverer:
         self._clock = clock
         self._wakeup = asyncio.Event()
         self._log = LimitedLog(log)
+        self._in_flight: dict[str, int] = {}  # requests on their way, per shop
         self.delivered = 0
 
     def wake(self) -> None:
@@ -130,31 +135,61 @@ class CallbackDeliverer:
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-        shared = getattr(self.store, "shared", False)
         # An answer is never read, so never inflated either; its headers are bounded in number.
-        async with aiohttp.ClientSession(timeout=timeout, trust_env=False, auto_decompress=False,
-                                         max_headers=MAX_ANSWER_HEADERS) as session:
-            await self._store_step("release", self.store.release_claims)
-            next_reindex = 0.0
-            while True:
-                self._wakeup.clear()
-                if shared and time.monotonic() >= next_reindex:
-                    await self._store_step("reindex", self.store.reindex_deliveries, wait_s=REINDEX_WAIT_S)
-                    next_reindex = time.monotonic() + REINDEX_EVERY_S
+        connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT, limit_per_host=0)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False,
+                                         auto_decompress=False, max_headers=MAX_ANSWER_HEADERS) as session:
+            sending: set[asyncio.Task] = set()
+            try:
+                await self._claim_and_send(session, sending)
+            finally:
+                for task in sending:
+                    task.cancel()
+                await asyncio.gather(*sending, return_exceptions=True)
+
+    async def _claim_and_send(self, session: aiohttp.ClientSession, sending: set[asyncio.Task]) -> None:
+        """Claim what is due for shops with room, start sending each at once, and come back when
+        one finishes (its shop has room again), a decision was stored, or the next one is due.
+        Nothing waits for a delivery to end: a back end that hangs holds PER_SHOP_IN_FLIGHT
+        requests of its own shop's queue, never the others'."""
+        shared = getattr(self.store, "shared", False)
+        await self._store_step("release", self.store.release_claims)
+        next_reindex = 0.0
+        while True:
+            self._wakeup.clear()
+            if shared and time.monotonic() >= next_reindex:
+                await self._store_step("reindex", self.store.reindex_deliveries, wait_s=REINDEX_WAIT_S)
+                next_reindex = time.monotonic() + REINDEX_EVERY_S
+            room = MAX_IN_FLIGHT - len(sending)
+            claimed, next_at = [], None
+            if room > 0:
                 try:
-                    claimed, next_at = await self.calls(self.store.claim_deliveries, self.lease_s)
+                    claimed, next_at = await self.calls(self.store.claim_deliveries, self.lease_s, room,
+                                                        busy=dict(self._in_flight), per_shop=PER_SHOP_IN_FLIGHT)
                 except Exception as exc:  # noqa: BLE001 - the store is down: try again later
                     self._log.warning("claim", "cannot read the callback queue: %s", exc)
-                    claimed, next_at = [], self._clock() + 5.0
-                # All at once: each must be done within its claim's lease, not one after another.
-                await asyncio.gather(*(self._deliver(session, delivery) for delivery in claimed))
-                if claimed:
-                    continue  # more may be due; and what failed is due again later
-                wait = 3600.0 if next_at is None else max(0.01, next_at - self._clock())
-                if shared:
-                    wait = min(wait, SHARED_POLL_S)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), wait)
+                    next_at = self._clock() + 5.0
+            for delivery in claimed:
+                self._in_flight[delivery.shop] = self._in_flight.get(delivery.shop, 0) + 1
+                task = asyncio.ensure_future(self._deliver(session, delivery))
+                sending.add(task)
+                task.add_done_callback(lambda done, shop=delivery.shop: self._sent(done, shop, sending))
+            if claimed and next_at is not None and next_at <= self._clock():
+                continue  # more is due than one claim took
+            wait = 3600.0 if next_at is None else max(0.01, next_at - self._clock())
+            if shared:
+                wait = min(wait, SHARED_POLL_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), wait)
+
+    def _sent(self, task: asyncio.Task, shop: str, sending: set[asyncio.Task]) -> None:
+        sending.discard(task)
+        left = self._in_flight.get(shop, 0) - 1
+        if left > 0:
+            self._in_flight[shop] = left
+        else:
+            self._in_flight.pop(shop, None)
+        self._wakeup.set()  # the shop has room again: its next one may be due
 
     async def _store_step(self, name: str, fn: Callable[..., Any], *args: Any, wait_s: float | None = None) -> Any:
         """A store call whose failure is logged (once a minute) and otherwise ignored."""

@@ -243,3 +243,27 @@ def test_looking_for_due_callbacks_costs_the_same_with_many_shops_that_have_a_ca
         assert [d.shop for d in store.claim_deliveries(30.0)[0]] == ["s9"]
     finally:
         store.close()
+
+
+def test_a_back_end_that_never_answers_delays_no_other_shops_callbacks(make_server):
+    """200 decisions queued for a shop whose back end takes every call and never answers."""
+    server = make_server(shops=("dead", "alive"))
+    dead = Receiver(free_port(), server.shops["dead"].ingest_secret)
+    dead.hold.clear()
+    alive = Receiver(free_port(), server.shops["alive"].ingest_secret)
+    try:
+        server.store.set_callback("dead", dead.url)
+        server.store.set_callback("alive", alive.url)
+        for order in range(200):
+            assert decide(server.http_url, "dead", server.shops["dead"].client_token, str(order))[0] == 201
+        wait_until(lambda: dead.calls, 5, interval=0.02, message="the dead back end is being called")
+        status, answer = decide(server.http_url, "alive", server.shops["alive"].client_token, "1")
+        assert status == 201
+        # Within 5 s (at once, really): before, it waited behind batches of the dead shop's calls,
+        # 10 s each until they timed out.
+        wait_until(lambda: answer["event_id"] in alive.delivered(), 5, interval=0.01,
+                   message="the other shop's callback, while the dead back end holds its own")
+        assert len(dead.calls) <= 8, "the dead back end holds a few requests, not the whole queue's"
+    finally:
+        dead.close()
+        alive.close()
