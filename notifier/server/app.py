@@ -39,6 +39,7 @@ from aiohttp import WSMsgType, web
 
 from notifier.core import protocol
 from notifier.core.protocol import BodyError, SchemaError, SignatureProblem
+from notifier.server import order_states
 from notifier.server.callbacks import Callbacks
 from notifier.server.config import ServerConfig
 from notifier.server.deliveries import event_id_of
@@ -289,6 +290,9 @@ async def ingest(request: web.Request) -> web.Response:
 # -- accept / reject ---------------------------------------------------------------------------
 
 MAX_REASON_CHARS = 200
+# Decisions' Idempotency-Keys are stored with this in front: a space cannot be in a key a client
+# sends (printable ASCII without space), so they never meet an order system's ingest keys.
+DECISION_KEYS = "decision "
 
 
 async def order_action(request: web.Request) -> web.Response:
@@ -324,11 +328,17 @@ async def order_action(request: web.Request) -> web.Response:
              "text": reason or None, "occurred_at": datetime.now(UTC).isoformat()}
     # What an Idempotency-Key is compared against: the decision, not the moment it was made.
     decision = json.dumps([event["kind"], order_id, event["text"]], ensure_ascii=False).encode("utf-8")
-    # callback=True: the store queues the back end's callback in the decision's own transaction.
+    # callback=True: a decision, refused unless the order's state allows it (order_states.py);
+    # the store queues the back end's callback in the decision's own transaction. Its key lives
+    # in a space of its own: a PC's key can never answer for (or block) an order system's ingest.
     result = await request.app[BATCHER].submit(
-        Appending(shop, event, secrets.token_hex(16), key, decision, callback=True))
+        Appending(shop, event, secrets.token_hex(16), key and DECISION_KEYS + key, decision, callback=True))
     if isinstance(result, ShopError):
         return _unknown_shop(shop)
+    if result.outcome:
+        error, what = order_states.REFUSALS.get(result.outcome, ("already_decided", f"is {result.outcome}"))
+        return _error(409, error, f"order {order_id} {what}", outcome=result.outcome, order_id=order_id,
+                      seq=result.seq)
     if result.duplicate and result.conflict:
         return _error(422, "idempotency_conflict", "this Idempotency-Key was used for another decision")
     identity = result.identity or getattr(await request.app[CALLS](store.shop, shop), "identity", "")

@@ -12,18 +12,23 @@ one slot and the scripts below run unchanged on Redis Cluster):
   the stream ID, so resuming means the same as on SQLite.
 - `notifier:{shop}:nonce:<nonce>`, `notifier:{shop}:idem:<key>`  SET NX EX: they expire by
   themselves after the replay window / idempotency window.
+- `notifier:{shop}:order:<order id>`  a decided or cancelled order's state (order_states.py):
+  "state|seq|identity", expiring order_states.KEEP_S after its last change.
 - `notifier:{shop}:callbacks` hash: event id -> the queued callback delivery (JSON: url, seq,
   ev, at); `notifier:{shop}:callbacks:due` sorted set: event id scored by its next attempt (a
   claimed one: the end of the claim's lease); `notifier:{shop}:callbacks:tries` hash: event id ->
   failed attempts. The callback URL is `callback_url` in the shop's meta hash.
-- `notifier:callback_shops` set of the shops that ever had a callback URL: where gateways look
-  for due deliveries (removed with the shop).
+- `notifier:callbacks:due_shops` sorted set: shop -> when it next has a delivery due (at the
+  latest): where gateways look for due deliveries.
+- `notifier:callback_shops` set of the shops given a callback URL: where the due index is
+  rebuilt from (removed with the shop).
 - `notifier:shops` set of names, `notifier:credver` counter, `notifier:store_id`, and the
   pub/sub channels `notifier:credentials` (every add/rotate/remove is announced there, so every
   gateway closes revoked streams at once) and `notifier:new` (the shop of every new event).
 
-Appending is one Lua script per event: check the shop exists, the idempotency key, take the
-nonce, increment last_seq and XADD with that number, atomically; for a decision the same script
+Appending is one Lua script per event: check the shop exists, the idempotency key, for a
+decision the order's state, take the nonce, increment last_seq and XADD with that number,
+atomically; for a decision the same script
 queues its callback delivery when the shop has a callback URL. Two gateways ingesting for
 one shop at once can therefore never reuse a number or reorder. A batch of requests (group
 commit) goes as one pipeline: one round trip.
@@ -53,6 +58,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from notifier.core.protocol import token_hash, valid_shop_name
+from notifier.server import order_states
 from notifier.server.deliveries import BATCH, Delivery, callback_body, check_callback_url
 from notifier.server.store import (
     IDEMPOTENCY_KEEP_S,
@@ -126,6 +132,11 @@ def idem_key(shop: str, key: str) -> str:
     return f"{PREFIX}:{{{shop}}}:idem:{key}"
 
 
+def order_key(shop: str, order_id: str) -> str:
+    """The order's state (order_states.py): "state|seq|identity", expiring by itself."""
+    return f"{PREFIX}:{{{shop}}}:order:{order_id}"
+
+
 def callbacks_key(shop: str) -> str:
     return f"{PREFIX}:{{{shop}}}:callbacks"
 
@@ -138,11 +149,14 @@ def callbacks_tries_key(shop: str) -> str:
     return f"{PREFIX}:{{{shop}}}:callbacks:tries"
 
 
-# KEYS: meta, log, nonce, idem, callbacks, callbacks:due
-# ARGV: now, event json, body hash, nonce ttl, idem ttl, has key, shop, channel, is a decision
+# KEYS: meta, log, nonce, idem, callbacks, callbacks:due, order state
+# ARGV: now, event json, body hash, nonce ttl, idem ttl, has key, shop, channel, is a decision,
+#       the event's kind when it may move the order's state ('' otherwise), order state ttl
 # The PUBLISH tells every gateway which shop has something new (it then reads only that stream);
-# it is not keyed, so the script stays within one slot on Redis Cluster.
+# it is not keyed, so the script stays within one slot on Redis Cluster. The order's state
+# ("state|seq|identity") follows order_states.TRANSITIONS, written into the script below.
 _APPEND = """
+local transitions = __TRANSITIONS__
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 local identity = redis.call('HGET', KEYS[1], 'identity')
 if ARGV[6] == '1' then
@@ -152,9 +166,23 @@ if ARGV[6] == '1' then
     if ident == identity then return {'dup', seq, hash, at} end
   end
 end
+local moves_to = nil
+if ARGV[10] ~= '' then
+  local state, state_seq = 'open', '0'
+  local held = redis.call('GET', KEYS[7])
+  if held then
+    local s, q, ident = string.match(held, '^([^|]+)|(%d+)|(.*)$')
+    if ident == identity then state, state_seq = s, q end
+  end
+  moves_to = (transitions[state] or {})[ARGV[10]]
+  if not moves_to and ARGV[9] == '1' then return {'refused', state, state_seq, identity} end
+end
 if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then return {'nonce'} end
 local seq = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
 redis.call('XADD', KEYS[2], seq .. '-0', 'at', ARGV[1], 'ev', ARGV[2], 'id', identity)
+if moves_to then
+  redis.call('SET', KEYS[7], moves_to .. '|' .. seq .. '|' .. identity, 'EX', ARGV[11])
+end
 redis.call('PUBLISH', ARGV[8], ARGV[7])
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[4], seq .. '|' .. ARGV[3] .. '|' .. ARGV[1] .. '|' .. identity, 'EX', ARGV[5])
@@ -169,7 +197,7 @@ if ARGV[9] == '1' then
   end
 end
 return {'ok', tostring(seq), identity}
-"""
+""".replace("__TRANSITIONS__", order_states.lua_table())
 
 # KEYS: meta  ARGV: field, value, ...  (only when the shop exists: a rotate racing a remove
 # must not bring back half a shop)
@@ -541,6 +569,9 @@ class RedisEventStore(PrunesInBatches):
             outcome = reply[0].decode()
             if outcome == "gone":
                 results.append(ShopError(f"no shop named {item.shop!r}"))
+            elif outcome == "refused":
+                results.append(IngestResult(int(reply[2]), False, received_at=now, identity=reply[3].decode(),
+                                            outcome=reply[1].decode()))
             elif outcome == "nonce":
                 results.append(IngestResult(0, False, nonce_reused=True))
             elif outcome == "dup":
@@ -560,10 +591,13 @@ class RedisEventStore(PrunesInBatches):
             self._queue(
                 pipe, self._append,
                 [meta_key(item.shop), log_key(item.shop), nonce_key(item.shop, item.nonce),
-                 idem_key(item.shop, key or ""), callbacks_key(item.shop), callbacks_due_key(item.shop)],
+                 idem_key(item.shop, key or ""), callbacks_key(item.shop), callbacks_due_key(item.shop),
+                 order_key(item.shop, str(item.event.get("order_id", "")))],
                 [repr(now), item.event_json(),
                  hashlib.sha256(item.body).hexdigest(), NONCE_KEEP_S, int(IDEMPOTENCY_KEEP_S),
-                 "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL, "1" if item.callback else "0"],
+                 "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL, "1" if item.callback else "0",
+                 kind if (kind := item.event.get("kind")) in order_states.STATE_KINDS else "",
+                 int(order_states.KEEP_S)],
             )
         decided = sorted({item.shop for item in items if item.callback})
         for shop in decided:

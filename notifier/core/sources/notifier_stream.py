@@ -198,6 +198,13 @@ class NotifierStreamSource(WebSocketSource):
 
 DECISION_KINDS = ("accepted", "rejected")
 ACTION_TIMEOUT_S = 10.0
+# A 409 from the reference server names what the order became (its `outcome`): the sentence the
+# PC shows instead of its own decision.
+DECIDED_ELSEWHERE = {
+    "accepted": lambda: tr("Already accepted on another PC."),
+    "rejected": lambda: tr("Already rejected on another PC."),
+    "cancelled": lambda: tr("Cancelled by the customer."),
+}
 
 
 class NotifierStreamActions:
@@ -240,9 +247,15 @@ class NotifierStreamActions:
             if exc.code >= 500 or exc.code in (401, 408, 429):
                 raise OSError(f"the server answered {exc.code}") from None  # retried
             try:
-                message = json.loads(exc.read(64 * 1024)).get("message")
-            except (ValueError, AttributeError):
-                message = None
+                answer = json.loads(exc.read(64 * 1024))
+            except ValueError:
+                answer = None
+            answer = answer if isinstance(answer, dict) else {}
+            outcome = answer.get("outcome") if exc.code == 409 else None
+            if outcome in DECIDED_ELSEWHERE:
+                # Another PC decided first, or the customer cancelled: the order's true outcome.
+                raise ActionRefused(DECIDED_ELSEWHERE[outcome](), outcome=outcome) from None
+            message = answer.get("message") if isinstance(answer.get("message"), str) else None
             raise ActionRefused(tr("The server refused it: {message}",
                                    message=message or f"HTTP {exc.code}")) from None
         except urllib.error.URLError as exc:
