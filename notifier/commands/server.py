@@ -92,11 +92,15 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     rotate.add_argument("--ingest-only", action="store_true", help="replace only the ingest secret")
     remove = actions.add_parser("remove-shop", help="delete a shop and all its events")
     remove.add_argument("name")
-    migrate = actions.add_parser("migrate", help="copy a SQLite server's shops and events into Redis, "
+    migrate = actions.add_parser("migrate", help="copy a server's shops and events between SQLite and Redis, "
                                                  "keeping sequence numbers, identities and tokens")
-    migrate.add_argument("--from", dest="source", required=True, metavar="sqlite:DIR",
-                         help="the single-process server's data directory")
-    migrate.add_argument("--to", dest="target", required=True, metavar="redis://…")
+    migrate.add_argument("--from", dest="source", required=True, metavar="sqlite:DIR|redis://…",
+                         help="where the shops are now")
+    migrate.add_argument("--to", dest="target", required=True, metavar="redis://…|sqlite:DIR",
+                         help="where they go (run it again to copy what is new since)")
+    migrate.add_argument("--live", action="store_true",
+                         help="copy from a SQLite folder a server is still serving; the shops stay closed "
+                              "to ingest on the gateways until a pass without --live")
     for action in (run, add, set_callback, list_shops, rotate, remove):
         _add_data_dir(action, suppress=True)
     server.set_defaults(func=cmd_server)
@@ -205,25 +209,49 @@ def _open_store(args: argparse.Namespace, data_dir: Path):
 def _migrate(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from notifier.server.migrate import migrate
+    import redis
+
+    from notifier.server.migrate import (
+        MigrationRefused,
+        RedisSide,
+        SqliteSide,
+        migrate,
+        source_is_served,
+    )
     from notifier.server.store_api import is_redis_url
 
     source, target = args.source, args.target
-    if not source.startswith("sqlite:") or not is_redis_url(target):
-        raise UsageError(tr("migrate copies --from sqlite:DIR --to redis://HOST:PORT/DB."))
-    data_dir = Path(source.removeprefix("sqlite:"))
-    store = _open_redis(args, target)
-    import redis
-
+    usage = tr("migrate copies --from sqlite:DIR --to redis://HOST:PORT/DB, or back: --from redis://… --to sqlite:DIR.")
+    if source.startswith("sqlite:") and is_redis_url(target):
+        folder, url, to_redis = Path(source.removeprefix("sqlite:")), target, True
+    elif is_redis_url(source) and target.startswith("sqlite:"):
+        folder, url, to_redis = Path(target.removeprefix("sqlite:")), source, False
+    else:
+        raise UsageError(usage)
+    if to_redis and not args.live and source_is_served(folder):
+        raise UsageError(tr("A server is serving {folder}. Stop it and run migrate again, or copy from it while it "
+                            "runs with --live (its shops then stay closed to orders on the gateways until a "
+                            "migrate without --live, after you stopped it).", folder=folder))
+    store = _open_redis(args, url)
+    sides = []
     try:
-        moved = migrate(data_dir, store, say=print)
+        redis_side = RedisSide(store)
+        folder_side = SqliteSide(folder, target=not to_redis)
+        sides = [folder_side, redis_side]
+        moved = migrate(folder_side if to_redis else redis_side, redis_side if to_redis else folder_side,
+                        live=args.live and to_redis, say=print)
+    except MigrationRefused as exc:
+        raise UsageError(tr("Nothing was copied: {reason}.", reason=str(exc))) from None
     except redis.RedisError as exc:
         raise UsageError(tr("The Redis store cannot be used: {reason}.", reason=str(exc).rstrip("."))) from None
     except (OSError, sqlite3.Error) as exc:
-        raise UsageError(tr("The server's data folder {path} cannot be used: {reason}.", path=data_dir,
+        raise UsageError(tr("The server's data folder {path} cannot be used: {reason}.", path=folder,
                             reason=getattr(exc, "strerror", None) or exc)) from None
     finally:
+        for side in sides:
+            side.close()
         store.close()
+    print(f"{sum(m.events for m in moved)} events copied in all; {sum(1 for m in moved if m.skipped)} shops skipped")
     return 1 if any(m.skipped for m in moved) else 0
 
 

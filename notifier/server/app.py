@@ -73,8 +73,10 @@ SHOP_STREAMS: web.AppKey[ShopStreams] = web.AppKey("shop_streams", ShopStreams)
 CALLS: web.AppKey[StoreCalls] = web.AppKey("store_calls", StoreCalls)
 
 
-def _error(status: int, reason: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": reason, "message": message, **extra}, status=status)
+def _error(status: int, reason: str, message: str, *, retry_soon: bool = False, **extra: Any) -> web.Response:
+    """The JSON error every refusal answers with; `retry_soon`: a 503 worth retrying in a moment."""
+    return web.json_response({"error": reason, "message": message, **extra}, status=status,
+                             headers={"Retry-After": "1"} if retry_soon else None)
 
 
 # What a store raises when it cannot be reached for a moment (Redis restarting, a network
@@ -107,6 +109,11 @@ def _unknown_shop(shop: str) -> web.Response:
     # The name is not echoed back when it breaks the rule: it is whatever an attacker sent.
     named = f" named {shop!r}" if protocol.valid_shop_name(shop) else " by that name"
     return _error(404, "unknown_shop", f"no shop{named} on this server")
+
+
+def _arriving(shop: str) -> web.Response:
+    return _error(503, "shop_arriving", f"the shop {shop} is being moved to this server; try again in a moment",
+                  retry_soon=True)
 
 
 def skytakeout_channel(shop: str) -> str:
@@ -278,6 +285,8 @@ async def ingest(request: web.Request) -> web.Response:
         Appending(shop, event, signed[1], key, body, protocol.encode_event(event)))
     if isinstance(result, ShopError):
         return _unknown_shop(shop)
+    if result.arriving:
+        return _arriving(shop)
     if result.nonce_reused:
         return _error(409, "nonce_reused", "this nonce was already used: sign every request with a new one")
     if result.duplicate:
@@ -335,6 +344,8 @@ async def order_action(request: web.Request) -> web.Response:
         Appending(shop, event, secrets.token_hex(16), key and DECISION_KEYS + key, decision, callback=True))
     if isinstance(result, ShopError):
         return _unknown_shop(shop)
+    if result.arriving:
+        return _arriving(shop)
     if result.outcome:
         error, what = order_states.REFUSALS.get(result.outcome, ("already_decided", f"is {result.outcome}"))
         return _error(409, error, f"order {order_id} {what}", outcome=result.outcome, order_id=order_id,

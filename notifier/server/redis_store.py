@@ -166,6 +166,7 @@ if ARGV[6] == '1' then
     if ident == identity then return {'dup', seq, hash, at} end
   end
 end
+if redis.call('HEXISTS', KEYS[1], 'arriving') == 1 then return {'arriving'} end
 local moves_to = nil
 if ARGV[10] ~= '' then
   local state, state_seq = 'open', '0'
@@ -569,6 +570,8 @@ class RedisEventStore(PrunesInBatches):
             outcome = reply[0].decode()
             if outcome == "gone":
                 results.append(ShopError(f"no shop named {item.shop!r}"))
+            elif outcome == "arriving":
+                results.append(IngestResult(0, False, arriving=True))
             elif outcome == "refused":
                 results.append(IngestResult(int(reply[2]), False, received_at=now, identity=reply[3].decode(),
                                             outcome=reply[1].decode()))

@@ -183,6 +183,8 @@ class IngestResult:
     # A refused decision: the order's state that refused it ("accepted", "cancelled"...); `seq`
     # is then the event that put the order in that state. Nothing was stored.
     outcome: str = ""
+    # The shop is being moved into this store (`migrate --live`): nothing was stored; retry later.
+    arriving: bool = False
 
 
 class PrunesInBatches:

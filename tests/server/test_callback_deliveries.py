@@ -421,7 +421,7 @@ def test_remove_shop_forgets_its_callback_and_queued_deliveries(make_server, sto
 
 
 def test_migrating_to_redis_keeps_callback_urls_and_undelivered_callbacks(tmp_path, redis_server):
-    from notifier.server.migrate import migrate
+    from notifier.server.migrate import RedisSide, SqliteSide, migrate
     from notifier.server.redis_store import RedisEventStore
     from notifier.server.store import Appending
 
@@ -436,7 +436,9 @@ def test_migrating_to_redis_keeps_callback_urls_and_undelivered_callbacks(tmp_pa
     old.close()
     target = RedisEventStore.from_url(redis_server.url)
     try:
-        migrate(tmp_path / "old", target)
+        source = SqliteSide(tmp_path / "old", target=False)
+        migrate(source, RedisSide(target))
+        source.close()
         assert target.callback_url("noodle") == "https://shop.example/cb"
         assert target.pending_deliveries("noodle") == pending
         claimed, _ = target.claim_deliveries(5.0)
