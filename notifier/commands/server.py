@@ -49,6 +49,9 @@ def _add_run_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None
     parser.add_argument("--store-timeout", type=positive_number, default=d(2.0), metavar="S",
                         help="seconds a request waits for a Redis store before it answers 503 (the server "
                              "itself never waits for Redis)")
+    parser.add_argument("--allow-callbacks-to", action="append", default=d([]), metavar="NETWORK",
+                        help="let callbacks reach this address or network (e.g. 10.20.0.0/16) although it is "
+                             "loopback or private; repeatable")
     parser.add_argument("--callback-lease", type=positive_number, default=d(30.0), metavar="S",
                         help="seconds a claimed callback to a shop's back end is this server's alone "
                              "(a server that dies holding one delays it this long; keep it above 10)")
@@ -357,13 +360,24 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
         max_connections=args.max_connections, max_per_address=args.max_per_address,
         max_streams_per_shop=args.max_streams_per_shop, store_timeout_s=args.store_timeout,
         store_url=_store_url(args), redis_ca=getattr(args, "redis_ca", None),
-        callback_lease_s=args.callback_lease,
+        callback_lease_s=args.callback_lease, callbacks_allowed_to=_callback_networks(args.allow_callbacks_to),
     )
     try:
         return run_foreground(config)
     finally:
         if folder_lock is not None:
             folder_lock.close()
+
+
+def _callback_networks(specs: list[str]) -> tuple[str, ...]:
+    from notifier.server.destinations import parse_networks
+
+    try:
+        parse_networks(specs)
+    except ValueError:
+        raise UsageError(tr("--allow-callbacks-to takes an address or a network such as 10.20.0.0/16, not {value}.",
+                            value=", ".join(specs))) from None
+    return tuple(specs)
 
 
 def _claim_data_folder(data_dir: Path):

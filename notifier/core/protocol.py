@@ -85,18 +85,34 @@ def valid_shop_name(name: str) -> bool:
 # -- signing ---------------------------------------------------------------------------------
 
 
-def signing_payload(timestamp: str, nonce: str, body: bytes) -> bytes:
-    return timestamp.encode("ascii") + b"\n" + nonce.encode("ascii") + b"\n" + body
+# Callbacks to a shop's back end are signed with the shop's ingest secret too, but over a payload
+# that starts with this label and names the event and the shop: an ingest signature never
+# verifies as a callback, and a captured callback cannot be sent again under another event id.
+CALLBACK_PURPOSE = "notifier-callback-v1"
+EVENT_ID_HEADER = "X-Notifier-Event-Id"
+SHOP_HEADER = "X-Notifier-Shop"
 
 
-def sign(secret: str, timestamp: str, nonce: str, body: bytes) -> str:
+def signing_payload(timestamp: str, nonce: str, body: bytes, context: tuple[str, ...] = ()) -> bytes:
+    """What is signed: `context` lines first (a callback's purpose label, event id and shop),
+    then the timestamp, the nonce and the body."""
+    head = "".join(f"{line}\n" for line in context).encode("utf-8")
+    return head + timestamp.encode("ascii") + b"\n" + nonce.encode("ascii") + b"\n" + body
+
+
+def sign(secret: str, timestamp: str, nonce: str, body: bytes, context: tuple[str, ...] = ()) -> str:
     """The value of the signature header for this request."""
-    digest = hmac.new(secret.encode("utf-8"), signing_payload(timestamp, nonce, body), hashlib.sha256)
+    digest = hmac.new(secret.encode("utf-8"), signing_payload(timestamp, nonce, body, context), hashlib.sha256)
     return SIGNATURE_PREFIX + digest.hexdigest()
 
 
+def callback_context(event_id: str, shop: str) -> tuple[str, ...]:
+    return (CALLBACK_PURPOSE, event_id, shop)
+
+
 def signed_headers(
-    secret: str, body: bytes, *, timestamp: int | None = None, nonce: str | None = None
+    secret: str, body: bytes, *, timestamp: int | None = None, nonce: str | None = None,
+    context: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """Timestamp, nonce and signature headers for one request body."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
@@ -104,8 +120,25 @@ def signed_headers(
     return {
         TIMESTAMP_HEADER: ts,
         NONCE_HEADER: nonce,
-        SIGNATURE_HEADER: sign(secret, ts, nonce, body),
+        SIGNATURE_HEADER: sign(secret, ts, nonce, body, context),
     }
+
+
+def callback_headers(secret: str, body: bytes, event_id: str, shop: str) -> dict[str, str]:
+    """The headers of a callback to a shop's back end (the server's side of check_callback)."""
+    return {**signed_headers(secret, body, context=callback_context(event_id, shop)),
+            EVENT_ID_HEADER: event_id, SHOP_HEADER: shop}
+
+
+def check_callback(secret: str, headers: Mapping[str, str], body: bytes, *, now: float | None = None,
+                   max_skew: float = MAX_SKEW_S) -> str:
+    """A back end's check of a callback; returns its event id (deduplicate by it: it is signed).
+    Raises SignatureProblem like check_signature."""
+    event_id, shop = headers.get(EVENT_ID_HEADER) or "", headers.get(SHOP_HEADER) or ""
+    check_signature(secret, headers.get(TIMESTAMP_HEADER), headers.get(NONCE_HEADER),
+                    headers.get(SIGNATURE_HEADER), body, now=now, max_skew=max_skew,
+                    context=callback_context(event_id, shop))
+    return event_id
 
 
 class SignatureProblem(Exception):
@@ -125,10 +158,12 @@ def check_signature(
     *,
     now: float | None = None,
     max_skew: float = MAX_SKEW_S,
+    context: tuple[str, ...] = (),
 ) -> None:
     """Raise SignatureProblem unless the request is signed with `secret` and fresh.
 
     The nonce's uniqueness is the server's job (it needs storage); this checks its shape.
+    `context`: what else the signature covers (callback_context for a callback).
     """
     if not timestamp or not nonce or not signature:
         raise SignatureProblem(
@@ -140,7 +175,10 @@ def check_signature(
         raise SignatureProblem("bad_timestamp", f"{TIMESTAMP_HEADER} must be Unix seconds")
     if not NONCE.fullmatch(nonce):
         raise SignatureProblem("bad_nonce", f"{NONCE_HEADER} must be 16-128 characters [A-Za-z0-9_-]")
-    expected = sign(secret, timestamp, nonce, body)
+    try:
+        expected = sign(secret, timestamp, nonce, body, context)
+    except UnicodeEncodeError:  # a lone surrogate in a header: nothing could have signed it
+        raise SignatureProblem("bad_signature", "the signature does not match the body and the shop's secret") from None
     if not hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("ascii", "replace")):
         raise SignatureProblem("bad_signature", "the signature does not match the body and the shop's secret")
     now = time.time() if now is None else now

@@ -43,6 +43,7 @@ from notifier.server import order_states
 from notifier.server.callbacks import Callbacks
 from notifier.server.config import ServerConfig
 from notifier.server.deliveries import event_id_of
+from notifier.server.destinations import Destinations
 from notifier.server.guard import ShopStreams
 from notifier.server.hub import (
     CLOSE_SHOP_GONE,
@@ -699,7 +700,8 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
     app.router.add_get(protocol.API_PREFIX + "/{shop}/stream", stream)
     app.router.add_get("/healthz", healthz)
     app.router.add_post(protocol.API_PREFIX + "/{shop}/orders/{order_id}/{action:accept|reject}", order_action)
-    app[CALLBACKS] = Callbacks(store, config.data_dir, app[CALLS], lease_s=config.callback_lease_s)
+    app[CALLBACKS] = Callbacks(store, config.data_dir, app[CALLS], lease_s=config.callback_lease_s,
+                               destinations=Destinations(config.callbacks_allowed_to))
     app.cleanup_ctx.append(app[CALLBACKS].run_with)
     if config.skytakeout_shop:
         app.router.add_get("/ws/{sid}", skytakeout_ws)

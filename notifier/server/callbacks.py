@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -47,6 +48,7 @@ from notifier.server.deliveries import (  # noqa: F401 - the names callers knew 
     check_callback_url,
     retry_delay,
 )
+from notifier.server.destinations import CheckedResolver, Destinations
 from notifier.server.log_limits import LimitedLog
 from notifier.server.store import ShopError
 from notifier.server.store_calls import StoreCalls
@@ -119,9 +121,11 @@ class CallbackDeliverer:
     StoreCalls: on Redis the loop never waits on the network."""
 
     def __init__(self, store: Any, calls: StoreCalls, *, first_retry_s: float = FIRST_RETRY_S,
-                 lease_s: float = LEASE_S, clock: Callable[[], float] = time.time):
+                 lease_s: float = LEASE_S, clock: Callable[[], float] = time.time,
+                 destinations: Destinations | None = None):
         self.store = store
         self.calls = calls
+        self.destinations = destinations or Destinations()
         self.first_retry_s = first_retry_s
         self.lease_s = lease_s
         self._clock = clock
@@ -136,7 +140,8 @@ class CallbackDeliverer:
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         # An answer is never read, so never inflated either; its headers are bounded in number.
-        connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT, limit_per_host=0)
+        connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT, limit_per_host=0,
+                                         resolver=CheckedResolver(self.destinations))
         async with aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False,
                                          auto_decompress=False, max_headers=MAX_ANSWER_HEADERS) as session:
             sending: set[asyncio.Task] = set()
@@ -228,12 +233,17 @@ class CallbackDeliverer:
         except CallbackError as exc:
             await self._retry(delivery, str(exc))  # kept, with its reason, until the three days are over
             return
-        headers = dict(protocol.signed_headers(secret, delivery.body), **{
-            EVENT_ID_HEADER: event_id, "Content-Type": "application/json"})
+        # An IP literal is not resolved, so not checked by the resolver: checked here.
+        refused = self.destinations.refusal(urlsplit(url).hostname or "")
+        if refused:
+            await self._retry(delivery, f"refused: {refused}")
+            return
+        headers = {**protocol.callback_headers(secret, delivery.body, event_id, shop),
+                   "Content-Type": "application/json"}
         left = delivery.claim - self._clock() - CLAIM_MARGIN_S
         try:
             # Never outlives the claim: after it, another process may be sending the same event.
-            async with session.post(url, data=delivery.body, headers=headers,
+            async with session.post(url, data=delivery.body, headers=headers, allow_redirects=False,
                                     timeout=aiohttp.ClientTimeout(total=max(0.1, min(REQUEST_TIMEOUT_S, left)))
                                     ) as response:
                 # Only the status counts. The answer is never read: leaving this block closes
@@ -247,6 +257,8 @@ class CallbackDeliverer:
             await self.calls(self.store.finish_delivery, delivery)
             self.delivered += 1
             log.debug("callback %s of %s delivered after %d failed attempts", event_id, shop, delivery.attempts)
+        elif 300 <= status < 400:
+            await self._retry(delivery, f"HTTP {status}: redirects are not followed; set the final URL")
         else:
             await self._retry(delivery, f"HTTP {status}")
 
@@ -263,10 +275,11 @@ class Callbacks:
     """The server's callback machinery, run with the app: imports an older server's files once
     and delivers what the store has queued."""
 
-    def __init__(self, store: Any, data_dir: Path | str, calls: StoreCalls, *, lease_s: float = LEASE_S):
+    def __init__(self, store: Any, data_dir: Path | str, calls: StoreCalls, *, lease_s: float = LEASE_S,
+                 destinations: Destinations | None = None):
         self.store = store
         self.data_dir = Path(data_dir)
-        self.deliverer = CallbackDeliverer(store, calls, lease_s=lease_s)
+        self.deliverer = CallbackDeliverer(store, calls, lease_s=lease_s, destinations=destinations)
 
     def wake(self) -> None:
         """A decision was just stored: look for its delivery now."""

@@ -48,6 +48,9 @@ class ServerConfig:
     # How long a claimed callback delivery is this process's alone: a gateway that dies with a
     # claim delays that callback this long. Keep it above the 10 s request timeout.
     callback_lease_s: float = 30.0
+    # Networks callbacks may reach besides public addresses (destinations.py): a shop's back end
+    # on the operator's own network, e.g. ("10.20.0.0/16",). Loopback and private are refused else.
+    callbacks_allowed_to: tuple[str, ...] = ()
 
     @property
     def tls(self) -> bool:

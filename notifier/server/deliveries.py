@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-EVENT_ID_HEADER = "X-Notifier-Event-Id"
+from notifier.core.protocol import EVENT_ID_HEADER  # noqa: F401 - callers knew it from here
+
 FIRST_RETRY_S = 1.0
 MAX_RETRY_S = 300.0
 GIVE_UP_AFTER_S = 3 * 86400.0  # an event no back end took in three days is dropped, with a log
@@ -80,12 +82,25 @@ def check_callback_url(url: str) -> str:
         raise CallbackError("credentials", "the callback URL must not contain a user name or password: it is written to "
                             "the log, and the signature is what proves a call comes from this server")
     host = parts.hostname
+    if _is_numeric_host(host):
+        raise CallbackError("host", f"the callback URL {shown} has no valid host name: {host!r} (write an address "
+                                    "as four numbers with dots, or use a name)")
     if not _is_ip_literal(host):
         try:
             host.encode("idna")
         except UnicodeError:
             raise CallbackError("host", f"the callback URL {shown} has no valid host name: {host!r}") from None
     return text
+
+
+def _is_numeric_host(host: str) -> bool:
+    """An IPv4 address written another way (2130706433, 0x7f.1, 0177.0.0.1): the socket layer
+    takes it for an address, the HTTP client refuses it."""
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    return not _is_ip_literal(host)
 
 
 def _is_ip_literal(host: str) -> bool:

@@ -108,6 +108,8 @@ def start_server(data_dir: Path, *, shops=("alpha", "beta"), store_url: str | No
     else:
         store = EventStore(data_dir)
     creds = {name: store.add_shop(name) for name in shops}
+    # The tests' back ends listen on 127.0.0.1, which callbacks may reach only when allowed.
+    config.setdefault("callbacks_allowed_to", ("127.0.0.0/8",))
     thread = ServerThread(ServerConfig(data_dir=data_dir, port=config.pop("port", 0), store_url=store_url, **config),
                           store=store)
     thread.start()
@@ -158,8 +160,11 @@ class ServerProcess:
     """`notifier server run` as its own process, SIGKILLed and restarted on the same port/store."""
 
     def __init__(self, data_dir: Path, port: int, *extra: str, open_files: int | None = None,
-                 log_file: Path | None = None, log_level: str = "WARNING", store_url: str | None = None):
+                 log_file: Path | None = None, log_level: str = "WARNING", store_url: str | None = None,
+                 loopback_callbacks: bool = True):
         self.data_dir, self.port = data_dir, port
+        # The tests' back ends listen on 127.0.0.1, which callbacks may reach only when allowed.
+        extra = ("--allow-callbacks-to", "127.0.0.0/8", *extra) if loopback_callbacks else extra
         self.extra = ("--store", store_url, *extra) if store_url else extra
         self.open_files, self.log_file, self.log_level = open_files, log_file, log_level
         self.proc: subprocess.Popen | None = None
