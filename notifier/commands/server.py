@@ -46,6 +46,8 @@ def _add_run_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None
                         help="open connections from one remote address (behind a proxy: all of them)")
     parser.add_argument("--max-streams-per-shop", type=positive_count, default=d(32), metavar="N",
                         help="streams one shop may have open on this server (more are closed with code 4029)")
+    parser.add_argument("--decisions-per-second", type=positive_number, default=d(20.0), metavar="N",
+                        help="accepts and rejects one shop may send per second (more are answered 429)")
     parser.add_argument("--store-timeout", type=positive_number, default=d(2.0), metavar="S",
                         help="seconds a request waits for a Redis store before it answers 503 (the server "
                              "itself never waits for Redis)")
@@ -359,6 +361,8 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
         skytakeout_shop=args.skytakeout_shop, header_timeout_s=args.header_timeout,
         max_connections=args.max_connections, max_per_address=args.max_per_address,
         max_streams_per_shop=args.max_streams_per_shop, store_timeout_s=args.store_timeout,
+        decisions_per_second=args.decisions_per_second,
+        allow_volatile=bool(getattr(args, "allow_volatile", False)),
         store_url=_store_url(args), redis_ca=getattr(args, "redis_ca", None),
         callback_lease_s=args.callback_lease, callbacks_allowed_to=_callback_networks(args.allow_callbacks_to),
     )

@@ -315,6 +315,41 @@ def validate_event(body: Any) -> dict[str, Any]:
     return event
 
 
+# -- a PC's decision (accept / reject) -------------------------------------------------------
+
+MAX_REASON_CHARS = 200
+_DECISION_FIELDS = frozenset(("reason",))
+
+
+def validate_decision(order_id: str, body: Any) -> tuple[str, str | None]:
+    """(order id, reason) of a decision, normalised like ingest (the order id by the very rule
+    ingest stores it with, so both name the same order), or SchemaError naming the field.
+    `body` is the parsed JSON body, or None for an empty one."""
+    order = _text_field({"order_id": order_id}, "order_id", required=True)
+    assert order is not None
+    if body is None:
+        return order, None
+    if not isinstance(body, Mapping):
+        raise SchemaError("body", "must be a JSON object")
+    if not _DECISION_FIELDS.issuperset(body):
+        raise SchemaError(sorted(set(body) - _DECISION_FIELDS)[0], "is not a known field")
+    reason = body.get("reason")
+    if reason is None:
+        return order, None
+    if not isinstance(reason, str):
+        raise SchemaError("reason", "must be a text")
+    reason = " ".join(reason.split())  # line breaks and tabs become spaces
+    if len(reason) > MAX_REASON_CHARS:
+        raise SchemaError("reason", f"must be at most {MAX_REASON_CHARS} characters")
+    if not reason.isprintable():  # terminal escapes (ESC [ 31 m) and other control characters
+        raise SchemaError("reason", "must be printable text, without control characters")
+    try:
+        reason.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON)
+        raise SchemaError("reason", "must be valid Unicode text") from None
+    return order, reason or None
+
+
 # -- stream frames ---------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ import socket
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from aiohttp import WSMsgType, web
 
@@ -44,7 +45,7 @@ from notifier.server.callbacks import Callbacks
 from notifier.server.config import ServerConfig
 from notifier.server.deliveries import event_id_of
 from notifier.server.destinations import Destinations
-from notifier.server.guard import ShopStreams
+from notifier.server.guard import DecisionRate, ShopStreams
 from notifier.server.hub import (
     CLOSE_SHOP_GONE,
     CLOSE_TOKEN_REVOKED,
@@ -55,6 +56,7 @@ from notifier.server.hub import (
 from notifier.server.log_limits import LimitedLog
 from notifier.server.store import Appending, EventStore, IngestResult, ShopError
 from notifier.server.store_calls import StoreCalls
+from notifier.server.supervision import Supervised
 
 log = logging.getLogger(__name__)
 _limited = LimitedLog(log)
@@ -71,6 +73,8 @@ CALLBACKS: web.AppKey[Callbacks] = web.AppKey("callbacks", Callbacks)
 LIVE: web.AppKey[dict] = web.AppKey("live_follower", dict)  # on a shared store: {"follower": LiveFollower}
 CREDENTIALS_CHANGED: web.AppKey[asyncio.Event] = web.AppKey("credentials_changed", asyncio.Event)
 SHOP_STREAMS: web.AppKey[ShopStreams] = web.AppKey("shop_streams", ShopStreams)
+DECISION_RATE: web.AppKey[DecisionRate] = web.AppKey("decision_rate", DecisionRate)
+DURABILITY: web.AppKey[dict] = web.AppKey("durability", dict)  # {"problem": why writes are refused, or None}
 CALLS: web.AppKey[StoreCalls] = web.AppKey("store_calls", StoreCalls)
 
 
@@ -250,11 +254,23 @@ class IngestBatcher:
             self.publish_stored(shop, seq, received_at, event, identity)
 
 
+def _not_durable(app: web.Application) -> web.Response | None:
+    """The 503 every write answers while the store keeps nothing on disk (see _check_durability)."""
+    problem = app[DURABILITY].get("problem")
+    if not problem:
+        return None
+    return _error(503, "store_not_durable", f"the server's store keeps nothing on disk right now ({problem}): "
+                  "nothing is accepted until its operator turns persistence back on", retry_soon=True)
+
+
 async def ingest(request: web.Request) -> web.Response:
     store, config = request.app[STORE], request.app[CONFIG]
     shop = request.match_info["shop"]
     if not protocol.valid_shop_name(shop):
         return _unknown_shop(shop)
+    refused = _not_durable(request.app)
+    if refused is not None:
+        return refused
     if request.content_length is not None and request.content_length > config.max_body:
         return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
     try:
@@ -299,10 +315,20 @@ async def ingest(request: web.Request) -> web.Response:
 
 # -- accept / reject ---------------------------------------------------------------------------
 
-MAX_REASON_CHARS = 200
 # Decisions' Idempotency-Keys are stored with this in front: a space cannot be in a key a client
 # sends (printable ASCII without space), so they never meet an order system's ingest keys.
 DECISION_KEYS = "decision "
+
+
+def _raw_order_id(request: web.Request) -> str | None:
+    """The order id segment of the path, percent-decoded as UTF-8 (None when it is not UTF-8).
+    aiohttp leaves an undecodable escape such as %ff as the three characters "%ff", which
+    would name another order than the client meant."""
+    segments = request.raw_path.split("?", 1)[0].split("/")
+    try:
+        return unquote_to_bytes(segments[-2]).decode("utf-8")
+    except (IndexError, UnicodeDecodeError):
+        return None
 
 
 async def order_action(request: web.Request) -> web.Response:
@@ -317,20 +343,33 @@ async def order_action(request: web.Request) -> web.Response:
     token = _client_token(request)
     if not token or not await request.app[CALLS](store.token_matches, shop, token):
         return _error(401, "unauthorized", "missing or wrong token for this shop")
-    if not (0 < len(order_id) <= protocol.FIELD_LIMITS["order_id"]) or not order_id.isprintable():
-        return _error(400, "bad_order_id", "the order id must be 1-64 printable characters")
-    body = await request.read() if request.can_read_body else b""
-    if len(body) > config.max_body:
+    refused = _not_durable(request.app)
+    if refused is not None:
+        return refused
+    wait = request.app[DECISION_RATE].wait(shop)
+    if wait:
+        return web.json_response(
+            {"error": "too_many_decisions", "message": f"this shop may decide at most "
+             f"{config.decisions_per_second:g} orders a second; try again in a moment"},
+            status=429, headers={"Retry-After": str(max(1, round(wait)))})
+    order_id = _raw_order_id(request)
+    if order_id is None:
+        return _error(400, "bad_order_id", "the order id in the path must be UTF-8 text")
+    if request.content_length is not None and request.content_length > config.max_body:
         return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
-    reason = None
-    if body.strip():
-        try:
-            parsed = protocol.parse_body(body)
-        except BodyError as exc:
-            return _error(400, "invalid_json", f"{exc}: send one UTF-8 JSON object")
-        reason = parsed.get("reason") if isinstance(parsed, dict) else None
-        if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS):
-            return _error(400, "bad_reason", f"reason must be a text of at most {MAX_REASON_CHARS} characters")
+    try:
+        body = await request.read() if request.can_read_body else b""
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
+    try:
+        parsed = protocol.parse_body(body) if body.strip() else None
+    except BodyError as exc:
+        return _error(400, "invalid_json", f"{exc}: send one UTF-8 JSON object")
+    try:
+        order_id, reason = protocol.validate_decision(order_id, parsed)
+    except SchemaError as exc:
+        reason_code = {"order_id": "bad_order_id", "reason": "bad_reason"}.get(exc.field, "invalid_decision")
+        return _error(400, reason_code, str(exc), field=exc.field)
     key = request.headers.get(protocol.IDEMPOTENCY_HEADER)
     if key is not None and not protocol.IDEMPOTENCY_KEY.match(key):
         return _error(400, "bad_idempotency_key", "Idempotency-Key must be 1-200 printable ASCII characters")
@@ -652,16 +691,35 @@ async def _checkpoint_forever(app: web.Application) -> None:
             log.exception("checkpointing the event log failed")
 
 
+async def _check_durability(app: web.Application) -> None:
+    """On a store that can say so (Redis): check again and again that it still keeps its data on
+    disk. While it does not, ingest and decisions answer 503 store_not_durable (an event answered
+    201 would not survive a restart of the store); the log says when that starts and ends."""
+    store, config, calls = app[STORE], app[CONFIG], app[CALLS]
+    while True:
+        try:
+            problem = await calls(store.durability_problem)
+        except STORE_DOWN_ERRORS:
+            problem = app[DURABILITY].get("problem")  # unknown for now: as it was
+        if problem != app[DURABILITY].get("problem"):
+            if problem:
+                log.error("refusing ingest and decisions: %s; turn persistence back on (appendonly yes)", problem)
+            else:
+                log.warning("the store keeps its data on disk again: ingest and decisions accepted")
+            app[DURABILITY]["problem"] = problem
+        await asyncio.sleep(config.durability_check_s)
+
+
 async def _upkeep(app: web.Application):
     app[KNOWN_SHOPS].update(app[STORE].shop_credentials())
-    tasks = [asyncio.ensure_future(_prune_forever(app)), asyncio.ensure_future(_watch_credentials(app)),
-             asyncio.ensure_future(_checkpoint_forever(app))]
+    loops = Supervised()
+    loops.start("pruning", lambda: _prune_forever(app))
+    loops.start("watching credentials", lambda: _watch_credentials(app))
+    loops.start("checkpoints", lambda: _checkpoint_forever(app))
+    if hasattr(app[STORE], "durability_problem") and not app[CONFIG].allow_volatile:
+        loops.start("checking durability", lambda: _check_durability(app))
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await loops.stop()
 
 
 async def _follow_shared_store(app: web.Application):
@@ -695,6 +753,8 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
     app[BATCHER] = IngestBatcher(store, app[HUB], config, app[CALLS])
     app[CREDENTIALS_CHANGED] = asyncio.Event()
     app[SHOP_STREAMS] = ShopStreams(config.max_streams_per_shop)
+    app[DECISION_RATE] = DecisionRate(config.decisions_per_second)
+    app[DURABILITY] = {}
     app[LIVE] = {}
     app.router.add_post(protocol.API_PREFIX + "/{shop}/events", ingest)
     app.router.add_get(protocol.API_PREFIX + "/{shop}/stream", stream)

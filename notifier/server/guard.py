@@ -145,6 +145,31 @@ REFUSAL_LINGER_S = 2.0  # a refused connection is reset at the latest this long 
 MAX_LINGERING = 64  # refused connections waiting for their peer to close; past this, reset at once
 
 
+class DecisionRate:
+    """Decisions (accept/reject) per shop and second on this server: a token bucket per shop of
+    `per_second`, holding up to `burst_s` seconds' worth. A PC's outbox retries a 429 later."""
+
+    def __init__(self, per_second: float, *, burst_s: float = 2.0, clock=time.monotonic):
+        self.per_second, self._clock = max(per_second, 0.001), clock
+        self.capacity = max(1.0, per_second * burst_s)
+        self._buckets: dict[str, tuple[float, float]] = {}  # shop -> (tokens, when)
+        self.refused = 0
+
+    def wait(self, shop: str) -> float:
+        """0 when the shop may decide now (and it is counted); else the seconds to wait."""
+        now = self._clock()
+        tokens, then = self._buckets.get(shop, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - then) * self.per_second)
+        if tokens < 1.0:
+            self._buckets[shop] = (tokens, now)
+            self.refused += 1
+            return (1.0 - tokens) / self.per_second
+        if len(self._buckets) >= 100000:  # bounded: a full bucket is the same as none
+            self._buckets = {s: b for s, b in self._buckets.items() if b[0] < self.capacity}
+        self._buckets[shop] = (tokens - 1.0, now)
+        return 0.0
+
+
 class GuardedHandler(RequestHandler):
     """aiohttp's request handler, admitted by the guard before it sees a byte."""
 

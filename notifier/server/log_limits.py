@@ -25,7 +25,8 @@ class LimitedLog:
         self._last: dict[Hashable, float] = {}
         self._suppressed: dict[Hashable, int] = {}
 
-    def log(self, level: int, cause: Hashable, message: str, *args: object, exc_info: bool = False) -> bool:
+    def log(self, level: int, cause: Hashable, message: str, *args: object,
+            exc_info: bool | BaseException | None = False) -> bool:
         """Log the line unless this cause was logged within the window; True if it was logged."""
         if not self.logger.isEnabledFor(level):
             return False
@@ -45,7 +46,8 @@ class LimitedLog:
         self.logger.log(level, message, *args, exc_info=exc_info)
         return True
 
-    def warning(self, cause: Hashable, message: str, *args: object, exc_info: bool = False) -> bool:
+    def warning(self, cause: Hashable, message: str, *args: object,
+                exc_info: bool | BaseException | None = False) -> bool:
         return self.log(logging.WARNING, cause, message, *args, exc_info=exc_info)
 
     def info(self, cause: Hashable, message: str, *args: object) -> bool:

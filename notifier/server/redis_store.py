@@ -393,6 +393,19 @@ class RedisEventStore(PrunesInBatches):
     def close(self) -> None:
         self.client.close()
 
+    def durability_problem(self) -> str | None:
+        """Why an event answered 201 now could be lost by a Redis restart, or None. Checked by a
+        running server again and again, not only at start: persistence can be switched off at
+        runtime (CONFIG SET appendonly no). A Redis that refuses CONFIG says nothing here (the
+        start-up check made the operator vouch for it with --allow-volatile)."""
+        try:
+            check_persistence(self.client)
+        except VolatileRedis as exc:
+            return str(exc)
+        except redis.exceptions.ResponseError:
+            return None
+        return None
+
     def checkpoint(self) -> None:
         """Nothing to do: Redis persists by its own AOF/RDB settings."""
 

@@ -247,7 +247,7 @@ def test_looking_for_due_callbacks_costs_the_same_with_many_shops_that_have_a_ca
 
 def test_a_back_end_that_never_answers_delays_no_other_shops_callbacks(make_server):
     """200 decisions queued for a shop whose back end takes every call and never answers."""
-    server = make_server(shops=("dead", "alive"))
+    server = make_server(shops=("dead", "alive"), decisions_per_second=1000)
     dead = Receiver(free_port(), server.shops["dead"].ingest_secret)
     dead.hold.clear()
     alive = Receiver(free_port(), server.shops["alive"].ingest_secret)
