@@ -4,16 +4,21 @@ and a Ledger, the way the app runs it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from helpers import wait_until
+from helpers import free_port, wait_until
 
 from notifier.core import protocol
 from notifier.core.ledger import Ledger
@@ -215,3 +220,46 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+def post_json(url: str, token: str | None = None, body: bytes = b"{}", key: str | None = None,
+              timeout: float = 10.0) -> tuple[int, dict, dict]:
+    """POST `body` with a bearer token (and an Idempotency-Key): (status, JSON answer, headers)."""
+    request = urllib.request.Request(url, data=body, method="POST")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    if key:
+        request.add_header(protocol.IDEMPOTENCY_HEADER, key)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read()), dict(exc.headers)
+
+
+class HttpBackEnd:
+    """A shop's back end on 127.0.0.1: `respond(handler, body)` answers each POST (the body is
+    read first)."""
+
+    def __init__(self, respond: Callable[[BaseHTTPRequestHandler, bytes], None], path: str = "/cb"):
+        self.path = path
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                respond(self, self.rfile.read(int(self.headers.get("Content-Length", 0))))
+
+            def log_message(self, *_args):
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.http.daemon_threads = True
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http.server_address[1]}{self.path}"
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()

@@ -8,15 +8,13 @@ import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from helpers import free_port, wait_until
-from server_helpers import ServerProcess
+from server_helpers import ServerProcess, post_json
 from test_store_and_cli import run_notifier
 
 from notifier.core import protocol
@@ -119,16 +117,11 @@ class Receiver:
         self.http.server_close()
 
 
-def decide(base_url: str, shop: str, token: str, order_id: str, timeout: float = 5.0) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{base_url}/api/v1/shops/{shop}/orders/{order_id}/accept", data=b"{}",
-                                     method="POST")
-    request.add_header("Authorization", f"Bearer {token}")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+def decide(base_url: str, shop: str, token: str, order_id: str, timeout: float = 5.0, *, action: str = "accept",
+           key: str | None = None) -> tuple[int, dict]:
+    status, answer, _headers = post_json(f"{base_url}/api/v1/shops/{shop}/orders/{order_id}/{action}", token,
+                                         key=key, timeout=timeout)
+    return status, answer
 
 
 def open_store(data_dir: Path, store_url: str | None):

@@ -5,13 +5,11 @@ again), a real redis-server, and real HTTP back ends on 127.0.0.1."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from helpers import free_port, wait_until
 from redis_helpers import RedisServer
-from server_helpers import ServerProcess
+from server_helpers import HttpBackEnd, ServerProcess
 from test_callback_deliveries import Receiver, decide
 from test_store_and_cli import run_notifier
 
@@ -143,42 +141,26 @@ def _decided(base: str, token: str, order: str):
     return (status, answer) if status == 201 else None
 
 
-class HugeAnswers:
+class HugeAnswers(HttpBackEnd):
     """A back end that answers every callback 200 with a body of `size` bytes, written as long as
     the caller reads (generated, never held in memory here)."""
 
     def __init__(self, size: int):
         self.calls = 0
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.calls += 1
-                self.send_response(200)
-                self.send_header("Content-Length", str(size))
-                self.end_headers()
-                chunk = b"x" * 65536
-                try:
-                    for _ in range(size // len(chunk)):
-                        self.wfile.write(chunk)
-                except OSError:
-                    pass  # the caller closed the connection: what a careful caller does
+        def respond(handler, _body: bytes) -> None:
+            self.calls += 1
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(size))
+            handler.end_headers()
+            chunk = b"x" * 65536
+            try:
+                for _ in range(size // len(chunk)):
+                    handler.wfile.write(chunk)
+            except OSError:
+                pass  # the caller closed the connection: what a careful caller does
 
-            def log_message(self, *_args):
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.http.daemon_threads = True
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http.server_address[1]}/cb"
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
+        super().__init__(respond)
 
 
 def peak_rss_mib(pid: int) -> float:

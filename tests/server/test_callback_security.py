@@ -7,12 +7,9 @@ does not matter here (SQLite)."""
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from helpers import free_port, wait_until
-from server_helpers import StoreLocation
+from server_helpers import HttpBackEnd, StoreLocation
 from test_callback_deliveries import Receiver, decide
 from test_callback_failures import plant_callback_url
 
@@ -21,35 +18,20 @@ from notifier.core.protocol import SignatureProblem
 from notifier.server.deliveries import CallbackError
 
 
-class Redirector:
+class Redirector(HttpBackEnd):
     """A back end that answers every callback 307 to somewhere else."""
 
     def __init__(self, location: str):
         self.calls = 0
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.calls += 1
-                self.send_response(307)
-                self.send_header("Location", location)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+        def respond(handler, _body: bytes) -> None:
+            self.calls += 1
+            handler.send_response(307)
+            handler.send_header("Location", location)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
 
-            def log_message(self, *_args):
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http.server_address[1]}/cb"
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
+        super().__init__(respond)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "[::1]", "0.0.0.0", "2130706433", "localhost"])

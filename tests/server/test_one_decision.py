@@ -6,18 +6,15 @@ stores, a real back end, the desktop's real sender for the 409."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from helpers import free_port, wait_until
 from test_callback_deliveries import Receiver
+from test_callback_deliveries import decide as decide_as
 
-from notifier.core import protocol
 from notifier.core.action_outbox import OrderAction
 from notifier.core.action_worker import ActionRefused
 from notifier.core.secrets import MemorySecrets
@@ -29,17 +26,7 @@ BOTH_STORES = True
 
 def decide(base: str, token: str, order_id: str, action: str = "accept", key: str | None = None,
            shop: str = "alpha") -> tuple[int, dict]:
-    request = urllib.request.Request(f"{base}/api/v1/shops/{shop}/orders/{order_id}/{action}", data=b"{}",
-                                     method="POST")
-    request.add_header("Authorization", f"Bearer {token}")
-    if key:
-        request.add_header(protocol.IDEMPOTENCY_HEADER, key)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return decide_as(base, shop, token, order_id, action=action, key=key)
 
 
 @pytest.fixture

@@ -5,16 +5,13 @@ stays bounded under file-descriptor pressure. Real servers, a real redis-server,
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
-import urllib.error
-import urllib.request
 
 import pytest
 from helpers import free_port, wait_until
 from redis_helpers import RedisServer
-from server_helpers import ServerProcess, start_server
+from server_helpers import ServerProcess, post_json, start_server
 
 from notifier.core.protocol import PublishError
 
@@ -22,14 +19,7 @@ BOTH_STORES = True
 
 
 def post(base: str, path: str, token: str, body: bytes = b"{}") -> tuple[int, dict, dict]:
-    request = urllib.request.Request(base + path, data=body, method="POST")
-    request.add_header("Authorization", f"Bearer {token}")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=10) as response:
-            return response.status, json.loads(response.read()), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read()), dict(exc.headers)
+    return post_json(base + path, token, body)
 
 
 @pytest.mark.parametrize(("path", "body", "error", "field"), [
@@ -142,11 +132,10 @@ def test_a_failed_set_callback_leaves_no_trace(redis_server):
         store.close()
 
 
-def test_running_out_of_file_descriptors_leaves_a_short_log(tmp_path, store_location):
-    store_location.open().add_shop("alpha")
+def test_running_out_of_file_descriptors_leaves_a_short_log(tmp_path):
+    """The store does not matter here (SQLite)."""
     log_file = tmp_path / "server.log"
-    server = ServerProcess(store_location.data_dir, free_port(), open_files=128, log_file=log_file,
-                           log_level="INFO", store_url=store_location.url)
+    server = ServerProcess(tmp_path / "srv", free_port(), open_files=128, log_file=log_file, log_level="INFO")
     server.start()
     held = []
     try:

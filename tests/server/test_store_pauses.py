@@ -22,7 +22,7 @@ from server_helpers import ServerProcess
 from notifier.core import protocol
 from notifier.core.protocol import PublishError, publish_order
 
-PAUSE_S = 3.0  # longer than the gateway's store wait (0.5 s here) many times over
+PAUSE_S = 2.0  # longer than the gateway's store wait (0.5 s here) several times over
 STORE_WAIT_S = 0.5
 
 
@@ -49,7 +49,7 @@ def test_a_paused_redis_never_freezes_the_gateway(tmp_path):
     redis.start()
     store = RedisEventStore.from_url(redis.url)
     creds = store.add_shop("noodle")
-    gateway = ServerProcess(tmp_path / "gw", free_port(), "--heartbeat", "1", "--store-timeout", str(STORE_WAIT_S),
+    gateway = ServerProcess(tmp_path / "gw", free_port(), "--heartbeat", "0.5", "--store-timeout", str(STORE_WAIT_S),
                             store_url=redis.url, log_file=tmp_path / "gw.log")
     gateway.start()
     base = f"http://127.0.0.1:{gateway.port}"
@@ -84,7 +84,7 @@ def test_a_paused_redis_never_freezes_the_gateway(tmp_path):
             loops = [Loop(health), Loop(ingest)]
             for loop in loops:
                 loop.start()
-            await asyncio.sleep(1.0)  # orders going in before the pause
+            await asyncio.sleep(0.5)  # orders going in before the pause
             os.kill(redis.proc.pid, signal.SIGSTOP)
             paused = time.monotonic()
             try:
@@ -92,7 +92,7 @@ def test_a_paused_redis_never_freezes_the_gateway(tmp_path):
             finally:
                 os.kill(redis.proc.pid, signal.SIGCONT)
             resumed = time.monotonic()
-            await asyncio.sleep(1.0)  # and after it
+            await asyncio.sleep(0.5)  # and after it
             for loop in loops:
                 loop.done.set()
             await asyncio.to_thread(lambda: [loop.join(15) for loop in loops])
@@ -112,7 +112,7 @@ def test_a_paused_redis_never_freezes_the_gateway(tmp_path):
         during = [(took, outcome) for at, took, outcome in healths if paused <= at < resumed]
         assert len(during) >= 10, f"/healthz answered while Redis was paused: {len(during)} times"
         assert max(took for took, _ in during) < 0.5, f"slowest /healthz during the pause: {max(during)}"
-        assert sum(1 for at in pings if paused + 0.5 <= at < resumed) >= 2, "the stream kept its pings"
+        assert sum(1 for at in pings if paused + 0.2 <= at < resumed) >= 2, "the stream kept its pings"
         refused = [(took, outcome) for at, took, outcome in ingests if paused + 0.1 <= at < resumed - STORE_WAIT_S - 0.1]
         assert refused and {outcome for _, outcome in refused} == {"503 store_unavailable"}, refused
         assert max(took for took, _ in refused) < STORE_WAIT_S + 1.5, "a bounded wait, then the 503"
