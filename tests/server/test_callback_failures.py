@@ -105,9 +105,9 @@ def test_redis_going_away_under_a_delivery_does_not_end_callbacks(tmp_path):
     store.close()
     server = ServerProcess(tmp_path / "gw", free_port(), "--callback-lease", "3", store_url=redis.url,
                            log_file=tmp_path / "gw.log", log_level="INFO")
-    server.start()
     base = f"http://127.0.0.1:{server.port}"
     try:
+        server.start()
         receiver.hold.clear()
         status, first = decide(base, "noodle", creds.client_token, "1")
         assert status == 201

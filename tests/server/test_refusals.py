@@ -69,6 +69,13 @@ def test_decisions_while_redis_is_down_are_a_503(tmp_path):
     """Redis only (its own redis-server, stopped under the server)."""
     redis = RedisServer(tmp_path / "redis")
     redis.start()
+    try:
+        _decide_with_redis_down(tmp_path, redis)
+    finally:
+        redis.stop()
+
+
+def _decide_with_redis_down(tmp_path, redis) -> None:
     server = start_server(tmp_path / "srv", store_url=redis.url, store_timeout_s=0.5)
     try:
         token = server.shops["alpha"].client_token
@@ -82,7 +89,6 @@ def test_decisions_while_redis_is_down_are_a_503(tmp_path):
     finally:
         server.thread.stop()
         server.store.close()
-        redis.stop()
 
 
 def test_redis_turning_persistence_off_while_serving_stops_ingest_and_says_why(tmp_path, redis_server, caplog):

@@ -47,11 +47,21 @@ def test_a_paused_redis_never_freezes_the_gateway(tmp_path):
 
     redis = RedisServer(tmp_path / "redis")
     redis.start()
-    store = RedisEventStore.from_url(redis.url)
+    try:
+        _pause_under_load(tmp_path, redis, RedisEventStore.from_url(redis.url))
+    finally:
+        redis.stop()
+
+
+def _pause_under_load(tmp_path, redis, store) -> None:
     creds = store.add_shop("noodle")
     gateway = ServerProcess(tmp_path / "gw", free_port(), "--heartbeat", "0.5", "--store-timeout", str(STORE_WAIT_S),
                             store_url=redis.url, log_file=tmp_path / "gw.log")
-    gateway.start()
+    try:
+        gateway.start()
+    except BaseException:
+        store.close()
+        raise
     base = f"http://127.0.0.1:{gateway.port}"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -123,4 +133,3 @@ def test_a_paused_redis_never_freezes_the_gateway(tmp_path):
         assert "Traceback" not in (tmp_path / "gw.log").read_text()
     finally:
         store.close()
-        redis.stop()
