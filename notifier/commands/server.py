@@ -44,6 +44,16 @@ def _add_run_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None
                         help="open connections in total (kept below the open-file limit)")
     parser.add_argument("--max-per-address", type=int, default=d(4096), metavar="N",
                         help="open connections from one remote address (behind a proxy: all of them)")
+    parser.add_argument("--max-streams-per-shop", type=positive_count, default=d(32), metavar="N",
+                        help="streams one shop may have open on this server (more are closed with code 4029)")
+    parser.add_argument("--decisions-per-second", type=positive_number, default=d(20.0), metavar="N",
+                        help="accepts and rejects one shop may send per second (more are answered 429)")
+    parser.add_argument("--store-timeout", type=positive_number, default=d(2.0), metavar="S",
+                        help="seconds a request waits for a Redis store before it answers 503 (the server "
+                             "itself never waits for Redis)")
+    parser.add_argument("--allow-callbacks-to", action="append", default=d([]), metavar="NETWORK",
+                        help="let callbacks reach this address or network (e.g. 10.20.0.0/16) although it is "
+                             "loopback or private; repeatable")
     parser.add_argument("--callback-lease", type=positive_number, default=d(30.0), metavar="S",
                         help="seconds a claimed callback to a shop's back end is this server's alone "
                              "(a server that dies holding one delays it this long; keep it above 10)")
@@ -87,11 +97,15 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     rotate.add_argument("--ingest-only", action="store_true", help="replace only the ingest secret")
     remove = actions.add_parser("remove-shop", help="delete a shop and all its events")
     remove.add_argument("name")
-    migrate = actions.add_parser("migrate", help="copy a SQLite server's shops and events into Redis, "
+    migrate = actions.add_parser("migrate", help="copy a server's shops and events between SQLite and Redis, "
                                                  "keeping sequence numbers, identities and tokens")
-    migrate.add_argument("--from", dest="source", required=True, metavar="sqlite:DIR",
-                         help="the single-process server's data directory")
-    migrate.add_argument("--to", dest="target", required=True, metavar="redis://…")
+    migrate.add_argument("--from", dest="source", required=True, metavar="sqlite:DIR|redis://…",
+                         help="where the shops are now")
+    migrate.add_argument("--to", dest="target", required=True, metavar="redis://…|sqlite:DIR",
+                         help="where they go (run it again to copy what is new since)")
+    migrate.add_argument("--live", action="store_true",
+                         help="copy from a SQLite folder a server is still serving; the shops stay closed "
+                              "to ingest on the gateways until a pass without --live")
     for action in (run, add, set_callback, list_shops, rotate, remove):
         _add_data_dir(action, suppress=True)
     server.set_defaults(func=cmd_server)
@@ -162,9 +176,16 @@ def _check_callback(url: str | None) -> None:
 
         try:
             check_callback_url(url)
-        except CallbackError:
-            raise UsageError(tr("The callback URL {url} must be an http:// or https:// address.",
-                                url=url)) from None
+        except CallbackError as exc:
+            sentences = {
+                "port": tr("The callback URL {url} has a port that is not a number from 0 to 65535.", url=url),
+                "characters": tr("The callback URL {url} must not contain spaces or control characters.", url=url),
+                "credentials": tr("The callback URL must not contain a user name or password: it is written to "
+                                  "the log, and the signature is what proves a call comes from this server."),
+                "host": tr("The callback URL {url} has no valid host name.", url=url),
+            }
+            raise UsageError(sentences.get(exc.reason) or tr(
+                "The callback URL {url} must be an http:// or https:// address.", url=url)) from None
 
 
 def _set_callback(store, shop: str, url: str) -> None:
@@ -193,25 +214,49 @@ def _open_store(args: argparse.Namespace, data_dir: Path):
 def _migrate(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from notifier.server.migrate import migrate
+    import redis
+
+    from notifier.server.migrate import (
+        MigrationRefused,
+        RedisSide,
+        SqliteSide,
+        migrate,
+        source_is_served,
+    )
     from notifier.server.store_api import is_redis_url
 
     source, target = args.source, args.target
-    if not source.startswith("sqlite:") or not is_redis_url(target):
-        raise UsageError(tr("migrate copies --from sqlite:DIR --to redis://HOST:PORT/DB."))
-    data_dir = Path(source.removeprefix("sqlite:"))
-    store = _open_redis(args, target)
-    import redis
-
+    usage = tr("migrate copies --from sqlite:DIR --to redis://HOST:PORT/DB, or back: --from redis://… --to sqlite:DIR.")
+    if source.startswith("sqlite:") and is_redis_url(target):
+        folder, url, to_redis = Path(source.removeprefix("sqlite:")), target, True
+    elif is_redis_url(source) and target.startswith("sqlite:"):
+        folder, url, to_redis = Path(target.removeprefix("sqlite:")), source, False
+    else:
+        raise UsageError(usage)
+    if to_redis and not args.live and source_is_served(folder):
+        raise UsageError(tr("A server is serving {folder}. Stop it and run migrate again, or copy from it while it "
+                            "runs with --live (its shops then stay closed to orders on the gateways until a "
+                            "migrate without --live, after you stopped it).", folder=folder))
+    store = _open_redis(args, url)
+    sides = []
     try:
-        moved = migrate(data_dir, store, say=print)
+        redis_side = RedisSide(store)
+        folder_side = SqliteSide(folder, target=not to_redis)
+        sides = [folder_side, redis_side]
+        moved = migrate(folder_side if to_redis else redis_side, redis_side if to_redis else folder_side,
+                        live=args.live and to_redis, say=print)
+    except MigrationRefused as exc:
+        raise UsageError(tr("Nothing was copied: {reason}.", reason=str(exc))) from None
     except redis.RedisError as exc:
         raise UsageError(tr("The Redis store cannot be used: {reason}.", reason=str(exc).rstrip("."))) from None
     except (OSError, sqlite3.Error) as exc:
-        raise UsageError(tr("The server's data folder {path} cannot be used: {reason}.", path=data_dir,
+        raise UsageError(tr("The server's data folder {path} cannot be used: {reason}.", path=folder,
                             reason=getattr(exc, "strerror", None) or exc)) from None
     finally:
+        for side in sides:
+            side.close()
         store.close()
+    print(f"{sum(m.events for m in moved)} events copied in all; {sum(1 for m in moved if m.skipped)} shops skipped")
     return 1 if any(m.skipped for m in moved) else 0
 
 
@@ -315,14 +360,28 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
         retention_days=args.retention_days, heartbeat_s=args.heartbeat, queue_limit=args.queue_limit,
         skytakeout_shop=args.skytakeout_shop, header_timeout_s=args.header_timeout,
         max_connections=args.max_connections, max_per_address=args.max_per_address,
+        max_streams_per_shop=args.max_streams_per_shop, store_timeout_s=args.store_timeout,
+        decisions_per_second=args.decisions_per_second,
+        allow_volatile=bool(getattr(args, "allow_volatile", False)),
         store_url=_store_url(args), redis_ca=getattr(args, "redis_ca", None),
-        callback_lease_s=args.callback_lease,
+        callback_lease_s=args.callback_lease, callbacks_allowed_to=_callback_networks(args.allow_callbacks_to),
     )
     try:
         return run_foreground(config)
     finally:
         if folder_lock is not None:
             folder_lock.close()
+
+
+def _callback_networks(specs: list[str]) -> tuple[str, ...]:
+    from notifier.server.destinations import parse_networks
+
+    try:
+        parse_networks(specs)
+    except ValueError:
+        raise UsageError(tr("--allow-callbacks-to takes an address or a network such as 10.20.0.0/16, not {value}.",
+                            value=", ".join(specs))) from None
+    return tuple(specs)
 
 
 def _claim_data_folder(data_dir: Path):

@@ -37,9 +37,10 @@ class ActionRefused(Exception):
     """The back end answered and said no; `str()` is the sentence for the owner. `ending` (a
     ledger `Ending`) when the answer told what became of the order (e.g. cancelled)."""
 
-    def __init__(self, sentence: str, ending: str | None = None):
+    def __init__(self, sentence: str, ending: str | None = None, outcome: str | None = None):
         super().__init__(sentence)
         self.ending = ending
+        self.outcome = outcome  # what the order really became ("accepted", "rejected", "cancelled"), if told
 
 
 class ActionSender(Protocol):

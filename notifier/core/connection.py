@@ -19,6 +19,7 @@ class ConnState(StrEnum):
     UNREACHABLE = "unreachable"
     HISTORY_GAP = "history_gap"
     MISCONFIGURED = "misconfigured"
+    LIMITED = "limited"  # the server refuses this PC for now: the shop has as many connections as it allows
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class ConnectionStatus:
                     "The secure connection to {server} could not be verified.", server=server
                 ),
                 ConnState.UNREACHABLE: tr("Cannot reach {server}.", server=server),
+                ConnState.LIMITED: tr("{server} already serves as many PCs of this shop as it allows.", server=server),
             }.get(self.reason or ConnState.UNREACHABLE, tr("Connection to {server} lost.", server=server))
             return why + " " + tr("Retrying in {seconds} s.", seconds=seconds)
         return {
@@ -69,6 +71,11 @@ class ConnectionStatus:
             ),
             ConnState.MISCONFIGURED: tr(
                 "The connection settings are incomplete: {detail}", detail=self.detail
+            ),
+            ConnState.LIMITED: tr(
+                "{server} already serves as many PCs of this shop as it allows. Close the app on a "
+                "PC that does not need it, or ask the server's operator to allow more.",
+                server=server,
             ),
         }[state]
 

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # States that answer the question on their own; WAITING answers it through its `reason`.
 _FINAL = (ConnState.CONNECTED, ConnState.HISTORY_GAP, ConnState.UNAUTHORIZED, ConnState.TLS_FAILURE,
-          ConnState.UNREACHABLE, ConnState.MISCONFIGURED)
+          ConnState.UNREACHABLE, ConnState.MISCONFIGURED, ConnState.LIMITED)
 
 
 def _discard(event: OrderEvent, cursor: tuple[str, str] | None = None) -> bool:

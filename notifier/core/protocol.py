@@ -54,6 +54,8 @@ API_PREFIX = "/api/v1/shops"
 # created again. Both mean this PC's token will be refused from now on.
 CLOSE_TOKEN_REVOKED = 4001
 CLOSE_SHOP_GONE = 4004
+# The shop already has as many streams open on this server as it allows: try again later.
+CLOSE_TOO_MANY_STREAMS = 4029
 
 TIMESTAMP_HEADER = "X-Notifier-Timestamp"
 NONCE_HEADER = "X-Notifier-Nonce"
@@ -83,18 +85,34 @@ def valid_shop_name(name: str) -> bool:
 # -- signing ---------------------------------------------------------------------------------
 
 
-def signing_payload(timestamp: str, nonce: str, body: bytes) -> bytes:
-    return timestamp.encode("ascii") + b"\n" + nonce.encode("ascii") + b"\n" + body
+# Callbacks to a shop's back end are signed with the shop's ingest secret too, but over a payload
+# that starts with this label and names the event and the shop: an ingest signature never
+# verifies as a callback, and a captured callback cannot be sent again under another event id.
+CALLBACK_PURPOSE = "notifier-callback-v1"
+EVENT_ID_HEADER = "X-Notifier-Event-Id"
+SHOP_HEADER = "X-Notifier-Shop"
 
 
-def sign(secret: str, timestamp: str, nonce: str, body: bytes) -> str:
+def signing_payload(timestamp: str, nonce: str, body: bytes, context: tuple[str, ...] = ()) -> bytes:
+    """What is signed: `context` lines first (a callback's purpose label, event id and shop),
+    then the timestamp, the nonce and the body."""
+    head = "".join(f"{line}\n" for line in context).encode("utf-8")
+    return head + timestamp.encode("ascii") + b"\n" + nonce.encode("ascii") + b"\n" + body
+
+
+def sign(secret: str, timestamp: str, nonce: str, body: bytes, context: tuple[str, ...] = ()) -> str:
     """The value of the signature header for this request."""
-    digest = hmac.new(secret.encode("utf-8"), signing_payload(timestamp, nonce, body), hashlib.sha256)
+    digest = hmac.new(secret.encode("utf-8"), signing_payload(timestamp, nonce, body, context), hashlib.sha256)
     return SIGNATURE_PREFIX + digest.hexdigest()
 
 
+def callback_context(event_id: str, shop: str) -> tuple[str, ...]:
+    return (CALLBACK_PURPOSE, event_id, shop)
+
+
 def signed_headers(
-    secret: str, body: bytes, *, timestamp: int | None = None, nonce: str | None = None
+    secret: str, body: bytes, *, timestamp: int | None = None, nonce: str | None = None,
+    context: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """Timestamp, nonce and signature headers for one request body."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
@@ -102,8 +120,25 @@ def signed_headers(
     return {
         TIMESTAMP_HEADER: ts,
         NONCE_HEADER: nonce,
-        SIGNATURE_HEADER: sign(secret, ts, nonce, body),
+        SIGNATURE_HEADER: sign(secret, ts, nonce, body, context),
     }
+
+
+def callback_headers(secret: str, body: bytes, event_id: str, shop: str) -> dict[str, str]:
+    """The headers of a callback to a shop's back end (the server's side of check_callback)."""
+    return {**signed_headers(secret, body, context=callback_context(event_id, shop)),
+            EVENT_ID_HEADER: event_id, SHOP_HEADER: shop}
+
+
+def check_callback(secret: str, headers: Mapping[str, str], body: bytes, *, now: float | None = None,
+                   max_skew: float = MAX_SKEW_S) -> str:
+    """A back end's check of a callback; returns its event id (deduplicate by it: it is signed).
+    Raises SignatureProblem like check_signature."""
+    event_id, shop = headers.get(EVENT_ID_HEADER) or "", headers.get(SHOP_HEADER) or ""
+    check_signature(secret, headers.get(TIMESTAMP_HEADER), headers.get(NONCE_HEADER),
+                    headers.get(SIGNATURE_HEADER), body, now=now, max_skew=max_skew,
+                    context=callback_context(event_id, shop))
+    return event_id
 
 
 class SignatureProblem(Exception):
@@ -123,10 +158,12 @@ def check_signature(
     *,
     now: float | None = None,
     max_skew: float = MAX_SKEW_S,
+    context: tuple[str, ...] = (),
 ) -> None:
     """Raise SignatureProblem unless the request is signed with `secret` and fresh.
 
     The nonce's uniqueness is the server's job (it needs storage); this checks its shape.
+    `context`: what else the signature covers (callback_context for a callback).
     """
     if not timestamp or not nonce or not signature:
         raise SignatureProblem(
@@ -138,7 +175,10 @@ def check_signature(
         raise SignatureProblem("bad_timestamp", f"{TIMESTAMP_HEADER} must be Unix seconds")
     if not NONCE.fullmatch(nonce):
         raise SignatureProblem("bad_nonce", f"{NONCE_HEADER} must be 16-128 characters [A-Za-z0-9_-]")
-    expected = sign(secret, timestamp, nonce, body)
+    try:
+        expected = sign(secret, timestamp, nonce, body, context)
+    except UnicodeEncodeError:  # a lone surrogate in a header: nothing could have signed it
+        raise SignatureProblem("bad_signature", "the signature does not match the body and the shop's secret") from None
     if not hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("ascii", "replace")):
         raise SignatureProblem("bad_signature", "the signature does not match the body and the shop's secret")
     now = time.time() if now is None else now
@@ -273,6 +313,41 @@ def validate_event(body: Any) -> dict[str, Any]:
         occurred = (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
     event["occurred_at"] = occurred
     return event
+
+
+# -- a PC's decision (accept / reject) -------------------------------------------------------
+
+MAX_REASON_CHARS = 200
+_DECISION_FIELDS = frozenset(("reason",))
+
+
+def validate_decision(order_id: str, body: Any) -> tuple[str, str | None]:
+    """(order id, reason) of a decision, normalised like ingest (the order id by the very rule
+    ingest stores it with, so both name the same order), or SchemaError naming the field.
+    `body` is the parsed JSON body, or None for an empty one."""
+    order = _text_field({"order_id": order_id}, "order_id", required=True)
+    assert order is not None
+    if body is None:
+        return order, None
+    if not isinstance(body, Mapping):
+        raise SchemaError("body", "must be a JSON object")
+    if not _DECISION_FIELDS.issuperset(body):
+        raise SchemaError(sorted(set(body) - _DECISION_FIELDS)[0], "is not a known field")
+    reason = body.get("reason")
+    if reason is None:
+        return order, None
+    if not isinstance(reason, str):
+        raise SchemaError("reason", "must be a text")
+    reason = " ".join(reason.split())  # line breaks and tabs become spaces
+    if len(reason) > MAX_REASON_CHARS:
+        raise SchemaError("reason", f"must be at most {MAX_REASON_CHARS} characters")
+    if not reason.isprintable():  # terminal escapes (ESC [ 31 m) and other control characters
+        raise SchemaError("reason", "must be printable text, without control characters")
+    try:
+        reason.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON)
+        raise SchemaError("reason", "must be valid Unicode text") from None
+    return order, reason or None
 
 
 # -- stream frames ---------------------------------------------------------------------------

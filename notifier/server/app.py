@@ -6,10 +6,12 @@
 - `GET  /ws/{sid}`                    sky-take-out compatible broadcast (only when configured)
 - `GET  /healthz`
 
-The SQLite calls run on the event loop thread on purpose: each is well under a millisecond, and
-doing the append and the fan-out with no `await` between them is what guarantees a client that
-subscribes while replaying misses nothing. Ingest requests that arrive together are stored in
-one transaction (group commit, see IngestBatcher): one WAL write for all of them, then their
+Every store call goes through StoreCalls (store_calls.py): on a shared store (Redis, over the
+network) it runs on a worker thread and the request waits for it a bounded time (then 503), so
+the event loop never waits on the network; on SQLite it runs inline, on purpose: each call is
+well under a millisecond, and doing the append and the fan-out with no `await` between them is
+what guarantees a client that subscribes while replaying misses nothing. Ingest requests that arrive together are stored in
+one transaction (group commit, batcher.py): one WAL write for all of them, then their
 fan-out in order, still with no `await` in between. On a shared store (Redis, several gateways)
 the fan-out comes instead from the follower of the store's log (redis_live), so every client gets
 every gateway's events in log order. What can take longer runs elsewhere: pruning goes to a
@@ -32,18 +34,33 @@ import socket
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from aiohttp import WSMsgType, web
 
 from notifier.core import protocol
 from notifier.core.protocol import BodyError, SchemaError, SignatureProblem
+from notifier.server import order_states
+from notifier.server.batcher import IngestBatcher, skytakeout_channel
 from notifier.server.callbacks import Callbacks
 from notifier.server.config import ServerConfig
 from notifier.server.deliveries import event_id_of
-from notifier.server.hub import CLOSE_SHOP_GONE, CLOSE_TOKEN_REVOKED, Hub, Subscriber
-from notifier.server.store import Appending, EventStore, IngestResult, ShopError
+from notifier.server.destinations import Destinations
+from notifier.server.guard import DecisionRate, ShopStreams
+from notifier.server.hub import (
+    CLOSE_SHOP_GONE,
+    CLOSE_TOKEN_REVOKED,
+    CLOSE_TOO_MANY_STREAMS,
+    Hub,
+    Subscriber,
+)
+from notifier.server.log_limits import LimitedLog
+from notifier.server.store import Appending, EventStore, ShopError
+from notifier.server.store_calls import StoreCalls
+from notifier.server.supervision import Supervised
 
 log = logging.getLogger(__name__)
+_limited = LimitedLog(log)
 
 REPLAY_PAGE = 500
 
@@ -56,10 +73,16 @@ KNOWN_SHOPS: web.AppKey[dict] = web.AppKey("known_shops", dict)  # name -> (toke
 CALLBACKS: web.AppKey[Callbacks] = web.AppKey("callbacks", Callbacks)
 LIVE: web.AppKey[dict] = web.AppKey("live_follower", dict)  # on a shared store: {"follower": LiveFollower}
 CREDENTIALS_CHANGED: web.AppKey[asyncio.Event] = web.AppKey("credentials_changed", asyncio.Event)
+SHOP_STREAMS: web.AppKey[ShopStreams] = web.AppKey("shop_streams", ShopStreams)
+DECISION_RATE: web.AppKey[DecisionRate] = web.AppKey("decision_rate", DecisionRate)
+DURABILITY: web.AppKey[dict] = web.AppKey("durability", dict)  # {"problem": why writes are refused, or None}
+CALLS: web.AppKey[StoreCalls] = web.AppKey("store_calls", StoreCalls)
 
 
-def _error(status: int, reason: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": reason, "message": message, **extra}, status=status)
+def _error(status: int, reason: str, message: str, *, retry_soon: bool = False, **extra: Any) -> web.Response:
+    """The JSON error every refusal answers with; `retry_soon`: a 503 worth retrying in a moment."""
+    return web.json_response({"error": reason, "message": message, **extra}, status=status,
+                             headers={"Retry-After": "1"} if retry_soon else None)
 
 
 # What a store raises when it cannot be reached for a moment (Redis restarting, a network
@@ -73,8 +96,19 @@ with contextlib.suppress(ImportError):
 
 
 def _store_unavailable(exc: BaseException) -> web.Response:
-    log.warning("the store is unavailable: %s", exc)
+    _limited.warning("store", "the store is unavailable: %s", f"{type(exc).__name__}: {exc}")
     return _error(503, "store_unavailable", "the server cannot reach its store right now; try again in a moment")
+
+
+@web.middleware
+async def _store_down_is_503(request: web.Request, handler) -> web.StreamResponse:
+    """Whatever endpoint needed the store while it was away (or slower than the wait) answers
+    503 with a sentence, never a 500: the caller retries (an order system with its
+    Idempotency-Key, a PC from its outbox)."""
+    try:
+        return await handler(request)
+    except STORE_DOWN_ERRORS as exc:
+        return _store_unavailable(exc)
 
 
 def _unknown_shop(shop: str) -> web.Response:
@@ -83,95 +117,21 @@ def _unknown_shop(shop: str) -> web.Response:
     return _error(404, "unknown_shop", f"no shop{named} on this server")
 
 
-def skytakeout_channel(shop: str) -> str:
-    return "\x00skytakeout:" + shop  # cannot collide with a shop name
-
-
-def skytakeout_frame(event: dict[str, Any]) -> str | None:
-    """The event as a sky-take-out frame, or None for kinds that protocol does not have."""
-    kind = {"new_order": 1, "reminder": 2}.get(event["kind"])
-    if kind is None:
-        return None
-    order_id: int | str = int(event["order_id"]) if event["order_id"].isascii() and event["order_id"].isdigit() else event["order_id"]
-    number = event.get("order_number") or event["order_id"]
-    return json.dumps({"type": kind, "orderId": order_id, "content": f"订单号：{number}"}, ensure_ascii=False)
+def _arriving(shop: str) -> web.Response:
+    return _error(503, "shop_arriving", f"the shop {shop} is being moved to this server; try again in a moment",
+                  retry_soon=True)
 
 
 # -- ingest ----------------------------------------------------------------------------------
 
-BATCH_LIMIT = 64  # requests per transaction: bounds how long one flush holds the loop
-BUSY_WITHIN_S = 0.002  # "under load": the previous batch was stored less than this ago
 
-
-class IngestBatcher:
-    """Group commit: requests that arrive together are stored together.
-
-    `submit` queues a request and schedules one flush; the flush appends the whole batch in one
-    transaction, publishes each new event in order, and then answers the waiting requests. A
-    lone request is flushed at the end of the current turn of the event loop (microseconds).
-    Under load (the previous batch was stored a moment ago) the flush waits one more turn, whose
-    poll of the sockets takes in the requests right behind, like a database's commit delay but
-    without ever leaving the loop idle: a transaction costs about as much as five events, so
-    fuller batches are most of what durability costs per event.
-    """
-
-    def __init__(self, store: EventStore, hub: Hub, config: ServerConfig):
-        self.store, self.hub, self.config = store, hub, config
-        self._pending: list[tuple[Appending, asyncio.Future]] = []
-        self._scheduled = False
-        self._last_flush = 0.0
-        self.batches = self.requests = 0  # mean batch size, in /healthz
-
-    def submit(self, item: Appending) -> asyncio.Future:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._pending.append((item, future))
-        if not self._scheduled:
-            self._scheduled = True
-            if loop.time() - self._last_flush < BUSY_WITHIN_S:
-                # Busy: one more turn of the loop first, whose poll of the sockets brings in the
-                # requests already on their way (no timer, so the loop never waits idle).
-                loop.call_soon(loop.call_soon, self._flush)
-            else:
-                loop.call_soon(self._flush)
-        return future
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending[:BATCH_LIMIT], self._pending[BATCH_LIMIT:]
-        self._scheduled = bool(self._pending)
-        if self._scheduled:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self.batches += 1
-        self.requests += len(batch)
-        self._last_flush = asyncio.get_running_loop().time()
-        try:
-            results = self.store.append_many([item for item, _ in batch])
-        except Exception as exc:  # noqa: BLE001 - every waiting request learns of it (a 500)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        shared = getattr(self.store, "shared", False)  # then the follower publishes, in log order
-        for (item, future), result in zip(batch, results, strict=True):
-            if isinstance(result, IngestResult) and not result.duplicate and not result.nonce_reused and not shared:
-                self.publish_stored(item.shop, result.seq, result.received_at, item.event, result.identity,
-                                    item.encoded)
-            if not future.done():  # a request whose client left is still stored and published
-                future.set_result(result)
-
-    def publish_stored(self, shop: str, seq: int, received_at: float, event: dict[str, Any], identity: str,
-                       encoded: str = "") -> None:
-        frame = protocol.event_frame(seq, identity, received_at, event, encoded)
-        self.hub.publish(shop, seq, frame, identity=identity)
-        if self.config.skytakeout_shop == shop and self.hub.has_subscribers(skytakeout_channel(shop)):
-            legacy = skytakeout_frame(event)
-            if legacy:
-                self.hub.publish(skytakeout_channel(shop), seq, legacy)
-
-    def publish_followed(self, shop: str, entries: list[tuple[int, float, dict[str, Any], str]]) -> None:
-        """Events another gateway (or this one) stored in a shared store, in log order."""
-        for seq, received_at, event, identity in entries:
-            self.publish_stored(shop, seq, received_at, event, identity)
+def _not_durable(app: web.Application) -> web.Response | None:
+    """The 503 every write answers while the store keeps nothing on disk (see _check_durability)."""
+    problem = app[DURABILITY].get("problem")
+    if not problem:
+        return None
+    return _error(503, "store_not_durable", f"the server's store keeps nothing on disk right now ({problem}): "
+                  "nothing is accepted until its operator turns persistence back on", retry_soon=True)
 
 
 async def ingest(request: web.Request) -> web.Response:
@@ -179,16 +139,16 @@ async def ingest(request: web.Request) -> web.Response:
     shop = request.match_info["shop"]
     if not protocol.valid_shop_name(shop):
         return _unknown_shop(shop)
+    refused = _not_durable(request.app)
+    if refused is not None:
+        return refused
     if request.content_length is not None and request.content_length > config.max_body:
         return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
-    try:
-        secret = store.ingest_secret(shop)
-    except STORE_DOWN_ERRORS as exc:
-        return _store_unavailable(exc)
+    secret = await request.app[CALLS](store.ingest_secret, shop)
     if secret is None:
         return _unknown_shop(shop)
     headers = request.headers
@@ -209,13 +169,12 @@ async def ingest(request: web.Request) -> web.Response:
     key = headers.get(protocol.IDEMPOTENCY_HEADER)
     if key is not None and not protocol.IDEMPOTENCY_KEY.match(key):
         return _error(400, "bad_idempotency_key", "Idempotency-Key must be 1-200 printable ASCII characters")
-    try:
-        result = await request.app[BATCHER].submit(
-            Appending(shop, event, signed[1], key, body, protocol.encode_event(event)))
-    except STORE_DOWN_ERRORS as exc:
-        return _store_unavailable(exc)
+    result = await request.app[BATCHER].submit(
+        Appending(shop, event, signed[1], key, body, protocol.encode_event(event)))
     if isinstance(result, ShopError):
         return _unknown_shop(shop)
+    if result.arriving:
+        return _arriving(shop)
     if result.nonce_reused:
         return _error(409, "nonce_reused", "this nonce was already used: sign every request with a new one")
     if result.duplicate:
@@ -227,7 +186,20 @@ async def ingest(request: web.Request) -> web.Response:
 
 # -- accept / reject ---------------------------------------------------------------------------
 
-MAX_REASON_CHARS = 200
+# Decisions' Idempotency-Keys are stored with this in front: a space cannot be in a key a client
+# sends (printable ASCII without space), so they never meet an order system's ingest keys.
+DECISION_KEYS = "decision "
+
+
+def _raw_order_id(request: web.Request) -> str | None:
+    """The order id segment of the path, percent-decoded as UTF-8 (None when it is not UTF-8).
+    aiohttp leaves an undecodable escape such as %ff as the three characters "%ff", which
+    would name another order than the client meant."""
+    segments = request.raw_path.split("?", 1)[0].split("/")
+    try:
+        return unquote_to_bytes(segments[-2]).decode("utf-8")
+    except (IndexError, UnicodeDecodeError):
+        return None
 
 
 async def order_action(request: web.Request) -> web.Response:
@@ -235,27 +207,39 @@ async def order_action(request: web.Request) -> web.Response:
     shop's log (so every stream gets it, and one that was offline gets it on resume), and the
     shop's back end is called back if it asked to be (see callbacks.py)."""
     store, config = request.app[STORE], request.app[CONFIG]
-    shop, order_id = request.match_info["shop"], request.match_info["order_id"]
-    action = request.match_info["action"]
+    shop, action = request.match_info["shop"], request.match_info["action"]
     if not protocol.valid_shop_name(shop):
         return _unknown_shop(shop)
     token = _client_token(request)
-    if not token or not store.token_matches(shop, token):
+    if not token or not await request.app[CALLS](store.token_matches, shop, token):
         return _error(401, "unauthorized", "missing or wrong token for this shop")
-    if not (0 < len(order_id) <= protocol.FIELD_LIMITS["order_id"]) or not order_id.isprintable():
-        return _error(400, "bad_order_id", "the order id must be 1-64 printable characters")
-    body = await request.read() if request.can_read_body else b""
-    if len(body) > config.max_body:
+    refused = _not_durable(request.app)
+    if refused is not None:
+        return refused
+    wait = request.app[DECISION_RATE].wait(shop)
+    if wait:
+        return web.json_response(
+            {"error": "too_many_decisions", "message": f"this shop may decide at most "
+             f"{config.decisions_per_second:g} orders a second; try again in a moment"},
+            status=429, headers={"Retry-After": str(max(1, round(wait)))})
+    order_id = _raw_order_id(request)
+    if order_id is None:
+        return _error(400, "bad_order_id", "the order id in the path must be UTF-8 text")
+    if request.content_length is not None and request.content_length > config.max_body:
         return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
-    reason = None
-    if body.strip():
-        try:
-            parsed = protocol.parse_body(body)
-        except BodyError as exc:
-            return _error(400, "invalid_json", f"{exc}: send one UTF-8 JSON object")
-        reason = parsed.get("reason") if isinstance(parsed, dict) else None
-        if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS):
-            return _error(400, "bad_reason", f"reason must be a text of at most {MAX_REASON_CHARS} characters")
+    try:
+        body = await request.read() if request.can_read_body else b""
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
+    try:
+        parsed = protocol.parse_body(body) if body.strip() else None
+    except BodyError as exc:
+        return _error(400, "invalid_json", f"{exc}: send one UTF-8 JSON object")
+    try:
+        order_id, reason = protocol.validate_decision(order_id, parsed)
+    except SchemaError as exc:
+        reason_code = {"order_id": "bad_order_id", "reason": "bad_reason"}.get(exc.field, "invalid_decision")
+        return _error(400, reason_code, str(exc), field=exc.field)
     key = request.headers.get(protocol.IDEMPOTENCY_HEADER)
     if key is not None and not protocol.IDEMPOTENCY_KEY.match(key):
         return _error(400, "bad_idempotency_key", "Idempotency-Key must be 1-200 printable ASCII characters")
@@ -263,14 +247,22 @@ async def order_action(request: web.Request) -> web.Response:
              "text": reason or None, "occurred_at": datetime.now(UTC).isoformat()}
     # What an Idempotency-Key is compared against: the decision, not the moment it was made.
     decision = json.dumps([event["kind"], order_id, event["text"]], ensure_ascii=False).encode("utf-8")
-    # callback=True: the store queues the back end's callback in the decision's own transaction.
+    # callback=True: a decision, refused unless the order's state allows it (order_states.py);
+    # the store queues the back end's callback in the decision's own transaction. Its key lives
+    # in a space of its own: a PC's key can never answer for (or block) an order system's ingest.
     result = await request.app[BATCHER].submit(
-        Appending(shop, event, secrets.token_hex(16), key, decision, callback=True))
+        Appending(shop, event, secrets.token_hex(16), key and DECISION_KEYS + key, decision, callback=True))
     if isinstance(result, ShopError):
         return _unknown_shop(shop)
+    if result.arriving:
+        return _arriving(shop)
+    if result.outcome:
+        error, what = order_states.REFUSALS.get(result.outcome, ("already_decided", f"is {result.outcome}"))
+        return _error(409, error, f"order {order_id} {what}", outcome=result.outcome, order_id=order_id,
+                      seq=result.seq)
     if result.duplicate and result.conflict:
         return _error(422, "idempotency_conflict", "this Idempotency-Key was used for another decision")
-    identity = result.identity or getattr(store.shop(shop), "identity", "")
+    identity = result.identity or getattr(await request.app[CALLS](store.shop, shop), "identity", "")
     event_id = event_id_of(identity, result.seq)
     if not result.duplicate:
         request.app[CALLBACKS].wake()
@@ -349,16 +341,14 @@ async def _run_connection(request: web.Request, ws: web.WebSocketResponse, sub: 
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    store, hub, config = request.app[STORE], request.app[HUB], request.app[CONFIG]
+    store = request.app[STORE]
     shop_name = request.match_info["shop"]
     if not protocol.valid_shop_name(shop_name):
         return _unknown_shop(shop_name)
     token = _client_token(request)
-    try:
-        hashed = store.token_matches(shop_name, token) if token else None
-        admitted = store.shop(shop_name) if hashed else None
-    except STORE_DOWN_ERRORS as exc:
-        return _store_unavailable(exc)
+    calls = request.app[CALLS]
+    hashed = await calls(store.token_matches, shop_name, token) if token else None
+    admitted = await calls(store.shop, shop_name) if hashed else None
     if admitted is None:
         return _error(401, "unauthorized", "missing or wrong token for this shop")
     known_store = request.query.get("store", "")
@@ -368,6 +358,31 @@ async def stream(request: web.Request) -> web.StreamResponse:
             raise ValueError
     except ValueError:
         return _error(400, "bad_after", "after must be a sequence number (0 or more)")
+    slots = request.app[SHOP_STREAMS]
+    if not slots.take(shop_name):
+        return await _refuse_stream(request, shop_name)
+    try:
+        return await _serve_stream(request, shop_name, hashed, admitted, after, known_store)
+    finally:
+        slots.give(shop_name)
+
+
+async def _refuse_stream(request: web.Request, shop: str) -> web.StreamResponse:
+    """Upgrade, then close with CLOSE_TOO_MANY_STREAMS at once. Not an HTTP error: a proxy in
+    front counts those against the gateway, and one shop's flood must never make it look down
+    for the others. The client shows why and retries slowly."""
+    _limited.info(("streams", shop), "refused streams of %s: it has %d open here, its limit", shop,
+                  request.app[SHOP_STREAMS].limit)
+    ws = web.WebSocketResponse(compress=False, max_msg_size=1024)
+    await ws.prepare(request)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ws.close(code=CLOSE_TOO_MANY_STREAMS, message=b"too many streams for this shop"), 1.0)
+    return ws
+
+
+async def _serve_stream(request: web.Request, shop_name: str, hashed: str, admitted, after: int,
+                        known_store: str) -> web.StreamResponse:
+    store, hub, config, calls = request.app[STORE], request.app[HUB], request.app[CONFIG], request.app[CALLS]
     ws = web.WebSocketResponse(heartbeat=config.heartbeat_s, compress=False, max_msg_size=64 * 1024)
     await ws.prepare(request)
     _limit_send_buffer(request, config.send_buffer)
@@ -377,7 +392,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     sub.token_hash, sub.identity = hashed, admitted.identity
 
     async def replay() -> None:
-        shop = store.shop(shop_name)
+        shop = await calls(store.shop, shop_name)
         if shop is None or shop.identity != sub.identity:
             raise ConnectionError("shop removed")
         cursor = after
@@ -386,7 +401,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         reset = after > shop.last_seq or bool(known_store and known_store != shop.identity)
         if reset:
             cursor = 0
-        first = store.events_after(shop_name, 0, 1)
+        first = await calls(store.events_after, shop_name, 0, 1)
         oldest = first[0][0] if first else shop.last_seq + 1
         await ws.send_json({
             "type": "hello", "shop": shop_name, "store": shop.identity, "last_seq": shop.last_seq,
@@ -395,7 +410,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         if cursor < shop.pruned_through:
             await ws.send_json({"type": "history_gap", "requested_after": cursor, "oldest_seq": oldest})
         while True:
-            rows = store.events_after(shop_name, cursor, REPLAY_PAGE)
+            rows = await calls(store.events_after, shop_name, cursor, REPLAY_PAGE)
             if not rows:
                 break
             for seq, received_at, event in rows:
@@ -433,7 +448,7 @@ async def skytakeout_ws(request: web.Request) -> web.StreamResponse:
     _limit_send_buffer(request, config.send_buffer)
     sub = hub.subscribe(skytakeout_channel(config.skytakeout_shop or ""))
     sub.transport = request.transport
-    shop = request.app[STORE].shop(config.skytakeout_shop or "")
+    shop = await request.app[CALLS](request.app[STORE].shop, config.skytakeout_shop or "")
     if shop is not None:
         _follow(request.app, shop.name, shop.last_seq)
 
@@ -458,6 +473,7 @@ async def healthz(request: web.Request) -> web.Response:
         "status": "ok", "shops": len(request.app[KNOWN_SHOPS]), "connections": hub.connections,
         "dropped_slow_clients": hub.kicked, "closing_connections": hub.closing,
         "ingest_batches": request.app[BATCHER].batches, "ingest_requests": request.app[BATCHER].requests,
+        "refused_streams": request.app[SHOP_STREAMS].refused,
     }
     guard = request.app.get(GUARD_STATS)
     if guard is not None:
@@ -487,21 +503,21 @@ def close_revoked_streams(hub: Hub, known: dict[str, tuple[str, str]]) -> int:
 
 async def _watch_credentials(app: web.Application) -> None:
     """Poll the store's credentials version (one cheap query) and act only when it changed."""
-    store, hub, config = app[STORE], app[HUB], app[CONFIG]
+    store, hub, config, calls = app[STORE], app[HUB], app[CONFIG], app[CALLS]
     seen = None
     while True:
         try:
-            version = store.credentials_version()
+            version = await calls(store.credentials_version)
             if version != seen:
                 seen = version
-                known = store.shop_credentials()
+                known = await calls(store.shop_credentials)
                 app[KNOWN_SHOPS].clear()
                 app[KNOWN_SHOPS].update(known)
                 closed = close_revoked_streams(hub, known)
                 if closed:
                     log.info("closed %d streams whose token was rotated or whose shop was removed", closed)
         except STORE_DOWN_ERRORS as exc:  # a moment without the store: one line, not a traceback
-            log.warning("checking the shops' credentials failed: %s", exc)
+            _limited.warning("credentials", "checking the shops' credentials failed: %s", exc)
         except Exception:  # noqa: BLE001 - keep watching; the next round tries again
             log.exception("checking the shops' credentials failed")
         # Woken early when a shared store announces a change (redis_live), else polled.
@@ -545,16 +561,35 @@ async def _checkpoint_forever(app: web.Application) -> None:
             log.exception("checkpointing the event log failed")
 
 
+async def _check_durability(app: web.Application) -> None:
+    """On a store that can say so (Redis): check again and again that it still keeps its data on
+    disk. While it does not, ingest and decisions answer 503 store_not_durable (an event answered
+    201 would not survive a restart of the store); the log says when that starts and ends."""
+    store, config, calls = app[STORE], app[CONFIG], app[CALLS]
+    while True:
+        try:
+            problem = await calls(store.durability_problem)
+        except STORE_DOWN_ERRORS:
+            problem = app[DURABILITY].get("problem")  # unknown for now: as it was
+        if problem != app[DURABILITY].get("problem"):
+            if problem:
+                log.error("refusing ingest and decisions: %s; turn persistence back on (appendonly yes)", problem)
+            else:
+                log.warning("the store keeps its data on disk again: ingest and decisions accepted")
+            app[DURABILITY]["problem"] = problem
+        await asyncio.sleep(config.durability_check_s)
+
+
 async def _upkeep(app: web.Application):
     app[KNOWN_SHOPS].update(app[STORE].shop_credentials())
-    tasks = [asyncio.ensure_future(_prune_forever(app)), asyncio.ensure_future(_watch_credentials(app)),
-             asyncio.ensure_future(_checkpoint_forever(app))]
+    loops = Supervised()
+    loops.start("pruning", lambda: _prune_forever(app))
+    loops.start("watching credentials", lambda: _watch_credentials(app))
+    loops.start("checkpoints", lambda: _checkpoint_forever(app))
+    if hasattr(app[STORE], "durability_problem") and not app[CONFIG].allow_volatile:
+        loops.start("checking durability", lambda: _check_durability(app))
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await loops.stop()
 
 
 async def _follow_shared_store(app: web.Application):
@@ -574,20 +609,29 @@ async def _close_streams(app: web.Application) -> None:
     app[HUB].close_all()
 
 
+async def _close_calls(app: web.Application) -> None:
+    app[CALLS].close()
+
+
 def create_app(config: ServerConfig, store: EventStore) -> web.Application:
-    app = web.Application(client_max_size=config.max_body)
+    app = web.Application(client_max_size=config.max_body, middlewares=[_store_down_is_503])
     app[STORE] = store
     app[HUB] = Hub(config.queue_limit)
     app[CONFIG] = config
     app[KNOWN_SHOPS] = {}
-    app[BATCHER] = IngestBatcher(store, app[HUB], config)
+    app[CALLS] = StoreCalls(bool(getattr(store, "shared", False)), wait_s=config.store_timeout_s)
+    app[BATCHER] = IngestBatcher(store, app[HUB], config, app[CALLS])
     app[CREDENTIALS_CHANGED] = asyncio.Event()
+    app[SHOP_STREAMS] = ShopStreams(config.max_streams_per_shop)
+    app[DECISION_RATE] = DecisionRate(config.decisions_per_second)
+    app[DURABILITY] = {}
     app[LIVE] = {}
     app.router.add_post(protocol.API_PREFIX + "/{shop}/events", ingest)
     app.router.add_get(protocol.API_PREFIX + "/{shop}/stream", stream)
     app.router.add_get("/healthz", healthz)
     app.router.add_post(protocol.API_PREFIX + "/{shop}/orders/{order_id}/{action:accept|reject}", order_action)
-    app[CALLBACKS] = Callbacks(store, config.data_dir, lease_s=config.callback_lease_s)
+    app[CALLBACKS] = Callbacks(store, config.data_dir, app[CALLS], lease_s=config.callback_lease_s,
+                               destinations=Destinations(config.callbacks_allowed_to))
     app.cleanup_ctx.append(app[CALLBACKS].run_with)
     if config.skytakeout_shop:
         app.router.add_get("/ws/{sid}", skytakeout_ws)
@@ -595,4 +639,5 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
     if getattr(store, "shared", False):
         app.cleanup_ctx.append(_follow_shared_store)
     app.on_shutdown.append(_close_streams)
+    app.on_cleanup.append(_close_calls)
     return app

@@ -32,6 +32,12 @@ class ServerConfig:
     header_timeout_s: float = 10.0
     max_connections: int = 10000
     max_per_address: int = 4096
+    # Streams one shop (all holders of its client token) may have open on this server at once:
+    # more than a shop has PCs, far fewer than a flood that would crowd out every other shop.
+    max_streams_per_shop: int = 32
+    # Accepts and rejects one shop may send per second (bursts of twice that): a PC clicks a few
+    # a minute; a script hammering the endpoint gets 429.
+    decisions_per_second: float = 20.0
     credentials_check_s: float = 0.25  # how soon a rotated token or removed shop closes its streams
     checkpoint_every_s: float = 1.0  # WAL checkpoints run on a worker thread this often
     prune_pause_s: float = 0.01  # between two prune batches, so ingest gets the store in between
@@ -39,9 +45,19 @@ class ServerConfig:
     # gateways serve the same shops (redis_ca: the CA that signed a rediss:// server's certificate).
     store_url: str | None = None
     redis_ca: Path | None = None
+    # How long a request waits for a shared store (Redis) before it answers 503; the event loop
+    # itself never waits for it (store_calls.py).
+    store_timeout_s: float = 2.0
+    # On Redis: how often the server checks that Redis still keeps its data on disk (ingest and
+    # decisions are refused 503 while it does not), unless allow_volatile (--allow-volatile).
+    durability_check_s: float = 10.0
+    allow_volatile: bool = False
     # How long a claimed callback delivery is this process's alone: a gateway that dies with a
     # claim delays that callback this long. Keep it above the 10 s request timeout.
     callback_lease_s: float = 30.0
+    # Networks callbacks may reach besides public addresses (destinations.py): a shop's back end
+    # on the operator's own network, e.g. ("10.20.0.0/16",). Loopback and private are refused else.
+    callbacks_allowed_to: tuple[str, ...] = ()
 
     @property
     def tls(self) -> bool:

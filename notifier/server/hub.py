@@ -26,6 +26,7 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_SLOW = 4008  # application close code: "you fell behind; reconnect with after=<seq>"
 CLOSE_TOKEN_REVOKED = protocol.CLOSE_TOKEN_REVOKED  # the stream's token was rotated
 CLOSE_SHOP_GONE = protocol.CLOSE_SHOP_GONE  # the shop was removed (or removed and created again)
+CLOSE_TOO_MANY_STREAMS = protocol.CLOSE_TOO_MANY_STREAMS  # the shop's streams are at their limit here
 CLOSE_DEADLINE_S = 2.0  # a dropped client's socket is aborted at the latest this long after
 
 

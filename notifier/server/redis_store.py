@@ -12,18 +12,23 @@ one slot and the scripts below run unchanged on Redis Cluster):
   the stream ID, so resuming means the same as on SQLite.
 - `notifier:{shop}:nonce:<nonce>`, `notifier:{shop}:idem:<key>`  SET NX EX: they expire by
   themselves after the replay window / idempotency window.
+- `notifier:{shop}:order:<order id>`  a decided or cancelled order's state (order_states.py):
+  "state|seq|identity", expiring order_states.KEEP_S after its last change.
 - `notifier:{shop}:callbacks` hash: event id -> the queued callback delivery (JSON: url, seq,
   ev, at); `notifier:{shop}:callbacks:due` sorted set: event id scored by its next attempt (a
   claimed one: the end of the claim's lease); `notifier:{shop}:callbacks:tries` hash: event id ->
   failed attempts. The callback URL is `callback_url` in the shop's meta hash.
-- `notifier:callback_shops` set of the shops that ever had a callback URL: where gateways look
-  for due deliveries (removed with the shop).
+- `notifier:callbacks:due_shops` sorted set: shop -> when it next has a delivery due (at the
+  latest): where gateways look for due deliveries.
+- `notifier:callback_shops` set of the shops given a callback URL: where the due index is
+  rebuilt from (removed with the shop).
 - `notifier:shops` set of names, `notifier:credver` counter, `notifier:store_id`, and the
   pub/sub channels `notifier:credentials` (every add/rotate/remove is announced there, so every
   gateway closes revoked streams at once) and `notifier:new` (the shop of every new event).
 
-Appending is one Lua script per event: check the shop exists, the idempotency key, take the
-nonce, increment last_seq and XADD with that number, atomically; for a decision the same script
+Appending is one Lua script per event: check the shop exists, the idempotency key, for a
+decision the order's state, take the nonce, increment last_seq and XADD with that number,
+atomically; for a decision the same script
 queues its callback delivery when the shop has a callback URL. Two gateways ingesting for
 one shop at once can therefore never reuse a number or reorder. A batch of requests (group
 commit) goes as one pipeline: one round trip.
@@ -43,13 +48,17 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
 
 from notifier.core.protocol import token_hash, valid_shop_name
+from notifier.server import order_states
 from notifier.server.deliveries import BATCH, Delivery, callback_body, check_callback_url
 from notifier.server.store import (
     IDEMPOTENCY_KEEP_S,
@@ -70,6 +79,11 @@ STORE_ID_KEY = f"{PREFIX}:store_id"
 CREDENTIALS_CHANNEL = f"{PREFIX}:credentials"
 NEW_EVENTS_CHANNEL = f"{PREFIX}:new"  # message: the name of a shop that has a new event
 CALLBACK_SHOPS_KEY = f"{PREFIX}:callback_shops"
+# Sorted set: shop -> when it next has a callback due (at most; a pointer that may be early,
+# never late). Gateways look here instead of at every shop with a callback URL.
+CALLBACKS_DUE_SHOPS_KEY = f"{PREFIX}:callbacks:due_shops"
+SOCKET_TIMEOUT_S = 5.0  # a call to a Redis that stopped answering gives up after this
+REINDEX_BATCH = 500  # shops per round trip when the due index is rebuilt
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 
 
@@ -118,6 +132,11 @@ def idem_key(shop: str, key: str) -> str:
     return f"{PREFIX}:{{{shop}}}:idem:{key}"
 
 
+def order_key(shop: str, order_id: str) -> str:
+    """The order's state (order_states.py): "state|seq|identity", expiring by itself."""
+    return f"{PREFIX}:{{{shop}}}:order:{order_id}"
+
+
 def callbacks_key(shop: str) -> str:
     return f"{PREFIX}:{{{shop}}}:callbacks"
 
@@ -130,11 +149,14 @@ def callbacks_tries_key(shop: str) -> str:
     return f"{PREFIX}:{{{shop}}}:callbacks:tries"
 
 
-# KEYS: meta, log, nonce, idem, callbacks, callbacks:due
-# ARGV: now, event json, body hash, nonce ttl, idem ttl, has key, shop, channel, is a decision
+# KEYS: meta, log, nonce, idem, callbacks, callbacks:due, order state
+# ARGV: now, event json, body hash, nonce ttl, idem ttl, has key, shop, channel, is a decision,
+#       the event's kind when it may move the order's state ('' otherwise), order state ttl
 # The PUBLISH tells every gateway which shop has something new (it then reads only that stream);
-# it is not keyed, so the script stays within one slot on Redis Cluster.
+# it is not keyed, so the script stays within one slot on Redis Cluster. The order's state
+# ("state|seq|identity") follows order_states.TRANSITIONS, written into the script below.
 _APPEND = """
+local transitions = __TRANSITIONS__
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 local identity = redis.call('HGET', KEYS[1], 'identity')
 if ARGV[6] == '1' then
@@ -144,9 +166,24 @@ if ARGV[6] == '1' then
     if ident == identity then return {'dup', seq, hash, at} end
   end
 end
+if redis.call('HEXISTS', KEYS[1], 'arriving') == 1 then return {'arriving'} end
+local moves_to = nil
+if ARGV[10] ~= '' then
+  local state, state_seq = 'open', '0'
+  local held = redis.call('GET', KEYS[7])
+  if held then
+    local s, q, ident = string.match(held, '^([^|]+)|(%d+)|(.*)$')
+    if ident == identity then state, state_seq = s, q end
+  end
+  moves_to = (transitions[state] or {})[ARGV[10]]
+  if not moves_to and ARGV[9] == '1' then return {'refused', state, state_seq, identity} end
+end
 if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then return {'nonce'} end
 local seq = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
 redis.call('XADD', KEYS[2], seq .. '-0', 'at', ARGV[1], 'ev', ARGV[2], 'id', identity)
+if moves_to then
+  redis.call('SET', KEYS[7], moves_to .. '|' .. seq .. '|' .. identity, 'EX', ARGV[11])
+end
 redis.call('PUBLISH', ARGV[8], ARGV[7])
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[4], seq .. '|' .. ARGV[3] .. '|' .. ARGV[1] .. '|' .. identity, 'EX', ARGV[5])
@@ -161,7 +198,7 @@ if ARGV[9] == '1' then
   end
 end
 return {'ok', tostring(seq), identity}
-"""
+""".replace("__TRANSITIONS__", order_states.lua_table())
 
 # KEYS: meta  ARGV: field, value, ...  (only when the shop exists: a rotate racing a remove
 # must not bring back half a shop)
@@ -259,6 +296,17 @@ return 1
 """
 
 
+# KEYS: callbacks:due_shops  ARGV: shop, its score as read before claiming, its next due ('' if
+# none). Moves the shop's pointer only if nobody moved it meanwhile: an append that queued a
+# delivery after our claim set it to its own time, which must stay.
+_REPOINT = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
+return 1
+"""
+
+
 class VolatileRedis(RuntimeError):
     """Redis keeps nothing on disk: a restart would lose every event and shop."""
 
@@ -309,6 +357,7 @@ class RedisEventStore(PrunesInBatches):
         self._retry = client.register_script(_RETRY)
         self._finish = client.register_script(_FINISH)
         self._import = client.register_script(_IMPORT)
+        self._repoint = client.register_script(_REPOINT)
         self.cluster = isinstance(client, RedisCluster)
         if self.cluster:
             self._load_scripts()
@@ -317,8 +366,13 @@ class RedisEventStore(PrunesInBatches):
         self.data_dir = Path(url or "redis")  # for log lines that name where the data is
 
     @classmethod
-    def from_url(cls, url: str, *, ca: Path | None = None, **kwargs) -> RedisEventStore:
-        options: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
+    def from_url(cls, url: str, *, ca: Path | None = None, socket_timeout: float = SOCKET_TIMEOUT_S,
+                 **kwargs) -> RedisEventStore:
+        # No retries inside the client: redis-py would retry a timed-out call up to ten times
+        # (a paused Redis then holds a caller for minutes), and a retried append whose first
+        # try did run would be refused as a reused nonce. Callers decide what a failure means.
+        options: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": socket_timeout,
+                                   "health_check_interval": 30, "retry": Retry(NoBackoff(), 0)}
         if url.startswith(("rediss://", "rediss+cluster://")) and ca:
             options["ssl_ca_certs"] = str(ca)
         client = cluster_client(url, **options) if is_cluster_url(url) else redis.Redis.from_url(url, **options)
@@ -333,11 +387,24 @@ class RedisEventStore(PrunesInBatches):
 
     def _load_scripts(self) -> None:
         for script in (self._append, self._update, self._create, self._prune, self._set_callback, self._claim,
-                       self._retry, self._finish, self._import):
+                       self._retry, self._finish, self._import, self._repoint):
             self.client.script_load(script.script)  # on every primary
 
     def close(self) -> None:
         self.client.close()
+
+    def durability_problem(self) -> str | None:
+        """Why an event answered 201 now could be lost by a Redis restart, or None. Checked by a
+        running server again and again, not only at start: persistence can be switched off at
+        runtime (CONFIG SET appendonly no). A Redis that refuses CONFIG says nothing here (the
+        start-up check made the operator vouch for it with --allow-volatile)."""
+        try:
+            check_persistence(self.client)
+        except VolatileRedis as exc:
+            return str(exc)
+        except redis.exceptions.ResponseError:
+            return None
+        return None
 
     def checkpoint(self) -> None:
         """Nothing to do: Redis persists by its own AOF/RDB settings."""
@@ -397,6 +464,7 @@ class RedisEventStore(PrunesInBatches):
         self.client.delete(callbacks_key(name), callbacks_due_key(name), callbacks_tries_key(name))
         self.client.srem(SHOPS_KEY, name)
         self.client.srem(CALLBACK_SHOPS_KEY, name)
+        self.client.zrem(CALLBACKS_DUE_SHOPS_KEY, name)
         self.announce(name)
         if not gone:
             raise ShopError(f"no shop named {name!r}")
@@ -515,6 +583,11 @@ class RedisEventStore(PrunesInBatches):
             outcome = reply[0].decode()
             if outcome == "gone":
                 results.append(ShopError(f"no shop named {item.shop!r}"))
+            elif outcome == "arriving":
+                results.append(IngestResult(0, False, arriving=True))
+            elif outcome == "refused":
+                results.append(IngestResult(int(reply[2]), False, received_at=now, identity=reply[3].decode(),
+                                            outcome=reply[1].decode()))
             elif outcome == "nonce":
                 results.append(IngestResult(0, False, nonce_reused=True))
             elif outcome == "dup":
@@ -525,18 +598,27 @@ class RedisEventStore(PrunesInBatches):
         return results
 
     def _run_appends(self, items: list[Appending], now: float) -> list[Any]:
+        """The append scripts' replies, one per item. A decision also points the callback index
+        at its shop, in the same round trip (a pointer to a shop with nothing queued costs one
+        empty claim)."""
         pipe = self.client.pipeline(transaction=False)
         for item in items:
             key = item.idempotency_key
             self._queue(
                 pipe, self._append,
                 [meta_key(item.shop), log_key(item.shop), nonce_key(item.shop, item.nonce),
-                 idem_key(item.shop, key or ""), callbacks_key(item.shop), callbacks_due_key(item.shop)],
+                 idem_key(item.shop, key or ""), callbacks_key(item.shop), callbacks_due_key(item.shop),
+                 order_key(item.shop, str(item.event.get("order_id", "")))],
                 [repr(now), item.event_json(),
                  hashlib.sha256(item.body).hexdigest(), NONCE_KEEP_S, int(IDEMPOTENCY_KEEP_S),
-                 "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL, "1" if item.callback else "0"],
+                 "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL, "1" if item.callback else "0",
+                 kind if (kind := item.event.get("kind")) in order_states.STATE_KINDS else "",
+                 int(order_states.KEEP_S)],
             )
-        return pipe.execute(raise_on_error=not self.cluster)
+        decided = sorted({item.shop for item in items if item.callback})
+        for shop in decided:
+            pipe.zadd(CALLBACKS_DUE_SHOPS_KEY, {shop: now})
+        return pipe.execute(raise_on_error=not self.cluster)[:len(items)]
 
     def _queue(self, pipe, script, keys: list[str], args: list[Any]) -> None:
         """Queue a script call on a pipeline. A cluster pipeline refuses `evalsha()` but routes
@@ -575,15 +657,16 @@ class RedisEventStore(PrunesInBatches):
     # -- callbacks to the shop's back end (see deliveries.py and callbacks.py) ------------
 
     def set_callback(self, name: str, url: str | None) -> None:
-        """Set (or with None/"" clear) the URL a shop's decisions are POSTed to. The shop joins
-        `callback_shops` first, so a delivery queued with this URL is always found."""
+        """Set (or with None/"" clear) the URL a shop's decisions are POSTed to. Deliveries are
+        found through the due index (appends point it at their shop); `callback_shops` is only
+        where `reindex_deliveries` looks."""
         url = check_callback_url(url) if url else ""
         if not valid_shop_name(name):
             raise ShopError(f"no shop named {name!r}")
-        if url:
-            self.client.sadd(CALLBACK_SHOPS_KEY, name)
         if not self._run_script(self._set_callback, [meta_key(name)], [url]):
             raise ShopError(f"no shop named {name!r}")
+        if url:  # after the URL: a shop that does not exist is never listed
+            self.client.sadd(CALLBACK_SHOPS_KEY, name)
 
     def callback_url(self, name: str) -> str | None:
         if not valid_shop_name(name):
@@ -601,24 +684,35 @@ class RedisEventStore(PrunesInBatches):
     def release_claims(self) -> None:
         """Nothing: other gateways may be sending; a dead one's claims end with their lease."""
 
-    def claim_deliveries(self, lease_s: float, limit: int = BATCH) -> tuple[list[Delivery], float | None]:
-        """Claim due deliveries of every shop with callbacks (one script per shop, one pipeline)
-        until now + `lease_s`; also the time the next one is due (None: nothing queued)."""
-        names = sorted(n.decode() for n in self.client.smembers(CALLBACK_SHOPS_KEY))
-        if not names:
-            return [], None
+    def claim_deliveries(self, lease_s: float, limit: int = BATCH, *, busy: Mapping[str, int] | None = None,
+                         per_shop: int = BATCH) -> tuple[list[Delivery], float | None]:
+        """Claim up to `limit` due deliveries until now + `lease_s`, at most `per_shop` of one
+        shop less what it has in `busy` (in flight here); also when to look again (None:
+        nothing queued). Only the shops the due index names as due are looked at, so the cost
+        does not grow with the number of shops that have a callback URL."""
+        busy = busy or {}
         now = self._clock()
         until = now + lease_s
+        due = self.client.zrangebyscore(CALLBACKS_DUE_SHOPS_KEY, "-inf", repr(now), start=0, num=limit + len(busy),
+                                        withscores=True)
+        wanted: list[tuple[str, float, int]] = []  # (shop, its pointer as read, how many)
+        room = limit
+        for raw, score in due:
+            shop = raw.decode()
+            take = min(per_shop - busy.get(shop, 0), room)
+            if take > 0 and valid_shop_name(shop):
+                wanted.append((shop, score, take))
+                room -= take
         try:
-            replies = self._run_claims(names, now, until, limit)
+            replies = self._run_claims(wanted, now, until) if wanted else []
         except redis.exceptions.NoScriptError:
             self._load_scripts()
-            replies = self._run_claims(names, now, until, limit)
+            replies = self._run_claims(wanted, now, until)
         claimed: list[Delivery] = []
-        first: float | None = None
-        for name, (next_score, found) in zip(names, replies, strict=True):
-            if next_score:
-                first = min(first, float(next_score)) if first is not None else float(next_score)
+        pipe = self.client.pipeline(transaction=False)
+        for (name, seen, _take), (next_score, found) in zip(wanted, replies, strict=True):
+            self._queue(pipe, self._repoint, [CALLBACKS_DUE_SHOPS_KEY],
+                        [name, repr(seen), next_score.decode() if next_score else ""])
             for i in range(0, len(found), 3):
                 event_id = found[i].decode()
                 record = json.loads(found[i + 1])
@@ -626,14 +720,55 @@ class RedisEventStore(PrunesInBatches):
                     name, event_id, int(record["seq"]), json.loads(record["ev"]))
                 claimed.append(Delivery(name, event_id, record["url"], body, int(found[i + 2]),
                                         float(record["at"]), until))
-        return claimed, first
+        pipe.zrangebyscore(CALLBACKS_DUE_SHOPS_KEY, f"({now!r}", "+inf", start=0, num=1, withscores=True)
+        try:
+            later = pipe.execute()[-1]
+        except redis.exceptions.NoScriptError:
+            self._load_scripts()
+            return claimed, now  # the pointers stay as they were: looked at again at once
+        next_at = float(later[0][1]) if later else None
+        if claimed and room <= 0:
+            next_at = now  # there may be more due than this claim could take
+        return claimed, next_at
 
-    def _run_claims(self, names: list[str], now: float, until: float, limit: int) -> list[Any]:
+    def _run_claims(self, wanted: list[tuple[str, float, int]], now: float, until: float) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for name, _seen, take in wanted:
+            self._queue(pipe, self._claim, [callbacks_due_key(name), callbacks_key(name), callbacks_tries_key(name)],
+                        [repr(now), repr(until), take])
+        return pipe.execute()
+
+    def reindex_deliveries(self) -> int:
+        """Rebuild the due index from every shop with a callback URL (for deliveries queued by an
+        older server, or whose pointer a crash lost between append and index), and forget
+        listed shops that no longer exist. In batches; returns the shops found with deliveries."""
+        found = 0
+        batch: list[str] = []
+        for raw in self.client.sscan_iter(CALLBACK_SHOPS_KEY, count=REINDEX_BATCH):
+            batch.append(raw.decode())
+            if len(batch) >= REINDEX_BATCH:
+                found += self._reindex(batch)
+                batch = []
+        return found + (self._reindex(batch) if batch else 0)
+
+    def _reindex(self, names: list[str]) -> int:
+        names = [name for name in names if valid_shop_name(name)]
         pipe = self.client.pipeline(transaction=False)
         for name in names:
-            self._queue(pipe, self._claim, [callbacks_due_key(name), callbacks_key(name), callbacks_tries_key(name)],
-                        [repr(now), repr(until), limit])
-        return pipe.execute()
+            pipe.zrange(callbacks_due_key(name), 0, 0, withscores=True)
+            pipe.exists(meta_key(name))
+        replies = pipe.execute()
+        pipe = self.client.pipeline(transaction=False)
+        found = 0
+        for i, name in enumerate(names):
+            first, exists = replies[2 * i], replies[2 * i + 1]
+            if not exists:
+                pipe.srem(CALLBACK_SHOPS_KEY, name)
+            elif first:
+                pipe.zadd(CALLBACKS_DUE_SHOPS_KEY, {name: first[0][1]}, lt=True)
+                found += 1
+        pipe.execute()
+        return found
 
     def finish_delivery(self, delivery: Delivery) -> None:
         shop = delivery.shop
@@ -642,8 +777,10 @@ class RedisEventStore(PrunesInBatches):
 
     def retry_delivery(self, delivery: Delivery, next_at: float, error: str) -> None:
         shop = delivery.shop
-        self._run_script(self._retry, [callbacks_due_key(shop), callbacks_tries_key(shop)],
-                         [delivery.event_id, repr(delivery.claim), repr(next_at)])
+        if self._run_script(self._retry, [callbacks_due_key(shop), callbacks_tries_key(shop)],
+                            [delivery.event_id, repr(delivery.claim), repr(next_at)]):
+            # The shop's pointer may say "the lease's end": a retry due sooner moves it earlier.
+            self.client.zadd(CALLBACKS_DUE_SHOPS_KEY, {shop: next_at}, lt=True)
 
     def import_delivery(self, shop: str, event_id: str, url: str, body: bytes, attempts: int,
                         created_at: float) -> bool:
@@ -652,9 +789,13 @@ class RedisEventStore(PrunesInBatches):
             return False
         self.client.sadd(CALLBACK_SHOPS_KEY, shop)
         record = json.dumps({"url": url, "body": body.decode("utf-8"), "at": created_at})
-        return bool(self._run_script(
+        now = self._clock()
+        imported = bool(self._run_script(
             self._import, [callbacks_due_key(shop), callbacks_key(shop), callbacks_tries_key(shop)],
-            [event_id, record, attempts, repr(self._clock())]))
+            [event_id, record, attempts, repr(now)]))
+        if imported:
+            self.client.zadd(CALLBACKS_DUE_SHOPS_KEY, {shop: now}, lt=True)
+        return imported
 
     def pending_deliveries(self, shop: str) -> list[tuple[str, int]]:
         """(event id, failed attempts) of the shop's deliveries not done yet, soonest first."""

@@ -18,6 +18,7 @@ from notifier.server.app import GUARD_STATS, create_app
 from notifier.server.config import ServerConfig
 from notifier.server.gc_policy import QuietFullCollections
 from notifier.server.guard import ConnectionGuard, GuardedSockSite, connection_ceiling
+from notifier.server.log_limits import LimitedLog
 from notifier.server.store import EventStore
 from notifier.server.store_api import ServerStore, open_store
 
@@ -43,6 +44,20 @@ def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
     return context
 
 
+def limit_loop_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """Errors the event loop reports itself (asyncio logs "socket.accept() out of system
+    resource" with a traceback for every connection it cannot take while file descriptors run
+    out: over a thousand in three seconds) are logged once a minute per kind, with a count."""
+    limited = LimitedLog(logging.getLogger("notifier.server.loop"))
+
+    def handle(_loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        exc = context.get("exception")
+        message = context.get("message") or "event loop error"
+        limited.log(logging.ERROR, (message, type(exc).__name__), "%s: %s", message, exc or "", exc_info=exc)
+
+    loop.set_exception_handler(handle)
+
+
 async def serve(
     config: ServerConfig,
     stop: asyncio.Event,
@@ -52,6 +67,7 @@ async def serve(
     app_ready: Callable[[web.Application], None] | None = None,
 ) -> None:
     """Serve until `stop` is set. `ready(port)` is called once the port accepts connections."""
+    limit_loop_errors(asyncio.get_running_loop())
     own_store = store is None
     store = store or open_store(config.store_url, config.data_dir, redis_ca=config.redis_ca)
     app = create_app(config, store)

@@ -34,12 +34,14 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from notifier.core.atomic import write_atomic
 from notifier.core.protocol import token_hash, valid_shop_name
+from notifier.server import order_states
 from notifier.server.deliveries import (
     BATCH,
     SQLITE_SCHEMA,
@@ -75,6 +77,14 @@ CREATE TABLE IF NOT EXISTS idempotency (
     body_hash TEXT NOT NULL,
     created_at REAL NOT NULL,
     PRIMARY KEY (shop, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS order_states (
+    shop TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (shop, order_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nonces (
     shop TEXT NOT NULL,
@@ -153,8 +163,9 @@ class Appending:
     idempotency_key: str | None
     body: bytes
     encoded: str = ""  # the event as protocol.encode_event gives it, when the caller has it
-    # True for a decision (accept/reject): when the shop has a callback URL, its delivery is
-    # queued in the same transaction as the event. Ordinary events cost nothing more.
+    # True for a PC's decision (accept/reject): refused unless the order's state allows it
+    # (order_states.py), and when the shop has a callback URL its delivery is queued in the same
+    # transaction as the event. Ordinary events cost nothing more.
     callback: bool = False
 
     def event_json(self) -> str:
@@ -169,6 +180,11 @@ class IngestResult:
     nonce_reused: bool = False
     received_at: float = 0.0
     identity: str = ""  # the shop's identity, for the event frame's `store`
+    # A refused decision: the order's state that refused it ("accepted", "cancelled"...); `seq`
+    # is then the event that put the order in that state. Nothing was stored.
+    outcome: str = ""
+    # The shop is being moved into this store (`migrate --live`): nothing was stored; retry later.
+    arriving: bool = False
 
 
 class PrunesInBatches:
@@ -300,7 +316,7 @@ class EventStore(PrunesInBatches):
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             gone = self._db.execute("DELETE FROM shops WHERE name=?", (name,)).rowcount
-            for table in ("events", "idempotency", "nonces", "callback_deliveries"):
+            for table in ("events", "idempotency", "nonces", "callback_deliveries", "order_states"):
                 self._db.execute(f"DELETE FROM {table} WHERE shop=?", (name,))
             self._db.execute("COMMIT")
             self._secret_cache.pop(name, None)
@@ -427,6 +443,8 @@ class EventStore(PrunesInBatches):
         # write): the expired ones are found by a scan on the side connection, outside the lock.
         old_nonces = self._expired_keys("nonces", "nonce", now - NONCE_KEEP_S, batch)
         old_keys = self._expired_keys("idempotency", "key", now - max(IDEMPOTENCY_KEEP_S, retention_s), batch)
+        old_states = self._expired_keys("order_states", "order_id", now - order_states.KEEP_S, batch,
+                                        column_of_time="updated_at")
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -444,17 +462,19 @@ class EventStore(PrunesInBatches):
                 self._db.executemany("DELETE FROM events WHERE shop=? AND seq=?", rows)
                 self._db.executemany("DELETE FROM nonces WHERE shop=? AND nonce=?", old_nonces)
                 self._db.executemany("DELETE FROM idempotency WHERE shop=? AND key=?", old_keys)
+                self._db.executemany("DELETE FROM order_states WHERE shop=? AND order_id=?", old_states)
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
-        return len(rows), batch in (len(rows), len(old_nonces), len(old_keys))
+        return len(rows), batch in (len(rows), len(old_nonces), len(old_keys), len(old_states))
 
-    def _expired_keys(self, table: str, column: str, before: float, batch: int) -> list[tuple[str, str]]:
+    def _expired_keys(self, table: str, column: str, before: float, batch: int,
+                      column_of_time: str = "created_at") -> list[tuple[str, str]]:
         with self._side_lock:
             return self._side().execute(
-                f"SELECT shop, {column} FROM {table} WHERE created_at < ? LIMIT ?", (before, batch)
+                f"SELECT shop, {column} FROM {table} WHERE {column_of_time} < ? LIMIT ?", (before, batch)
             ).fetchall()
 
     # -- callbacks to the shop's back end (see deliveries.py and callbacks.py) ------------
@@ -478,25 +498,45 @@ class EventStore(PrunesInBatches):
             self._db.execute("UPDATE callback_deliveries SET claimed=0, next_at=MIN(next_at, ?) WHERE claimed=1",
                              (self._clock(),))
 
-    def claim_deliveries(self, lease_s: float, limit: int = BATCH) -> tuple[list[Delivery], float | None]:
-        """Claim up to `limit` due deliveries until now + `lease_s`; also the time the next one
-        is due (None: nothing queued)."""
+    def claim_deliveries(self, lease_s: float, limit: int = BATCH, *, busy: Mapping[str, int] | None = None,
+                         per_shop: int = BATCH) -> tuple[list[Delivery], float | None]:
+        """Claim up to `limit` due deliveries until now + `lease_s`, at most `per_shop` of one
+        shop less what it has in `busy` (in flight here); also when to look again (None:
+        nothing queued; due deliveries of shops with no room are looked at when room frees)."""
+        busy = busy or {}
         now = self._clock()
         until = now + lease_s
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                rows = self._db.execute(
-                    "UPDATE callback_deliveries SET claimed=1, next_at=? WHERE id IN (SELECT id FROM "
-                    "callback_deliveries WHERE next_at <= ? ORDER BY next_at, id LIMIT ?) "
-                    "RETURNING shop, event_id, url, body, attempts, created_at", (until, now, limit)).fetchall()
-                first = self._db.execute("SELECT MIN(next_at) FROM callback_deliveries").fetchone()[0]
+                due = self._db.execute(
+                    "SELECT id, shop FROM (SELECT id, shop, next_at, ROW_NUMBER() OVER (PARTITION BY shop "
+                    "ORDER BY next_at, id) AS n FROM callback_deliveries WHERE next_at <= ?) WHERE n <= ? "
+                    "ORDER BY next_at, id", (now, per_shop)).fetchall()
+                room, ids = dict(busy), []
+                for row_id, shop in due:
+                    if len(ids) < limit and room.get(shop, 0) < per_shop:
+                        room[shop] = room.get(shop, 0) + 1
+                        ids.append((until, row_id))
+                rows = []
+                for params in ids:
+                    rows += self._db.execute(
+                        "UPDATE callback_deliveries SET claimed=1, next_at=? WHERE id=? "
+                        "RETURNING shop, event_id, url, body, attempts, created_at", params).fetchall()
+                first = self._db.execute("SELECT MIN(next_at) FROM callback_deliveries WHERE next_at > ?",
+                                         (now,)).fetchone()[0]
+                if len(ids) >= limit:
+                    first = now  # there may be more due than this claim could take
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
         return [Delivery(*row, claim=until) for row in rows], first
+
+    def reindex_deliveries(self) -> int:
+        """Nothing to rebuild: the claim reads the queue's own index."""
+        return 0
 
     def finish_delivery(self, delivery: Delivery) -> None:
         """Delivered (or given up): forget it."""
@@ -597,6 +637,8 @@ class _BatchAppend:
         self.used_nonces: list[int] = []  # RecentNonces keys, remembered once committed
         self._batch_nonces: set[int] = set()
         self.deliveries: list[tuple] = []  # decisions' callbacks, queued by this same transaction
+        self.states: dict[tuple[str, str], tuple[str, int]] = {}  # (shop, order) -> (state, seq) as of now
+        self.changed_states: set[tuple[str, str]] = set()
 
     def run(self, items: list[Appending]) -> list[IngestResult | ShopError]:
         results = [self._one(item) for item in items]
@@ -617,7 +659,19 @@ class _BatchAppend:
             self.db.executemany(
                 "INSERT OR IGNORE INTO callback_deliveries(event_id, shop, url, body, next_at, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)", self.deliveries)
+        if self.changed_states:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO order_states(shop, order_id, state, seq, updated_at) VALUES (?, ?, ?, ?, ?)",
+                [(*key, *self.states[key], self.now) for key in self.changed_states])
         return results
+
+    def _order_state(self, shop: str, order_id: str) -> tuple[str, int]:
+        key = (shop, order_id)
+        found = self.states.get(key)
+        if found is None:
+            row = self.db.execute("SELECT state, seq FROM order_states WHERE shop=? AND order_id=?", key).fetchone()
+            found = self.states[key] = (row[0], row[1]) if row else (order_states.OPEN, 0)
+        return found
 
     def _shop(self, name: str) -> list:
         row = self.shops.get(name)
@@ -643,6 +697,13 @@ class _BatchAppend:
         state = self._shop(shop)
         if not state:
             return ShopError(f"no shop named {shop!r}")
+        order_key, moves_to = None, None
+        if item.event.get("kind") in order_states.STATE_KINDS:
+            order_key = (shop, item.event["order_id"])
+            now_state, state_seq = self._order_state(*order_key)
+            moves_to = order_states.next_state(now_state, item.event["kind"])
+            if moves_to is None and item.callback:  # a decision the order's state does not allow
+                return IngestResult(state_seq, False, received_at=self.now, identity=state[1], outcome=now_state)
         used = RecentNonces.key(shop, item.nonce)
         if used in self.nonces or used in self._batch_nonces:
             return IngestResult(0, False, nonce_reused=True)
@@ -651,6 +712,9 @@ class _BatchAppend:
         state[0] += 1
         seq = state[0]
         self.events.append((shop, seq, self.now, item.event_json(), item.nonce))
+        if moves_to is not None:
+            self.states[order_key] = (moves_to, seq)
+            self.changed_states.add(order_key)
         if key:
             self.keys[(shop, key)] = (seq, body_hash)
             self.idempotency.append((shop, key, seq, body_hash, self.now))

@@ -78,8 +78,9 @@ class Server:
         self.creds = self.all_creds[0]
         store.close()
         self.port = free_port()
+        # One shop with thousands of clients is the benchmark's load, not a flood to refuse.
         args = [sys.executable, "-m", "notifier", "server", "--data-dir", str(self.dir), "--port", str(self.port),
-                "--log-level", "WARNING"]
+                "--log-level", "WARNING", "--max-streams-per-shop", "1000000"]
         for name, value in flags.items():
             args += [f"--{name.replace('_', '-')}", value]
         self._start(args + ["run"])
@@ -161,7 +162,7 @@ class RedisGateways(Server):
         for _ in range(count):
             self.port = free_port()
             self._start([sys.executable, "-m", "notifier", "server", "--store", url, "--port", str(self.port),
-                         "--log-level", "WARNING", "run"])
+                         "--log-level", "WARNING", "--max-streams-per-shop", "1000000", "run"])
             self.gateways.append((self.proc, self.port))
 
     @property
@@ -782,6 +783,235 @@ def bench_cluster(quick: bool, rate: float, layouts: str, fsync: str, runs: int)
               f"| {statistics.median(per_node):,.0f} | {spread(kind, 'p50', 1)} | {spread(kind, 'p99', 1)} |")
 
 
+# -- callback shops and a paused Redis (issue 21): this code against another tree's, same run --
+
+CALLBACK_SHOPS = 20000
+
+
+def _tree_flags(tree: Path, wanted: list[str]) -> list[str]:
+    """The options of `wanted` (flag, value, flag, value...) that `tree`'s server knows."""
+    known = subprocess.run([sys.executable, "-m", "notifier", "server", "run", "--help"], cwd=tree,
+                           capture_output=True, text=True).stdout
+    found: list[str] = []
+    for flag, value in zip(wanted[::2], wanted[1::2], strict=True):
+        if flag in known:
+            found += [flag, value]
+    return found
+
+
+def _fill_shops(url: str, count: int, callback_url: str) -> tuple[dict[str, str], str]:
+    """`count` shops with a callback URL, written straight into Redis in the layout both trees
+    share (add-shop one by one takes minutes); returns (shop -> client token, ingest secret of
+    the shop "bench", which has no callback URL)."""
+    import secrets as random_secrets
+
+    import redis
+
+    from notifier.core.protocol import token_hash
+    from notifier.server.redis_store import CALLBACK_SHOPS_KEY, SHOPS_KEY, meta_key
+
+    client = redis.Redis.from_url(url)
+    tokens: dict[str, str] = {}
+    secret = random_secrets.token_urlsafe(32)
+    pipe = client.pipeline(transaction=False)
+    for n in range(count + 1):
+        name = "bench" if n == count else f"cb{n}"
+        token = random_secrets.token_urlsafe(24)
+        fields = {"token_hash": token_hash(token), "secret": secret, "identity": random_secrets.token_hex(6),
+                  "created_at": repr(time.time()), "last_seq": 0, "pruned_through": 0}
+        if name != "bench":
+            fields["callback_url"] = callback_url
+            tokens[name] = token
+            pipe.sadd(CALLBACK_SHOPS_KEY, name)
+        pipe.hset(meta_key(name), mapping=fields)
+        pipe.sadd(SHOPS_KEY, name)
+        if len(pipe) >= 2000:
+            pipe.execute()
+    pipe.execute()
+    client.close()
+    return tokens, secret
+
+
+async def _callback_round(port: int, tokens: dict[str, str], secret: str, seconds: float, redis_pid: int,
+                          pause_s: float) -> dict:
+    """2 decisions/s to random callback shops, 10 ingests/s and a /healthz probe every 50 ms for
+    `seconds`; then, with `pause_s`, Redis SIGSTOPped that long with the same load."""
+    import random
+    import signal as signals
+
+    import aiohttp
+
+    base = f"http://127.0.0.1:{port}"
+    health: list[tuple[float, float]] = []
+    ingest: list[tuple[float, float, int]] = []
+    decisions: list[int] = []
+    names = list(tokens)
+    paused: list[float] = []
+    stop = asyncio.Event()
+
+    async def every(interval: float, step) -> None:
+        while not stop.is_set():
+            asyncio.ensure_future(step())
+            await asyncio.sleep(interval)
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        async def probe() -> None:
+            started = time.monotonic()
+            async with session.get(base + "/healthz") as response:
+                await response.read()
+            health.append((started, time.monotonic() - started))
+
+        async def post_order() -> None:
+            body = json.dumps({"order_id": str(random.getrandbits(48))}).encode()
+            started = time.monotonic()
+            try:
+                async with session.post(base + "/api/v1/shops/bench/events", data=body,
+                                        headers=protocol.signed_headers(secret, body)) as response:
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError):
+                status = 0
+            ingest.append((started, time.monotonic() - started, status))
+
+        async def decide() -> None:
+            shop = random.choice(names)
+            url = f"{base}/api/v1/shops/{shop}/orders/{random.getrandbits(48)}/accept"
+            try:
+                async with session.post(url, data=b"{}", headers={"Authorization": f"Bearer {tokens[shop]}"}) as r:
+                    decisions.append(r.status)
+            except (aiohttp.ClientError, TimeoutError):
+                decisions.append(0)
+
+        loops = [asyncio.ensure_future(every(0.05, probe)), asyncio.ensure_future(every(0.1, post_order)),
+                 asyncio.ensure_future(every(0.5, decide))]
+        await asyncio.sleep(seconds)
+        if pause_s:
+            os.kill(redis_pid, signals.SIGSTOP)
+            paused.append(time.monotonic())
+            try:
+                await asyncio.sleep(pause_s)
+            finally:
+                os.kill(redis_pid, signals.SIGCONT)
+            paused.append(time.monotonic())
+            await asyncio.sleep(2.0)
+        stop.set()
+        for loop in loops:
+            await loop
+        await asyncio.sleep(3.0)  # the last requests' answers (a frozen server's come late)
+
+    def ms(values: list[float], q: float) -> float:
+        return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else float("nan")
+
+    steady = [took for at, took in health if not paused or at < paused[0]]
+    steady_ingest = [took for at, took, status in ingest if status == 201 and (not paused or at < paused[0])]
+    found = {"health_p50": ms(steady, 50), "health_p99": ms(steady, 99), "ingest_p50": ms(steady_ingest, 50),
+             "decisions": len(decisions), "decided_201": decisions.count(201)}
+    if paused:
+        during = [took for at, took in health if paused[0] <= at < paused[1]]
+        found["pause_health_max"] = max(during) * 1000 if during else float("nan")
+        found["pause_health_answers"] = len(during)
+        pause_ingest = [(took, status) for at, took, status in ingest if paused[0] + 0.1 <= at < paused[1] - 3]
+        found["pause_ingest"] = sorted({status for _, status in pause_ingest})
+        found["pause_ingest_max"] = max((took for took, _ in pause_ingest), default=float("nan")) * 1000
+    return found
+
+
+async def _receiver(port: int, counter: list[int]):
+    from aiohttp import web
+
+    async def answer(_request: web.Request) -> web.Response:
+        counter[0] += 1
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/cb", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+def _one_callback_run(tree: Path, seconds: float, pause_s: float, shops: int) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-callbacks-"))
+    redis_port, port, receiver_port = free_port(), free_port(), free_port()
+    redis_proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--dir",
+                                   str(workdir), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+                                   "--logfile", str(workdir / "redis.log")])
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                tokens, secret = _fill_shops(url, shops, f"http://127.0.0.1:{receiver_port}/cb")
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        flags = _tree_flags(tree, ["--allow-callbacks-to", "127.0.0.0/8"])
+        gateway = subprocess.Popen([sys.executable, "-m", "notifier", "server", "--store", url, "--port", str(port),
+                                    "--log-level", "ERROR", *flags, "run"], cwd=tree)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    healthz(port)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or gateway.poll() is not None:
+                        raise RuntimeError(f"the gateway of {tree} did not start") from None
+                    time.sleep(0.05)
+            sample = dict(list(tokens.items())[:500])
+
+            async def measure() -> dict:
+                counter = [0]
+                runner = await _receiver(receiver_port, counter)
+                try:
+                    found = await _callback_round(port, sample, secret, seconds, redis_proc.pid, pause_s)
+                finally:
+                    await runner.cleanup()
+                found["called_back"] = counter[0]
+                return found
+
+            return asyncio.run(measure())
+        finally:
+            gateway.terminate()
+            gateway.wait(30)
+    finally:
+        redis_proc.terminate()
+        redis_proc.wait(30)
+
+
+def bench_callbacks(quick: bool, baseline: Path, runs: int) -> None:
+    """/healthz and ingest with 20,000 shops that have a callback URL at 2 decisions/s, then Redis
+    SIGSTOPped 10 s; this tree against `baseline` (e.g. a worktree of the previous code),
+    alternating, `runs` times each."""
+    shops = 2000 if quick else CALLBACK_SHOPS
+    seconds, pause_s = (8.0, 4.0) if quick else (30.0, 10.0)
+    print(f"\ncallback shops: {shops:,} shops with a callback URL, 2 decisions/s to random ones, 10 ingests/s, "
+          f"/healthz every 50 ms for {seconds:g} s, then Redis SIGSTOPped {pause_s:g} s; load "
+          f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    found: dict[str, list[dict]] = {"this": [], "baseline": []}
+    for run in range(runs):
+        for label, tree in (("baseline", baseline), ("this", REPO)):
+            got = _one_callback_run(tree, seconds, pause_s, shops)
+            found[label].append(got)
+            print(f"  run {run + 1} {label:8s} {json.dumps(got)}", flush=True)
+
+    def spread(label: str, key: str) -> str:
+        values = [got[key] for got in found[label]]
+        return f"{statistics.median(values):,.1f} ({min(values):,.1f}-{max(values):,.1f})"
+
+    print(f"\nmedian (range) of {runs} runs each, load after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    print("| code | /healthz p50 (ms) | /healthz p99 (ms) | ingest p50 (ms) | slowest /healthz while Redis paused (ms) "
+          "| ingest during the pause | slowest such ingest answer (ms) |")
+    print("|---|---:|---:|---:|---:|---|---:|")
+    for label, name in (("baseline", f"before ({baseline})"), ("this", "this tree")):
+        statuses = sorted({s for got in found[label] for s in got["pause_ingest"]})
+        print(f"| {name} | {spread(label, 'health_p50')} | {spread(label, 'health_p99')} | "
+              f"{spread(label, 'ingest_p50')} | {spread(label, 'pause_health_max')} | {statuses} | "
+              f"{spread(label, 'pause_ingest_max')} |")
+
+
 def _plot_gateways(rows, fsync: str, path: Path) -> None:
     """The run's numbers as bars, drawn by run_all's QPainter plot (no matplotlib needed)."""
     from tests.benchmarks.run_all import plot
@@ -806,7 +1036,10 @@ def _plot_gateways(rows, fsync: str, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller runs (for a smoke check)")
-    parser.add_argument("--only", choices=("connections", "latency", "ingest", "compare", "gateways", "cluster"))
+    parser.add_argument("--only", choices=("connections", "latency", "ingest", "compare", "gateways", "cluster",
+                                           "callbacks"))
+    parser.add_argument("--baseline", type=Path, help="for --only callbacks: another tree of the project "
+                                                      "(e.g. `git worktree add /tmp/old-server <commit>`)")
     parser.add_argument("--fsync", choices=("always", "everysec"), default="always",
                         help="for --only gateways: Redis's appendfsync")
     parser.add_argument("--plot", type=Path, help="for --only gateways: draw the numbers into this PNG "
@@ -841,6 +1074,10 @@ def main() -> None:
     if args.only == "gateways":
         bench_gateways(args.quick, args.rate, "1000x2" if args.layouts == parser.get_default("layouts")
                        else args.layouts, args.fsync, args.plot)
+    if args.only == "callbacks":
+        if args.baseline is None:
+            parser.error("--only callbacks needs --baseline TREE")
+        bench_callbacks(args.quick, args.baseline.resolve(), args.runs)
     if args.only == "cluster":
         bench_cluster(args.quick, args.rate, "1000x2" if args.layouts == parser.get_default("layouts")
                       else args.layouts, args.fsync, args.runs)

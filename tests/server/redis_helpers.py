@@ -3,6 +3,7 @@ temporary directory (installed by .ci/setup.d/70-redis.sh; nothing here relies o
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -94,9 +95,12 @@ class Nginx:
         self.port = free_port()
         directory.mkdir(parents=True, exist_ok=True)
         site = site_template.read_text()
-        upstreams = "".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n" for p in gateway_ports)
-        site = site.replace("    server 127.0.0.1:8765;\n    server 127.0.0.1:8766;\n    server 127.0.0.1:8767;\n",
-                            upstreams)
+        # The site's upstream lines as they are (their max_fails and fail_timeout included), one
+        # per gateway given here.
+        template = re.findall(r"^    server 127\.0\.0\.1:\d+(.*)$", site, re.MULTILINE)
+        assert len(template) == 3 and len(set(template)) == 1, "the site file's three upstream lines"
+        upstreams = "".join(f"    server 127.0.0.1:{p}{template[0]}\n" for p in gateway_ports)
+        site = re.sub(r"(^    server 127\.0\.0\.1:\d+.*\n)+", lambda _m: upstreams, site, count=1, flags=re.MULTILINE)
         site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
         assert upstreams in site and f"127.0.0.1:{self.port}" in site, "the site file's template lines"
         (directory / "site.conf").write_text(site)

@@ -4,16 +4,21 @@ and a Ledger, the way the app runs it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from helpers import wait_until
+from helpers import free_port, wait_until
 
 from notifier.core import protocol
 from notifier.core.ledger import Ledger
@@ -108,6 +113,8 @@ def start_server(data_dir: Path, *, shops=("alpha", "beta"), store_url: str | No
     else:
         store = EventStore(data_dir)
     creds = {name: store.add_shop(name) for name in shops}
+    # The tests' back ends listen on 127.0.0.1, which callbacks may reach only when allowed.
+    config.setdefault("callbacks_allowed_to", ("127.0.0.0/8",))
     thread = ServerThread(ServerConfig(data_dir=data_dir, port=config.pop("port", 0), store_url=store_url, **config),
                           store=store)
     thread.start()
@@ -158,8 +165,11 @@ class ServerProcess:
     """`notifier server run` as its own process, SIGKILLed and restarted on the same port/store."""
 
     def __init__(self, data_dir: Path, port: int, *extra: str, open_files: int | None = None,
-                 log_file: Path | None = None, log_level: str = "WARNING", store_url: str | None = None):
+                 log_file: Path | None = None, log_level: str = "WARNING", store_url: str | None = None,
+                 loopback_callbacks: bool = True):
         self.data_dir, self.port = data_dir, port
+        # The tests' back ends listen on 127.0.0.1, which callbacks may reach only when allowed.
+        extra = ("--allow-callbacks-to", "127.0.0.0/8", *extra) if loopback_callbacks else extra
         self.extra = ("--store", store_url, *extra) if store_url else extra
         self.open_files, self.log_file, self.log_level = open_files, log_file, log_level
         self.proc: subprocess.Popen | None = None
@@ -210,3 +220,46 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+def post_json(url: str, token: str | None = None, body: bytes = b"{}", key: str | None = None,
+              timeout: float = 10.0) -> tuple[int, dict, dict]:
+    """POST `body` with a bearer token (and an Idempotency-Key): (status, JSON answer, headers)."""
+    request = urllib.request.Request(url, data=body, method="POST")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    if key:
+        request.add_header(protocol.IDEMPOTENCY_HEADER, key)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read()), dict(exc.headers)
+
+
+class HttpBackEnd:
+    """A shop's back end on 127.0.0.1: `respond(handler, body)` answers each POST (the body is
+    read first)."""
+
+    def __init__(self, respond: Callable[[BaseHTTPRequestHandler, bytes], None], path: str = "/cb"):
+        self.path = path
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                respond(self, self.rfile.read(int(self.headers.get("Content-Length", 0))))
+
+            def log_message(self, *_args):
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.http.daemon_threads = True
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http.server_address[1]}{self.path}"
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()

@@ -103,8 +103,11 @@ def test_one_address_cannot_take_more_than_its_share(make_server):
     streams = [silent_websocket(server.port, token) for _ in range(5)]
     try:
         wait_until(lambda: server.hub.connections == 5, 5)
-        extra = socket.create_connection(("127.0.0.1", server.port))
-        assert closed_by_peer(extra, 2), "the sixth connection from the address is refused"
+        extra = http.client.HTTPConnection("127.0.0.1", server.port, timeout=3)
+        extra.request("GET", "/healthz")
+        refused = extra.getresponse()
+        assert refused.status == 503, "the sixth connection from the address is refused, with an answer"
+        assert json.loads(refused.read())["error"] == "too_many_connections"
         extra.close()
         for sock in streams[:1]:
             sock.close()

@@ -5,13 +5,11 @@ per decision, retried until it answers 2xx. On both stores (SQLite and a real re
 from __future__ import annotations
 
 import json
-import threading
 import time
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from helpers import free_port, wait_until
+from helpers import wait_until
+from server_helpers import HttpBackEnd, post_json
 
 from notifier.core import protocol
 from notifier.core.ledger import Ending
@@ -69,16 +67,8 @@ def test_a_pc_that_was_offline_hears_the_rejection_on_resume(server, make_client
 
 
 def _post(server, path: str, token: str, body: dict | None = None, key: str | None = None):
-    request = urllib.request.Request(server.http_url + path, data=json.dumps(body or {}).encode(), method="POST")
-    request.add_header("Authorization", f"Bearer {token}")
-    if key:
-        request.add_header(protocol.IDEMPOTENCY_HEADER, key)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    status, answer, _headers = post_json(server.http_url + path, token, json.dumps(body or {}).encode(), key)
+    return status, answer
 
 
 def test_the_http_call_needs_the_shops_own_token(server):
@@ -90,35 +80,19 @@ def test_the_http_call_needs_the_shops_own_token(server):
     assert (status, body["error"]) == (400, "bad_reason")
 
 
-class Backend:
+class Backend(HttpBackEnd):
     """The shop's own back end: answers 500 to the first `failures` calls, then 200."""
 
     def __init__(self, failures: int):
         self.calls: list[tuple[float, dict, bytes]] = []
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.calls.append((time.monotonic(), dict(self.headers), body))
-                self.send_response(500 if len(outer.calls) <= failures else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+        def respond(handler, body: bytes) -> None:
+            self.calls.append((time.monotonic(), dict(handler.headers), body))
+            handler.send_response(500 if len(self.calls) <= failures else 200)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
 
-            def log_message(self, *_args):
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http.server_address[1]}/notifier-callback"
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
+        super().__init__(respond, "/notifier-callback")
 
 
 @pytest.fixture
@@ -149,8 +123,7 @@ def test_the_shops_back_end_gets_one_signed_callback_retried_after_500s(server, 
     assert len(shop_backend.calls) == 3, "delivered once after the 2xx"
     secret = server.shops["alpha"].ingest_secret
     for _at, headers, body in shop_backend.calls:
-        protocol.check_signature(secret, headers[protocol.TIMESTAMP_HEADER], headers[protocol.NONCE_HEADER],
-                                 headers[protocol.SIGNATURE_HEADER], body)
+        assert protocol.check_callback(secret, headers, body) == answer["event_id"]
         assert headers[EVENT_ID_HEADER] == answer["event_id"]
     payload = json.loads(shop_backend.calls[-1][2])
     assert payload == {"event_id": answer["event_id"], "shop": "alpha", "seq": answer["seq"], "kind": "rejected",

@@ -169,7 +169,7 @@ def test_the_token_may_come_in_the_query_and_never_reaches_the_access_log(server
 
 
 def test_a_client_that_never_reads_does_not_slow_delivery_to_fifty_others(make_server):
-    server = make_server(queue_limit=50)
+    server = make_server(queue_limit=50, max_streams_per_shop=100)
     token = server.shops["alpha"].client_token
     silent = silent_websocket(server.port, token)
     events, fanout = 300, 50

@@ -65,7 +65,10 @@ class NotifierStreamSource(WebSocketSource):
     def close_code_state(self, code: int) -> ConnState | None:
         # The reference server ends a stream whose token was rotated (4001) or whose shop was
         # removed or re-created (4004): the token this PC has will be refused from now on, so
-        # that is what the owner should read at once, not "closed by the server" first.
+        # that is what the owner should read at once, not "closed by the server" first. 4029:
+        # the shop has as many streams open there as it allows; retried slowly, with that sentence.
+        if code == protocol.CLOSE_TOO_MANY_STREAMS:
+            return ConnState.LIMITED
         return ConnState.UNAUTHORIZED if code in (protocol.CLOSE_TOKEN_REVOKED, protocol.CLOSE_SHOP_GONE) else None
 
     def build_url(self) -> str:
@@ -195,6 +198,13 @@ class NotifierStreamSource(WebSocketSource):
 
 DECISION_KINDS = ("accepted", "rejected")
 ACTION_TIMEOUT_S = 10.0
+# A 409 from the reference server names what the order became (its `outcome`): the sentence the
+# PC shows instead of its own decision.
+DECIDED_ELSEWHERE = {
+    "accepted": lambda: tr("Already accepted on another PC."),
+    "rejected": lambda: tr("Already rejected on another PC."),
+    "cancelled": lambda: tr("Cancelled by the customer."),
+}
 
 
 class NotifierStreamActions:
@@ -237,9 +247,15 @@ class NotifierStreamActions:
             if exc.code >= 500 or exc.code in (401, 408, 429):
                 raise OSError(f"the server answered {exc.code}") from None  # retried
             try:
-                message = json.loads(exc.read(64 * 1024)).get("message")
-            except (ValueError, AttributeError):
-                message = None
+                answer = json.loads(exc.read(64 * 1024))
+            except ValueError:
+                answer = None
+            answer = answer if isinstance(answer, dict) else {}
+            outcome = answer.get("outcome") if exc.code == 409 else None
+            if outcome in DECIDED_ELSEWHERE:
+                # Another PC decided first, or the customer cancelled: the order's true outcome.
+                raise ActionRefused(DECIDED_ELSEWHERE[outcome](), outcome=outcome) from None
+            message = answer.get("message") if isinstance(answer.get("message"), str) else None
             raise ActionRefused(tr("The server refused it: {message}",
                                    message=message or f"HTTP {exc.code}")) from None
         except urllib.error.URLError as exc:

@@ -153,7 +153,7 @@ class ReconnectingSource(Source):
             self.publish(ConnectionStatus(state, self.server_label(), reason))
             self._sleep(SLOW_RETRY_S)
             return
-        if state is ConnState.UNAUTHORIZED:
+        if state in (ConnState.UNAUTHORIZED, ConnState.LIMITED):  # retrying soon changes nothing
             delay = SLOW_RETRY_S
         else:
             delay = backoff.next_delay()
