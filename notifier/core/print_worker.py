@@ -60,8 +60,7 @@ def ticket_for(job: PrintJob, settings: Settings) -> Ticket | None:
     if job.entry is None:
         return None
     return build_ticket(job.entry.event, settings, language=language(), reprint=job.reprint,
-                        copy=job.copy, copies=job.copies, printed_at=datetime.now(),
-                        details=job.entry.details)
+                        copy=job.copy, copies=job.copies, printed_at=datetime.now())
 
 
 def _no_sink(*_args, **_kwargs) -> bool:
@@ -123,7 +122,7 @@ class PrintWorker(ReconnectingSource):
         """A sky-take-out order is stored and told at once, and its details (amount, items,
         remark) follow from the admin API within 1.5 s: its ticket waits for them that long."""
         entry = job.entry
-        return (job.kind == KIND_ORDER and entry is not None and entry.details is None
+        return (job.kind == KIND_ORDER and entry is not None and not entry.event.details
                 and entry.event.source == "skytakeout" and entry.event.amount is None
                 and bool(self.settings["skytakeout.admin_url"].strip())
                 and time.time() - job.created_at < DETAILS_WAIT_S)

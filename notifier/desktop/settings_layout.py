@@ -209,7 +209,7 @@ def _listed_rows() -> list[Row]:
         *(Row(key, "printer", "ticket") for key in (
             "printer.shop_name", "printer.show_time", "printer.show_items", "printer.show_remark",
             "printer.show_amount", "printer.show_customer", "printer.show_phone",
-            "printer.mask_phone", "printer.show_qr")),
+            "printer.mask_phone", "printer.show_address", "printer.show_qr")),
         Row("printer.timeout", "printer", "advanced"),
         Row("general.language", "general", "general", choices={
             "system": QCoreApplication.translate("SettingsDialog", "Same as the system"), "zh_CN": "中文", "en": "English"}),

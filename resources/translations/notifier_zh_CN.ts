@@ -146,6 +146,25 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     </message>
 </context>
 <context>
+    <name>OrderDetails</name>
+    <message>
+        <source>…and %1 more items</source>
+        <translation>……另有 %1 个菜品</translation>
+    </message>
+    <message>
+        <source>Remark: %1</source>
+        <translation>备注：%1</translation>
+    </message>
+    <message>
+        <source>Phone: %1</source>
+        <translation>电话：%1</translation>
+    </message>
+    <message>
+        <source>Address: %1</source>
+        <translation>地址：%1</translation>
+    </message>
+</context>
+<context>
     <name>OrdersModel</name>
     <message>
         <source>Time</source>

@@ -7,7 +7,6 @@ as a source stores them; tickets come out at the printer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from notifier.core import i18n
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
+from notifier.core.order_details import OrderDetails, OrderItem
 from notifier.core.print_queue import PrintQueue
 from notifier.core.print_worker import PrintWorker, network_driver
 from notifier.core.settings import Settings
@@ -28,13 +28,14 @@ pytestmark = pytest.mark.e2e
 ORDER_URL = "http://admin.example/#/order?orderId={order_id}"
 
 
+DETAILS = OrderDetails.of([OrderItem.of("宫保鸡丁", 2), OrderItem.of("米饭", 3)],
+                          remark="少辣，多放葱", phone="13812345678")
+
+
 def order(n: int, *, kind: OrderKind = OrderKind.NEW_ORDER) -> OrderEvent:
     number = f"17982412{n:05d}"
-    raw = json.dumps({"order_id": str(n), "items": [{"name": "宫保鸡丁", "quantity": 2},
-                                                    {"name": "米饭", "qty": 3}],
-                      "remark": "少辣，多放葱", "phone": "13812345678"}, ensure_ascii=False)
     return OrderEvent(kind, str(n), "json", "shop", order_number=number,
-                      amount=Decimal("56.50") + n, customer="张三", raw=raw)
+                      amount=Decimal("56.50") + n, customer="张三", details=DETAILS)
 
 
 @pytest.fixture
@@ -102,8 +103,9 @@ def test_a_new_order_prints_a_chinese_ticket_with_qr_and_cut(printer, shop_facto
     assert lines[0] == "老王面馆"
     assert lines[1] == "新订单"
     assert lines[2] == "#1798241200007"
-    # The last four digits, which the voice says and the counter calls, are the biggest: 3x3.
-    assert b"\x1d!\x220007" in ticket.raw
+    # The last four digits, which the voice says and the counter calls, are the biggest: 3x3
+    # (GS !), with the double-byte font's double size (FS !) for printers that use it.
+    assert b"\x1d!\x22\x1c!\x0c0007" in ticket.raw
     assert any(line.startswith("宫保鸡丁") and line.endswith("x2") for line in lines)
     assert any(line.startswith("米饭") and line.endswith("x3") for line in lines)
     assert "备注：少辣，多放葱" in lines

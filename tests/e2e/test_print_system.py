@@ -9,7 +9,6 @@ NOTIFIER_WRITE_DOCS=1 also renders the ticket to docs/printing-ticket-80mm.png (
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
@@ -23,6 +22,7 @@ import pytest
 
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
+from notifier.core.order_details import OrderDetails, OrderItem
 from notifier.core.print_queue import PrintQueue
 from notifier.core.settings import Settings
 from tests.fakes.util import wait_until
@@ -64,10 +64,10 @@ def test_an_order_prints_on_the_system_printer_as_a_readable_ticket(cups, chines
     from notifier.desktop.printing import PrintDesk
 
     number = f"17{int(time.time() * 1000) % 10**11:011d}"
-    raw = json.dumps({"items": [{"name": "宫保鸡丁", "quantity": 2}, {"name": "酸辣汤", "qty": 1}],
-                      "remark": "不要香菜", "phone": "13812345678"}, ensure_ascii=False)
+    details = OrderDetails.of([OrderItem.of("宫保鸡丁", 2), OrderItem.of("酸辣汤", 1)],
+                              remark="不要香菜", phone="13812345678")
     event = OrderEvent(OrderKind.NEW_ORDER, number, "json", "shop", order_number=number,
-                       amount=Decimal("88.50"), customer="张三", raw=raw)
+                       amount=Decimal("88.50"), customer="张三", details=details)
     settings = Settings({"printer.print_on": "new_order", "printer.kind": "system",
                          "printer.address": QUEUE, "printer.paper": "80mm",
                          "printer.shop_name": "老王面馆",

@@ -53,7 +53,7 @@ def qr_payloads(raw: bytes) -> list[str]:
 
 
 # Command lengths after the command bytes, for what the ticket renderer sends.
-_FIXED = {b"\x1b@": 0, b"\x1c&": 0, b"\x1bE": 1, b"\x1ba": 1, b"\x1b!": 1, b"\x1d!": 1,
+_FIXED = {b"\x1b@": 0, b"\x1c&": 0, b"\x1c!": 1, b"\x1bE": 1, b"\x1ba": 1, b"\x1b!": 1, b"\x1d!": 1,
           b"\x1bd": 1, b"\x1bt": 1, b"\x1b-": 1, b"\x1bM": 1, b"\x1bG": 1, b"\x1b{": 1,
           b"\x1dB": 1, b"\x1dV": 1, b"\x1b3": 1, b"\x1b2": 0, b"\x10\x04": 1}
 
