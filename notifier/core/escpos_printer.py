@@ -52,6 +52,18 @@ class PrinterProblem(Exception):
         self.offline = offline
 
 
+class PrinterHoldsTicket(PrinterProblem):
+    """The printer read the whole ticket (it answered the status request sent after it) but
+    reports itself offline: cover open, paper out, an error it will recover from. The ticket is
+    in its buffer and comes out when it is ready again; sending it again would print it twice."""
+
+
+def offline_sentence() -> str:
+    from notifier.core.i18n import tr
+
+    return tr("The printer reports that it is offline (cover open or an error).")
+
+
 def parse_address(address: str) -> tuple[str, int]:
     """("10.0.0.5", 9100) from "10.0.0.5" or "10.0.0.5:9100" (or "[::1]:9100")."""
     text = address.strip()
@@ -250,16 +262,23 @@ class EscposPrinter:
         # A printer that reports its paper sensor: an empty roll keeps the tickets queued.
         if self._device.paper_status() == 0:
             raise PrinterProblem(tr("The printer is out of paper."), offline=False)
+        # Nothing is sent to a printer that says it is offline: it would keep the ticket in its
+        # buffer, and we could not tell that from a ticket lost.
+        if not self._device.is_online():
+            raise PrinterProblem(offline_sentence())
 
     def send(self, data: bytes) -> None:
         """Send one ticket; returns once the printer confirmed it received all of it."""
-        from notifier.core.i18n import tr
-
         self._device._raw(data)
         # A status request after the ticket is answered only once the printer has read up to
         # it: the answer is the printer's receipt. A hung printer never answers (timeout).
         if not self._device.is_online():
-            raise PrinterProblem(tr("The printer reports that it is offline (cover open or an error)."))
+            raise PrinterHoldsTicket(offline_sentence())
+
+    def ready(self) -> bool:
+        """Whether the printer reports itself online now (asked on the open connection; an
+        OSError when it is gone). After PrinterHoldsTicket: True once it printed its buffer."""
+        return self._device.is_online()
 
     def close(self) -> None:
         if self._device is not None:
@@ -424,6 +443,14 @@ class UsbPrinter(EscposPrinter):
         try:
             super().open()
         except usb.core.USBError as exc:  # the paper check, on a printer that went away
+            raise self._problem(exc) from exc
+
+    def ready(self) -> bool:
+        import usb.core
+
+        try:
+            return super().ready()
+        except usb.core.USBError as exc:
             raise self._problem(exc) from exc
 
 

@@ -191,3 +191,46 @@ def test_print_test_command_prints_a_test_ticket_and_says_so(printer, tmp_path):
     failed = subprocess.run(base, capture_output=True, text=True, timeout=60, env=env)
     assert failed.returncode == 1
     assert failed.stderr.strip().startswith("未能在 127.0.0.1:") and "Traceback" not in failed.stderr
+
+
+def test_a_printer_that_goes_offline_after_each_ticket_gets_each_ticket_once(printer, shop_factory, chinese):
+    """Found: a printer reporting offline after receiving each ticket (cover opened) was sent
+    the same ticket 15 times in 27 s, 14 of them marked 补打. It prints its buffer when the cover
+    closes: each ticket goes out once, and "offline" is said meanwhile."""
+    printer.offline_after_ticket = 1.5
+    shop = shop_factory(printer.address)
+    shop.worker.hold_poll_s = 0.1
+    shop.worker.start()
+    for n in range(1, 4):
+        shop.store(order(n))
+    wait_until(lambda: shop.queue.waiting() == 0, 20)
+    tickets = printer.tickets()
+    numbers = [next(line for line in t.lines if line.startswith("#")) for t in tickets]
+    assert numbers == [f"#17982412{n:05d}" for n in range(1, 4)], "each once, in order"
+    assert not any("补打" in t.text for t in tickets)
+    said = i18n.tr("The printer reports that it is offline (cover open or an error).")
+    offline = [s for s in shop.statuses if s.state == "waiting" and s.detail == said]
+    assert len(offline) >= 3, "the owner is told while each ticket waits in the printer"
+    assert printer.connections == 1, "nothing was dropped and sent again"
+
+
+def test_a_printer_switched_off_while_it_holds_a_ticket_gets_it_once_more_marked_reprint(
+        printer, shop_factory, chinese):
+    """Its buffer may be gone with the power: the ticket is sent again, once, when the printer
+    reports ready, marked 补打; not while it still reports offline."""
+    printer.offline_after_ticket = 30
+    shop = shop_factory(printer.address)
+    shop.worker.hold_poll_s = 0.1
+    shop.worker.start()
+    shop.store(order(5))
+    printer.wait_for_tickets(1)
+    wait_until(lambda: printer.status_requests >= 3, 10)  # asked, held, asked again: not resent
+    printer.cut_power()
+    wait_until(lambda: printer.connections >= 3, 10, message="reconnects, finds it offline, retries")
+    assert len(printer.tickets()) == 1, "nothing sent to a printer that says it is offline"
+    printer.offline_after_ticket = 0.2
+    printer.close_cover()
+    reprint = printer.wait_for_tickets(2, timeout=15)[1]
+    assert "新订单 （补打）" in reprint.lines
+    wait_until(lambda: shop.queue.waiting() == 0, 10)
+    assert len(printer.tickets()) == 2
