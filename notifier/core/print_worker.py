@@ -32,7 +32,14 @@ from typing import Any, Protocol
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.escpos_printer import PrinterHoldsTicket, PrinterProblem
 from notifier.core.i18n import language
-from notifier.core.print_queue import KIND_ORDER, KIND_TEST, PrintJob, PrintQueue, printer_label
+from notifier.core.print_queue import (
+    KIND_ORDER,
+    KIND_TEST,
+    KIND_VOID,
+    PrintJob,
+    PrintQueue,
+    printer_label,
+)
 from notifier.core.settings import Settings
 from notifier.core.sources.reconnecting import (
     ReconnectingSource,
@@ -70,6 +77,10 @@ def ticket_for(job: PrintJob, settings: Settings) -> Ticket | None:
         return build_ticket(sample_event(), settings, language=language(), test_page=True)
     if job.entry is None:
         return None
+    if job.kind == KIND_VOID:  # the customer cancelled an order the kitchen has
+        return build_ticket(job.entry.event, settings, language=language(), void=True,
+                            reason=job.entry.end_reason, reprint=job.in_doubt,
+                            printed_at=datetime.now())
     return build_ticket(job.entry.event, settings, language=language(), reprint=job.reprint,
                         copy=job.copy, copies=job.copies, printed_at=datetime.now())
 

@@ -15,7 +15,7 @@ import pytest
 
 from notifier.core import i18n
 from notifier.core.events import OrderEvent, OrderKind
-from notifier.core.ledger import Ledger
+from notifier.core.ledger import Ending, Ledger
 from notifier.core.order_details import OrderDetails, OrderItem
 from notifier.core.print_queue import PrintQueue
 from notifier.core.print_worker import PrintWorker, network_driver
@@ -234,3 +234,56 @@ def test_a_printer_switched_off_while_it_holds_a_ticket_gets_it_once_more_marked
     assert "新订单 （补打）" in reprint.lines
     wait_until(lambda: shop.queue.waiting() == 0, 10)
     assert len(printer.tickets()) == 2
+
+
+def test_a_cancelled_order_the_kitchen_has_gets_a_void_ticket_on_that_printer(printer, shop_factory, chinese):
+    """Found: a customer's cancellation was a popup only; the kitchen kept cooking."""
+    shop = shop_factory(printer.address, **{"printer.copies": 2})
+    shop.worker.start()
+    shop.store(order(8))
+    printer.wait_for_tickets(2)
+    cancel = OrderEvent(OrderKind.CANCELLED, "8", "json", "shop", text="不想要了")
+    shop.store(cancel)
+    void = printer.wait_for_tickets(3)[2]
+    assert void.lines[0] == "老王面馆" and void.lines[1] == "作废 · 订单已取消"
+    assert "#1798241200008" in void.lines
+    assert "顾客已取消此订单，请停止制作。" in void.lines
+    assert any(line.startswith("宫保鸡丁") for line in void.lines), "what to stop making"
+    assert void.qr_contents == [] and not any(line.startswith("金额") for line in void.lines)
+    wait_until(lambda: shop.queue.waiting() == 0, 5)
+    # One void per printer, however many copies and cancellations: the status poll ending the
+    # order as cancelled afterwards adds nothing.
+    shop.ledger.end_order("json", "shop", "8", Ending.CANCELLED, "不想要了")
+    assert shop.queue.waiting() == 0, "a job would be queued by the ending's own transaction"
+    assert [key for key, _state, _n in shop.queue.jobs()] == [
+        "json|shop|new_order|8|order|1", "json|shop|new_order|8|order|2",
+        f"json|shop|new_order|8|void|escpos_network:{printer.address}"]
+
+
+def test_an_order_ended_as_cancelled_elsewhere_gets_a_void_ticket_with_the_reason(printer, shop_factory, chinese):
+    shop = shop_factory(printer.address)
+    shop.worker.start()
+    shop.store(order(9))
+    printer.wait_for_tickets(1)
+    # Sky-take-out's status poll: the order left the waiting list, cancelled with a reason.
+    shop.ledger.end_order("json", "shop", "9", Ending.CANCELLED, "商家太忙")
+    shop.worker.wake()
+    void = printer.wait_for_tickets(2)[1]
+    assert void.lines[1] == "作废 · 订单已取消" and "原因：商家太忙" in void.lines
+
+
+def test_a_cancelled_order_whose_ticket_still_waits_is_never_printed(printer, shop_factory):
+    address = printer.address
+    printer.refuse()
+    shop = shop_factory(address)
+    shop.worker.start()
+    shop.store(order(10))
+    shop.store(order(11))
+    shop.store(OrderEvent(OrderKind.CANCELLED, "10", "json", "shop"))
+    assert shop.queue.waiting() == 1, "the cancelled order's ticket is dropped, not voided"
+    printer.come_back()
+    (ticket,) = printer.wait_for_tickets(1, timeout=20)
+    assert "#1798241200011" in ticket.lines
+    wait_until(lambda: shop.queue.waiting() == 0, 5)
+    assert len(printer.tickets()) == 1
+    assert shop.queue.jobs("dropped") == [("json|shop|new_order|10|order|1", "dropped", 0)]
