@@ -142,6 +142,16 @@ class PrintJob:
         return self.kind == KIND_REPRINT or self.in_doubt
 
 
+def printer_kind_text(kind: str) -> str:
+    """A `printer.kind` in the owner's words (what the doctor says), never the setting's value."""
+    from notifier.core.i18n import tr
+
+    return {"escpos_network": tr("receipt printer on the network"),
+            "escpos_serial": tr("receipt printer on a serial port"),
+            "escpos_usb": tr("receipt printer on USB"),
+            "system": tr("printer of this computer")}.get(kind, kind)
+
+
 def printer_label(settings) -> str:
     """The identity of the configured printer, e.g. "escpos_network:10.0.0.5:9100"."""
     return f"{settings['printer.kind']}:{settings['printer.address'].strip()}"

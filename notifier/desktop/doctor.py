@@ -58,7 +58,7 @@ def printer_finding(settings) -> Finding:
     tickets wait for it. A separate function so the doctor and `--self-test` share it."""
     topic = "Printer"
     if settings["printer.print_on"] == "off":
-        return Finding(topic, OK, core_tr("printing is off (printer.print_on)"))
+        return Finding(topic, OK, core_tr("printing is off (Settings, Printer page)"))
     from notifier.desktop.printing import make_driver
 
     try:
@@ -87,9 +87,11 @@ def printer_finding(settings) -> Finding:
             queue.close()
     except Exception:  # noqa: BLE001
         pass
-    kind = settings["printer.kind"]
-    return Finding(topic, OK, core_tr("{kind} printer {printer} answers", kind=kind, printer=driver.label())
-                   + waiting)
+    from notifier.core.print_queue import printer_kind_text
+
+    return Finding(topic, OK, core_tr("the {kind} {printer} answers",
+                                      kind=printer_kind_text(settings["printer.kind"]),
+                                      printer=driver.label()) + waiting)
 
 
 SPEECH_OPEN_TIMEOUT_S = 5

@@ -452,6 +452,18 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>列出语音</translation>
     </message>
     <message>
+        <source>Looking for printers…</source>
+        <translation>正在查找打印机…</translation>
+    </message>
+    <message>
+        <source>The default printer</source>
+        <translation>默认打印机</translation>
+    </message>
+    <message>
+        <source>No printer is installed on this computer</source>
+        <translation>本机没有安装打印机</translation>
+    </message>
+    <message>
         <source>Saved — type to replace</source>
         <translation>已保存 — 输入新值可替换</translation>
     </message>
@@ -626,6 +638,10 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>A printer without a Chinese font prints garbled text: choose “Drawn as a picture” (slower).</source>
         <translation>没有中文字库的打印机会打出乱码：请选择“画成图片”（较慢）。</translation>
+    </message>
+    <message>
+        <source>The QR code opens the order page set on the Alerts page.</source>
+        <translation>扫码打开“提醒”页中设置的订单页面。</translation>
     </message>
     <message>
         <source>Same as the system</source>
