@@ -117,3 +117,24 @@ def test_a_broken_secret_file_line_is_named_by_number_without_its_content(tmp_pa
     assert "s3cr3t" not in str(refused.value)
     with pytest.raises(SecretFileRefused, match="does not exist"):
         read_secret_file(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
+def test_a_secret_file_that_is_not_a_regular_file_is_refused_at_once(tmp_path, notifier_home, kind):
+    """Found: a FIFO as secrets.file made `notifier listen` wait forever for a writer."""
+    if kind == "fifo":
+        target = tmp_path / "secrets.fifo"
+        os.mkfifo(target, 0o600)
+    elif kind == "folder":
+        target = tmp_path / "secrets.d"
+        target.mkdir(mode=0o700)
+    else:
+        target = Path("/dev/zero")
+    done = subprocess.run(
+        [sys.executable, "-m", "notifier", "listen", "--protocol", "notifier", "--url", "ws://127.0.0.1:9/",
+         "--shop", "noodle", "--set", f"secrets.file={target}"],
+        capture_output=True, text=True, timeout=30, cwd=REPO,
+        env={**os.environ, **NO_KEYRING, "PYTHONPATH": str(REPO), "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"})
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"The secret file {target} is not a regular file (a folder, a pipe "
+                                   "or a device); name the file itself.")
