@@ -1,7 +1,8 @@
 """Where the notifier keeps its files.
 
 `NOTIFIER_HOME` overrides every user directory at once: portable installs and tests point it at
-one folder and nothing else on the machine is touched.
+one folder and nothing else on the machine is touched. Every folder handed out here is private
+(0700, its files 0600; see private_files), also one an older version made open to others.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import platformdirs
 
+from notifier.core.private_files import private_folder
+
 APP_NAME = "order-notifier"
 APP_AUTHOR = "OrderNotifier"
 
@@ -21,8 +24,16 @@ def _home() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+_made_private: set[Path] = set()
+
+
 def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    # Once per folder and process: the first use fixes what an older version left open.
+    if path not in _made_private:
+        private_folder(path)
+        _made_private.add(path)
+    elif not path.is_dir():  # removed while we ran
+        private_folder(path)
     return path
 
 
