@@ -67,8 +67,28 @@ def ledger_file() -> Path:
 
 
 def resources_dir() -> Path:
-    """The shipped resources, found the same way from a source tree and from a bundle."""
+    """The shipped icons, chimes and translations: in a PyInstaller bundle `_MEIPASS/resources`;
+    installed from a wheel (or a .deb built from one) inside the package, `notifier/resources`
+    (see setup.py); in a source checkout or an editable install, the checkout's `resources/`."""
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         return Path(bundle) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "resources"
+    if (installed / "translations").is_dir():
+        return installed
+    return package.parent / "resources"
+
+
+# What the program needs from resources_dir(): checked by `notifier doctor`.
+NEEDED_RESOURCES = (
+    "icons/order-notifier-64.png", "icons/order-notifier-256.png",
+    "sounds/new_order.wav", "sounds/reminder.wav", "sounds/alert.wav",
+    "translations/core_zh_CN.json", "translations/notifier_zh_CN.qm", "translations/notifier_en.qm",
+)
+
+
+def missing_resources() -> list[str]:
+    """The needed resource files that are not there (empty when all are)."""
+    folder = resources_dir()
+    return [name for name in NEEDED_RESOURCES if not (folder / name).is_file()]

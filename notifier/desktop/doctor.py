@@ -214,6 +214,18 @@ def examine(settings, *, voices: bool = True) -> list[Finding]:
                history=paths.ledger_file(), logs=paths.log_dir()),
         )
 
+    def program_files() -> Finding:
+        from notifier.core import paths
+
+        folder = paths.resources_dir()
+        missing = paths.missing_resources()
+        if missing:
+            return Finding("Program files", FAIL, core_tr(
+                "missing from {folder}: {names}; reinstall the program", folder=folder,
+                names=", ".join(missing)))
+        return Finding("Program files", OK, core_tr("icons, chimes and translations in {folder}",
+                                                    folder=folder))
+
     def login() -> Finding:
         from notifier.desktop import autostart
 
@@ -227,6 +239,7 @@ def examine(settings, *, voices: bool = True) -> list[Finding]:
         ("Audio output", audio),
         ("Keyring", keyring),
         ("Files", files),
+        ("Program files", program_files),
         ("Start at login", login),
         ("Printer", lambda: printer_finding(settings)),
     ):
