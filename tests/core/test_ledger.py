@@ -36,6 +36,14 @@ class Clock:
         return self.now
 
 
+# The events table as schema version 2 made it (later versions add columns in place).
+EVENTS_V2 = (
+    "id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, order_id TEXT NOT NULL,"
+    " order_number TEXT, amount TEXT, currency TEXT NOT NULL, customer TEXT, text TEXT,"
+    " occurred_at TEXT NOT NULL, received_at REAL NOT NULL, source TEXT NOT NULL, server TEXT NOT NULL,"
+    " event_id TEXT, raw TEXT NOT NULL, acknowledged_at REAL, told_at REAL")
+
+
 def order(order_id: str = "1001", **kw) -> OrderEvent:
     return OrderEvent(kind=kw.pop("kind", OrderKind.NEW_ORDER), order_id=order_id,
                       source=kw.pop("source", "skytakeout"), server=kw.pop("server", "shop:8080"), **kw)
@@ -382,11 +390,7 @@ def test_a_ledger_file_of_schema_3_keeps_the_sky_take_out_details_it_had(tmp_pat
             '"items": [{"name": "宫保鸡丁", "number": 2, "amount": 28.0}, {"name": null}]}')
     with closing(sqlite3.connect(path)) as db:
         db.executescript(
-            "CREATE TABLE events (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,"
-            " order_id TEXT NOT NULL, order_number TEXT, amount TEXT, currency TEXT NOT NULL,"
-            " customer TEXT, text TEXT, occurred_at TEXT NOT NULL, received_at REAL NOT NULL,"
-            " source TEXT NOT NULL, server TEXT NOT NULL, event_id TEXT, raw TEXT NOT NULL,"
-            " acknowledged_at REAL, told_at REAL, ended_how TEXT, ended_at REAL, end_reason TEXT,"
+            f"CREATE TABLE events ({EVENTS_V2}, ended_how TEXT, ended_at REAL, end_reason TEXT,"
             " details TEXT);"
             "INSERT INTO events VALUES (1, 'k1', 'new_order', '7', '1001', '88.00', 'CNY', '张三', NULL,"
             " '2026-01-01T00:00:00+00:00', 1.0, 'skytakeout', 's:1', NULL, '{}', NULL, 1.0, NULL, NULL,"
@@ -410,11 +414,7 @@ def test_a_ledger_file_of_schema_2_gains_the_endings_and_keeps_its_told_marks(tm
     path = tmp_path / "ledger.sqlite3"
     with closing(sqlite3.connect(path)) as db:
         db.executescript(
-            "CREATE TABLE events (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,"
-            " order_id TEXT NOT NULL, order_number TEXT, amount TEXT, currency TEXT NOT NULL,"
-            " customer TEXT, text TEXT, occurred_at TEXT NOT NULL, received_at REAL NOT NULL,"
-            " source TEXT NOT NULL, server TEXT NOT NULL, event_id TEXT, raw TEXT NOT NULL,"
-            " acknowledged_at REAL, told_at REAL);"
+            f"CREATE TABLE events ({EVENTS_V2});"
             "INSERT INTO events VALUES (1, 'k1', 'new_order', '7', NULL, NULL, 'CNY', NULL, NULL,"
             " '2026-01-01T00:00:00+00:00', 1.0, 'skytakeout', 's:1', NULL, '{}', NULL, NULL);"
             "PRAGMA user_version=2;")

@@ -23,19 +23,9 @@ from notifier.core.ledger import Ledger
 from notifier.core.order_details import OrderDetails
 from notifier.core.print_queue import PrintQueue
 from notifier.core.settings import Settings, save
-from tests.fakes.local_user import make_local_user, open_folder, remove_local_user
+from tests.fakes.local_user import open_folder
 
 PHONE = "13812345678"
-
-
-@pytest.fixture(scope="module")
-def other_user():
-    try:
-        user = make_local_user()
-    except (RuntimeError, OSError) as exc:
-        pytest.fail(f"no second local user: {exc}")
-    yield user
-    remove_local_user(user)
 
 
 @pytest.fixture

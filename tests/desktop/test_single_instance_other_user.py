@@ -19,7 +19,6 @@ import pytest
 from PySide6.QtCore import QDir
 
 from notifier.desktop.single_instance import SingleInstance, instance_name, socket_path
-from tests.fakes.local_user import make_local_user, remove_local_user
 
 SQUATTER = textwrap.dedent(
     """
@@ -47,46 +46,37 @@ SQUATTER = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def other_user():
-    try:
-        user = make_local_user()
-    except (RuntimeError, OSError) as exc:
-        pytest.fail(f"no second local user: {exc}")
-    yield user
-    remove_local_user(user)
-
-
 @pytest.fixture
 def squatted(other_user, monkeypatch, tmp_path):
     """The other user's sockets at every name a launch of ours could pick; yields the shared
     folder it also squats (as an $XDG_RUNTIME_DIR a broken session could hand us)."""
-    monkeypatch.setenv("TMPDIR", "/tmp")
-    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    # A home as short as a real one (~/.local/share/…): a socket path must fit in 107 bytes.
-    home = Path(f"/tmp/nfy-h-{os.urandom(3).hex()}")
-    monkeypatch.setenv("NOTIFIER_HOME", str(home))
-    name = instance_name()
-    shared = Path("/tmp") / f"nfy-shared-{os.getpid()}-{os.urandom(3).hex()}"
-    shared.mkdir(mode=0o1777)
-    shared.chmod(0o1777)
-    ours = Path(QDir.tempPath()) / f"order-notifier-{os.geteuid()}"
-    if ours.exists():
-        pytest.fail(f"{ours} exists already; this test needs the name free for the squatter")
-    targets = [Path(QDir.tempPath()) / name, ours / name, shared / name]
-    squatter = other_user.start("/usr/bin/python3", "-c", SQUATTER, *map(str, targets),
-                                stdout=subprocess.PIPE, text=True)
+    # A temp folder like /tmp (everyone may create in it, sticky) of this test's own, so what
+    # earlier runs left in /tmp does not matter; a shared folder; a home as short as a real one
+    # (~/.local/share/…: a socket path must fit in 107 bytes).
+    tag = os.urandom(3).hex()
+    temp, shared, home = (Path(f"/tmp/nfy-{part}-{tag}") for part in ("tmp", "shared", "home"))
+    squatter = None
     try:
+        for folder in (temp, shared):
+            folder.mkdir()
+            folder.chmod(0o1777)
+        monkeypatch.setenv("TMPDIR", str(temp))
+        monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+        monkeypatch.setenv("NOTIFIER_HOME", str(home))
+        name = instance_name()
+        ours = Path(QDir.tempPath()) / f"order-notifier-{os.geteuid()}"
+        targets = [Path(QDir.tempPath()) / name, ours / name, shared / name]
+        squatter = other_user.start("/usr/bin/python3", "-c", SQUATTER, *map(str, targets),
+                                    stdout=subprocess.PIPE, text=True)
         assert squatter.stdout.readline().strip() == "ready"
         yield shared
     finally:
-        squatter.kill()
-        squatter.wait(5)
-        for path in (targets[0], ours, shared, home):
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
+        if squatter is not None:
+            squatter.kill()
+            squatter.wait(5)
+            squatter.stdout.close()
+        for folder in (temp, shared, home):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_another_users_socket_does_not_make_the_notifier_exit(qapp, squatted, other_user):

@@ -26,17 +26,22 @@ def keyring_session(tmp_path: Path):
     session.close()
 
 
+def printing_listener(double, printer, keyring_session, tmp_path: Path) -> ListenerProcess:
+    """`notifier listen` on the double with its admin account, printing every new order."""
+    keyring_session.set_secret("skytakeout_admin_password", double.password)
+    args = skytakeout_args(double) + [
+        "--set", "printer.print_on=new_order", "--set", f"printer.address={printer.address}",
+        "--set", "general.language=zh_CN"]
+    return ListenerProcess(args, home=tmp_path / "home", env=dict(keyring_session.env))
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.8])
 def test_a_sky_take_out_ticket_carries_the_dishes_and_amount_its_details_bring(keyring_session, tmp_path, delay):
     printer = EscposPrinterServer().start()
     try:
         with SkyTakeOutDouble() as double:
             double.details_delay = delay
-            keyring_session.set_secret("skytakeout_admin_password", double.password)
-            args = skytakeout_args(double) + [
-                "--set", "printer.print_on=new_order", "--set", f"printer.address={printer.address}",
-                "--set", "general.language=zh_CN"]
-            with ListenerProcess(args, home=tmp_path / "home", env=dict(keyring_session.env)) as listener:
+            with printing_listener(double, printer, keyring_session, tmp_path) as listener:
                 listener.wait_state("connected")
                 double.wait_for_clients()
                 paid = double.pay()
@@ -53,11 +58,7 @@ def test_a_200_dish_order_prints_every_dish_and_a_bigger_one_says_how_many_more(
     printer = EscposPrinterServer().start()
     try:
         with SkyTakeOutDouble() as double:
-            keyring_session.set_secret("skytakeout_admin_password", double.password)
-            args = skytakeout_args(double) + [
-                "--set", "printer.print_on=new_order", "--set", f"printer.address={printer.address}",
-                "--set", "general.language=zh_CN"]
-            with ListenerProcess(args, home=tmp_path / "home", env=dict(keyring_session.env)) as listener:
+            with printing_listener(double, printer, keyring_session, tmp_path) as listener:
                 listener.wait_state("connected")
                 double.wait_for_clients()
                 for count in (200, 230):
