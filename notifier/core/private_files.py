@@ -39,11 +39,18 @@ def private_folder(folder: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """`path` created empty if missing, readable and writable by its owner only."""
+    """`path` created empty if missing, readable and writable by its owner only.
+
+    An existing file is never opened here, only chmod-ed: closing any descriptor of a SQLite
+    file drops every POSIX lock this process holds on it, which another connection of the same
+    process (the ledger, while the print queue opens) relies on."""
     if not _PRIVATE:
         return path
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+        return path
+    except FileExistsError:
+        pass
     except OSError as exc:
         log.warning("cannot create %s: %s", path, exc)
         return path
