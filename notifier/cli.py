@@ -184,14 +184,12 @@ def _run(argv: list[str] | None) -> int:
 
 def _report_unexpected(exc: BaseException) -> int:
     """One sentence on the console; the traceback in the log file, where a helper can read it."""
-    from logging.handlers import RotatingFileHandler
-
-    from notifier.core.logs import log_file
+    from notifier.core.logs import file_handler, log_file
 
     where = ""
     try:
         path = log_file()
-        handler = RotatingFileHandler(path, maxBytes=2 * 1024 * 1024, backupCount=5, encoding="utf-8")
+        handler = file_handler()
     except OSError:
         pass
     else:

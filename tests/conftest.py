@@ -107,3 +107,17 @@ def keyring_session(tmp_path, monkeypatch):
         pytest.skip(str(exc))
     yield session
     session.close()
+
+
+@pytest.fixture(scope="module")
+def other_user():
+    """A second local user of this machine (tests.fakes.local_user), for what another user of the
+    shop PC can reach; made for the module's tests and removed after them."""
+    from tests.fakes.local_user import make_local_user, remove_local_user
+
+    try:
+        user = make_local_user()
+    except (RuntimeError, OSError) as exc:
+        pytest.fail(f"no second local user: {exc}")
+    yield user
+    remove_local_user(user)

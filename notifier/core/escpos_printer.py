@@ -52,6 +52,18 @@ class PrinterProblem(Exception):
         self.offline = offline
 
 
+class PrinterHoldsTicket(PrinterProblem):
+    """The printer read the whole ticket (it answered the status request sent after it) but
+    reports itself offline: cover open, paper out, an error it will recover from. The ticket is
+    in its buffer and comes out when it is ready again; sending it again would print it twice."""
+
+
+def offline_sentence() -> str:
+    from notifier.core.i18n import tr
+
+    return tr("The printer reports that it is offline (cover open or an error).")
+
+
 def parse_address(address: str) -> tuple[str, int]:
     """("10.0.0.5", 9100) from "10.0.0.5" or "10.0.0.5:9100" (or "[::1]:9100")."""
     text = address.strip()
@@ -70,19 +82,45 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, number
 
 
+# Character sizes as GS ! (every character; width and height factors in the high and low
+# nibbles) and FS ! (the double-byte font's own double width and height, bits 2 and 3). Not
+# ESC !, which common Chinese printers apply to the one-byte font only: an "enlarged" remark
+# would print its Chinese at normal size (the library's `set(double_width=…)` sends ESC !).
+GS_SIZE = {NORMAL: b"\x1d!\x00", BIG: b"\x1d!\x11", HUGE: b"\x1d!\x22"}
+FS_SIZE = {NORMAL: b"\x1c!\x00", BIG: b"\x1c!\x0c", HUGE: b"\x1c!\x0c"}
+# What stands for a character the printer's GB18030 (in practice GBK) font does not have: in
+# GB18030 such a character is a four-byte sequence, which the printer prints as two garbage
+# characters. The ticket has turned emoji into words already; this catches the rest (rare CJK).
+UNPRINTABLE = "□"
+_printable_chars: dict[str, bool] = {}
+
+
 def _size(printer, size: str) -> None:
-    if size == HUGE:
-        printer.set(custom_size=True, width=3, height=3)
-    elif size == BIG:
-        printer.set(double_width=True, double_height=True)
-    else:
-        printer.set(normal_textsize=True)
+    printer._raw(GS_SIZE[size] + FS_SIZE[size])
+
+
+def gbk_printable(text: str) -> str:
+    """`text` with every character the printer's double-byte font lacks as UNPRINTABLE."""
+    if text.isascii():
+        return text
+    out = []
+    for char in text:
+        known = _printable_chars.get(char)
+        if known is None:
+            try:
+                known = len(char.encode("gb18030")) <= 2
+            except UnicodeEncodeError:
+                known = False
+            if len(_printable_chars) < 20_000:
+                _printable_chars[char] = known
+        out.append(char if known else UNPRINTABLE)
+    return "".join(out)
 
 
 def _text(printer, text: str) -> None:
     # GB18030 always, never the library's single-byte code pages: a line with only "¥" or "—"
     # would otherwise switch the printer's code page (ESC t) in the middle of a Chinese ticket.
-    printer._raw(text.encode("gb18030", "replace"))
+    printer._raw(gbk_printable(text).encode("gb18030", "replace"))
 
 
 def _line(printer, line: TicketLine) -> None:
@@ -114,7 +152,8 @@ def render_escpos(ticket: Ticket, *, paper: str = "80mm", chinese: str = "gb1803
         printer._raw(FS + b"&")  # Chinese character mode: GB18030/GBK two-byte characters
         for line in ticket.lines:
             _line(printer, line)
-        printer.set(normal_textsize=True, align="left", bold=False)
+        _size(printer, NORMAL)
+        printer.set(align="left", bold=False)
     if ticket.qr:
         printer.set(align=CENTER)
         printer.qr(ticket.qr, size=QR_MODULE_DOTS, native=True)
@@ -223,16 +262,23 @@ class EscposPrinter:
         # A printer that reports its paper sensor: an empty roll keeps the tickets queued.
         if self._device.paper_status() == 0:
             raise PrinterProblem(tr("The printer is out of paper."), offline=False)
+        # Nothing is sent to a printer that says it is offline: it would keep the ticket in its
+        # buffer, and we could not tell that from a ticket lost.
+        if not self._device.is_online():
+            raise PrinterProblem(offline_sentence())
 
     def send(self, data: bytes) -> None:
         """Send one ticket; returns once the printer confirmed it received all of it."""
-        from notifier.core.i18n import tr
-
         self._device._raw(data)
         # A status request after the ticket is answered only once the printer has read up to
         # it: the answer is the printer's receipt. A hung printer never answers (timeout).
         if not self._device.is_online():
-            raise PrinterProblem(tr("The printer reports that it is offline (cover open or an error)."))
+            raise PrinterHoldsTicket(offline_sentence())
+
+    def ready(self) -> bool:
+        """Whether the printer reports itself online now (asked on the open connection; an
+        OSError when it is gone). After PrinterHoldsTicket: True once it printed its buffer."""
+        return self._device.is_online()
 
     def close(self) -> None:
         if self._device is not None:
@@ -397,6 +443,14 @@ class UsbPrinter(EscposPrinter):
         try:
             super().open()
         except usb.core.USBError as exc:  # the paper check, on a printer that went away
+            raise self._problem(exc) from exc
+
+    def ready(self) -> bool:
+        import usb.core
+
+        try:
+            return super().ready()
+        except usb.core.USBError as exc:
             raise self._problem(exc) from exc
 
 

@@ -1,7 +1,8 @@
 """What a shop cares about in one message from a push server: the order event.
 
-Every source decodes its protocol into `OrderEvent`; everything downstream (ledger, listener,
-tray, voice) only ever sees this model.
+Every source decodes its protocol into `OrderEvent` (with the order's items, remark, phone and
+address in its `details`, see `order_details`); everything downstream (ledger, listener, tray,
+voice, tickets) only ever sees this model, never the message it came from.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from notifier.core.text import shorten
+from notifier.core.order_details import NO_DETAILS, OrderDetails
+
+# Re-exported: the sources and the protocol take the two value rules from here with the event.
+from notifier.core.server_values import MAX_FIELD_CHARS, clip, parse_amount  # noqa: F401
 
 
 class OrderKind(StrEnum):
@@ -24,36 +28,7 @@ class OrderKind(StrEnum):
     REFUND = "refund"
 
 
-# Longest text we keep from a server for one field; a 5 MB "customer name" is cut, not stored.
-MAX_FIELD_CHARS = 2000
 MAX_RAW_CHARS = 64 * 1024
-
-
-def clip(value: object, limit: int = MAX_FIELD_CHARS) -> str | None:
-    """A server value as bounded plain text (None stays None)."""
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else str(value)
-    # Lone surrogates (from invalid UTF-8 decoded leniently) cannot be stored or printed.
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    return shorten(text, limit)
-
-
-def parse_amount(value: object) -> Decimal | None:
-    """A money amount from a number or numeric string; None when it is not one."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, float | int):
-        value = repr(value) if isinstance(value, float) else str(value)
-    if not isinstance(value, str) or len(value) > 32:
-        return None
-    try:
-        amount = Decimal(value.strip().replace(",", ""))
-    except InvalidOperation:
-        return None
-    if not amount.is_finite() or abs(amount) >= Decimal("1e12"):
-        return None
-    return amount.quantize(Decimal("0.01"))
 
 
 def utcnow() -> datetime:
@@ -73,7 +48,8 @@ class OrderEvent:
     text: str | None = None
     occurred_at: datetime = field(default_factory=utcnow)
     event_id: str | None = None  # the server's own id for this event (e.g. a sequence number)
-    raw: str = ""
+    raw: str = ""  # the message as it came, for the record only: nobody after the source reads it
+    details: OrderDetails = NO_DETAILS
 
     @property
     def key(self) -> str:
@@ -112,6 +88,7 @@ class OrderEvent:
             "source": self.source,
             "server": self.server,
             "event_id": self.event_id,
+            **self.details.to_json_dict(),
         }
 
     def to_json_line(self) -> str:

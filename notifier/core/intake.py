@@ -33,9 +33,9 @@ OrderObserver = Callable[[OrderEvent], None]
 StatusObserver = Callable[[ConnectionStatus], None]
 # (source, server, order_id, how, reason): an order's alert ended without a click here.
 EndedObserver = Callable[[str, str, str, str, "str | None"], None]
-# (the order's event with what its details added, the details as kept): fetched after the order
-# was stored and told, so the popup can be updated in place and the voice line say the amount.
-DetailsObserver = Callable[[OrderEvent, dict], None]
+# The order's event with what its details added (amount, customer, `details`): fetched after the
+# order was stored and told, so the popup can be updated in place and the voice line say the amount.
+DetailsObserver = Callable[[OrderEvent], None]
 
 
 def noted_late(event: OrderEvent) -> OrderEvent:
@@ -72,13 +72,14 @@ class OrderIntake:
         delivered; the event passed is the order's, with what the details added."""
         self._details_observers.append(observer)
 
-    def details_arrived(self, event: OrderEvent, details: dict) -> None:
-        """Keep an order's details with it (ledger first), then tell the observers."""
-        self.ledger.set_details(event.source, event.server, event.order_id, details,
+    def details_arrived(self, event: OrderEvent) -> None:
+        """Keep an order's details (`event.details`, amount, customer) with it (ledger first),
+        then tell the observers."""
+        self.ledger.set_details(event.source, event.server, event.order_id, event.details,
                                 amount=event.amount, customer=event.customer)
         for observer in self._details_observers:
             try:
-                observer(event, details)
+                observer(event)
             except Exception:  # noqa: BLE001 - the details are on disk; keep the source alive
                 log.exception("details observer failed")
 

@@ -44,6 +44,7 @@ from notifier.core.ledger_background import (  # noqa: F401 - the tuning lives w
     Checkpointer,
     ToldMarkWriter,
 )
+from notifier.core.order_details import NO_DETAILS, OrderDetails, OrderItem
 from notifier.core.sqlite_file import open_wal
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,9 @@ log = logging.getLogger(__name__)
 # 2: events.told_at (see the module docstring); files of version 1 are upgraded in place.
 # 3: how and when each alert ended (`ended_how`, `ended_at`, `end_reason`) and the order's
 #    details fetched after it was stored (`details`, JSON); older files gain the columns in place.
-SCHEMA_VERSION = 3
+# 4: `details` holds the order's `OrderDetails` (items, remark, phone, address) as every source
+#    decodes them, written with the order; the sky-take-out details version 3 kept are converted.
+SCHEMA_VERSION = 4
 # A customer pressing "remind" twice within this window is one reminder, not two.
 REMINDER_WINDOW_S = 60.0
 CACHE_KIB = 512
@@ -131,7 +134,6 @@ class LedgerEntry:
     ended_how: str | None = None  # an `Ending` value; None while it rings (or from before v3)
     ended_at: float | None = None
     end_reason: str | None = None  # the reject reason, or why the back end refused an action
-    details: dict | None = None  # what the back end's order details added (items, remark, ...)
 
     @property
     def acknowledged(self) -> bool:
@@ -159,13 +161,33 @@ def _row_to_entry(row: tuple) -> LedgerEntry:
         occurred_at=datetime.fromisoformat(occurred_at),
         event_id=event_id,
         raw=raw,
+        details=_details_from_column(details),
     )
+    return LedgerEntry(id_, event, received_at, acked, ended_how, ended_at, end_reason)
+
+
+def _details_from_column(text: str | None) -> OrderDetails:
     try:
-        details_value = json.loads(details) if details else None
+        value = json.loads(text) if text else None
     except ValueError:
-        details_value = None
-    return LedgerEntry(id_, event, received_at, acked, ended_how, ended_at, end_reason,
-                       details_value if isinstance(details_value, dict) else None)
+        value = None
+    return OrderDetails.from_json_dict(value) if isinstance(value, dict) else NO_DETAILS
+
+
+def _details_column(details: OrderDetails) -> str | None:
+    """The `details` column's value: the details as JSON, NULL when there are none."""
+    return json.dumps(details.to_json_dict(), ensure_ascii=False) if details else None
+
+
+def _details_of_version_3(kept: dict) -> dict:
+    """What version 3 kept of a sky-take-out order's details (its items as name / number /
+    amount, the remark, phone and address) in this version's form."""
+    items = kept.get("items") if isinstance(kept.get("items"), list) else []
+    return OrderDetails.of(
+        (OrderItem.of(i.get("name"), i.get("number"), i.get("amount"))
+         for i in items if isinstance(i, dict)),
+        remark=kept.get("remark"), phone=kept.get("phone"), address=kept.get("address"),
+    ).to_json_dict()
 
 
 class Ledger:
@@ -213,6 +235,8 @@ class Ledger:
                 # Whatever an older version stored, it told (or its moment has long passed): only
                 # events stored from now on can be "stored but not told".
                 db.execute("UPDATE events SET told_at=received_at WHERE told_at IS NULL")
+            if 0 < version < 4:
+                self._convert_details_of_version_3(db)
             if version and version < SCHEMA_VERSION:
                 log.info("order history upgraded from version %d to %d", version, SCHEMA_VERSION)
             db.execute(_TOLD_INDEX)
@@ -221,6 +245,18 @@ class Ledger:
         except BaseException:
             self._rollback()
             raise
+
+    @staticmethod
+    def _convert_details_of_version_3(db: sqlite3.Connection) -> None:
+        rows = db.execute("SELECT id, details FROM events WHERE details IS NOT NULL").fetchall()
+        for id_, text in rows:
+            try:
+                kept = json.loads(text)
+            except ValueError:
+                kept = None
+            converted = _details_of_version_3(kept) if isinstance(kept, dict) else {}
+            db.execute("UPDATE events SET details=? WHERE id=?",
+                       (json.dumps(converted, ensure_ascii=False) if converted else None, id_))
 
     def _apply_told_log(self) -> None:
         """Marks the last run logged but may not have committed (killed in between)."""
@@ -311,8 +347,8 @@ class Ledger:
             return False
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO events(key, kind, order_id, order_number, amount, currency, "
-            "customer, text, occurred_at, received_at, source, server, event_id, raw) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "customer, text, occurred_at, received_at, source, server, event_id, raw, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event.key,
                 event.kind.value,
@@ -328,6 +364,7 @@ class Ledger:
                 event.server,
                 event.event_id,
                 event.raw[:MAX_RAW_CHARS],
+                _details_column(event.details),
             ),
         )
         return cursor.rowcount == 1
@@ -484,15 +521,15 @@ class Ledger:
         self._committed()
         return ringing
 
-    def set_details(self, source: str, server: str, order_id: str, details: dict, *,
+    def set_details(self, source: str, server: str, order_id: str, details: OrderDetails, *,
                     amount: Decimal | None = None, customer: str | None = None) -> int:
-        """Keep what the back end's order details said (items, remark, ...) with the order; the
+        """Keep the order's details (items, remark, ...) that came after it was stored; the
         amount and customer fill the order's own columns where the frame had none."""
         return self._write(
             "UPDATE events SET details=?, amount=COALESCE(amount, ?), customer=COALESCE(customer, ?) "
             "WHERE source=? AND server=? AND order_id=? AND kind='new_order'",
-            (json.dumps(details, ensure_ascii=False, default=str)[:MAX_RAW_CHARS],
-             str(amount) if amount is not None else None, customer, source, server, order_id))
+            (_details_column(details), str(amount) if amount is not None else None,
+             customer, source, server, order_id))
 
     def expire(self, retention_days: float) -> int:
         """Forget entries older than the retention period; returns how many went."""

@@ -60,8 +60,9 @@ class JsonLinesOutput:
         return self.write(line)
 
     def details(self, event: OrderEvent) -> bool:
-        """A sky-take-out order's details came after its line: the same order's fields again, now
-        with its amount and customer, as an `"event":"details"` line (its key names the order)."""
+        """An order's details came after its line (sky-take-out's admin API): the same order's
+        fields again, now with its amount, customer, items, remark, phone and address, as an
+        `"event":"details"` line."""
         line = event.to_json_dict()
         line["event"] = "details"
         return self.write(line)
@@ -98,7 +99,7 @@ def run_listener(
 
     intake.on_order(tell)
     intake.on_status(output.status)
-    intake.on_details(lambda event, _details: output.details(event))
+    intake.on_details(output.details)
     printer = _start_printing(settings, ledger)
     if printer is not None:
         intake.on_order(lambda _event: printer.wake())

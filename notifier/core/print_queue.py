@@ -6,6 +6,11 @@ on new orders, or when this PC accepts it and the shop prints on accept (`print_
 written from the settings by `configure`). So a crash can never
 leave an order stored without its ticket queued, and the ledger's code needs no change.
 
+When the customer cancels an order (a `cancelled` event of it is stored, or its alert ends as
+`cancelled`), two more triggers act in that same transaction: a ticket of the order that went
+to a printer (printed, or in doubt) gets a 作废 (void) job on that printer, so a kitchen that is
+cooking it is told to stop; a ticket still waiting is dropped, so it is never printed at all.
+
 Each job has an idempotency key (order key | kind | copy), goes `waiting` → `sending` → `done`,
 and is marked done only after the printer took it. A job found in `sending` at start-up was being
 sent when the app died: the printer may or may not have it. It is sent again (never dropped) with
@@ -28,12 +33,35 @@ from notifier.core.outbox_file import OutboxFile
 log = logging.getLogger(__name__)
 
 MAX_COPIES = 5
-KIND_ORDER, KIND_REPRINT, KIND_TEST = "order", "reprint", "test"
+KIND_ORDER, KIND_REPRINT, KIND_TEST, KIND_VOID = "order", "reprint", "test", "void"
 WAITING, SENDING, DONE, DROPPED = "waiting", "sending", "done", "dropped"
 # Done jobs are kept this long (to answer "was it printed?"), then removed.
 KEEP_DONE_DAYS = 7
 
 _COPY_NUMBERS = " UNION ALL ".join(f"SELECT {n} AS n" for n in range(1, MAX_COPIES + 1))
+
+
+
+def _on_cancel(order: str, now: str) -> str:
+    """The statements a cancellation of an order runs (in a trigger): a void job on every printer
+    that has (or may have) its ticket, and its tickets that wait are dropped. `order`: a WHERE
+    clause picking the order's new-order row `o`; `now`: when."""
+    return f"""
+    INSERT OR IGNORE INTO print_jobs(key, event_id, event_key, kind, copy, copies, printer, created_at)
+    SELECT o.key || '|void|' || t.printer, o.id, o.key, 'void', 1, 1, t.printer, {now}
+    FROM events AS o JOIN (
+        -- the printer that printed it, or the one the shop uses now if it switched since
+        SELECT j.event_key, COALESCE((SELECT c.printer FROM print_config AS c WHERE c.id = 1),
+                                     j.printer) AS printer
+        FROM print_jobs AS j
+        WHERE j.kind IN ('order', 'reprint') AND (j.state IN ('done', 'sending') OR j.in_doubt = 1)
+    ) AS t ON t.event_key = o.key
+    WHERE o.kind = 'new_order' AND {order};
+    UPDATE print_jobs SET state = 'dropped', done_at = {now},
+        last_error = 'the customer cancelled the order before its ticket was printed'
+    WHERE state = 'waiting' AND in_doubt = 0 AND kind IN ('order', 'reprint')
+      AND event_key IN (SELECT o.key FROM events AS o WHERE o.kind = 'new_order' AND {order});"""
+
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS print_config (
@@ -79,6 +107,16 @@ BEGIN
     FROM print_config AS c JOIN ({_COPY_NUMBERS}) AS k ON k.n <= c.copies
     WHERE c.id = 1 AND c.print_on = 'accept';
 END;
+-- The customer cancelled: a cancellation event arrived, or the order's alert ended that way.
+CREATE TRIGGER IF NOT EXISTS void_on_cancel_event AFTER INSERT ON events
+WHEN NEW.kind = 'cancelled'
+BEGIN{_on_cancel("o.source = NEW.source AND o.server = NEW.server AND o.order_id = NEW.order_id",
+                 "NEW.received_at")}
+END;
+CREATE TRIGGER IF NOT EXISTS void_on_cancel_ending AFTER UPDATE OF ended_how ON events
+WHEN NEW.kind = 'new_order' AND NEW.ended_how = 'cancelled' AND OLD.ended_how IS NOT 'cancelled'
+BEGIN{_on_cancel("o.id = NEW.id", "COALESCE(NEW.ended_at, NEW.received_at)")}
+END;
 """
 
 
@@ -90,7 +128,7 @@ class PrintQueueError(RuntimeError):
 class PrintJob:
     id: int
     key: str
-    kind: str  # KIND_ORDER, KIND_REPRINT or KIND_TEST
+    kind: str  # KIND_ORDER, KIND_REPRINT, KIND_TEST or KIND_VOID
     copy: int
     copies: int
     printer: str
@@ -102,6 +140,16 @@ class PrintJob:
     @property
     def reprint(self) -> bool:
         return self.kind == KIND_REPRINT or self.in_doubt
+
+
+def printer_kind_text(kind: str) -> str:
+    """A `printer.kind` in the owner's words (what the doctor says), never the setting's value."""
+    from notifier.core.i18n import tr
+
+    return {"escpos_network": tr("receipt printer on the network"),
+            "escpos_serial": tr("receipt printer on a serial port"),
+            "escpos_usb": tr("receipt printer on USB"),
+            "system": tr("printer of this computer")}.get(kind, kind)
 
 
 def printer_label(settings) -> str:

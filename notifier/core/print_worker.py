@@ -7,8 +7,17 @@ any failure leaves the ticket waiting and the loop retries with the same backoff
 connection uses. Its status (connected / waiting to retry and why) is what the tray shows as
 "printer offline — N tickets waiting".
 
+A printer that reads a ticket and then reports itself offline (its cover was opened, the roll
+ran out) holds the ticket in its buffer and prints it when it is ready again: that ticket is not
+sent again. The worker keeps the connection, asks the printer's status every `hold_poll_s`, says
+"printer offline" meanwhile, and counts the ticket printed once the printer reports ready. Only
+when the connection is lost while it waits (the printer was switched off: its buffer may be
+gone) is the ticket sent again, once the printer reports ready, marked 补打: at most one reprint
+per outage.
+
 A printer driver is anything with `label()`, `open()`, `render(ticket)`, `send(data)` and
-`close()`: the `escpos_printer` classes here, the Qt system printer in the desktop layer.
+`close()`: the `escpos_printer` classes here, the Qt system printer in the desktop layer. One
+whose `send` can raise PrinterHoldsTicket also has `ready()`.
 """
 
 from __future__ import annotations
@@ -21,9 +30,16 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from notifier.core.connection import ConnectionStatus, ConnState
-from notifier.core.escpos_printer import PrinterProblem
+from notifier.core.escpos_printer import PrinterHoldsTicket, PrinterProblem
 from notifier.core.i18n import language
-from notifier.core.print_queue import KIND_ORDER, KIND_TEST, PrintJob, PrintQueue, printer_label
+from notifier.core.print_queue import (
+    KIND_ORDER,
+    KIND_TEST,
+    KIND_VOID,
+    PrintJob,
+    PrintQueue,
+    printer_label,
+)
 from notifier.core.settings import Settings
 from notifier.core.sources.reconnecting import (
     ReconnectingSource,
@@ -43,6 +59,8 @@ DETAILS_WAIT_S = 2.0
 DETAILS_POLL_S = 0.05
 # Even without a nudge, look for new jobs this often (another process may have queued them).
 POLL_S = 1.0
+# How often a printer holding a ticket while offline is asked whether it is ready again.
+HOLD_POLL_S = 0.5
 
 
 class PrinterDriver(Protocol):
@@ -59,9 +77,12 @@ def ticket_for(job: PrintJob, settings: Settings) -> Ticket | None:
         return build_ticket(sample_event(), settings, language=language(), test_page=True)
     if job.entry is None:
         return None
+    if job.kind == KIND_VOID:  # the customer cancelled an order the kitchen has
+        return build_ticket(job.entry.event, settings, language=language(), void=True,
+                            reason=job.entry.end_reason, reprint=job.in_doubt,
+                            printed_at=datetime.now())
     return build_ticket(job.entry.event, settings, language=language(), reprint=job.reprint,
-                        copy=job.copy, copies=job.copies, printed_at=datetime.now(),
-                        details=job.entry.details)
+                        copy=job.copy, copies=job.copies, printed_at=datetime.now())
 
 
 def _no_sink(*_args, **_kwargs) -> bool:
@@ -87,6 +108,7 @@ class PrintWorker(ReconnectingSource):
         self.on_printed = on_printed
         self._nudge = threading.Event()
         self.printed = 0  # tickets the printer confirmed, for tests and diagnostics
+        self.hold_poll_s = HOLD_POLL_S
 
     def server_label(self) -> str:
         return self.driver.label()
@@ -123,7 +145,7 @@ class PrintWorker(ReconnectingSource):
         """A sky-take-out order is stored and told at once, and its details (amount, items,
         remark) follow from the admin API within 1.5 s: its ticket waits for them that long."""
         entry = job.entry
-        return (job.kind == KIND_ORDER and entry is not None and entry.details is None
+        return (job.kind == KIND_ORDER and entry is not None and not entry.event.details
                 and entry.event.source == "skytakeout" and entry.event.amount is None
                 and bool(self.settings["skytakeout.admin_url"].strip())
                 and time.time() - job.created_at < DETAILS_WAIT_S)
@@ -146,7 +168,10 @@ class PrintWorker(ReconnectingSource):
             data = driver.render(ticket)
             self.queue.mark_sending(job.id)
             try:
-                driver.send(data)
+                try:
+                    driver.send(data)
+                except PrinterHoldsTicket as held:
+                    self._wait_until_ready(driver, str(held))
             except BaseException as exc:
                 self.queue.mark_failed(job.id, f"{type(exc).__name__}: {exc}", in_doubt=True)
                 raise
@@ -157,6 +182,17 @@ class PrintWorker(ReconnectingSource):
             except Exception:  # noqa: BLE001 - the ticket is printed; an observer cannot undo it
                 log.exception("print observer failed")
         return "stopped"
+
+    def _wait_until_ready(self, driver, reason: str) -> None:
+        """The printer holds the ticket just sent and is offline: wait on this connection until
+        it reports ready (it then prints its buffer), saying meanwhile that it is offline. Raises
+        when the connection is lost, InterruptedError when the worker is stopping."""
+        self.publish(ConnectionStatus(ConnState.WAITING, self.server_label(), reason,
+                                      self.hold_poll_s, ConnState.UNREACHABLE))
+        while not driver.ready():
+            if self._stop.wait(self.hold_poll_s):
+                raise InterruptedError("stopped while the printer was offline")
+        self.publish(self.connected_status())
 
     def _close(self, driver: PrinterDriver, clean: bool) -> None:
         driver.close()

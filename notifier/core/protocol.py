@@ -13,7 +13,9 @@ Ingest (order system -> server)::
     Idempotency-Key: order-1234-paid          (optional: a retry returns the first result)
 
     {"kind": "new_order", "order_id": "1234", "order_number": "A-1234", "amount": "56.50",
-     "currency": "CNY", "customer": "张三", "text": "2 x noodles"}
+     "currency": "CNY", "customer": "张三", "text": "2 x noodles",
+     "items": [{"name": "牛肉面", "quantity": 2, "price": "18.00", "notes": "大份"}],
+     "remark": "少辣", "phone": "13812345678", "address": "幸福路 8 号"}
 
     -> 201 {"seq": 17, "shop": "...", "duplicate": false}
        (200 with the first seq and "duplicate": true for a retried Idempotency-Key)
@@ -46,7 +48,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from notifier.core import order_details as limits
 from notifier.core.events import OrderEvent, OrderKind, parse_amount
+from notifier.core.order_details import OrderDetails, OrderItem
 
 PROTOCOL = "notifier"
 API_PREFIX = "/api/v1/shops"
@@ -72,7 +76,10 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_JSON_DEPTH = 32  # an event is flat; deeper nesting is refused before the JSON parser recurses
 
-FIELD_LIMITS = {"order_id": 64, "order_number": 64, "customer": 200, "text": 2000}
+FIELD_LIMITS = {"order_id": 64, "order_number": 64, "customer": 200, "text": 2000,
+                "remark": limits.REMARK_CHARS, "phone": limits.PHONE_CHARS,
+                "address": limits.ADDRESS_CHARS}
+ITEM_FIELDS = frozenset(("name", "quantity", "price", "notes"))
 
 
 def valid_shop_name(name: str) -> bool:
@@ -251,28 +258,80 @@ class SchemaError(ValueError):
         self.problem = problem
 
 
-def _text_field(body: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+def _text_field(body: Mapping[str, Any], name: str, *, required: bool = False,
+                limit: int = 0, path: str = "") -> str | None:
+    """A text field (`path`: how an error names it, e.g. "items.3.name")."""
     value = body.get(name)
+    where = path or name
+    limit = limit or FIELD_LIMITS[name]
     if value is None:
         if required:
-            raise SchemaError(name, "is required")
+            raise SchemaError(where, "is required")
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise SchemaError(name, "must be a string")
+        raise SchemaError(where, "must be a string")
     text = str(value).strip()
     if required and not text:
-        raise SchemaError(name, "must not be empty")
-    if len(text) > FIELD_LIMITS[name]:
-        raise SchemaError(name, f"must be at most {FIELD_LIMITS[name]} characters")
+        raise SchemaError(where, "must not be empty")
+    if len(text) > limit:
+        raise SchemaError(where, f"must be at most {limit} characters")
     if not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON): SQLite refuses it
-            raise SchemaError(name, "must be valid Unicode text") from None
+            raise SchemaError(where, "must be valid Unicode text") from None
     return text or None
 
 
-_EVENT_FIELDS = frozenset(("kind", "order_id", "order_number", "amount", "currency", "customer", "text", "occurred_at"))
+def _amount_field(value: Any, where: str) -> str | None:
+    """A money amount as its normalised string, or SchemaError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise SchemaError(where, "must be a number or a numeric string")
+    parsed = parse_amount(value)
+    if parsed is None:
+        raise SchemaError(where, "is not a valid amount")
+    return str(parsed)
+
+
+def _item(value: Any, index: int) -> dict[str, Any]:
+    """One entry of `items`, normalised: name, and quantity, price, notes where given."""
+    where = f"items.{index}"
+    if not isinstance(value, Mapping):
+        raise SchemaError(where, "must be an object with a name")
+    if not ITEM_FIELDS.issuperset(value):
+        raise SchemaError(f"{where}.{sorted(set(value) - ITEM_FIELDS)[0]}", "is not a known field")
+    item: dict[str, Any] = {"name": _text_field(value, "name", required=True, limit=limits.NAME_CHARS,
+                                                path=f"{where}.name")}
+    quantity = value.get("quantity")
+    if quantity is not None:
+        number = limits.quantity_of(quantity) if isinstance(quantity, int | str) else None
+        if number is None:
+            raise SchemaError(f"{where}.quantity", f"must be a whole number from 0 to {limits.MAX_QUANTITY}")
+        item["quantity"] = number
+    price = _amount_field(value.get("price"), f"{where}.price")
+    if price is not None:
+        item["price"] = price
+    notes = _text_field(value, "notes", limit=limits.NOTES_CHARS, path=f"{where}.notes")
+    if notes:
+        item["notes"] = notes
+    return item
+
+
+def _items(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise SchemaError("items", "must be a list of objects with name, quantity, price, notes")
+    if len(value) > limits.MAX_ITEMS:
+        raise SchemaError("items", f"must list at most {limits.MAX_ITEMS} items")
+    return [_item(entry, index) for index, entry in enumerate(value)]
+
+
+# What a kitchen needs besides the order itself (see order_details): sent only when given, so an
+# event without them is stored and streamed exactly as before.
+_DETAIL_TEXT_FIELDS = ("remark", "phone", "address")
+_EVENT_FIELDS = frozenset(("kind", "order_id", "order_number", "amount", "currency", "customer", "text",
+                           "occurred_at", "items", *_DETAIL_TEXT_FIELDS))
 _KINDS = frozenset(k.value for k in OrderKind)  # built once: this runs for every ingested event
 _NEW_ORDER = OrderKind.NEW_ORDER.value
 
@@ -289,15 +348,7 @@ def validate_event(body: Any) -> dict[str, Any]:
     event: dict[str, Any] = {"kind": kind, "order_id": _text_field(body, "order_id", required=True)}
     for name in ("order_number", "customer", "text"):
         event[name] = _text_field(body, name)
-    amount = body.get("amount")
-    if amount is not None:
-        if isinstance(amount, bool) or not isinstance(amount, int | float | str):
-            raise SchemaError("amount", "must be a number or a numeric string")
-        parsed = parse_amount(amount)
-        if parsed is None:
-            raise SchemaError("amount", "is not a valid amount")
-        amount = str(parsed)
-    event["amount"] = amount
+    event["amount"] = _amount_field(body.get("amount"), "amount")
     currency = body.get("currency", "CNY")
     if not isinstance(currency, str) or not CURRENCY.match(currency):
         raise SchemaError("currency", "must be a three-letter code such as CNY")
@@ -312,6 +363,14 @@ def validate_event(body: Any) -> dict[str, Any]:
             raise SchemaError("occurred_at", "must be an ISO 8601 date and time")
         occurred = (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
     event["occurred_at"] = occurred
+    if body.get("items") is not None:
+        items = _items(body["items"])
+        if items:
+            event["items"] = items
+    for name in _DETAIL_TEXT_FIELDS:
+        text = _text_field(body, name)
+        if text:
+            event[name] = text
     return event
 
 
@@ -348,6 +407,14 @@ def validate_decision(order_id: str, body: Any) -> tuple[str, str | None]:
     except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON)
         raise SchemaError("reason", "must be valid Unicode text") from None
     return order, reason or None
+
+
+def details_of(event: Mapping[str, Any]) -> OrderDetails:
+    """The order's details from a validated event (see validate_event)."""
+    return OrderDetails.of(
+        (OrderItem.of(i["name"], i.get("quantity"), i.get("price"), i.get("notes"))
+         for i in event.get("items", ())),
+        remark=event.get("remark"), phone=event.get("phone"), address=event.get("address"))
 
 
 # -- stream frames ---------------------------------------------------------------------------
@@ -407,6 +474,7 @@ def event_from_frame(frame: Mapping[str, Any], *, server: str, raw: str = "") ->
         # The store id keeps event ids unique even if the server's store is ever rebuilt.
         event_id=f"{store}:{seq}" if store else str(seq),
         raw=raw,
+        details=details_of(body),
     )
 
 
@@ -444,6 +512,10 @@ def publish_order(
     currency: str = "CNY",
     customer: str | None = None,
     text: str | None = None,
+    items: list[Mapping[str, Any]] | None = None,
+    remark: str | None = None,
+    phone: str | None = None,
+    address: str | None = None,
     idempotency_key: str | None = None,
     timeout: float = 10.0,
     context=None,
@@ -453,14 +525,18 @@ def publish_order(
     Call it when an order is paid (kind "new_order") or a customer asks to hurry ("reminder").
     Pass a stable `idempotency_key` (e.g. f"{order_id}-paid") and retry on PublishError with
     status 0 or 5xx: the server then stores the event once however many times it is sent.
-    `context` is an optional ssl.SSLContext for a server with a private certificate.
+    `context` is an optional ssl.SSLContext for a server with a private certificate. `items`
+    (each {"name", "quantity", "price", "notes"}), `remark`, `phone` and `address` are what the
+    kitchen ticket prints.
 
         publish_order("https://push.example.com", "noodle-bar", secret,
                       order_id=1234, order_number="A-1234", amount="56.50", customer="张三",
-                      idempotency_key="1234-paid")
+                      items=[{"name": "宫保鸡丁", "quantity": 2, "price": "28.00"}],
+                      remark="少辣", idempotency_key="1234-paid")
     """
-    event = {"kind": kind, "order_id": str(order_id), "currency": currency}
-    for name, value in (("order_number", order_number), ("customer", customer), ("text", text)):
+    event: dict[str, Any] = {"kind": kind, "order_id": str(order_id), "currency": currency}
+    for name, value in (("order_number", order_number), ("customer", customer), ("text", text),
+                        ("items", items), ("remark", remark), ("phone", phone), ("address", address)):
         if value is not None:
             event[name] = value
     if amount is not None:

@@ -87,23 +87,30 @@ class SecretFileRefused(ValueError):
         self.sentence = sentence
 
 
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
 def read_secret_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """The secrets in an owner-only file, or SecretFileRefused saying why not.
 
-    The checks are made on the opened file (fstat), so what is checked is what is read.
+    The checks are made on the opened file (fstat), so what is checked is what is read. It is
+    opened without waiting (O_NONBLOCK): a FIFO or a device named by mistake is refused with a
+    sentence at once instead of waiting forever for a writer. At most 64 KiB are read.
     """
     path = Path(path).expanduser()
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         raise SecretFileRefused(tr("The secret file {path} does not exist.", path=path)) from None
     except OSError as exc:
         raise SecretFileRefused(tr("The secret file {path} cannot be read ({reason}).",
                                    path=path, reason=exc.strerror or type(exc).__name__)) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)  # before fdopen, which refuses a folder with an error of its own
+        raise SecretFileRefused(tr("The secret file {path} is not a regular file (a folder, a pipe "
+                                   "or a device); name the file itself.", path=path))
     with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise SecretFileRefused(tr("The secret file {path} is not a file.", path=path))
         if os.name == "posix":
             # Windows has no owner/group/other bits: there the folder's permissions decide.
             if info.st_uid != os.geteuid():
@@ -115,7 +122,10 @@ def read_secret_file(path: str | os.PathLike[str]) -> dict[str, str]:
                     "The secret file {path} can be read or changed by other users (mode {mode}); "
                     "make it private with: chmod 600 {path}",
                     path=path, mode=f"{stat.S_IMODE(info.st_mode):04o}"))
-        data = file.read()
+        data = file.read(MAX_SECRET_FILE_BYTES + 1)
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise SecretFileRefused(tr("The secret file {path} is larger than 64 KiB: it is not a secret "
+                                   "file.", path=path))
     return _parse_secret_file(data, path)
 
 

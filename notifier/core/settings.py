@@ -171,6 +171,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("json.amount_field", str, "order_amount", "Amount field"),
     Setting("json.customer_field", str, "customer_name", "Customer field"),
     Setting("json.text_field", str, "content", "Text field"),
+    # What a kitchen ticket prints (docs/printing.md): a list of items, the remark, phone, address.
+    Setting("json.items_field", str, "items", "Items field",
+            help="A list of the order's dishes; empty: the messages carry none."),
+    Setting("json.item_fields", str, "name,quantity,price,notes", "Fields of each item", kind="list",
+            help="In this order: the dish's name, quantity, price and notes (e.g. dishName,count,price,spec)."),
+    Setting("json.remark_field", str, "remark", "Remark field"),
+    Setting("json.phone_field", str, "phone", "Phone field"),
+    Setting("json.address_field", str, "address", "Address field"),
     # Alerts
     Setting("alerts.notify_new_order", bool, True, "Notification for new orders"),
     Setting("alerts.notify_reminder", bool, True, "Notification for reminders"),
@@ -227,6 +235,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("printer.show_customer", bool, True, "Print the customer's name"),
     Setting("printer.show_phone", bool, True, "Print the customer's phone"),
     Setting("printer.mask_phone", bool, True, "Hide the middle digits of the phone"),
+    Setting("printer.show_address", bool, True, "Print the delivery address"),
     Setting("printer.show_qr", bool, True, "Print a QR code of the order's address",
             help="Uses the order address template (alerts.order_url)."),
     Setting("printer.timeout", int, 5, "Printer answer expected within (s)", minimum=1, maximum=60,

@@ -20,6 +20,7 @@ from typing import Any
 
 from notifier.core import i18n
 from notifier.core.events import OrderEvent, OrderKind
+from notifier.core.order_details import OrderDetails, OrderItem
 from notifier.core.text import plain
 
 LANGUAGES = ("zh_CN", "en")
@@ -279,6 +280,10 @@ def history_gap_announcement(language: str) -> str:
 
 
 def sample_event(kind: OrderKind = OrderKind.NEW_ORDER) -> OrderEvent:
-    """The made-up order the Test voice button reads, so the owner hears their own template."""
+    """The made-up order the Test voice button reads, so the owner hears their own template, and
+    the printer test page prints, so the owner sees the whole ticket."""
+    details = OrderDetails.of([OrderItem.of("宫保鸡丁", 1, "28.00"),
+                               OrderItem.of("米饭", 2, "2.00", "一份多加饭")], remark="少辣",
+                              phone="13800000000")
     return OrderEvent(kind=kind, order_id="1234", source="sample", order_number="1234",
-                      amount=Decimal("56.50"), customer="张三")
+                      amount=Decimal("56.50"), customer="张三", details=details)

@@ -52,7 +52,7 @@ class CoreBridge(QObject):
         if post:
             self._wake.emit()
 
-    def push_details(self, event: OrderEvent, _details: dict | None = None) -> None:
+    def push_details(self, event: OrderEvent) -> None:
         """Called by the intake on the source thread, after the details are on disk."""
         with self._lock:
             self._details.append(event)

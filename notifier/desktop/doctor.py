@@ -58,7 +58,7 @@ def printer_finding(settings) -> Finding:
     tickets wait for it. A separate function so the doctor and `--self-test` share it."""
     topic = "Printer"
     if settings["printer.print_on"] == "off":
-        return Finding(topic, OK, core_tr("printing is off (printer.print_on)"))
+        return Finding(topic, OK, core_tr("printing is off (Settings, Printer page)"))
     from notifier.desktop.printing import make_driver
 
     try:
@@ -87,9 +87,11 @@ def printer_finding(settings) -> Finding:
             queue.close()
     except Exception:  # noqa: BLE001
         pass
-    kind = settings["printer.kind"]
-    return Finding(topic, OK, core_tr("{kind} printer {printer} answers", kind=kind, printer=driver.label())
-                   + waiting)
+    from notifier.core.print_queue import printer_kind_text
+
+    return Finding(topic, OK, core_tr("the {kind} {printer} answers",
+                                      kind=printer_kind_text(settings["printer.kind"]),
+                                      printer=driver.label()) + waiting)
 
 
 def phone_finding(settings, *, send: bool = False, secrets=None) -> Finding:
@@ -238,6 +240,18 @@ def examine(settings, *, voices: bool = True, send_test: bool = False) -> list[F
                history=paths.ledger_file(), logs=paths.log_dir()),
         )
 
+    def program_files() -> Finding:
+        from notifier.core import paths
+
+        folder = paths.resources_dir()
+        missing = paths.missing_resources()
+        if missing:
+            return Finding("Program files", FAIL, core_tr(
+                "missing from {folder}: {names}; reinstall the program", folder=folder,
+                names=", ".join(missing)))
+        return Finding("Program files", OK, core_tr("icons, chimes and translations in {folder}",
+                                                    folder=folder))
+
     def login() -> Finding:
         from notifier.desktop import autostart
 
@@ -251,6 +265,7 @@ def examine(settings, *, voices: bool = True, send_test: bool = False) -> list[F
         ("Audio output", audio),
         ("Keyring", keyring),
         ("Files", files),
+        ("Program files", program_files),
         ("Start at login", login),
         ("Printer", lambda: printer_finding(settings)),
         ("Phone alerts", lambda: phone_finding(settings, send=send_test)),

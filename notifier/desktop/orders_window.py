@@ -47,12 +47,14 @@ from PySide6.QtWidgets import (
 )
 
 from notifier.core.events import OrderEvent, OrderKind
+from notifier.core.i18n import language
 from notifier.core.ledger import Ending, Ledger, LedgerEntry
 from notifier.core.order_links import order_url
 from notifier.core.settings import Settings
 from notifier.core.text import plain
 from notifier.desktop.hour_chart import HourChart
 from notifier.desktop.identity import give_icon
+from notifier.desktop.order_details_text import details_lines
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +182,7 @@ class OrdersModel(QAbstractTableModel):
             lines = [f"{self.kind_text(event.kind)} #{plain(event.display_number, 40)}"]
             if event.text:
                 lines.append(plain(event.text, 300))
+            lines.extend(details_lines(event.details, language(), event.currency))
             if entry.acknowledged and entry.acknowledged_at:
                 lines.append(self.tr("Acknowledged at %1").replace(
                     "%1", datetime.fromtimestamp(entry.acknowledged_at).strftime("%H:%M:%S")))

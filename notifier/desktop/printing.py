@@ -152,7 +152,7 @@ class PrintDesk(QObject):
         waiting = self.queue.waiting()
         return QCoreApplication.translate(
             "Printing", "Printer offline — {count} tickets waiting ({reason})").format(
-                count=waiting, reason=status.detail or status.state)
+                count=waiting, reason=status.detail or status.sentence())
 
     def _on_status(self, status: ConnectionStatus) -> None:
         if status.state is ConnState.CONNECTED or status.state is ConnState.STOPPED:

@@ -409,6 +409,7 @@ class SettingsDialog(QDialog):
         for key, field in self.fields.items():
             field.put(self.fixed.get(key, settings[key]))
         self.fields["connection.protocol"].editor.currentIndexChanged.connect(self._protocol_changed)
+        self.fields["printer.address"].editor_part.follow_kind(self.fields["printer.kind"].editor)
 
     def values(self) -> dict[str, Any]:
         """What is on screen, without the fixed values (Save keeps the file's own for those)."""

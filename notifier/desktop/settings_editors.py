@@ -4,7 +4,8 @@ Each editor owns its widgets and knows how to show a value of the setting's type
 read it back (`get`); `widget` is the part that takes focus and gets the red frame on an
 error, `line` what the dialog lays out. Which editor a setting gets is decided by its row in
 `settings_layout` (or by its type when the row does not say). Editors do no I/O, except the
-voice ones, which ask the announcer for engines and voices when the owner asks for them.
+voice ones, which ask the announcer for engines and voices when the owner asks for them, and
+the printer address, which lists the printers installed here off the GUI thread.
 """
 
 from __future__ import annotations
@@ -259,9 +260,80 @@ class VoiceEditor(Editor):
         self.widget.setEditText(str(value))
 
 
+def installed_printers() -> list[str]:
+    """The names of the printers installed on this computer (CUPS, the Windows spooler)."""
+    from PySide6.QtPrintSupport import QPrinterInfo
+
+    return list(QPrinterInfo.availablePrinterNames())
+
+
+class PrinterAddressEditor(Editor):
+    """Where the printer is: typed for a receipt printer (host:port, serial port, USB ids), or
+    for a printer of this computer picked from the ones installed here (empty: the default one).
+
+    The installed printers are listed off the GUI thread when the dialog opens (a stuck print
+    service must not freeze it); the drop-down follows the printer kind chosen above it."""
+
+    list_printers: Callable[[], list[str]] = staticmethod(installed_printers)
+
+    def __init__(self, spec: Setting, row: Row, parent: QWidget, **_kw):
+        from notifier.desktop.settings_io import in_background
+
+        self.combo = QComboBox(parent)
+        self.combo.setEditable(True)
+        self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.combo.setObjectName("printer_choice")
+        self.widget = self.combo.lineEdit()  # what is typed or picked; text, like a line field
+        self.line = self.combo
+        self.installed: list[str] | None = None  # None: still being listed
+        self._kind = ""
+        self._placeholder = row.placeholder
+        in_background(self.list_printers, self._listed, lambda _exc: [], "settings-printers")
+
+    def follow_kind(self, kind: QComboBox) -> None:
+        """Offer the installed printers while `kind` says "system", a typed address otherwise."""
+        kind.currentIndexChanged.connect(lambda _index: self._show_kind(kind.currentData()))
+        self._show_kind(kind.currentData())
+
+    def _listed(self, names: list[str]) -> None:
+        self.installed = list(names)
+        self._show_kind(self._kind)
+
+    def _show_kind(self, kind: str) -> None:
+        self._kind = kind
+        text = self.get()
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        if kind == "system":
+            self.combo.addItems(self.installed or [])
+            if self.installed is None:
+                placeholder = QCoreApplication.translate("SettingsDialog", "Looking for printers…")
+            elif self.installed:
+                placeholder = QCoreApplication.translate("SettingsDialog", "The default printer")
+            else:
+                placeholder = QCoreApplication.translate(
+                    "SettingsDialog", "No printer is installed on this computer")
+        else:
+            placeholder = {"escpos_serial": "/dev/ttyUSB0", "escpos_usb": "0416:5011"}.get(
+                kind, self._placeholder)
+        self.combo.setEditText(text)
+        self.combo.blockSignals(False)
+        self.widget.setPlaceholderText(placeholder)
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder = text
+        self._show_kind(self._kind)
+
+    def get(self) -> str:
+        return self.widget.text().strip()
+
+    def put(self, value: Any) -> None:
+        self.combo.setEditText(str(value))
+
+
 EDITORS: dict[str, type[Editor]] = {
     "time": TimeEditor, "path": PathEditor, "multiline": MultilineEditor,
-    "voice_engine": VoiceEditor, "voice_name": VoiceEditor,
+    "voice_engine": VoiceEditor, "voice_name": VoiceEditor, "printer_address": PrinterAddressEditor,
 }
 
 

@@ -44,7 +44,7 @@ class Row:
 
     `editor`: "" picks by type (check box, drop-down, spin box, slider, line); otherwise one of
     settings_editors.EDITORS ("time", "path", "multiline", "voice_engine", "voice_name",
-    "secret"). `label`/`hint`: None means the declaration's, translated. `by_protocol`: the
+    "printer_address", "secret"). `label`/`hint`: None means the declaration's, translated. `by_protocol`: the
     (placeholder, hint) for each protocol, where the field means different things per protocol.
     """
 
@@ -224,7 +224,8 @@ def _listed_rows() -> list[Row]:
             "escpos_serial": QCoreApplication.translate("SettingsDialog", "Receipt printer on a serial port (ESC/POS)"),
             "escpos_usb": QCoreApplication.translate("SettingsDialog", "Receipt printer on USB (ESC/POS)"),
             "system": QCoreApplication.translate("SettingsDialog", "A printer of this computer")}, hint=""),
-        Row("printer.address", "printer", "printer", placeholder="192.168.1.50:9100"),
+        Row("printer.address", "printer", "printer", editor="printer_address",
+            placeholder="192.168.1.50:9100"),
         Row("printer.paper", "printer", "printer", choices={
             "58mm": QCoreApplication.translate("SettingsDialog", "58 mm roll"),
             "80mm": QCoreApplication.translate("SettingsDialog", "80 mm roll"), "a4": "A4"}),
@@ -237,7 +238,9 @@ def _listed_rows() -> list[Row]:
         *(Row(key, "printer", "ticket") for key in (
             "printer.shop_name", "printer.show_time", "printer.show_items", "printer.show_remark",
             "printer.show_amount", "printer.show_customer", "printer.show_phone",
-            "printer.mask_phone", "printer.show_qr")),
+            "printer.mask_phone", "printer.show_address")),
+        Row("printer.show_qr", "printer", "ticket", hint=QCoreApplication.translate(
+            "SettingsDialog", "The QR code opens the order page set on the Alerts page.")),
         Row("printer.timeout", "printer", "advanced"),
         Row("general.language", "general", "general", choices={
             "system": QCoreApplication.translate("SettingsDialog", "Same as the system"), "zh_CN": "中文", "en": "English"}),

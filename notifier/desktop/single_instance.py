@@ -5,10 +5,15 @@ later launch connects, says "show", waits for "ok" and exits 0, and the first on
 window. The name is derived from the settings folder, so a portable install or a test with its
 own NOTIFIER_HOME is its own instance.
 
-Linux and macOS: a Unix socket in the user's own runtime folder ($XDG_RUNTIME_DIR; else Qt's temp
-folder, which is per-user on macOS), served by QSocketNotifier on the main thread. Importing
-QtNetwork for QLocalServer would add ~3 MB to a process that idles in the tray all day.
-Windows: QLocalServer (a named pipe).
+Linux and macOS: a Unix socket in a folder only this user can enter, served by QSocketNotifier
+on the main thread: $XDG_RUNTIME_DIR when it is the user's own (0700), else
+`<temp>/order-notifier-<uid>`, made 0700 and checked to be ours (not a link, nobody else may
+enter), else the notifier's private data folder. A name in the shared temp folder itself would
+be predictable: another user binding it first made a launch hand over to *them* and exit
+"already running". Both ends also check the other's uid (SO_PEERCRED / LOCAL_PEERCRED), so a
+socket of another user is never taken for ours. Importing QtNetwork for QLocalServer would add
+~3 MB to a process that idles in the tray all day. Windows: QLocalServer (a named pipe, user
+access only).
 
 Besides "show", a running instance answers questions (`answer(...)` registers them; `ask()` asks):
 `notifier doctor` asks "voice-status" instead of opening a speech engine of its own, which would
@@ -23,6 +28,8 @@ import hashlib
 import logging
 import os
 import socket
+import stat
+import struct
 import sys
 import tempfile
 from collections.abc import Callable
@@ -47,11 +54,60 @@ def instance_name() -> str:
     return f"order-notifier-{digest}"
 
 
-def socket_path(name: str) -> str:
-    """Where the Unix-socket endpoint listens: a folder only this user can enter, if there is one."""
+def _owner_only(folder: str) -> bool:
+    """A real folder (not a link) of this user that nobody else may enter or change."""
+    try:
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()
+            and not info.st_mode & 0o077)
+
+
+def socket_folder() -> str:
+    """A folder only this user can enter, for the socket (see the module docstring)."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    folder = runtime if runtime and os.path.isdir(runtime) else QDir.tempPath()
-    return os.path.join(folder, name)
+    if runtime and _owner_only(runtime):
+        return runtime
+    folder = os.path.join(QDir.tempPath(), f"order-notifier-{os.geteuid()}")
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            info = os.lstat(folder)
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+                os.chmod(folder, 0o700)  # ours, made open by something else: close it
+    except OSError:
+        pass
+    if _owner_only(folder):
+        return folder
+    log.warning("%s is not this user's own folder; the single-instance socket goes in the data "
+                "folder", folder)
+    return str(paths.data_dir())
+
+
+def socket_path(name: str) -> str:
+    """Where the Unix-socket endpoint listens."""
+    return os.path.join(socket_folder(), name)
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a Unix socket; None where it cannot be asked."""
+    try:
+        if hasattr(socket, "SO_PEERCRED"):  # Linux: struct ucred {pid, uid, gid}
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            return struct.unpack("3i", creds)[1]
+        if hasattr(socket, "LOCAL_PEERCRED"):  # macOS, BSD: struct xucred {version, uid, …}
+            creds = sock.getsockopt(0, socket.LOCAL_PEERCRED, 76)
+            return struct.unpack_from("2I", creds)[1]
+    except OSError:
+        return None
+    return None
+
+
+def same_user(sock: socket.socket) -> bool:
+    uid = peer_uid(sock)
+    return uid is None or uid == os.geteuid()
 
 
 class SingleInstance(QObject):
@@ -114,6 +170,10 @@ class _UnixEndpoint:
                 sock.connect(self.path)
             except OSError:  # nobody there (or a stale file a crashed instance left)
                 return False
+            if not same_user(sock):
+                log.warning("the single-instance socket %s belongs to another user; ignoring it",
+                            self.path)
+                return False
             try:
                 sock.sendall((message + "\n").encode())
                 # Wait for the first instance's reply, so we exit only once it has the message.
@@ -128,6 +188,8 @@ class _UnixEndpoint:
             try:
                 sock.connect(self.path)
             except OSError:
+                return None
+            if not same_user(sock):
                 return None
             answer = bytearray()
             try:
@@ -178,6 +240,11 @@ class _UnixEndpoint:
             except OSError as exc:
                 log.warning("single-instance accept failed: %s", exc)
                 return
+            if not same_user(client):
+                log.warning("refused a single-instance connection from another user (uid %s)",
+                            peer_uid(client))
+                client.close()
+                continue
             client.setblocking(False)
             fd = client.fileno()
             notifier = QSocketNotifier(fd, QSocketNotifier.Type.Read, self.owner)

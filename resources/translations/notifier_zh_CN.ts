@@ -146,6 +146,25 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     </message>
 </context>
 <context>
+    <name>OrderDetails</name>
+    <message>
+        <source>…and %1 more items</source>
+        <translation>……另有 %1 个菜品</translation>
+    </message>
+    <message>
+        <source>Remark: %1</source>
+        <translation>备注：%1</translation>
+    </message>
+    <message>
+        <source>Phone: %1</source>
+        <translation>电话：%1</translation>
+    </message>
+    <message>
+        <source>Address: %1</source>
+        <translation>地址：%1</translation>
+    </message>
+</context>
+<context>
     <name>OrdersModel</name>
     <message>
         <source>Time</source>
@@ -445,6 +464,18 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>列出语音</translation>
     </message>
     <message>
+        <source>Looking for printers…</source>
+        <translation>正在查找打印机…</translation>
+    </message>
+    <message>
+        <source>The default printer</source>
+        <translation>默认打印机</translation>
+    </message>
+    <message>
+        <source>No printer is installed on this computer</source>
+        <translation>本机没有安装打印机</translation>
+    </message>
+    <message>
         <source>Saved — type to replace</source>
         <translation>已保存 — 输入新值可替换</translation>
     </message>
@@ -671,6 +702,10 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>A printer without a Chinese font prints garbled text: choose “Drawn as a picture” (slower).</source>
         <translation>没有中文字库的打印机会打出乱码：请选择“画成图片”（较慢）。</translation>
+    </message>
+    <message>
+        <source>The QR code opens the order page set on the Alerts page.</source>
+        <translation>扫码打开“提醒”页中设置的订单页面。</translation>
     </message>
     <message>
         <source>Same as the system</source>

@@ -16,7 +16,6 @@ straight to the printer (no ledger, no queue). Prints the load average before an
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pwd
 import socket
@@ -30,6 +29,7 @@ from pathlib import Path
 from notifier.core.escpos_printer import render_escpos
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
+from notifier.core.order_details import OrderDetails, OrderItem
 from notifier.core.print_queue import PrintQueue
 from notifier.core.print_worker import PrintWorker, network_driver
 from notifier.core.settings import Settings
@@ -37,13 +37,13 @@ from notifier.core.ticket import build_ticket
 from tests.fakes.escpos_server import EscposPrinterServer
 from tests.fakes.util import wait_until
 
-RAW = json.dumps({"items": [{"name": "宫保鸡丁", "quantity": 2}, {"name": "米饭", "qty": 3}],
-                  "remark": "少辣", "phone": "13812345678"}, ensure_ascii=False)
+DETAILS = OrderDetails.of([OrderItem.of("宫保鸡丁", 2), OrderItem.of("米饭", 3)], remark="少辣",
+                          phone="13812345678")
 
 
 def order(n: int) -> OrderEvent:
     return OrderEvent(OrderKind.NEW_ORDER, str(n), "json", "shop", order_number=f"1798{n:09d}",
-                      amount=Decimal("56.50"), customer="张三", raw=RAW)
+                      amount=Decimal("56.50"), customer="张三", details=DETAILS)
 
 
 def summary(samples: list[float]) -> str:

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from notifier.core.events import OrderEvent, OrderKind
+from notifier.core.order_details import MAX_ITEMS, OrderDetails, OrderItem
 from notifier.core.settings import Settings
 from notifier.core.sources.decoding import NotAnOrder
 from notifier.core.sources.json_mapping import FieldMapping
@@ -103,6 +104,54 @@ def test_a_mapping_with_kind_field_and_nested_paths():
     del message["event"]
     with pytest.raises(NotAnOrder, match="no kind field"):
         mapping.decode(json.dumps(message), source="json", server="s")
+
+
+# -- the order's details: each decoder fills them -----------------------------------------
+
+
+def test_a_json_mapping_reads_items_remark_phone_and_address_where_the_settings_say():
+    mapping = FieldMapping.from_settings(Settings({
+        "json.items_field": "order.lines", "json.item_fields": "dishName,count,unitPrice,spec",
+        "json.remark_field": "order.memo", "json.phone_field": "buyer.tel",
+        "json.address_field": "buyer.addr"}))
+    message = {"order_id": 8, "order": {"memo": "少辣", "lines": [
+        {"dishName": "牛肉面", "count": "2", "unitPrice": 18, "spec": "大份"},
+        {"dishName": "", "count": 1}, {"count": 3}, "Tea", {"dishName": {"x": 1}}]},
+        "buyer": {"tel": 13812345678, "addr": "幸福路 8 号"}}
+    details = mapping.decode(json.dumps(message), source="json", server="s").details
+    assert details == OrderDetails.of([OrderItem("牛肉面", 2, Decimal("18.00"), "大份"), OrderItem("Tea")],
+                                      remark="少辣", phone="13812345678", address="幸福路 8 号")
+
+
+def test_a_json_mapping_keeps_the_first_items_and_counts_the_rest():
+    message = {"order_id": 1, "items": [{"name": f"d{n}", "quantity": 1} for n in range(MAX_ITEMS + 55)]}
+    details = FieldMapping().decode(json.dumps(message), source="json", server="s").details
+    assert len(details.items) == MAX_ITEMS and details.more_items == 55
+    assert FieldMapping().decode('{"order_id": 1, "items": "not a list"}', source="json",
+                                 server="s").details == OrderDetails()
+
+
+def test_sky_take_out_details_and_pulled_records_become_the_same_details():
+    answer = {"id": 5, "number": "17000000005", "amount": 60.0, "remark": "不要香菜",
+              "phone": "13800000000", "address": "北京市朝阳区", "orderDishes": "宫保鸡丁*2;米饭*1;",
+              "orderDetailList": [{"name": "宫保鸡丁", "number": 2, "amount": 28.0, "dishFlavor": "微辣"},
+                                  {"name": "米饭", "number": 1, "amount": 4.0, "dishFlavor": None}]}
+    details = event_from_record(answer, server="s").details
+    assert details.items == (OrderItem("宫保鸡丁", 2, Decimal("28.00"), "微辣"),
+                             OrderItem("米饭", 1, Decimal("4.00")))
+    assert (details.remark, details.phone, details.address) == ("不要香菜", "13800000000", "北京市朝阳区")
+    pulled = event_from_record({**answer, "orderDetailList": None}, server="s").details
+    assert [(i.name, i.quantity) for i in pulled.items] == [("宫保鸡丁", 2), ("米饭", 1)]
+
+
+def test_amqp_messages_carry_their_details_through_the_same_mapping():
+    from notifier.core.sources.amqp import AmqpSource
+
+    source = AmqpSource(Settings({"connection.protocol": "amqp", "connection.url": "amqp://u@h/v"}),
+                        lambda *_a, **_k: True, lambda _s: None, None)
+    body = json.dumps({"order_id": 3, "items": [{"name": "饺子", "quantity": 20}], "remark": "醋多点"})
+    details = source.decode(body.encode()).details
+    assert details.items == (OrderItem("饺子", 20),) and details.remark == "醋多点"
 
 
 def test_numeric_kind_values_match_their_text():

@@ -25,6 +25,7 @@ from notifier.core.ledger import (
     Ledger,
     LedgerError,
 )
+from notifier.core.order_details import OrderDetails, OrderItem
 
 
 class Clock:
@@ -33,6 +34,14 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+# The events table as schema version 2 made it (later versions add columns in place).
+EVENTS_V2 = (
+    "id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, order_id TEXT NOT NULL,"
+    " order_number TEXT, amount TEXT, currency TEXT NOT NULL, customer TEXT, text TEXT,"
+    " occurred_at TEXT NOT NULL, received_at REAL NOT NULL, source TEXT NOT NULL, server TEXT NOT NULL,"
+    " event_id TEXT, raw TEXT NOT NULL, acknowledged_at REAL, told_at REAL")
 
 
 def order(order_id: str = "1001", **kw) -> OrderEvent:
@@ -349,22 +358,63 @@ def test_how_each_alert_ended_is_kept_with_when(tmp_path):
     book.end_order("skytakeout", "shop:8080", "2", Ending.CANCELLED)
     assert book.find(order("2").key).ended_how == Ending.CANCELLED
     assert [e.event.order_id for e in book.recent(ended_how=Ending.CANCELLED)] == ["2"]
-    book.set_details("skytakeout", "shop:8080", "3", {"items": ["宫保鸡丁*1"]})
+    book.set_details("skytakeout", "shop:8080", "3", OrderDetails.of([OrderItem.of("宫保鸡丁", 1)]))
     book.close()
     again = Ledger(tmp_path / "l.sqlite3")
-    assert again.find(order("3").key).details == {"items": ["宫保鸡丁*1"]}
+    assert again.find(order("3").key).event.details.items == (OrderItem("宫保鸡丁", 1),)
     again.close()
+
+
+def test_an_order_is_stored_with_its_details_and_read_back_the_same(tmp_path):
+    details = OrderDetails.of(
+        [OrderItem.of("宫保鸡丁", 2, "28.00", "微辣"), OrderItem.of("米饭", 3)]
+        + [OrderItem.of(f"dish {n}") for n in range(300)],
+        remark="少辣 🌶️", phone="13812345678", address="幸福路 8 号")
+    book = Ledger(tmp_path / "l.sqlite3")
+    book.record(order("1", details=details))
+    book.record(order("2"))
+    book.close()
+    again = Ledger(tmp_path / "l.sqlite3")
+    assert again.find(order("1").key).event.details == details
+    assert again.find(order("1").key).event.details.item_count == 302
+    assert not again.find(order("2").key).event.details
+    again.close()
+
+
+def test_a_ledger_file_of_schema_3_keeps_the_sky_take_out_details_it_had(tmp_path):
+    """Version 3 kept sky-take-out's details as the admin API named them (items with `number`
+    and `amount`); after the upgrade a reprint of such an order still lists its dishes."""
+    path = tmp_path / "ledger.sqlite3"
+    kept = ('{"amount": 88.0, "consignee": "张三", "remark": "少辣", "phone": "13812345678", '
+            '"address": "北京市朝阳区", "orderDishes": "宫保鸡丁*2;", "status": 2, '
+            '"items": [{"name": "宫保鸡丁", "number": 2, "amount": 28.0}, {"name": null}]}')
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(
+            f"CREATE TABLE events ({EVENTS_V2}, ended_how TEXT, ended_at REAL, end_reason TEXT,"
+            " details TEXT);"
+            "INSERT INTO events VALUES (1, 'k1', 'new_order', '7', '1001', '88.00', 'CNY', '张三', NULL,"
+            " '2026-01-01T00:00:00+00:00', 1.0, 'skytakeout', 's:1', NULL, '{}', NULL, 1.0, NULL, NULL,"
+            f" NULL, '{kept}');"
+            "INSERT INTO events VALUES (2, 'k2', 'new_order', '8', '1002', NULL, 'CNY', NULL, NULL,"
+            " '2026-01-01T00:00:00+00:00', 1.0, 'skytakeout', 's:1', NULL, '{}', NULL, 1.0, NULL, NULL,"
+            " NULL, 'not json');"
+            "PRAGMA user_version=3;")
+    book = Ledger(path)
+    details = book.find("k1").event.details
+    assert details == OrderDetails.of([OrderItem.of("宫保鸡丁", 2, "28.00")], remark="少辣",
+                                      phone="13812345678", address="北京市朝阳区")
+    assert not book.find("k2").event.details  # unreadable: nothing, and the file still opens
+    book.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert db.execute("SELECT details FROM events WHERE id=2").fetchone() == (None,)
 
 
 def test_a_ledger_file_of_schema_2_gains_the_endings_and_keeps_its_told_marks(tmp_path):
     path = tmp_path / "ledger.sqlite3"
     with closing(sqlite3.connect(path)) as db:
         db.executescript(
-            "CREATE TABLE events (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,"
-            " order_id TEXT NOT NULL, order_number TEXT, amount TEXT, currency TEXT NOT NULL,"
-            " customer TEXT, text TEXT, occurred_at TEXT NOT NULL, received_at REAL NOT NULL,"
-            " source TEXT NOT NULL, server TEXT NOT NULL, event_id TEXT, raw TEXT NOT NULL,"
-            " acknowledged_at REAL, told_at REAL);"
+            f"CREATE TABLE events ({EVENTS_V2});"
             "INSERT INTO events VALUES (1, 'k1', 'new_order', '7', NULL, NULL, 'CNY', NULL, NULL,"
             " '2026-01-01T00:00:00+00:00', 1.0, 'skytakeout', 's:1', NULL, '{}', NULL, NULL);"
             "PRAGMA user_version=2;")

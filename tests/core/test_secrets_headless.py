@@ -53,6 +53,15 @@ def _sees_an_order(listener: ListenerProcess, port: int, shop, order_id: str) ->
     assert shop.client_token not in output and "Traceback" not in output
 
 
+def listen_once(secret_file: Path) -> subprocess.CompletedProcess:
+    """`notifier listen` with this secret file, in English, until it exits (it must, at once)."""
+    return subprocess.run(
+        [sys.executable, "-m", "notifier", "listen", "--protocol", "notifier", "--url", "ws://127.0.0.1:9/",
+         "--shop", "noodle", "--set", f"secrets.file={secret_file}"],
+        capture_output=True, text=True, timeout=30, cwd=REPO,
+        env={**os.environ, **NO_KEYRING, "PYTHONPATH": str(REPO), "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"})
+
+
 def _private_file(path: Path, text: str, mode: int = 0o600) -> Path:
     path.write_text(text, encoding="utf-8")
     path.chmod(mode)
@@ -79,11 +88,7 @@ def test_a_listener_without_a_keyring_takes_its_token_from_its_secret_file(serve
 def test_a_secret_file_others_can_reach_is_refused_in_a_sentence(tmp_path, notifier_home, mode):
     token = "tok-" + os.urandom(8).hex()
     secret_file = _private_file(tmp_path / "secrets.toml", f'notifier_token = "{token}"\n', mode)
-    done = subprocess.run(
-        [sys.executable, "-m", "notifier", "listen", "--protocol", "notifier", "--url", "ws://127.0.0.1:9/",
-         "--shop", "noodle", "--set", f"secrets.file={secret_file}"],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
-        env={**os.environ, **NO_KEYRING, "PYTHONPATH": str(REPO), "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"})
+    done = listen_once(secret_file)
     assert done.returncode == 2
     assert done.stderr.strip() == (
         f"The secret file {secret_file} can be read or changed by other users (mode {mode:04o}); "
@@ -117,3 +122,20 @@ def test_a_broken_secret_file_line_is_named_by_number_without_its_content(tmp_pa
     assert "s3cr3t" not in str(refused.value)
     with pytest.raises(SecretFileRefused, match="does not exist"):
         read_secret_file(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
+def test_a_secret_file_that_is_not_a_regular_file_is_refused_at_once(tmp_path, notifier_home, kind):
+    """Found: a FIFO as secrets.file made `notifier listen` wait forever for a writer."""
+    if kind == "fifo":
+        target = tmp_path / "secrets.fifo"
+        os.mkfifo(target, 0o600)
+    elif kind == "folder":
+        target = tmp_path / "secrets.d"
+        target.mkdir(mode=0o700)
+    else:
+        target = Path("/dev/zero")
+    done = listen_once(target)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"The secret file {target} is not a regular file (a folder, a pipe "
+                                   "or a device); name the file itself.")

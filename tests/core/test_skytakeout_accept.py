@@ -205,9 +205,10 @@ def test_the_details_are_kept_in_the_ledger(double, run_source, ledger):
     running.wait_state(ConnState.CONNECTED)
     double.wait_for_clients()
     record, event = paid_order(double, running, amount="88.00", remark="少辣")
-    wait_until(lambda: ledger.find(event.key).details is not None, 5)
+    wait_until(lambda: ledger.find(event.key).event.details, 5)
+    details = ledger.find(event.key).event.details
+    assert details.remark == "少辣" and details.items[0].name == "宫保鸡丁"
     entry = ledger.find(event.key)
-    assert entry.details["remark"] == "少辣" and entry.details["items"][0]["name"] == "宫保鸡丁"
     assert str(entry.event.amount) == "88.00"  # the orders window shows what the details said
 
 

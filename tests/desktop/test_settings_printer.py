@@ -65,3 +65,57 @@ def test_print_test_page_on_a_printer_that_is_not_there_says_why(dialog, printer
     dialog.findChild(QPushButton, "print_test_page").click()
     qtbot.waitUntil(lambda: dialog.print_result.text().startswith("✗"), timeout=15_000)
     assert len(dialog.print_result.text()) > 5 and "Traceback" not in dialog.print_result.text()
+
+
+def _cups_queue_ready() -> bool:
+    import shutil
+    import subprocess
+
+    if not shutil.which("lpstat"):
+        return False
+    done = subprocess.run(["lpstat", "-p", "PDF"], capture_output=True, text=True, timeout=10)
+    return done.returncode == 0 and "enabled" in done.stdout
+
+
+def test_a_system_printer_is_picked_from_the_printers_installed_here(dialog, qtbot):
+    """Found: the system-printer setting was a free-text box with no list of the printers."""
+    if not _cups_queue_ready():
+        pytest.fail("no CUPS queue PDF: run .ci/setup.d/60-cups.sh")
+    kind = dialog.fields["printer.kind"].editor
+    kind.setCurrentIndex(kind.findData("system"))
+    address = dialog.fields["printer.address"].editor_part
+    qtbot.waitUntil(lambda: address.installed is not None, timeout=10_000)
+    names = [address.combo.itemText(i) for i in range(address.combo.count())]
+    assert "PDF" in names, names
+    assert address.widget.placeholderText() == "The default printer"
+    address.combo.setCurrentIndex(names.index("PDF"))
+    assert dialog.values()["printer.address"] == "PDF"
+    kind.setCurrentIndex(kind.findData("escpos_network"))
+    assert address.combo.count() == 0, "a network printer's address is typed, not picked"
+    assert address.widget.placeholderText() == "192.168.1.50:9100"
+    assert dialog.values()["printer.address"] == "PDF", "what was entered stays"
+
+
+def test_the_printer_page_and_the_doctor_name_no_setting_under_chinese(qapp, qtbot, printer):
+    """Found: `escpos_network` and `alerts.order_url` shown to a Chinese shop owner."""
+    from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel
+
+    from notifier.core import i18n
+    from notifier.desktop.doctor import printer_finding
+
+    install_translators(qapp, "zh_CN")
+    try:
+        made = SettingsDialog(Settings({"general.language": "zh_CN"}), MemorySecrets())
+        page = made._sections[("printer", "printer")].parentWidget()
+        texts = [w.text() for w in page.findChildren(QLabel) + page.findChildren(QAbstractButton)]
+        texts += [box.itemText(i) for box in page.findChildren(QComboBox) for i in range(box.count())]
+        texts += [made.fields["printer.address"].editor.placeholderText()]
+        made.close()
+        on = Settings({"printer.print_on": "new_order", "printer.address": printer.address})
+        texts += [printer_finding(Settings()).line(), printer_finding(on).line()]
+    finally:
+        install_translators(qapp, "en")
+        i18n.set_language("en")
+    internal = [t for t in texts if any(word in t for word in ("escpos", "alerts.", "printer.", "order_url"))]
+    assert not internal, internal
+    assert "网络小票打印机 127.0.0.1:" in texts[-1] and "未开启打印" in texts[-2]

@@ -7,7 +7,6 @@ as a source stores them; tickets come out at the printer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +15,8 @@ import pytest
 
 from notifier.core import i18n
 from notifier.core.events import OrderEvent, OrderKind
-from notifier.core.ledger import Ledger
+from notifier.core.ledger import Ending, Ledger
+from notifier.core.order_details import OrderDetails, OrderItem
 from notifier.core.print_queue import PrintQueue
 from notifier.core.print_worker import PrintWorker, network_driver
 from notifier.core.settings import Settings
@@ -28,13 +28,14 @@ pytestmark = pytest.mark.e2e
 ORDER_URL = "http://admin.example/#/order?orderId={order_id}"
 
 
+DETAILS = OrderDetails.of([OrderItem.of("宫保鸡丁", 2), OrderItem.of("米饭", 3)],
+                          remark="少辣，多放葱", phone="13812345678")
+
+
 def order(n: int, *, kind: OrderKind = OrderKind.NEW_ORDER) -> OrderEvent:
     number = f"17982412{n:05d}"
-    raw = json.dumps({"order_id": str(n), "items": [{"name": "宫保鸡丁", "quantity": 2},
-                                                    {"name": "米饭", "qty": 3}],
-                      "remark": "少辣，多放葱", "phone": "13812345678"}, ensure_ascii=False)
     return OrderEvent(kind, str(n), "json", "shop", order_number=number,
-                      amount=Decimal("56.50") + n, customer="张三", raw=raw)
+                      amount=Decimal("56.50") + n, customer="张三", details=DETAILS)
 
 
 @pytest.fixture
@@ -102,8 +103,9 @@ def test_a_new_order_prints_a_chinese_ticket_with_qr_and_cut(printer, shop_facto
     assert lines[0] == "老王面馆"
     assert lines[1] == "新订单"
     assert lines[2] == "#1798241200007"
-    # The last four digits, which the voice says and the counter calls, are the biggest: 3x3.
-    assert b"\x1d!\x220007" in ticket.raw
+    # The last four digits, which the voice says and the counter calls, are the biggest: 3x3
+    # (GS !), with the double-byte font's double size (FS !) for printers that use it.
+    assert b"\x1d!\x22\x1c!\x0c0007" in ticket.raw
     assert any(line.startswith("宫保鸡丁") and line.endswith("x2") for line in lines)
     assert any(line.startswith("米饭") and line.endswith("x3") for line in lines)
     assert "备注：少辣，多放葱" in lines
@@ -189,3 +191,99 @@ def test_print_test_command_prints_a_test_ticket_and_says_so(printer, tmp_path):
     failed = subprocess.run(base, capture_output=True, text=True, timeout=60, env=env)
     assert failed.returncode == 1
     assert failed.stderr.strip().startswith("未能在 127.0.0.1:") and "Traceback" not in failed.stderr
+
+
+def test_a_printer_that_goes_offline_after_each_ticket_gets_each_ticket_once(printer, shop_factory, chinese):
+    """Found: a printer reporting offline after receiving each ticket (cover opened) was sent
+    the same ticket 15 times in 27 s, 14 of them marked 补打. It prints its buffer when the cover
+    closes: each ticket goes out once, and "offline" is said meanwhile."""
+    printer.offline_after_ticket = 1.5
+    shop = shop_factory(printer.address)
+    shop.worker.hold_poll_s = 0.1
+    shop.worker.start()
+    for n in range(1, 4):
+        shop.store(order(n))
+    wait_until(lambda: shop.queue.waiting() == 0, 20)
+    tickets = printer.tickets()
+    numbers = [next(line for line in t.lines if line.startswith("#")) for t in tickets]
+    assert numbers == [f"#17982412{n:05d}" for n in range(1, 4)], "each once, in order"
+    assert not any("补打" in t.text for t in tickets)
+    said = i18n.tr("The printer reports that it is offline (cover open or an error).")
+    offline = [s for s in shop.statuses if s.state == "waiting" and s.detail == said]
+    assert len(offline) >= 3, "the owner is told while each ticket waits in the printer"
+    assert printer.connections == 1, "nothing was dropped and sent again"
+
+
+def test_a_printer_switched_off_while_it_holds_a_ticket_gets_it_once_more_marked_reprint(
+        printer, shop_factory, chinese):
+    """Its buffer may be gone with the power: the ticket is sent again, once, when the printer
+    reports ready, marked 补打; not while it still reports offline."""
+    printer.offline_after_ticket = 30
+    shop = shop_factory(printer.address)
+    shop.worker.hold_poll_s = 0.1
+    shop.worker.start()
+    shop.store(order(5))
+    printer.wait_for_tickets(1)
+    wait_until(lambda: printer.status_requests >= 3, 10)  # asked, held, asked again: not resent
+    printer.cut_power()
+    wait_until(lambda: printer.connections >= 3, 10, message="reconnects, finds it offline, retries")
+    assert len(printer.tickets()) == 1, "nothing sent to a printer that says it is offline"
+    printer.offline_after_ticket = 0.2
+    printer.close_cover()
+    reprint = printer.wait_for_tickets(2, timeout=15)[1]
+    assert "新订单 （补打）" in reprint.lines
+    wait_until(lambda: shop.queue.waiting() == 0, 10)
+    assert len(printer.tickets()) == 2
+
+
+def test_a_cancelled_order_the_kitchen_has_gets_a_void_ticket_on_that_printer(printer, shop_factory, chinese):
+    """Found: a customer's cancellation was a popup only; the kitchen kept cooking."""
+    shop = shop_factory(printer.address, **{"printer.copies": 2})
+    shop.worker.start()
+    shop.store(order(8))
+    printer.wait_for_tickets(2)
+    cancel = OrderEvent(OrderKind.CANCELLED, "8", "json", "shop", text="不想要了")
+    shop.store(cancel)
+    void = printer.wait_for_tickets(3)[2]
+    assert void.lines[0] == "老王面馆" and void.lines[1] == "作废 · 订单已取消"
+    assert "#1798241200008" in void.lines
+    assert "顾客已取消此订单，请停止制作。" in void.lines
+    assert any(line.startswith("宫保鸡丁") for line in void.lines), "what to stop making"
+    assert void.qr_contents == [] and not any(line.startswith("金额") for line in void.lines)
+    wait_until(lambda: shop.queue.waiting() == 0, 5)
+    # One void per printer, however many copies and cancellations: the status poll ending the
+    # order as cancelled afterwards adds nothing.
+    shop.ledger.end_order("json", "shop", "8", Ending.CANCELLED, "不想要了")
+    assert shop.queue.waiting() == 0, "a job would be queued by the ending's own transaction"
+    assert [key for key, _state, _n in shop.queue.jobs()] == [
+        "json|shop|new_order|8|order|1", "json|shop|new_order|8|order|2",
+        f"json|shop|new_order|8|void|escpos_network:{printer.address}"]
+
+
+def test_an_order_ended_as_cancelled_elsewhere_gets_a_void_ticket_with_the_reason(printer, shop_factory, chinese):
+    shop = shop_factory(printer.address)
+    shop.worker.start()
+    shop.store(order(9))
+    printer.wait_for_tickets(1)
+    # Sky-take-out's status poll: the order left the waiting list, cancelled with a reason.
+    shop.ledger.end_order("json", "shop", "9", Ending.CANCELLED, "商家太忙")
+    shop.worker.wake()
+    void = printer.wait_for_tickets(2)[1]
+    assert void.lines[1] == "作废 · 订单已取消" and "原因：商家太忙" in void.lines
+
+
+def test_a_cancelled_order_whose_ticket_still_waits_is_never_printed(printer, shop_factory):
+    address = printer.address
+    printer.refuse()
+    shop = shop_factory(address)
+    shop.worker.start()
+    shop.store(order(10))
+    shop.store(order(11))
+    shop.store(OrderEvent(OrderKind.CANCELLED, "10", "json", "shop"))
+    assert shop.queue.waiting() == 1, "the cancelled order's ticket is dropped, not voided"
+    printer.come_back()
+    (ticket,) = printer.wait_for_tickets(1, timeout=20)
+    assert "#1798241200011" in ticket.lines
+    wait_until(lambda: shop.queue.waiting() == 0, 5)
+    assert len(printer.tickets()) == 1
+    assert shop.queue.jobs("dropped") == [("json|shop|new_order|10|order|1", "dropped", 0)]

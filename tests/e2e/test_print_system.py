@@ -9,7 +9,6 @@ NOTIFIER_WRITE_DOCS=1 also renders the ticket to docs/printing-ticket-80mm.png (
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
@@ -23,6 +22,7 @@ import pytest
 
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
+from notifier.core.order_details import OrderDetails, OrderItem
 from notifier.core.print_queue import PrintQueue
 from notifier.core.settings import Settings
 from tests.fakes.util import wait_until
@@ -64,10 +64,13 @@ def test_an_order_prints_on_the_system_printer_as_a_readable_ticket(cups, chines
     from notifier.desktop.printing import PrintDesk
 
     number = f"17{int(time.time() * 1000) % 10**11:011d}"
-    raw = json.dumps({"items": [{"name": "宫保鸡丁", "quantity": 2}, {"name": "酸辣汤", "qty": 1}],
-                      "remark": "不要香菜", "phone": "13812345678"}, ensure_ascii=False)
+    remark = "不要香菜，" + "多放葱，" * 40 + "谢谢"  # 167 characters: wrapped, printed whole
+    details = OrderDetails.of([OrderItem.of("宫保鸡丁", 2), OrderItem.of("酸辣汤", 1),
+                               OrderItem.of("🌶️🌶️🌶️ 水煮牛肉", 1, notes="牛肉要嫩")]
+                              + [OrderItem.of(f"小菜{n:02d}", 1) for n in range(40)],
+                              remark=remark, phone="13812345678", address="幸福路 8 号 3 单元")
     event = OrderEvent(OrderKind.NEW_ORDER, number, "json", "shop", order_number=number,
-                       amount=Decimal("88.50"), customer="张三", raw=raw)
+                       amount=Decimal("88.50"), customer="张三", details=details)
     settings = Settings({"printer.print_on": "new_order", "printer.kind": "system",
                          "printer.address": QUEUE, "printer.paper": "80mm",
                          "printer.shop_name": "老王面馆",
@@ -92,8 +95,11 @@ def test_an_order_prints_on_the_system_printer_as_a_readable_ticket(cups, chines
         text = unicodedata.normalize("NFKC", text)
         assert number[-4:] in text and number[:-4] in text
         assert "宫保鸡丁" in text and "x2" in text and "酸辣汤" in text
+        assert "[辣椒×3] 水煮牛肉" in text and "(牛肉要嫩)" in text
+        assert all(f"小菜{n:02d}" in text for n in range(40)), "every dish"
         assert "88.50" in text
-        assert "不要香菜" in text
+        assert unicodedata.normalize("NFKC", remark) in "".join(text.split()), "the whole remark"
+        assert "地址:幸福路 8 号 3 单元" in text
         assert "138****5678" in text and "13812345678" not in text
         png = tmp_path / "ticket"
         subprocess.run(["pdftoppm", "-png", "-r", "110", "-singlefile", str(pdfs[0]), str(png)],

@@ -5,6 +5,10 @@ reads, and answers the real-time status requests (DLE EOT 1 / 4). It can also mi
 shop printers do: `refuse()` (switched off: connection refused), `hang()` (accepts and never
 reads, like a jammed print server) and `come_back()`; what a hung printer never read is lost, as
 on a printer that is power-cycled. `out_of_paper` makes it report an empty roll.
+`offline_after_ticket = S` makes it report itself offline (cover open) for S seconds after each
+ticket it reads, as a printer whose cover is opened right after printing; what it read stays
+printed (a real printer prints its buffer when the cover closes). `cut_power()` drops the
+connection it serves, as a printer switched off.
 
 `tickets()` cuts the recorded stream at each paper cut and decodes a ticket's text as GB18030
 with the commands removed, so tests compare what a person would read.
@@ -53,7 +57,7 @@ def qr_payloads(raw: bytes) -> list[str]:
 
 
 # Command lengths after the command bytes, for what the ticket renderer sends.
-_FIXED = {b"\x1b@": 0, b"\x1c&": 0, b"\x1bE": 1, b"\x1ba": 1, b"\x1b!": 1, b"\x1d!": 1,
+_FIXED = {b"\x1b@": 0, b"\x1c&": 0, b"\x1c!": 1, b"\x1bE": 1, b"\x1ba": 1, b"\x1b!": 1, b"\x1d!": 1,
           b"\x1bd": 1, b"\x1bt": 1, b"\x1b-": 1, b"\x1bM": 1, b"\x1bG": 1, b"\x1b{": 1,
           b"\x1dB": 1, b"\x1dV": 1, b"\x1b3": 1, b"\x1b2": 0, b"\x10\x04": 1}
 
@@ -103,6 +107,10 @@ class EscposPrinterServer:
         self._lock = threading.Lock()
         self._mode = "ok"
         self.out_of_paper = False
+        self.offline_after_ticket: float | None = None
+        self._offline_until = 0.0
+        self._cut_power = threading.Event()
+        self.status_requests = 0  # DLE EOT 1 (online?) answered
         self.connections = 0
         self._listener: socket.socket | None = None
         self._hung: list[socket.socket] = []
@@ -162,6 +170,18 @@ class EscposPrinterServer:
         self._hung.clear()
         if self._listener is None:
             self._listen()
+
+    def cut_power(self) -> None:
+        """Drop the connection being served (the printer was switched off and on)."""
+        self._cut_power.set()
+
+    def close_cover(self) -> None:
+        """Online again now (it prints what it holds)."""
+        self._offline_until = 0.0
+
+    @property
+    def offline(self) -> bool:
+        return time.monotonic() < self._offline_until
 
     def stop(self) -> None:
         self._unlisten()
@@ -231,8 +251,13 @@ class EscposPrinterServer:
         with self._lock:
             self._segments.append((bytearray(), []))
             segment = self._segments[-1]
+        self._cut_power.clear()
         with conn:
             while not self._stop.is_set() and self._mode == "ok":
+                if self._cut_power.is_set():
+                    self._cut_power.clear()
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    return
                 try:
                     chunk = conn.recv(65536)
                 except TimeoutError:
@@ -249,17 +274,23 @@ class EscposPrinterServer:
                 pending = b""
 
     def _record(self, data: bytes, conn: socket.socket, segment) -> None:
-        reply = b""
+        kinds = []
         while len(data) >= 3 and data[-3:-1] == DLE_EOT:
-            kind = data[-1]
-            if kind == 1:
-                reply = bytes([ONLINE_OK]) + reply
-            elif kind == 4:
-                reply = bytes([PAPER_OUT if self.out_of_paper else PAPER_OK]) + reply
+            kinds.insert(0, data[-1])
             data = data[:-3]
         with self._lock:
+            cuts_before = len(cut_offsets(bytes(segment[0]))) if self.offline_after_ticket else 0
             self.received += data
             segment[0].extend(data)
             segment[1].append((len(segment[0]), time.monotonic()))
+            if self.offline_after_ticket and len(cut_offsets(bytes(segment[0]))) > cuts_before:
+                self._offline_until = time.monotonic() + self.offline_after_ticket
+        reply = b""
+        for kind in kinds:
+            if kind == 1:
+                self.status_requests += 1
+                reply += bytes([ONLINE_ERROR if self.offline else ONLINE_OK])
+            elif kind == 4:
+                reply += bytes([PAPER_OUT if self.out_of_paper else PAPER_OK])
         if reply:
             conn.sendall(reply)

@@ -33,7 +33,7 @@ class RunningSource:
         with self._lock:
             self.orders.append(event)
 
-    def _details(self, event: OrderEvent, _details: dict) -> None:
+    def _details(self, event: OrderEvent) -> None:
         with self._lock:
             self.details.append(event)
 

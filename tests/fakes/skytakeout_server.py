@@ -79,6 +79,8 @@ class SkyTakeOutDouble:
         self.details_delay = 0.0  # seconds `GET /admin/order/details/{id}` takes to answer
         self.state = DoubleState()
         self.orders: dict[int, dict[str, Any]] = {}
+        # The `orderDetailList` its details answer gives, per order (default: one 宫保鸡丁).
+        self.dishes: dict[int, list[dict[str, Any]]] = {}
         self._ids = itertools.count(1001)
         self._tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self._clients: dict[web.WebSocketResponse, str] = {}
@@ -164,9 +166,13 @@ class SkyTakeOutDouble:
         wait_until(lambda: self.client_count >= count, timeout, message=f"{count} client(s) never connected")
 
     def new_order(self, *, amount: str = "56.50", consignee: str = "张三", remark: str = "",
-                  order_id: int | None = None) -> dict[str, Any]:
+                  order_id: int | None = None, dishes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """`dishes`: the order's lines as the details answer lists them ({"name", "number",
+        "amount", "dishFlavor"}), one 宫保鸡丁 when not given."""
         with self._lock:
             order_id = order_id or next(self._ids)
+            if dishes is not None:
+                self.dishes[order_id] = dishes
         now = time.strftime("%Y-%m-%d %H:%M:%S")
         record = {
             "id": order_id, "number": f"17{order_id:011d}", "status": WAITING, "userId": 4,
@@ -315,7 +321,8 @@ class SkyTakeOutDouble:
             record = None
         if record is None:
             return self._result(code=0, msg="订单不存在")
-        details = dict(record, orderDetailList=[{"name": "宫保鸡丁", "number": 1, "amount": record["amount"]}])
+        lines = self.dishes.get(record["id"]) or [{"name": "宫保鸡丁", "number": 1, "amount": record["amount"]}]
+        details = dict(record, orderDetailList=lines)
         return self._result(details)
 
     async def _order_action(self, request: web.Request, name: str) -> tuple[dict | None, web.Response | None]:

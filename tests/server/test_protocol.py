@@ -63,6 +63,39 @@ def test_the_schema_normalises_and_names_the_bad_field():
         assert bad.value.field == field, body
 
 
+def test_the_schema_takes_what_a_kitchen_needs_and_names_a_bad_item():
+    event = protocol.validate_event({
+        "order_id": "7", "items": [{"name": " 牛肉面 ", "quantity": "2", "price": 18, "notes": "大份"},
+                                   {"name": "茶"}],
+        "remark": "少辣", "phone": 13812345678, "address": "幸福路 8 号"})
+    assert event["items"] == [{"name": "牛肉面", "quantity": 2, "price": "18.00", "notes": "大份"},
+                              {"name": "茶"}]
+    assert (event["remark"], event["phone"], event["address"]) == ("少辣", "13812345678", "幸福路 8 号")
+    plain = protocol.validate_event({"order_id": "8"})
+    assert not {"items", "remark", "phone", "address"} & plain.keys(), "stored as before when absent"
+    for body, field in (
+        ({"items": "面"}, "items"), ({"items": [{"name": "a"}] * 201}, "items"),
+        ({"items": [{"name": "a"}, "b"]}, "items.1"), ({"items": [{"quantity": 1}]}, "items.0.name"),
+        ({"items": [{"name": "a", "size": "L"}]}, "items.0.size"),
+        ({"items": [{"name": "a", "quantity": 1.5}]}, "items.0.quantity"),
+        ({"items": [{"name": "a", "quantity": -1}]}, "items.0.quantity"),
+        ({"items": [{"name": "a", "price": "free"}]}, "items.0.price"),
+        ({"items": [{"name": "x" * 101}]}, "items.0.name"),
+        ({"items": [{"name": "a", "notes": "x" * 201}]}, "items.0.notes"),
+        ({"remark": "x" * 501}, "remark"), ({"phone": "1" * 33}, "phone"), ({"address": ["x"]}, "address"),
+    ):
+        with pytest.raises(SchemaError) as bad:
+            protocol.validate_event({"order_id": "1", **body})
+        assert bad.value.field == field, body
+
+
+def test_an_event_frame_carries_the_details_to_the_order_event():
+    frame = json.loads(protocol.event_frame(3, "abc", 1_700_000_000.0, protocol.validate_event(
+        {"order_id": "9", "items": [{"name": "面", "quantity": 2}], "remark": "少辣"})))
+    details = protocol.event_from_frame(frame, server="h:1/shop").details
+    assert [(i.name, i.quantity) for i in details.items] == [("面", 2)] and details.remark == "少辣"
+
+
 def test_an_event_frame_becomes_an_order_event_with_a_unique_event_id():
     frame = json.loads(protocol.event_frame(7, "abc", 1_700_000_000.0, protocol.validate_event(
         {"kind": "reminder", "order_id": "9", "order_number": "A9", "amount": "3.10"})))

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 
 from notifier.core.events import OrderEvent, OrderKind, clip, parse_amount
+from notifier.core.order_details import MAX_ITEMS, OrderDetails, OrderItem
 from notifier.core.settings import Settings, parse_list
 from notifier.core.sources.decoding import NotAnOrder, lookup, parse_json_object, scalar_text
 from notifier.core.sources.websocket_base import WebSocketSource
@@ -26,6 +27,11 @@ class FieldMapping:
     amount_field: str = "order_amount"
     customer_field: str = "customer_name"
     text_field: str = "content"
+    items_field: str = "items"
+    item_fields: tuple[str, ...] = ("name", "quantity", "price", "notes")
+    remark_field: str = "remark"
+    phone_field: str = "phone"
+    address_field: str = "address"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FieldMapping:
@@ -39,6 +45,11 @@ class FieldMapping:
             amount_field=settings["json.amount_field"],
             customer_field=settings["json.customer_field"],
             text_field=settings["json.text_field"],
+            items_field=settings["json.items_field"],
+            item_fields=tuple(parse_list(settings["json.item_fields"])),
+            remark_field=settings["json.remark_field"],
+            phone_field=settings["json.phone_field"],
+            address_field=settings["json.address_field"],
         )
 
     def kind_of(self, message) -> OrderKind:
@@ -76,7 +87,37 @@ class FieldMapping:
             customer=_text(lookup(message, self.customer_field)),
             text=_text(lookup(message, self.text_field)),
             raw=text,
+            details=self.details(message),
         )
+
+    def details(self, message) -> OrderDetails:
+        """The items, remark, phone and address where the mapping says they are."""
+        raw_items = lookup(message, self.items_field)
+        items: list[OrderItem | None] = []
+        if isinstance(raw_items, list):
+            # One past the bound is enough to know there are more; count the rest cheaply.
+            for entry in raw_items[:MAX_ITEMS + 1]:
+                items.append(self._item(entry))
+        details = OrderDetails.of(items, remark=_scalar(lookup(message, self.remark_field)),
+                                  phone=_scalar(lookup(message, self.phone_field)),
+                                  address=_scalar(lookup(message, self.address_field)))
+        if isinstance(raw_items, list) and len(raw_items) > MAX_ITEMS + 1:
+            details = OrderDetails(details.items, details.more_items + len(raw_items) - MAX_ITEMS - 1,
+                                   details.remark, details.phone, details.address)
+        return details
+
+    def _item(self, entry) -> OrderItem | None:
+        if isinstance(entry, str | int) and not isinstance(entry, bool):
+            return OrderItem.of(entry)  # a list of plain names
+        values = [lookup(entry, name) if name else None for name in self.item_fields[:4]]
+        values += [None] * (4 - len(values))
+        name, quantity, price, notes = values
+        return OrderItem.of(_scalar(name), quantity, price, _scalar(notes))
+
+
+def _scalar(value) -> object:
+    """A text or number the details may keep; lists and objects are not text."""
+    return None if isinstance(value, dict | list | bool) else value
 
 
 def _text(value) -> str | None:

@@ -29,6 +29,7 @@ from typing import Any
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.events import OrderEvent, OrderKind, clip, parse_amount
 from notifier.core.ledger import Ending
+from notifier.core.order_details import OrderDetails, OrderItem
 from notifier.core.secrets import SecretState
 from notifier.core.sources.decoding import NotAnOrder, parse_json_object, scalar_text
 from notifier.core.sources.websocket_base import WebSocketSource
@@ -74,6 +75,32 @@ def decode_frame(text: str, *, server: str) -> OrderEvent:
                       order_number=number, text=content, raw=text)
 
 
+def _dishes(text: str) -> list[OrderItem | None]:
+    """conditionSearch's `orderDishes` ("宫保鸡丁*2;米饭*3;") as items: a pulled record has no
+    `orderDetailList`."""
+    items: list[OrderItem | None] = []
+    for part in text.split(";"):
+        name, star, count = part.strip().rpartition("*")
+        items.append(OrderItem.of(name, count) if star else OrderItem.of(part))
+    return items
+
+
+def details_of(record: dict[str, Any]) -> OrderDetails:
+    """The items, remark, phone and address of an admin-API record: the details answer
+    (`orderDetailList`: name, number, amount = the dish's price, dishFlavor) or a pulled one."""
+    lines = record.get("orderDetailList")
+    if isinstance(lines, list):
+        items = [OrderItem.of(line.get("name"), line.get("number"), line.get("amount"),
+                              line.get("dishFlavor"))
+                 for line in lines if isinstance(line, dict)]
+    elif isinstance(record.get("orderDishes"), str):
+        items = _dishes(record["orderDishes"][:64 * 1024])
+    else:
+        items = []
+    return OrderDetails.of(items, remark=record.get("remark"), phone=record.get("phone"),
+                           address=record.get("address"))
+
+
 def event_from_record(record: dict[str, Any], *, server: str, raw: str = "") -> OrderEvent:
     """An order from the admin API (conditionSearch record or details) as a new-order event."""
     order_id = scalar_text(record.get("id"), field="id")
@@ -90,6 +117,7 @@ def event_from_record(record: dict[str, Any], *, server: str, raw: str = "") -> 
         customer=clip(record.get("consignee") or record.get("userName")),
         text=clip(record.get("remark")) or None,
         raw=raw or json.dumps(record, ensure_ascii=False, default=str)[:4096],
+        details=details_of(record),
     )
 
 
@@ -330,9 +358,9 @@ class SkyTakeOutSource(WebSocketSource):
             if event is None or self.stopping:
                 return
             try:
-                rich, details = self._enrich(event)
-                if details:
-                    self._details_fetched(rich, details)
+                rich = self._enrich(event)
+                if rich is not None:
+                    self._details_fetched(rich)
             except Exception:  # noqa: BLE001 - the worker must survive anything; the order is stored
                 log.exception("fetching the details of order %s failed", event.order_id)
 
@@ -340,72 +368,53 @@ class SkyTakeOutSource(WebSocketSource):
         """The ledger behind the sink (OrderIntake), or None for a bare sink."""
         return getattr(getattr(self.sink, "__self__", None), "ledger", None)
 
-    @staticmethod
-    def _kept(details: dict[str, Any]) -> dict[str, Any]:
-        """What the ledger keeps of an order's details."""
-        kept = {k: details.get(k) for k in ("amount", "consignee", "remark", "phone", "address",
-                                            "orderDishes", "status")}
-        items = details.get("orderDetailList")
-        if isinstance(items, list):
-            kept["items"] = [{"name": i.get("name"), "number": i.get("number"), "amount": i.get("amount")}
-                             for i in items[:50] if isinstance(i, dict)]
-        return kept
-
-    def _details_fetched(self, event: OrderEvent, details: dict[str, Any]) -> None:
-        """Details of an order already told: through the intake (ledger, then the popup and the
-        voice line waiting for them), or straight into the ledger for a bare sink."""
+    def _details_fetched(self, event: OrderEvent) -> None:
+        """Details of an order already told (on `event`): through the intake (ledger, then the
+        popup and the voice line waiting for them), or straight into the ledger for a bare sink."""
         arrived = getattr(getattr(self.sink, "__self__", None), "details_arrived", None)
-        if not callable(arrived):
-            self._keep_details(event.order_id, details)
-            return
         try:
-            arrived(event, self._kept(details))
+            if callable(arrived):
+                arrived(event)
+            elif (ledger := self._ledger()) is not None:
+                ledger.set_details(event.source, event.server, event.order_id, event.details,
+                                   amount=event.amount, customer=event.customer)
         except Exception:  # noqa: BLE001 - the order itself is stored; details are a bonus
             log.exception("could not keep the details of order %s", event.order_id)
-
-    def _keep_details(self, order_id: str, details: dict[str, Any]) -> None:
-        ledger = self._ledger()
-        if ledger is None:
-            return
-        kept = self._kept(details)
-        try:
-            ledger.set_details(PROTOCOL, self.server_label(), order_id, kept)
-        except Exception:  # noqa: BLE001 - the order itself is stored; details are a bonus
-            log.exception("could not keep the details of order %s", order_id)
 
     def _end(self, order_id: str, how: str, reason: str | None) -> bool:
         owner = getattr(self.sink, "__self__", None)
         end = getattr(owner, "end_order", None)
         return bool(end(PROTOCOL, self.server_label(), order_id, how, reason)) if callable(end) else False
 
-    def _enrich(self, event: OrderEvent) -> tuple[OrderEvent, dict[str, Any] | None]:
-        """Amount and consignee from the order's details, if the admin API answers quickly."""
+    def _enrich(self, event: OrderEvent) -> OrderEvent | None:
+        """The order with its amount, consignee and details (items, remark, phone, address), if
+        the admin API answers quickly; None when it does not."""
         if self.admin_problem:
-            return event, None  # the pull keeps trying the password, at its own slow pace
+            return None  # the pull keeps trying the password, at its own slow pace
         started = time.monotonic()
         # A long pull must not hold up a live order: without the lock in time, go without details.
         if not self._admin_lock.acquire(timeout=ENRICH_TIMEOUT_S):
-            return event, None
+            return None
         try:
             left = max(0.1, ENRICH_TIMEOUT_S - (time.monotonic() - started))
             details = self.admin.details(event.order_id, timeout=left) if self.admin else None
         except AdminApiError as exc:
             log.info("could not fetch details of order %s: %s", event.order_id, exc)
-            return event, None
+            return None
         finally:
             self._admin_lock.release()
         if not details:
-            return event, None
+            return None
         try:
             rich = event_from_record(details, server=event.server, raw=event.raw)
         except NotAnOrder:
-            return event, None
+            return None
         return OrderEvent(
             kind=event.kind, order_id=event.order_id, source=event.source, server=event.server,
             order_number=rich.order_number or event.order_number, amount=rich.amount,
             customer=rich.customer, text=rich.text or event.text, occurred_at=event.occurred_at,
-            raw=event.raw,
-        ), details
+            raw=event.raw, details=rich.details,
+        )
 
     def _ringing(self) -> list[str]:
         ledger = self._ledger()
@@ -454,9 +463,8 @@ class SkyTakeOutSource(WebSocketSource):
             except NotAnOrder as skip:
                 self.skipped(f"pulled record: {skip}")
                 continue
-            if self.deliver(event):
+            if self.deliver(event):  # with its details: the record carries them
                 new += 1
-                self._keep_details(event.order_id, record)
         if new:
             log.info("recovered %d order(s) paid while disconnected", new)
         waiting_ids = set()
