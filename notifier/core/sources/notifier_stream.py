@@ -237,11 +237,12 @@ class NotifierStreamActions:
             if exc.code >= 500 or exc.code in (401, 408, 429):
                 raise OSError(f"the server answered {exc.code}") from None  # retried
             try:
-                message = json.loads(exc.read(64 * 1024)).get("message")
+                answer = json.loads(exc.read(64 * 1024))
+                message, outcome = answer.get("message"), answer.get("outcome")
             except (ValueError, AttributeError):
-                message = None
-            raise ActionRefused(tr("The server refused it: {message}",
-                                   message=message or f"HTTP {exc.code}")) from None
+                message, outcome = None, None
+            raise ActionRefused(tr("The server refused it: {message}", message=message or f"HTTP {exc.code}"),
+                                outcome if isinstance(outcome, str) else None) from None
         except urllib.error.URLError as exc:
             reason = exc.reason
             raise reason if isinstance(reason, OSError) else OSError(str(reason)) from None
