@@ -20,8 +20,12 @@
         <translation>语音引擎 {engine} 在 {seconds} 秒内没有响应。</translation>
     </message>
     <message>
-        <source>The speech helper stopped ({detail}).</source>
-        <translation>语音辅助进程已停止（{detail}）。</translation>
+        <source>The speech helper could not be started.</source>
+        <translation>语音辅助进程无法启动。</translation>
+    </message>
+    <message>
+        <source>The speech helper stopped unexpectedly; it is being restarted.</source>
+        <translation>语音辅助进程意外停止，正在重新启动。</translation>
     </message>
     <message>
         <source>Speech is not available: the Qt speech module could not be loaded.</source>
