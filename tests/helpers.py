@@ -105,6 +105,15 @@ class NotificationLog:
             time.sleep(0.01)
         return entry
 
+    def closed_by_the_app(self) -> list[int]:
+        """Ids of the notifications the app closed (CloseNotification), oldest first."""
+        path = self.path.with_name(self.path.stem + "-closed.jsonl")  # notification_recorder.closed_log
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        return [json.loads(line)["id"] for line in text.split("\n")[:-1] if line]
+
     def invoke_action(self, notification_id: int, action_key: str) -> None:
         """Click an action button: the recorder emits ActionInvoked, then NotificationClosed."""
         self._call_test_method("InvokeAction", "us", (notification_id, action_key))

@@ -565,6 +565,12 @@ class Ledger:
         )
         return [_row_to_entry(row) for row in rows]
 
+    def oldest_waiting_order(self) -> OrderEvent | None:
+        """The new order waiting longest for someone (what the tray's accept / reject name)."""
+        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE acknowledged_at IS NULL AND "
+                           "kind='new_order' ORDER BY id LIMIT 1")
+        return _row_to_entry(rows[0]).event if rows else None
+
     def untold(self, limit: int = 10_000) -> list[LedgerEntry]:
         """Events stored but never told (a crash came between the two), oldest first."""
         rows = self._query(

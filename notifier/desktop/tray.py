@@ -191,8 +191,9 @@ class Tray(QObject):
 
     open_orders = Signal()
     acknowledge_all = Signal()
-    accept_oldest = Signal()  # accept / reject the order waiting longest (when the shop can)
-    reject_oldest = Signal()
+    # Accept / reject the order the entry names (the one waiting longest, when the shop can).
+    accept_order = Signal(object)
+    reject_order = Signal(object)
     mute = Signal(int)  # seconds; MUTE_TOMORROW or MUTE_OFF
     reconnect = Signal()
     open_settings = Signal()
@@ -206,6 +207,8 @@ class Tray(QObject):
         self._voice_problem = ""
         self._printer_problem = ""
         self._count = 0
+        self._decisions = False
+        self._oldest = None  # the OrderEvent the accept / reject entries name
         self._drawn: tuple[Look, str, bool] | None = None
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
@@ -229,9 +232,10 @@ class Tray(QObject):
         self.action_voice_problem.setVisible(False)
         menu.addSeparator()
         self.action_orders = menu.addAction("", self.open_orders.emit)
+        # Where the back end takes decisions they come first; stopping the ringing is this PC's.
+        self.action_accept = menu.addAction("", lambda: self._for_oldest(self.accept_order))
+        self.action_reject = menu.addAction("", lambda: self._for_oldest(self.reject_order))
         self.action_ack = menu.addAction("", self.acknowledge_all.emit)
-        self.action_accept = menu.addAction("", self.accept_oldest.emit)
-        self.action_reject = menu.addAction("", self.reject_oldest.emit)
         self.set_decisions_available(False)
         self.mute_menu = menu.addMenu("")
         group = QActionGroup(self)
@@ -255,9 +259,8 @@ class Tray(QObject):
     def retranslate(self) -> None:
         """Set every text in the current language (called again after a language change)."""
         self.action_orders.setText(self.tr("Orders"))
-        self.action_ack.setText(self.tr("Acknowledge all"))
-        self.action_accept.setText(self.tr("Accept the oldest waiting order"))
-        self.action_reject.setText(self.tr("Reject the oldest waiting order…"))
+        self.action_ack.setText(self.tr("Stop ringing here (all orders)"))
+        self._name_oldest()
         self.mute_menu.setTitle(self.tr("Mute voice"))
         self.mute_actions[MUTE_30_MIN].setText(self.tr("For 30 minutes"))
         self.mute_actions[MUTE_1_H].setText(self.tr("For 1 hour"))
@@ -323,9 +326,26 @@ class Tray(QObject):
         return "\n".join(lines)
 
     def set_decisions_available(self, available: bool) -> None:
-        """Show accept / reject only when the shop's back end takes them."""
-        self.action_accept.setVisible(available)
-        self.action_reject.setVisible(available)
+        """Show accept / reject only when the shop's back end takes them (and an order waits)."""
+        self._decisions = available
+        self._name_oldest()
+
+    def set_oldest_order(self, event) -> None:
+        """The order the accept / reject entries act on and name (None: none waits)."""
+        self._oldest = event
+        self._name_oldest()
+
+    def _for_oldest(self, signal) -> None:
+        if self._oldest is not None:
+            signal.emit(self._oldest)
+
+    def _name_oldest(self) -> None:
+        number = self._oldest.display_number if self._oldest is not None else ""
+        self.action_accept.setText(self.tr("Accept order %1").replace("%1", number))
+        self.action_reject.setText(self.tr("Reject order %1…").replace("%1", number))
+        shown = self._decisions and self._oldest is not None
+        self.action_accept.setVisible(shown)
+        self.action_reject.setVisible(shown)
 
     def set_count(self, count: int) -> None:
         if count != self._count:

@@ -196,7 +196,7 @@ def test_a_click_stored_before_a_crash_is_sent_at_the_next_start(double, run_sou
 def test_without_an_admin_account_only_acknowledging_is_offered(double, run_source, ledger):
     running = run_source(sky_settings(double))
     actions = OrderActions(ledger.path, running.source)
-    assert actions.unavailable == "No admin account configured — acknowledge only."
+    assert actions.unavailable == "No admin account configured — this PC can only stop the ringing."
     actions.stop()
 
 

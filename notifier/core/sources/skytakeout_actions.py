@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def actions_unavailable(settings: Settings) -> str | None:
     """Why this shop cannot accept or reject from here (a sentence), or None when it can."""
     if not (settings["skytakeout.admin_url"] and settings["skytakeout.admin_user"]):
-        return tr("No admin account configured — acknowledge only.")
+        return tr("No admin account configured — this PC can only stop the ringing.")
     return None
 
 
