@@ -335,3 +335,50 @@ def test_the_orders_window_says_when_an_accept_waits_to_be_sent(qtbot, shop):
     qtbot.waitUntil(lambda: scene.double.status(record["id"]) == ACCEPTED, timeout=15_000)
     qtbot.waitUntil(lambda: window.reload() or window.model.data(window.model.index(0, 5)) == "Accepted here",
                     timeout=5000)
+
+
+def test_stopping_the_ringing_is_never_called_confirm_and_decisions_come_first(qtbot, qapp, shop):
+    """Before: 全部确认 read as "accept all" but only silenced this PC (the platform still had the
+    order waiting, the other PC kept ringing), and 确认 was the first entry of an order's
+    right-click menu. Where the back end takes decisions, the menu starts with 接单 and 拒单, and
+    no button, menu entry or status says 确认."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from notifier.desktop.i18n import install_translators
+    from notifier.desktop.orders_window import OUTCOMES, OrdersWindow
+    from notifier.desktop.tray import Tray
+
+    scene = shop()
+    record = scene.paid(qtbot)
+    install_translators(qapp, "zh_CN")
+    try:
+        window = OrdersWindow(scene.ledger, lambda: scene.settings)
+        qtbot.addWidget(window)
+        window.set_decisions(scene.decisions)
+        window.show()
+        window.reload()
+        window.table.selectRow(0)
+        entries: list[str] = []
+
+        def read_menu() -> None:
+            menu = QApplication.activePopupWidget()
+            entries.extend(a.text() for a in menu.actions() if not a.isSeparator())
+            menu.close()
+
+        QTimer.singleShot(200, read_menu)
+        window.table.customContextMenuRequested.emit(window.table.visualRect(window.model.index(0, 0)).center())
+        qtbot.waitUntil(lambda: bool(entries), timeout=3_000)
+        assert entries[:3] == ["接单", "拒单…", "本机停止提醒"]
+        tray = Tray()
+        tray.set_decisions_available(scene.decisions.available)
+        tray.set_oldest_order(scene.decisions.oldest_waiting())
+        tray.retranslate()
+        words = [*entries, *(a.text() for a in tray.menu.actions()),
+                 *(b.text() for b in (window.ack_selected_button, window.ack_all_button, window.accept_button)),
+                 *(window.model.outcome_text(which) for which in OUTCOMES),
+                 *(b.text() for b in window.filter_buttons.buttons()), window.summary_label.text()]
+        assert [w for w in words if "确认" in w] == []
+        assert f"接单 {record['number']}" in [a.text() for a in tray.menu.actions()]
+    finally:
+        install_translators(qapp, "en")
