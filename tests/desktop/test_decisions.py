@@ -55,6 +55,17 @@ class Shop:
         qtbot.waitUntil(lambda: len(self.alerts.repeating) >= 1, timeout=5000)
         return record
 
+    def window(self, qtbot):
+        """The orders window as the app builds it, shown with the newest orders loaded."""
+        from notifier.desktop.orders_window import OrdersWindow
+
+        window = OrdersWindow(self.ledger, lambda: self.settings)
+        qtbot.addWidget(window)
+        window.set_decisions(self.decisions)
+        window.show()
+        window.reload()
+        return window
+
     def close(self):
         self.decisions.stop()
         self.alerts.stop()  # kept alive (below): its repeats must not reach the closed ledger
@@ -130,16 +141,10 @@ def test_without_an_admin_account_the_notification_offers_no_accept(qtbot, shop)
 
 
 def test_the_orders_window_rejects_with_a_reason_and_shows_how_orders_ended(qtbot, shop):
-    from notifier.desktop.orders_window import OrdersWindow
-
     scene = shop()
     mine = scene.paid(qtbot)
     taken = scene.paid(qtbot)
-    window = OrdersWindow(scene.ledger, lambda: scene.settings)
-    qtbot.addWidget(window)
-    window.set_decisions(scene.decisions)
-    window.show()
-    window.reload()
+    window = scene.window(qtbot)
     assert window.accept_button.isVisible() and window.reject_button.isVisible()
     row = next(r for r in range(window.model.rowCount())
                if window.model.entry(r).event.order_id == str(mine["id"]))
@@ -193,18 +198,12 @@ def test_an_order_the_customer_cancelled_stops_ringing_and_is_told_once_and_said
 def test_an_order_decided_here_has_its_popup_closed(qtbot, shop):
     """Accepted from the orders window: the popup with its Accept / Reject buttons goes away
     (before: it stayed, offering a second decision)."""
-    from notifier.desktop.orders_window import OrdersWindow
-
     log = NotificationLog()
     log.mark()
     scene = shop()
     record = scene.paid(qtbot)
     popup = log.wait_for(lambda e: str(record["number"]) in e["summary"])
-    window = OrdersWindow(scene.ledger, lambda: scene.settings)
-    qtbot.addWidget(window)
-    window.set_decisions(scene.decisions)
-    window.show()
-    window.reload()
+    window = scene.window(qtbot)
     window.table.selectRow(0)
     assert window.accept_selected() == 1
     qtbot.waitUntil(lambda: popup["id"] in log.closed_by_the_app(), timeout=5_000)
@@ -318,14 +317,9 @@ def test_the_tray_accepts_the_oldest_waiting_order_only_where_the_shop_can(qtbot
 
 
 def test_the_orders_window_says_when_an_accept_waits_to_be_sent(qtbot, shop):
-    from notifier.desktop.orders_window import OrdersWindow
-
     scene = shop()
     record = scene.paid(qtbot)
-    window = OrdersWindow(scene.ledger, lambda: scene.settings)
-    qtbot.addWidget(window)
-    window.set_decisions(scene.decisions)
-    window.show()
+    window = scene.window(qtbot)
     scene.double.stop()
     window.reload()
     window.table.selectRow(0)
@@ -346,18 +340,14 @@ def test_stopping_the_ringing_is_never_called_confirm_and_decisions_come_first(q
     from PySide6.QtWidgets import QApplication
 
     from notifier.desktop.i18n import install_translators
-    from notifier.desktop.orders_window import OUTCOMES, OrdersWindow
+    from notifier.desktop.orders_window import OUTCOMES
     from notifier.desktop.tray import Tray
 
     scene = shop()
     record = scene.paid(qtbot)
     install_translators(qapp, "zh_CN")
     try:
-        window = OrdersWindow(scene.ledger, lambda: scene.settings)
-        qtbot.addWidget(window)
-        window.set_decisions(scene.decisions)
-        window.show()
-        window.reload()
+        window = scene.window(qtbot)
         window.table.selectRow(0)
         entries: list[str] = []
 
