@@ -118,6 +118,15 @@ class NotificationLog:
             time.sleep(0.01)
         return entry
 
+    def closed_by_the_app(self) -> list[int]:
+        """Ids of the notifications the app closed (CloseNotification), oldest first."""
+        path = self.path.with_name(self.path.stem + "-closed.jsonl")  # notification_recorder.closed_log
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        return [json.loads(line)["id"] for line in text.split("\n")[:-1] if line]
+
     def invoke_action(self, notification_id: int, action_key: str) -> None:
         """Click an action button: the recorder emits ActionInvoked, then NotificationClosed."""
         self._call_test_method("InvokeAction", "us", (notification_id, action_key))
@@ -167,6 +176,27 @@ def duration(path: str | os.PathLike[str]) -> float:
     return _sox_stat(Path(path), "Length (seconds)")
 
 
+def _trimmed_length(path: Path, effects: list[str]) -> float:
+    result = subprocess.run(["sox", str(path), "-n", *effects, "stat"], capture_output=True, text=True,
+                            timeout=30, env={**os.environ, "LC_ALL": "C"})
+    match = re.search(r"^Length \(seconds\):\s*([0-9.]+)", result.stderr, re.MULTILINE)
+    if not match:
+        return 0.0  # nothing above the threshold: sox has no samples left to measure
+    return float(match.group(1))
+
+
+def sound_span(path: str | os.PathLike[str], threshold: str = "0.5%") -> tuple[float, float] | None:
+    """(first, last) second of the recording that is louder than `threshold` (sox's silence
+    effect), or None when it is silent throughout."""
+    path = Path(path)
+    total = duration(path)
+    after_start = _trimmed_length(path, ["silence", "1", "0.02", threshold])
+    if after_start <= 0:
+        return None
+    until_end = _trimmed_length(path, ["reverse", "silence", "1", "0.02", threshold, "reverse"])
+    return total - after_start, until_end
+
+
 class AudioRecorder:
     """Records what plays on the session's null sink (its monitor source) into a WAV file.
 
@@ -186,7 +216,8 @@ class AudioRecorder:
         self._proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 5.0) -> AudioRecorder:
-        """Start recording; returns once samples are arriving, so nothing played later is lost."""
+        """Start recording; returns once samples are arriving, so nothing played later is lost.
+        `started_at` (time.monotonic) is then about the recording's second 0."""
         self._proc = subprocess.Popen(
             ["parecord", f"--device={self.sink}.monitor", "--file-format=wav",
              f"--rate={self.RATE}", f"--channels={self.CHANNELS}", "--format=s16le",
@@ -200,6 +231,7 @@ class AudioRecorder:
             return self.path.exists() and self.path.stat().st_size > self.WAV_HEADER
 
         wait_until(recording, timeout, message=f"parecord recording from {self.sink}.monitor")
+        self.started_at = time.monotonic() - self.seconds_recorded()
         return self
 
     def seconds_recorded(self) -> float:

@@ -7,7 +7,9 @@ the request therefore loses nothing: the next start finds the action waiting and
 
 Each row has an idempotency key (source | server | order | action | try), sent with the request
 where the back end takes one. A second click on the same order finds the first action and queues
-nothing (one request for a double click). A row goes `waiting` → `sending` → `done`, or `failed`
+nothing (one request for a double click). A click on an order this PC already knows to be
+decided elsewhere or cancelled (a stale popup, a window not yet refreshed) queues nothing either
+and leaves the history as it is: the PC never sends what it knows to be untrue. A row goes `waiting` → `sending` → `done`, or `failed`
 when the back end refused it (its reason kept as a sentence; the order's ending then falls back
 to "acknowledged only", and a new click may try again). A row found in `sending` at start-up was
 on the wire when the app died: it is sent again marked "in doubt", and the sender checks the
@@ -33,6 +35,10 @@ log = logging.getLogger(__name__)
 
 ACCEPT, REJECT = "accept", "reject"
 WAITING, SENDING, DONE, FAILED = "waiting", "sending", "done", "failed"
+# A decision not queued because the order's history already says it ended otherwise.
+CONTRADICTED = "contradicted"
+# Endings that someone else decided: a decision here after them would contradict the back end.
+DECIDED_ELSEWHERE = (Ending.ACCEPTED_ELSEWHERE, Ending.REJECTED_ELSEWHERE, Ending.CANCELLED)
 KEEP_DONE_DAYS = 7
 # A reject reason is a short sentence; the back end's column is usually 255 characters.
 MAX_REASON_CHARS = 200
@@ -76,13 +82,15 @@ class OrderAction:
     in_doubt: bool  # it was on the wire when the app stopped: the back end may have it already
     attempts: int
     created_at: float
+    number: str = ""  # what a person calls the order (its number, else its id): for sentences
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     queued: bool  # False: this order already has an action waiting or done (a double click)
-    key: str  # the action's idempotency key (the earlier one for a double click)
-    state: str
+    key: str  # the action's idempotency key (the earlier one for a double click; "" if none)
+    state: str  # CONTRADICTED: nothing queued, the history says `ended` (decided elsewhere)
+    ended: str | None = None
 
 
 class ActionOutbox(OutboxFile):
@@ -101,6 +109,12 @@ class ActionOutbox(OutboxFile):
         now = self._clock()
 
         def work(db: sqlite3.Connection) -> Decision:
+            ended = db.execute(
+                "SELECT ended_how FROM events WHERE source=? AND server=? AND order_id=? AND "
+                f"ended_how IN ({','.join('?' * len(DECIDED_ELSEWHERE))}) LIMIT 1",
+                (source, server, order_id, *DECIDED_ELSEWHERE)).fetchone()
+            if ended:
+                return Decision(False, "", CONTRADICTED, ended[0])
             earlier = db.execute(
                 "SELECT key, state FROM action_outbox WHERE source=? AND server=? AND order_id=? "
                 "AND state != 'failed' ORDER BY id LIMIT 1", (source, server, order_id)).fetchone()
@@ -127,15 +141,17 @@ class ActionOutbox(OutboxFile):
 
     def next_action(self, target: str) -> OrderAction | None:
         row = self._execute(
-            "SELECT id, key, target, source, server, order_id, action, reason, in_doubt, attempts, "
-            "created_at FROM action_outbox WHERE target=? AND state='waiting' "
-            "ORDER BY id LIMIT 1", (target,)).fetchone()
+            "SELECT a.id, a.key, a.target, a.source, a.server, a.order_id, a.action, a.reason, "
+            "a.in_doubt, a.attempts, a.created_at, (SELECT e.order_number FROM events e WHERE "
+            "e.source=a.source AND e.server=a.server AND e.order_id=a.order_id AND "
+            "e.order_number IS NOT NULL LIMIT 1) FROM action_outbox a WHERE a.target=? AND "
+            "a.state='waiting' ORDER BY a.id LIMIT 1", (target,)).fetchone()
         if row is None:
             return None
         (id_, key, target_, source, server, order_id, action, reason, in_doubt, attempts,
-         created) = row
+         created, number) = row
         return OrderAction(id_, key, target_, source, server, order_id, action, reason,
-                           bool(in_doubt), attempts, created)
+                           bool(in_doubt), attempts, created, number or order_id)
 
     def mark_sending(self, action_id: int) -> bool:
         """Claim the action before its request goes out (False: another worker has it). From

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from notifier.core.action_outbox import ActionOutbox, OrderAction
 from notifier.core.connection import ConnectionStatus, ConnState
+from notifier.core.ledger import Ending
 from notifier.core.settings import Settings
 from notifier.core.sources.reconnecting import (
     ReconnectingSource,
@@ -34,13 +35,18 @@ POLL_S = 1.0
 
 
 class ActionRefused(Exception):
-    """The back end answered and said no; `str()` is the sentence for the owner. `ending` (a
-    ledger `Ending`) when the answer told what became of the order (e.g. cancelled)."""
+    """The back end answered and said no; `str()` is the sentence for the owner. `outcome`
+    when the answer told what became of the order: "accepted" or "rejected" (someone else
+    decided first) or "cancelled" (by the customer)."""
 
-    def __init__(self, sentence: str, ending: str | None = None, outcome: str | None = None):
+    def __init__(self, sentence: str, outcome: str | None = None):
         super().__init__(sentence)
-        self.ending = ending
-        self.outcome = outcome  # what the order really became ("accepted", "rejected", "cancelled"), if told
+        self.outcome = outcome
+
+
+# What a refusal's outcome means for this PC's history: the decision was someone else's.
+OUTCOME_ENDINGS = {"accepted": Ending.ACCEPTED_ELSEWHERE, "rejected": Ending.REJECTED_ELSEWHERE,
+                   "cancelled": Ending.CANCELLED}
 
 
 class ActionSender(Protocol):
@@ -115,7 +121,7 @@ class ActionWorker(ReconnectingSource):
                 sender.send(action)
             except ActionRefused as refused:
                 log.info("%s of order %s refused: %s", action.action, action.order_id, refused)
-                self.outbox.mark_refused(action, str(refused), refused.ending)
+                self.outbox.mark_refused(action, str(refused), OUTCOME_ENDINGS.get(refused.outcome or ""))
                 self._tell(action, False, str(refused))
                 continue
             except BaseException as exc:

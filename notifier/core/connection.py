@@ -8,6 +8,10 @@ from enum import StrEnum
 
 from notifier.core.i18n import tr
 
+# The fixed `detail`s of a network failure (reconnecting.classify_network_error): for logs and
+# `notifier listen`'s JSON as they are; `ConnectionStatus.problem()` says them to the owner.
+REFUSED, TIMED_OUT, NAME_NOT_FOUND = "connection refused", "connection timed out", "server name not found"
+
 
 class ConnState(StrEnum):
     STOPPED = "stopped"
@@ -78,6 +82,21 @@ class ConnectionStatus:
                 server=server,
             ),
         }[state]
+
+    def problem(self) -> str:
+        """Why the last attempt failed, as a short phrase in the owner's language (no retry
+        countdown, no technical detail): what a printer line or the doctor shows."""
+        server = self.server or tr("the order server")
+        said = {REFUSED: tr("{server} refused the connection", server=server),
+                TIMED_OUT: tr("{server} did not answer in time", server=server),
+                NAME_NOT_FOUND: tr("the name {server} was not found", server=server)}.get(self.detail)
+        if said:
+            return said
+        reason = self.reason if self.state is ConnState.WAITING else self.state
+        return {
+            ConnState.UNAUTHORIZED: tr("wrong password or token for {server}", server=server),
+            ConnState.TLS_FAILURE: tr("the secure connection to {server} could not be verified", server=server),
+        }.get(reason, tr("cannot reach {server}", server=server))
 
     def to_json_dict(self) -> dict[str, object]:
         return {

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from notifier.core.connection import ConnectionStatus
-from notifier.core.events import OrderEvent, OrderKind
+from notifier.core.events import OrderEvent, OrderKind, clip
 from notifier.core.i18n import tr
-from notifier.core.ledger import Ledger
+from notifier.core.ledger import Ending, Ledger
 from notifier.core.secrets import SecretStore
 from notifier.core.settings import Settings
 from notifier.core.sources import Source, create_source
@@ -64,7 +64,7 @@ class OrderIntake:
 
     def on_ended(self, observer: EndedObserver) -> None:
         """Called when a source learns that an order ended elsewhere (accepted or rejected on
-        another PC, cancelled by the customer) and it was still ringing here."""
+        another PC, cancelled by the customer) and that is news here (see Ledger.end_order)."""
         self._ended_observers.append(observer)
 
     def on_details(self, observer: DetailsObserver) -> None:
@@ -85,8 +85,8 @@ class OrderIntake:
 
     def end_order(self, source: str, server: str, order_id: str, how: str,
                   reason: str | None = None) -> bool:
-        """Record how the order ended (ledger first), then tell the observers if it was still
-        ringing; True if it was."""
+        """Record how the order ended (ledger first), then tell the observers if that is news
+        here; True if it was."""
         if not self.ledger.end_order(source, server, order_id, how, reason):
             return False
         for observer in self._ended_observers:
@@ -105,6 +105,11 @@ class OrderIntake:
         is_new = self.ledger.record(event, cursor, durable=durable)
         if is_new:
             self._tell(event)
+            if event.kind is OrderKind.CANCELLED and event.order_id:
+                # The customer cancelled: the order ends everywhere, like a decision from elsewhere
+                # (its popup withdrawn, its line stopped, the cancellation told once).
+                self.end_order(event.source, event.server, event.order_id, Ending.CANCELLED,
+                               clip(event.text, 200) or None)
         return is_new
 
     def _tell(self, event: OrderEvent) -> None:

@@ -497,29 +497,40 @@ class Ledger:
                   reason: str | None = None) -> int:
         """The order's alert ended because of `how` (an `Ending`), e.g. another PC accepted it or
         the customer cancelled it: every event of the order stops ringing. Returns how many events
-        were still ringing (0: it had ended already, so nobody needs telling again). An order that
-        had ended otherwise (only acknowledged, say) keeps being silent but learns the news."""
+        learned something new (0: nothing changed, so nobody needs telling again): the ones still
+        ringing, the ones only acknowledged here (the news replaces "acknowledged only"), and for
+        a cancellation also the ones accepted here or elsewhere (a kitchen may be cooking it)."""
         if how not in Ending.ALL:
             raise ValueError(f"unknown ending {how!r}")
+        news = [Ending.ACKNOWLEDGED]
+        if how == Ending.CANCELLED:
+            news += [Ending.ACCEPTED_HERE, Ending.ACCEPTED_ELSEWHERE]
+        marks = ",".join("?" * len(news))
         now = self._clock()
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                ringing = self._db.execute(
+                changed = self._db.execute(
                     "UPDATE events SET acknowledged_at=?, ended_how=?, ended_at=?, end_reason=? "
                     "WHERE source=? AND server=? AND order_id=? AND acknowledged_at IS NULL",
                     (now, how, now, reason, source, server, order_id)).rowcount
-                # Acknowledged here earlier: the news still replaces "acknowledged only".
-                self._db.execute(
+                changed += self._db.execute(
                     "UPDATE events SET ended_how=?, ended_at=?, end_reason=? WHERE source=? AND "
-                    "server=? AND order_id=? AND (ended_how IS NULL OR ended_how=?)",
-                    (how, now, reason, source, server, order_id, Ending.ACKNOWLEDGED))
+                    f"server=? AND order_id=? AND (ended_how IS NULL OR ended_how IN ({marks}))",
+                    (how, now, reason, source, server, order_id, *news)).rowcount
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise LedgerError(f"cannot write the order history: {exc}") from exc
         self._committed()
-        return ringing
+        return changed
+
+    def order_keys(self, source: str, server: str, order_id: str) -> list[str]:
+        """The keys of every event of this order (the order and its reminders), oldest first:
+        what its popups and voice lines are known by."""
+        rows = self._query("SELECT key FROM events WHERE source=? AND server=? AND order_id=? ORDER BY id",
+                           (source, server, order_id))
+        return [row[0] for row in rows]
 
     def set_details(self, source: str, server: str, order_id: str, details: OrderDetails, *,
                     amount: Decimal | None = None, customer: str | None = None) -> int:
@@ -590,6 +601,12 @@ class Ledger:
             f"SELECT {_COLUMNS} FROM events WHERE acknowledged_at IS NULL ORDER BY id"
         )
         return [_row_to_entry(row) for row in rows]
+
+    def oldest_waiting_order(self) -> OrderEvent | None:
+        """The new order waiting longest for someone (what the tray's accept / reject name)."""
+        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE acknowledged_at IS NULL AND "
+                           "kind='new_order' ORDER BY id LIMIT 1")
+        return _row_to_entry(rows[0]).event if rows else None
 
     def untold(self, limit: int = 10_000) -> list[LedgerEntry]:
         """Events stored but never told (a crash came between the two), oldest first."""

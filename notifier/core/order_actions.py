@@ -64,8 +64,8 @@ class OrderActions:
         if isinstance(self.source, SkyTakeOutSource):
             sentence = skytakeout_actions.actions_unavailable(self.source.settings)
         elif isinstance(self.source, AmqpSource):
-            sentence = tr("No reply target configured — acknowledge only.")
-        return sentence or tr("This connection cannot accept or reject orders — acknowledge only.")
+            sentence = tr("No reply target configured — this PC can only stop the ringing.")
+        return sentence or tr("This connection cannot accept or reject orders — this PC can only stop the ringing.")
 
     def accept(self, event: OrderEvent) -> Decision:
         return self._decide(event, ACCEPT, None)

@@ -237,7 +237,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("printer.mask_phone", bool, True, "Hide the middle digits of the phone"),
     Setting("printer.show_address", bool, True, "Print the delivery address"),
     Setting("printer.show_qr", bool, True, "Print a QR code of the order's address",
-            help="Uses the order address template (alerts.order_url)."),
+            help="Uses the order page address set on the Alerts page."),
     Setting("printer.timeout", int, 5, "Printer answer expected within (s)", minimum=1, maximum=60,
             advanced=True),
     # General

@@ -8,6 +8,12 @@ summary announcement. Quiet hours and "mute" silence the voice only; notificatio
 A connection that stays down for `alerts.disconnect_alert_after` seconds is announced once, and
 its return is announced too.
 
+When an order is accepted or rejected (here or on another PC) or cancelled by the customer,
+`order_ended` takes back what was told about it: its repeats end, its line stops mid-word, its
+popups are closed (decided here) or replaced by who decided (elsewhere, without the buttons), and
+a cancellation is said aloud once. Where the back end takes no decisions, each new order's popup
+says so (`set_decision_note`): stopping the ringing here tells the shop's system nothing.
+
 A sky-take-out order's frame has no amount; with an admin account the source fetches the order's
 details right after it is stored. Its popup shows at once and is updated in place when the
 details come; its voice line waits for them up to `VOICE_WAITS_FOR_DETAILS_MS` (the chime would
@@ -31,7 +37,7 @@ from PySide6.QtGui import QDesktopServices
 from notifier.core import wording
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.events import OrderEvent, OrderKind
-from notifier.core.ledger import Ledger
+from notifier.core.ledger import Ending, Ledger
 from notifier.core.order_links import order_url
 from notifier.core.settings import Settings, parse_hhmm
 from notifier.core.sources.skytakeout import PROTOCOL as SKYTAKEOUT
@@ -141,6 +147,7 @@ class AlertCentre(QObject):
 
         # Voice lines waiting for their order's details: key -> (the event, its deadline timer).
         self._voice_held: dict[str, tuple[OrderEvent, QTimer]] = {}
+        self._decision_note = ""  # added to new orders' popups where the back end takes no decisions
 
         notifier.activated.connect(self.activated)
 
@@ -204,6 +211,17 @@ class AlertCentre(QObject):
         self._schedule_repeat()
         self.refresh_badge()
 
+    def set_decision_note(self, note: str) -> None:
+        """A line for new orders' popups ("" for none): where the back end takes no decisions,
+        that it must be accepted in the shop's own system."""
+        self._decision_note = note
+
+    def _order_body(self, event: OrderEvent) -> str:
+        body = wording.notification_body(event, self._language)
+        if self._decision_note and event.kind is OrderKind.NEW_ORDER:
+            body = f"{body}\n{self._decision_note}" if body else self._decision_note
+        return body
+
     def _alert_one(self, event: OrderEvent) -> bool:
         """Popup and voice line for one event; False when its voice line waits for the order's
         details (the event is marked told once that line is queued)."""
@@ -211,7 +229,7 @@ class AlertCentre(QObject):
         if self.settings[f"alerts.notify_{kind}"]:
             self._notify(
                 wording.notification_title(event, self._language),
-                wording.notification_body(event, self._language),
+                self._order_body(event),
                 key=event.key,
             )
         if self.settings[f"alerts.voice_{kind}"] and self.voice_allowed():
@@ -241,7 +259,7 @@ class AlertCentre(QObject):
             try:
                 # Only a notification this centre showed for the key is replaced; none is added.
                 self.notifier.update(wording.notification_title(event, self._language),
-                                     wording.notification_body(event, self._language), key=event.key)
+                                     self._order_body(event), key=event.key)
             except Exception:  # noqa: BLE001 - the voice line must still be said
                 log.exception("notification update failed")
         held = self._voice_held.pop(event.key, None)
@@ -385,8 +403,12 @@ class AlertCentre(QObject):
         return count
 
     def on_acknowledged(self) -> None:
-        """Entries were acknowledged (window, tray, notification): stop their repeats."""
+        """Entries were acknowledged (window, tray, notification) or decided: stop their repeats
+        and their lines, the one being said included."""
         queued = self.announcer.queued_keys()
+        current = self.announcer.current_key()
+        if current is not None:
+            queued.add(current)
         waiting = self.ledger.unacknowledged_among(set(self._repeats) | queued | set(self._voice_held))
         for key in [k for k in self._repeats if k not in waiting]:
             del self._repeats[key]
@@ -400,6 +422,37 @@ class AlertCentre(QObject):
                 self.announcer.cancel(key)
         self._schedule_repeat()
         self.refresh_badge()
+
+    def order_ended(self, source: str, server: str, order_id: str, how: str, *,
+                    title: str = "", body: str = "") -> None:
+        """The order was accepted or rejected (`how`, an `Ending`) here or elsewhere, or the
+        customer cancelled it: its repeats and lines stop now (the one being said mid-word), its
+        popups go. Decided here: they are closed, the owner just did it. Elsewhere: the order's
+        popup is replaced by `title` / `body` (who decided), without the buttons; when it is not
+        up any more that is shown anew only if it is news (rejected elsewhere, cancelled: `title`
+        given). A cancellation is also said aloud, once."""
+        keys = self.ledger.order_keys(source, server, order_id)
+        for key in keys:
+            self.announcer.cancel(key)
+        self.on_acknowledged()
+        here = how in (Ending.ACCEPTED_HERE, Ending.REJECTED_HERE)
+        order = self.ledger.order(source, server, order_id)
+        main = order.key if order is not None else None
+        for key in keys:
+            try:
+                if here or key != main or not title:
+                    self.notifier.withdraw(key)
+                else:
+                    self.notifier.update(title, body, key=key, decided=True,
+                                         show_if_gone=how != Ending.ACCEPTED_ELSEWHERE)
+            except Exception:  # noqa: BLE001 - a notification problem must not keep the voice on
+                log.exception("could not withdraw the notification of order %s", order_id)
+        if title and main is None and how != Ending.ACCEPTED_ELSEWHERE:
+            self._notify(title, body, key=None)  # an order this PC never saw: the news alone
+        if how == Ending.CANCELLED and order is not None and self.settings["alerts.voice_new_order"] \
+                and self.voice_allowed():
+            cancelled = replace(order, kind=OrderKind.CANCELLED, raw="")
+            self._say(wording.announcement(cancelled, self.settings, self._language), "alert", None)
 
     def refresh_badge(self) -> int:
         count = self.ledger.unacknowledged_orders()

@@ -191,8 +191,11 @@ class NotifierApp:
         self.decisions = OrderDecisions(self.ledger, self.intake, self.notifier, self.alerts)
         self.decisions.available_changed.connect(self.tray.set_decisions_available)
         self.decisions.changed.connect(self.printing.wake)  # "print on accept" queued a ticket
-        self.tray.accept_oldest.connect(self.decisions.accept_oldest)
-        self.tray.reject_oldest.connect(self.decisions.reject_oldest)
+        self.tray.accept_order.connect(self.decisions.accept)
+        self.tray.reject_order.connect(lambda event: self.decisions.reject(event))
+        # The tray's accept / reject entries name the order waiting longest.
+        self.alerts.badge_changed.connect(self._name_oldest_order)
+        self.decisions.changed.connect(self._name_oldest_order)
         self.decisions.refresh()
 
         self.bridge.orders.connect(self.alerts.on_orders)
@@ -328,6 +331,9 @@ class NotifierApp:
         if self.console:
             self.console.line("connection", status.sentence())
 
+    def _name_oldest_order(self, *_args) -> None:
+        self.tray.set_oldest_order(self.decisions.oldest_waiting())
+
     def acknowledge_all(self) -> None:
         self.alerts.acknowledge_all()
         if self.orders_window is not None:
@@ -445,7 +451,7 @@ class NotifierApp:
             QCoreApplication.translate(
                 "App",
                 "Order Notifier {version}\nAnnounces new shop orders aloud until someone "
-                "acknowledges them.",
+                "accepts them or stops the ringing.",
             ).format(version=__version__)
         )
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

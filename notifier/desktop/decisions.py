@@ -3,10 +3,15 @@ and the tray all come here.
 
 The core does the work (`core.order_actions`: the decision ends the alert in the ledger and
 queues the request in one transaction; a worker sends it). This object keeps one OrderActions
-for the source running now, offers the buttons only when the shop's back end can take them,
-asks for a reject reason, and brings the outcome back to the Qt thread: a refusal is shown as a
-notification in the owner's words, and an order that ended elsewhere (another PC, the customer)
-stops ringing here at once.
+for the source running now, offers the buttons only when the shop's back end can take them (and
+otherwise has each popup say that the order must be accepted in the shop's own system), asks for
+a reject reason, and brings the outcome back to the Qt thread.
+
+A decision is the shop's, not this PC's: whoever decides, every PC takes back what it told about
+the order (alerts.order_ended: the line stops mid-word, the popup is closed or replaced by who
+decided). A click on an order this PC already knows to be decided elsewhere or cancelled sends
+nothing; a refusal from the back end (another PC was first, the customer cancelled) is shown as
+that sentence, named by the order's number, and the history keeps the true outcome.
 """
 
 from __future__ import annotations
@@ -15,36 +20,44 @@ import logging
 import threading
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
-from PySide6.QtWidgets import QInputDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
-from notifier.core.action_outbox import ActionOutbox
-from notifier.core.events import OrderEvent, OrderKind
+from notifier.core import wording
+from notifier.core.action_outbox import CONTRADICTED, DECIDED_ELSEWHERE, ActionOutbox
+from notifier.core.events import OrderEvent
 from notifier.core.ledger import Ending
 from notifier.core.order_actions import OrderActions
+from notifier.desktop.reject_dialog import ask_reject_reason
 
 log = logging.getLogger(__name__)
 
 ACCEPT, REJECT = "accept", "reject"
-MAX_REASON_CHARS = 200
 
 
-def reject_reasons() -> list[str]:
-    """The short list offered when rejecting (the owner may also type one)."""
+def ended_title(how: str, number: str) -> str:
+    """Who decided, as a popup's title: "订单 1234 已在别处接单"."""
     translate = QCoreApplication.translate
-    return [translate("OrderDecisions", "Sold out"), translate("OrderDecisions", "Too busy right now"),
-            translate("OrderDecisions", "Outside the delivery area"),
-            translate("OrderDecisions", "Closing soon")]
+    text = {
+        Ending.ACCEPTED_ELSEWHERE: translate("OrderDecisions", "Order %1 was accepted elsewhere"),
+        Ending.REJECTED_ELSEWHERE: translate("OrderDecisions", "Order %1 was rejected elsewhere"),
+        Ending.CANCELLED: translate("OrderDecisions", "Order %1 was cancelled by the customer"),
+    }.get(how, "")
+    return text.replace("%1", number)
 
 
-def ask_reject_reason(parent: QWidget | None) -> str | None:
-    """The reason picked or typed, or None when the owner thought better of it."""
+def refusal_sentence(how: str | None, *, sent: bool) -> str:
+    """Why a decision did not count, when the history knows (someone else decided first, the
+    customer cancelled); "" when it does not. `sent`: the back end refused it, else this PC
+    did not send it at all."""
     translate = QCoreApplication.translate
-    reason, ok = QInputDialog.getItem(
-        parent, translate("OrderDecisions", "Reject order"),
-        translate("OrderDecisions", "Why is the order rejected? (the customer sees this)"),
-        reject_reasons(), 0, True)
-    reason = reason.strip()[:MAX_REASON_CHARS]
-    return reason if ok and reason else None
+    why = {
+        Ending.ACCEPTED_ELSEWHERE: translate("OrderDecisions", "It had already been accepted elsewhere."),
+        Ending.REJECTED_ELSEWHERE: translate("OrderDecisions", "It had already been rejected elsewhere."),
+        Ending.CANCELLED: translate("OrderDecisions", "The customer had cancelled it."),
+    }.get(how or "", "")
+    if why and not sent:
+        why += " " + translate("OrderDecisions", "Nothing was sent.")
+    return why
 
 
 class OrderDecisions(QObject):
@@ -65,7 +78,9 @@ class OrderDecisions(QObject):
         self._ended.connect(self._on_ended)
         intake.on_ended(lambda *args: self._ended.emit(*args))
         notifier.action_invoked.connect(self.on_notification_action)
-        self.reason_asker = ask_reject_reason  # tests answer instead of the dialog
+        # (event, parent) -> the reason, or None; tests answer instead of the dialog
+        self.reason_asker = lambda event, parent: ask_reject_reason(
+            event, wording.effective_language(alerts.settings), parent)
 
     # -- which source ---------------------------------------------------------------------
 
@@ -88,6 +103,11 @@ class OrderDecisions(QObject):
         buttons = ((ACCEPT, QCoreApplication.translate("OrderDecisions", "Accept")),
                    (REJECT, QCoreApplication.translate("OrderDecisions", "Reject…")))
         self.notifier.set_order_actions(buttons if self.available else ())
+        # Where the back end takes no decisions, each popup says where they are taken.
+        self.alerts.set_decision_note("" if self.available or source is None else
+                                      QCoreApplication.translate(
+                                          "OrderDecisions", "Accept it in your order system: "
+                                          "here you can only stop the ringing."))
         self.available_changed.emit(self.available)
 
     @property
@@ -107,40 +127,52 @@ class OrderDecisions(QObject):
     # -- deciding --------------------------------------------------------------------------
 
     def accept(self, event: OrderEvent) -> bool:
-        """Accept the order (also acknowledges it here); False if this shop cannot."""
+        """Accept the order (also stops it ringing here); False if not done (this shop cannot,
+        or the order was decided elsewhere already: then the owner is told so)."""
         if not self.available:
             return False
-        self._actions.accept(event)
-        self._decided()
-        return True
+        return self._decided(event, ACCEPT, self._actions.accept(event))
 
     def reject(self, event: OrderEvent, reason: str | None = None, parent: QWidget | None = None) -> bool:
-        """Reject with `reason`, or ask for one; False if not done (unavailable, or cancelled)."""
+        """Reject with `reason`, or ask for one; False if not done (unavailable, cancelled, or
+        decided elsewhere already)."""
         if not self.available:
             return False
-        reason = reason or self.reason_asker(parent)
-        if not reason:
+        ended = self._decided_elsewhere(event)
+        if ended is not None:  # no dialog for an order that is not ours to reject any more
+            self._tell_refusal(event, REJECT, refusal_sentence(ended, sent=False))
             return False
-        self._actions.reject(event, reason)
-        self._decided()
+        reason = reason or self.reason_asker(event, parent)
+        if not reason or self._actions is None:
+            return False
+        return self._decided(event, REJECT, self._actions.reject(event, reason))
+
+    def _decided(self, event: OrderEvent, action: str, decision) -> bool:
+        if decision.state == CONTRADICTED:
+            # This PC already knows better (a stale popup, a window not refreshed): nothing sent.
+            self._tell_refusal(event, action, refusal_sentence(decision.ended, sent=False))
+            return False
+        how = Ending.ACCEPTED_HERE if action == ACCEPT else Ending.REJECTED_HERE
+        self.alerts.order_ended(event.source, event.server, event.order_id, how)
+        self.changed.emit()
         return True
 
-    def _decided(self) -> None:
-        self.alerts.on_acknowledged()  # stop the repeats and the queued voice line now
-        self.changed.emit()
+    def _decided_elsewhere(self, event: OrderEvent) -> str | None:
+        entry = self.ledger.find(event.key)
+        how = entry.ended_how if entry is not None else None
+        return how if how in DECIDED_ELSEWHERE else None
+
+    def _tell_refusal(self, event: OrderEvent, action: str, sentence: str) -> None:
+        log.info("%s of order %s not done: %s", action, event.order_id, sentence)
+        translate = QCoreApplication.translate
+        title = (translate("OrderDecisions", "Order %1 not accepted") if action == ACCEPT
+                 else translate("OrderDecisions", "Order %1 not rejected"))
+        self.notifier.show(title.replace("%1", event.display_number), sentence)
 
     def oldest_waiting(self) -> OrderEvent | None:
         """The new order waiting longest for someone (what the tray's entries act on)."""
-        return next((e.event for e in self.ledger.unacknowledged() if e.event.kind is OrderKind.NEW_ORDER),
-                    None)
+        return self.ledger.oldest_waiting_order()
 
-    def accept_oldest(self) -> bool:
-        event = self.oldest_waiting()
-        return self.accept(event) if event is not None else False
-
-    def reject_oldest(self) -> bool:
-        event = self.oldest_waiting()
-        return self.reject(event) if event is not None else False
 
     def on_notification_action(self, key: str, action: str) -> None:
         entry = self.ledger.find(key)
@@ -157,26 +189,25 @@ class OrderDecisions(QObject):
         self.changed.emit()
         if ok:
             return
-        translate = QCoreApplication.translate
-        title = (translate("OrderDecisions", "Order not accepted") if action.action == ACCEPT
-                 else translate("OrderDecisions", "Order not rejected"))
-        self.notifier.show(title, sentence or "")
+        event = self.ledger.order(action.source, action.server, action.order_id)
+        if event is None:
+            return  # expired from the history meanwhile
+        entry = self.ledger.find(event.key)
+        how = entry.ended_how if entry is not None else None
+        if how in DECIDED_ELSEWHERE:
+            # The back end told what became of it: the history keeps that, the owner reads it.
+            self.alerts.order_ended(action.source, action.server, action.order_id, how)
+            sentence = refusal_sentence(how, sent=True)
+        self._tell_refusal(event, action.action, sentence or "")
 
     def _on_ended(self, source: str, server: str, order_id: str, how: str, reason) -> None:
-        self.alerts.on_acknowledged()
-        self.changed.emit()
-        # Accepted elsewhere is what the owner expects; an order that will not be made is news,
-        # said once (the repeats have stopped).
-        translate = QCoreApplication.translate
+        """Another PC (or the back end's own page) decided, or the customer cancelled: take back
+        the popup and the line, and say who decided."""
         order = self.ledger.order(source, server, order_id)
         number = (order.display_number if order is not None else order_id) or order_id
-        if how == Ending.CANCELLED:
-            title = translate("OrderDecisions", "Order %1 was cancelled by the customer").replace("%1", number)
-        elif how == Ending.REJECTED_ELSEWHERE:
-            title = translate("OrderDecisions", "Order %1 was rejected elsewhere").replace("%1", number)
-        else:
-            return
-        self.notifier.show(title, reason or "")
+        self.alerts.order_ended(source, server, order_id, how, title=ended_title(how, number),
+                                body=reason or "")
+        self.changed.emit()
 
     def stop(self) -> None:
         if self._actions is not None:

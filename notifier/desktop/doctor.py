@@ -58,7 +58,7 @@ def printer_finding(settings) -> Finding:
     tickets wait for it. A separate function so the doctor and `--self-test` share it."""
     topic = "Printer"
     if settings["printer.print_on"] == "off":
-        return Finding(topic, OK, core_tr("printing is off (Settings, Printer page)"))
+        return Finding(topic, OK, core_tr("printing is off (Settings → Printer)"))
     from notifier.desktop.printing import make_driver
 
     try:
@@ -69,11 +69,10 @@ def printer_finding(settings) -> Finding:
     try:
         driver.open()  # a network printer also reports its paper here
     except Exception as exc:  # noqa: BLE001 - every failure is a finding
-        from notifier.core.sources.reconnecting import classify_network_error
+        from notifier.core.sources.reconnecting import describe_network_error
 
-        reason = classify_network_error(exc)[1] if isinstance(exc, OSError) else str(exc)
-        return Finding(topic, WARN, core_tr("{printer}: {reason}; tickets wait until it answers",
-                                       printer=driver.label(), reason=reason))
+        reason = describe_network_error(exc, driver.label()) if isinstance(exc, OSError) else str(exc)
+        return Finding(topic, WARN, core_tr("{reason}; tickets wait until it answers", reason=reason))
     finally:
         driver.close()
     waiting = ""

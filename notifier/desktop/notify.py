@@ -59,6 +59,10 @@ class _Popup:
     # new one; `replaces_id` is that notification's id once the backend's thread has found it.
     update: bool = False
     replaces_id: int = 0
+    # With `update`: shown as a new notification when the key's one is not up (any more).
+    show_if_gone: bool = False
+    # Not a notification at all: close every one shown for `key` (CloseNotification).
+    withdraw: bool = False
 
 
 class _Freedesktop:
@@ -121,14 +125,19 @@ class _Freedesktop:
 
     def replace(self, popup: _Popup) -> None:
         """Replace the text of the notification shown for `popup.key` (Notify with its id as
-        `replaces_id`), on the thread, which knows the ids; nothing if it is not shown (any more)."""
+        `replaces_id`), or close it (`popup.withdraw`), on the thread, which knows the ids;
+        nothing if it is not shown (any more), unless `popup.show_if_gone`."""
         with self._handover:
             if self._broken:
                 raise BackendError(self._broken)
-            if self._thread is None:
-                return  # nothing was shown yet
-            self._queue.put(popup)
-        self._wake()
+            started = self._thread is not None
+            if started:
+                self._queue.put(popup)
+        if started:
+            self._wake()
+        elif popup.show_if_gone and not popup.withdraw:  # nothing was shown yet: news is new
+            popup.update = False
+            self.show(popup)
 
     def _wake(self) -> None:
         try:
@@ -238,19 +247,31 @@ class _Freedesktop:
                 conn.close()
 
     def _send_update(self, popup: _Popup, sent: dict, shown: dict) -> None:
-        """On the thread: Notify with `replaces_id` if the key's notification is up; kept for
-        later if its Notify still waits for the id; dropped if it was closed or never shown
-        (replacing a closed one would open a second popup)."""
-        target = next((i for i, (key, _extra) in reversed(shown.items()) if key == popup.key), None)
+        """On the thread: Notify with `replaces_id` (or CloseNotification, `withdraw`) if the
+        key's notification is up; kept for later if its Notify still waits for the id; else
+        shown anew if `show_if_gone`, or dropped (replacing a closed one would open a second
+        popup, which only news may do)."""
+        from jeepney import new_method_call
+
+        targets = [i for i, (key, _extra) in shown.items() if key == popup.key]
         conn = self._conn
         with self._send_lock:
-            if target is None:
+            if not targets:
                 if any(p.key == popup.key and not p.update for p in sent.values()):
                     self._deferred[popup.key] = popup
+                elif popup.show_if_gone and not popup.withdraw and conn is not None:
+                    popup.update = False
+                    serial = next(conn.outgoing_serial)
+                    sent[serial] = popup
+                    conn.send(self._notify_message(popup), serial=serial)
                 return
             if conn is None:
                 return
-            popup.replaces_id = target
+            if popup.withdraw:
+                for target in targets:
+                    conn.send(new_method_call(self._address, "CloseNotification", "u", (target,)))
+                return
+            popup.replaces_id = targets[-1]
             serial = next(conn.outgoing_serial)
             sent[serial] = popup
             conn.send(self._notify_message(popup), serial=serial)
@@ -298,6 +319,8 @@ class _Freedesktop:
                     self._activated(key)
                 elif key and message.body[1] in extra:
                     self._invoked(key, message.body[1])
+                elif key:  # a button of a popup replaced since (the order was decided elsewhere)
+                    log.info("a click on %r is no longer offered: ignored", message.body[1][:40])
             elif member == "NotificationClosed":
                 closed = shown.pop(message.body[0], None)
                 if closed is not None:
@@ -434,25 +457,43 @@ class Notifier(QObject):
         self._show(_Popup(title, body, key, QCoreApplication.translate("Notifier", "Open"),
                           self._order_actions if key else ()))
 
-    def update(self, title: str, body: str, *, key: str) -> bool:
+    def update(self, title: str, body: str, *, key: str, decided: bool = False,
+               show_if_gone: bool = False) -> bool:
         """Replace the text of the notification shown for `key`, in place (freedesktop's
-        `replaces_id`). Where the backend cannot replace one, or it was closed, nothing is shown:
-        a second popup for the same order would be worse than the first one's text. Returns
-        whether an update was handed to the backend."""
+        `replaces_id`). `decided`: the order was accepted, rejected or cancelled, so the new text
+        offers no accept / reject any more. Where the backend cannot replace one, or it was
+        closed, nothing is shown (a second popup for the same order would be worse than the
+        first one's text) unless `show_if_gone` (news: a new notification then). Returns whether
+        something was handed to the backend."""
         if not self._backends:
             return False
         backend = self._backends[0]
         replace = getattr(backend, "replace", None)
         if replace is None:
-            return False
+            if show_if_gone:
+                self._show(_Popup(title, body, key, QCoreApplication.translate("Notifier", "Open")))
+            return show_if_gone
         title_limit, body_limit = backend.limits
         popup = _Popup(plain(title, title_limit), plain(body, body_limit, multiline=True), key,
-                       QCoreApplication.translate("Notifier", "Open"), self._order_actions,
-                       update=True)
+                       QCoreApplication.translate("Notifier", "Open"),
+                       () if decided else self._order_actions, update=True, show_if_gone=show_if_gone)
         try:
             replace(popup)
         except BackendError:
             return False  # the next show() finds out and moves to the next backend
+        return True
+
+    def withdraw(self, key: str) -> bool:
+        """Close the notification shown for `key` (freedesktop's CloseNotification): its order
+        was decided here, its buttons mean nothing now. Backends that cannot (tray balloons,
+        plyer) leave it to expire. Returns whether the backend was asked."""
+        replace = getattr(self._backends[0], "replace", None) if self._backends else None
+        if replace is None:
+            return False
+        try:
+            replace(_Popup("", "", key, withdraw=True, update=True))
+        except BackendError:
+            return False
         return True
 
     def _show(self, popup: _Popup) -> None:

@@ -1,8 +1,15 @@
-"""The orders window: recent orders from the ledger, acknowledging them, opening them in a browser.
+"""The orders window: recent orders from the ledger, accepting or rejecting them where the shop's
+back end takes decisions, stopping their ringing here, opening them in a browser.
 
 The table is a QAbstractTableModel over a list of ledger entries, so thousands of rows cost one
 query and no widgets. Reloads are coalesced: a burst of orders reloads at most a few times a
 second, and not at all while the window is hidden (it reloads when shown).
+
+The status column tells each order's story at a glance: one outcome per order (`outcome`), each
+with its own short text, colour and drawn mark (filled for "here", outlined for "elsewhere"), and
+the column is as wide as its longest text, so nothing is clipped at the window's default size.
+Order numbers are cut at their start when the column is narrow: the last digits are the ones
+the voice says and the counter matches orders by.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
+    QPointF,
+    QRectF,
     Qt,
     QTimer,
     QUrl,
@@ -28,7 +37,11 @@ from PySide6.QtGui import (
     QDesktopServices,
     QFont,
     QFontMetrics,
+    QIcon,
     QKeySequence,
+    QPainter,
+    QPen,
+    QPixmap,
     QShortcut,
 )
 from PySide6.QtWidgets import (
@@ -41,6 +54,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPushButton,
+    QStyledItemDelegate,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -72,6 +86,76 @@ def day_start(now: float | None = None) -> float:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
+# An order's outcome, as the status column shows it (see `outcome`).
+WAITING, UNSENT_ACCEPT, UNSENT_REJECT = "waiting", "unsent_accept", "unsent_reject"
+OUTCOMES = (WAITING, UNSENT_ACCEPT, UNSENT_REJECT, *Ending.ALL)
+# colour, mark, filled (decided here) or outlined (elsewhere)
+_LOOKS = {
+    WAITING: ("#c62828", "dot", True),
+    UNSENT_ACCEPT: ("#b26a00", "clock", True),
+    UNSENT_REJECT: ("#b26a00", "clock", True),
+    Ending.ACCEPTED_HERE: ("#2e7d32", "check", True),
+    Ending.ACCEPTED_ELSEWHERE: ("#2e7d32", "check", False),
+    Ending.REJECTED_HERE: ("#8e24aa", "cross", True),
+    Ending.REJECTED_ELSEWHERE: ("#8e24aa", "cross", False),
+    Ending.CANCELLED: ("#6d6d6d", "slash", True),
+    Ending.ACKNOWLEDGED: ("#1565c0", "dash", False),
+}
+MARK_PX = 14
+
+
+def outcome(entry: LedgerEntry, unsent: bool = False) -> str:
+    """What became of the order: WAITING, an unsent decision of this PC (offline), or how its
+    alert ended (an `Ending`)."""
+    if unsent and entry.ended_how in (Ending.ACCEPTED_HERE, Ending.REJECTED_HERE):
+        return UNSENT_ACCEPT if entry.ended_how == Ending.ACCEPTED_HERE else UNSENT_REJECT
+    if entry.ended_how:
+        return entry.ended_how
+    return Ending.ACKNOWLEDGED if entry.acknowledged else WAITING
+
+
+def paint_mark(which: str, size: int = MARK_PX) -> QPixmap:
+    """The status mark of an outcome: a round tile, filled for what happened here (or still
+    waits here), outlined for what happened elsewhere, with its symbol."""
+    colour_name, symbol, filled = _LOOKS[which]
+    colour = QColor(colour_name)
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    s = float(size)
+    line = max(1.5, s * 0.13)
+    painter.setPen(QPen(colour, line))
+    painter.setBrush(colour if filled else Qt.GlobalColor.transparent)
+    painter.drawEllipse(QRectF(line / 2, line / 2, s - line, s - line))
+    pen = QPen(QColor("white") if filled else colour, line)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    painter.setPen(pen)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    if symbol == "check":
+        painter.drawPolyline([QPointF(s * 0.28, s * 0.52), QPointF(s * 0.44, s * 0.68), QPointF(s * 0.72, s * 0.34)])
+    elif symbol == "cross":
+        painter.drawLine(QPointF(s * 0.33, s * 0.33), QPointF(s * 0.67, s * 0.67))
+        painter.drawLine(QPointF(s * 0.67, s * 0.33), QPointF(s * 0.33, s * 0.67))
+    elif symbol == "slash":
+        painter.drawLine(QPointF(s * 0.3, s * 0.7), QPointF(s * 0.7, s * 0.3))
+    elif symbol == "dash":
+        painter.drawLine(QPointF(s * 0.32, s * 0.5), QPointF(s * 0.68, s * 0.5))
+    elif symbol == "clock":
+        painter.drawLine(QPointF(s * 0.5, s * 0.28), QPointF(s * 0.5, s * 0.52))
+        painter.drawLine(QPointF(s * 0.5, s * 0.52), QPointF(s * 0.68, s * 0.62))
+    painter.end()
+    return pixmap
+
+
+class TailFirstDelegate(QStyledItemDelegate):
+    """Cuts a cell's text at its start ("…1205-3456"): an order number's last digits stay."""
+
+    def initStyleOption(self, option, index) -> None:  # noqa: N802 - Qt's name
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideLeft
+
+
 def format_amount(amount: Decimal | None, currency: str) -> str:
     if amount is None:
         return ""
@@ -92,6 +176,7 @@ class OrdersModel(QAbstractTableModel):
         self._today = day_start(clock())
         self._bold = QFont()
         self._bold.setBold(True)
+        self._marks = {which: QIcon(paint_mark(which)) for which in OUTCOMES}
 
     def headers(self) -> tuple[str, ...]:
         return (self.tr("Time"), self.tr("Kind"), self.tr("Order number"), self.tr("Amount"),
@@ -136,23 +221,35 @@ class OrdersModel(QAbstractTableModel):
         }[kind]
 
     def ending_text(self, how: str | None) -> str:
+        return self.outcome_text(how or Ending.ACKNOWLEDGED)
+
+    def outcome_text(self, which: str) -> str:
         return {
+            WAITING: self.tr("Waiting"),
+            UNSENT_ACCEPT: self.tr("Accept not sent yet"),
+            UNSENT_REJECT: self.tr("Reject not sent yet"),
             Ending.ACCEPTED_HERE: self.tr("Accepted here"),
             Ending.REJECTED_HERE: self.tr("Rejected here"),
             Ending.ACCEPTED_ELSEWHERE: self.tr("Accepted elsewhere"),
             Ending.REJECTED_ELSEWHERE: self.tr("Rejected elsewhere"),
             Ending.CANCELLED: self.tr("Cancelled by the customer"),
-            Ending.ACKNOWLEDGED: self.tr("Acknowledged"),
-        }.get(how or "", self.tr("Acknowledged"))
+            Ending.ACKNOWLEDGED: self.tr("Silenced here"),
+        }[which]
+
+    def outcome_of(self, entry: LedgerEntry) -> str:
+        event = entry.event
+        return outcome(entry, (event.source, event.server, event.order_id) in self.unsent)
 
     def status_text(self, entry: LedgerEntry) -> str:
-        if entry.ended_how:
-            text = self.ending_text(entry.ended_how)
-            event = entry.event
-            if (event.source, event.server, event.order_id) in self.unsent:
-                text += " · " + self.tr("not sent yet")
-            return text
-        return self.tr("Acknowledged") if entry.acknowledged else self.tr("Waiting")
+        return self.outcome_text(self.outcome_of(entry))
+
+    def outcome_help(self, which: str) -> str:
+        """What the outcome means, for the status cell's tooltip."""
+        if which == Ending.ACKNOWLEDGED:
+            return self.tr("Only this PC stopped ringing; the order system was not told anything.")
+        if which in (UNSENT_ACCEPT, UNSENT_REJECT):
+            return self.tr("Decided here; sent as soon as the order system answers.")
+        return ""
 
     def time_text(self, received_at: float) -> str:
         moment = datetime.fromtimestamp(received_at)
@@ -172,7 +269,7 @@ class OrdersModel(QAbstractTableModel):
             if column == "kind":
                 return self.kind_text(event.kind)
             if column == "number":
-                return plain(event.display_number, 40)
+                return plain(event.display_number, 60)
             if column == "amount":
                 return format_amount(event.amount, event.currency)
             if column == "customer":
@@ -183,21 +280,27 @@ class OrdersModel(QAbstractTableModel):
             if event.text:
                 lines.append(plain(event.text, 300))
             lines.extend(details_lines(event.details, language(), event.currency))
-            if entry.acknowledged and entry.acknowledged_at:
-                lines.append(self.tr("Acknowledged at %1").replace(
-                    "%1", datetime.fromtimestamp(entry.acknowledged_at).strftime("%H:%M:%S")))
+            which = self.outcome_of(entry)
+            when = entry.ended_at or entry.acknowledged_at
+            if when and which != WAITING:
+                lines.append(self.tr("%1 at %2").replace("%1", self.outcome_text(which)).replace(
+                    "%2", datetime.fromtimestamp(when).strftime("%H:%M:%S")))
+            if self.outcome_help(which):
+                lines.append(self.outcome_help(which))
             if entry.end_reason:
                 lines.append(f"{self.status_text(entry)}: {plain(entry.end_reason, 200)}")
             return "\n".join(lines)
         if role == Qt.ItemDataRole.FontRole and not entry.acknowledged:
             return self._bold
+        if role == Qt.ItemDataRole.DecorationRole and column == "status":
+            return self._marks[self.outcome_of(entry)]
         if role == Qt.ItemDataRole.ForegroundRole:
             if column == "kind" and event.kind is OrderKind.REMINDER:
                 return QBrush(QColor("#c0570c"))
             if column == "kind" and event.kind in (OrderKind.CANCELLED, OrderKind.REFUND):
                 return QBrush(QColor("#8a8a8a"))
             if column == "status":
-                return QBrush(QColor("#2e7d32") if entry.acknowledged else QColor("#c62828"))
+                return QBrush(QColor(_LOOKS[self.outcome_of(entry)][0]))
         if role == Qt.ItemDataRole.TextAlignmentRole and column == "amount":
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:
@@ -289,6 +392,7 @@ class OrdersWindow(QWidget):
         header.setHighlightSections(False)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.table.setItemDelegateForColumn(OrdersModel.COLUMNS.index("number"), TailFirstDelegate(self.table))
         self.table.setStyleSheet("QTableView::item { padding: 0 6px; }"
                                  "QHeaderView::section { padding: 3px 6px; border: none;"
                                  " border-bottom: 1px solid palette(mid); background: palette(window); }")
@@ -346,12 +450,16 @@ class OrdersWindow(QWidget):
             self.ending_filter.setItemText(row, self.model.ending_text(how))
         self.accept_button.setText(self.tr("Accept"))
         self.reject_button.setText(self.tr("Reject…"))
-        self._filter_button[FILTER_UNACKNOWLEDGED].setText(self.tr("Not acknowledged"))
+        self._filter_button[FILTER_UNACKNOWLEDGED].setText(self.tr("Still ringing"))
         self._filter_button[FILTER_ALL].setText(self.tr("All"))
         self.search.setPlaceholderText(self.tr("Search order number, customer or text"))
         self.open_button.setText(self.tr("Open in browser"))
-        self.ack_selected_button.setText(self.tr("Acknowledge selected"))
-        self.ack_all_button.setText(self.tr("Acknowledge all"))
+        # Not "acknowledge": it only silences this PC; accepting is the shop's decision.
+        self.ack_selected_button.setText(self.tr("Stop ringing (selected)"))
+        self.ack_all_button.setText(self.tr("Stop ringing (all)"))
+        silence_help = self.model.outcome_help(Ending.ACKNOWLEDGED)
+        self.ack_selected_button.setToolTip(silence_help)
+        self.ack_all_button.setToolTip(silence_help)
         self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, self.model.columnCount() - 1)
         self._size_columns()
         self._update_buttons()
@@ -370,11 +478,12 @@ class OrdersWindow(QWidget):
             1: [self.model.kind_text(kind) for kind in OrderKind],
             2: ["8" * 13],
             3: ["¥88,888.88"],
-            5: [self.tr("Acknowledged"), self.tr("Waiting")],
+            5: [self.model.outcome_text(which) for which in OUTCOMES],
         }
         for column, texts in samples.items():
             widest = max(metrics.horizontalAdvance(text) for text in [*texts, titles[column]])
-            header.resizeSection(column, widest + 24)
+            mark = MARK_PX + 8 if column == 5 else 0  # the status mark and its gap
+            header.resizeSection(column, widest + mark + 24)
 
     def changeEvent(self, event) -> None:
         from PySide6.QtCore import QEvent
@@ -527,7 +636,14 @@ class OrdersWindow(QWidget):
         if not self.selected_entries():
             return
         menu = QMenu(self)
-        menu.addAction(self.tr("Acknowledge"), self.acknowledge_selected)
+        if self.accept_button.isVisible():  # the shop's back end takes decisions: they come first
+            accept = menu.addAction(self.tr("Accept"), self.accept_selected)
+            accept.setEnabled(self.accept_button.isEnabled())
+            reject = menu.addAction(self.tr("Reject…"), self.reject_selected)
+            reject.setEnabled(self.reject_button.isEnabled())
+            menu.addSeparator()
+        silence = menu.addAction(self.tr("Stop ringing here"), self.acknowledge_selected)
+        silence.setEnabled(self.ack_selected_button.isEnabled())
         action = menu.addAction(self.tr("Open in browser"), self.open_selected_in_browser)
         action.setEnabled(self.open_button.isEnabled())
         if self.reprint is not None:
@@ -597,7 +713,7 @@ class OrdersWindow(QWidget):
         shown = self.model.rowCount()
         text = self.tr("%n order(s) shown", "", shown)
         if waiting:
-            text += "  ·  " + self.tr("%n waiting for acknowledgement", "", waiting)
+            text += "  ·  " + self.tr("%n still ringing", "", waiting)
         self.summary_label.setText(text)
         if shown:
             self.empty_label.hide()

@@ -40,7 +40,7 @@ def print_test_page_now(settings, language: str) -> str | None:
     None when the printer took it, else the sentence that says why not. Blocks for up to the
     printer's timeout: call it off the GUI thread (the settings dialog's "Print test page")."""
     from notifier.core.escpos_printer import PrinterProblem
-    from notifier.core.sources.reconnecting import classify_network_error
+    from notifier.core.sources.reconnecting import describe_network_error
     from notifier.core.ticket import build_ticket
     from notifier.core.wording import sample_event
 
@@ -60,7 +60,7 @@ def print_test_page_now(settings, language: str) -> str | None:
     except PrinterProblem as exc:
         return str(exc)
     except OSError as exc:
-        return classify_network_error(exc)[1]
+        return describe_network_error(exc, driver.label())
     return None
 
 
@@ -152,7 +152,7 @@ class PrintDesk(QObject):
         waiting = self.queue.waiting()
         return QCoreApplication.translate(
             "Printing", "Printer offline — {count} tickets waiting ({reason})").format(
-                count=waiting, reason=status.detail or status.sentence())
+                count=waiting, reason=status.problem())
 
     def _on_status(self, status: ConnectionStatus) -> None:
         if status.state is ConnState.CONNECTED or status.state is ConnState.STOPPED:

@@ -214,7 +214,7 @@ class SettingsDialog(QDialog):
         font.setBold(True)
         title.setFont(font)
         text = QLabel(self.tr(
-            "It shows and announces every new order and customer reminder until you acknowledge it. "
+            "It shows and announces every new order and customer reminder until you accept it or stop the ringing. "
             "Choose the kind of order server your shop uses, enter its address, press "
             "“Test connection”, then Save."), frame)
         text.setWordWrap(True)

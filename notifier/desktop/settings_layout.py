@@ -170,7 +170,7 @@ def _listed_rows() -> list[Row]:
         # The declared labels of these four carry their explanation in brackets and wrap; the
         # dialog gives them a short label and the explanation as the hint under the field.
         Row("alerts.repeat_interval", "alerts", "repeats", label=QCoreApplication.translate("SettingsDialog", "Repeat every (s)"),
-            hint=QCoreApplication.translate("SettingsDialog", "Until the order is acknowledged. 0: remind only once.")),
+            hint=QCoreApplication.translate("SettingsDialog", "Until the order is accepted or its ringing stopped. 0: remind only once.")),
         Row("alerts.repeat_limit", "alerts", "repeats", label=QCoreApplication.translate("SettingsDialog", "Repeat at most (times)")),
         Row("alerts.burst_threshold", "alerts", "repeats", label=QCoreApplication.translate("SettingsDialog", "Summarise above (orders)"),
             hint=QCoreApplication.translate("SettingsDialog", "When more orders than this arrive at once, one notification and one "
@@ -184,7 +184,7 @@ def _listed_rows() -> list[Row]:
         Row("alerts.order_url", "alerts", "browser", label=QCoreApplication.translate("SettingsDialog", "Order page address"),
             placeholder="http://admin.example/#/order?orderId={order_id}",
             hint=QCoreApplication.translate("SettingsDialog", "{order_id} and {order_number} are filled in. Used by a click on a "
-                    "notification and by “Open in browser”.")),
+                    "notification, by “Open in browser” and by the ticket's QR code.")),
         # Escalation: the declared labels carry "(min, 0 = never)"; here a short label and a hint.
         Row("escalation.louder_after", "escalation", "steps",
             label=QCoreApplication.translate("SettingsDialog", "Ring louder after (min)"),

@@ -24,6 +24,8 @@ stdin's end (the app is gone) ends the helper; on Linux the kernel also kills it
 dies (PR_SET_PDEATHSIG), even if the app was killed with SIGKILL.
 
 Only QtCore and QtTextToSpeech are loaded here (no widgets, no GUI), to keep the helper small.
+With speech-dispatcher the words go through a connection of the helper's own
+(desktop/speechd_client.py), so "stop" cancels only our line, never another program's speech.
 """
 
 from __future__ import annotations
@@ -172,6 +174,12 @@ class Helper:
         self._current = -1
         self._speaking = False
         self._write_lock = threading.Lock()
+        # speech-dispatcher: our own SSIP connection speaks (see the module docstring); its
+        # events come on its reader thread, hence the lock around what they share with handle().
+        self.speechd = None
+        self._speechd_wanted = False
+        self._messages: dict[int, tuple[int, bool]] = {}  # message id -> (line id, begun)
+        self._messages_lock = threading.Lock()
 
     def send(self, **message: Any) -> None:
         data = json.dumps(message, ensure_ascii=False) + "\n"
@@ -218,10 +226,83 @@ class Helper:
             self.tts.setLocale(QLocale.c())
             if not self.tts.availableVoices():
                 self.error = error
+        # Connected at the first line, not here: a speech-dispatcher that cannot open audio does
+        # not answer its clients, and "ready" (with the audio problem) must reach the app first.
+        self._speechd_wanted = name == "speechd" and not self.error
         spawned = [pid for pid, argv in speechd_processes().items()
                    if pid not in before and "--spawn" in argv]
         self.send(event="ready", engine=name, engines=engines, error=self.error,
                   audio=audio_problem() if name == "speechd" else "", spawned=spawned)
+
+    def _connect_speechd(self) -> None:
+        """Our own connection to speech-dispatcher, made once; SpeechdError when it does not
+        answer (the line fails, the next one tries again)."""
+        if self.speechd is not None or not self._speechd_wanted:
+            return
+        from notifier.desktop.speechd_client import SpeechdClient, SpeechdUnreachable
+
+        try:
+            self.speechd = SpeechdClient(self._speechd_event)
+        except SpeechdUnreachable as exc:  # Qt's engine speaks then (its stop cancels everyone's)
+            self._speechd_wanted = False
+            print(f"speech helper: {exc}; speaking through Qt's engine", file=sys.stderr)
+
+    def _speechd_event(self, kind: str, message: int) -> None:
+        with self._messages_lock:
+            line = self._messages.get(message)
+            if line is None:
+                return
+            ident, begun = line
+            if kind == "begin":
+                self._messages[message] = (ident, True)
+            else:
+                del self._messages[message]
+        if kind == "begin" and not begun:
+            self.send(event="started", id=ident)
+        elif kind != "begin":  # ended, or cancelled (by our stop, or another program)
+            self.send(event="finished", id=ident)
+
+    def _speak_speechd(self, ident: int, request: dict[str, Any], choice) -> None:
+        from notifier.desktop.speechd_client import SpeechdError
+
+        language = str(request.get("language", "zh_CN"))
+        # Held while the message id comes back: its "begin" may follow the reply at once.
+        with self._messages_lock:
+            try:
+                self._connect_speechd()
+                if self.speechd is not None:
+                    message = self.speechd.speak(
+                        str(request.get("text", "")), voice=choice.name() if choice is not None else "",
+                        language="zh" if language.startswith("zh") else "en",
+                        volume=engine_volume(request.get("volume", 1.0), self.name),
+                        rate=float(request.get("rate", 0.0)))
+                    self._messages[message] = (ident, False)
+                    return
+            except SpeechdError as exc:
+                self.send(event="failed", id=ident, reason=str(exc))
+                return
+        self._speak_qt(ident, request, choice)  # nothing listens there: Qt's engine says it
+
+    def _speak_qt(self, ident: int, request: dict[str, Any], choice) -> None:
+        if choice is not None and self.tts.voice() != choice:
+            self.tts.setVoice(choice)
+        self.tts.setVolume(engine_volume(request.get("volume", 1.0), self.name))
+        self.tts.setRate(min(1.0, max(-1.0, float(request.get("rate", 0.0)))))
+        self._current, self._speaking = ident, False
+        self.tts.say(str(request.get("text", "")))
+
+    def stop_speaking(self) -> None:
+        """Cut our own line short (only ours: see the module docstring)."""
+        self._current, self._speaking = -1, False
+        if self.speechd is not None:
+            from notifier.desktop.speechd_client import SpeechdError
+
+            try:
+                self.speechd.cancel()
+            except SpeechdError as exc:
+                print(f"speech helper: could not stop the line: {exc}", file=sys.stderr)
+        elif self.tts is not None:
+            self.tts.stop()
 
     def _state_changed(self, state) -> None:
         if self._current < 0 or self.tts is None:
@@ -279,16 +360,12 @@ class Helper:
                 self.send(event="failed", id=ident, reason=self.error or "no engine")
                 return
             choice = self.pick(request.get("language", "zh_CN"), request.get("voice", ""))
-            if choice is not None and self.tts.voice() != choice:
-                self.tts.setVoice(choice)
-            self.tts.setVolume(engine_volume(request.get("volume", 1.0), self.name))
-            self.tts.setRate(min(1.0, max(-1.0, float(request.get("rate", 0.0)))))
-            self._current, self._speaking = ident, False
-            self.tts.say(str(request.get("text", "")))
+            if self._speechd_wanted:
+                self._speak_speechd(ident, request, choice)
+                return
+            self._speak_qt(ident, request, choice)
         elif op == "stop":
-            self._current, self._speaking = -1, False
-            if self.tts is not None:
-                self.tts.stop()
+            self.stop_speaking()
         elif op == "list-voices":
             language = request.get("language", "zh_CN")
             names = [] if self.tts is None or self.error else [v.name() for v in sorted(
@@ -346,8 +423,10 @@ def run_helper(wanted_engine: str | None = None) -> int:
     threading.Thread(target=read, name="speech-requests", daemon=True).start()
     helper.open(wanted_engine)
     code = app.exec()
-    if helper.tts is not None and helper._current >= 0:
-        helper.tts.stop()  # our own line, cut short because the app is gone
+    if helper.speechd is not None:
+        helper.stop_speaking()  # our own line, cut short because the app is gone
+    elif helper.tts is not None and helper._current >= 0:
+        helper.tts.stop()  # Qt's engine: this silences other programs too (nothing better there)
     # Out without destroying the engine: Qt's speechd engine cancels every client's speech
     # (spd_cancel_all) when it is destroyed mid-line, which cut a running app's line short.
     sys.stderr.flush()

@@ -4,8 +4,9 @@ The helper (desktop/speech_helper.py) is a child process from the same executabl
 here runs on the Qt main thread without ever blocking it: QProcess reads the helper's replies
 through the event loop and writes requests without waiting. A helper that does not finish a line
 by its deadline (derived from the line's length), does not start in time, stops (SIGSTOP),
-crashes or exits is killed and started again after a growing pause; the line is tried once more
-on the new helper, then given up.
+crashes or exits is killed and replaced: at once the first time (a helper that ran well for a
+while counts as a first time again), after a growing pause when it keeps failing. The line it was
+saying is handed back (`lost`): the announcer says it again once the voice is back.
 
 Before the first line, and after every restart, a new helper speaks a short silent probe (or the
 line already waiting for it): only a helper that got through one whole line is trusted again
@@ -49,8 +50,12 @@ LINE_MAX_MS = 120_000
 PROBE_TEXT = "1"
 PROBE_DEADLINE_MS = 8_000
 FIRST_LINE_EXTRA_MS = 3_000  # a new helper's first line also opens speech-dispatcher's audio
-RESTART_BACKOFF_MS = (1_000, 2_000, 5_000, 10_000, 30_000, 60_000)
-ATTEMPTS = 2  # a line is tried on two helpers at most
+# Pauses before starting a new helper after the 1st, 2nd, ... failure in a row: the first is
+# replaced at once (an order may be waiting for its words); a helper that keeps dying must not
+# take the machine's CPU with it.
+RESTART_BACKOFF_MS = (0, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000)
+# A helper that was ready this long before it failed had been working: its failure is a first one.
+HEALTHY_MS = 30_000
 STOP_GRACE_MS = 300
 # An idle helper is asked how it is now and then, so one that hangs (or is stopped) between
 # orders is replaced before the next order needs it, not after that order's deadline.
@@ -84,7 +89,6 @@ class _Line:
     ident: int
     request: dict[str, Any]
     deadline_ms: int
-    attempts: int = 0
 
 
 @dataclass(slots=True)
@@ -106,7 +110,8 @@ class SpeechSupervisor(QObject):
 
     ready_changed = Signal()  # the helper became usable, or speech went down (see outage())
     started = Signal(int)  # a line's words begin
-    ended = Signal(int, str)  # a line is over: "" when spoken, else why it was given up
+    ended = Signal(int, str)  # a line is over: "" when spoken, else why the engine failed it
+    lost = Signal(int, str)  # a line cut short because its helper failed (why): worth saying again
     replied = Signal(dict)  # a reply to request() (voices, status)
 
     def __init__(self, parent: QObject | None = None, *, open_timeout_ms: int = OPEN_TIMEOUT_MS):
@@ -122,6 +127,8 @@ class SpeechSupervisor(QObject):
         self._line: _Line | None = None
         self._serial = 0
         self._failures = 0
+        self._ready_since: float | None = None  # monotonic seconds; None while not ready
+        self._downs = 0  # how often speech went down (wait_settled returns at the next one)
         self._spawned: list[_Spawned] = []
         self._deadline = QTimer(self, singleShot=True)
         self._deadline.timeout.connect(self._missed_deadline)
@@ -146,6 +153,10 @@ class SpeechSupervisor(QObject):
 
     def usable(self) -> bool:
         return self.state == "ready"
+
+    def gave_up(self) -> bool:
+        """Speech is down for good in this run (no engine, the helper cannot be started)."""
+        return self._permanent
 
     def settled(self) -> bool:
         """Ready, or known to be down (not still starting)."""
@@ -175,7 +186,7 @@ class SpeechSupervisor(QObject):
         # The lambdas outlive nothing: a supervisor deleted with its helper still running gets
         # the process's last signals while Qt tears its children down, and must ignore them.
         proc.readyReadStandardOutput.connect(lambda p=proc: self._alive() and self._read(p))
-        proc.finished.connect(lambda code, _status, p=proc: self._alive() and self._exited(p, code))
+        proc.finished.connect(lambda code, status, p=proc: self._alive() and self._exited(p, code, status))
         proc.errorOccurred.connect(lambda error, p=proc: self._alive() and self._error(p, error))
         command = helper_command()
         self._proc = proc
@@ -225,8 +236,11 @@ class SpeechSupervisor(QObject):
         return answers[0] if answers else None
 
     def wait_settled(self, timeout_s: float) -> bool:
+        """Wait until the helper is ready, or has failed (its replacement may be starting
+        already: the first helper is replaced at once)."""
         self.start()
-        return self._wait(self.settled, timeout_s)
+        downs = self._downs
+        return self._wait(lambda: self.settled() or self._downs > downs, timeout_s)
 
     def _alive(self) -> bool:
         return shiboken6.isValid(self)
@@ -247,6 +261,7 @@ class SpeechSupervisor(QObject):
                 proc.waitForFinished(1000)
             proc.deleteLater()
         self.state = "off"  # outage() still tells why speech was down
+        self._ready_since = None
         self._stop_spawned()
 
     # -- the process -----------------------------------------------------------------------
@@ -257,7 +272,6 @@ class SpeechSupervisor(QObject):
 
     def _send_line(self) -> None:
         line = self._line
-        line.attempts += 1
         self._deadline.start(line.deadline_ms + (0 if self._proven else FIRST_LINE_EXTRA_MS))
         self._send({"op": "speak", "id": line.ident, **line.request})
 
@@ -291,7 +305,7 @@ class SpeechSupervisor(QObject):
             if self._line is not None:
                 # A line is waiting (an order came while the helper started, or a retry): it is
                 # the probe itself, so its words are not held up by a silent one.
-                self.state = "ready"
+                self._now_ready()
                 log.info("speech helper ready (engine %s); its first line is waiting", message.get("engine"))
                 self._send_line()
                 self.ready_changed.emit()
@@ -306,7 +320,7 @@ class SpeechSupervisor(QObject):
             if event == "failed":
                 self._fail(Outage("engine", message.get("reason", "")))
                 return
-            self.state = "ready"
+            self._now_ready()
             self._proven = True
             self._heartbeat.start()
             was_down, self._outage = self._outage is not None, None
@@ -335,6 +349,10 @@ class SpeechSupervisor(QObject):
         elif event in ("voices", "status"):
             self.replied.emit(message)
 
+    def _now_ready(self) -> None:
+        self.state = "ready"
+        self._ready_since = time.monotonic()
+
     def _check_idle_helper(self) -> None:
         if self.state == "ready" and self._line is None and not self._heartbeat_deadline.isActive():
             self._heartbeat_id = self.request("ping")
@@ -354,9 +372,11 @@ class SpeechSupervisor(QObject):
             return Outage("no-audio", audio)
         return Outage("timeout", seconds=max(1, round(deadline_ms / 1000)))
 
-    def _exited(self, proc: QProcess, code: int) -> None:
+    def _exited(self, proc: QProcess, code: int, status) -> None:
         if proc is self._proc:
-            self._fail(Outage("exited", str(code)))
+            # For the log only: the owner is told that the helper stopped, not a number.
+            crashed = status == QProcess.ExitStatus.CrashExit
+            self._fail(Outage("exited", f"signal {code}" if crashed else f"exit code {code}"))
 
     def _error(self, proc: QProcess, error) -> None:
         if proc is self._proc and error == QProcess.ProcessError.FailedToStart:
@@ -364,8 +384,10 @@ class SpeechSupervisor(QObject):
             self._fail(Outage("exited", proc.errorString()))
 
     def _fail(self, outage: Outage) -> None:
-        """The helper is no good: kill it, give up or keep the line, try again later."""
-        in_flight = self.state == "ready" and self._line is not None and self._line.attempts > 0
+        """The helper is no good: kill it, hand its line back, replace it (see RESTART_BACKOFF_MS)."""
+        if self._ready_since is not None and (time.monotonic() - self._ready_since) * 1000 >= HEALTHY_MS:
+            self._failures = 0  # it had been working: this is a first failure, not a crash loop
+        self._ready_since = None
         self._deadline.stop()
         self._heartbeat.stop()
         self._heartbeat_deadline.stop()
@@ -377,17 +399,20 @@ class SpeechSupervisor(QObject):
             proc.deleteLater()
         log.warning("speech helper failed (%s %s); restarting it", outage.code,
                     outage.detail or outage.seconds or "")
-        line = self._line
-        # A line the helper was saying is tried once more on the next helper; one still waiting
-        # for a helper that never got ready is given up now, so the chimes behind it go on.
-        if line is not None and (not in_flight or line.attempts >= ATTEMPTS):
-            self._line = None
-            self.ended.emit(line.ident, self._reason_text(outage))
+        line, self._line = self._line, None
         self._go_down(outage, restart=not self._permanent)
+        if line is not None:  # after going down: the announcer decides whether it is said again
+            self.lost.emit(line.ident, self._reason_text(outage))
 
     def _go_down(self, outage: Outage, *, restart: bool) -> None:
         self._deadline.stop()
+        self._ready_since = None
+        if self._outage is not None and outage.code != "no-audio" and not self._permanent:
+            # Still the same outage (no helper has worked since): its first reason is kept — a
+            # replacement that then hangs while opening is a consequence, not news for the owner.
+            outage = self._outage
         changed = self._outage != outage or self.state != "down"
+        self._downs += 1
         self._outage = outage
         self.state = "down"
         if self._permanent and self._line is not None:

@@ -2,7 +2,9 @@
 
 The icon is drawn, not loaded: one function paints the bell in the state's colour and the badge
 with the count, so the state icons, the app icon files (packaging/tools/make_icons.py) and the
-tray always agree. The tray only emits signals; the app decides what they do.
+tray always agree. A part that does not work beside the connection (the voice) adds a warning
+triangle in the bottom-left corner, and the tooltip and the menu's first lines say why. The tray
+only emits signals; the app decides what they do.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ COLOURS = {
     Look.STOPPED: "#8a8f98",
 }
 
+WARNING_COLOUR = "#f5b301"
+
 # Mute choices offered in the menu, in seconds; "tomorrow" and "off" are special.
 MUTE_30_MIN = 30 * 60
 MUTE_1_H = 60 * 60
@@ -81,8 +85,9 @@ def badge_text_for(count: int, size: int) -> str:
     return "9+" if size <= SMALL_ICON and count > 9 else text
 
 
-def paint_icon(size: int, look: Look = Look.CONNECTED, count: int = 0) -> QPixmap:
-    """The app's bell on a round tile in the state's colour, with the count badge."""
+def paint_icon(size: int, look: Look = Look.CONNECTED, count: int = 0, warning: bool = False) -> QPixmap:
+    """The app's bell on a round tile in the state's colour, with the count badge, and a warning
+    triangle when something beside the connection does not work (the voice)."""
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
@@ -95,6 +100,8 @@ def paint_icon(size: int, look: Look = Look.CONNECTED, count: int = 0) -> QPixma
         painter.scale(BELL_SHRINK, BELL_SHRINK)
     _paint_bell(painter, s, look)
     painter.restore()
+    if warning:
+        _paint_warning(painter, s)
 
     if text and small:
         # No outline and the biggest digits that fit: one pixel of ring is noise at 16 px.
@@ -152,10 +159,30 @@ def _paint_bell(painter: QPainter, s: float, look: Look) -> None:
         painter.setPen(Qt.PenStyle.NoPen)
 
 
-def make_icon(look: Look = Look.CONNECTED, count: int = 0) -> QIcon:
+def _paint_warning(painter: QPainter, s: float) -> None:
+    """An amber triangle with "!" in the bottom-left corner, outlined to stand out on any tile."""
+    side = s * (0.62 if s <= SMALL_ICON else 0.5)
+    left, bottom = s * 0.0, s * 0.99
+    triangle = QPainterPath()
+    triangle.moveTo(left + side / 2, bottom - side * 0.87)
+    triangle.lineTo(left + side, bottom)
+    triangle.lineTo(left, bottom)
+    triangle.closeSubpath()
+    painter.setPen(QPen(QColor("white"), max(1.0, s * 0.04)))
+    painter.setBrush(QColor(WARNING_COLOUR))
+    painter.drawPath(triangle)
+    pen = QPen(QColor("#202020"), max(1.0, s * 0.06))
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    painter.setPen(pen)
+    x = left + side / 2
+    painter.drawLine(QPointF(x, bottom - side * 0.6), QPointF(x, bottom - side * 0.32))
+    painter.drawPoint(QPointF(x, bottom - side * 0.15))
+
+
+def make_icon(look: Look = Look.CONNECTED, count: int = 0, warning: bool = False) -> QIcon:
     icon = QIcon()
     for size in (16, 22, 24, 32, 48, 64):
-        icon.addPixmap(paint_icon(size, look, count))
+        icon.addPixmap(paint_icon(size, look, count, warning))
     return icon
 
 
@@ -164,8 +191,9 @@ class Tray(QObject):
 
     open_orders = Signal()
     acknowledge_all = Signal()
-    accept_oldest = Signal()  # accept / reject the order waiting longest (when the shop can)
-    reject_oldest = Signal()
+    # Accept / reject the order the entry names (the one waiting longest, when the shop can).
+    accept_order = Signal(object)
+    reject_order = Signal(object)
     mute = Signal(int)  # seconds; MUTE_TOMORROW or MUTE_OFF
     reconnect = Signal()
     open_settings = Signal()
@@ -180,7 +208,9 @@ class Tray(QObject):
         self._printer_problem = ""
         self._phone_problem = ""  # the escalation's phone alerts (desktop/escalation.py)
         self._count = 0
-        self._drawn: tuple[Look, str] | None = None
+        self._decisions = False
+        self._oldest = None  # the OrderEvent the accept / reject entries name
+        self._drawn: tuple[Look, str, bool] | None = None
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
         self._build_menu()
@@ -198,11 +228,15 @@ class Tray(QObject):
         # on some desktops.
         self.action_status = menu.addAction("")
         self.action_status.setEnabled(False)
+        self.action_voice_problem = menu.addAction("")  # shown while the voice does not work
+        self.action_voice_problem.setEnabled(False)
+        self.action_voice_problem.setVisible(False)
         menu.addSeparator()
         self.action_orders = menu.addAction("", self.open_orders.emit)
+        # Where the back end takes decisions they come first; stopping the ringing is this PC's.
+        self.action_accept = menu.addAction("", lambda: self._for_oldest(self.accept_order))
+        self.action_reject = menu.addAction("", lambda: self._for_oldest(self.reject_order))
         self.action_ack = menu.addAction("", self.acknowledge_all.emit)
-        self.action_accept = menu.addAction("", self.accept_oldest.emit)
-        self.action_reject = menu.addAction("", self.reject_oldest.emit)
         self.set_decisions_available(False)
         self.mute_menu = menu.addMenu("")
         group = QActionGroup(self)
@@ -226,9 +260,8 @@ class Tray(QObject):
     def retranslate(self) -> None:
         """Set every text in the current language (called again after a language change)."""
         self.action_orders.setText(self.tr("Orders"))
-        self.action_ack.setText(self.tr("Acknowledge all"))
-        self.action_accept.setText(self.tr("Accept the oldest waiting order"))
-        self.action_reject.setText(self.tr("Reject the oldest waiting order…"))
+        self.action_ack.setText(self.tr("Stop ringing here (all orders)"))
+        self._name_oldest()
         self.mute_menu.setTitle(self.tr("Mute voice"))
         self.mute_actions[MUTE_30_MIN].setText(self.tr("For 30 minutes"))
         self.mute_actions[MUTE_1_H].setText(self.tr("For 1 hour"))
@@ -258,9 +291,22 @@ class Tray(QObject):
         self._redraw()
 
     def set_voice_problem(self, problem: str) -> None:
-        """Say in the tooltip why orders are not read aloud ("" when the voice works again)."""
+        """Orders are not read aloud: the icon shows a warning, the tooltip and the menu say
+        why ("" when the voice works again)."""
         self._voice_problem = problem
+        self.action_voice_problem.setText(self._voice_line())
+        self.action_voice_problem.setVisible(bool(problem))
         self._refresh_tooltip()
+        self._redraw()
+
+    def _voice_line(self) -> str:
+        return self.tr("Voice unavailable: {reason}").format(reason=self._voice_problem) \
+            if self._voice_problem else ""
+
+    @property
+    def warning(self) -> bool:
+        """Whether the icon shows the warning triangle (the voice does not work)."""
+        return bool(self._voice_problem)
 
     def set_printer_problem(self, sentence: str) -> None:
         """Say in the tooltip why tickets wait ("" when the printer works again)."""
@@ -280,7 +326,7 @@ class Tray(QObject):
         """The connection's sentence, then what does not work beside it (voice, printer)."""
         lines = [sentence] if sentence else []
         if self._voice_problem:
-            lines.append(self.tr("Voice unavailable: {reason}").format(reason=self._voice_problem))
+            lines.append(self._voice_line())
         if self._printer_problem:
             lines.append(self._printer_problem)
         if self._phone_problem:
@@ -288,9 +334,26 @@ class Tray(QObject):
         return "\n".join(lines)
 
     def set_decisions_available(self, available: bool) -> None:
-        """Show accept / reject only when the shop's back end takes them."""
-        self.action_accept.setVisible(available)
-        self.action_reject.setVisible(available)
+        """Show accept / reject only when the shop's back end takes them (and an order waits)."""
+        self._decisions = available
+        self._name_oldest()
+
+    def set_oldest_order(self, event) -> None:
+        """The order the accept / reject entries act on and name (None: none waits)."""
+        self._oldest = event
+        self._name_oldest()
+
+    def _for_oldest(self, signal) -> None:
+        if self._oldest is not None:
+            signal.emit(self._oldest)
+
+    def _name_oldest(self) -> None:
+        number = self._oldest.display_number if self._oldest is not None else ""
+        self.action_accept.setText(self.tr("Accept order %1").replace("%1", number))
+        self.action_reject.setText(self.tr("Reject order %1…").replace("%1", number))
+        shown = self._decisions and self._oldest is not None
+        self.action_accept.setVisible(shown)
+        self.action_reject.setVisible(shown)
 
     def set_count(self, count: int) -> None:
         if count != self._count:
@@ -312,11 +375,11 @@ class Tray(QObject):
         return self._count
 
     def _redraw(self) -> None:
-        key = (self.look, badge_text(self._count))  # same text at every size: same picture
+        key = (self.look, badge_text(self._count), self.warning)  # same key: same picture
         if key == self._drawn:
             return  # same picture: skip the repaint and the D-Bus/X11 round trip
         self._drawn = key
-        self.icon.setIcon(make_icon(self.look, self._count))
+        self.icon.setIcon(make_icon(self.look, self._count, self.warning))
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (

@@ -1,14 +1,17 @@
 """Saying orders out loud: a queue of announcements, each a chime and then the words.
 
-One voice at a time and none cut off: the announcer keeps its own queue and hands the speech
-helper one line only when the previous one has finished. A line for an order that gets
-acknowledged while it waits is dropped (`cancel(key)`).
+One voice at a time: the announcer keeps its own queue and hands the speech helper one line only
+when the previous one has finished. A line for an order that was accepted, rejected or
+acknowledged is dropped, and stopped mid-word if it is being said (`cancel(key)`).
 
 The words are spoken by a helper process (desktop/speech_helper.py, watched by
 desktop/speech_supervisor.py): a speech library that hangs — speech-dispatcher without audio
 blocks its client while holding the interpreter lock — costs the voice, never the app. This
-process never calls into a speech library. While speech is down the chimes still play, and
-`problem()` / `voice_problem` say why there is no voice (the tray shows it once).
+process never calls into a speech library. The chime never waits for the helper: while it starts
+or is being replaced, each line's chime plays at once and its words wait (`_deferred`, at most
+`DEFERRED_MAX`) until the voice is back; a line cut short by a dying helper is said again once.
+Only when speech is gone for good is the chime the whole announcement. `problem()` /
+`voice_problem` say why there is no voice (the tray shows it).
 
 Environment: NOTIFIER_TTS_ENGINE=mock selects Qt's silent test engine (tests that are not about
 audio), =none turns speech off, any other value names the engine to use.
@@ -33,6 +36,9 @@ from notifier.desktop.speech_supervisor import Outage, SpeechSupervisor
 log = logging.getLogger(__name__)
 
 VOICES_TIMEOUT_S = 10.0
+# Words kept for the voice's return; older ones are dropped (an order still waiting is repeated).
+DEFERRED_MAX = 5
+ATTEMPTS = 2  # a line cut short by a failing helper is said once more
 # The chimes are mastered louder (RMS ~0.15) than speech-dispatcher's capped voice (~0.08, see
 # speech_helper.ENGINE_VOLUME_CAP): played at this share of the volume they sound alike.
 CHIME_LEVEL = 0.5
@@ -47,6 +53,7 @@ class _Line:
     voice: str
     volume: float
     rate: float
+    attempts: int = 0
 
 
 class Announcer(QObject):
@@ -62,8 +69,9 @@ class Announcer(QObject):
         super().__init__(parent)
         self.settings = settings
         self._queue: deque[_Line] = deque()
+        self._deferred: list[_Line] = []  # chimed; their words wait for the helper
         self._current: _Line | None = None
-        self._phase = "idle"  # idle | chime | waiting (for the helper) | words
+        self._phase = "idle"  # idle | chime | words
         self._line_id = 0
         self._off = ""  # why speech is off for good in this run ("" when it is on)
         self._closed = False  # shutdown() was called; warm_up() opens again
@@ -79,6 +87,7 @@ class Announcer(QObject):
         self._speech.ready_changed.connect(self._speech_changed)
         self._speech.started.connect(self._began)
         self._speech.ended.connect(self._ended)
+        self._speech.lost.connect(self._lost)
         self._speech.replied.connect(self._replied)
         # Warm up once the event loop runs: the helper starts in its own process, so this takes
         # nothing from the app's start-up, and the first order's words follow its chime at once.
@@ -107,28 +116,37 @@ class Announcer(QObject):
         self._pump()
 
     def cancel(self, key: str) -> None:
-        """Drop the queued lines for this key (an acknowledged order); what is playing finishes."""
-        self._queue = deque(line for line in self._queue if line.key != key)
+        """Drop the lines for this key (an order someone accepted, rejected or acknowledged), and
+        stop the one being said mid-word if it is this order's: nobody needs the rest of it."""
+        self.drop_waiting({key})
+        if self._current is not None and self._current.key == key:
+            self._stop_current()
 
     def clear(self) -> None:
         """Drop every queued line; what is playing finishes."""
         self._queue.clear()
+        self._deferred.clear()
 
     def drop_waiting(self, keys: set[str]) -> list[str]:
         """Remove the waiting lines (not the one being spoken) with these keys; returns the keys
         that were still waiting."""
-        dropped = [line.key for line in self._queue if line.key in keys]
+        dropped = [line.key for line in (*self._deferred, *self._queue) if line.key in keys]
         if dropped:
             self._queue = deque(line for line in self._queue if line.key not in keys)
+            self._deferred = [line for line in self._deferred if line.key not in keys]
         return dropped
 
     def queued_keys(self) -> set[str]:
         """Keys of the lines waiting to be spoken (not the one being spoken)."""
-        return {line.key for line in self._queue if line.key is not None}
+        return {line.key for line in (*self._deferred, *self._queue) if line.key is not None}
+
+    def current_key(self) -> str | None:
+        """The key of the line being chimed or said now (None when idle or it has none)."""
+        return self._current.key if self._current is not None else None
 
     def pending(self) -> int:
-        """Lines queued or playing."""
-        return len(self._queue) + (self._current is not None)
+        """Lines queued, waiting for the voice, or playing."""
+        return len(self._queue) + len(self._deferred) + (self._current is not None)
 
     def test(self, settings: Mapping[str, Any]) -> None:
         """Speak a sample order with these (possibly unsaved) settings."""
@@ -207,7 +225,8 @@ class Announcer(QObject):
     def shutdown(self) -> None:
         """Stop the helper (lines after this only chime); warm_up() starts it again."""
         self._closed = True
-        if self._phase in ("words", "waiting"):
+        self._deferred.clear()
+        if self._phase == "words":
             self._finish_line()
         self._speech.shutdown()
 
@@ -230,9 +249,24 @@ class Announcer(QObject):
     def _speech_changed(self) -> None:
         if self._speech.usable():
             self._check_voice()
-        # A line waiting for the helper was handed to it already: the supervisor sends it once
-        # the helper is ready, or ends it when the helper could not start.
+            self._resume_deferred()
+        elif self._speech.gave_up():
+            # No voice in this run: their chimes were the announcement; the log says the words.
+            dropped, self._deferred = self._deferred, []
+            for line in dropped:
+                self.started.emit(line.text)
+                self.finished.emit(line.text)
         self._tell_problem()
+
+    def _resume_deferred(self) -> None:
+        """The voice is back: the words that waited for it go first (their chimes have played)."""
+        if not self._deferred:
+            return
+        waiting, self._deferred = self._deferred, []
+        for line in reversed(waiting):
+            line.chime = None
+            self._queue.appendleft(line)
+        self._pump()
 
     def _check_voice(self) -> None:
         """Ask the helper once per language and voice whether it has a voice for it."""
@@ -271,7 +305,9 @@ class Announcer(QObject):
             return self.tr("The speech engine {engine} did not answer in {seconds} s.").format(
                 engine=engine, seconds=outage.seconds)
         if outage.code == "exited":
-            return self.tr("The speech helper stopped ({detail}).").format(detail=outage.detail)
+            if self._speech.gave_up():
+                return self.tr("The speech helper could not be started.")
+            return self.tr("The speech helper stopped unexpectedly; it is being restarted.")
         if outage.code == "no-engine":
             if "Qt speech module" in outage.detail:
                 return self.tr("Speech is not available: the Qt speech module could not be "
@@ -315,16 +351,38 @@ class Announcer(QObject):
         if line is None:
             return
         self._ensure_started()
-        if not line.text or self._off or self._closed or self._speech.outage() is not None:
-            # No voice: the chime was the announcement; still tell the log what it would say.
+        if not line.text or self._off or self._closed or self._speech.gave_up():
+            # No voice in this run: the chime was the announcement; the log still says the words.
             self._phase = "words"
             self.started.emit(line.text)
             self._finish_line()
             return
-        self._phase = "words" if self._speech.usable() else "waiting"
+        if not self._speech.usable():
+            # The helper is starting or being replaced: its chime has played, the words wait.
+            self._current, self._phase = None, "idle"
+            self._defer(line)
+            self._pump()
+            return
+        self._phase = "words"
+        line.attempts += 1
         self._line_id = self._speech.speak({
             "text": line.text, "language": line.language, "voice": line.voice,
             "volume": line.volume, "rate": line.rate})
+
+    def _defer(self, line: _Line) -> None:
+        self._deferred.append(line)
+        while len(self._deferred) > DEFERRED_MAX:
+            dropped = self._deferred.pop(0)
+            log.info("voice down too long: not saying %r", dropped.text[:80])
+            self.finished.emit(dropped.text)
+
+    def _stop_current(self) -> None:
+        """End the line being chimed or said now, mid-word (only our own speech stops)."""
+        if self._phase == "chime":
+            self._chimes.stop()
+        elif self._phase == "words":
+            self._speech.stop_line()
+        self._finish_line()
 
     def _began(self, ident: int) -> None:
         if ident == self._line_id and self._current is not None:
@@ -337,6 +395,19 @@ class Announcer(QObject):
         if error:
             log.warning("speech failed: %s", error)
         self._finish_line()
+
+    def _lost(self, ident: int, reason: str) -> None:
+        """The helper died or hung during this line: said again when the voice is back (once)."""
+        line = self._current
+        if ident != self._line_id or line is None:
+            return
+        log.warning("speech cut short (%s)", reason)
+        if line.attempts >= ATTEMPTS or self._closed:
+            self._finish_line()
+            return
+        self._current, self._phase, self._line_id = None, "idle", -1
+        self._defer(line)
+        self._pump()
 
     def _finish_line(self) -> None:
         line, self._current, self._phase = self._current, None, "idle"

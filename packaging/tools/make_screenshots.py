@@ -2,9 +2,10 @@
 
     dbus-run-session -- .venv/bin/python packaging/tools/make_screenshots.py [--out docs/screenshots]
 
-Writes orders_window_<lang>.png, settings_<page>_<lang>.png (every page of the settings dialog),
-tray_menu_<lang>.png and notification_<lang>.png. The clock is fixed (a Thursday evening) and so
-are the orders, so the pictures do not depend on when they are made. Without a display it
+Writes orders_window_<lang>.png (at the window's default size, one order of each outcome),
+settings_<page>_<lang>.png (every page of the settings dialog), tray_menu_<lang>.png and
+notification_<lang>.png. The clock is fixed (a Thursday evening) and so are the orders, so the
+pictures do not depend on when they are made. Without a display it
 starts its own Xvfb; without a notification daemon on the bus it starts dunst (Debian package
 `dunst`), so the notification is drawn by a real daemon. The test suite uses the same scenes
 (tests/desktop/test_screenshots.py) and writes its pictures to a temp folder only.
@@ -37,9 +38,15 @@ ORDERS = (
     (12, 5, "11305823", "56.50", "张伟"), (12, 31, "11305826", "19.90", "刘洋"),
     (12, 58, "11305829", "124.00", "陈静"), (13, 16, "11305833", "67.20", "赵磊"),
     (17, 44, "11305840", "36.00", "周杰"), (18, 9, "11305844", "58.00", "吴敏"),
-    (18, 30, "11305846", "42.50", "郑凯"), (18, 39, "11305848", "56.50", "张伟"),
+    (18, 30, "B-20261112-5846", "42.50", "郑凯"), (18, 39, "11305848", "56.50", "张伟"),
 )
 WAITING = 2
+TARGET = "skytakeout:shop:8080"  # the outbox's target for the decisions of the scene
+# How the acknowledged orders ended, by number (the others: accepted here). One of each outcome;
+# the two newest still wait (one with a long number: its last digits stay visible).
+OUTCOMES = {"11305844": "accepted_here", "11305840": "accepted_elsewhere", "11305833": "rejected_here",
+            "11305829": "rejected_elsewhere", "11305826": "cancelled", "11305823": "acknowledged",
+            "11305820": "unsent_accept"}
 SKYTAKEOUT = {"connection.protocol": "skytakeout", "connection.url": "ws://192.168.1.20:8080/ws/",
               "skytakeout.admin_url": "http://192.168.1.20:8080", "skytakeout.admin_user": "admin",
               "alerts.quiet_start": "22:30", "alerts.quiet_end": "07:00", "alerts.order_url": ORDER_URL,
@@ -55,9 +62,11 @@ def at(hour: int, minute: int) -> float:
 
 
 def fill_ledger(path: Path):
-    """A ledger holding the fixed day of orders, with a clock standing at NOW."""
+    """A ledger holding the fixed day of orders, with a clock standing at NOW; each acknowledged
+    order ended as OUTCOMES says, through the app's own writes (the outbox for decisions here)."""
+    from notifier.core.action_outbox import ACCEPT, REJECT, ActionOutbox
     from notifier.core.events import OrderEvent, OrderKind
-    from notifier.core.ledger import Ledger
+    from notifier.core.ledger import Ending, Ledger
 
     clock = [NOW]
     ledger = Ledger(path, clock=lambda: clock[0])
@@ -70,19 +79,51 @@ def fill_ledger(path: Path):
     clock[0] = at(18, 41)
     ledger.record(OrderEvent(kind=OrderKind.REMINDER, order_id=str(4400 + len(ORDERS) - WAITING),
                              source="skytakeout", server="shop:8080", order_number=reminded[2], text="顾客催单"))
-    new_orders = [e for e in ledger.recent() if e.event.kind is OrderKind.NEW_ORDER]
-    clock[0] = at(18, 40)
-    ledger.acknowledge([e.id for e in new_orders[WAITING:]])
+    outbox = ActionOutbox(path, clock=lambda: clock[0])
+    decided = [(n, number) for n, (_h, _m, number, *_rest) in enumerate(ORDERS[:-WAITING])]
+    # The one not sent yet last: the outbox sends in order, so it would go before later ones.
+    decided.sort(key=lambda item: OUTCOMES.get(item[1]) == "unsent_accept")
+    for n, number in decided:
+        hour, minute = ORDERS[n][:2]
+        clock[0] = at(hour, minute + 1)
+        order_id, how = str(4400 + n), OUTCOMES.get(number, "accepted_here")
+        if how == "acknowledged":
+            ledger.acknowledge([ledger.find(OrderEvent(OrderKind.NEW_ORDER, order_id, "skytakeout", "shop:8080").key).id])
+        elif how in ("accepted_elsewhere", "rejected_elsewhere", "cancelled"):
+            ledger.end_order("skytakeout", "shop:8080", order_id, how,
+                             "顾客不想要了" if how == Ending.CANCELLED else None)
+        else:
+            action = REJECT if how == "rejected_here" else ACCEPT
+            outbox.decide(TARGET, "skytakeout", "shop:8080", order_id, action,
+                          "菜品已售完" if action == REJECT else None)
+            if how != "unsent_accept":  # sent and taken by the back end
+                sent = outbox.next_action(TARGET)
+                outbox.mark_sending(sent.id)
+                outbox.mark_done(sent.id)
     clock[0] = NOW
-    return ledger
+    return ledger, outbox
 
 
-def orders_window(ledger):
+class SceneDecisions:
+    """What the orders window asks of the app's decisions, for a shop whose back end takes them:
+    accept / reject offered, and which decisions wait to be sent (the scene's outbox)."""
+
+    available = True
+
+    def __init__(self, outbox):
+        self.outbox = outbox
+
+    def unsent(self) -> set:
+        return self.outbox.unsent_orders()
+
+
+def orders_window(ledger, outbox):
+    """The orders window at its default size (as a shop owner first sees it)."""
     from notifier.core.settings import Settings
     from notifier.desktop.orders_window import OrdersWindow
 
     window = OrdersWindow(ledger, lambda: Settings({"alerts.order_url": ORDER_URL}), clock=lambda: NOW)
-    window.resize(860, 560)
+    window.set_decisions(SceneDecisions(outbox))
     return window
 
 
@@ -149,13 +190,13 @@ def settle(ms: int = 100) -> None:
 
 
 def shoot_orders(out: Path, language: str, work: Path) -> list[Path]:
-    ledger = fill_ledger(work / f"ledger-{language}.sqlite3")
-    window = orders_window(ledger)
+    ledger, outbox = fill_ledger(work / f"ledger-{language}.sqlite3")
+    window = orders_window(ledger, outbox)
     try:
         window.show()
         wait(window.isVisible)
         window.reload()
-        window.table.selectRow(0)
+        window.table.selectRow(1)  # the newest order, waiting: its Accept / Reject are offered
         settle()
         path = out / f"orders_window_{language}.png"
         window.grab().save(str(path))
@@ -163,6 +204,7 @@ def shoot_orders(out: Path, language: str, work: Path) -> list[Path]:
     finally:
         window.close()
         window.deleteLater()
+        outbox.close()
         ledger.close()
 
 
@@ -192,6 +234,13 @@ def shoot_tray(out: Path, language: str) -> list[Path]:
     try:
         tray.set_status(ConnectionStatus(ConnState.CONNECTED, "192.168.1.20:8080"))
         tray.set_count(WAITING)
+        # Sky-take-out with an admin account takes decisions: the entries name the oldest order.
+        from notifier.core.events import OrderEvent, OrderKind
+
+        tray.set_decisions_available(True)
+        oldest = ORDERS[-WAITING]
+        tray.set_oldest_order(OrderEvent(OrderKind.NEW_ORDER, str(4400 + len(ORDERS) - WAITING), "skytakeout",
+                                         "shop:8080", order_number=oldest[2]))
         tray.menu.popup(tray.menu.pos())
         wait(tray.menu.isVisible)
         tray.mute_menu.popup(tray.menu.pos() + tray.menu.rect().topRight())

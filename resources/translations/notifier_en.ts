@@ -28,10 +28,10 @@
         </translation>
     </message>
     <message numerus="yes">
-        <source>%n waiting for acknowledgement</source>
+        <source>%n still ringing</source>
         <translation>
-            <numerusform>%n waiting for acknowledgement</numerusform>
-            <numerusform>%n waiting for acknowledgement</numerusform>
+            <numerusform>%n still ringing</numerusform>
+            <numerusform>%n still ringing</numerusform>
         </translation>
     </message>
 </context>

@@ -20,8 +20,12 @@
         <translation>语音引擎 {engine} 在 {seconds} 秒内没有响应。</translation>
     </message>
     <message>
-        <source>The speech helper stopped ({detail}).</source>
-        <translation>语音辅助进程已停止（{detail}）。</translation>
+        <source>The speech helper could not be started.</source>
+        <translation>语音辅助进程无法启动。</translation>
+    </message>
+    <message>
+        <source>The speech helper stopped unexpectedly; it is being restarted.</source>
+        <translation>语音辅助进程意外停止，正在重新启动。</translation>
     </message>
     <message>
         <source>Speech is not available: the Qt speech module could not be loaded.</source>
@@ -48,9 +52,9 @@
     <name>App</name>
     <message>
         <source>Order Notifier {version}
-Announces new shop orders aloud until someone acknowledges them.</source>
+Announces new shop orders aloud until someone accepts them or stops the ringing.</source>
         <translation>订单提醒 {version}
-语音播报店铺新订单，直到有人确认。</translation>
+语音播报店铺新订单，直到有人接单或停止提醒。</translation>
     </message>
     <message>
         <source>This desktop has no system tray, so Order Notifier shows its window instead. Closing the window keeps the notifier running; start it again to bring the window back.</source>
@@ -109,12 +113,40 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>即将打烊</translation>
     </message>
     <message>
+        <source>Reject order %1</source>
+        <translation>拒单 %1</translation>
+    </message>
+    <message>
+        <source>Reject order %1? The customer sees the reason.</source>
+        <translation>拒绝订单 %1？顾客会看到拒单原因。</translation>
+    </message>
+    <message>
+        <source>Choose or type a reason</source>
+        <translation>请选择或输入原因</translation>
+    </message>
+    <message>
         <source>Reject order</source>
         <translation>拒单</translation>
     </message>
     <message>
-        <source>Why is the order rejected? (the customer sees this)</source>
-        <translation>拒单原因（顾客可以看到）：</translation>
+        <source>Order %1 was accepted elsewhere</source>
+        <translation>订单 %1 已在别处接单</translation>
+    </message>
+    <message>
+        <source>It had already been accepted elsewhere.</source>
+        <translation>该订单已在别处接单。</translation>
+    </message>
+    <message>
+        <source>It had already been rejected elsewhere.</source>
+        <translation>该订单已在别处拒单。</translation>
+    </message>
+    <message>
+        <source>The customer had cancelled it.</source>
+        <translation>顾客已取消该订单。</translation>
+    </message>
+    <message>
+        <source>Nothing was sent.</source>
+        <translation>本机没有发送。</translation>
     </message>
     <message>
         <source>Accept</source>
@@ -125,16 +157,20 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>拒单…</translation>
     </message>
     <message>
+        <source>Accept it in your order system: here you can only stop the ringing.</source>
+        <translation>请在订单系统中接单；本机只能停止提醒。</translation>
+    </message>
+    <message>
         <source>Not connected.</source>
         <translation>未连接。</translation>
     </message>
     <message>
-        <source>Order not accepted</source>
-        <translation>接单未成功</translation>
+        <source>Order %1 not accepted</source>
+        <translation>订单 %1 未能接单</translation>
     </message>
     <message>
-        <source>Order not rejected</source>
-        <translation>拒单未成功</translation>
+        <source>Order %1 not rejected</source>
+        <translation>订单 %1 未能拒单</translation>
     </message>
     <message>
         <source>Order %1 was cancelled by the customer</source>
@@ -207,6 +243,14 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>退款</translation>
     </message>
     <message>
+        <source>Accept not sent yet</source>
+        <translation>接单未发出</translation>
+    </message>
+    <message>
+        <source>Reject not sent yet</source>
+        <translation>拒单未发出</translation>
+    </message>
+    <message>
         <source>Accepted here</source>
         <translation>已在本机接单</translation>
     </message>
@@ -227,20 +271,24 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>顾客已取消</translation>
     </message>
     <message>
-        <source>Acknowledged</source>
-        <translation>已确认</translation>
+        <source>Silenced here</source>
+        <translation>本机已停止提醒</translation>
     </message>
     <message>
-        <source>not sent yet</source>
-        <translation>尚未发送</translation>
+        <source>Only this PC stopped ringing; the order system was not told anything.</source>
+        <translation>只是本机停止了提醒，订单系统没有收到任何通知。</translation>
+    </message>
+    <message>
+        <source>Decided here; sent as soon as the order system answers.</source>
+        <translation>已在本机处理，订单系统一有响应就会发出。</translation>
+    </message>
+    <message>
+        <source>%1 at %2</source>
+        <translation>%2 %1</translation>
     </message>
     <message>
         <source>Waiting</source>
-        <translation>待确认</translation>
-    </message>
-    <message>
-        <source>Acknowledged at %1</source>
-        <translation>确认于 %1</translation>
+        <translation>待处理</translation>
     </message>
 </context>
 <context>
@@ -266,8 +314,26 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>拒单…</translation>
     </message>
     <message>
-        <source>Not acknowledged</source>
-        <translation>未确认</translation>
+        <source>Still ringing</source>
+        <translation>待处理</translation>
+    </message>
+    <message>
+        <source>Stop ringing (selected)</source>
+        <translation>所选停止提醒</translation>
+    </message>
+    <message>
+        <source>Stop ringing (all)</source>
+        <translation>全部停止提醒</translation>
+    </message>
+    <message>
+        <source>Stop ringing here</source>
+        <translation>本机停止提醒</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n still ringing</source>
+        <translation>
+            <numerusform>%n 个待处理</numerusform>
+        </translation>
     </message>
     <message>
         <source>All</source>
@@ -282,26 +348,6 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>在浏览器中打开</translation>
     </message>
     <message>
-        <source>Acknowledge selected</source>
-        <translation>确认所选</translation>
-    </message>
-    <message>
-        <source>Acknowledge all</source>
-        <translation>全部确认</translation>
-    </message>
-    <message>
-        <source>Acknowledged</source>
-        <translation>已确认</translation>
-    </message>
-    <message>
-        <source>Waiting</source>
-        <translation>待确认</translation>
-    </message>
-    <message>
-        <source>Acknowledge</source>
-        <translation>确认</translation>
-    </message>
-    <message>
         <source>Reprint ticket</source>
         <translation>补打小票</translation>
     </message>
@@ -313,12 +359,6 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <source>%n order(s) shown</source>
         <translation>
             <numerusform>显示 %n 个订单</numerusform>
-        </translation>
-    </message>
-    <message numerus="yes">
-        <source>%n waiting for acknowledgement</source>
-        <translation>
-            <numerusform>%n 个待确认</numerusform>
         </translation>
     </message>
     <message>
@@ -386,10 +426,6 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>Welcome to Order Notifier</source>
         <translation>欢迎使用订单提醒</translation>
-    </message>
-    <message>
-        <source>It shows and announces every new order and customer reminder until you acknowledge it. Choose the kind of order server your shop uses, enter its address, press “Test connection”, then Save.</source>
-        <translation>每个新订单和顾客催单都会弹出通知并语音播报，直到您确认为止。请选择店铺使用的订单服务器类型，填写地址，点击“测试连接”，然后保存。</translation>
     </message>
     <message>
         <source>Order server</source>
@@ -492,6 +528,10 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>测试连接</translation>
     </message>
     <message>
+        <source>It shows and announces every new order and customer reminder until you accept it or stop the ringing. Choose the kind of order server your shop uses, enter its address, press “Test connection”, then Save.</source>
+        <translation>每个新订单和顾客催单都会弹出通知并语音播报，直到您接单或停止提醒为止。请选择店铺使用的订单服务器类型，填写地址，点击“测试连接”，然后保存。</translation>
+    </message>
+    <message>
         <source>Set by the demo for this run.</source>
         <translation>由演示模式为本次运行设置。</translation>
     </message>
@@ -556,10 +596,6 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>重复提醒间隔（秒）</translation>
     </message>
     <message>
-        <source>Until the order is acknowledged. 0: remind only once.</source>
-        <translation>直到订单被确认为止。0：只提醒一次。</translation>
-    </message>
-    <message>
         <source>Repeat at most (times)</source>
         <translation>最多重复（次）</translation>
     </message>
@@ -600,8 +636,12 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>订单页面地址</translation>
     </message>
     <message>
-        <source>{order_id} and {order_number} are filled in. Used by a click on a notification and by “Open in browser”.</source>
-        <translation>会填入 {order_id} 和 {order_number}。点击通知和“在浏览器中打开”都使用此地址。</translation>
+        <source>Until the order is accepted or its ringing stopped. 0: remind only once.</source>
+        <translation>直到订单被接单或停止提醒为止。0：只提醒一次。</translation>
+    </message>
+    <message>
+        <source>{order_id} and {order_number} are filled in. Used by a click on a notification, by “Open in browser” and by the ticket&apos;s QR code.</source>
+        <translation>{order_id} 和 {order_number} 会被填入。点击通知、“在浏览器中打开”和小票上的二维码都会使用此地址。</translation>
     </message>
     <message>
         <source>Ring louder after (min)</source>
@@ -810,16 +850,8 @@ Announces new shop orders aloud until someone acknowledges them.</source>
         <translation>订单</translation>
     </message>
     <message>
-        <source>Acknowledge all</source>
-        <translation>全部确认</translation>
-    </message>
-    <message>
-        <source>Accept the oldest waiting order</source>
-        <translation>为等待最久的订单接单</translation>
-    </message>
-    <message>
-        <source>Reject the oldest waiting order…</source>
-        <translation>拒绝等待最久的订单…</translation>
+        <source>Stop ringing here (all orders)</source>
+        <translation>本机全部停止提醒</translation>
     </message>
     <message>
         <source>Mute voice</source>
@@ -868,6 +900,14 @@ Announces new shop orders aloud until someone acknowledges them.</source>
     <message>
         <source>Voice unavailable: {reason}</source>
         <translation>语音不可用：{reason}</translation>
+    </message>
+    <message>
+        <source>Accept order %1</source>
+        <translation>接单 %1</translation>
+    </message>
+    <message>
+        <source>Reject order %1…</source>
+        <translation>拒单 %1…</translation>
     </message>
 </context>
 </TS>

@@ -69,3 +69,26 @@ def test_the_late_note_is_in_the_owners_language():
         assert noted_late(event).text == "在程序退出期间收到 · 订单号：17"
     finally:
         i18n.set_language(previous)
+
+
+def test_a_cancellation_event_ends_its_order_and_is_news_even_after_acceptance(tmp_path):
+    """A "cancelled" event from the back end (the reference server, a json or amqp mapping) ends
+    the order like a decision from elsewhere: it stops ringing, and the ended observers hear it
+    once, also when the order had been accepted (a kitchen may already be cooking it)."""
+    from notifier.core.ledger import Ending
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    intake = OrderIntake(ledger, MemorySecrets())
+    ended: list[tuple] = []
+    intake.on_ended(lambda *args: ended.append(args))
+    for order_id in ("1", "2"):
+        intake.deliver(OrderEvent(OrderKind.NEW_ORDER, order_id, "notifier", "shop", order_number=f"A-{order_id}"))
+    ledger.end_order("notifier", "shop", "2", Ending.ACCEPTED_HERE)
+    for order_id in ("1", "2"):
+        intake.deliver(OrderEvent(OrderKind.CANCELLED, order_id, "notifier", "shop", text="不想要了"))
+    assert ended == [("notifier", "shop", "1", Ending.CANCELLED, "不想要了"),
+                     ("notifier", "shop", "2", Ending.CANCELLED, "不想要了")]
+    assert ledger.unacknowledged_orders() == 0
+    assert {e.event.order_id: e.ended_how for e in ledger.recent() if e.event.kind is OrderKind.NEW_ORDER} == \
+        {"1": Ending.CANCELLED, "2": Ending.CANCELLED}
+    ledger.close()

@@ -345,7 +345,8 @@ def test_how_each_alert_ended_is_kept_with_when(tmp_path):
     assert first.ended_how is None
     clock.now += 5
     assert book.end_order("skytakeout", "shop:8080", "1", Ending.ACCEPTED_ELSEWHERE) == 2
-    assert book.end_order("skytakeout", "shop:8080", "1", Ending.CANCELLED) == 0, "ended once"
+    assert book.end_order("skytakeout", "shop:8080", "1", Ending.ACCEPTED_ELSEWHERE) == 0, "ended once"
+    assert book.end_order("skytakeout", "shop:8080", "1", Ending.REJECTED_ELSEWHERE) == 0, "decided once"
     book.acknowledge([book.find(order("2").key).id])
     book.end_order("skytakeout", "shop:8080", "3", Ending.REJECTED_ELSEWHERE, "太忙了")
     ended = {e.event.order_id: (e.ended_how, e.ended_at, e.end_reason) for e in book.recent()
@@ -408,6 +409,26 @@ def test_a_ledger_file_of_schema_3_keeps_the_sky_take_out_details_it_had(tmp_pat
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert db.execute("SELECT details FROM events WHERE id=2").fetchone() == (None,)
+
+
+def test_a_cancellation_after_the_order_was_accepted_is_news(tmp_path):
+    """The kitchen may be cooking an accepted order: the customer's cancellation replaces
+    "accepted" (here or elsewhere) and counts as news; a rejected order stays rejected."""
+    book = Ledger(tmp_path / "l.sqlite3")
+    for order_id in ("1", "2", "3"):
+        book.record(order(order_id))
+    book.end_order("skytakeout", "shop:8080", "1", Ending.ACCEPTED_ELSEWHERE)
+    book.end_order("skytakeout", "shop:8080", "3", Ending.REJECTED_ELSEWHERE)
+    book.record(order("2", kind=OrderKind.REMINDER))
+    assert book.order_keys("skytakeout", "shop:8080", "2") == [order("2").key,
+                                                               order("2", kind=OrderKind.REMINDER).key]
+    assert book.end_order("skytakeout", "shop:8080", "1", Ending.CANCELLED, "不要了") == 1
+    assert book.end_order("skytakeout", "shop:8080", "2", Ending.CANCELLED) == 2, "order and reminder"
+    assert book.end_order("skytakeout", "shop:8080", "3", Ending.CANCELLED) == 0
+    assert book.end_order("skytakeout", "shop:8080", "1", Ending.CANCELLED) == 0, "told once"
+    endings = {e.event.order_id: e.ended_how for e in book.recent() if e.event.kind is OrderKind.NEW_ORDER}
+    assert endings == {"1": Ending.CANCELLED, "2": Ending.CANCELLED, "3": Ending.REJECTED_ELSEWHERE}
+    book.close()
 
 
 def test_a_ledger_file_of_schema_2_gains_the_endings_and_keeps_its_told_marks(tmp_path):

@@ -18,6 +18,8 @@ from tests.fakes.running_source import sky_settings
 from tests.fakes.skytakeout_server import ACCEPTED, CANCELLED
 from tests.fakes.util import wait_until
 
+CONTRADICTED = "contradicted"  # Decision.state when the history already says how it ended
+
 
 @pytest.fixture(autouse=True)
 def english():
@@ -99,12 +101,44 @@ def test_accepting_an_order_the_customer_cancelled_says_so(double, accepting, le
     actions.accept(event)
     ((order_id, ok, sentence),) = results.wait()
     assert not ok
-    assert sentence == f"Order {record['id']} was cancelled; it can no longer be accepted or rejected."
+    # Named by the number the shop sees (the voice and the popup say it), not the internal id.
+    assert sentence == f"Order {record['number']} was cancelled; it can no longer be accepted or rejected."
     entry = ledger.find(event.key)
     assert entry.ended_how == Ending.CANCELLED and entry.end_reason == sentence
     assert actions.outbox.state_of(actions.outbox.actions()[0][0]) == ("failed", sentence)
-    # A refused action does not block another try.
-    assert actions.accept(event).queued
+    # The history now says cancelled: another click sends nothing and keeps the history.
+    again = actions.accept(event)
+    assert (again.queued, again.state, again.ended) == (False, CONTRADICTED, Ending.CANCELLED)
+    assert len(actions.outbox.actions()) == 1 and ending(ledger, event) == Ending.CANCELLED
+
+
+def test_a_click_on_an_order_decided_elsewhere_is_not_sent_and_keeps_the_history(double, accepting, ledger):
+    """A stale popup on PC B after PC A accepted: B's history says "accepted elsewhere", so B
+    sends neither a reject nor an accept, and "accepted elsewhere" is never rewritten as "here"."""
+    running, actions, results = accepting()
+    record, event = paid_order(double, running)
+    ledger.end_order(event.source, event.server, event.order_id, Ending.ACCEPTED_ELSEWHERE)
+    for decide in (lambda: actions.reject(event, "太忙了"), lambda: actions.accept(event)):
+        decision = decide()
+        assert (decision.queued, decision.state, decision.ended) == (False, CONTRADICTED,
+                                                                     Ending.ACCEPTED_ELSEWHERE)
+    assert actions.outbox.actions() == []
+    assert ending(ledger, event) == Ending.ACCEPTED_ELSEWHERE
+    assert [name for _t, name, _body in double.state.actions] == []
+    assert results.items == []
+
+
+def test_a_refusal_because_another_pc_was_first_keeps_the_true_outcome(double, accepting, ledger):
+    """PC B rejects before it heard that A accepted: the back end refuses, B's history says
+    "accepted elsewhere" (not "acknowledged only"), and the sentence names the order number."""
+    running, actions, results = accepting()
+    record, event = paid_order(double, running)
+    double.accept(record["id"])  # on the admin web page, or PC A
+    actions.reject(event, "太忙了")
+    ((_order_id, ok, sentence),) = results.wait()
+    assert not ok and sentence == f"Order {record['number']} was already accepted elsewhere."
+    assert ending(ledger, event) == Ending.ACCEPTED_ELSEWHERE
+    assert double.status(record["id"]) == ACCEPTED
 
 
 def test_a_refusal_without_a_known_cause_is_the_back_ends_own_words(double, accepting):
@@ -162,7 +196,7 @@ def test_a_click_stored_before_a_crash_is_sent_at_the_next_start(double, run_sou
 def test_without_an_admin_account_only_acknowledging_is_offered(double, run_source, ledger):
     running = run_source(sky_settings(double))
     actions = OrderActions(ledger.path, running.source)
-    assert actions.unavailable == "No admin account configured — acknowledge only."
+    assert actions.unavailable == "No admin account configured — this PC can only stop the ringing."
     actions.stop()
 
 

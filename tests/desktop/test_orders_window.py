@@ -84,7 +84,7 @@ def test_shows_new_orders_newest_first_with_amount_customer_and_status(window, l
     assert [cell(window, 1, c) for c in range(1, 6)] == ["New order", "N1", "¥56.50", "Zhang San", "Waiting"]
     assert cell(window, 0, 1) == "Reminder"
     assert "2 orders shown" in window.summary_label.text()
-    assert "waiting" in window.summary_label.text()
+    assert "2 still ringing" in window.summary_label.text()
 
 
 def test_empty_ledger_says_so(window):
@@ -101,7 +101,7 @@ def test_acknowledge_selected_writes_the_ledger_and_tells_the_alert_centre(qtbot
     with qtbot.waitSignal(window.acknowledged, timeout=1000):
         qtbot.mouseClick(window.ack_selected_button, Qt.MouseButton.LeftButton)
     assert ledger.unacknowledged_orders() == 1
-    assert cell(window, rows(window).index("N1"), 5) == "Acknowledged"
+    assert cell(window, rows(window).index("N1"), 5) == "Silenced here"
     assert cell(window, rows(window).index("N2"), 5) == "Waiting"
     # The same selection is kept after the reload, and there is nothing left to acknowledge in it.
     assert [e.event.order_id for e in window.selected_entries()] == ["1"]
@@ -117,7 +117,7 @@ def test_acknowledge_all(qtbot, window, ledger):
         qtbot.mouseClick(window.ack_all_button, Qt.MouseButton.LeftButton)
     assert ledger.unacknowledged_orders() == 0
     assert not window.ack_all_button.isEnabled()
-    assert {cell(window, row, 5) for row in range(5)} == {"Acknowledged"}
+    assert {cell(window, row, 5) for row in range(5)} == {"Silenced here"}
 
 
 def test_filters_today_unacknowledged_and_all(qtbot, window, ledger, clock):

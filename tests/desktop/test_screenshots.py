@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import shiboken6
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 
 from notifier.desktop.i18n import install_translators
@@ -66,26 +67,62 @@ def save(widget_or_pixmap, path: Path) -> Path:
     return path
 
 
+def shown_text(table, row: int, column: int) -> str:
+    """A cell's text as the view draws it: cut to the cell's text rectangle by its delegate's
+    elide mode (what QStyledItemDelegate paints)."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
+
+    index = table.model().index(row, column)
+    option = QStyleOptionViewItem()
+    option.textElideMode = table.textElideMode()  # the view's, unless the delegate has its own
+    option.rect = table.visualRect(index)
+    table.itemDelegateForIndex(index).initStyleOption(option, index)
+    style = table.style()
+    text_rect = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, option, table)
+    margin = style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1
+    metrics = QFontMetrics(option.font)
+    return metrics.elidedText(option.text, option.textElideMode, text_rect.width() - 2 * margin)
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_orders_window_screenshot(qtbot, qapp, tmp_path, scenes, language):
+    """At the window's default size, with one order of each outcome: every status is whole and
+    has its own mark and colour (before: the status column was clipped even at 1270 px, and
+    accepted here / elsewhere, rejected and "not sent yet" looked the same), and every order
+    number keeps the last four digits the voice says (before: "B-20261205-3…")."""
+    from notifier.desktop.orders_window import OUTCOMES, UNSENT_REJECT, paint_mark
+
     install_translators(qapp, language)
-    ledger = scenes.fill_ledger(tmp_path / "ledger.sqlite3")
-    window = scenes.orders_window(ledger)
+    ledger, outbox = scenes.fill_ledger(tmp_path / "ledger.sqlite3")
+    window = scenes.orders_window(ledger, outbox)
     try:
         window.show()
         qtbot.waitExposed(window)
         window.reload()
-        window.table.selectRow(0)
         QApplication.processEvents()
+        assert (window.width(), window.height()) == (820, 560), "the default size"
         # The fixed day, whatever the time the test runs: every order and the reminder.
-        assert window.model.rowCount() == len(scenes.ORDERS) + 1
+        model = window.model
+        assert model.rowCount() == len(scenes.ORDERS) + 1
         assert sum(window.chart.counts()) == len(scenes.ORDERS)
+        outcomes = {model.outcome_of(model.entry(row)) for row in range(model.rowCount())}
+        assert outcomes == set(OUTCOMES) - {UNSENT_REJECT}, "one order of each outcome"
+        status, number = model.COLUMNS.index("status"), model.COLUMNS.index("number")
+        for row in range(model.rowCount()):
+            text = model.data(model.index(row, status))
+            assert shown_text(window.table, row, status) == text, f"status {text!r} is cut"
+            full = model.data(model.index(row, number))
+            assert shown_text(window.table, row, number).endswith(full[-4:]), full
+        marks = [paint_mark(which).toImage() for which in OUTCOMES if which != UNSENT_REJECT]
+        assert all(a != b for i, a in enumerate(marks) for b in marks[i + 1:]), "a distinct mark each"
         assert not clipped(window), clipped(window)
         if language == "zh_CN":
             assert not english_buttons(window), english_buttons(window)
+            assert not [model.outcome_text(w) for w in OUTCOMES if "确认" in model.outcome_text(w)]
         assert save(window, tmp_path / f"orders_window_{language}.png").stat().st_size > 10_000
     finally:
         shiboken6.delete(window)
+        outbox.close()
         ledger.close()
 
 

@@ -367,3 +367,24 @@ def test_closing_the_dialog_before_the_keyring_answers_is_harmless(qtbot):
     # The late answer arrives on the GUI thread and is dropped; pytest-qt fails the test on any
     # exception raised in that slot.
     qtbot.waitUntil(lambda: not settings_io._waiting, timeout=5000)
+
+
+def test_no_internal_setting_name_is_shown_in_chinese(qapp, make_dialog):
+    """Before: the printer page's QR help said "(alerts.order_url)". A setting's key is for the
+    settings file, not for the shop owner. (Choice values such as `escpos_network` in the
+    printer kind's declared help belong to the printer page's own rework.)"""
+    import re
+
+    from PySide6.QtWidgets import QAbstractButton
+
+    from notifier.core.settings import SETTINGS
+
+    install_translators(qapp, "zh_CN")
+    dialog = make_dialog()
+    keys = {spec.key for spec in SETTINGS}
+    shown = [w.text() for w in dialog.findChildren(QLabel)] + \
+            [w.text() for w in dialog.findChildren(QAbstractButton)] + \
+            [w.toolTip() for w in dialog.findChildren(QWidget)]
+    named = sorted({(text, key) for text in shown for key in re.findall(r"[a-z]+\.[a-z_]+", text)
+                    if key in keys})
+    assert not named, named

@@ -9,7 +9,6 @@ a private speech-dispatcher whose sound server does not exist (tests/speech_sess
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import AudioRecorder, max_amplitude, rms
+from helpers import AudioRecorder, max_amplitude, rms, sound_span
 from speech_session import alive, speechd_without_audio
 
 from notifier.core.settings import Settings
@@ -59,13 +58,9 @@ class Journal:
 
 def spoken_length(path: Path) -> float:
     """Seconds from the first to the last sound in a recording (silence trimmed by sox)."""
-    result = subprocess.run(
-        ["sox", str(path), "-n", "silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02",
-         "0.5%", "reverse", "stat"], capture_output=True, text=True, timeout=30,
-        env={**os.environ, "LC_ALL": "C"})
-    match = re.search(r"^Length \(seconds\):\s*([0-9.]+)", result.stderr, re.MULTILINE)
-    assert match, result.stderr
-    return float(match.group(1))
+    span = sound_span(path)
+    assert span is not None, f"{path} is silent"
+    return span[1] - span[0]
 
 
 def test_helper_is_started_from_the_same_program():
@@ -279,14 +274,23 @@ def test_a_helper_frozen_between_orders_is_replaced_before_the_next_one(qtbot, m
     assert problems and problems[-1] == ""  # told it was down, then that it is back
 
 
-def test_the_tray_tooltip_says_once_why_there_is_no_voice(qtbot):
+def test_a_voice_outage_turns_the_tray_icon_to_a_warning_and_says_why(qtbot):
+    """Before: the icon stayed green (only the tooltip, hard to reach on many desktops, said it)."""
+    from notifier.core.connection import ConnectionStatus, ConnState
     from notifier.desktop.tray import Tray
 
     tray = Tray()
+    tray.set_status(ConnectionStatus(ConnState.CONNECTED, "shop:8080"))
+    fine = tray.icon.icon().pixmap(22, 22).toImage()
     tray.set_voice_problem("speech-dispatcher cannot open audio: no sound server answers.")
     assert "Voice unavailable: speech-dispatcher cannot open audio" in tray.icon.toolTip()
+    assert tray.action_voice_problem.isVisible()
+    assert tray.action_voice_problem.text().startswith("Voice unavailable: speech-dispatcher")
+    assert tray.icon.icon().pixmap(22, 22).toImage() != fine, "the icon shows the warning"
     tray.set_voice_problem("")
     assert "Voice unavailable" not in tray.icon.toolTip()
+    assert not tray.action_voice_problem.isVisible()
+    assert tray.icon.icon().pixmap(22, 22).toImage() == fine
 
 
 @pytest.mark.needs_session
@@ -302,3 +306,91 @@ def test_a_helper_that_crashes_mid_line_is_restarted_and_the_line_said_again(qtb
     assert journal.count("started", ORDER_LINE) == 2  # tried once more, on a new helper
     assert announcer.helper_pid() not in (0, crashed)
     assert announcer.available()
+
+
+def _quiet(announcer: Announcer, volume: float) -> None:
+    """Lines announced from now on at this volume (their chimes too)."""
+    announcer.apply_settings(Settings({"general.language": "zh_CN", "voice.volume": volume}))
+
+
+@pytest.mark.needs_session
+def test_a_helper_that_dies_while_idle_is_replaced_at_once_and_an_order_meanwhile_is_spoken(
+        qtbot, make_announcer, tmp_path):
+    """Before: the first restart waited 1 s, and an order in between got its chime and no words
+    until its first repeat (60 s later)."""
+    announcer = make_announcer()
+    journal = Journal(announcer)
+    assert announcer.wait_ready(20), announcer.problem()
+    qtbot.waitUntil(announcer.chimes_loaded, timeout=5_000)
+    first = announcer.helper_pid()
+    with AudioRecorder(tmp_path, "meanwhile.wav") as recorder:
+        os.kill(first, signal.SIGKILL)
+        killed = time.monotonic()
+        qtbot.waitUntil(lambda: announcer.helper_pid() not in (0, first), timeout=5_000)
+        replaced_after = time.monotonic() - killed
+        announcer.announce(ORDER_LINE, chime="new_order")  # while the new helper starts
+        qtbot.waitUntil(lambda: journal.count("finished", ORDER_LINE) == 1, timeout=30_000)
+    assert replaced_after < 0.5, f"the first death was replaced after {replaced_after:.2f} s"
+    # The chime (0.6 s) and then the words, once the new helper was ready.
+    assert spoken_length(recorder.path) > 2.0, "the order's words were never said"
+    assert journal.count("started", ORDER_LINE) == 1
+
+
+@pytest.mark.needs_session
+def test_while_a_crashing_helper_waits_to_be_restarted_a_new_order_still_chimes_at_once(
+        qtbot, make_announcer, tmp_path, monkeypatch):
+    """Before: the line a dying helper was saying waited for the next helper (the back-off grows
+    to 60 s) and held up every chime behind it: 11.4 s, later 58 s with no sound at all."""
+    backoff = (speech_supervisor.RESTART_BACKOFF_MS[0], 4_000)  # a second death in a row: 4 s
+    monkeypatch.setattr(speech_supervisor, "RESTART_BACKOFF_MS", backoff)
+    announcer = make_announcer()
+    journal = Journal(announcer)
+    back: list[float] = []
+    announcer.voice_problem.connect(lambda problem: problem or back.append(time.monotonic()))
+    assert announcer.wait_ready(20), announcer.problem()
+    qtbot.waitUntil(announcer.chimes_loaded, timeout=5_000)
+    os.kill(announcer.helper_pid(), signal.SIGKILL)  # the first death: replaced at once
+    qtbot.waitUntil(lambda: len(back) == 1, timeout=20_000)
+    _quiet(announcer, 0.0)  # the line the second helper dies on: silent, so only the chime is heard
+    announcer.announce(ORDER_LINE)
+    qtbot.waitUntil(lambda: journal.count("started", ORDER_LINE) == 1, timeout=10_000)
+    os.kill(announcer.helper_pid(), signal.SIGKILL)  # dies again at once: this one waits 4 s
+    qtbot.waitUntil(lambda: announcer.problem() != "", timeout=5_000)
+    _quiet(announcer, 1.0)
+    with AudioRecorder(tmp_path, "chime.wav") as recorder:
+        announced = time.monotonic()
+        announcer.announce("订单 5678", chime="new_order")
+        qtbot.waitUntil(lambda: journal.count("finished", "订单 5678") == 1, timeout=40_000)
+    start, end = sound_span(recorder.path) or (99.0, 0.0)
+    chime_after = start - (announced - recorder.started_at)
+    assert chime_after < 1.0, f"the chime came {chime_after:.1f} s after the order"
+    # Both lines said once the voice was back: the cut one again, the new one's words.
+    assert len(back) == 2 and back[1] - announced > 2.5, "the second death should have waited"
+    assert end > back[1] - recorder.started_at, "the new order's words were not said"
+    assert journal.count("started", ORDER_LINE) == 2
+
+
+@pytest.mark.needs_session
+def test_cancelling_an_order_stops_its_line_mid_word_and_only_ours(qtbot, make_announcer):
+    """Accepting an order (here or on another PC) cancels its line: it stops at once, not 3.6 to
+    4.2 s later, and another program's speech goes on. Measured with `spd-say -w`, queued behind
+    our line: it ends one sentence after the cancel when our line stops at once, later when our
+    line plays on, sooner when the cancel also silenced it (Qt's own stop cancels every client)."""
+    announcer = make_announcer()
+    journal = Journal(announcer)
+    assert announcer.wait_ready(20), announcer.problem()
+    other = ["spd-say", "-w", "-P", "message", "one two three four five six seven eight"]
+    alone_started = time.monotonic()
+    subprocess.run(other, check=True, timeout=30)
+    alone = time.monotonic() - alone_started
+    announcer.announce(LONG_LINE, key="order-1")
+    qtbot.waitUntil(lambda: journal.count("started", LONG_LINE) == 1, timeout=10_000)
+    queued = subprocess.Popen(other)
+    qtbot.wait(800)
+    cancelled = time.monotonic()
+    announcer.cancel("order-1")
+    qtbot.waitUntil(lambda: journal.count("finished", LONG_LINE) == 1, timeout=2_000)
+    qtbot.waitUntil(lambda: queued.poll() is not None, timeout=30_000)
+    other_took = time.monotonic() - cancelled
+    assert other_took >= 0.8 * alone, f"the other program's sentence was cut: {other_took:.1f} s of {alone:.1f} s"
+    assert other_took <= alone + 1.0, f"our line went on after the cancel ({other_took:.1f} s, alone {alone:.1f} s)"

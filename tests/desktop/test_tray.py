@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtGui import QColor
 
 from notifier.core.connection import ConnectionStatus, ConnState
+from notifier.core.events import OrderEvent, OrderKind
 from notifier.desktop.tray import (
     COLOURS,
     MUTE_1_H,
@@ -132,12 +133,15 @@ def test_menu_has_every_entry_in_order(tray):
         return [a.text() for a in tray.menu.actions() if not a.isSeparator() and a.isVisible()][1:]
 
     assert texts() == [
-        "Orders", "Acknowledge all", "Mute voice", "Reconnect now", "Settings…",
+        "Orders", "Stop ringing here (all orders)", "Mute voice", "Reconnect now", "Settings…",
         "Open log folder", "About Order Notifier", "Quit",
     ]
     tray.set_decisions_available(True)  # the shop's back end takes accept / reject
-    assert texts()[1:4] == ["Acknowledge all", "Accept the oldest waiting order",
-                            "Reject the oldest waiting order…"]
+    assert texts()[1:2] == ["Stop ringing here (all orders)"], "no order waits: nothing to accept"
+    tray.set_oldest_order(OrderEvent(OrderKind.NEW_ORDER, "42", "notifier", "shop", order_number="B-1205-3456"))
+    # The decisions first, naming the order they act on; stopping the ringing is this PC's only.
+    assert texts()[1:4] == ["Accept order B-1205-3456", "Reject order B-1205-3456…",
+                            "Stop ringing here (all orders)"]
     assert [a.text() for a in tray.mute_menu.actions()] == [
         "For 30 minutes", "For 1 hour", "Until tomorrow", "Off (voice on)",
     ]

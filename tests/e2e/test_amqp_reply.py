@@ -95,7 +95,7 @@ def test_a_reply_no_queue_takes_is_a_refusal_and_without_a_key_only_acknowledgin
     plain = running(account, tmp_path)
     try:
         local = OrderActions(plain.ledger.path, plain.source)
-        assert local.unavailable == "No reply target configured — acknowledge only."
+        assert local.unavailable == "No reply target configured — this PC can only stop the ringing."
         local.stop()
     finally:
         plain.stop()

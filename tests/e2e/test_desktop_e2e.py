@@ -83,6 +83,11 @@ def reference_server(tmp_path):
 
             publish_order(self.http_url, SHOP, self.secret, order_id=order_id, timeout=5, **fields)
 
+        @staticmethod
+        def events() -> list[dict]:
+            """Every event the server logged for the shop (orders and decisions), oldest first."""
+            return [body for _seq, _at, body in store.events_after(SHOP, 0)]
+
     yield Ref()
     server.stop()
     store.close()

@@ -71,7 +71,7 @@ def test_without_audio_every_order_is_notified_and_sigterm_ends_the_app(
             told = [ln for ln in app.output().splitlines() if "voice unavailable" in ln or "speech" in ln]
             # The reason, in the shop's language (zh_CN here).
             assert "speech-dispatcher 无法打开音频" in app.output(), told
-            assert app.count("voice unavailable") == 1, "told once, not once per order"
+            assert app.count("voice unavailable") == 1, f"told once, not once per order: {told}"
 
             tree = process_tree(app.proc.pid)
             assert len(tree) >= 2, "the app should have its speech helper running"

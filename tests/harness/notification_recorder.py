@@ -2,7 +2,8 @@
 
 The test session (tests/harness/desktop-session) starts this instead of a real desktop's
 notification daemon. Each Notify call becomes one JSON line in $NOTIFIER_TEST_NOTIFY_LOG, so a
-test can assert what a user would have seen pop up. A test can also "click" a notification's
+test can assert what a user would have seen pop up; each CloseNotification call (the app took a
+notification away) one line in the file beside it, `closed_log(...)`. A test can also "click" a notification's
 action or dismiss it through the extra interface `org.notifier.Test` on the same connection,
 which emits the same signals a real server would.
 
@@ -62,12 +63,18 @@ INTROSPECTION = f"""<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Intr
 """
 
 
+def closed_log(log_path: Path) -> Path:
+    """Where the recorder writes the CloseNotification calls, beside the Notify log."""
+    return log_path.with_name(log_path.stem + "-closed.jsonl")
+
+
 class Recorder:
     """Answers the Notifications interface and appends each Notify call to a log file."""
 
     def __init__(self, conn, log_path: Path):
         self.conn = conn
         self.log = log_path.open("a", encoding="utf-8")
+        self.closed = closed_log(log_path).open("a", encoding="utf-8")
         self.next_id = 1
         self.emitter = DBusAddress(OBJECT_PATH, interface=IFACE)
 
@@ -78,6 +85,8 @@ class Recorder:
         if iface in (IFACE, None) and member == "Notify":
             self.conn.send(new_method_return(msg, "u", (self.notify(*msg.body),)))
         elif iface in (IFACE, None) and member == "CloseNotification":
+            self.closed.write(json.dumps({"t": time.time(), "id": msg.body[0]}) + "\n")
+            self.closed.flush()
             self.conn.send(new_method_return(msg))
             self.emit("NotificationClosed", "uu", (msg.body[0], CLOSED_BY_CALL))
         elif iface in (IFACE, None) and member == "GetCapabilities":

@@ -16,7 +16,14 @@ import time
 from abc import abstractmethod
 from typing import Any
 
-from notifier.core.connection import Backoff, ConnectionStatus, ConnState
+from notifier.core.connection import (
+    NAME_NOT_FOUND,
+    REFUSED,
+    TIMED_OUT,
+    Backoff,
+    ConnectionStatus,
+    ConnState,
+)
 from notifier.core.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -38,12 +45,18 @@ def classify_network_error(exc: BaseException) -> tuple[ConnState, str]:
     if isinstance(exc, ssl.SSLError):
         return ConnState.TLS_FAILURE, f"TLS failed: {exc.reason or exc}"
     if isinstance(exc, socket.gaierror):
-        return ConnState.UNREACHABLE, "server name not found"
+        return ConnState.UNREACHABLE, NAME_NOT_FOUND
     if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError
-        return ConnState.UNREACHABLE, "connection timed out"
+        return ConnState.UNREACHABLE, TIMED_OUT
     if isinstance(exc, ConnectionRefusedError):
-        return ConnState.UNREACHABLE, "connection refused"
+        return ConnState.UNREACHABLE, REFUSED
     return ConnState.UNREACHABLE, f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def describe_network_error(exc: BaseException, server: str) -> str:
+    """A socket or TLS failure as the owner reads it (a phrase in their language)."""
+    state, detail = classify_network_error(exc)
+    return ConnectionStatus(ConnState.WAITING, server, detail, reason=state).problem()
 
 
 def wait_for_work(has_work, nudge: threading.Event, seconds: float, stopping, poll_s: float) -> bool:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def actions_unavailable(settings: Settings) -> str | None:
     """Why this shop cannot accept or reject from here (a sentence), or None when it can."""
     if not (settings["skytakeout.admin_url"] and settings["skytakeout.admin_user"]):
-        return tr("No admin account configured — acknowledge only.")
+        return tr("No admin account configured — this PC can only stop the ringing.")
     return None
 
 
@@ -83,12 +83,12 @@ class SkyTakeOutActions:
                 how == Ending.REJECTED_ELSEWHERE and action.action != ACCEPT)
             if action.in_doubt and mine:
                 return  # our own earlier request went through before the app stopped
+            order = action.number or action.order_id
             if how == Ending.CANCELLED:
                 raise ActionRefused(tr("Order {order} was cancelled; it can no longer be accepted or rejected.",
-                                       order=action.order_id), how)
+                                       order=order), "cancelled")
             if how == Ending.ACCEPTED_ELSEWHERE:
-                raise ActionRefused(tr("Order {order} was already accepted elsewhere.",
-                                       order=action.order_id), how)
-            raise ActionRefused(tr("Order {order} was already rejected elsewhere.",
-                                   order=action.order_id), how)
+                raise ActionRefused(tr("Order {order} was already accepted elsewhere.", order=order),
+                                    "accepted")
+            raise ActionRefused(tr("Order {order} was already rejected elsewhere.", order=order), "rejected")
         raise ActionRefused(tr("The shop's system refused it: {message}", message=refusal))
