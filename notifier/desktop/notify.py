@@ -32,6 +32,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from notifier.core.paths import resources_dir
 from notifier.core.text import plain
+from notifier.desktop.notify_wire import NOTIFY_SIGNATURE, NotifyWire
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class _Freedesktop:
         except ImportError as exc:
             raise BackendError(f"jeepney is not installed: {exc}") from None
         self._address = DBusAddress(self.PATH, self.BUS_NAME, self.BUS_NAME)
+        self._wire = NotifyWire(self.BUS_NAME, self.PATH, self.BUS_NAME)
         self._activated = activated
         self._invoked = invoked
         self._failed = failed
@@ -145,7 +147,7 @@ class _Freedesktop:
             if self._tail:
                 return False
             serial = next(conn.outgoing_serial)
-            data = self._notify_message(popup).serialise(serial=serial)
+            data = self._wire.message(serial, *self._notify_args(popup))  # notify_wire: why
             self._sent[serial] = popup  # before the write: the reply may come at once
             try:
                 written = conn.sock.send(data, socket.MSG_DONTWAIT)
@@ -258,6 +260,9 @@ class _Freedesktop:
     def _notify_message(self, popup: _Popup):
         from jeepney import new_method_call  # already loaded: a dictionary look-up
 
+        return new_method_call(self._address, "Notify", NOTIFY_SIGNATURE, self._notify_args(popup))
+
+    def _notify_args(self, popup: _Popup) -> tuple:
         body = html.escape(popup.body, quote=False) if self._markup else popup.body
         actions = ["default", popup.action or "Open"] if self._actions and popup.key else []
         if actions:
@@ -266,9 +271,7 @@ class _Freedesktop:
         hints = {"urgency": ("y", 1), "category": ("s", "im.received")}
         if self._icon:
             hints["image-path"] = ("s", self._icon)
-        return new_method_call(self._address, "Notify", "susssasa{sv}i",
-                               (APP_NAME, popup.replaces_id, self._icon, popup.title, body, actions, hints,
-                                -1))
+        return (APP_NAME, popup.replaces_id, self._icon, popup.title, body, actions, hints, -1)
 
     def _incoming(self, message, sent: dict, shown: dict) -> None:
         from jeepney import HeaderFields, MessageType
