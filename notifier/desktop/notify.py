@@ -108,14 +108,21 @@ class _Freedesktop:
         # and as the image-path hint, which daemons that draw an image prefer.
         icon = resources_dir() / "icons" / f"order-notifier-{NOTIFICATION_ICON_PX}.png"
         self._icon = str(icon) if icon.exists() else ""
+        # Connected now rather than at the first popup, which waited 15-25 ms for it (authenticate,
+        # Hello, match rules, capabilities) and was the slowest of every run.
+        with self._handover:
+            self._start_thread()
+
+    def _start_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
+            self._thread.start()
 
     def show(self, popup: _Popup) -> None:
         with self._handover:
             if self._broken:
                 raise BackendError(self._broken)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
-                self._thread.start()
+            self._start_thread()
             if self._queue.empty() and self._send_now(popup):
                 return
             self._queue.put(popup)
