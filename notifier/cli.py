@@ -28,10 +28,10 @@ log = logging.getLogger("notifier")
 SECRET_NAMES = tuple(s.name for s in SECRETS)
 
 
-def setup_logging(level: str, *, to_file: bool = False) -> None:
+def setup_logging(level: str, *, to_file: bool = False, background: bool = False) -> None:
     from notifier.core.logs import configure
 
-    configure(level, to_file=to_file)
+    configure(level, to_file=to_file, background=background)
 
 
 def start_demo(launch: Launch) -> tuple[Launch, Callable[[], None]]:
@@ -52,7 +52,8 @@ def _cmd_app(args: argparse.Namespace, launch: Launch) -> int:
     except ImportError as exc:
         print(i18n.tr("The desktop app is not available here: {error}", error=exc), file=sys.stderr)
         return 1
-    setup_logging(launch.log_level, to_file=not launch.self_test)
+    # The app logs from its main thread: lines are written by a thread of their own (core.logs).
+    setup_logging(launch.log_level, to_file=not launch.self_test, background=not launch.self_test)
     if launch.self_test:
         return self_test(launch.settings)
     if not launch.demo:

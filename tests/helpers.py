@@ -10,6 +10,7 @@ Nothing here imports Qt, so core and server tests can use it too. In Qt tests pr
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -60,11 +61,32 @@ class ManualClock:
         self.now += seconds
 
 
+# Under pytest-xdist each worker takes its ports from a range of its own, below the kernel's
+# ephemeral ports (32768 up on Linux): a port another worker was just given, or one the kernel
+# hands an outgoing connection, is never the one a test is about to bind — or bind again when it
+# restarts a server it killed on the same port.
+WORKER_PORTS_FROM = 20_000
+WORKER_PORTS_EACH = 1_000
+_next_worker_port = itertools.count()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago (in this worker's range under xdist)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
+    if not worker[2:].isdigit() or int(worker[2:]) >= 12:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    first = WORKER_PORTS_FROM + int(worker[2:]) * WORKER_PORTS_EACH
+    for _ in range(WORKER_PORTS_EACH):
+        port = first + next(_next_worker_port) % WORKER_PORTS_EACH
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use, or still closing from an earlier test
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + WORKER_PORTS_EACH - 1} for {worker}")
 
 
 # --- notifications --------------------------------------------------------------------------

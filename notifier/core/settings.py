@@ -144,6 +144,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("skytakeout.admin_user", str, "", "Admin user name"),
     Setting("skytakeout.pull_interval", int, 180, "Check for missed orders every (s)", minimum=30, maximum=3600,
             advanced=True),
+    Setting("skytakeout.status_poll_interval", int, 15, "Check ringing orders every (s)", minimum=2,
+            maximum=300, advanced=True,
+            help="While an order rings, how often the admin API is asked whether it was accepted, "
+                 "rejected or cancelled elsewhere."),
     # RabbitMQ (protocol "amqp"): a durable queue the shop's order system publishes to.
     Setting("amqp.vhost", str, "", "Virtual host", help="Empty: the one in the address, else /."),
     Setting("amqp.user", str, "", "User name", help="Empty: the one in the address."),

@@ -199,6 +199,10 @@ class NotifierApp:
         self.decisions.refresh()
 
         self.bridge.orders.connect(self.alerts.on_orders)
+        # After the alert centre: the ticket is drawn (Python, holding the interpreter for a few
+        # ms) once the popups of the batch are written to the bus, not while they are. A missed
+        # nudge costs nothing: the job is in the ledger's transaction and the worker polls.
+        self.bridge.orders.connect(self.printing.wake)
         self.bridge.details.connect(self.alerts.on_details)
         self.bridge.orders.connect(self._orders_arrived)
         self.bridge.status.connect(self._status_changed)
@@ -239,12 +243,12 @@ class NotifierApp:
 
     def _start_printing(self) -> None:
         """Kitchen tickets (notifier/desktop/printing.py): the queue fills itself as orders are
-        stored; the worker is nudged by each new order and its trouble shown in the tray."""
+        stored; the worker is nudged by each batch of new orders once its popups are on their way
+        (see _start_desktop) and its trouble shown in the tray."""
         from notifier.desktop.printing import PrintDesk
 
         self.printing = PrintDesk(self.print_queue, self.settings, announce=self.announcer.announce,
                                   parent=self.qapp)
-        self.intake.on_order(self.printing.wake)
         self.printing.problem_changed.connect(self._printer_problem)
 
     def _start_escalation(self) -> None:

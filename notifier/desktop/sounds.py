@@ -85,6 +85,9 @@ class _PulseSimplePlayer:
         self._lib.pa_simple_drain.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
         self._lib.pa_simple_free.argtypes = [ctypes.c_void_p]
         self._pcm: dict[str, tuple[bytes, int, int]] = {}
+        # Each chime at the volume it last played at. Scaling the samples is a Python loop over
+        # every one (~10-20 ms holding the interpreter, while orders come in): once per volume.
+        self._scaled: dict[str, tuple[float, bytes]] = {}
         self._jobs: queue.Queue[tuple[str, float, object]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.failed = ""
@@ -104,11 +107,19 @@ class _PulseSimplePlayer:
         return True
 
     def play(self, name: str, volume: float, finished) -> None:
+        self._start()
+        self.cancel()  # a chime is for now: one still waiting behind another is stale
+        self._jobs.put((name, volume, finished))
+
+    def prepare(self, name: str, volume: float) -> None:
+        """Scale the chime to `volume` now, on the worker, before the first order needs it."""
+        self._start()
+        self._jobs.put((name, volume, None))
+
+    def _start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="chimes", daemon=True)
             self._thread.start()
-        self.cancel()  # a chime is for now: one still waiting behind another is stale
-        self._jobs.put((name, volume, finished))
 
     def cancel(self) -> None:
         try:
@@ -120,6 +131,9 @@ class _PulseSimplePlayer:
     def _run(self) -> None:
         while True:
             name, volume, finished = self._jobs.get()
+            if finished is None:
+                self._at_volume(name, volume)
+                continue
             try:
                 self._play_now(name, volume)
             except Exception:  # noqa: BLE001 - the worker must outlive any one chime
@@ -129,13 +143,19 @@ class _PulseSimplePlayer:
             except RuntimeError:
                 pass  # whoever asked for it is gone (its Qt object was deleted)
 
+    def _at_volume(self, name: str, volume: float) -> bytes:
+        pcm = self._pcm[name][0]
+        if volume >= 0.999:
+            return pcm
+        cached = self._scaled.get(name)
+        if cached is None or abs(cached[0] - volume) > 1e-6:
+            cached = self._scaled[name] = (
+                volume, array.array("h", [int(v * volume) for v in array.array("h", pcm)]).tobytes())
+        return cached[1]
+
     def _play_now(self, name: str, volume: float) -> None:
-        pcm, rate, channels = self._pcm[name]
-        if volume < 0.999:
-            samples = array.array("h", pcm)
-            for i, value in enumerate(samples):
-                samples[i] = int(value * volume)
-            pcm = samples.tobytes()
+        _pcm, rate, channels = self._pcm[name]
+        pcm = self._at_volume(name, volume)
         spec = _PaSampleSpec(_PA_SAMPLE_S16LE, rate, channels)
         attr = _PaBufferAttr(_PA_DEFAULT, int(rate * channels * 2 * _TARGET_LATENCY_S),
                              _PA_DEFAULT, _PA_DEFAULT, _PA_DEFAULT)
@@ -171,6 +191,9 @@ class _WinsoundPlayer:
     def cancel(self) -> None:
         pass
 
+    def prepare(self, name: str, volume: float) -> None:
+        pass  # the system mixer or Qt scales the volume as it plays
+
     def play(self, name: str, volume: float, finished) -> None:
         import winsound
 
@@ -203,6 +226,9 @@ class _QtSoundPlayer:
 
     def cancel(self) -> None:
         pass
+
+    def prepare(self, name: str, volume: float) -> None:
+        pass  # the system mixer or Qt scales the volume as it plays
 
 
 _player = None
@@ -259,9 +285,11 @@ class ChimePlayer(QObject):
         return player
 
     def preload(self) -> None:
-        """Read every chime now, off the path of the first order."""
+        """Read every chime now, and scale it to the volume set, off the path of the first order."""
         for name in CHIMES:
-            self._ready(name)
+            player = self._ready(name)
+            if player is not None:
+                player.prepare(name, self._volume)
 
     def loaded(self) -> bool:
         return _shared_player() is not None and all(n in self._lengths for n in CHIMES)

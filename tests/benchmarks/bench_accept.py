@@ -14,8 +14,8 @@ Baseline in the same run: publish → both clients have the new order on disk (t
 path, without the outbox and the HTTP call). Prints the load average before and after.
 
 `--protocol skytakeout`: the sky-take-out double instead, both clients with the admin account.
-The back end pushes nothing on an accept, so B learns it at its next status poll (the app's
-`STATUS_POLL_S`, 15 s, unchanged here). Each round waits a random 0-15 s before the click (the
+The back end pushes nothing on an accept, so B learns it at its next status poll (the setting
+`skytakeout.status_poll_interval`, its default 15 s here). Each round waits a random 0-15 s before the click (the
 owner's reaction time, seeded), so the clicks fall at every point of B's poll cycle; a round
 takes up to ~30 s. Baseline: pay → both clients have the order on disk.
 """
@@ -39,10 +39,12 @@ from server_helpers import Client, client_settings, start_server  # noqa: E402
 from notifier.core.ledger import Ledger  # noqa: E402
 from notifier.core.order_actions import OrderActions  # noqa: E402
 from notifier.core.secrets import MemorySecrets  # noqa: E402
-from notifier.core.sources.skytakeout import STATUS_POLL_S  # noqa: E402
+from notifier.core.settings import Settings  # noqa: E402
 from tests.fakes.running_source import RunningSource, sky_settings  # noqa: E402
 from tests.fakes.skytakeout_server import SkyTakeOutDouble  # noqa: E402
 from tests.fakes.util import wait_until  # noqa: E402
+
+STATUS_POLL_S = Settings()["skytakeout.status_poll_interval"]  # the default a shop runs with
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -1,19 +1,25 @@
-"""Run every benchmark against the real servers, then print one table and write JSON and a PNG plot.
+"""Run every benchmark against the real servers, several times, and publish the headline.
 
-    .venv/bin/python tests/benchmarks/run_all.py --quick   # ~2-3 min
-    .venv/bin/python tests/benchmarks/run_all.py           # full sizes
+    .venv/bin/python tests/benchmarks/run_all.py            # every benchmark, 3 runs each
+    .venv/bin/python tests/benchmarks/run_all.py --quick    # smaller sizes, 2 runs each
+    .venv/bin/python tests/benchmarks/run_all.py --only desktop --runs 5
 
-Each bench script (bench_ledger, bench_listener, bench_server, bench_amqp, bench_desktop, bench_print,
-bench_accept) runs as
-its own process with its own arguments; its printed numbers are picked out of its output, so the
-scripts stay plain "print the numbers" scripts. The desktop benchmark needs the harness session:
-outside it, this script starts one (dbus-run-session + tests/harness/desktop-session). The RabbitMQ
-benchmark is skipped, with the reason, when no broker answers. One measurement lives here because
-no script had it yet: reconnect time after a 5 s server outage and after a half-open (frozen)
-connection, against the sky-take-out double.
+Each bench script (bench_ledger, bench_listener, bench_server, bench_amqp, bench_desktop,
+bench_print, bench_accept) runs as its own process, `--runs` times; its printed numbers are
+picked out of its output, so the scripts stay plain "print the numbers" scripts. Every number
+is published as the median over the runs with their range, beside what the same run measured
+for its baseline or peer — a bare websocket-client printer for `notifier listen`, a bare
+aiohttp broadcast server for the reference server, the same bytes sent straight to the printer
+for kitchen tickets, gotify-tray for the tray app — with the load average during the runs, the
+date and the commit. The desktop benchmark needs the harness session: outside it, this script
+starts one per run (dbus-run-session + tests/harness/desktop-session). The RabbitMQ benchmark is
+skipped, with the reason, when no broker answers. One measurement lives here because no script
+had it: reconnect time after a 5 s server outage and after a half-open (frozen) connection.
 
-Output (default folder docs/benchmarks/): results.json (every number, the raw output of every
-script, the machine) and results.png (drawn with Qt's QPainter off screen: no matplotlib needed).
+Writes (default folder docs/benchmarks/): results.json (every value of every run, the raw
+output of every run, the machine), results.md (the headline table) and results.png (drawn
+with Qt's QPainter off screen: no matplotlib needed); and, unless --out is given or --only
+names some benchmarks, the headline section of docs/benchmarks.md between its markers.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+DOC = REPO / "docs" / "benchmarks.md"
+HEADLINE_START = "<!-- run_all.py: headline start (generated; edits here are overwritten) -->"
+HEADLINE_END = "<!-- run_all.py: headline end -->"
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
               "ALL_PROXY", "NO_PROXY")
 NUM = r"([0-9][0-9,]*(?:\.[0-9]+)?)"
@@ -40,9 +50,9 @@ NUM = r"([0-9][0-9,]*(?:\.[0-9]+)?)"
 @dataclass
 class Metric:
     name: str
-    pattern: str  # regex on the script's output; the group numbered `group` is the value
+    pattern: str  # regex on a run's output; group 1 is our value
     unit: str
-    group: int = 1
+    baseline: str | None = None  # regex for the baseline's or peer's value in the same run
     goal: float | None = None  # the issue's goal, when it sets one
     lower_is_better: bool = True
 
@@ -53,15 +63,17 @@ class Bench:
     quick: list[str]
     full: list[str]
     metrics: list[Metric]
-    timeout: float
+    timeout: float  # per run
+    baseline: str = ""  # what the baseline column holds for this benchmark
     needs_session: bool = False
     needs: str | None = None  # a command that must exist
     opt_in: bool = False  # runs only when named with --only (the soak takes 30 minutes)
     result: dict = field(default_factory=dict)
 
 
-def _m(name, pattern, unit, **kw) -> Metric:
-    return Metric(name, pattern.replace("NUM", NUM), unit, **kw)
+def _m(name, pattern, unit, baseline=None, **kw) -> Metric:
+    return Metric(name, pattern.replace("NUM", NUM), unit,
+                  baseline.replace("NUM", NUM) if baseline else None, **kw)
 
 
 BENCHES = [
@@ -73,21 +85,26 @@ BENCHES = [
               _m("ledger record of known events", r"already-known events.*?: NUM events/s", "events/s",
                  lower_is_better=False),
           ], 300),
-    Bench("listener", ["-m", "tests.benchmarks.bench_listener", "--orders", "200", "--idle", "10"],
-          ["-m", "tests.benchmarks.bench_listener", "--orders", "1000", "--idle", "60"], [
-              _m("listen: frame -> JSON line p50", r"latency over.*?p50 NUM ms", "ms"),
-              _m("listen: frame -> JSON line p99", r"latency over.*?p99 NUM ms", "ms"),
+    Bench("listener", ["-m", "tests.benchmarks.bench_listener", "--orders", "200", "--runs", "1", "--idle", "10"],
+          ["-m", "tests.benchmarks.bench_listener", "--orders", "500", "--runs", "1", "--idle", "30"], [
+              _m("listen: frame -> JSON line p50", r"run 1: .*?listen p50 NUM", "ms",
+                 r"run 1: .*?bare printer p50 NUM"),
+              _m("listen: frame -> JSON line p99", r"run 1: .*?listen p50 [0-9.]+ p99 NUM", "ms",
+                 r"run 1: .*?bare printer p50 [0-9.]+ p99 NUM"),
               _m("listen: idle CPU", r"idle over.*?= NUM % of one core", "% core", goal=0.0),
               _m("listen: idle RSS", r"idle over.*?RSS NUM MiB", "MiB", goal=80.0),
-          ], 600),
-    Bench("server", ["tests/benchmarks/bench_server.py", "--quick"], ["tests/benchmarks/bench_server.py"], [
-              _m("server: streams held (last step)", r"(?s).*server holds\s+NUM streams", "streams",
-                 lower_is_better=False),
-              _m("server: RSS at that step", r"(?s).*server holds\s+[0-9]+ streams; RSS\s+NUM MiB", "MiB"),
-              _m("server: publish -> client p50", r"deliveries.*?p50 NUM ms", "ms"),
-              _m("server: publish -> client p99", r"deliveries.*?p99 NUM ms", "ms"),
-              _m("server: signed ingest", r"NUM requests/s accepted", "req/s", lower_is_better=False),
-          ], 900),
+          ], 600, baseline="bare websocket-client printer"),
+    Bench("server", ["tests/benchmarks/bench_server.py", "--only", "compare", "--quick", "--layouts", "1x100"],
+          ["tests/benchmarks/bench_server.py", "--only", "compare", "--layouts", "1x100,1000x2"], [
+              _m("server: publish -> client p50, 1 shop x 100", r"compare 1 shop x 100\s+ours:.*?p50 NUM ms", "ms",
+                 r"compare 1 shop x 100\s+bare:.*?p50 NUM ms"),
+              _m("server: publish -> client p99, 1 shop x 100", r"compare 1 shop x 100\s+ours:.*?p99 NUM ms", "ms",
+                 r"compare 1 shop x 100\s+bare:.*?p99 NUM ms"),
+              _m("server: signed ingest, 1 shop x 100", r"compare 1 shop x 100\s+ours:.*?ingest NUM events/s",
+                 "events/s", r"compare 1 shop x 100\s+bare:.*?ingest NUM events/s", lower_is_better=False),
+              _m("server: RSS with 100 streams", r"compare 1 shop x 100\s+ours:.*?RSS NUM MiB", "MiB",
+                 r"compare 1 shop x 100\s+bare:.*?RSS NUM MiB"),
+          ], 900, baseline="bare aiohttp broadcast server"),
     Bench("amqp", ["tests/benchmarks/bench_amqp.py", "--backlog", "1000", "--seconds", "5"],
           ["tests/benchmarks/bench_amqp.py"], [
               _m("amqp: queue -> ledger, prefetch 20", r"prefetch\s+20:\s+NUM messages/s", "msg/s",
@@ -95,40 +112,51 @@ BENCHES = [
               _m("amqp: publish -> ledger p50", r"latency publish->ledger.*?p50 NUM ms", "ms"),
               _m("amqp: publish -> ledger p99", r"latency publish->ledger.*?p99 NUM ms", "ms"),
           ], 600, needs="rabbitmqctl"),
-    Bench("desktop", ["tests/benchmarks/bench_desktop.py", "--orders", "200", "--launches", "3", "--burst", "1000",
-                      "--idle", "20"],
-          ["tests/benchmarks/bench_desktop.py", "--orders", "500", "--launches", "5", "--burst", "1000"], [
-              _m("app: launch -> connected (median)", r"launch -> connected: median NUM ms", "ms", goal=400.0),
-              _m("app: frame -> notification p50", r"Notify on bus.*?p50 NUM ms", "ms", goal=1.5),
-              _m("app: frame -> notification p95", r"Notify on bus.*?p95 NUM ms", "ms"),
-              _m("app: frame -> notification p99", r"Notify on bus.*?p99 NUM ms", "ms", goal=5.0),
-              _m("app: idle RSS", r"idle: RSS NUM MB", "MB", goal=80.0),
-              _m("app: idle CPU", r"idle: RSS .*?CPU NUM %", "% core", goal=0.0),
-              _m("app + speech helper: idle PSS", r"idle: RSS .*?PSS app \+ [0-9]+ speech helper\(s\) NUM MB",
-                 "MB", goal=100.0),
-              _m("app: burst, all in the ledger after", r"burst of .*?after NUM ms", "ms", goal=1000.0),
-              _m("app: burst, notifications shown", r"burst of .*?; NUM notifications", "popups"),
+    Bench("desktop", ["tests/benchmarks/bench_desktop.py", "--launches", "2", "--rounds", "2", "--per-round", "25",
+                      "--burst", "1000", "--idle", "10"],
+          ["tests/benchmarks/bench_desktop.py", "--launches", "3", "--rounds", "3", "--per-round", "40",
+           "--burst", "1000", "--idle", "20"], [
+              _m("app: launch -> connected (median)", r"launch -> connected, ours: median NUM ms", "ms",
+                 r"launch -> connected, gotify-tray: median NUM ms", goal=400.0),
+              _m("app: push -> notification p50, speaking and printing", r"Notify on the bus, ours,.*?p50 NUM ms",
+                 "ms", r"Notify on the bus, gotify-tray,.*?p50 NUM ms"),
+              _m("app: push -> notification p99, speaking and printing", r"Notify on the bus, ours,.*?p99 NUM ms",
+                 "ms", r"Notify on the bus, gotify-tray,.*?p99 NUM ms", goal=5.0),
+              _m("app: the same p50, seen by dbus-monitor", r"seen by dbus-monitor, ours: p50 NUM ms", "ms",
+                 r"seen by dbus-monitor, gotify-tray: p50 NUM ms"),
+              _m("app: the same p99, seen by dbus-monitor", r"seen by dbus-monitor, ours: p50 [0-9.]+ ms, p99 NUM ms",
+                 "ms", r"seen by dbus-monitor, gotify-tray: p50 [0-9.]+ ms, p99 NUM ms"),
+              _m("app: idle RSS after 100 orders and a burst of 1,000", r"idle after .*?ours RSS NUM MB", "MB",
+                 r"idle after .*?gotify-tray RSS NUM MB", goal=75.0),
+              _m("app + speech helper: idle PSS", r"idle after .*?PSS app \+ [0-9]+ speech helper NUM MB", "MB",
+                 goal=90.0),
+              _m("app: idle CPU", r"idle after .*?CPU NUM %", "% core", goal=0.0),
+              _m("app: burst of 1,000, all in the ledger after", r"burst of .*?after NUM ms", "ms", goal=1000.0),
               _m("app: burst, longest main-thread stall", r"main-thread round trip max NUM ms", "ms", goal=100.0),
-          ], 900, needs_session=True),
+          ], 1200, baseline="gotify-tray 0.5.3", needs_session=True),
     Bench("print", ["-m", "tests.benchmarks.bench_print", "--orders", "20", "--system-orders", "5", "--burst", "50"],
           ["-m", "tests.benchmarks.bench_print"], [
               _m("print: order on disk -> ESC/POS ticket p50 (text)",
-                 r"escpos/gb18030(?:.|\n)*?order on disk -> ticket at the printer: p50 NUM ms", "ms"),
+                 r"escpos/gb18030(?:.|\n)*?order on disk -> ticket at the printer: p50 NUM ms", "ms",
+                 r"escpos/gb18030(?:.|\n)*?baseline \(same bytes straight to the printer\): p50 NUM ms"),
               _m("print: order on disk -> ESC/POS ticket p99 (text)",
-                 r"escpos/gb18030(?:.|\n)*?order on disk -> ticket at the printer: p50 [0-9.]+ ms, p99 NUM ms", "ms"),
+                 r"escpos/gb18030(?:.|\n)*?order on disk -> ticket at the printer: p50 [0-9.]+ ms, p99 NUM ms", "ms",
+                 r"escpos/gb18030(?:.|\n)*?baseline \(same bytes straight to the printer\): p50 [0-9.]+ ms, p99 NUM ms"),
               _m("print: order on disk -> ESC/POS ticket p50 (image)",
-                 r"escpos/image(?:.|\n)*?order on disk -> ticket at the printer: p50 NUM ms", "ms"),
+                 r"escpos/image(?:.|\n)*?order on disk -> ticket at the printer: p50 NUM ms", "ms",
+                 r"escpos/image(?:.|\n)*?baseline \(same bytes straight to the printer\): p50 NUM ms"),
               _m("print: burst, tickets/s (text)", r"escpos/gb18030(?:.|\n)*?burst of [0-9]+: .*?\(NUM tickets/s\)",
                  "tickets/s", lower_is_better=False),
               _m("print: order on disk -> CUPS spooler p50", r"job accepted by the spooler: p50 NUM ms", "ms"),
-          ], 600),
+          ], 600, baseline="the same bytes straight to the printer"),
     Bench("accept", ["-m", "tests.benchmarks.bench_accept", "--rounds", "30"],
           ["-m", "tests.benchmarks.bench_accept", "--rounds", "100"], [
-              _m("accept: click -> server's answer p50", r'"click_to_server_answer": \{\s*"p50_ms": NUM', "ms"),
+              _m("accept: click -> server's answer p50", r'"click_to_server_answer": \{\s*"p50_ms": NUM', "ms",
+                 r'"baseline_publish_to_both_on_disk": \{\s*"p50_ms": NUM'),
               _m("accept: click -> silence on the other PC p50", r'"click_to_silence_on_b": \{\s*"p50_ms": NUM', "ms"),
               _m("accept: click -> silence on the other PC p99",
                  r'"click_to_silence_on_b": \{\s*"p50_ms": [0-9.]+,\s*"p99_ms": NUM', "ms", goal=1000.0),
-          ], 600),
+          ], 600, baseline="publish -> both PCs have it on disk"),
     Bench("soak", ["tests/benchmarks/bench_soak.py", "--minutes", "3"],
           ["tests/benchmarks/bench_soak.py", "--minutes", "30"], [
               _m("soak: orders missing from the ledger", r"orders missing: NUM orders", "orders", goal=0.0),
@@ -162,7 +190,15 @@ def _broker_answers() -> str | None:
     return None if done.returncode == 0 else "no RabbitMQ broker running (.ci/setup.d/50-rabbitmq.sh starts one)"
 
 
-def run_bench(bench: Bench, quick: bool) -> dict:
+def load1() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def run_bench(bench: Bench, quick: bool, runs: int) -> dict:
     args = bench.quick if quick else bench.full
     command = [sys.executable, *args]
     if bench.needs and not shutil.which(bench.needs):
@@ -172,26 +208,43 @@ def run_bench(bench: Bench, quick: bool) -> dict:
     if bench.needs_session and os.environ.get("NOTIFIER_TEST_SESSION") != "1":
         if not shutil.which("dbus-run-session"):
             return {"skipped": "dbus-run-session not installed"}
+        # A fresh session per run: one run's leftovers (a notification log, a speech queue)
+        # never weigh on the next.
         command = ["dbus-run-session", "--", str(REPO / "tests/harness/desktop-session"), *command]
-    started = time.monotonic()
-    try:
-        done = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=bench.timeout)
-        output, code = done.stdout, done.returncode
-        errors = done.stderr[-3000:]
-    except subprocess.TimeoutExpired as exc:
-        output = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        code, errors = -1, f"timed out after {bench.timeout:g} s"
-    result = {"command": " ".join(args), "seconds": round(time.monotonic() - started, 1),
-              "exit_code": code, "output": output, "metrics": {}}
-    if code != 0:
-        result["error"] = errors
+    result = {"command": " ".join(args), "baseline": bench.baseline, "runs": [], "metrics": {}}
+    for number in range(1, runs + 1):
+        started, load_before = time.monotonic(), load1()
+        try:
+            done = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True,
+                                  timeout=bench.timeout)
+            output, code, errors = done.stdout, done.returncode, done.stderr[-3000:]
+        except subprocess.TimeoutExpired as exc:
+            output = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            code, errors = -1, f"timed out after {bench.timeout:g} s"
+        run = {"run": number, "seconds": round(time.monotonic() - started, 1), "exit_code": code,
+               "load_before": load_before, "load_after": load1(), "output": output}
+        if code != 0:
+            run["error"] = errors
+        result["runs"].append(run)
+        print(f"  run {number}: {run['seconds']} s, load {load_before:.2f} -> {run['load_after']:.2f}"
+              + (f", failed (exit {code})" if code else ""), flush=True)
     for metric in bench.metrics:
-        match = re.search(metric.pattern, output)
-        if match:
+        ours, theirs = [], []
+        for run in result["runs"]:
+            if (found := re.search(metric.pattern, run["output"])):
+                ours.append(float(found.group(1).replace(",", "")))
+            if metric.baseline and (found := re.search(metric.baseline, run["output"])):
+                theirs.append(float(found.group(1).replace(",", "")))
+        if ours:
             result["metrics"][metric.name] = {
-                "value": float(match.group(metric.group).replace(",", "")), "unit": metric.unit,
-                "goal": metric.goal, "lower_is_better": metric.lower_is_better,
-            }
+                "values": ours, **spread(ours), "unit": metric.unit, "goal": metric.goal,
+                "lower_is_better": metric.lower_is_better,
+                "baseline": {"values": theirs, **spread(theirs)} if theirs else None}
+    loads = [x for run in result["runs"] for x in (run["load_before"], run["load_after"])]
+    result["load"] = spread(loads)
+    failed = [run for run in result["runs"] if run.get("error")]
+    if failed:
+        result["error"] = f"{len(failed)} of {runs} runs failed; last: {failed[-1]['error'][-800:]}"
     return result
 
 
@@ -200,7 +253,8 @@ def run_bench(bench: Bench, quick: bool) -> dict:
 
 def bench_reconnect(quick: bool) -> dict:
     """Time to connected after a 5 s outage (server stopped, then started on the same port) and
-    after a half-open connection (server process frozen with SIGSTOP), sky-take-out double."""
+    after a half-open connection (server process frozen with SIGSTOP), sky-take-out double.
+    Its rounds are its runs: every number is the median and range over them."""
     sys.path.insert(0, str(REPO))
     sys.path.insert(0, str(REPO / "tests"))
     from notifier.core.connection import ConnState
@@ -254,59 +308,93 @@ def bench_reconnect(quick: bool) -> dict:
             finally:
                 running.stop()
                 running.ledger.close()
-    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
     lines = [f"5 s outage, server back -> connected: {', '.join(f'{v * 1000:.0f}' for v in outage)} ms",
              f"half-open (SIGSTOP), pings 5 s + 2 s: noticed after {', '.join(f'{v:.1f}' for v in frozen_noticed)} s; "
              f"thawed -> connected {', '.join(f'{v * 1000:.0f}' for v in thawed)} ms"]
-    metric = lambda v, unit, goal=None: {"value": round(v, 3), "unit": unit, "goal": goal,  # noqa: E731
-                                         "lower_is_better": True}
-    return {"command": "run_all.py (built in)", "seconds": round(time.monotonic() - started, 1), "exit_code": 0,
-            "output": "\n".join(lines) + "\n", "metrics": {
-                "reconnect: 5 s outage, back -> connected (median)": metric(median(outage) * 1000, "ms", 3000.0),
-                "reconnect: half-open noticed after (median)": metric(median(frozen_noticed), "s", 7.0),
-                "reconnect: half-open, thawed -> connected (median)": metric(median(thawed) * 1000, "ms"),
+
+    def metric(values: list[float], unit: str, goal: float | None = None) -> dict:
+        return {"values": values, **spread(values), "unit": unit, "goal": goal, "lower_is_better": True,
+                "baseline": None}
+
+    load = load1()
+    return {"command": "run_all.py (built in)", "baseline": "", "load": spread([load]),
+            "runs": [{"run": 1, "seconds": round(time.monotonic() - started, 1), "exit_code": 0,
+                      "load_before": load, "load_after": load, "output": "\n".join(lines) + "\n"}],
+            "metrics": {
+                "reconnect: 5 s outage, back -> connected": metric([v * 1000 for v in outage], "ms", 3000.0),
+                "reconnect: half-open noticed after": metric(frozen_noticed, "s", 7.0),
+                "reconnect: half-open, thawed -> connected": metric([v * 1000 for v in thawed], "ms"),
             }}
 
 
 # -- output -----------------------------------------------------------------------------------
 
 
+def _number(value: float) -> str:
+    """Three significant digits or so: 10,358 / 68.9 / 0.77."""
+    digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+    return f"{value:,.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:,.0f}"
+
+
+def _with_range(m: dict) -> str:
+    if m["n"] == 1 or m["min"] == m["max"]:
+        return _number(m["median"])
+    return f"{_number(m['median'])} ({_number(m['min'])}–{_number(m['max'])})"
+
+
 def _meets(m: dict) -> str:
     if m["goal"] is None:
         return ""
-    ok = m["value"] <= m["goal"] if m["lower_is_better"] else m["value"] >= m["goal"]
+    ok = m["median"] <= m["goal"] if m["lower_is_better"] else m["median"] >= m["goal"]
     return "yes" if ok else "NO"
 
 
-def table(results: dict, *, markdown: bool = False) -> str:
-    rows = [("benchmark", "value", "unit", "goal", "met")]
+def commit() -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + (" with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def table(results: dict) -> str:
+    """The headline, in Markdown: one row per number, the baseline or peer of the same run beside it."""
+    machine = results["machine"]
+    lines = [f"{results['mode'].capitalize()} run of {machine['when']}, commit `{machine['commit']}`, "
+             f"{machine['cpus']} CPUs, Python {machine['python']}: every benchmark run {results['runs']} times "
+             f"(`tests/benchmarks/run_all.py{' --quick' if results['mode'] == 'quick' else ''}`); each value is "
+             f"the median over the runs with their range in brackets, next to the baseline or peer measured "
+             f"in the same runs.", "",
+             "| benchmark | ours | baseline or peer, same runs | unit | goal | met |",
+             "|---|---:|---:|---|---:|---|"]
     for name, result in results["benches"].items():
         if "skipped" in result:
-            rows.append((f"{name}: skipped ({result['skipped']})", "", "", "", ""))
+            lines.append(f"| {name}: skipped ({result['skipped']}) | | | | | |")
             continue
         if result.get("error") and not result["metrics"]:
-            rows.append((f"{name}: failed (exit {result['exit_code']})", "", "", "", ""))
+            lines.append(f"| {name}: failed ({result['error'][:80].splitlines()[0]}) | | | | | |")
         for metric, m in result["metrics"].items():
             goal = "" if m["goal"] is None else ("≤ " if m["lower_is_better"] else "≥ ") + f"{m['goal']:g}"
-            rows.append((metric, f"{m['value']:,.2f}".rstrip("0").rstrip("."), m["unit"], goal, _meets(m)))
-    if markdown:
-        machine = results["machine"]
-        lines = [f"{results['mode'].capitalize()} run, {machine['when']}, {machine['cpus']} CPUs, "
-                 f"Python {machine['python']} (`tests/benchmarks/run_all.py`):", "",
-                 "| " + " | ".join(rows[0]) + " |", "|---|---:|---|---:|---|"]
-        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows[1:]]
-        return "\n".join(lines) + "\n"
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    out = []
-    for i, row in enumerate(rows):
-        out.append("  ".join(cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths, strict=True))))
-        if i == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+            base = f"{result['baseline']}: {_with_range(m['baseline'])}" if m["baseline"] else ""
+            lines.append(f"| {metric} | {_with_range(m)} | {base} | {m['unit']} | {goal} | {_meets(m)} |")
+    lines += ["", "| benchmark | runs | seconds per run | load average (1 min) during the runs |",
+              "|---|---:|---:|---:|"]
+    for name, result in results["benches"].items():
+        if "runs" in result:
+            seconds = [run["seconds"] for run in result["runs"]]
+            lines.append(f"| {name} | {len(seconds)} | {_number(statistics.median(seconds))} | "
+                         f"{_with_range(result['load'])} |")
+    failed = [name for name, result in results["benches"].items() if result.get("error")]
+    if failed:
+        lines += ["", f"Runs that failed (their output is in results.json): {', '.join(failed)}."]
+    return "\n".join(lines) + "\n"
 
 
 def plot(results: dict, path: Path) -> None:
-    """Horizontal bars, one panel per unit (ms, MiB, per-second rates), drawn with QPainter."""
+    """One row per number, grouped by unit, each on its own scale: our median as a bar with its
+    range as a whisker, the baseline's or peer's median as a thin grey bar under it, the goal as
+    a black tick; drawn with QPainter off screen."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QRectF, Qt
     from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter
@@ -316,46 +404,57 @@ def plot(results: dict, path: Path) -> None:
     for result in results["benches"].values():
         for name, m in result.get("metrics", {}).items():
             panels.setdefault(m["unit"], []).append((name, m))
-    order = ["ms", "s", "MiB", "MB", "% core", "events/s", "req/s", "msg/s", "streams", "popups"]
+    order = ["ms", "s", "MiB", "MB", "% core", "events/s", "req/s", "msg/s", "tickets/s", "orders"]
     units = sorted(panels, key=lambda u: order.index(u) if u in order else 99)
-    width, row_h, head_h, label_w = 1100, 26, 34, 430
-    height = 60 + sum(head_h + row_h * len(panels[u]) + 14 for u in units)
+    width, row_h, head_h, label_w = 1200, 30, 34, 470
+    height = 70 + sum(head_h + row_h * len(panels[u]) + 14 for u in units)
     image = QImage(width, height, QImage.Format.Format_ARGB32)
     image.fill(QColor("white"))
     p = QPainter(image)
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    title = QFont()
+    title, body = QFont(), QFont()
     title.setPointSize(13)
     title.setBold(True)
-    body = QFont()
     body.setPointSize(9)
     p.setFont(title)
+    machine = results["machine"]
     p.drawText(QRectF(16, 10, width - 32, 30), Qt.AlignmentFlag.AlignLeft,
-               f"Order Notifier benchmarks — {results['mode']} run, {results['machine']['when']}, "
-               f"{results['machine']['cpus']} CPUs")
-    y = 50.0
-    bar_w = width - label_w - 130
+               f"Order Notifier benchmarks — {results['mode']} run, {machine['when']}, {machine['commit']}, "
+               f"{machine['cpus']} CPUs, {results['runs']} runs each")
+    p.setFont(body)
+    p.drawText(QRectF(16, 38, width - 32, 20), Qt.AlignmentFlag.AlignLeft,
+               "each row on its own scale — bar: our median, whisker: range over the runs; grey: baseline "
+               "or peer, same runs; black tick: goal (green met, red missed, blue none)")
+    y = 64.0
+    bar_w = width - label_w - 170
     for unit in units:
         items = panels[unit]
         p.setFont(title)
         p.drawText(QRectF(16, y, width, head_h), Qt.AlignmentFlag.AlignVCenter, unit)
         y += head_h
-        top = max(max(m["value"], m["goal"] or 0) for _n, m in items) or 1.0
         p.setFont(body)
         for name, m in items:
+            # Each row on its own scale: what it shows is ours against its baseline and goal.
+            top = max(m["max"], m["goal"] or 0, (m["baseline"] or {}).get("max", 0)) or 1.0
             p.setPen(QColor("#222"))
-            p.drawText(QRectF(16, y, label_w - 24, row_h), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, name)
-            met = _meets(m)
-            colour = {"yes": "#3a9a5b", "NO": "#d0543f"}.get(met, "#4f7fc0")
-            w = max(1.0, bar_w * m["value"] / top)
-            p.fillRect(QRectF(label_w, y + 5, w, row_h - 10), QColor(colour))
+            p.drawText(QRectF(16, y, label_w - 24, row_h),
+                       Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, name)
+            colour = {"yes": "#3a9a5b", "NO": "#d0543f"}.get(_meets(m), "#4f7fc0")
+            w = max(1.0, bar_w * m["median"] / top)
+            p.fillRect(QRectF(label_w, y + 4, w, row_h - 14), QColor(colour))
+            p.setPen(QColor("#111"))
+            whisker_y = int(y + 4 + (row_h - 14) / 2)
+            p.drawLine(int(label_w + bar_w * m["min"] / top), whisker_y, int(label_w + bar_w * m["max"] / top),
+                       whisker_y)
+            if m["baseline"]:
+                p.fillRect(QRectF(label_w, y + row_h - 9, max(1.0, bar_w * m["baseline"]["median"] / top), 5),
+                           QColor("#999"))
             if m["goal"] is not None:
                 gx = label_w + bar_w * m["goal"] / top
-                p.setPen(QColor("#111"))
-                p.drawLine(int(gx), int(y + 2), int(gx), int(y + row_h - 2))
+                p.drawLine(int(gx), int(y + 1), int(gx), int(y + row_h - 3))
             p.setPen(QColor("#222"))
-            p.drawText(QRectF(label_w + w + 6, y, 200, row_h), Qt.AlignmentFlag.AlignVCenter,
-                       f"{m['value']:,.2f}".rstrip("0").rstrip(".") + (f"  (goal {m['goal']:g})" if m["goal"] is not None else ""))
+            text = _number(m["median"]) + (f"  (peer/base {_number(m['baseline']['median'])})" if m["baseline"] else "")
+            p.drawText(QRectF(label_w + bar_w + 8, y, 170, row_h), Qt.AlignmentFlag.AlignVCenter, text)
             y += row_h
         y += 14
     p.end()
@@ -363,41 +462,62 @@ def plot(results: dict, path: Path) -> None:
         raise RuntimeError(f"could not write {path}")
 
 
+def update_doc(doc: Path, headline: str, plot_name: str) -> None:
+    """Replace the generated section of docs/benchmarks.md (between its markers) with the new
+    headline; everything else in the page stays as written."""
+    text = doc.read_text(encoding="utf-8")
+    start, end = text.find(HEADLINE_START), text.find(HEADLINE_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"{doc} has no headline markers ({HEADLINE_START!r} … {HEADLINE_END!r})")
+    section = f"{HEADLINE_START}\n{headline}\n![the headline numbers](benchmarks/{plot_name})\n"
+    doc.write_text(text[:start] + section + text[end:], encoding="utf-8")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller runs, about 2-3 minutes in all")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, 2 runs each unless --runs says")
+    parser.add_argument("--runs", type=int, help="runs of each benchmark (default 3; 2 with --quick)")
     parser.add_argument("--only", action="append", choices=[b.name for b in BENCHES] + ["reconnect"],
-                        help="run only these (repeatable)")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks", help="folder for JSON and PNG")
+                        help="run only these (repeatable); docs/benchmarks.md is then left alone")
+    parser.add_argument("--out", type=Path, help="folder for JSON, Markdown and PNG (default docs/benchmarks; "
+                                                 "docs/benchmarks.md is then left alone)")
     args = parser.parse_args()
+    runs = args.runs or (2 if args.quick else 3)
+    if runs < 1:
+        parser.error("--runs must be at least 1")
+    out = args.out or REPO / "docs" / "benchmarks"
     results = {
-        "mode": "quick" if args.quick else "full",
+        "mode": "quick" if args.quick else "full", "runs": runs,
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
-                    "when": time.strftime("%Y-%m-%d %H:%M")},
+                    "when": time.strftime("%Y-%m-%d %H:%M"), "commit": commit()},
         "benches": {},
     }
     for bench in BENCHES:
-        if args.only and bench.name not in args.only:
+        if (args.only and bench.name not in args.only) or (bench.opt_in and not args.only):
             continue
-        if bench.opt_in and not args.only:
-            continue
-        print(f"running {bench.name} ...", flush=True)
-        results["benches"][bench.name] = run_bench(bench, args.quick)
-        outcome = results["benches"][bench.name]
-        print(f"  {outcome.get('skipped') or str(outcome.get('seconds')) + ' s'}", flush=True)
+        print(f"running {bench.name} ({runs} runs) ...", flush=True)
+        results["benches"][bench.name] = run_bench(bench, args.quick, runs)
+        if "skipped" in results["benches"][bench.name]:
+            print(f"  skipped: {results['benches'][bench.name]['skipped']}", flush=True)
     if not args.only or "reconnect" in args.only:
         print("running reconnect ...", flush=True)
         try:
             results["benches"]["reconnect"] = bench_reconnect(args.quick)
         except Exception as exc:  # noqa: BLE001 - report and go on with the rest
-            results["benches"]["reconnect"] = {"exit_code": 1, "error": repr(exc), "metrics": {}, "output": ""}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    plot(results, args.out / "results.png")
-    (args.out / "results.md").write_text(table(results, markdown=True), "utf-8")
+            results["benches"]["reconnect"] = {"error": repr(exc), "metrics": {}, "runs": [],
+                                               "load": spread([load1()]), "baseline": ""}
+    out.mkdir(parents=True, exist_ok=True)
+    headline = table(results)
+    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    (out / "results.md").write_text(headline, "utf-8")
+    plot(results, out / "results.png")
     print()
-    print(table(results))
-    print(f"\nwrote {args.out / 'results.json'}, results.md and results.png")
+    print(headline)
+    if args.out is None and not args.only:
+        update_doc(DOC, headline, "results.png")
+        print(f"wrote {out / 'results.json'}, results.md, results.png and the headline of {DOC.relative_to(REPO)}")
+    else:
+        print(f"wrote {out / 'results.json'}, results.md and results.png")
     failed = [n for n, r in results["benches"].items() if r.get("error")]
     for name in failed:
         print(f"{name} failed: {results['benches'][name]['error'][-800:]}", file=sys.stderr)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from chaos_support import scaled
 from frames import frames
 from helpers import wait_until
@@ -56,6 +57,7 @@ def _printable(event: OrderEvent) -> None:
     json.dumps(event.to_json_dict(), ensure_ascii=False).encode("utf-8")
 
 
+@pytest.mark.slow
 def test_a_hundred_thousand_generated_frames_through_every_decoder(tmp_path):
     """Issue size by default (100,000 frames, about 15 s); NOTIFIER_CHAOS_SCALE scales it."""
     count = scaled(100_000, 5_000, default=1.0)

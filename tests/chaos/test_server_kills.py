@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from chaos_support import ServerProcess, scale, scaled
 from helpers import free_port, wait_until
 
@@ -21,13 +22,17 @@ from notifier.core.connection import ConnState  # noqa: E402
 from notifier.core.protocol import PublishError, publish_order  # noqa: E402
 from notifier.server.store import EventStore  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 PUBLISHERS = 4  # an order system with a few workers; retries reuse the idempotency key
 
 
 def test_orders_survive_random_server_kills_and_connection_drops(tmp_path):
-    """The issue's full size by default: 10,000 events through 20 kills plus random client-side
-    drops (about 15 s here). NOTIFIER_CHAOS_SCALE=0.25 runs a quarter of it."""
-    total = scaled(10_000, 500, default=1.0)
+    """The issue asks for 10,000 events through 20 kills plus random client-side drops. By
+    default all 20 kills and the drops, with a quarter of the events between them (about 125 per
+    kill, still mid-stream at every kill: ~8 s on 2 cores instead of ~30);
+    NOTIFIER_CHAOS_SCALE=1 runs the 10,000."""
+    total = scaled(10_000, 500)
     kills = scaled(20, 3, default=1.0)
     rng = random.Random(6_2024 + total)
     store = EventStore(tmp_path / "server")

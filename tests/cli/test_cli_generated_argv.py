@@ -253,6 +253,7 @@ def test_every_subcommand_is_known_here():
 @settings(max_examples=300, deadline=timedelta(seconds=15), database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
+@pytest.mark.slow
 def test_generated_command_lines_end_in_a_sentence_never_a_traceback(contained, monkeypatch, data):
     base, _started = contained
     argv = data.draw(command_lines(base), label="argv")

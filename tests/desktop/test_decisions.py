@@ -100,6 +100,7 @@ def shop(qtbot, tmp_path, double):
         s.close()
 
 
+@pytest.mark.needs_session
 def test_accept_from_the_notification_button_on_the_session_bus(qtbot, shop):
     log = NotificationLog()
     log.mark()
@@ -114,6 +115,7 @@ def test_accept_from_the_notification_button_on_the_session_bus(qtbot, shop):
     assert scene.alerts.badge == 0
 
 
+@pytest.mark.needs_session
 def test_a_refused_accept_is_told_in_a_sentence(qtbot, shop):
     log = NotificationLog()
     scene = shop()
@@ -129,6 +131,7 @@ def test_a_refused_accept_is_told_in_a_sentence(qtbot, shop):
     assert scene.ledger.recent(1)[0].ended_how == Ending.CANCELLED
 
 
+@pytest.mark.needs_session
 def test_without_an_admin_account_the_notification_offers_no_accept(qtbot, shop):
     log = NotificationLog()
     log.mark()
@@ -140,6 +143,7 @@ def test_without_an_admin_account_the_notification_offers_no_accept(qtbot, shop)
     assert "accept" not in entry["actions"]
 
 
+@pytest.mark.needs_session
 def test_the_orders_window_rejects_with_a_reason_and_shows_how_orders_ended(qtbot, shop):
     scene = shop()
     mine = scene.paid(qtbot)
@@ -171,6 +175,7 @@ def test_the_orders_window_rejects_with_a_reason_and_shows_how_orders_ended(qtbo
         "accepted elsewhere is not news"
 
 
+@pytest.mark.needs_session
 def test_an_order_the_customer_cancelled_stops_ringing_and_is_told_once_and_said_aloud(qtbot, shop):
     """The order's popup is replaced by the news (no buttons any more) and the cancellation is
     spoken once: before, it was a popup only, and the old popup kept offering Accept."""

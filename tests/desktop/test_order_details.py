@@ -20,6 +20,8 @@ from notifier.core.secrets import MemorySecrets
 from notifier.core.settings import Settings
 from tests.fakes.skytakeout_server import SkyTakeOutDouble
 
+pytestmark = pytest.mark.needs_session  # the popups are read from the session's notification recorder
+
 
 @pytest.fixture(autouse=True)
 def _mock_speech(monkeypatch):

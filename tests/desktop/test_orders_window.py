@@ -270,6 +270,7 @@ def test_chart_counts_todays_new_orders_per_hour(window, ledger, clock):
     assert "4" in window.chart.accessibleDescription()
 
 
+@pytest.mark.measures_time
 def test_thousands_of_orders_stay_quick_and_bursts_are_coalesced(qtbot, window, ledger):
     ledger.record_many(order(str(n), amount=Decimal(n)) for n in range(5000))
     started = time.perf_counter()

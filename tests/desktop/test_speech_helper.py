@@ -73,6 +73,7 @@ def test_a_longer_line_gets_a_longer_deadline_and_a_slow_rate_more():
 
 
 @pytest.mark.needs_session
+@pytest.mark.slow
 def test_a_helper_frozen_mid_line_is_replaced_and_the_next_order_is_spoken(qtbot, make_announcer,
                                                                            tmp_path):
     announcer = make_announcer()
@@ -129,6 +130,7 @@ def trimmed(path: Path, out: Path) -> Path:
 
 
 @pytest.mark.needs_session
+@pytest.mark.slow
 def test_doctor_during_an_announcement_does_not_cut_it_short(qtbot, make_announcer, tmp_path,
                                                              notifier_home):
     """The running app answers doctor's question over the single-instance channel; doctor opens
@@ -294,6 +296,7 @@ def test_a_voice_outage_turns_the_tray_icon_to_a_warning_and_says_why(qtbot):
 
 
 @pytest.mark.needs_session
+@pytest.mark.slow
 def test_a_helper_that_crashes_mid_line_is_restarted_and_the_line_said_again(qtbot, make_announcer):
     announcer = make_announcer()
     journal = Journal(announcer)

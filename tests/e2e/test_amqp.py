@@ -33,7 +33,7 @@ from tests.fakes.listener_process import ListenerProcess
 from tests.fakes.running_source import RunningSource
 from tests.fakes.util import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.needs_system("rabbitmq")]
 
 # rabbitmqctl reads its Erlang cookie and config from HOME and XDG_CONFIG_HOME: use the broker's
 # own, whatever the test session set (the desktop harness gives every run a private home).

@@ -25,7 +25,7 @@ from notifier.core.settings import Settings  # noqa: E402
 from tests.fakes.running_source import RunningSource  # noqa: E402
 from tests.fakes.util import wait_until  # noqa: E402
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.needs_system("rabbitmq")]
 
 
 def running(account, tmp_path, **changes):  # noqa: F811

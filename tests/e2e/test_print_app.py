@@ -17,7 +17,7 @@ from tests.fakes.escpos_server import EscposPrinterServer
 from tests.fakes.skytakeout_server import SkyTakeOutDouble
 from tests.fakes.util import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -27,7 +27,7 @@ from notifier.core.print_queue import PrintQueue
 from notifier.core.settings import Settings
 from tests.fakes.util import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.needs_system("cups")]
 
 QUEUE = "PDF"
 OUT_DIR = Path("/var/spool/cups-pdf") / pwd.getpwuid(os.getuid()).pw_name

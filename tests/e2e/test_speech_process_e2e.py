@@ -31,6 +31,7 @@ ORDERS = 20
 
 @pytest.mark.needs_session
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_without_audio_every_order_is_notified_and_sigterm_ends_the_app(
         notifier_home, reference_server, fresh_keyring, tmp_path):  # noqa: F811
     from notifier.core.ledger import Ledger

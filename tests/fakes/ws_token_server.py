@@ -4,16 +4,10 @@ token (or any client when it has none) and answers 401 to the others. Runs in it
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 
 from aiohttp import web
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from helpers import free_port  # noqa: F401 - re-exported for the probe tests
 
 
 class WsServer:

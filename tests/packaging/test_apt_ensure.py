@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "packaging" / "tools" / "apt-ensure"
 UNKNOWN = "order-notifier-no-such-package"
 
-pytestmark = pytest.mark.packaging
+pytestmark = [pytest.mark.packaging, pytest.mark.needs_system("apt")]
 
 
 def ensure(*packages: str, wait: int = 300, timeout: float = 240) -> subprocess.CompletedProcess:

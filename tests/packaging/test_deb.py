@@ -42,11 +42,15 @@ MUST_DEPEND = ("libxcb-cursor0", "libegl1", "libpulse0", "libxkbcommon-x11-0", "
                "libspeechd2", "libdbus-1-3", "libfontconfig1")
 
 # The first test to use the `deb` fixture pays for the build in its setup: every test here may.
-pytestmark = [pytest.mark.packaging, pytest.mark.e2e, pytest.mark.timeout(BUILD_TEST_TIMEOUT_S)]
+pytestmark = [pytest.mark.packaging, pytest.mark.e2e, pytest.mark.slow, pytest.mark.needs_system("apt"), pytest.mark.timeout(BUILD_TEST_TIMEOUT_S)]
 
 
 def run(cmd: list[str], timeout: float = 300, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+# Another apt or dpkg on the machine (an upgrade, another test run) is waited for, not failed on.
+APT_LOCK_WAIT = ["-o", "DPkg::Lock::Timeout=300"]
 
 
 def apt_env() -> dict[str, str]:
@@ -59,7 +63,7 @@ def is_installed() -> bool:
 
 
 def purge() -> subprocess.CompletedProcess:
-    return run(["apt-get", "remove", "--purge", "-y", PACKAGE], env=apt_env())
+    return run(["apt-get", *APT_LOCK_WAIT, "remove", "--purge", "-y", PACKAGE], env=apt_env())
 
 
 def report(line: str) -> None:
@@ -99,7 +103,7 @@ def installed(deb, require) -> list[Path]:
     if is_installed():
         purge()  # a copy left by an interrupted run: start from a clean machine
     started = time.monotonic()
-    result = run(["apt-get", "install", "-y", "--reinstall", str(deb)], env=apt_env(), timeout=600)
+    result = run(["apt-get", *APT_LOCK_WAIT, "install", "-y", "--reinstall", str(deb)], env=apt_env(), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report(f"apt-get install took {time.monotonic() - started:.1f} s")
     files = [Path(p) for p in run(["dpkg", "-L", PACKAGE]).stdout.split("\n") if p.strip()]

@@ -192,6 +192,7 @@ def test_a_decision_answered_201_is_called_back_once_after_the_server_is_killed(
             receiver.close()
 
 
+@pytest.mark.slow
 def test_every_decision_in_the_log_is_called_back_when_the_server_dies_mid_burst(tmp_path, store_url, shop_on_disk):
     """SIGKILL while decisions are being stored: whatever made it into the shop's log has its
     callback queued with it. (The old server queued the callback in a second step after the

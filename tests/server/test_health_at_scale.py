@@ -20,7 +20,7 @@ from server_helpers import REPO, ServerProcess, StoreLocation
 
 from notifier.core.protocol import publish_order
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.measures_time]
 BOTH_STORES = True  # every test here runs on SQLite and on Redis (conftest)
 EVENTS = 1_000_000
 

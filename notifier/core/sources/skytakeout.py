@@ -7,7 +7,8 @@ few minutes, so an order paid while we were offline is still announced (once: th
 the ones it has).
 
 The back end pushes nothing when an order is accepted, rejected or cancelled elsewhere. So while
-any order of this back end still rings here, the same pull runs every `STATUS_POLL_S` (one
+any order of this back end still rings here, the same pull runs every
+`skytakeout.status_poll_interval` seconds (15 by default; one
 paged request for every waiting order: a batch, whatever the number ringing) and each ringing
 order missing from it is looked up (at most `MAX_STATUS_LOOKUPS` per poll) and ended the way it
 ended elsewhere. When nothing rings the pull keeps its own, slow pace.
@@ -45,8 +46,6 @@ HTTP_TIMEOUT_S = 5.0
 # fetched right after, on a worker of their own, each within this bound: the desktop holds the
 # voice line about as long, and then says what the order is worth.
 ENRICH_TIMEOUT_S = 1.5
-# While some order rings here, ask the admin API how the ringing ones are this often.
-STATUS_POLL_S = 15.0
 MAX_STATUS_LOOKUPS = 20
 # After the server refused our password, wait this long before trying it again: a wrong password
 # will not fix itself, and many backends lock an account after repeated failures.
@@ -291,7 +290,7 @@ class SkyTakeOutSource(WebSocketSource):
         # password", is what the owner must be told.
         self.keyring_problem: str | None = None
         self.pulls = 0
-        self.status_poll_s = STATUS_POLL_S
+        self.status_poll_s = float(self.settings["skytakeout.status_poll_interval"])
         self.status_lookups = 0  # orders looked up because they left the waiting list
 
     def _admin_password(self) -> str | None:
