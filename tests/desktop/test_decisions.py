@@ -200,6 +200,7 @@ def test_an_order_the_customer_cancelled_stops_ringing_and_is_told_once_and_said
     assert spoken.count(said) == 1
 
 
+@pytest.mark.needs_session
 def test_an_order_decided_here_has_its_popup_closed(qtbot, shop):
     """Accepted from the orders window: the popup with its Accept / Reject buttons goes away
     (before: it stayed, offering a second decision)."""
@@ -215,6 +216,7 @@ def test_an_order_decided_here_has_its_popup_closed(qtbot, shop):
     qtbot.waitUntil(lambda: scene.double.status(record["id"]) == ACCEPTED, timeout=10_000)
 
 
+@pytest.mark.needs_session
 def test_a_stale_reject_on_an_order_accepted_elsewhere_sends_nothing_and_says_why(qtbot, shop):
     """PC B's popup (or window) still offered Reject after the order was accepted elsewhere:
     the click is refused here with a sentence naming the order, no dialog asks for a reason, the
@@ -243,6 +245,7 @@ def test_a_stale_reject_on_an_order_accepted_elsewhere_sends_nothing_and_says_wh
     assert [name for _t, name, _body in scene.double.state.actions] == []
 
 
+@pytest.mark.needs_session
 def test_a_reject_refused_because_another_pc_was_first_keeps_accepted_elsewhere(qtbot, shop):
     """B rejects before it heard that A accepted: the back end refuses; B says so, by number,
     and its history says "accepted elsewhere", not "rejected here" nor "acknowledged"."""
@@ -260,6 +263,7 @@ def test_a_reject_refused_because_another_pc_was_first_keeps_accepted_elsewhere(
     assert scene.double.status(record["id"]) == ACCEPTED
 
 
+@pytest.mark.needs_session
 def test_without_decisions_the_popup_says_where_orders_are_accepted(qtbot, shop):
     """Sky-take-out without an admin account takes no decisions: stopping the ringing here tells
     the platform nothing, and the popup says so (before: nothing said it)."""

@@ -77,6 +77,7 @@ def _cups_queue_ready() -> bool:
     return done.returncode == 0 and "enabled" in done.stdout
 
 
+@pytest.mark.needs_system("cups")
 def test_a_system_printer_is_picked_from_the_printers_installed_here(dialog, qtbot):
     """Found: the system-printer setting was a free-text box with no list of the printers."""
     if not _cups_queue_ready():
