@@ -11,12 +11,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import free_port, wait_until
-from server_helpers import post_json
+from server_helpers import post_json, start_server
 from test_callback_deliveries import Receiver
+from test_migrate import migrate
 from test_order_lifecycle import Stream, act
 
 from notifier.core import protocol
 from notifier.core.protocol import PublishError
+from notifier.server.redis_store import RedisEventStore
+from notifier.server.store import EventStore
 
 BOTH_STORES = True
 
@@ -145,3 +148,28 @@ def test_a_day_past_the_retention_says_it_is_not_complete(make_server):
     old = (datetime.now(UTC) - timedelta(days=3)).date().isoformat()
     day = protocol.today_figures(server.http_url, "alpha", token(server), date=old, tz="UTC")
     assert day["complete"] is False
+
+
+def test_a_closed_shop_stays_closed_when_it_moves_to_redis_and_back(tmp_path, redis_server):
+    """SQLite -> Redis -> SQLite with `notifier server migrate`: the shop is still closed, with the
+    event that closed it, so an order after the move is still marked."""
+    with redis_server.client() as client:
+        client.flushall()
+    server = start_server(tmp_path / "old", shops=("alpha",))
+    closed = protocol.set_shop_open(server.http_url, "alpha", token(server), False)
+    server.thread.stop()
+    server.store.close()
+    moved = migrate(tmp_path / "old", redis_server.url)
+    assert moved.returncode == 0, moved.stderr
+    redis_store = RedisEventStore.from_url(redis_server.url)
+    try:
+        assert redis_store.shop_status("alpha") == ("closed", closed["seq"])
+    finally:
+        redis_store.close()
+    back = migrate(tmp_path / "back", redis_server.url, back=True)
+    assert back.returncode == 0, back.stderr
+    store = EventStore(tmp_path / "back")
+    try:
+        assert store.shop_status("alpha") == ("closed", closed["seq"])
+    finally:
+        store.close()
