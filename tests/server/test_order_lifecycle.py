@@ -10,7 +10,6 @@ import json
 import threading
 import time
 
-import pytest
 import websocket
 from helpers import free_port, wait_until
 from hypothesis import HealthCheck, given, settings
@@ -61,17 +60,6 @@ def state_of(server, order_id: str) -> str:
     the state as its outcome (and succeeds only for an open order; the last thing a test asks)."""
     status, answer = act(server, order_id, "accept")
     return "open" if status == 201 else answer["outcome"]
-
-
-@pytest.fixture
-def gateways(make_server, store_kind):
-    """One server on SQLite; on Redis two gateways sharing one redis-server."""
-    first = make_server(decisions_per_second=1000)
-    if store_kind == "sqlite":
-        return [first]
-    second = make_server(shops=(), decisions_per_second=1000)
-    second.shops = first.shops
-    return [first, second]
 
 
 def test_every_action_from_every_state_is_allowed_or_refused_by_the_table(gateways):

@@ -24,16 +24,6 @@ from notifier.server.store import EventStore
 BOTH_STORES = True
 
 
-@pytest.fixture
-def gateways(make_server, store_kind):
-    first = make_server(decisions_per_second=1000)
-    if store_kind == "sqlite":
-        return [first]
-    second = make_server(shops=(), decisions_per_second=1000)
-    second.shops = first.shops
-    return [first, second]
-
-
 def token(server) -> str:
     return server.shops["alpha"].client_token
 
