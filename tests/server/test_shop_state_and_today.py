@@ -163,3 +163,20 @@ def test_a_closed_shop_stays_closed_when_it_moves_to_redis_and_back(tmp_path, re
         assert store.shop_status("alpha") == ("closed", closed["seq"])
     finally:
         store.close()
+
+
+def test_the_desktop_source_still_gets_an_order_that_came_while_the_shop_was_closed(server, make_client):
+    """The app's own stream source (which knows nothing of the mark): the order reaches its
+    ledger like any other, and the shop's closing and opening ring nothing."""
+    from notifier.core.connection import ConnState
+
+    client = make_client(server)
+    client.wait_state(ConnState.CONNECTED)
+    protocol.set_shop_open(server.http_url, "alpha", token(server), False)
+    server.publish(order_id="500", amount="9.90")
+    protocol.set_shop_open(server.http_url, "alpha", token(server), True)
+    server.publish(order_id="501")
+    protocol.set_shop_open(server.http_url, "alpha", token(server), False)
+    server.publish(order_id="502")  # after every shop event: had one been taken for an order, it is before this
+    orders = client.wait_orders(3)
+    assert [o.order_id for o in orders] == ["500", "501", "502"] and str(orders[0].amount) == "9.90"
