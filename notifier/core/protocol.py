@@ -25,7 +25,8 @@ Stream (server -> desktop app)::
 
     GET /api/v1/shops/{shop}/stream?after=<seq>     WebSocket, Authorization: Bearer <token>
 
-    {"type": "hello", "shop": s, "store": id, "last_seq": n, "oldest_seq": m, "reset": false}
+    {"type": "hello", "shop": s, "store": id, "last_seq": n, "oldest_seq": m, "reset": false,
+     "shop_status": "open" | "closed"}                               (营业 / 打烊 as of the hello)
     {"type": "history_gap", "requested_after": a, "oldest_seq": m}   (events a+1..m-1 expired)
     {"type": "event", "seq": n, "store": id, "received_at": iso, "event": {...}}
     {"type": "event", ..., "arrived_while_closed": true, "event": {...}}   (an order while 打烊)

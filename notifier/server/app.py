@@ -509,7 +509,7 @@ async def _serve_stream(request: web.Request, shop_name: str, hashed: str, admit
         oldest = first[0][0] if first else shop.last_seq + 1
         await ws.send_json({
             "type": "hello", "shop": shop_name, "store": shop.identity, "last_seq": shop.last_seq,
-            "oldest_seq": oldest, "reset": reset,
+            "oldest_seq": oldest, "reset": reset, "shop_status": shop.status,
         })
         if cursor < shop.pruned_through:
             await ws.send_json({"type": "history_gap", "requested_after": cursor, "oldest_seq": oldest})

@@ -509,7 +509,7 @@ class RedisEventStore(PrunesInBatches):
     def shop(self, name: str) -> Shop | None:
         if not valid_shop_name(name):
             return None
-        fields = self.client.hmget(meta_key(name), "created_at", "last_seq", "pruned_through", "identity")
+        fields = self.client.hmget(meta_key(name), "created_at", "last_seq", "pruned_through", "identity", "status")
         return _shop(name, fields, 0) if fields[0] is not None else None
 
     def credentials_version(self) -> int:
@@ -860,5 +860,6 @@ def decode_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> tuple[int, floa
 
 
 def _shop(name: str, fields: list[bytes | None], count: int) -> Shop:
-    created, last_seq, pruned, identity = fields
-    return Shop(name, float(created or 0), int(last_seq or 0), int(pruned or 0), count, (identity or b"").decode())
+    created, last_seq, pruned, identity, *status = fields
+    return Shop(name, float(created or 0), int(last_seq or 0), int(pruned or 0), count, (identity or b"").decode(),
+                status[0].decode() if status and status[0] else "open")

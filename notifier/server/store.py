@@ -142,6 +142,7 @@ class Shop:
     pruned_through: int
     stored_events: int = 0
     identity: str = ""  # what clients see as the stream's `store`; new when the shop is re-created
+    status: str = "open"  # open or closed (shop_state.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +345,7 @@ class EventStore(PrunesInBatches):
     def shop(self, name: str) -> Shop | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT name, created_at, last_seq, pruned_through, 0, identity FROM shops WHERE name=?", (name,)
+                "SELECT name, created_at, last_seq, pruned_through, 0, identity, status FROM shops WHERE name=?", (name,)
             ).fetchone()
         return Shop(*row) if row else None
 

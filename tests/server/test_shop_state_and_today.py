@@ -40,6 +40,12 @@ def test_closing_reaches_every_pc_and_the_back_end_and_orders_still_arrive_marke
         # Another PC reads it through the other gateway; closing again stores nothing.
         assert protocol.shop_status(last.http_url, "alpha", token(first)) == {
             "shop": "alpha", "status": "closed", "seq": closed["seq"]}
+        # A PC that connects now is told in its hello.
+        joining = Stream(first, last.url)
+        streams.append(joining)
+        hello = wait_until(lambda: next((f for f in joining.frames if f.get("type") == "hello"), None), 10,
+                           message="hello")
+        assert hello["shop_status"] == "closed"
         again = protocol.set_shop_open(last.http_url, "alpha", token(first), False)
         assert (again["status"], again["changed"], again["seq"]) == ("closed", False, closed["seq"])
         # A retried click is the first answer, not a second event.
@@ -65,6 +71,7 @@ def test_closing_reaches_every_pc_and_the_back_end_and_orders_still_arrive_marke
         late = Stream(first, last.url)
         streams.append(late)
         wait_until(lambda: len(late.kinds()) == 4, 10, message="replayed")
+        assert late.frames[0]["type"] == "hello" and late.frames[0]["shop_status"] == "open"
         assert [protocol.arrived_while_closed(f) for f in late.frames if f.get("type") == "event"] == [
             False, True, False, False]
         wait_until(lambda: set(receiver.delivered()) >= {closed["event_id"], opened["event_id"]}, 15,
