@@ -333,7 +333,7 @@ async def shop_action(request: web.Request) -> web.Response:
         return web.json_response({"status": result.outcome, "seq": result.seq, "shop": shop, "changed": False})
     if not result.duplicate:
         request.app[CALLBACKS].wake()
-    status = shop_state.next_state(shop_state.CLOSED if action == "open" else shop_state.OPEN, event["kind"])
+    status = shop_state.OPEN if action == "open" else shop_state.CLOSED
     return web.json_response({"status": status, "seq": result.seq, "shop": shop, "changed": not result.duplicate,
                               "event_id": await _event_id(request, result), "duplicate": result.duplicate},
                              status=200 if result.duplicate else 201)
