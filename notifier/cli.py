@@ -141,9 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     from notifier.commands.print_test import add_print_test_command
     from notifier.commands.send import add_send_command
     from notifier.commands.server import add_server_commands
+    from notifier.commands.shop import add_shop_command
 
     add_send_command(sub)
     add_server_commands(sub)
+    add_shop_command(sub)
     add_print_test_command(sub)
     try:
         from notifier.desktop.cli import add_desktop_commands

@@ -45,8 +45,9 @@ def add_send_command(sub: argparse._SubParsersAction) -> None:
     send.set_defaults(func=cmd_send)
 
 
-def _read_ingest_secret() -> str | None:
-    secret = os.environ.get(INGEST_SECRET_ENV)
+def read_secret(variable: str, prompt: str) -> str | None:
+    """A secret from the environment variable, else standard input (asked for on a terminal)."""
+    secret = os.environ.get(variable)
     if secret:
         return secret.strip()
     if sys.stdin is None:
@@ -54,11 +55,11 @@ def _read_ingest_secret() -> str | None:
     if sys.stdin.isatty():
         import getpass
 
-        return getpass.getpass("ingest secret: ").strip() or None
+        return getpass.getpass(prompt).strip() or None
     return sys.stdin.readline().strip() or None
 
 
-def _tls_context(ca_file: str | None):
+def tls_context(ca_file: str | None):
     if not ca_file:
         return None
     import ssl
@@ -102,8 +103,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         # Events are POSTed; a ws:// address would mean the client stream, not the ingest.
         raise UsageError(tr("notifier send posts to the server's http:// or https:// address (got {url!r}).",
                             url=args.url))
-    context = _tls_context(args.ca_file)
-    secret = _read_ingest_secret()
+    context = tls_context(args.ca_file)
+    secret = read_secret(INGEST_SECRET_ENV, "ingest secret: ")
     if not secret:
         raise UsageError(tr("No ingest secret: set {variable} or pipe it on standard input.",
                             variable=INGEST_SECRET_ENV))

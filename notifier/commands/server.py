@@ -1,4 +1,4 @@
-"""`notifier server …`: run, add-shop, list-shops, rotate-token, remove-shop.
+"""`notifier server …`: run, add-shop, list-shops, rotate-token, remove-shop, shop-state, today.
 
 Credentials are printed once, by `add-shop` and `rotate-token`, and never read from the command
 line. (`notifier send`, the order system's side, is in send.py beside this file.)
@@ -14,7 +14,7 @@ from pathlib import Path
 from notifier.commands.parser import UsageError, port_number, positive_count, positive_number
 from notifier.core.i18n import tr
 
-SERVER_ACTIONS = ("run", "add-shop", "list-shops", "rotate-token", "remove-shop", "migrate")
+SERVER_ACTIONS = ("run", "add-shop", "list-shops", "rotate-token", "remove-shop", "migrate", "shop-state", "today")
 
 
 def default_data_dir() -> Path:
@@ -97,6 +97,13 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     rotate.add_argument("--ingest-only", action="store_true", help="replace only the ingest secret")
     remove = actions.add_parser("remove-shop", help="delete a shop and all its events")
     remove.add_argument("name")
+    shop_state = actions.add_parser("shop-state", help="whether a shop is open (营业) or closed (打烊), as its PCs set it")
+    shop_state.add_argument("name")
+    today = actions.add_parser("today", help="a shop's figures for the day: takings, valid orders, average order, "
+                                             "orders by state (JSON)")
+    today.add_argument("name")
+    today.add_argument("--date", default=None, help="another day, YYYY-MM-DD (default: today)")
+    today.add_argument("--tz", default=None, help="the shop's time zone, e.g. Asia/Shanghai (default: this machine's)")
     migrate = actions.add_parser("migrate", help="copy a server's shops and events between SQLite and Redis, "
                                                  "keeping sequence numbers, identities and tokens")
     migrate.add_argument("--from", dest="source", required=True, metavar="sqlite:DIR|redis://…",
@@ -106,7 +113,7 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     migrate.add_argument("--live", action="store_true",
                          help="copy from a SQLite folder a server is still serving; the shops stay closed "
                               "to ingest on the gateways until a pass without --live")
-    for action in (run, add, set_callback, list_shops, rotate, remove):
+    for action in (run, add, set_callback, list_shops, rotate, remove, shop_state, today):
         _add_data_dir(action, suppress=True)
     server.set_defaults(func=cmd_server)
 
@@ -162,12 +169,55 @@ def cmd_server(args: argparse.Namespace) -> int:
         elif action == "remove-shop":
             store.remove_shop(args.name)
             print(f"removed shop {args.name} and its events")
+        elif action == "shop-state":
+            _print_shop_state(store, args.name)
+        elif action == "today":
+            _print_today(store, args)
     except ShopError as exc:
         print(str(exc), file=sys.stderr)
         return 1
     finally:
         store.close()
     return 0
+
+
+def _known_shop(store, name: str) -> None:
+    from notifier.core.protocol import valid_shop_name
+    from notifier.server.store import ShopError
+
+    if not valid_shop_name(name) or store.shop(name) is None:
+        raise ShopError(tr("There is no shop named {name} on this server.", name=name))
+
+
+def _print_shop_state(store, name: str) -> None:
+    _known_shop(store, name)
+    status, seq = store.shop_status(name)
+    if status == "closed":
+        print(tr("{shop} is closed since event {seq}.", shop=name, seq=seq))
+    elif seq:
+        print(tr("{shop} is open since event {seq}.", shop=name, seq=seq))
+    else:
+        print(tr("{shop} is open: it was never closed.", shop=name))
+
+
+def _print_today(store, args: argparse.Namespace) -> None:
+    import json
+    import time
+
+    from notifier.server import today
+
+    _known_shop(store, args.name)
+    now = time.time()
+    try:
+        zone = today.zone_of(args.tz)
+        day, start, end = today.day_bounds(args.date, zone, now)
+    except today.DayError as exc:
+        if exc.field == "tz":
+            raise UsageError(tr("The time zone {tz} is unknown: use a name such as Asia/Shanghai.", tz=args.tz)) from None
+        raise UsageError(tr("The date {date} is not a day written YYYY-MM-DD.", date=args.date)) from None
+    figures = today.figures(store.events_since(args.name, start), start, end)
+    print(json.dumps({"shop": args.name, "date": day.isoformat(), "tz": str(zone),
+                      "complete": start >= now - args.retention_days * 86400, **figures}, ensure_ascii=False))
 
 
 def _check_callback(url: str | None) -> None:

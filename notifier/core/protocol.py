@@ -25,9 +25,24 @@ Stream (server -> desktop app)::
 
     GET /api/v1/shops/{shop}/stream?after=<seq>     WebSocket, Authorization: Bearer <token>
 
-    {"type": "hello", "shop": s, "store": id, "last_seq": n, "oldest_seq": m, "reset": false}
+    {"type": "hello", "shop": s, "store": id, "last_seq": n, "oldest_seq": m, "reset": false,
+     "shop_status": "open" | "closed"}                               (营业 / 打烊 as of the hello)
     {"type": "history_gap", "requested_after": a, "oldest_seq": m}   (events a+1..m-1 expired)
     {"type": "event", "seq": n, "store": id, "received_at": iso, "event": {...}}
+    {"type": "event", ..., "arrived_while_closed": true, "event": {...}}   (an order while 打烊)
+
+What a PC of the shop does (Authorization: Bearer <client token>, Idempotency-Key: <click>)::
+
+    POST /api/v1/shops/{shop}/orders/{order_id}/accept|reject|deliver|complete|cancel
+         body {} or {"reason": "..."} (required for cancel)
+    POST /api/v1/shops/{shop}/open | /close          营业 / 打烊
+    GET  /api/v1/shops/{shop}/status                 {"status": "open"|"closed", "seq": n}
+    GET  /api/v1/shops/{shop}/today?date=YYYY-MM-DD&tz=Asia/Shanghai     the day's figures
+
+Each decision is stored as an event of the kind ORDER_ACTIONS / SHOP_ACTIONS name and streamed
+to every PC of the shop (`decision_from_frame` reads one); a decision the order's state does not
+allow is answered 409 with the state as `outcome`. `send_order_action`, `set_shop_open`,
+`shop_status` and `today_figures` are the client calls (standard library only).
 
 `publish_order` at the end is the documented Python function for order systems.
 """
@@ -43,6 +58,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -374,27 +390,61 @@ def validate_event(body: Any) -> dict[str, Any]:
     return event
 
 
-# -- a PC's decision (accept / reject) -------------------------------------------------------
+# -- a PC's decision (accept, reject, deliver, complete, cancel; open or close the shop) -------
+
+# The action in the path -> the kind of the event it is stored and streamed as. Each kind is
+# named after the order's (the shop's) state it leads to.
+ORDER_ACTIONS: dict[str, str] = {
+    "accept": "accepted",            # 接单
+    "reject": "rejected",            # 拒单 (an optional reason)
+    "deliver": "out_for_delivery",   # 派送
+    "complete": "completed",         # 完成
+    "cancel": "cancelled_by_shop",   # 取消 by the shop (a reason is required)
+}
+REASON_REQUIRED = frozenset(("cancel",))
+SHOP_ACTIONS: dict[str, str] = {"open": "shop_opened", "close": "shop_closed"}  # 营业 / 打烊
+DECISION_KINDS = frozenset(ORDER_ACTIONS.values())
+SHOP_STATE_KINDS = frozenset(SHOP_ACTIONS.values())
+# Beside the event in its stream frame (never inside it, where older clients would refuse the
+# whole order): the order system sent it while the shop was closed.
+ARRIVED_WHILE_CLOSED = "arrived_while_closed"
 
 MAX_REASON_CHARS = 200
 _DECISION_FIELDS = frozenset(("reason",))
 
 
-def validate_decision(order_id: str, body: Any) -> tuple[str, str | None]:
+def validate_decision(order_id: str, body: Any, *, reason_required: bool = False) -> tuple[str, str | None]:
     """(order id, reason) of a decision, normalised like ingest (the order id by the very rule
     ingest stores it with, so both name the same order), or SchemaError naming the field.
     `body` is the parsed JSON body, or None for an empty one."""
     order = _text_field({"order_id": order_id}, "order_id", required=True)
     assert order is not None
+    reason = _decision_reason(body)
+    if reason_required and not reason:
+        raise SchemaError("reason", "is required: say why the order is cancelled")
+    return order, reason
+
+
+def validate_shop_action(body: Any) -> None:
+    """Opening or closing the shop takes an empty body (or {}); SchemaError otherwise."""
     if body is None:
-        return order, None
+        return
+    if not isinstance(body, Mapping):
+        raise SchemaError("body", "must be a JSON object")
+    if body:
+        raise SchemaError(sorted(body)[0], "is not a known field")
+
+
+def _decision_reason(body: Any) -> str | None:
+    if body is None:
+        return None
     if not isinstance(body, Mapping):
         raise SchemaError("body", "must be a JSON object")
     if not _DECISION_FIELDS.issuperset(body):
         raise SchemaError(sorted(set(body) - _DECISION_FIELDS)[0], "is not a known field")
     reason = body.get("reason")
     if reason is None:
-        return order, None
+        return None
     if not isinstance(reason, str):
         raise SchemaError("reason", "must be a text")
     reason = " ".join(reason.split())  # line breaks and tabs become spaces
@@ -406,7 +456,7 @@ def validate_decision(order_id: str, body: Any) -> tuple[str, str | None]:
         reason.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON)
         raise SchemaError("reason", "must be valid Unicode text") from None
-    return order, reason or None
+    return reason or None
 
 
 def details_of(event: Mapping[str, Any]) -> OrderDetails:
@@ -437,10 +487,15 @@ def encode_event(event: Mapping[str, Any]) -> str:
 def event_frame(seq: int, store: str, received_at: float, event: Mapping[str, Any], encoded: str = "") -> str:
     """The stream's `event` frame. `encoded` is the event already encoded by encode_event (the
     server has it from storing the event); the frame is then put together without encoding the
-    event again, byte for byte what json.dumps of the whole frame gives."""
+    event again, byte for byte what json.dumps of the whole frame gives. A stored event that
+    carries ARRIVED_WHILE_CLOSED has it moved beside the event, into the frame."""
     when = datetime.fromtimestamp(received_at, UTC).isoformat()
+    closed = ""
+    if event.get(ARRIVED_WHILE_CLOSED):
+        event = {name: value for name, value in event.items() if name != ARRIVED_WHILE_CLOSED}
+        encoded, closed = "", f'"{ARRIVED_WHILE_CLOSED}":true,'
     return (f'{{"type":"event","seq":{int(seq)},"store":{_json_string(store)},"received_at":"{when}",'
-            f'"event":{encoded or encode_event(event)}}}')
+            f'{closed}"event":{encoded or encode_event(event)}}}')
 
 
 _json_string = json.encoder.encode_basestring  # a str as a JSON string, non-ASCII kept as is
@@ -478,17 +533,56 @@ def event_from_frame(frame: Mapping[str, Any], *, server: str, raw: str = "") ->
     )
 
 
+@dataclass(frozen=True, slots=True)
+class StreamDecision:
+    """What a PC of the shop did, as the stream tells every PC: an order's decision (`order_id`
+    set) or the shop opened or closed (`order_id` None)."""
+
+    seq: int
+    store: str
+    kind: str  # a DECISION_KINDS or SHOP_STATE_KINDS value
+    order_id: str | None
+    reason: str | None
+    occurred_at: str | None
+
+
+def decision_from_frame(frame: Mapping[str, Any]) -> StreamDecision:
+    """An `event` frame of a decision or a shop's opening/closing; ValueError for anything else
+    (an order: use event_from_frame)."""
+    seq, body = frame.get("seq"), frame.get("event")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1 or not isinstance(body, Mapping):
+        raise ValueError("frame without a valid seq and event")
+    kind = body.get("kind")
+    if kind not in DECISION_KINDS and kind not in SHOP_STATE_KINDS:
+        raise ValueError(f"not a decision: {kind!r}")
+    order_id = body.get("order_id")
+    if kind in DECISION_KINDS and (not isinstance(order_id, str) or not order_id):
+        raise ValueError("a decision without an order id")
+    reason, occurred, store = body.get("text"), body.get("occurred_at"), frame.get("store")
+    return StreamDecision(
+        seq, store if isinstance(store, str) else "", kind, order_id if kind in DECISION_KINDS else None,
+        reason[:MAX_REASON_CHARS] if isinstance(reason, str) else None,
+        occurred if isinstance(occurred, str) else None)
+
+
+def arrived_while_closed(frame: Mapping[str, Any]) -> bool:
+    """True when the frame's order (or reminder) came while the shop was closed."""
+    return frame.get(ARRIVED_WHILE_CLOSED) is True
+
+
 # -- for order systems -----------------------------------------------------------------------
 
 
 class PublishError(Exception):
     """The server refused the event (or could not be reached); `status` 0 means unreachable."""
 
-    def __init__(self, status: int, reason: str, message: str, field: str | None = None):
+    def __init__(self, status: int, reason: str, message: str, field: str | None = None,
+                 answer: Mapping[str, Any] | None = None):
         super().__init__(f"{status} {reason}: {message}" if status else message)
         self.status = status
         self.reason = reason
         self.field = field
+        self.answer = dict(answer or {})  # the whole JSON answer (a 409's outcome, order_id, seq)
 
 
 def http_base(server_url: str) -> str:
@@ -548,7 +642,12 @@ def publish_order(
         request.add_header(name, value)
     if idempotency_key:
         request.add_header(IDEMPOTENCY_HEADER, idempotency_key)
-    # No proxy from the environment: an order system talks to its push server directly.
+    return _send(request, server_url, timeout, context)
+
+
+def _send(request: urllib.request.Request, server_url: str, timeout: float, context) -> dict[str, Any]:
+    """The JSON answer of one request to the server, or PublishError (status 0: unreachable)."""
+    # No proxy from the environment: an order system (a shop PC) talks to its push server directly.
     opener = urllib.request.build_opener(
         urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
     )
@@ -560,10 +659,67 @@ def publish_order(
             error = json.loads(exc.read(MAX_BODY_BYTES))
         except ValueError:
             error = {}
+        if not isinstance(error, dict):
+            error = {}
         raise PublishError(
             exc.code, str(error.get("error", "http_error")), str(error.get("message", exc.reason)),
-            error.get("field"),
+            error.get("field"), error,
         ) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise PublishError(0, "unreachable", f"cannot reach {http_base(server_url)}: {reason}") from None
+
+
+# -- for a PC of the shop (the client token) ---------------------------------------------------
+
+
+def decision_path(shop: str, order_id: str, action: str) -> str:
+    if action not in ORDER_ACTIONS:
+        raise ValueError(f"unknown order action {action!r}: one of {', '.join(ORDER_ACTIONS)}")
+    return f"{API_PREFIX}/{quote(shop, safe='')}/orders/{quote(str(order_id), safe='')}/{action}"
+
+
+def shop_path(shop: str, what: str) -> str:
+    """`open`, `close`, `status` or `today` of the shop."""
+    return f"{API_PREFIX}/{quote(shop, safe='')}/{what}"
+
+
+def call_shop(server_url: str, token: str, method: str, path: str, *, body: Mapping[str, Any] | None = None,
+              idempotency_key: str | None = None, timeout: float = 10.0, context=None) -> dict[str, Any]:
+    """One request of a PC of the shop (its client token); the JSON answer, or PublishError
+    (status 0: unreachable; a 409's `outcome` is in PublishError.answer)."""
+    data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    request = urllib.request.Request(http_base(server_url) + path, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if idempotency_key:
+        request.add_header(IDEMPOTENCY_HEADER, idempotency_key)
+    return _send(request, server_url, timeout, context)
+
+
+def send_order_action(server_url: str, shop: str, token: str, order_id: str, action: str, *,
+                      reason: str | None = None, idempotency_key: str | None = None, **options: Any) -> dict[str, Any]:
+    """Accept, reject, deliver, complete or cancel (with a reason) an order:
+    {"seq", "event_id", "duplicate"}; PublishError 409 when the order's state does not allow it."""
+    return call_shop(server_url, token, "POST", decision_path(shop, order_id, action),
+                     body={"reason": reason} if reason else {}, idempotency_key=idempotency_key, **options)
+
+
+def set_shop_open(server_url: str, shop: str, token: str, is_open: bool, *, idempotency_key: str | None = None,
+                  **options: Any) -> dict[str, Any]:
+    """Open (营业) or close (打烊) the shop: {"status", "seq", "changed"}."""
+    return call_shop(server_url, token, "POST", shop_path(shop, "open" if is_open else "close"), body={},
+                     idempotency_key=idempotency_key, **options)
+
+
+def shop_status(server_url: str, shop: str, token: str, **options: Any) -> dict[str, Any]:
+    """{"status": "open" | "closed", "seq": the event that made it so (0: never changed)}."""
+    return call_shop(server_url, token, "GET", shop_path(shop, "status"), **options)
+
+
+def today_figures(server_url: str, shop: str, token: str, *, date: str | None = None, tz: str | None = None,
+                  **options: Any) -> dict[str, Any]:
+    """The day's figures (docs/server.md "Today's figures"); `date` YYYY-MM-DD, `tz` an IANA zone."""
+    query = "&".join(f"{name}={quote(value)}" for name, value in (("date", date), ("tz", tz)) if value)
+    return call_shop(server_url, token, "GET", shop_path(shop, "today") + (f"?{query}" if query else ""), **options)

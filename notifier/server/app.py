@@ -2,7 +2,10 @@
 
 - `POST /api/v1/shops/{shop}/events`  signed ingest from the order system
 - `GET  /api/v1/shops/{shop}/stream`  WebSocket: replay after a sequence number, then live
-- `POST /api/v1/shops/{shop}/orders/{order_id}/accept|reject`  a PC of the shop decided
+- `POST /api/v1/shops/{shop}/orders/{order_id}/accept|reject|deliver|complete|cancel`  a PC of
+  the shop decided (order_states.py says what may follow what)
+- `POST /api/v1/shops/{shop}/open|close`, `GET …/status`  营业 / 打烊 (shop_state.py)
+- `GET  /api/v1/shops/{shop}/today`   the day's figures (today.py)
 - `GET  /ws/{sid}`                    sky-take-out compatible broadcast (only when configured)
 - `GET  /healthz`
 
@@ -32,6 +35,7 @@ import logging
 import secrets
 import socket
 import sqlite3
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -40,7 +44,7 @@ from aiohttp import WSMsgType, web
 
 from notifier.core import protocol
 from notifier.core.protocol import BodyError, SchemaError, SignatureProblem
-from notifier.server import order_states
+from notifier.server import order_states, shop_state, today
 from notifier.server.batcher import IngestBatcher, skytakeout_channel
 from notifier.server.callbacks import Callbacks
 from notifier.server.config import ServerConfig
@@ -184,7 +188,7 @@ async def ingest(request: web.Request) -> web.Response:
     return web.json_response({"seq": result.seq, "shop": shop, "duplicate": False}, status=201)
 
 
-# -- accept / reject ---------------------------------------------------------------------------
+# -- decisions: accept, reject, deliver, complete, cancel; open and close the shop ------------
 
 # Decisions' Idempotency-Keys are stored with this in front: a space cannot be in a key a client
 # sends (printable ASCII without space), so they never meet an order system's ingest keys.
@@ -202,17 +206,18 @@ def _raw_order_id(request: web.Request) -> str | None:
         return None
 
 
-async def order_action(request: web.Request) -> web.Response:
-    """A PC of the shop accepted or rejected an order: the decision becomes an event in the
-    shop's log (so every stream gets it, and one that was offline gets it on resume), and the
-    shop's back end is called back if it asked to be (see callbacks.py)."""
+async def _shop_pc(request: web.Request) -> web.Response | None:
+    """What every request of a PC of the shop passes first: the shop name, the client token;
+    for a decision also the store's durability and the shop's decision rate. None: go on."""
     store, config = request.app[STORE], request.app[CONFIG]
-    shop, action = request.match_info["shop"], request.match_info["action"]
+    shop = request.match_info["shop"]
     if not protocol.valid_shop_name(shop):
         return _unknown_shop(shop)
     token = _client_token(request)
     if not token or not await request.app[CALLS](store.token_matches, shop, token):
         return _error(401, "unauthorized", "missing or wrong token for this shop")
+    if request.method == "GET":
+        return None
     refused = _not_durable(request.app)
     if refused is not None:
         return refused
@@ -222,52 +227,151 @@ async def order_action(request: web.Request) -> web.Response:
             {"error": "too_many_decisions", "message": f"this shop may decide at most "
              f"{config.decisions_per_second:g} orders a second; try again in a moment"},
             status=429, headers={"Retry-After": str(max(1, round(wait)))})
-    order_id = _raw_order_id(request)
-    if order_id is None:
-        return _error(400, "bad_order_id", "the order id in the path must be UTF-8 text")
+    return None
+
+
+async def _decision_body(request: web.Request) -> tuple[Any, web.Response | None]:
+    """The decision's parsed JSON body (None when empty), or the answer refusing it."""
+    config = request.app[CONFIG]
     if request.content_length is not None and request.content_length > config.max_body:
-        return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
+        return None, _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
     try:
         body = await request.read() if request.can_read_body else b""
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
+        return None, _error(413, "body_too_large", f"the body must be at most {config.max_body} bytes")
     try:
-        parsed = protocol.parse_body(body) if body.strip() else None
+        return (protocol.parse_body(body) if body.strip() else None), None
     except BodyError as exc:
-        return _error(400, "invalid_json", f"{exc}: send one UTF-8 JSON object")
-    try:
-        order_id, reason = protocol.validate_decision(order_id, parsed)
-    except SchemaError as exc:
-        reason_code = {"order_id": "bad_order_id", "reason": "bad_reason"}.get(exc.field, "invalid_decision")
-        return _error(400, reason_code, str(exc), field=exc.field)
+        return None, _error(400, "invalid_json", f"{exc}: send one UTF-8 JSON object")
+
+
+async def _store_decision(request: web.Request, event: dict[str, Any]):
+    """Append a PC's decision (or the shop's opening/closing) as an event, with its
+    Idempotency-Key in the decisions' own space; the IngestResult, or the answer refusing it."""
+    shop = request.match_info["shop"]
     key = request.headers.get(protocol.IDEMPOTENCY_HEADER)
     if key is not None and not protocol.IDEMPOTENCY_KEY.match(key):
         return _error(400, "bad_idempotency_key", "Idempotency-Key must be 1-200 printable ASCII characters")
-    event = {"kind": "accepted" if action == "accept" else "rejected", "order_id": order_id,
-             "text": reason or None, "occurred_at": datetime.now(UTC).isoformat()}
     # What an Idempotency-Key is compared against: the decision, not the moment it was made.
-    decision = json.dumps([event["kind"], order_id, event["text"]], ensure_ascii=False).encode("utf-8")
-    # callback=True: a decision, refused unless the order's state allows it (order_states.py);
-    # the store queues the back end's callback in the decision's own transaction. Its key lives
-    # in a space of its own: a PC's key can never answer for (or block) an order system's ingest.
+    decision = json.dumps([event["kind"], event.get("order_id"), event["text"]], ensure_ascii=False).encode("utf-8")
+    # callback=True: a decision, refused unless the order's (shop's) state allows it; the store
+    # queues the back end's callback in the decision's own transaction. Its key lives in a space
+    # of its own: a PC's key can never answer for (or block) an order system's ingest.
     result = await request.app[BATCHER].submit(
         Appending(shop, event, secrets.token_hex(16), key and DECISION_KEYS + key, decision, callback=True))
     if isinstance(result, ShopError):
         return _unknown_shop(shop)
     if result.arriving:
         return _arriving(shop)
+    if result.duplicate and result.conflict:
+        return _error(422, "idempotency_conflict", "this Idempotency-Key was used for another decision")
+    return result
+
+
+async def _event_id(request: web.Request, result) -> str:
+    shop = request.match_info["shop"]
+    identity = result.identity or getattr(await request.app[CALLS](request.app[STORE].shop, shop), "identity", "")
+    return event_id_of(identity, result.seq)
+
+
+async def order_action(request: web.Request) -> web.Response:
+    """A PC of the shop accepted, rejected, sent out, completed or cancelled an order: the
+    decision becomes an event in the shop's log (so every stream gets it, and one that was
+    offline gets it on resume), and the shop's back end is called back if it asked to be (see
+    callbacks.py). A decision the order's state does not allow is a 409 naming that state."""
+    shop, action = request.match_info["shop"], request.match_info["action"]
+    refused = await _shop_pc(request)
+    if refused is not None:
+        return refused
+    order_id = _raw_order_id(request)
+    if order_id is None:
+        return _error(400, "bad_order_id", "the order id in the path must be UTF-8 text")
+    parsed, refused = await _decision_body(request)
+    if refused is not None:
+        return refused
+    try:
+        order_id, reason = protocol.validate_decision(order_id, parsed,
+                                                      reason_required=action in protocol.REASON_REQUIRED)
+    except SchemaError as exc:
+        reason_code = {"order_id": "bad_order_id", "reason": "bad_reason"}.get(exc.field, "invalid_decision")
+        return _error(400, reason_code, str(exc), field=exc.field)
+    event = {"kind": protocol.ORDER_ACTIONS[action], "order_id": order_id,
+             "text": reason or None, "occurred_at": datetime.now(UTC).isoformat()}
+    result = await _store_decision(request, event)
+    if isinstance(result, web.Response):
+        return result
     if result.outcome:
         error, what = order_states.REFUSALS.get(result.outcome, ("already_decided", f"is {result.outcome}"))
         return _error(409, error, f"order {order_id} {what}", outcome=result.outcome, order_id=order_id,
                       seq=result.seq)
-    if result.duplicate and result.conflict:
-        return _error(422, "idempotency_conflict", "this Idempotency-Key was used for another decision")
-    identity = result.identity or getattr(await request.app[CALLS](store.shop, shop), "identity", "")
-    event_id = event_id_of(identity, result.seq)
     if not result.duplicate:
         request.app[CALLBACKS].wake()
-    return web.json_response({"seq": result.seq, "shop": shop, "event_id": event_id,
+    return web.json_response({"seq": result.seq, "shop": shop, "event_id": await _event_id(request, result),
                               "duplicate": result.duplicate}, status=200 if result.duplicate else 201)
+
+
+async def shop_action(request: web.Request) -> web.Response:
+    """A PC of the shop opened (营业) or closed (打烊) the shop: an event every PC gets, and a
+    callback to the shop's back end. Asking for the state the shop is already in stores nothing
+    and answers 200 with `"changed": false`."""
+    shop, action = request.match_info["shop"], request.match_info["action"]
+    refused = await _shop_pc(request)
+    if refused is not None:
+        return refused
+    parsed, refused = await _decision_body(request)
+    if refused is not None:
+        return refused
+    try:
+        protocol.validate_shop_action(parsed)
+    except SchemaError as exc:
+        return _error(400, "invalid_decision", str(exc), field=exc.field)
+    event = {"kind": protocol.SHOP_ACTIONS[action], "text": None, "occurred_at": datetime.now(UTC).isoformat()}
+    result = await _store_decision(request, event)
+    if isinstance(result, web.Response):
+        return result
+    if result.outcome:  # already so: nothing stored
+        return web.json_response({"status": result.outcome, "seq": result.seq, "shop": shop, "changed": False})
+    if not result.duplicate:
+        request.app[CALLBACKS].wake()
+    status = shop_state.OPEN if action == "open" else shop_state.CLOSED
+    return web.json_response({"status": status, "seq": result.seq, "shop": shop, "changed": not result.duplicate,
+                              "event_id": await _event_id(request, result), "duplicate": result.duplicate},
+                             status=200 if result.duplicate else 201)
+
+
+async def shop_status(request: web.Request) -> web.Response:
+    """Whether the shop is open, and the event that made it so (0: it never closed)."""
+    refused = await _shop_pc(request)
+    if refused is not None:
+        return refused
+    shop = request.match_info["shop"]
+    found = await request.app[CALLS](request.app[STORE].shop_status, shop)
+    if found is None:
+        return _unknown_shop(shop)
+    return web.json_response({"shop": shop, "status": found[0], "seq": found[1]})
+
+
+async def today_figures(request: web.Request) -> web.Response:
+    """The day's figures (today.py): `?date=YYYY-MM-DD` (default today), `&tz=Asia/Shanghai`
+    (default the server's zone)."""
+    refused = await _shop_pc(request)
+    if refused is not None:
+        return refused
+    shop, config = request.match_info["shop"], request.app[CONFIG]
+    now = time.time()
+    try:
+        zone = today.zone_of(request.query.get("tz"))
+        day, start, end = today.day_bounds(request.query.get("date"), zone, now)
+    except today.DayError as exc:
+        return _error(400, f"bad_{exc.field}", str(exc), field=exc.field)
+    if start > now:
+        return _error(400, "bad_date", f"{day} has not begun yet", field="date")
+    events = await request.app[CALLS](request.app[STORE].events_since, shop, start)
+    body = today.figures(events, start, end)
+    return web.json_response({
+        "shop": shop, "date": day.isoformat(), "tz": str(zone),
+        "from": datetime.fromtimestamp(start, zone).isoformat(), "to": datetime.fromtimestamp(end, zone).isoformat(),
+        "complete": start >= now - config.retention_days * 86400, **body})
 
 
 # -- stream ----------------------------------------------------------------------------------
@@ -405,7 +509,7 @@ async def _serve_stream(request: web.Request, shop_name: str, hashed: str, admit
         oldest = first[0][0] if first else shop.last_seq + 1
         await ws.send_json({
             "type": "hello", "shop": shop_name, "store": shop.identity, "last_seq": shop.last_seq,
-            "oldest_seq": oldest, "reset": reset,
+            "oldest_seq": oldest, "reset": reset, "shop_status": shop.status,
         })
         if cursor < shop.pruned_through:
             await ws.send_json({"type": "history_gap", "requested_after": cursor, "oldest_seq": oldest})
@@ -629,7 +733,11 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
     app.router.add_post(protocol.API_PREFIX + "/{shop}/events", ingest)
     app.router.add_get(protocol.API_PREFIX + "/{shop}/stream", stream)
     app.router.add_get("/healthz", healthz)
-    app.router.add_post(protocol.API_PREFIX + "/{shop}/orders/{order_id}/{action:accept|reject}", order_action)
+    app.router.add_post(protocol.API_PREFIX + "/{shop}/orders/{order_id}/{action:" + "|".join(protocol.ORDER_ACTIONS)
+                        + "}", order_action)
+    app.router.add_post(protocol.API_PREFIX + "/{shop}/{action:open|close}", shop_action)
+    app.router.add_get(protocol.API_PREFIX + "/{shop}/status", shop_status)
+    app.router.add_get(protocol.API_PREFIX + "/{shop}/today", today_figures)
     app[CALLBACKS] = Callbacks(store, config.data_dir, app[CALLS], lease_s=config.callback_lease_s,
                                destinations=Destinations(config.callbacks_allowed_to))
     app.cleanup_ctx.append(app[CALLBACKS].run_with)

@@ -102,9 +102,13 @@ class IngestBatcher:
             _fail_all(batch, exc)
             return
         for (item, future), result in zip(batch, results, strict=True):
-            if isinstance(result, IngestResult) and not result.duplicate and not result.nonce_reused:
-                self.publish_stored(item.shop, result.seq, result.received_at, item.event, result.identity,
-                                    item.encoded)
+            if isinstance(result, IngestResult) and not (result.duplicate or result.nonce_reused or result.outcome):
+                if result.shop_closed:  # stored with the mark: sent with it (protocol.event_frame)
+                    self.publish_stored(item.shop, result.seq, result.received_at,
+                                        {**item.event, protocol.ARRIVED_WHILE_CLOSED: True}, result.identity)
+                else:
+                    self.publish_stored(item.shop, result.seq, result.received_at, item.event, result.identity,
+                                        item.encoded)
             if not future.done():  # a request whose client left is still stored and published
                 future.set_result(result)
 

@@ -129,7 +129,7 @@ def callback_body(shop: str, event_id: str, seq: int, event: dict[str, Any]) -> 
     """What the shop's back end receives (documented in docs/server.md)."""
     return json.dumps({
         "event_id": event_id, "shop": shop, "seq": seq, "kind": event["kind"],
-        "order_id": event["order_id"], "reason": event.get("text"),
+        "order_id": event.get("order_id"), "reason": event.get("text"),
         "occurred_at": event.get("occurred_at"),
     }, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 

@@ -73,6 +73,8 @@ class ShopCopy:
     last_seq: int
     pruned_through: int
     callback_url: str | None
+    status: str = "open"  # open or closed (shop_state.py), and the event that made it so
+    status_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,12 +145,14 @@ class SqliteSide:
     # reading
     def shops(self) -> dict[str, ShopCopy]:
         url = "callback_url" if "callback_url" in self._columns else "NULL"
+        status = "status, status_seq" if "status" in self._columns else "'open', 0"
         found = {}
-        for name, hashed, created, last_seq, pruned, identity, callback in self.db.execute(
-                f"SELECT name, token_hash, created_at, last_seq, pruned_through, identity, {url} FROM shops"):
+        for name, hashed, created, last_seq, pruned, identity, callback, state, state_seq in self.db.execute(
+                f"SELECT name, token_hash, created_at, last_seq, pruned_through, identity, {url}, {status} FROM shops"):
             secret_file = self.data_dir / "ingest-secrets" / name
             secret = secret_file.read_text(encoding="utf-8").strip() if secret_file.is_file() else ""
-            found[name] = ShopCopy(name, hashed, secret, identity or self.store_id, created, last_seq, pruned, callback)
+            found[name] = ShopCopy(name, hashed, secret, identity or self.store_id, created, last_seq, pruned, callback,
+                                   state, state_seq)
         return found
 
     def events_after(self, shop: str, after: int) -> Iterator[list[tuple[int, float, str, str | None]]]:
@@ -196,12 +200,13 @@ class SqliteSide:
     def write_shop(self, shop: ShopCopy, marks: Marks, *, arriving: bool) -> None:
         del arriving  # a data folder is copied into only while no server serves it
         self.db.execute(
-            "INSERT INTO shops(name, token_hash, created_at, last_seq, pruned_through, identity, callback_url) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET token_hash=excluded.token_hash, "
-            "last_seq=excluded.last_seq, pruned_through=excluded.pruned_through, identity=excluded.identity, "
-            "callback_url=excluded.callback_url",
+            "INSERT INTO shops(name, token_hash, created_at, last_seq, pruned_through, identity, callback_url, status, "
+            "status_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+            "token_hash=excluded.token_hash, last_seq=excluded.last_seq, pruned_through=excluded.pruned_through, "
+            "identity=excluded.identity, callback_url=excluded.callback_url, status=excluded.status, "
+            "status_seq=excluded.status_seq",
             (shop.name, shop.token_hash, shop.created_at, shop.last_seq, shop.pruned_through, shop.identity,
-             shop.callback_url))
+             shop.callback_url, shop.status, shop.status_seq))
         write_atomic(self.data_dir / "ingest-secrets" / shop.name, shop.secret.encode(), mode=0o600)
         self.db.execute("INSERT OR REPLACE INTO migrations VALUES (?, ?, ?, ?, ?)",
                         (shop.name, marks.source, marks.through, marks.token_hash, marks.secret_digest))
@@ -247,12 +252,12 @@ class RedisSide:
         for raw in self.client.smembers(SHOPS_KEY):
             name = raw.decode()
             fields = self.client.hmget(meta_key(name), "token_hash", "secret", "identity", "created_at", "last_seq",
-                                       "pruned_through", "callback_url")
+                                       "pruned_through", "callback_url", "status", "status_seq")
             if fields[0] is None:
                 continue
             text = [f.decode() if f is not None else None for f in fields]
             found[name] = ShopCopy(name, text[0], text[1] or "", text[2] or "", float(text[3] or 0), int(text[4] or 0),
-                                   int(text[5] or 0), text[6])
+                                   int(text[5] or 0), text[6], text[7] or "open", int(text[8] or 0))
         return found
 
     def events_after(self, shop: str, after: int) -> Iterator[list[tuple[int, float, str, str | None]]]:
@@ -337,7 +342,7 @@ class RedisSide:
         pipe.hset(meta_key(shop.name), mapping={
             "token_hash": shop.token_hash, "secret": shop.secret, "identity": shop.identity,
             "created_at": repr(shop.created_at), "last_seq": shop.last_seq, "pruned_through": shop.pruned_through,
-            "migrated_from": marks.source, "migrated_through": marks.through, "migrated_token": marks.token_hash,
+            "status": shop.status, "status_seq": shop.status_seq, "migrated_from": marks.source, "migrated_through": marks.through, "migrated_token": marks.token_hash,
             "migrated_secret": marks.secret_digest,
         })
         if arriving:

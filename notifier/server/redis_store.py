@@ -58,7 +58,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from notifier.core.protocol import token_hash, valid_shop_name
-from notifier.server import order_states
+from notifier.server import order_states, shop_state
 from notifier.server.deliveries import BATCH, Delivery, callback_body, check_callback_url
 from notifier.server.store import (
     IDEMPOTENCY_KEEP_S,
@@ -151,12 +151,15 @@ def callbacks_tries_key(shop: str) -> str:
 
 # KEYS: meta, log, nonce, idem, callbacks, callbacks:due, order state
 # ARGV: now, event json, body hash, nonce ttl, idem ttl, has key, shop, channel, is a decision,
-#       the event's kind when it may move the order's state ('' otherwise), order state ttl
+#       the event's kind when it may move the order's state ('' otherwise), order state ttl,
+#       the event's kind when it opens or closes the shop ('' otherwise), '1' when the event is
+#       marked if it comes while the shop is closed (shop_state.py)
 # The PUBLISH tells every gateway which shop has something new (it then reads only that stream);
 # it is not keyed, so the script stays within one slot on Redis Cluster. The order's state
 # ("state|seq|identity") follows order_states.TRANSITIONS, written into the script below.
 _APPEND = """
 local transitions = __TRANSITIONS__
+local shop_transitions = __SHOP_TRANSITIONS__
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 local identity = redis.call('HGET', KEYS[1], 'identity')
 if ARGV[6] == '1' then
@@ -178,11 +181,26 @@ if ARGV[10] ~= '' then
   moves_to = (transitions[state] or {})[ARGV[10]]
   if not moves_to and ARGV[9] == '1' then return {'refused', state, state_seq, identity} end
 end
+local shop_moves_to = nil
+local status = redis.call('HGET', KEYS[1], 'status') or 'open'
+if ARGV[12] ~= '' then
+  shop_moves_to = (shop_transitions[status] or {})[ARGV[12]]
+  if not shop_moves_to then
+    return {'refused', status, redis.call('HGET', KEYS[1], 'status_seq') or '0', identity}
+  end
+end
+local ev, closed = ARGV[2], '0'
+if ARGV[13] == '1' and status == 'closed' then
+  ev, closed = string.sub(ev, 1, -2) .. __CLOSED_MARK__, '1'
+end
 if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then return {'nonce'} end
 local seq = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
-redis.call('XADD', KEYS[2], seq .. '-0', 'at', ARGV[1], 'ev', ARGV[2], 'id', identity)
+redis.call('XADD', KEYS[2], seq .. '-0', 'at', ARGV[1], 'ev', ev, 'id', identity)
 if moves_to then
   redis.call('SET', KEYS[7], moves_to .. '|' .. seq .. '|' .. identity, 'EX', ARGV[11])
+end
+if shop_moves_to then
+  redis.call('HSET', KEYS[1], 'status', shop_moves_to, 'status_seq', seq)
 end
 redis.call('PUBLISH', ARGV[8], ARGV[7])
 if ARGV[6] == '1' then
@@ -197,8 +215,10 @@ if ARGV[9] == '1' then
     redis.call('ZADD', KEYS[6], ARGV[1], id)
   end
 end
-return {'ok', tostring(seq), identity}
-""".replace("__TRANSITIONS__", order_states.lua_table())
+return {'ok', tostring(seq), identity, closed}
+""".replace("__TRANSITIONS__", order_states.lua_table()).replace(
+    "__SHOP_TRANSITIONS__", order_states.lua_table(shop_state.TRANSITIONS)).replace(
+    "__CLOSED_MARK__", json.dumps(shop_state.marked("}")))
 
 # KEYS: meta  ARGV: field, value, ...  (only when the shop exists: a rotate racing a remove
 # must not bring back half a shop)
@@ -489,7 +509,7 @@ class RedisEventStore(PrunesInBatches):
     def shop(self, name: str) -> Shop | None:
         if not valid_shop_name(name):
             return None
-        fields = self.client.hmget(meta_key(name), "created_at", "last_seq", "pruned_through", "identity")
+        fields = self.client.hmget(meta_key(name), "created_at", "last_seq", "pruned_through", "identity", "status")
         return _shop(name, fields, 0) if fields[0] is not None else None
 
     def credentials_version(self) -> int:
@@ -594,7 +614,8 @@ class RedisEventStore(PrunesInBatches):
                 same = reply[2].decode() == hashlib.sha256(item.body).hexdigest()
                 results.append(IngestResult(int(reply[1]), True, conflict=not same, received_at=float(reply[3])))
             else:
-                results.append(IngestResult(int(reply[1]), False, received_at=now, identity=reply[2].decode()))
+                results.append(IngestResult(int(reply[1]), False, received_at=now, identity=reply[2].decode(),
+                                            shop_closed=reply[3] == b"1"))
         return results
 
     def _run_appends(self, items: list[Appending], now: float) -> list[Any]:
@@ -613,7 +634,8 @@ class RedisEventStore(PrunesInBatches):
                  hashlib.sha256(item.body).hexdigest(), NONCE_KEEP_S, int(IDEMPOTENCY_KEEP_S),
                  "1" if key else "0", item.shop, NEW_EVENTS_CHANNEL, "1" if item.callback else "0",
                  kind if (kind := item.event.get("kind")) in order_states.STATE_KINDS else "",
-                 int(order_states.KEEP_S)],
+                 int(order_states.KEEP_S), kind if kind in shop_state.KINDS else "",
+                 "1" if kind in shop_state.MARKED_KINDS else "0"],
             )
         decided = sorted({item.shop for item in items if item.callback})
         for shop in decided:
@@ -633,6 +655,33 @@ class RedisEventStore(PrunesInBatches):
             return []
         entries = self.client.xrange(log_key(shop), f"{after + 1}-0", "+", count=limit)
         return [decode_entry(entry_id, fields)[:3] for entry_id, fields in entries]
+
+    def events_since(self, shop: str, since: float, page: int = 500) -> list[tuple[int, float, dict[str, Any]]]:
+        """Every event of the shop received at `since` or later, in order (today.py): read
+        backwards from the newest, a page at a time, until one received before `since`."""
+        if not valid_shop_name(shop):
+            return []
+        found: list[tuple[int, float, dict[str, Any]]] = []
+        top = "+"
+        while True:
+            entries = self.client.xrevrange(log_key(shop), top, "-", count=page)
+            for entry_id, fields in entries:
+                seq, at, event = decode_entry(entry_id, fields)[:3]
+                if at < since:
+                    return found[::-1]
+                found.append((seq, at, event))
+            if len(entries) < page:
+                return found[::-1]
+            top = f"({entries[-1][0].decode() if isinstance(entries[-1][0], bytes) else entries[-1][0]}"
+
+    def shop_status(self, name: str) -> tuple[str, int] | None:
+        """(open or closed, the seq of the event that made it so; 0: never changed), or None."""
+        if not valid_shop_name(name):
+            return None
+        exists, status, seq = self.client.hmget(meta_key(name), "identity", "status", "status_seq")
+        if exists is None:
+            return None
+        return (status.decode() if status else shop_state.OPEN), int(seq or 0)
 
     def prune_batch(self, retention_s: float, *, now: float | None = None, batch: int = PRUNE_BATCH) -> tuple[int, bool]:
         """XTRIM MINID every shop's log to its first event inside the retention. Nonces and
@@ -811,5 +860,6 @@ def decode_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> tuple[int, floa
 
 
 def _shop(name: str, fields: list[bytes | None], count: int) -> Shop:
-    created, last_seq, pruned, identity = fields
-    return Shop(name, float(created or 0), int(last_seq or 0), int(pruned or 0), count, (identity or b"").decode())
+    created, last_seq, pruned, identity, *status = fields
+    return Shop(name, float(created or 0), int(last_seq or 0), int(pruned or 0), count, (identity or b"").decode(),
+                status[0].decode() if status and status[0] else "open")

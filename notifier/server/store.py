@@ -41,7 +41,7 @@ from typing import Any
 
 from notifier.core.atomic import write_atomic
 from notifier.core.protocol import token_hash, valid_shop_name
-from notifier.server import order_states
+from notifier.server import order_states, shop_state
 from notifier.server.deliveries import (
     BATCH,
     SQLITE_SCHEMA,
@@ -142,6 +142,7 @@ class Shop:
     pruned_through: int
     stored_events: int = 0
     identity: str = ""  # what clients see as the stream's `store`; new when the shop is re-created
+    status: str = "open"  # open or closed (shop_state.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +184,8 @@ class IngestResult:
     # A refused decision: the order's state that refused it ("accepted", "cancelled"...); `seq`
     # is then the event that put the order in that state. Nothing was stored.
     outcome: str = ""
+    # The event came while the shop was closed: stored with shop_state.CLOSED_MARK.
+    shop_closed: bool = False
     # The shop is being moved into this store (`migrate --live`): nothing was stored; retry later.
     arriving: bool = False
 
@@ -250,6 +253,9 @@ class EventStore(PrunesInBatches):
             self._db.execute("ALTER TABLE shops ADD COLUMN identity TEXT")
         if "callback_url" not in columns:  # a store from before callbacks lived in it
             self._db.execute("ALTER TABLE shops ADD COLUMN callback_url TEXT")
+        if "status" not in columns:  # a store from before shops could close (shop_state.py)
+            self._db.execute("ALTER TABLE shops ADD COLUMN status TEXT NOT NULL DEFAULT 'open'")
+            self._db.execute("ALTER TABLE shops ADD COLUMN status_seq INTEGER NOT NULL DEFAULT 0")
         # Shops from before keep the store id as identity, so their clients' cursors and event
         # ids stay what they were.
         self._db.execute("UPDATE shops SET identity=? WHERE identity IS NULL", (self.store_id,))
@@ -339,9 +345,16 @@ class EventStore(PrunesInBatches):
     def shop(self, name: str) -> Shop | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT name, created_at, last_seq, pruned_through, 0, identity FROM shops WHERE name=?", (name,)
+                "SELECT name, created_at, last_seq, pruned_through, 0, identity, status FROM shops WHERE name=?", (name,)
             ).fetchone()
         return Shop(*row) if row else None
+
+    def shop_status(self, name: str) -> tuple[str, int] | None:
+        """(open or closed, the seq of the event that made it so; 0: never changed), or None for
+        no such shop."""
+        with self._lock:
+            row = self._db.execute("SELECT status, status_seq FROM shops WHERE name=?", (name,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     def credentials_version(self) -> tuple[int, int]:
         """A value that changes whenever any shop's token or existence may have changed, in this
@@ -431,6 +444,15 @@ class EventStore(PrunesInBatches):
             rows = self._db.execute(
                 "SELECT seq, received_at, body FROM events WHERE shop=? AND seq>? ORDER BY seq LIMIT ?",
                 (shop, after, limit),
+            ).fetchall()
+        return [(seq, at, json.loads(body)) for seq, at, body in rows]
+
+    def events_since(self, shop: str, since: float) -> list[tuple[int, float, dict[str, Any]]]:
+        """Every event of the shop received at `since` or later, in order (today.py)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, received_at, body FROM events WHERE shop=? AND received_at>=? ORDER BY seq",
+                (shop, since),
             ).fetchall()
         return [(seq, at, json.loads(body)) for seq, at, body in rows]
 
@@ -630,7 +652,8 @@ class _BatchAppend:
 
     def __init__(self, db: sqlite3.Connection, now: float, nonces: RecentNonces):
         self.db, self.now, self.nonces = db, now, nonces
-        self.shops: dict[str, list] = {}  # name -> [last_seq, identity, first_seq, callback url] or []
+        # name -> [last_seq, identity, first_seq, callback url, status, status seq, status changed] or []
+        self.shops: dict[str, list] = {}
         self.keys: dict[tuple[str, str], tuple[int, str]] = {}  # this batch's keys
         self.events: list[tuple] = []
         self.idempotency: list[tuple] = []
@@ -663,6 +686,9 @@ class _BatchAppend:
             self.db.executemany(
                 "INSERT OR REPLACE INTO order_states(shop, order_id, state, seq, updated_at) VALUES (?, ?, ?, ?, ?)",
                 [(*key, *self.states[key], self.now) for key in self.changed_states])
+        opened_or_closed = [(row[4], row[5], name) for name, row in self.shops.items() if row and row[6]]
+        if opened_or_closed:
+            self.db.executemany("UPDATE shops SET status=?, status_seq=? WHERE name=?", opened_or_closed)
         return results
 
     def _order_state(self, shop: str, order_id: str) -> tuple[str, int]:
@@ -677,8 +703,9 @@ class _BatchAppend:
         row = self.shops.get(name)
         if row is None:
             found = self.db.execute(
-                "SELECT last_seq, identity, callback_url FROM shops WHERE name=?", (name,)).fetchone()
-            row = self.shops[name] = [found[0], found[1], found[0], found[2]] if found else []
+                "SELECT last_seq, identity, callback_url, status, status_seq FROM shops WHERE name=?",
+                (name,)).fetchone()
+            row = self.shops[name] = [found[0], found[1], found[0], found[2], found[3], found[4], False] if found else []
         return row
 
     def _one(self, item: Appending) -> IngestResult | ShopError:
@@ -704,6 +731,13 @@ class _BatchAppend:
             moves_to = order_states.next_state(now_state, item.event["kind"])
             if moves_to is None and item.callback:  # a decision the order's state does not allow
                 return IngestResult(state_seq, False, received_at=self.now, identity=state[1], outcome=now_state)
+        kind = item.event.get("kind")
+        shop_moves_to = None
+        if kind in shop_state.KINDS:
+            shop_moves_to = shop_state.next_state(state[4], kind)
+            if shop_moves_to is None:  # already open (closed): nothing to store
+                return IngestResult(state[5], False, received_at=self.now, identity=state[1], outcome=state[4])
+        closed = kind in shop_state.MARKED_KINDS and state[4] == shop_state.CLOSED
         used = RecentNonces.key(shop, item.nonce)
         if used in self.nonces or used in self._batch_nonces:
             return IngestResult(0, False, nonce_reused=True)
@@ -711,7 +745,10 @@ class _BatchAppend:
         self.used_nonces.append(used)
         state[0] += 1
         seq = state[0]
-        self.events.append((shop, seq, self.now, item.event_json(), item.nonce))
+        encoded = item.event_json()
+        self.events.append((shop, seq, self.now, shop_state.marked(encoded) if closed else encoded, item.nonce))
+        if shop_moves_to is not None:
+            state[4], state[5], state[6] = shop_moves_to, seq, True
         if moves_to is not None:
             self.states[order_key] = (moves_to, seq)
             self.changed_states.add(order_key)
@@ -722,4 +759,4 @@ class _BatchAppend:
             event_id = event_id_of(state[1], seq)
             self.deliveries.append((event_id, shop, state[3], callback_body(shop, event_id, seq, item.event),
                                     self.now, self.now))
-        return IngestResult(seq, False, received_at=self.now, identity=state[1])
+        return IngestResult(seq, False, received_at=self.now, identity=state[1], shop_closed=closed)

@@ -45,6 +45,7 @@ RUN_AS = {
     "listen": "run_listener replaced by a recorder",
     "secret": "real, with the keyring's fail backend",
     "send": "real, to closed ports on 127.0.0.1",
+    "shop": "real, to closed ports on 127.0.0.1",
     "server": "real, run_foreground replaced by a recorder",
     "doctor": "run_doctor replaced by a recorder",
     "speech-helper": "the app's hidden speech process: run_helper replaced by a recorder",
@@ -69,6 +70,8 @@ SKELETONS = {
     "listen": (["--url", "ws://127.0.0.1:9", "--protocol", "skytakeout"],
                ["--url", "amqp://127.0.0.1:9/", "--protocol", "amqp"]),
     "server": (["--port", "0", "--data-dir", "{base}/server-data"],),
+    "shop": (["status", "--url", "http://127.0.0.1:9", "--shop", "noodle"],
+             ["cancel", "7", "--reason", "缺货", "--url", "http://127.0.0.1:9", "--shop", "noodle"]),
     "print-test": (["--set", "printer.address=127.0.0.1:9"],),
 }
 

@@ -162,7 +162,7 @@ def test_an_unexpected_error_is_one_sentence_and_the_traceback_goes_to_the_log(n
     def broken(*_args, **_kwargs):
         raise RuntimeError("a bug, not a mistake")
 
-    monkeypatch.setattr(send, "_tls_context", broken)
+    monkeypatch.setattr(send, "tls_context", broken)
     monkeypatch.setenv("NOTIFIER_INGEST_SECRET", "s" * 32)
     ran = notifier("send", "--url", "http://127.0.0.1:9", "--shop", "noodle", "--order-id", "1")
     assert ran.code == 1

@@ -11,9 +11,25 @@ What it does, like the real backend:
   "rejectionReason"}` (拒单) -> `{"code":1,"msg":null,"data":null}`; an order that is not waiting
   -> `{"code":0,"msg":"订单状态错误","data":null}` (the real `rejection` checks this; its `confirm`
   does not, but a shop's back end that lets a cancelled order be accepted is a bug we do not copy).
+- The order's life after that, with the real state rules: `PUT /admin/order/delivery/{id}` (派送)
+  only from 待派送 (3) to 派送中 (4); `PUT /admin/order/complete/{id}` (完成) only from 派送中 (4)
+  to 已完成 (5), setting `deliveryTime`; `PUT /admin/order/cancel {"id","cancelReason"}` (the
+  shop cancels) to 已取消 (6) with `cancelReason`, `cancelTime` and a refund (`payStatus` 2) —
+  the real one checks no state; cancelling a completed or already cancelled order is refused
+  here ("订单状态错误"), for the reason given for `confirm`. An unknown order -> "订单不存在"; an id
+  in the path that is not a number -> HTTP 400, like Spring's type check.
+- `GET /admin/order/statistics` -> `{"toBeConfirmed","confirmed","deliveryInProgress"}` (orders
+  in 2, 3 and 4).
+- `PUT /admin/shop/{status}` (1 营业中, 0 打烊) and `GET /admin/shop/status` -> `data` the number
+  (null until first set, like the real one's empty Redis key, when `shop_status` is None).
+- `GET /admin/workspace/businessData` -> today's `{"turnover","validOrderCount",
+  "orderCompletionRate","unitPrice","newUsers"}` over the orders whose `orderTime` is today:
+  valid = completed (5), turnover = their amounts, unitPrice = turnover / valid and the rate =
+  valid / all, both 0.0 when either count is 0.
 
 What it adds for tests: pay/remind/accept orders, send raw frames, stop and start again on the
-same port, records of every sid and login, and `python -m tests.fakes.skytakeout_server` to run
+same port, records of every sid and login, the shop's calls it answered (`state.requests`:
+method, path, JSON body of every order action, statistics, shop status and businessData), and `python -m tests.fakes.skytakeout_server` to run
 it as its own process (controlled over `/__double__/…` HTTP endpoints) so a test can SIGSTOP it.
 """
 
@@ -41,8 +57,11 @@ from aiohttp import WSMsgType, web
 from tests.fakes.util import free_port, wait_until
 
 WAITING = 2  # "待接单": paid, waiting for the shop to accept
-ACCEPTED = 3
+ACCEPTED = 3  # "待派送": accepted, waiting to go out
+DELIVERING = 4  # "派送中"
+COMPLETED = 5  # "已完成"
 CANCELLED = 6  # cancelled by the customer, or rejected by the shop (then rejectionReason is set)
+PAID, REFUNDED = 1, 2  # payStatus
 
 
 @dataclass
@@ -62,8 +81,12 @@ class DoubleState:
     search_requests: int = 0
     unauthorized_requests: int = 0
     sent: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, text) broadcast
-    # (monotonic, "confirm"|"rejection", body) of every authorised order action, taken or not
+    # (monotonic, "confirm"|"rejection"|"delivery"|"complete"|"cancel", body) of every authorised
+    # order action, taken or not (delivery and complete: {"id": the path's id})
     actions: list[tuple[float, str, dict]] = field(default_factory=list)
+    # (method, path, JSON body or None) of every authorised order action, statistics, shop and
+    # businessData request, in order
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
 
 
 class SkyTakeOutDouble:
@@ -77,6 +100,8 @@ class SkyTakeOutDouble:
         self.token_lifetime = token_lifetime
         self.record_sent = record_sent
         self.details_delay = 0.0  # seconds `GET /admin/order/details/{id}` takes to answer
+        self.shop_status: int | None = 1  # what `GET /admin/shop/status` answers (1 营业中, 0 打烊)
+        self.new_users = 0  # today's `newUsers` in businessData
         self.state = DoubleState()
         self.orders: dict[int, dict[str, Any]] = {}
         # The `orderDetailList` its details answer gives, per order (default: one 宫保鸡丁).
@@ -140,6 +165,13 @@ class SkyTakeOutDouble:
         app.router.add_get("/admin/order/details/{id}", self._details)
         app.router.add_put("/admin/order/confirm", self._confirm)
         app.router.add_put("/admin/order/rejection", self._rejection)
+        app.router.add_put("/admin/order/delivery/{id}", self._delivery)
+        app.router.add_put("/admin/order/complete/{id}", self._complete)
+        app.router.add_put("/admin/order/cancel", self._cancel)
+        app.router.add_get("/admin/order/statistics", self._statistics)
+        app.router.add_put("/admin/shop/{status}", self._set_shop_status)
+        app.router.add_get("/admin/shop/status", self._get_shop_status)
+        app.router.add_get("/admin/workspace/businessData", self._business_data)
         app.router.add_post("/__double__/{action}", self._control)
         app.router.add_get("/__double__/state", self._control_state)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
@@ -212,6 +244,11 @@ class SkyTakeOutDouble:
         with self._lock:
             self.orders[order_id].update(status=CANCELLED, rejectionReason=reason, cancelReason=reason)
 
+    def deliver(self, order_id: int) -> None:
+        """Someone else (the admin web page) sent it out."""
+        with self._lock:
+            self.orders[order_id]["status"] = DELIVERING
+
     def status(self, order_id: int) -> int:
         with self._lock:
             return self.orders[order_id]["status"]
@@ -282,6 +319,17 @@ class SkyTakeOutDouble:
             return False
         return True
 
+    async def _admin(self, request: web.Request) -> tuple[Any, web.Response | None]:
+        """An admin request's JSON body (None when it has none), recorded; or the 401."""
+        if not self._authorised(request):
+            return None, web.Response(status=401)
+        try:
+            body = await request.json() if request.can_read_body else None
+        except ValueError:
+            body = None
+        self.state.requests.append((request.method, request.path, body))
+        return body, None
+
     async def _login(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
@@ -325,17 +373,24 @@ class SkyTakeOutDouble:
         details = dict(record, orderDetailList=lines)
         return self._result(details)
 
-    async def _order_action(self, request: web.Request, name: str) -> tuple[dict | None, web.Response | None]:
-        if not self._authorised(request):
-            return None, web.Response(status=401)
-        try:
-            body = await request.json()
-        except ValueError:
-            body = {}
+    async def _order_action(self, request: web.Request, name: str, allowed: frozenset[int] = frozenset((WAITING,))
+                            ) -> tuple[dict | None, web.Response | None]:
+        """The order an action names (body `id`, or the path's for delivery and complete), if its
+        status is one of `allowed`; else the refusal the real one answers."""
+        body, refusal = await self._admin(request)
+        if refusal is not None:
+            return None, refusal
+        if "id" in request.match_info:
+            if not request.match_info["id"].isdigit():
+                return None, web.json_response({"status": 400, "error": "Bad Request"}, status=400)
+            body = {"id": int(request.match_info["id"])}
+        body = body if isinstance(body, dict) else {}
         self.state.actions.append((time.monotonic(), name, body))
         with self._lock:
             record = self.orders.get(body.get("id")) if isinstance(body.get("id"), int) else None
-            if record is None or record["status"] != WAITING:
+            if record is None and name in ("delivery", "complete", "cancel"):
+                return None, self._result(code=0, msg="订单不存在")
+            if record is None or record["status"] not in allowed:
                 return None, self._result(code=0, msg="订单状态错误")
         return record, None
 
@@ -355,6 +410,73 @@ class SkyTakeOutDouble:
             record.update(status=CANCELLED, rejectionReason=(await request.json()).get("rejectionReason"),
                           cancelTime=time.strftime("%Y-%m-%d %H:%M:%S"))
         return self._result()
+
+    async def _delivery(self, request: web.Request) -> web.Response:
+        record, refusal = await self._order_action(request, "delivery", frozenset((ACCEPTED,)))
+        if refusal is not None:
+            return refusal
+        with self._lock:
+            record["status"] = DELIVERING
+        return self._result()
+
+    async def _complete(self, request: web.Request) -> web.Response:
+        record, refusal = await self._order_action(request, "complete", frozenset((DELIVERING,)))
+        if refusal is not None:
+            return refusal
+        with self._lock:
+            record.update(status=COMPLETED, deliveryTime=time.strftime("%Y-%m-%d %H:%M:%S"))
+        return self._result()
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        record, refusal = await self._order_action(request, "cancel", frozenset((WAITING, ACCEPTED, DELIVERING)))
+        if refusal is not None:
+            return refusal
+        reason = self.state.actions[-1][2].get("cancelReason")
+        with self._lock:
+            record.update(status=CANCELLED, cancelReason=reason, cancelTime=time.strftime("%Y-%m-%d %H:%M:%S"))
+            if record["payStatus"] == PAID:
+                record["payStatus"] = REFUNDED
+        return self._result()
+
+    async def _statistics(self, request: web.Request) -> web.Response:
+        _body, refusal = await self._admin(request)
+        if refusal is not None:
+            return refusal
+        with self._lock:
+            counts = {status: sum(1 for o in self.orders.values() if o["status"] == status)
+                      for status in (WAITING, ACCEPTED, DELIVERING)}
+        return self._result({"toBeConfirmed": counts[WAITING], "confirmed": counts[ACCEPTED],
+                             "deliveryInProgress": counts[DELIVERING]})
+
+    async def _set_shop_status(self, request: web.Request) -> web.Response:
+        _body, refusal = await self._admin(request)
+        if refusal is not None:
+            return refusal
+        status = request.match_info["status"]
+        if not status.lstrip("-").isdigit():
+            return web.json_response({"status": 400, "error": "Bad Request"}, status=400)
+        self.shop_status = int(status)
+        return self._result()
+
+    async def _get_shop_status(self, request: web.Request) -> web.Response:
+        _body, refusal = await self._admin(request)
+        if refusal is not None:
+            return refusal
+        return self._result(self.shop_status)
+
+    async def _business_data(self, request: web.Request) -> web.Response:
+        _body, refusal = await self._admin(request)
+        if refusal is not None:
+            return refusal
+        today = time.strftime("%Y-%m-%d")
+        with self._lock:
+            orders = [o for o in self.orders.values() if str(o["orderTime"]).startswith(today)]
+        done = [o for o in orders if o["status"] == COMPLETED]
+        turnover = float(sum(Decimal(str(o["amount"])) for o in done))
+        both = bool(orders) and bool(done)
+        return self._result({"turnover": turnover, "validOrderCount": len(done),
+                             "orderCompletionRate": len(done) / len(orders) if both else 0.0,
+                             "unitPrice": turnover / len(done) if both else 0.0, "newUsers": self.new_users})
 
     # -- control endpoints (for the separate-process mode) -----------------------------------
 

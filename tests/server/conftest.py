@@ -75,6 +75,18 @@ def server(make_server) -> RunningServer:
 
 
 @pytest.fixture
+def gateways(make_server, store_kind) -> list[RunningServer]:
+    """One server on SQLite; on Redis two gateway servers sharing one redis-server. Decisions
+    are not rate-limited here (tests race many in a row: not what the limit is for)."""
+    first = make_server(decisions_per_second=1000)
+    if store_kind == "sqlite":
+        return [first]
+    second = make_server(shops=(), decisions_per_second=1000)
+    second.shops = first.shops
+    return [first, second]
+
+
+@pytest.fixture
 def make_client(tmp_path):
     clients: list[Client] = []
 

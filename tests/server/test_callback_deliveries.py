@@ -65,6 +65,7 @@ class Receiver:
         self.shops: dict[str, str] = {}  # event id -> the shop it came for
         self.answered = 0  # calls whose answer was written
         self.last: tuple[dict[str, str], bytes] = ({}, b"")  # the last call's headers and body
+        self.bodies: dict[str, dict] = {}  # event id -> the body of its last call, as JSON
         self._lock = threading.Lock()
         outer = self
 
@@ -79,6 +80,7 @@ class Receiver:
                 event_id = self.headers[EVENT_ID_HEADER]
                 outer.shops[event_id] = json.loads(body)["shop"]
                 outer.last = (dict(self.headers.items()), body)
+                outer.bodies[event_id] = json.loads(body)
                 sender = socket_owner(self.client_address[1], outer.port, senders())
                 assert json.loads(body)["event_id"] == event_id
                 with outer._lock:

@@ -29,17 +29,6 @@ def decide(base: str, token: str, order_id: str, action: str = "accept", key: st
     return decide_as(base, shop, token, order_id, action=action, key=key)
 
 
-@pytest.fixture
-def gateways(make_server, store_kind):
-    """One server on SQLite; on Redis two gateway servers sharing one redis-server."""
-    first = make_server(decisions_per_second=1000)  # 20 races in a row: not what the rate limit is for
-    if store_kind == "sqlite":
-        return [first]
-    second = make_server(shops=(), decisions_per_second=1000)
-    second.shops = first.shops
-    return [first, second]
-
-
 def test_accept_and_reject_racing_for_one_order_one_wins_and_the_back_end_hears_only_it(gateways):
     server = gateways[0]
     token = server.shops["alpha"].client_token

@@ -286,3 +286,42 @@ def test_a_store_url_that_is_not_redis_or_cannot_be_reached_is_one_sentence(tmp_
                               env={**os.environ, "NOTIFIER_STORE": f"redis://:s3cret@127.0.0.1:{free_port()}/0"})
     assert from_env.returncode != 0 and "Redis store cannot be used" in from_env.stderr
     assert "s3cret" not in from_env.stderr
+
+
+def test_an_orders_whole_life_and_the_shops_closing_through_nginx(platform, shop):
+    """派送, 完成, 取消 and 打烊 / 营业 sent through nginx to whichever gateway it picks; a PC on
+    another gateway sees every step in order, and the day's figures agree on every gateway."""
+    import websocket
+
+    token = shop.client_token
+    ws = websocket.create_connection(platform.gateway_url(2).replace("http", "ws", 1)
+                                     + protocol.stream_path(shop.shop, 0),
+                                     header=[f"Authorization: Bearer {token}"], timeout=10)
+    try:
+        assert json.loads(ws.recv())["type"] == "hello"
+        publish(platform.gateway_url(0), shop, "1")
+        publish(platform.gateway_url(1), shop, "2")
+        steps = [("1", "accept"), ("1", "deliver"), ("1", "complete"), ("2", "accept"), ("2", "cancel")]
+        for order, action in steps:
+            protocol.send_order_action(platform.nginx_url, shop.shop, token, order, action, reason="缺货")
+        with pytest.raises(PublishError) as refused:
+            protocol.send_order_action(platform.nginx_url, shop.shop, token, "1", "deliver")
+        assert (refused.value.status, refused.value.answer["outcome"]) == (409, "completed")
+        protocol.set_shop_open(platform.nginx_url, shop.shop, token, False)
+        publish(platform.gateway_url(0), shop, "3")
+        kinds, marks = [], []
+        while len(kinds) < 9:
+            frame = json.loads(ws.recv())
+            if frame["type"] == "event":
+                kinds.append(frame["event"]["kind"])
+                marks.append(protocol.arrived_while_closed(frame))
+        assert kinds == ["new_order", "new_order", "accepted", "out_for_delivery", "completed", "accepted",
+                         "cancelled_by_shop", "shop_closed", "new_order"]
+        assert marks == [False] * 8 + [True]
+    finally:
+        ws.close()
+    for i in range(3):
+        assert protocol.shop_status(platform.gateway_url(i), shop.shop, token)["status"] == "closed"
+        day = protocol.today_figures(platform.gateway_url(i), shop.shop, token)
+        assert (day["orders"], day["by_state"]["completed"], day["by_state"]["cancelled_by_shop"],
+                day["arrived_while_closed"]) == (3, 1, 1, 1)
