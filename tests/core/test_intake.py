@@ -92,3 +92,27 @@ def test_a_cancellation_event_ends_its_order_and_is_news_even_after_acceptance(t
     assert {e.event.order_id: e.ended_how for e in ledger.recent() if e.event.kind is OrderKind.NEW_ORDER} == \
         {"1": Ending.CANCELLED, "2": Ending.CANCELLED}
     ledger.close()
+
+
+def test_a_cancellation_of_an_order_the_shop_rejected_is_no_news(tmp_path):
+    """A platform often cancels an order right after the shop rejected it (the customer gets a
+    refund): that is the rejection's echo, not a customer's change of mind. Before, every PC
+    showed "order 4321 was cancelled by the customer" and said it aloud, and the history lost
+    "rejected here"; seen with two PCs on the reference server (tests/e2e/test_two_pcs_two_shops)."""
+    from notifier.core.ledger import Ending
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    intake = OrderIntake(ledger, MemorySecrets())
+    ended: list[tuple] = []
+    intake.on_ended(lambda *args: ended.append(args))
+    for order_id in ("1", "2"):
+        intake.deliver(OrderEvent(OrderKind.NEW_ORDER, order_id, "notifier", "shop", order_number=f"A-{order_id}"))
+    ledger.end_order("notifier", "shop", "1", Ending.REJECTED_HERE)
+    ledger.end_order("notifier", "shop", "2", Ending.REJECTED_ELSEWHERE)
+    for order_id in ("1", "2"):
+        assert intake.deliver(OrderEvent(OrderKind.CANCELLED, order_id, "notifier", "shop", text="退款"))
+    assert ended == []
+    assert ledger.unacknowledged_orders() == 0, "the cancellation itself does not ring"
+    assert {e.event.order_id: e.ended_how for e in ledger.recent() if e.event.kind is OrderKind.NEW_ORDER} == \
+        {"1": Ending.REJECTED_HERE, "2": Ending.REJECTED_ELSEWHERE}
+    ledger.close()
