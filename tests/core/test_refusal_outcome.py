@@ -100,3 +100,24 @@ def test_each_outcome_of_a_409_is_told_to_the_worker(reference_server):
         with pytest.raises(ActionRefused) as refused:
             reference_server.decide(order_id, "accept", key="this-pc")
         assert refused.value.outcome == outcome
+
+
+def test_the_decision_sender_is_not_logged_as_the_shops_connection(reference_server, tmp_path, caplog):
+    """The worker that sends decisions reuses the reconnect loop, and its states were logged as
+    "connection: connected": seen in a PC's log right after "connection: misconfigured (no
+    token)", as if the shop's order stream had come back while no order could arrive (and an
+    end-to-end test waiting for "connection: connected" could be answered by it)."""
+    import logging
+
+    outbox = ActionOutbox(tmp_path / "ledger.sqlite3")
+    worker = ActionWorker(reference_server.settings, outbox, reference_server.sender, "notifier:127.0.0.1")
+    with caplog.at_level(logging.INFO):
+        worker.start()
+        try:
+            wait_until(lambda: any("connected" in r.getMessage() for r in caplog.records), 5)
+        finally:
+            worker.stop()
+            outbox.close()
+    lines = [r.getMessage() for r in caplog.records if "connected" in r.getMessage()]
+    assert lines and not [line for line in lines if line.startswith("connection:")], lines
+    assert lines[0].startswith("decisions: connected")
