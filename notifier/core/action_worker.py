@@ -65,6 +65,9 @@ def _no_sink(*_args, **_kwargs) -> bool:
 
 class ActionWorker(ReconnectingSource):
     protocol = "actions"
+    # Not the shop's order stream: "connection: connected" from here once read as the stream
+    # coming back while it was misconfigured.
+    logged_as = "decisions"
 
     def __init__(self, settings: Settings, outbox: ActionOutbox, sender: ActionSender, target: str,
                  on_status: Callable[[ConnectionStatus], None] = lambda _s: None,

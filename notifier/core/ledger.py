@@ -114,7 +114,7 @@ class Ending:
     REJECTED_HERE = "rejected_here"
     ACCEPTED_ELSEWHERE = "accepted_elsewhere"
     REJECTED_ELSEWHERE = "rejected_elsewhere"
-    CANCELLED = "cancelled"  # by the customer (or the back end) before anyone accepted it
+    CANCELLED = "cancelled"  # by the customer (or the back end), before or after an accept
     ACKNOWLEDGED = "acknowledged"  # silenced here only; the back end was not told anything
 
     ALL = (ACCEPTED_HERE, REJECTED_HERE, ACCEPTED_ELSEWHERE, REJECTED_ELSEWHERE, CANCELLED,
@@ -499,7 +499,9 @@ class Ledger:
         the customer cancelled it: every event of the order stops ringing. Returns how many events
         learned something new (0: nothing changed, so nobody needs telling again): the ones still
         ringing, the ones only acknowledged here (the news replaces "acknowledged only"), and for
-        a cancellation also the ones accepted here or elsewhere (a kitchen may be cooking it)."""
+        a cancellation also the ones accepted here or elsewhere (a kitchen may be cooking it).
+        A cancellation of an order the shop rejected is none: platforms cancel (refund) a
+        rejected order, and that echo is not the customer's doing."""
         if how not in Ending.ALL:
             raise ValueError(f"unknown ending {how!r}")
         news = [Ending.ACKNOWLEDGED]
@@ -514,6 +516,10 @@ class Ledger:
                     "UPDATE events SET acknowledged_at=?, ended_how=?, ended_at=?, end_reason=? "
                     "WHERE source=? AND server=? AND order_id=? AND acknowledged_at IS NULL",
                     (now, how, now, reason, source, server, order_id)).rowcount
+                if how == Ending.CANCELLED and self._db.execute(
+                        "SELECT 1 FROM events WHERE source=? AND server=? AND order_id=? AND ended_how IN (?,?)",
+                        (source, server, order_id, Ending.REJECTED_HERE, Ending.REJECTED_ELSEWHERE)).fetchone():
+                    changed = 0  # the rejection's echo: stopped ringing above, told to nobody
                 changed += self._db.execute(
                     "UPDATE events SET ended_how=?, ended_at=?, end_reason=? WHERE source=? AND "
                     f"server=? AND order_id=? AND (ended_how IS NULL OR ended_how IN ({marks}))",

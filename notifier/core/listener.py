@@ -70,6 +70,14 @@ class JsonLinesOutput:
     def status(self, status: ConnectionStatus) -> None:
         self.write(status.to_json_dict())
 
+    def ended(self, source: str, server: str, order_id: str, how: str, reason: str | None) -> bool:
+        """The back end said what became of an order (another PC accepted or rejected it, the
+        customer cancelled it): `{"event":"ended","order_id":..,"how":"accepted_elsewhere"}`.
+        Before, a listener printed nothing when a PC decided, so an operator watching a shop
+        could not tell a decided order from one still waiting."""
+        return self.write({"event": "ended", "order_id": order_id, "how": how, "reason": reason,
+                           "source": source, "server": server})
+
 
 def _start_printing(settings: Settings, ledger: Ledger):
     """Kitchen tickets on a network printer, when the settings ask for them (docs/printing.md)."""
@@ -100,6 +108,7 @@ def run_listener(
     intake.on_order(tell)
     intake.on_status(output.status)
     intake.on_details(output.details)
+    intake.on_ended(output.ended)
     printer = _start_printing(settings, ledger)
     if printer is not None:
         intake.on_order(lambda _event: printer.wake())

@@ -71,18 +71,25 @@ def test_the_late_note_is_in_the_owners_language():
         i18n.set_language(previous)
 
 
-def test_a_cancellation_event_ends_its_order_and_is_news_even_after_acceptance(tmp_path):
-    """A "cancelled" event from the back end (the reference server, a json or amqp mapping) ends
-    the order like a decision from elsewhere: it stops ringing, and the ended observers hear it
-    once, also when the order had been accepted (a kitchen may already be cooking it)."""
-    from notifier.core.ledger import Ending
-
+def two_orders(tmp_path) -> tuple[Ledger, OrderIntake, list[tuple]]:
+    """Orders 1 and 2 of the reference server, stored and told; the list collects what the
+    ended observers hear."""
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     intake = OrderIntake(ledger, MemorySecrets())
     ended: list[tuple] = []
     intake.on_ended(lambda *args: ended.append(args))
     for order_id in ("1", "2"):
         intake.deliver(OrderEvent(OrderKind.NEW_ORDER, order_id, "notifier", "shop", order_number=f"A-{order_id}"))
+    return ledger, intake, ended
+
+
+def test_a_cancellation_event_ends_its_order_and_is_news_even_after_acceptance(tmp_path):
+    """A "cancelled" event from the back end (the reference server, a json or amqp mapping) ends
+    the order like a decision from elsewhere: it stops ringing, and the ended observers hear it
+    once, also when the order had been accepted (a kitchen may already be cooking it)."""
+    from notifier.core.ledger import Ending
+
+    ledger, intake, ended = two_orders(tmp_path)
     ledger.end_order("notifier", "shop", "2", Ending.ACCEPTED_HERE)
     for order_id in ("1", "2"):
         intake.deliver(OrderEvent(OrderKind.CANCELLED, order_id, "notifier", "shop", text="不想要了"))
@@ -91,4 +98,23 @@ def test_a_cancellation_event_ends_its_order_and_is_news_even_after_acceptance(t
     assert ledger.unacknowledged_orders() == 0
     assert {e.event.order_id: e.ended_how for e in ledger.recent() if e.event.kind is OrderKind.NEW_ORDER} == \
         {"1": Ending.CANCELLED, "2": Ending.CANCELLED}
+    ledger.close()
+
+
+def test_a_cancellation_of_an_order_the_shop_rejected_is_no_news(tmp_path):
+    """A platform often cancels an order right after the shop rejected it (the customer gets a
+    refund): that is the rejection's echo, not a customer's change of mind. Before, every PC
+    showed "order 4321 was cancelled by the customer" and said it aloud (its history kept
+    "rejected"); seen with two PCs on the reference server (tests/e2e/test_two_pcs_two_shops)."""
+    from notifier.core.ledger import Ending
+
+    ledger, intake, ended = two_orders(tmp_path)
+    ledger.end_order("notifier", "shop", "1", Ending.REJECTED_HERE)
+    ledger.end_order("notifier", "shop", "2", Ending.REJECTED_ELSEWHERE)
+    for order_id in ("1", "2"):
+        assert intake.deliver(OrderEvent(OrderKind.CANCELLED, order_id, "notifier", "shop", text="退款"))
+    assert ended == []
+    assert ledger.unacknowledged_orders() == 0, "the cancellation itself does not ring"
+    assert {e.event.order_id: e.ended_how for e in ledger.recent() if e.event.kind is OrderKind.NEW_ORDER} == \
+        {"1": Ending.REJECTED_HERE, "2": Ending.REJECTED_ELSEWHERE}
     ledger.close()

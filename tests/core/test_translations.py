@@ -1,7 +1,8 @@
 """Every sentence a shop owner can see has its Chinese translation.
 
-Core sentences are the literal msgids of `tr("...")` calls in notifier/core (and the doctor's
-lines, notifier/desktop/doctor.py) plus the labels and
+Core sentences are the literal msgids of `tr("...")` calls in notifier/core, in the commands
+(notifier/commands, notifier/cli.py: what `notifier send`, `print-test` and the rest print) and
+the doctor's lines (notifier/desktop/doctor.py), plus the labels and
 help texts of the settings declaration (the dialog shows them through tr()); their translations
 live in resources/translations/core_zh_CN.json. Desktop sentences live in the Qt Linguist file
 notifier_zh_CN.ts, which must have no unfinished message and must match its compiled .qm.
@@ -19,14 +20,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "notifier" / "core"
+COMMANDS = ROOT / "notifier" / "commands"
 TRANSLATIONS = ROOT / "resources" / "translations"
 
 
 def core_msgids() -> dict[str, str]:
-    """msgid -> where it is used, for every literal first argument of tr() in notifier/core."""
+    """msgid -> where it is used, for every literal first argument of tr() in notifier/core and
+    the commands."""
     found: dict[str, str] = {}
     # The doctor is desktop code, but its lines are core sentences (it runs before Qt's catalog).
-    for path in [*sorted(CORE.rglob("*.py")), ROOT / "notifier" / "desktop" / "doctor.py"]:
+    for path in [*sorted(CORE.rglob("*.py")), *sorted(COMMANDS.rglob("*.py")), ROOT / "notifier" / "cli.py",
+                 ROOT / "notifier" / "desktop" / "doctor.py"]:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             # `core_tr`: core's tr where Qt's lupdate must not take it for QObject.tr (desktop code)
@@ -60,6 +64,7 @@ def test_finds_the_core_sentences():
     assert "Retrying in {seconds} s." in msgids
     assert any(m.startswith("Connected to {server}, but some older orders") for m in msgids)
     assert "Server address" in msgids
+    assert "Test ticket printed on {printer} in {ms} ms." in msgids, "the commands are scanned"
 
 
 def test_every_core_sentence_has_a_chinese_translation(catalog):

@@ -20,6 +20,11 @@ from test_desktop_e2e import SHOP, App, reference_server  # noqa: E402, F401 - t
 from notifier.core.ledger import Ending  # noqa: E402
 
 
+def lines_about(app: App, number: str) -> list[str]:
+    """The voice lines the app began that name the order `number`."""
+    return [line for line in app.output().splitlines() if "announce:" in line and number in line]
+
+
 def ending_in(home: Path, order_id: str) -> str | None:
     path = home / "data" / "ledger.sqlite3"
     if not path.exists():
@@ -65,10 +70,16 @@ def test_accept_on_one_pc_silences_the_other_within_a_second(tmp_path, reference
         assert sorted(endings) == sorted([Ending.ACCEPTED_HERE, Ending.ACCEPTED_ELSEWHERE])
         assert took < 1.0, f"the other PC stopped after {took:.3f} s"
         other = apps[endings.index(Ending.ACCEPTED_ELSEWHERE)]
-        time.sleep(1.5)  # a repeat already being spoken may finish
-        spoken = other.count("announce:")
-        time.sleep(2.5)  # two repeat intervals without a word
-        assert other.count("announce:") == spoken
+        # Both popups taken back (clicked; replaced by who decided): the alerts have ended there.
+        wait_until(lambda: all(e["id"] in notifications.closed_by_the_app()
+                               or any(n["replaces_id"] == e["id"] for n in notifications.entries())
+                               for e in shown[1:]), 5, message="the other PC's popup taken back")
+        spoken = lines_about(other, "4321")
+        # Another order, said and repeated twice on that PC: two repeat intervals have passed
+        # with its timers running (instead of sleeping and hoping), and order 4321 was not among them.
+        reference_server.publish("700003", order_number="5555", amount="1.00")
+        wait_until(lambda: len(lines_about(other, "5555")) >= 3, 10, message="the next order said and repeated")
+        assert lines_about(other, "4321") == spoken
     finally:
         for app in apps:
             app.stop()

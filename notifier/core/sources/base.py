@@ -36,6 +36,7 @@ class Source(ABC):
     """One push server connection. Subclasses implement `_run` (the thread body)."""
 
     protocol: str = ""
+    logged_as = "connection"  # what its state lines start with in the log
 
     def __init__(
         self,
@@ -99,7 +100,7 @@ class Source(ABC):
             if status == self._status:
                 return
             self._status = status
-        log.info("connection: %s %s", status.state, status.detail)
+        log.info("%s: %s %s", self.logged_as, status.state, status.detail)
         try:
             self._on_status(status)
         except Exception:  # noqa: BLE001 - a broken observer must not kill the source
