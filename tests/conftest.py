@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import sys
 import tempfile
@@ -184,6 +185,18 @@ def keyring_choice_per_test():
     backend = keyring.core._keyring_backend
     yield
     keyring.core._keyring_backend = backend
+
+
+@pytest.fixture(autouse=True)
+def root_log_level_per_test() -> Iterator[None]:
+    """A test that runs `notifier.cli.main` sets the process's log level (the root logger's):
+    the tests after it on the same worker must not log at that level (one left at ERROR
+    silenced the warnings another test reads with caplog). Handlers are pytest's business: it
+    adds and removes its own around every phase."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

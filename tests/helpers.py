@@ -10,6 +10,7 @@ Nothing here imports Qt, so core and server tests can use it too. In Qt tests pr
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -64,29 +65,48 @@ class ManualClock:
 # Under pytest-xdist each worker takes its ports from a range of its own, below the kernel's
 # ephemeral ports (32768 up on Linux): a port another worker was just given, or one the kernel
 # hands an outgoing connection, is never the one a test is about to bind — or bind again when it
-# restarts a server it killed on the same port.
+# restarts a server it killed on the same port. Test runs started at the same time on one machine
+# (several working copies) take different ranges, chosen by the run's id: with one fixed range
+# per worker name, one run's gw1 bound the port another run's gw1 had just killed its server on,
+# and that run's orders went to the wrong server (401 bad_signature).
 WORKER_PORTS_FROM = 20_000
 WORKER_PORTS_EACH = 1_000
+WORKER_RANGES = 12  # 20,000-31,999
 _next_worker_port = itertools.count()
+
+
+def worker_port_range(worker: str, workers: int, run_id: str) -> range | None:
+    """The ports of worker "gwN" of a run of `workers` workers with xdist's run id; None when
+    the worker has no range (more workers than ranges: the kernel picks)."""
+    if not worker[2:].isdigit() or not 0 < workers <= WORKER_RANGES or int(worker[2:]) >= workers:
+        return None
+    runs = WORKER_RANGES // workers  # how many runs side by side get ranges of their own
+    run = int(hashlib.sha256(run_id.encode()).hexdigest(), 16) % runs
+    first = WORKER_PORTS_FROM + (run * workers + int(worker[2:])) * WORKER_PORTS_EACH
+    return range(first, first + WORKER_PORTS_EACH)
 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (in this worker's range under xdist)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
-    if not worker[2:].isdigit() or int(worker[2:]) >= 12:
+    try:
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    except ValueError:
+        workers = 0
+    ports = worker_port_range(worker, workers, os.environ.get("PYTEST_XDIST_TESTRUNUID", ""))
+    if ports is None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
             return sock.getsockname()[1]
-    first = WORKER_PORTS_FROM + int(worker[2:]) * WORKER_PORTS_EACH
-    for _ in range(WORKER_PORTS_EACH):
-        port = first + next(_next_worker_port) % WORKER_PORTS_EACH
+    for _ in range(len(ports)):
+        port = ports[next(_next_worker_port) % len(ports)]
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue  # in use, or still closing from an earlier test
             return port
-    raise RuntimeError(f"no free port in {first}-{first + WORKER_PORTS_EACH - 1} for {worker}")
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1} for {worker}")
 
 
 # --- notifications --------------------------------------------------------------------------

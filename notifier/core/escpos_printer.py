@@ -21,6 +21,7 @@ import errno
 import logging
 import os
 import socket
+import sys
 from pathlib import Path
 
 from notifier.core.ticket import BIG, CENTER, HUGE, NORMAL, Ticket, TicketLine
@@ -28,6 +29,11 @@ from notifier.core.ticket import BIG, CENTER, HUGE, NORMAL, Ticket, TicketLine
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9100
+# python-escpos reads its printer database at import: a 1 MB file parsed by the pure-Python YAML
+# parser (0.2-0.3 s of interpreter time, more on a busy machine) unless a pickle of it lies in
+# this folder. Left unset, the library pickles it into a new temporary folder per process, so
+# every start paid the parse again.
+CAPABILITIES_CACHE_ENV = "ESCPOS_CAPABILITIES_PICKLE_DIR"
 # Dots across the paper at 203 dpi (the printable width of 58 and 80 mm rolls).
 PAPER_DOTS = {"58mm": 384, "80mm": 576, "a4": 576}
 QR_MODULE_DOTS = 6
@@ -123,6 +129,25 @@ def _text(printer, text: str) -> None:
     printer._raw(gbk_printable(text).encode("gb18030", "replace"))
 
 
+def capabilities_cache() -> Path:
+    """The owner-only folder kept for python-escpos's parsed printer database."""
+    from notifier.core import paths
+    from notifier.core.private_files import private_folder
+
+    return private_folder(paths.cache_dir() / "escpos")
+
+
+def load_escpos() -> None:
+    """Import python-escpos with its printer database cached between starts (see
+    CAPABILITIES_CACHE_ENV); a folder the user chose through the variable is kept."""
+    if "escpos.capabilities" not in sys.modules and CAPABILITIES_CACHE_ENV not in os.environ:
+        try:
+            os.environ[CAPABILITIES_CACHE_ENV] = str(capabilities_cache())
+        except OSError as exc:  # no cache: the library parses its database, as before
+            log.info("no cache folder for the printer database: %s", exc)
+    import escpos.printer  # noqa: F401 - loaded here, once, for the `from escpos...` below
+
+
 def _line(printer, line: TicketLine) -> None:
     printer.set(align=line.align, bold=line.bold)
     _size(printer, line.size)
@@ -135,6 +160,7 @@ def _line(printer, line: TicketLine) -> None:
 
 def render_escpos(ticket: Ticket, *, paper: str = "80mm", chinese: str = "gb18030") -> bytes:
     """The bytes that print `ticket` and cut the paper."""
+    load_escpos()
     from escpos.constants import FS
     from escpos.printer import Dummy
 
@@ -248,6 +274,11 @@ class EscposPrinter:
     def _connect(self):
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """Load the library now (the print worker calls this as it starts), not at the first
+        ticket, where it would hold the interpreter while that order's popup is being shown."""
+        load_escpos()
+
     def open(self) -> None:
         self._device = self._connect()
         try:
@@ -301,6 +332,7 @@ class NetworkPrinter(EscposPrinter):
         return f"{self.host}:{self.port}"
 
     def _connect(self):
+        load_escpos()
         from escpos.exceptions import DeviceNotFoundError
         from escpos.printer import Network
 
@@ -357,6 +389,7 @@ class SerialPrinter(EscposPrinter):
         return f"{self.path}:{self.baud}"
 
     def _connect(self):
+        load_escpos()
         from escpos.exceptions import DeviceNotFoundError
         from escpos.printer import Serial
 
@@ -414,6 +447,7 @@ class UsbPrinter(EscposPrinter):
 
     def _connect(self):
         import usb.core
+        load_escpos()
         from escpos.exceptions import DeviceNotFoundError
         from escpos.printer import Usb
 

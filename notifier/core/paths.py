@@ -58,6 +58,14 @@ def log_dir() -> Path:
     return _ensure(Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR)))
 
 
+def cache_dir() -> Path:
+    """What can be made again, kept between starts to make them cheaper."""
+    home = _home()
+    if home:
+        return _ensure(home / "cache")
+    return _ensure(Path(platformdirs.user_cache_dir(APP_NAME, APP_AUTHOR)))
+
+
 def config_file() -> Path:
     return config_dir() / "settings.toml"
 

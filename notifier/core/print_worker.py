@@ -65,6 +65,7 @@ HOLD_POLL_S = 0.5
 
 class PrinterDriver(Protocol):
     def label(self) -> str: ...
+    def prepare(self) -> None: ...  # load what printing needs; once, as the worker starts
     def open(self) -> None: ...
     def render(self, ticket: Ticket) -> Any: ...
     def send(self, data: Any) -> None: ...
@@ -109,6 +110,7 @@ class PrintWorker(ReconnectingSource):
         self._nudge = threading.Event()
         self.printed = 0  # tickets the printer confirmed, for tests and diagnostics
         self.hold_poll_s = HOLD_POLL_S
+        self._prepared = False
 
     def server_label(self) -> str:
         return self.driver.label()
@@ -126,6 +128,12 @@ class PrintWorker(ReconnectingSource):
     # -- the reconnect loop's four methods ----------------------------------------------
 
     def _open(self) -> PrinterDriver:
+        if not self._prepared:
+            self._prepared = True
+            try:
+                self.driver.prepare()
+            except Exception:  # noqa: BLE001 - open() meets the same problem and reports it
+                log.exception("could not load the printer driver ahead of the first ticket")
         try:
             self.queue.expire()  # going idle: forget tickets printed more than a week ago
         except Exception:  # noqa: BLE001 - housekeeping must not stop the printing

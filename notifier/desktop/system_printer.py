@@ -94,6 +94,9 @@ class SystemPrinter:
     def label(self) -> str:
         return self.name or QCoreApplication.translate("SystemPrinter", "the default printer")
 
+    def prepare(self) -> None:
+        """Nothing to load: Qt's printing is part of the app."""
+
     def open(self) -> None:
         info = QPrinterInfo.printerInfo(self.name) if self.name else QPrinterInfo.defaultPrinter()
         if info.isNull():

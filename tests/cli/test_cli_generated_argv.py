@@ -24,6 +24,7 @@ What keeps it bounded and local:
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import logging
 import socket
@@ -142,7 +143,8 @@ def value_for(action: argparse.Action, base: Path) -> st.SearchStrategy[str]:
     return st.one_of(argv_text, st.integers(-10**20, 10**20).map(str))
 
 
-def flags_of(parser: argparse.ArgumentParser, base: Path, exclude: set[str]) -> st.SearchStrategy[list[str]]:
+@functools.cache  # one strategy per parser and folder: building it for every example cost half the run
+def flags_of(parser: argparse.ArgumentParser, base: Path, exclude: frozenset[str]) -> st.SearchStrategy[list[str]]:
     usable = [a for a in options(parser) if a.dest not in exclude]
 
     def one(action: argparse.Action) -> st.SearchStrategy[list[str]]:
@@ -158,11 +160,17 @@ def flags_of(parser: argparse.ArgumentParser, base: Path, exclude: set[str]) -> 
         lambda groups: [word for group in groups for word in group])
 
 
+@functools.cache
+def the_parser() -> argparse.ArgumentParser:
+    """The real parser, read (never run) to generate command lines; `main` builds its own."""
+    return build_parser()
+
+
 @st.composite
 def command_lines(draw, base: Path) -> list[str]:
-    parser = build_parser()
+    parser = the_parser()
     # --help/--version print and exit 0 in every parser; they are covered, but rarely.
-    rare = {"help", "version"} if draw(st.integers(0, 9)) else set()
+    rare = frozenset({"help", "version"} if draw(st.integers(0, 9)) else ())
     argv = draw(flags_of(parser, base, rare))
     name = draw(st.sampled_from(sorted(subcommands(parser)) + [""]))
     if name:

@@ -17,6 +17,7 @@ from helpers import (
     max_amplitude,
     rms,
     wait_until,
+    worker_port_range,
 )
 
 session = pytest.mark.needs_session
@@ -31,6 +32,19 @@ def test_every_test_gets_its_own_notifier_home(notifier_home, tmp_path):
     assert os.environ["NOTIFIER_HOME"] == str(notifier_home)
     assert notifier_home.is_dir() and notifier_home.parent == tmp_path
     assert not any(name.lower().endswith("_proxy") for name in os.environ)
+
+
+def test_test_runs_side_by_side_take_their_ports_from_different_ranges():
+    """Two working copies running their tests at once: with one range per worker name, one run's
+    gw1 bound the port the other's gw1 had just killed its server on, and the other's orders went
+    to the wrong server (401 bad_signature in the server-kill chaos test)."""
+    runs = [f"run-{n}" for n in range(40)]
+    ranges = {run: [worker_port_range(f"gw{w}", 4, run) for w in range(4)] for run in runs}
+    for run, own in ranges.items():  # a run's workers never share, and stay below the kernel's
+        assert len({r.start for r in own}) == 4 and all(20_000 <= r.start and r.stop <= 32_000 for r in own), run
+    starts = {tuple(r.start for r in own) for own in ranges.values()}
+    assert len(starts) == 3, "with 4 workers each, three runs side by side get ranges of their own"
+    assert worker_port_range("gw12", 13, "x") is None  # more workers than ranges: the kernel picks
 
 
 def test_wait_until_returns_the_truthy_value():
