@@ -116,7 +116,6 @@ class AlertCentre(QObject):
         self._badge = -1
         self._repeats: dict[str, _Repeat] = {}
         self._muted_until: datetime | None = None
-        self._mute_choice = 0
 
         self._repeat_timer = QTimer(self, singleShot=True)
         self._repeat_timer.timeout.connect(self._repeat_due)
@@ -483,14 +482,12 @@ class AlertCentre(QObject):
 
     def _mute_until(self, until: datetime, choice: int) -> None:
         self._muted_until = until
-        self._mute_choice = choice
         self.announcer.clear()
         self._mute_timer.start(max(0, int((until - self._now()).total_seconds() * 1000)))
         self.mute_changed.emit(choice)
 
     def unmute(self) -> None:
         self._muted_until = None
-        self._mute_choice = 0
         self._mute_timer.stop()
         self.mute_changed.emit(0)
 

@@ -501,23 +501,3 @@ class AmqpPublisher:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-
-def publish_test_order(
-    settings: Settings,
-    password: str | None,
-    order_id: str,
-    *,
-    kind: OrderKind = OrderKind.NEW_ORDER,
-    order_number: str | None = None,
-    amount: str | None = None,
-    customer: str | None = None,
-    text: str | None = None,
-) -> str:
-    """Publish one test order to the configured exchange; returns the message id."""
-    body = order_message(
-        FieldMapping.from_settings(settings), order_id, kind=kind, order_number=order_number,
-        amount=amount, customer=customer, text=text,
-    )
-    with AmqpPublisher(settings, password) as publisher:
-        return publisher.publish(body)
