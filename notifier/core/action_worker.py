@@ -24,7 +24,13 @@ from typing import Protocol
 from notifier.core.action_outbox import ActionOutbox, OrderAction
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.ledger import Ending
-from notifier.core.reconnect import IDLE, ReconnectLoop, classify_network_error, wait_for_work
+from notifier.core.reconnect import (
+    IDLE,
+    OnReconnectLoop,
+    ReconnectLoop,
+    classify_network_error,
+    wait_for_work,
+)
 from notifier.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +63,7 @@ class ActionSender(Protocol):
 ResultCallback = Callable[[OrderAction, bool, str | None], None]
 
 
-class ActionWorker:
+class ActionWorker(OnReconnectLoop):
     def __init__(self, settings: Settings, outbox: ActionOutbox, sender: ActionSender, target: str,
                  on_status: Callable[[ConnectionStatus], None] = lambda _s: None,
                  *, on_result: ResultCallback = lambda *_a: None):
@@ -70,18 +76,7 @@ class ActionWorker:
         self.sent = 0  # actions the back end took, for tests and diagnostics
         self.loop = ReconnectLoop(self, on_status, name="action-worker")
 
-    # -- for the owner -------------------------------------------------------------------
-
-    def start(self) -> None:
-        self.loop.start()
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self.loop.status
-
-    @property
-    def stopping(self) -> bool:
-        return self.loop.stopping
+    # -- for the owner (and OnReconnectLoop's start, status) ------------------------------
 
     def wake(self) -> None:
         """An action was queued: send it now instead of at the next poll. A wait before the next
@@ -109,15 +104,12 @@ class ActionWorker:
     def server_label(self) -> str:
         return self.sender.label()
 
-    def connected_status(self) -> ConnectionStatus:
-        return ConnectionStatus(ConnState.CONNECTED, self.server_label())
-
     def interrupt(self) -> None:
         self._nudge.set()
 
     def connect(self) -> ActionSender:
         if not self.outbox.waiting(self.target):
-            self.loop.publish(self.connected_status())
+            self.publish(self.connected_status())
         while not self.stopping and not self._wait_for_action(3600):
             pass
         if self.stopping:

@@ -55,6 +55,13 @@ CREATE TABLE IF NOT EXISTS cursors (
 );
 """
 
+# Every outbox row goes waiting -> sending -> done (outbox_file.OutboxFile), with these columns.
+_OUTBOX_ROW = """state TEXT NOT NULL DEFAULT 'waiting',
+    in_doubt INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    done_at REAL"""
 _COPY_NUMBERS = " UNION ALL ".join(f"SELECT {n} AS n" for n in range(1, MAX_COPIES + 1))
 
 
@@ -96,12 +103,7 @@ CREATE TABLE IF NOT EXISTS print_jobs (
     copy INTEGER NOT NULL,
     copies INTEGER NOT NULL,
     printer TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'waiting',
-    in_doubt INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    created_at REAL NOT NULL,
-    done_at REAL
+    {_OUTBOX_ROW}
 );
 CREATE INDEX IF NOT EXISTS print_jobs_open ON print_jobs(printer, id) WHERE state IN ('waiting', 'sending');
 CREATE TRIGGER IF NOT EXISTS print_new_orders AFTER INSERT ON events
@@ -137,7 +139,7 @@ END;
 """
 
 
-_ACTION_OUTBOX = """
+_ACTION_OUTBOX = f"""
 CREATE TABLE IF NOT EXISTS action_outbox (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
@@ -147,12 +149,7 @@ CREATE TABLE IF NOT EXISTS action_outbox (
     order_id TEXT NOT NULL,
     action TEXT NOT NULL,
     reason TEXT,
-    state TEXT NOT NULL DEFAULT 'waiting',
-    in_doubt INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    created_at REAL NOT NULL,
-    done_at REAL
+    {_OUTBOX_ROW}
 );
 CREATE INDEX IF NOT EXISTS action_outbox_open ON action_outbox(target, id) WHERE state IN ('waiting', 'sending');
 CREATE INDEX IF NOT EXISTS action_outbox_order ON action_outbox(source, server, order_id);

@@ -40,7 +40,13 @@ from notifier.core.print_queue import (
     PrintQueue,
     printer_label,
 )
-from notifier.core.reconnect import IDLE, ReconnectLoop, classify_network_error, wait_for_work
+from notifier.core.reconnect import (
+    IDLE,
+    OnReconnectLoop,
+    ReconnectLoop,
+    classify_network_error,
+    wait_for_work,
+)
 from notifier.core.settings import Settings
 from notifier.core.ticket import Ticket, build_ticket
 from notifier.core.wording import sample_event
@@ -81,7 +87,7 @@ def ticket_for(job: PrintJob, settings: Settings) -> Ticket | None:
                         copy=job.copy, copies=job.copies, printed_at=datetime.now())
 
 
-class PrintWorker:
+class PrintWorker(OnReconnectLoop):
     def __init__(
         self,
         settings: Settings,
@@ -101,24 +107,7 @@ class PrintWorker:
         self.hold_poll_s = HOLD_POLL_S
         self.loop = ReconnectLoop(self, on_status, name="print-worker")
 
-    # -- for the owner -------------------------------------------------------------------
-
-    def start(self) -> None:
-        self.loop.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.loop.stop(timeout)
-
-    def reconnect_now(self) -> None:
-        self.loop.reconnect_now()
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self.loop.status
-
-    @property
-    def stopping(self) -> bool:
-        return self.loop.stopping
+    # -- for the owner (and OnReconnectLoop's start, stop, status) -----------------------
 
     def wake(self) -> None:
         """A job was queued: look now instead of at the next poll."""
@@ -132,12 +121,6 @@ class PrintWorker:
 
     def server_label(self) -> str:
         return self.driver.label()
-
-    def connected_status(self) -> ConnectionStatus:
-        return ConnectionStatus(ConnState.CONNECTED, self.server_label())
-
-    def publish(self, status: ConnectionStatus) -> None:
-        self.loop.publish(status)
 
     def interrupt(self) -> None:
         self._nudge.set()

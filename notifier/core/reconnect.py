@@ -255,3 +255,37 @@ class ReconnectLoop:
                 delay = min(delay, FAST_RETRY_CAP_S)
         self.publish(ConnectionStatus(ConnState.WAITING, label, reason, delay, state))
         self._sleep(delay)
+
+
+class OnReconnectLoop:
+    """What the owner of a part that runs on a `ReconnectLoop` (its `loop`) calls, and the status
+    it shows while connected. The part is the loop's link; the loop itself is a part it has."""
+
+    loop: ReconnectLoop
+
+    def start(self) -> None:
+        self.loop.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.loop.stop(timeout)
+
+    def reconnect_now(self) -> None:
+        """Drop the current connection (or the wait before the next attempt) and connect again."""
+        self.loop.reconnect_now()
+
+    @property
+    def status(self) -> ConnectionStatus:
+        return self.loop.status
+
+    @property
+    def stopping(self) -> bool:
+        return self.loop.stopping
+
+    def publish(self, status: ConnectionStatus) -> None:
+        self.loop.publish(status)
+
+    def connected_status(self) -> ConnectionStatus:
+        return ConnectionStatus(ConnState.CONNECTED, self.server_label())
+
+    def server_label(self) -> str:
+        raise NotImplementedError

@@ -13,9 +13,9 @@ import logging
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Protocol
 
-from notifier.core.connection import ConnectionStatus, ConnState
+from notifier.core.connection import ConnState
 from notifier.core.events import OrderEvent
-from notifier.core.reconnect import ReconnectLoop, StatusCallback
+from notifier.core.reconnect import OnReconnectLoop, ReconnectLoop, StatusCallback
 from notifier.core.secrets import SecretStore
 from notifier.core.settings import Settings
 
@@ -52,7 +52,7 @@ class SourceHost(Protocol):
         """Ids of this server's orders whose alert still rings here."""
 
 
-class Source(ABC):
+class Source(OnReconnectLoop, ABC):
     """One push server connection. Subclasses implement the loop's `Link` methods (`connect`,
     `pump`, `disconnect`, `classify`, and `interrupt` when they block on I/O)."""
 
@@ -65,25 +65,7 @@ class Source(ABC):
         self.secrets = secrets
         self.loop = ReconnectLoop(self, on_status, name=f"source-{self.protocol}")
 
-    # -- for the owner -------------------------------------------------------------------
-
-    def start(self) -> None:
-        self.loop.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.loop.stop(timeout)
-
-    def reconnect_now(self) -> None:
-        """Drop the current connection (or the wait before the next attempt) and connect again."""
-        self.loop.reconnect_now()
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self.loop.status
-
-    @property
-    def stopping(self) -> bool:
-        return self.loop.stopping
+    # -- for the owner (and OnReconnectLoop's start, stop, status, reconnect_now) ---------
 
     @property
     def connections(self) -> int:
@@ -112,9 +94,6 @@ class Source(ABC):
             host = ""
         return host or url[:40]
 
-    def publish(self, status: ConnectionStatus) -> None:
-        self.loop.publish(status)
-
     def deliver(self, event: OrderEvent, cursor: tuple[str, str] | None = None, *,
                 durable: bool = False) -> bool:
         """Hand `event` to the host; returns after it is on disk (`durable`: synced to the disk
@@ -124,9 +103,6 @@ class Source(ABC):
     def saved_cursor(self, name: str) -> str | None:
         """The resume position last saved with `deliver(..., cursor=(name, value))`, if any."""
         return self.host.cursor(name)
-
-    def connected_status(self) -> ConnectionStatus:
-        return ConnectionStatus(ConnState.CONNECTED, self.server_label())
 
     def interrupt(self) -> None:
         """Make a pump that is blocked waiting for data return now (stop, reconnect now)."""
