@@ -491,10 +491,6 @@ class AlertCentre(QObject):
         self._mute_timer.stop()
         self.mute_changed.emit(0)
 
-    @property
-    def muted_until(self) -> datetime | None:
-        return self._muted_until
-
     # -- connection ----------------------------------------------------------------------
 
     def on_status(self, status: ConnectionStatus) -> None:

@@ -73,10 +73,6 @@ class MessageAssembler:
         self._dropping = False  # over the limit: the rest of its fragments are skipped
         self.deadline: float | None = None  # when the message being joined must be complete
 
-    @property
-    def joining(self) -> bool:
-        return self._opcode is not None
-
     def overdue(self) -> bool:
         return self.deadline is not None and self._clock() > self.deadline
 
