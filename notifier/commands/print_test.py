@@ -73,7 +73,7 @@ def _waiting_line(launch: Launch) -> str | None:
 def cmd_print_test(args: argparse.Namespace, launch: Launch) -> int:
     from notifier.core.escpos_printer import PrinterProblem
     from notifier.core.i18n import language
-    from notifier.core.sources.reconnecting import classify_network_error
+    from notifier.core.reconnect import classify_network_error
     from notifier.core.ticket import build_ticket
     from notifier.core.wording import sample_event
 

@@ -52,6 +52,7 @@ def send_amqp(args: argparse.Namespace) -> int:
     from notifier.core.settings import SettingsError
     from notifier.core.sources.amqp import (
         PASSWORD_SECRET,
+        PROTOCOL,
         AmqpPublisher,
         BrokerProblem,
         broker_address,
@@ -63,7 +64,7 @@ def send_amqp(args: argparse.Namespace) -> int:
 
     settings = read_settings(getattr(args, "config", None))
     try:
-        changes: dict[str, Any] = {"connection.protocol": "amqp", "connection.url": args.amqp}
+        changes: dict[str, Any] = {"connection.protocol": PROTOCOL, "connection.url": args.amqp}
         changes.update(set_items(getattr(args, "set", None) or []))
         for flag, key in (("exchange", "amqp.exchange"), ("routing_key", "amqp.routing_key"),
                           ("amqp_queue", "amqp.queue"), ("ca_file", "connection.ca_file")):

@@ -38,18 +38,19 @@ def add_connection_flags(parser: argparse.ArgumentParser, *, subcommand: bool = 
     overwrite flags given before it (`notifier --url X listen` would lose the URL), and its `--set`
     items are collected apart (`set_more`) so items before and after the subcommand both count.
     """
-    first = len(parser._actions)
-    parser.add_argument("--config", type=Path, help="settings file to use instead of the saved one")
+    added = [parser.add_argument("--config", type=Path,
+                                 help="settings file to use instead of the saved one")]
     for flag, _key, options in OVERRIDE_FLAGS:
-        parser.add_argument(flag, **options)
-    parser.add_argument(
+        added.append(parser.add_argument(flag, **options))
+    added.append(parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="any setting, e.g. --set connection.ping_interval=10 (repeatable)",
-    )
-    parser.add_argument("--demo", action="store_true", help="run against the embedded demo server")
-    parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    ))
+    added.append(parser.add_argument("--demo", action="store_true",
+                                     help="run against the embedded demo server"))
+    added.append(parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR")))
     if subcommand:
-        for action in parser._actions[first:]:
+        for action in added:
             action.default = argparse.SUPPRESS
             if action.dest == "set":
                 action.dest = "set_more"

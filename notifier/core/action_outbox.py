@@ -43,27 +43,6 @@ KEEP_DONE_DAYS = 7
 # A reject reason is a short sentence; the back end's column is usually 255 characters.
 MAX_REASON_CHARS = 200
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS action_outbox (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    target TEXT NOT NULL,
-    source TEXT NOT NULL,
-    server TEXT NOT NULL,
-    order_id TEXT NOT NULL,
-    action TEXT NOT NULL,
-    reason TEXT,
-    state TEXT NOT NULL DEFAULT 'waiting',
-    in_doubt INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    created_at REAL NOT NULL,
-    done_at REAL
-);
-CREATE INDEX IF NOT EXISTS action_outbox_open ON action_outbox(target, id) WHERE state IN ('waiting', 'sending');
-CREATE INDEX IF NOT EXISTS action_outbox_order ON action_outbox(source, server, order_id);
-"""
-
 
 class OutboxError(RuntimeError):
     """The outbox cannot be read or written."""
@@ -94,7 +73,7 @@ class Decision:
 
 
 class ActionOutbox(OutboxFile):
-    table, schema, name, error = "action_outbox", _SCHEMA, "the action outbox", OutboxError
+    table, name, error = "action_outbox", "the action outbox", OutboxError
 
     # -- the click -------------------------------------------------------------------------
 

@@ -1,15 +1,17 @@
 """The worker that sends the action outbox to one back end, in order, once where it can.
 
-The print worker's shape (`print_worker.py`): the sources' reconnect loop with a back end for a
-peer. `_open` waits until an action is waiting; `_pump` sends the waiting actions oldest first,
+The print worker's shape (`print_worker.py`): the reconnect loop every peer uses
+(`reconnect.ReconnectLoop`, thread "action-worker") with a back end for a peer. `connect` waits
+until an action is waiting; `pump` sends the waiting actions oldest first,
 each marked `sending` before the request and `done` only after the back end said yes. A refusal
 (`ActionRefused`: the order was cancelled, its state does not allow it) fails that action for
 good with the back end's reason and goes on with the next; anything else (offline, timeout, a
 5xx) leaves it waiting and the loop retries with the usual backoff, so an accept clicked while
 offline is sent when the back end answers again.
 
-A sender is anything with `label()`, `send(action)` and `close()`; the sky-take-out admin API
-and the reference server each have one (`skytakeout.SkyTakeOutActions`, `notifier_stream`).
+A sender is anything with `label()`, `send(action)` and `close()`; a source that can take
+decisions gives one (`Source.action_sender`: the sky-take-out admin API's client, the reference
+server, an AMQP reply target).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from typing import Protocol
 from notifier.core.action_outbox import ActionOutbox, OrderAction
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.ledger import Ending
-from notifier.core.settings import Settings
-from notifier.core.sources.reconnecting import (
-    ReconnectingSource,
+from notifier.core.reconnect import (
+    IDLE,
+    OnReconnectLoop,
+    ReconnectLoop,
     classify_network_error,
     wait_for_work,
 )
+from notifier.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -59,38 +63,34 @@ class ActionSender(Protocol):
 ResultCallback = Callable[[OrderAction, bool, str | None], None]
 
 
-def _no_sink(*_args, **_kwargs) -> bool:
-    return False
-
-
-class ActionWorker(ReconnectingSource):
-    protocol = "actions"
-    # Not the shop's order stream: "connection: connected" from here once read as the stream
-    # coming back while it was misconfigured.
-    logged_as = "decisions"
-
+class ActionWorker(OnReconnectLoop):
     def __init__(self, settings: Settings, outbox: ActionOutbox, sender: ActionSender, target: str,
                  on_status: Callable[[ConnectionStatus], None] = lambda _s: None,
                  *, on_result: ResultCallback = lambda *_a: None):
+        self.settings = settings
         self.sender = sender
-        super().__init__(settings, _no_sink, on_status, None)
         self.outbox = outbox
         self.target = target
         self.on_result = on_result
         self._nudge = threading.Event()
         self.sent = 0  # actions the back end took, for tests and diagnostics
+        # Not the shop's order stream: "connection: connected" from here once read as the stream
+        # coming back while it was misconfigured.
+        self.loop = ReconnectLoop(self, on_status, name="action-worker", logged_as="decisions")
 
-    def server_label(self) -> str:
-        return self.sender.label()
+    # -- for the owner (and OnReconnectLoop's start, status) ------------------------------
 
     def wake(self) -> None:
-        """An action was queued: send it now instead of at the next poll."""
-        self._nudge.set()
-        # A wait before the next retry is cut short too: the click is the owner asking now.
-        self._wakeup.set()
+        """An action was queued: send it now instead of at the next poll. A wait before the next
+        retry is cut short too: the click is the owner asking now."""
+        self.loop.wake()
 
-    def _interrupt(self) -> None:
-        self._nudge.set()
+    def stop(self, timeout: float = 5.0) -> None:
+        self.loop.stop(timeout)
+        try:
+            self.sender.close()
+        except Exception:  # noqa: BLE001
+            log.exception("closing the action sender failed")
 
     def _wait_for_action(self, seconds: float) -> bool:
         return wait_for_work(lambda: self.outbox.waiting(self.target), self._nudge, seconds, lambda: self.stopping, POLL_S)
@@ -101,9 +101,15 @@ class ActionWorker(ReconnectingSource):
         except Exception:  # noqa: BLE001 - the outcome is stored; an observer cannot undo it
             log.exception("action observer failed")
 
-    # -- the reconnect loop's four methods ----------------------------------------------
+    # -- the loop's link (reconnect.Link) ------------------------------------------------
 
-    def _open(self) -> ActionSender:
+    def server_label(self) -> str:
+        return self.sender.label()
+
+    def interrupt(self) -> None:
+        self._nudge.set()
+
+    def connect(self) -> ActionSender:
         if not self.outbox.waiting(self.target):
             self.publish(self.connected_status())
         while not self.stopping and not self._wait_for_action(3600):
@@ -112,12 +118,11 @@ class ActionWorker(ReconnectingSource):
             raise InterruptedError("stopped")
         return self.sender
 
-    def _pump(self, sender: ActionSender) -> str:
+    def pump(self, sender: ActionSender) -> str:
         while not self.stopping:
             action = self.outbox.next_action(self.target)
             if action is None:
-                self._reconnect_requested.set()  # back to waiting for an action, at once
-                return "idle"
+                return IDLE  # back to waiting for an action, at once
             if not self.outbox.mark_sending(action.id):
                 continue  # another worker claimed it first
             try:
@@ -135,17 +140,10 @@ class ActionWorker(ReconnectingSource):
             self._tell(action, True, None)
         return "stopped"
 
-    def _close(self, sender: ActionSender, clean: bool) -> None:
+    def disconnect(self, sender: ActionSender, clean: bool) -> None:
         pass  # the sender's connection (if any) outlives one batch: it is closed by `stop`
 
-    def stop(self, timeout: float = 5.0) -> None:
-        super().stop(timeout)
-        try:
-            self.sender.close()
-        except Exception:  # noqa: BLE001
-            log.exception("closing the action sender failed")
-
-    def _classify(self, exc: BaseException) -> tuple[ConnState, str]:
+    def classify(self, exc: BaseException) -> tuple[ConnState, str]:
         if isinstance(exc, InterruptedError):
             return ConnState.STOPPED, "stopped"
         if isinstance(exc, OSError):

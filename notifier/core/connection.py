@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from notifier.core.i18n import tr
 
-# The fixed `detail`s of a network failure (reconnecting.classify_network_error): for logs and
+# The fixed `detail`s of a network failure (reconnect.classify_network_error): for logs and
 # `notifier listen`'s JSON as they are; `ConnectionStatus.problem()` says them to the owner.
 REFUSED, TIMED_OUT, NAME_NOT_FOUND = "connection refused", "connection timed out", "server name not found"
 

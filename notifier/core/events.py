@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,6 +30,10 @@ class OrderKind(StrEnum):
 
 
 MAX_RAW_CHARS = 64 * 1024
+# How long after an order arrives its details may still come, for a source that fetches them
+# separately (it sets `OrderEvent.details_due` to then): the voice line and the ticket wait at
+# most this long for what the order is worth, then go without.
+DETAILS_WAIT_S = 1.5
 
 
 def utcnow() -> datetime:
@@ -50,6 +55,9 @@ class OrderEvent:
     event_id: str | None = None  # the server's own id for this event (e.g. a sequence number)
     raw: str = ""  # the message as it came, for the record only: nobody after the source reads it
     details: OrderDetails = NO_DETAILS
+    # Set by a source that is still fetching this order's details (amount, items): the wall-clock
+    # time (`time.time()`) until which they may arrive. See `details_wait_s`.
+    details_due: float | None = None
 
     @property
     def key(self) -> str:
@@ -68,6 +76,13 @@ class OrderEvent:
             return f"{origin}|{self.kind}|{self.order_id}|{self.occurred_at.timestamp():.3f}"
         digest = hashlib.sha256(self.raw.encode("utf-8", "replace")).hexdigest()[:32]
         return f"{origin}|raw|{digest}"
+
+    def details_wait_s(self, now: float | None = None) -> float:
+        """How much longer whoever tells or prints this order should wait for its details: the
+        one rule for the voice line and the ticket (0 when none are coming, or no longer)."""
+        if self.details_due is None:
+            return 0.0
+        return max(0.0, self.details_due - (time.time() if now is None else now))
 
     @property
     def display_number(self) -> str:

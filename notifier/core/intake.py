@@ -96,7 +96,9 @@ class OrderIntake:
                 log.exception("ended observer failed")
         return True
 
-    def deliver(
+    # -- the source's host (sources.base.SourceHost) --------------------------------------
+
+    def store(
         self, event: OrderEvent, cursor: tuple[str, str] | None = None, *, durable: bool = False
     ) -> bool:
         if event.kind is not OrderKind.NEW_ORDER and event.order_id and (
@@ -145,6 +147,12 @@ class OrderIntake:
         """A source's saved resume position (see Source.saved_cursor)."""
         return self.ledger.cursor(name)
 
+    def save_cursor(self, name: str, value: str) -> None:
+        self.ledger.set_cursor(name, value)
+
+    def ringing(self, source: str, server: str) -> list[str]:
+        return self.ledger.ringing_order_ids(source, server)
+
     def _publish_status(self, status: ConnectionStatus) -> None:
         for observer in self._status_observers:
             try:
@@ -157,7 +165,7 @@ class OrderIntake:
         with self._lock:
             if self.source:
                 self.source.stop()
-            self.source = create_source(settings, self.deliver, self._publish_status, self.secrets)
+            self.source = create_source(settings, self, self._publish_status, self.secrets)
             self.source.start()
             return self.source
 

@@ -36,6 +36,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from notifier.core import ledger_schema
 from notifier.core.events import MAX_RAW_CHARS, OrderEvent, OrderKind
 from notifier.core.ledger_background import (  # noqa: F401 - the tuning lives with the threads
     CHECKPOINT_EVERY,
@@ -44,67 +45,25 @@ from notifier.core.ledger_background import (  # noqa: F401 - the tuning lives w
     Checkpointer,
     ToldMarkWriter,
 )
-from notifier.core.order_details import NO_DETAILS, OrderDetails, OrderItem
+from notifier.core.order_details import NO_DETAILS, OrderDetails
 from notifier.core.sqlite_file import open_wal
 
 log = logging.getLogger(__name__)
 
-# 2: events.told_at (see the module docstring); files of version 1 are upgraded in place.
-# 3: how and when each alert ended (`ended_how`, `ended_at`, `end_reason`) and the order's
-#    details fetched after it was stored (`details`, JSON); older files gain the columns in place.
-# 4: `details` holds the order's `OrderDetails` (items, remark, phone, address) as every source
-#    decodes them, written with the order; the sky-take-out details version 3 kept are converted.
-SCHEMA_VERSION = 4
+# The file's tables, triggers and numbered migrations: ledger_schema (re-exported for callers).
+SCHEMA_VERSION = ledger_schema.SCHEMA_VERSION
 # A customer pressing "remind" twice within this window is one reminder, not two.
 REMINDER_WINDOW_S = 60.0
 CACHE_KIB = 512
 # The told log (see `mark_told`) is emptied once it holds this much and its marks are committed.
 TOLD_LOG_LIMIT_BYTES = 64 * 1024
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    order_id TEXT NOT NULL,
-    order_number TEXT,
-    amount TEXT,
-    currency TEXT NOT NULL,
-    customer TEXT,
-    text TEXT,
-    occurred_at TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    source TEXT NOT NULL,
-    server TEXT NOT NULL,
-    event_id TEXT,
-    raw TEXT NOT NULL,
-    acknowledged_at REAL,
-    told_at REAL,
-    ended_how TEXT,
-    ended_at REAL,
-    end_reason TEXT,
-    details TEXT
-);
-CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
-CREATE INDEX IF NOT EXISTS events_order ON events(source, server, order_id);
-CREATE INDEX IF NOT EXISTS events_unacked ON events(received_at) WHERE acknowledged_at IS NULL;
-CREATE TABLE IF NOT EXISTS cursors (
-    name TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    updated_at REAL NOT NULL
-)
-"""
-# After the migration has added told_at to a version-1 table.
-_TOLD_INDEX = "CREATE INDEX IF NOT EXISTS events_untold ON events(id) WHERE told_at IS NULL"
-
-_COLUMNS = (
+# Every column an entry is read from (`read_entry`, `entry_from_row`), in that order.
+ENTRY_COLUMNS = (
     "id, key, kind, order_id, order_number, amount, currency, customer, text, occurred_at, "
     "received_at, source, server, event_id, raw, acknowledged_at, ended_how, ended_at, end_reason, "
-    "details"
+    "details, details_due"
 )
-# Columns added after version 1, with their types: a file of an older version gains them in place.
-_ADDED_COLUMNS = (("told_at", "REAL"), ("ended_how", "TEXT"), ("ended_at", "REAL"),
-                  ("end_reason", "TEXT"), ("details", "TEXT"))
 
 
 class Ending:
@@ -140,10 +99,11 @@ class LedgerEntry:
         return self.acknowledged_at is not None
 
 
-def _row_to_entry(row: tuple) -> LedgerEntry:
+def entry_from_row(row: tuple) -> LedgerEntry:
+    """An entry from a row of `SELECT {ENTRY_COLUMNS} FROM events`."""
     (id_, _key, kind, order_id, number, amount, currency, customer, text, occurred_at,
      received_at, source, server, event_id, raw, acked, ended_how, ended_at, end_reason,
-     details) = row
+     details, details_due) = row
     try:
         kind_value = OrderKind(kind)
     except ValueError:
@@ -162,8 +122,15 @@ def _row_to_entry(row: tuple) -> LedgerEntry:
         event_id=event_id,
         raw=raw,
         details=_details_from_column(details),
+        details_due=details_due,
     )
     return LedgerEntry(id_, event, received_at, acked, ended_how, ended_at, end_reason)
+
+
+def read_entry(db: sqlite3.Connection, entry_id: int) -> LedgerEntry | None:
+    """One entry read on another connection to the ledger's file (the print queue's)."""
+    row = db.execute(f"SELECT {ENTRY_COLUMNS} FROM events WHERE id=?", (entry_id,)).fetchone()
+    return entry_from_row(row) if row else None
 
 
 def _details_from_column(text: str | None) -> OrderDetails:
@@ -179,17 +146,6 @@ def _details_column(details: OrderDetails) -> str | None:
     return json.dumps(details.to_json_dict(), ensure_ascii=False) if details else None
 
 
-def _details_of_version_3(kept: dict) -> dict:
-    """What version 3 kept of a sky-take-out order's details (its items as name / number /
-    amount, the remark, phone and address) in this version's form."""
-    items = kept.get("items") if isinstance(kept.get("items"), list) else []
-    return OrderDetails.of(
-        (OrderItem.of(i.get("name"), i.get("number"), i.get("amount"))
-         for i in items if isinstance(i, dict)),
-        remark=kept.get("remark"), phone=kept.get("phone"), address=kept.get("address"),
-    ).to_json_dict()
-
-
 class Ledger:
     def __init__(self, path: Path | str, *, clock=time.time):
         self.path = Path(path)
@@ -203,7 +159,7 @@ class Ledger:
             self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._db.execute("PRAGMA wal_autocheckpoint=0")  # see the module docstring
             self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
-            self._create_or_upgrade()
+            ledger_schema.migrate(self._db)
         except (sqlite3.Error, OSError) as exc:  # OSError: the folder cannot be made
             raise LedgerError(f"cannot open the order history {self.path}: {exc}") from exc
         self._told = ToldMarkWriter(self._write_told_later)
@@ -217,46 +173,6 @@ class Ledger:
             log.warning("no told log %s: %s", self._told_log_path, exc)
             self._told_log = None
         self._told_log_bytes = 0
-
-    def _create_or_upgrade(self) -> None:
-        """Create the tables, or bring a file of an older version up to this one, in one
-        transaction (two processes opening an old file at once: the second finds it done)."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            for statement in _SCHEMA.split(";"):
-                db.execute(statement)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
-            for name, kind in _ADDED_COLUMNS:
-                if name not in columns:
-                    db.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
-            if version < 2:
-                # Whatever an older version stored, it told (or its moment has long passed): only
-                # events stored from now on can be "stored but not told".
-                db.execute("UPDATE events SET told_at=received_at WHERE told_at IS NULL")
-            if 0 < version < 4:
-                self._convert_details_of_version_3(db)
-            if version and version < SCHEMA_VERSION:
-                log.info("order history upgraded from version %d to %d", version, SCHEMA_VERSION)
-            db.execute(_TOLD_INDEX)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
-
-    @staticmethod
-    def _convert_details_of_version_3(db: sqlite3.Connection) -> None:
-        rows = db.execute("SELECT id, details FROM events WHERE details IS NOT NULL").fetchall()
-        for id_, text in rows:
-            try:
-                kept = json.loads(text)
-            except ValueError:
-                kept = None
-            converted = _details_of_version_3(kept) if isinstance(kept, dict) else {}
-            db.execute("UPDATE events SET details=? WHERE id=?",
-                       (json.dumps(converted, ensure_ascii=False) if converted else None, id_))
 
     def _apply_told_log(self) -> None:
         """Marks the last run logged but may not have committed (killed in between)."""
@@ -347,8 +263,8 @@ class Ledger:
             return False
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO events(key, kind, order_id, order_number, amount, currency, "
-            "customer, text, occurred_at, received_at, source, server, event_id, raw, details) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "customer, text, occurred_at, received_at, source, server, event_id, raw, details, "
+            "details_due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event.key,
                 event.kind.value,
@@ -365,6 +281,7 @@ class Ledger:
                 event.event_id,
                 event.raw[:MAX_RAW_CHARS],
                 _details_column(event.details),
+                event.details_due,
             ),
         )
         return cursor.rowcount == 1
@@ -541,9 +458,11 @@ class Ledger:
     def set_details(self, source: str, server: str, order_id: str, details: OrderDetails, *,
                     amount: Decimal | None = None, customer: str | None = None) -> int:
         """Keep the order's details (items, remark, ...) that came after it was stored; the
-        amount and customer fill the order's own columns where the frame had none."""
+        amount and customer fill the order's own columns where the frame had none. Nothing is
+        awaited for the order any more (`details_due` cleared)."""
         return self._write(
-            "UPDATE events SET details=?, amount=COALESCE(amount, ?), customer=COALESCE(customer, ?) "
+            "UPDATE events SET details=?, amount=COALESCE(amount, ?), customer=COALESCE(customer, ?), "
+            "details_due=NULL "
             "WHERE source=? AND server=? AND order_id=? AND kind='new_order'",
             (_details_column(details), str(amount) if amount is not None else None,
              customer, source, server, order_id))
@@ -567,8 +486,8 @@ class Ledger:
         return rows[0][0] if rows else None
 
     def get(self, entry_id: int) -> LedgerEntry | None:
-        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE id=?", (entry_id,))
-        return _row_to_entry(rows[0]) if rows else None
+        rows = self._query(f"SELECT {ENTRY_COLUMNS} FROM events WHERE id=?", (entry_id,))
+        return entry_from_row(rows[0]) if rows else None
 
     def recent(
         self,
@@ -597,42 +516,42 @@ class Ledger:
             )
             params.extend([like] * 4)
         rows = self._query(
-            f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+            f"SELECT {ENTRY_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
             (*params, limit),
         )
-        return [_row_to_entry(row) for row in rows]
+        return [entry_from_row(row) for row in rows]
 
     def unacknowledged(self) -> list[LedgerEntry]:
         rows = self._query(
-            f"SELECT {_COLUMNS} FROM events WHERE acknowledged_at IS NULL ORDER BY id"
+            f"SELECT {ENTRY_COLUMNS} FROM events WHERE acknowledged_at IS NULL ORDER BY id"
         )
-        return [_row_to_entry(row) for row in rows]
+        return [entry_from_row(row) for row in rows]
 
     def oldest_waiting_order(self) -> OrderEvent | None:
         """The new order waiting longest for someone (what the tray's accept / reject name)."""
-        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE acknowledged_at IS NULL AND "
+        rows = self._query(f"SELECT {ENTRY_COLUMNS} FROM events WHERE acknowledged_at IS NULL AND "
                            "kind='new_order' ORDER BY id LIMIT 1")
-        return _row_to_entry(rows[0]).event if rows else None
+        return entry_from_row(rows[0]).event if rows else None
 
     def untold(self, limit: int = 10_000) -> list[LedgerEntry]:
         """Events stored but never told (a crash came between the two), oldest first."""
         rows = self._query(
-            f"SELECT {_COLUMNS} FROM events WHERE told_at IS NULL ORDER BY id LIMIT ?", (limit,))
-        return [_row_to_entry(row) for row in rows]
+            f"SELECT {ENTRY_COLUMNS} FROM events WHERE told_at IS NULL ORDER BY id LIMIT ?", (limit,))
+        return [entry_from_row(row) for row in rows]
 
     def find(self, key: str) -> LedgerEntry | None:
         """The entry stored under this event key (what a notification click names)."""
-        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE key=?", (key,))
-        return _row_to_entry(rows[0]) if rows else None
+        rows = self._query(f"SELECT {ENTRY_COLUMNS} FROM events WHERE key=?", (key,))
+        return entry_from_row(rows[0]) if rows else None
 
     def order(self, source: str, server: str, order_id: str) -> OrderEvent | None:
         """The new-order event of this order, if the ledger has it."""
         rows = self._query(
-            f"SELECT {_COLUMNS} FROM events WHERE source=? AND server=? AND order_id=? "
+            f"SELECT {ENTRY_COLUMNS} FROM events WHERE source=? AND server=? AND order_id=? "
             "AND kind='new_order' ORDER BY id DESC LIMIT 1",
             (source, server, order_id),
         )
-        return _row_to_entry(rows[0]).event if rows else None
+        return entry_from_row(rows[0]).event if rows else None
 
     def unacknowledged_among(self, keys: Iterable[str]) -> set[str]:
         """Which of these event keys still wait for someone. Cost follows `keys`, not the

@@ -91,7 +91,8 @@ class Checkpointer:
     """Passive WAL checkpoints on a thread and connection of their own (see the module docstring).
 
     Passive: it copies what no reader still needs and never waits for, or blocks, the ledger's
-    writer; the WAL is then reused from its start by the next commit."""
+    writer; the WAL is then reused from its start by the next commit. The thread lives only while
+    commits are not yet checkpointed."""
 
     def __init__(self, path: Path):
         self._path = path
@@ -114,13 +115,15 @@ class Checkpointer:
                 self._cond.notify_all()
 
     def _due(self) -> bool:
-        """Wait (lock held) until a checkpoint is due; False when stopping."""
+        """Wait (lock held) until a checkpoint is due; False when stopping, or when everything
+        is checkpointed: then the thread ends (an idle app keeps no thread for this) and the
+        next commit starts another."""
         while not self._stopped:
             if self._unsaved >= CHECKPOINT_EVERY:
                 return True
             if not self._unsaved:
-                self._cond.wait()
-                continue
+                self._thread = None
+                return False
             quiet = time.monotonic() - self._last_write
             if quiet >= CHECKPOINT_IDLE_S:
                 return True

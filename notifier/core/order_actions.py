@@ -4,7 +4,8 @@ call, and what says whether this shop's back end can take it at all.
 A decision goes into the action outbox (ending the alert here in the same transaction) and wakes
 the worker that sends it; the outcome comes back through `on_result` on the worker's thread. A
 source that cannot take actions (no admin account, a protocol without a reply channel) leaves
-acknowledging as the only way, and `unavailable` says why in one sentence.
+acknowledging as the only way, and `unavailable` says why in one sentence. Which sender, and why
+there is none, each source says itself (`Source.action_sender`, `Source.actions_unavailable`).
 """
 
 from __future__ import annotations
@@ -21,34 +22,13 @@ from notifier.core.sources.base import Source
 log = logging.getLogger(__name__)
 
 
-# Each protocol's sender is imported for a source of that protocol only: the AMQP one brings
-# pika, and asyncio with it (~8 MB and ~60 ms at start-up), to an app that may never use them.
-def _sender_for(source: Source):
-    """Who sends this source's decisions to its back end; None when it has no way to.
-    (json, and amqp without a reply target: acknowledging stays local, see docs/amqp.md.)"""
-    if source.protocol == "skytakeout":
-        from notifier.core.sources import skytakeout_actions
-
-        return skytakeout_actions.sender_for(source)
-    if source.protocol == "notifier":
-        from notifier.core.sources.notifier_stream import NotifierStreamActions
-
-        return NotifierStreamActions(source.settings, source.secrets, source.server_label())
-    if source.protocol == "amqp":
-        from notifier.core.sources import amqp_reply
-
-        if amqp_reply.reply_configured(source.settings):
-            return amqp_reply.AmqpReplySender(source.settings, source._password, source.server_label())
-    return None
-
-
 class OrderActions:
     def __init__(self, ledger_path: Path | str, source: Source,
                  on_result: ResultCallback = lambda *_a: None, *, outbox: ActionOutbox | None = None):
         """`outbox`: the process's one outbox when it outlives this object (the app replaces
         OrderActions when the connection settings change); else one is opened and owned."""
         self.source = source
-        sender = _sender_for(source)
+        sender = source.action_sender()
         self.outbox: ActionOutbox | None = None
         self.worker: ActionWorker | None = None
         self.target = f"{source.protocol}:{source.server_label()}"
@@ -65,14 +45,7 @@ class OrderActions:
         """Why accept / reject cannot be offered for this shop, or None when they can."""
         if self.worker is not None:
             return None
-        sentence = None
-        if self.source.protocol == "skytakeout":
-            from notifier.core.sources import skytakeout_actions
-
-            sentence = skytakeout_actions.actions_unavailable(self.source.settings)
-        elif self.source.protocol == "amqp":
-            sentence = tr("No reply target configured — this PC can only stop the ringing.")
-        return sentence or tr("This connection cannot accept or reject orders — this PC can only stop the ringing.")
+        return self.source.actions_unavailable() or tr("This connection cannot accept or reject orders — this PC can only stop the ringing.")
 
     def accept(self, event: OrderEvent) -> Decision:
         return self._decide(event, ACCEPT, None)

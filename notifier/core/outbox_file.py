@@ -18,17 +18,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from notifier.core import ledger_schema
 from notifier.core.sqlite_file import open_wal
 
 T = TypeVar("T")
 
 
 class OutboxFile:
-    """One outbox table in the ledger's file. Subclasses set `table`, `schema`, `name` (for the
-    sentences: "the print queue") and `error` (the exception they raise)."""
+    """One outbox table in the ledger's file (declared in `ledger_schema`). Subclasses set
+    `table`, `name` (for the sentences: "the print queue") and `error` (the exception they raise)."""
 
     table: str
-    schema: str
     name: str
     error: type[Exception] = RuntimeError
 
@@ -38,7 +38,7 @@ class OutboxFile:
         self._lock = threading.Lock()
         try:
             self._db = open_wal(self.path, busy_timeout_ms=10000)
-            self._db.executescript(self.schema)
+            ledger_schema.migrate(self._db)  # whoever opens the file first brings it up to date
             # Whatever was being sent when the last run stopped is in doubt from now on.
             self._db.execute(f"UPDATE {self.table} SET state='waiting', in_doubt=1 WHERE state='sending'")
         except sqlite3.Error as exc:
@@ -52,6 +52,14 @@ class OutboxFile:
         with self._lock:
             try:
                 return self._db.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise self.error(f"cannot use {self.name}: {exc}") from exc
+
+    def _read(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """`read(connection)` behind the lock, its SQLite failure turned into this outbox's error."""
+        with self._lock:
+            try:
+                return read(self._db)
             except sqlite3.Error as exc:
                 raise self.error(f"cannot use {self.name}: {exc}") from exc
 

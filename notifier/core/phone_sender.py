@@ -93,13 +93,18 @@ class PhoneSender:
         self._stopped = False
         self._read_problem = ""
         self.sent = 0  # deliveries that went through (a message to two targets counts twice)
-        self._dispatcher = threading.Thread(target=self._dispatch, name="phone-dispatch", daemon=True)
-        self._dispatcher.start()
+        # Started by the first message: a shop without phone alerts keeps no thread for them.
+        self._dispatcher: threading.Thread | None = None
 
     # -- the caller's side ---------------------------------------------------------------------
 
     def put(self, message: PhoneMessage) -> None:
         """Queue a message for every target; returns at once."""
+        with self._cond:
+            if self._dispatcher is None and not self._stopped:
+                self._dispatcher = threading.Thread(target=self._dispatch, name="phone-dispatch",
+                                                    daemon=True)
+                self._dispatcher.start()
         self._inbox.put(message)
 
     def problems(self) -> list[str]:
@@ -119,7 +124,8 @@ class PhoneSender:
             self._stopped = True
             self._cond.notify_all()
         self._inbox.put(None)
-        self._dispatcher.join(timeout)
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout)
 
     # -- the dispatcher thread -----------------------------------------------------------------
 

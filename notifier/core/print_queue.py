@@ -1,7 +1,7 @@
 """The print queue: an outbox of kitchen tickets in the ledger's own SQLite file.
 
 A ticket job is written in the same transaction as the order it prints: a trigger on the
-ledger's `events` table inserts one job per copy when a new order is stored and the shop prints
+ledger's `events` table (declared with the ledger's schema, `ledger_schema`) inserts one job per copy when a new order is stored and the shop prints
 on new orders, or when this PC accepts it and the shop prints on accept (`print_config`,
 written from the settings by `configure`). So a crash can never
 leave an order stored without its ticket queued, and the ledger's code needs no change.
@@ -27,97 +27,16 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 
-from notifier.core.ledger import _COLUMNS, LedgerEntry, _row_to_entry
+from notifier.core.ledger import LedgerEntry, read_entry
+from notifier.core.ledger_schema import MAX_COPIES
 from notifier.core.outbox_file import OutboxFile
 
 log = logging.getLogger(__name__)
 
-MAX_COPIES = 5
 KIND_ORDER, KIND_REPRINT, KIND_TEST, KIND_VOID = "order", "reprint", "test", "void"
 WAITING, SENDING, DONE, DROPPED = "waiting", "sending", "done", "dropped"
 # Done jobs are kept this long (to answer "was it printed?"), then removed.
 KEEP_DONE_DAYS = 7
-
-_COPY_NUMBERS = " UNION ALL ".join(f"SELECT {n} AS n" for n in range(1, MAX_COPIES + 1))
-
-
-
-def _on_cancel(order: str, now: str) -> str:
-    """The statements a cancellation of an order runs (in a trigger): a void job on every printer
-    that has (or may have) its ticket, and its tickets that wait are dropped. `order`: a WHERE
-    clause picking the order's new-order row `o`; `now`: when."""
-    return f"""
-    INSERT OR IGNORE INTO print_jobs(key, event_id, event_key, kind, copy, copies, printer, created_at)
-    SELECT o.key || '|void|' || t.printer, o.id, o.key, 'void', 1, 1, t.printer, {now}
-    FROM events AS o JOIN (
-        -- the printer that printed it, or the one the shop uses now if it switched since
-        SELECT j.event_key, COALESCE((SELECT c.printer FROM print_config AS c WHERE c.id = 1),
-                                     j.printer) AS printer
-        FROM print_jobs AS j
-        WHERE j.kind IN ('order', 'reprint') AND (j.state IN ('done', 'sending') OR j.in_doubt = 1)
-    ) AS t ON t.event_key = o.key
-    WHERE o.kind = 'new_order' AND {order};
-    UPDATE print_jobs SET state = 'dropped', done_at = {now},
-        last_error = 'the customer cancelled the order before its ticket was printed'
-    WHERE state = 'waiting' AND in_doubt = 0 AND kind IN ('order', 'reprint')
-      AND event_key IN (SELECT o.key FROM events AS o WHERE o.kind = 'new_order' AND {order});"""
-
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS print_config (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    print_on TEXT NOT NULL,
-    copies INTEGER NOT NULL,
-    printer TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS print_jobs (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    event_id INTEGER,
-    event_key TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    copy INTEGER NOT NULL,
-    copies INTEGER NOT NULL,
-    printer TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'waiting',
-    in_doubt INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    created_at REAL NOT NULL,
-    done_at REAL
-);
-CREATE INDEX IF NOT EXISTS print_jobs_open ON print_jobs(printer, id) WHERE state IN ('waiting', 'sending');
-CREATE TRIGGER IF NOT EXISTS print_new_orders AFTER INSERT ON events
-WHEN NEW.kind = 'new_order'
-BEGIN
-    INSERT OR IGNORE INTO print_jobs(key, event_id, event_key, kind, copy, copies, printer, created_at)
-    SELECT NEW.key || '|order|' || k.n, NEW.id, NEW.key, 'order', k.n, c.copies, c.printer, NEW.received_at
-    FROM print_config AS c JOIN ({_COPY_NUMBERS}) AS k ON k.n <= c.copies
-    WHERE c.id = 1 AND c.print_on = 'new_order';
-END;
--- "Print on accept": the ticket is queued in the transaction that records the acceptance on
--- this PC (not "accepted elsewhere": the PC that accepted prints it, once for the shop).
-CREATE TRIGGER IF NOT EXISTS print_accepted_orders AFTER UPDATE OF ended_how ON events
-WHEN NEW.kind = 'new_order' AND NEW.ended_how = 'accepted_here'
-     AND OLD.ended_how IS NOT 'accepted_here'
-BEGIN
-    INSERT OR IGNORE INTO print_jobs(key, event_id, event_key, kind, copy, copies, printer, created_at)
-    SELECT NEW.key || '|order|' || k.n, NEW.id, NEW.key, 'order', k.n, c.copies, c.printer,
-           COALESCE(NEW.ended_at, NEW.received_at)
-    FROM print_config AS c JOIN ({_COPY_NUMBERS}) AS k ON k.n <= c.copies
-    WHERE c.id = 1 AND c.print_on = 'accept';
-END;
--- The customer cancelled: a cancellation event arrived, or the order's alert ended that way.
-CREATE TRIGGER IF NOT EXISTS void_on_cancel_event AFTER INSERT ON events
-WHEN NEW.kind = 'cancelled'
-BEGIN{_on_cancel("o.source = NEW.source AND o.server = NEW.server AND o.order_id = NEW.order_id",
-                 "NEW.received_at")}
-END;
-CREATE TRIGGER IF NOT EXISTS void_on_cancel_ending AFTER UPDATE OF ended_how ON events
-WHEN NEW.kind = 'new_order' AND NEW.ended_how = 'cancelled' AND OLD.ended_how IS NOT 'cancelled'
-BEGIN{_on_cancel("o.id = NEW.id", "COALESCE(NEW.ended_at, NEW.received_at)")}
-END;
-"""
 
 
 class PrintQueueError(RuntimeError):
@@ -158,7 +77,7 @@ def printer_label(settings) -> str:
 
 
 class PrintQueue(OutboxFile):
-    table, schema, name, error = "print_jobs", _SCHEMA, "the print queue", PrintQueueError
+    table, name, error = "print_jobs", "the print queue", PrintQueueError
 
     # -- configuration -------------------------------------------------------------------
 
@@ -219,8 +138,7 @@ class PrintQueue(OutboxFile):
         (id_, key, kind, copy, copies, printer_, in_doubt, attempts, created, event_id) = row
         entry = None
         if event_id is not None:
-            event_row = self._execute(f"SELECT {_COLUMNS} FROM events WHERE id=?", (event_id,)).fetchone()
-            entry = _row_to_entry(event_row) if event_row else None
+            entry = self._read(lambda db: read_entry(db, event_id))
         return PrintJob(id_, key, kind, copy, copies, printer_, bool(in_doubt), attempts, entry, created)
 
     def mark_sending(self, job_id: int) -> None:

@@ -1,7 +1,8 @@
 """The worker that empties the print queue onto one printer, in order, exactly once where it can.
 
-It is the sources' reconnect loop (`ReconnectingSource`) with a printer for a peer: `_open`
-waits until a ticket is waiting, then connects; `_pump` sends the waiting tickets oldest first,
+It runs on the reconnect loop every peer uses (`reconnect.ReconnectLoop`, thread "print-worker"),
+with a printer for a peer: `connect` waits until a ticket is waiting, then connects; `pump` sends
+the waiting tickets oldest first,
 each marked `sending` before its first byte and `done` only after the printer confirmed it;
 any failure leaves the ticket waiting and the loop retries with the same backoff the order
 connection uses. Its status (connected / waiting to retry and why) is what the tray shows as
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -40,12 +40,14 @@ from notifier.core.print_queue import (
     PrintQueue,
     printer_label,
 )
-from notifier.core.settings import Settings
-from notifier.core.sources.reconnecting import (
-    ReconnectingSource,
+from notifier.core.reconnect import (
+    IDLE,
+    OnReconnectLoop,
+    ReconnectLoop,
     classify_network_error,
     wait_for_work,
 )
+from notifier.core.settings import Settings
 from notifier.core.ticket import Ticket, build_ticket
 from notifier.core.wording import sample_event
 
@@ -54,8 +56,8 @@ log = logging.getLogger(__name__)
 # A connection with nothing to print is closed after this long: a network printer takes one
 # connection at a time, and another PC in the shop may want it.
 IDLE_CLOSE_S = 2.0
-# How long a sky-take-out ticket waits for the order's details (the source gives up at 1.5 s).
-DETAILS_WAIT_S = 2.0
+# While an order's details are on their way (OrderEvent.details_wait_s), its ticket is looked
+# at again this often.
 DETAILS_POLL_S = 0.05
 # Even without a nudge, look for new jobs this often (another process may have queued them).
 POLL_S = 1.0
@@ -86,13 +88,7 @@ def ticket_for(job: PrintJob, settings: Settings) -> Ticket | None:
                         copy=job.copy, copies=job.copies, printed_at=datetime.now())
 
 
-def _no_sink(*_args, **_kwargs) -> bool:
-    return False
-
-
-class PrintWorker(ReconnectingSource):
-    protocol = "printer"
-
+class PrintWorker(OnReconnectLoop):
     def __init__(
         self,
         settings: Settings,
@@ -102,8 +98,8 @@ class PrintWorker(ReconnectingSource):
         *,
         on_printed: Callable[[PrintJob], None] = lambda _j: None,
     ):
-        self.driver = driver  # before the base class asks for the label
-        super().__init__(settings, _no_sink, on_status, None)
+        self.settings = settings
+        self.driver = driver
         self.queue = queue
         self.printer = printer_label(settings)
         self.on_printed = on_printed
@@ -111,23 +107,27 @@ class PrintWorker(ReconnectingSource):
         self.printed = 0  # tickets the printer confirmed, for tests and diagnostics
         self.hold_poll_s = HOLD_POLL_S
         self._prepared = False
+        self.loop = ReconnectLoop(self, on_status, name="print-worker")
 
-    def server_label(self) -> str:
-        return self.driver.label()
+    # -- for the owner (and OnReconnectLoop's start, stop, status) -----------------------
 
     def wake(self) -> None:
         """A job was queued: look now instead of at the next poll."""
         self._nudge.set()
 
-    def _interrupt(self) -> None:
+    def _wait_for_job(self, seconds: float) -> bool:
+        return wait_for_work(lambda: self.queue.waiting(self.printer), self._nudge, seconds,
+                             lambda: self.stopping, POLL_S)
+
+    # -- the loop's link (reconnect.Link) ------------------------------------------------
+
+    def server_label(self) -> str:
+        return self.driver.label()
+
+    def interrupt(self) -> None:
         self._nudge.set()
 
-    def _wait_for_job(self, seconds: float) -> bool:
-        return wait_for_work(lambda: self.queue.waiting(self.printer), self._nudge, seconds, lambda: self.stopping, POLL_S)
-
-    # -- the reconnect loop's four methods ----------------------------------------------
-
-    def _open(self) -> PrinterDriver:
+    def connect(self) -> PrinterDriver:
         if not self._prepared:
             self._prepared = True
             try:
@@ -149,25 +149,21 @@ class PrintWorker(ReconnectingSource):
         self.driver.open()
         return self.driver
 
-    def _details_pending(self, job: PrintJob) -> bool:
-        """A sky-take-out order is stored and told at once, and its details (amount, items,
-        remark) follow from the admin API within 1.5 s: its ticket waits for them that long."""
-        entry = job.entry
-        return (job.kind == KIND_ORDER and entry is not None and not entry.event.details
-                and entry.event.source == "skytakeout" and entry.event.amount is None
-                and bool(self.settings["skytakeout.admin_url"].strip())
-                and time.time() - job.created_at < DETAILS_WAIT_S)
+    @staticmethod
+    def _details_pending(job: PrintJob) -> bool:
+        """The order's details (amount, items, remark) are still on their way (its source said
+        so on the event): its ticket waits for them, as long as the event's rule says."""
+        return job.kind == KIND_ORDER and job.entry is not None and job.entry.event.details_wait_s() > 0
 
-    def _pump(self, driver: PrinterDriver) -> str:
+    def pump(self, driver: PrinterDriver) -> str:
         while not self.stopping:
             job = self.queue.next_job(self.printer)
             if job is None:
                 if not self._wait_for_job(IDLE_CLOSE_S):
-                    self._reconnect_requested.set()  # back to waiting for a job, at once
-                    return "idle"
+                    return IDLE  # back to waiting for a job, at once
                 continue
             if self._details_pending(job):
-                time.sleep(DETAILS_POLL_S)  # then look at the order again
+                self.loop.wait_stopped(DETAILS_POLL_S)  # then look at the order again
                 continue
             ticket = ticket_for(job, self.settings)
             if ticket is None:
@@ -198,14 +194,14 @@ class PrintWorker(ReconnectingSource):
         self.publish(ConnectionStatus(ConnState.WAITING, self.server_label(), reason,
                                       self.hold_poll_s, ConnState.UNREACHABLE))
         while not driver.ready():
-            if self._stop.wait(self.hold_poll_s):
+            if self.loop.wait_stopped(self.hold_poll_s):
                 raise InterruptedError("stopped while the printer was offline")
         self.publish(self.connected_status())
 
-    def _close(self, driver: PrinterDriver, clean: bool) -> None:
+    def disconnect(self, driver: PrinterDriver, clean: bool) -> None:
         driver.close()
 
-    def _classify(self, exc: BaseException) -> tuple[ConnState, str]:
+    def classify(self, exc: BaseException) -> tuple[ConnState, str]:
         if isinstance(exc, InterruptedError):
             return ConnState.STOPPED, "stopped"
         if isinstance(exc, PrinterProblem):

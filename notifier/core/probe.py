@@ -95,7 +95,7 @@ def test_connection(settings: Settings, secrets: SecretStore, timeout: float = 1
 
 
 def _check_admin(admin, connected: ConnectionStatus) -> ConnectionStatus:
-    from notifier.core.sources.skytakeout import AdminApiError
+    from notifier.core.sources.skytakeout_admin import AdminApiError
 
     try:
         admin.login()

@@ -14,10 +14,11 @@ popups are closed (decided here) or replaced by who decided (elsewhere, without 
 a cancellation is said aloud once. Where the back end takes no decisions, each new order's popup
 says so (`set_decision_note`): stopping the ringing here tells the shop's system nothing.
 
-A sky-take-out order's frame has no amount; with an admin account the source fetches the order's
-details right after it is stored. Its popup shows at once and is updated in place when the
-details come; its voice line waits for them up to `VOICE_WAITS_FOR_DETAILS_MS` (the chime would
-come first anyway), then says the amount, or is said without it.
+Some back ends send a new order without what it is worth and the source fetches the details
+right after storing it; such an event says until when they may come (`details_due`). Its popup
+shows at once and is updated in place when the details come; its voice line waits for them as
+long as the event's own rule says (`OrderEvent.details_wait_s`, the rule the ticket follows too;
+the chime would come first anyway), then says the amount, or is said without it.
 
 Everything here runs on the Qt main thread and is cheap: no ledger query per event (one count
 per batch), and timers run only while something is due, so an idle app uses no CPU.
@@ -41,10 +42,6 @@ from notifier.core.ledger import Ending, Ledger
 from notifier.core.order_links import order_url
 from notifier.core.settings import Settings, parse_hhmm
 
-# The sky-take-out protocol's name (notifier.core.sources.skytakeout.PROTOCOL), not imported from
-# there: the desktop does not import the sources, and that one brings an HTTP client (~2 MB).
-SKYTAKEOUT = "skytakeout"
-
 log = logging.getLogger(__name__)
 
 BURST_WINDOW_MS = 1000
@@ -57,9 +54,6 @@ CONNECTION_KEY = "connection"
 BURST_MAX_MS = 3000
 ALERTED_KINDS = (OrderKind.NEW_ORDER, OrderKind.REMINDER)
 CHIMES = {OrderKind.NEW_ORDER: "new_order", OrderKind.REMINDER: "reminder"}
-# How long a new order's voice line waits for the details that say what it is worth: about the
-# bound of the details request itself (skytakeout.ENRICH_TIMEOUT_S).
-VOICE_WAITS_FOR_DETAILS_MS = 1500
 
 
 @dataclass(slots=True)
@@ -122,7 +116,6 @@ class AlertCentre(QObject):
         self._badge = -1
         self._repeats: dict[str, _Repeat] = {}
         self._muted_until: datetime | None = None
-        self._mute_choice = 0
 
         self._repeat_timer = QTimer(self, singleShot=True)
         self._repeat_timer.timeout.connect(self._repeat_due)
@@ -236,21 +229,15 @@ class AlertCentre(QObject):
                 key=event.key,
             )
         if self.settings[f"alerts.voice_{kind}"] and self.voice_allowed():
-            if self._details_expected(event):
+            wait_s = event.details_wait_s() if event.kind is OrderKind.NEW_ORDER else 0.0
+            if wait_s > 0:
                 timer = QTimer(self, singleShot=True)
                 timer.timeout.connect(lambda key=event.key: self._details_late(key))
                 self._voice_held[event.key] = (event, timer)
-                timer.start(VOICE_WAITS_FOR_DETAILS_MS)
+                timer.start(max(1, round(wait_s * 1000)))
                 return False
             self._voice_line(event)
         return True
-
-    def _details_expected(self, event: OrderEvent) -> bool:
-        """Whether the source is fetching what this new order is worth (sky-take-out with an
-        admin account, and a frame without an amount)."""
-        return (event.kind is OrderKind.NEW_ORDER and event.source == SKYTAKEOUT
-                and event.amount is None and bool(self.settings["skytakeout.admin_url"])
-                and bool(self.settings["skytakeout.admin_user"]))
 
     def on_details(self, event: OrderEvent) -> None:
         """An order told earlier, as its details made it: its popup updated in place, its repeats
@@ -495,20 +482,14 @@ class AlertCentre(QObject):
 
     def _mute_until(self, until: datetime, choice: int) -> None:
         self._muted_until = until
-        self._mute_choice = choice
         self.announcer.clear()
         self._mute_timer.start(max(0, int((until - self._now()).total_seconds() * 1000)))
         self.mute_changed.emit(choice)
 
     def unmute(self) -> None:
         self._muted_until = None
-        self._mute_choice = 0
         self._mute_timer.stop()
         self.mute_changed.emit(0)
-
-    @property
-    def muted_until(self) -> datetime | None:
-        return self._muted_until
 
     # -- connection ----------------------------------------------------------------------
 

@@ -90,6 +90,3 @@ class CoreBridge(QObject):
         if status is not None:
             self.status.emit(status)
 
-    def drain_now(self) -> None:
-        """Deliver what is pending at once (for shutdown and tests)."""
-        self._drain()

@@ -69,7 +69,7 @@ def printer_finding(settings) -> Finding:
     try:
         driver.open()  # a network printer also reports its paper here
     except Exception as exc:  # noqa: BLE001 - every failure is a finding
-        from notifier.core.sources.reconnecting import describe_network_error
+        from notifier.core.reconnect import describe_network_error
 
         reason = describe_network_error(exc, driver.label()) if isinstance(exc, OSError) else str(exc)
         return Finding(topic, WARN, core_tr("{reason}; tickets wait until it answers", reason=reason))

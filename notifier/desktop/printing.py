@@ -40,7 +40,7 @@ def print_test_page_now(settings, language: str) -> str | None:
     None when the printer took it, else the sentence that says why not. Blocks for up to the
     printer's timeout: call it off the GUI thread (the settings dialog's "Print test page")."""
     from notifier.core.escpos_printer import PrinterProblem
-    from notifier.core.sources.reconnecting import describe_network_error
+    from notifier.core.reconnect import describe_network_error
     from notifier.core.ticket import build_ticket
     from notifier.core.wording import sample_event
 

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 from notifier.core import settings as core_settings
 from notifier.core.connection import ConnectionStatus
 from notifier.core.secrets import SecretProblem, SecretState, SecretStore
-from notifier.core.settings import BY_KEY, SECRETS, SecretSpec, Setting, Settings, SettingsError
+from notifier.core.settings import BY_KEY, SECRETS, Setting, Settings, SettingsError
 from notifier.desktop import settings_layout
 from notifier.desktop.identity import give_icon
 from notifier.desktop.settings_editors import Editor, SecretEditor, help_label, make_editor
@@ -627,8 +627,3 @@ class SettingsDialog(QDialog):
         self.voice_result.setStyleSheet("")
         self.voice_result.setText(self.tr("Speaking a sample…"))
         self.voice.test(settings)
-
-
-def secret_specs_for(protocol: str) -> list[SecretSpec]:
-    """The secrets a connection of this protocol uses (for callers that list them)."""
-    return [spec for spec in SECRETS if protocol in spec.used_by]

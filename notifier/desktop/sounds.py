@@ -294,9 +294,6 @@ class ChimePlayer(QObject):
     def loaded(self) -> bool:
         return _shared_player() is not None and all(n in self._lengths for n in CHIMES)
 
-    def is_playing(self) -> bool:
-        return self._current is not None
-
     def play(self, name: str) -> bool:
         """Start a chime; False (and no `done`) if it cannot play, so the caller just goes on."""
         self.stop()

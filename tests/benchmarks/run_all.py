@@ -161,6 +161,11 @@ BENCHES = [
               _m("accept: click -> silence on the other PC p99",
                  r'"click_to_silence_on_b": \{\s*"p50_ms": [0-9.]+,\s*"p99_ms": NUM', "ms", goal=1000.0),
           ], 600, baseline="publish -> both PCs have it on disk"),
+    Bench("threads", ["tests/benchmarks/bench_threads.py", "--runs", "1"],
+          ["tests/benchmarks/bench_threads.py", "--runs", "3"], [
+              _m("app: threads of the idle tray app (sky-take-out, printer, voice)",
+                 r"python threads of the idle tray app: median NUM", "threads", goal=6.0),
+          ], 300, needs_session=True),
     Bench("soak", ["tests/benchmarks/bench_soak.py", "--minutes", "3"],
           ["tests/benchmarks/bench_soak.py", "--minutes", "30"], [
               _m("soak: orders missing from the ledger", r"orders missing: NUM orders", "orders", goal=0.0),

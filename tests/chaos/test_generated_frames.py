@@ -14,6 +14,7 @@ from helpers import wait_until
 
 from notifier.core.connection import ConnState
 from notifier.core.events import OrderEvent
+from notifier.core.intake import OrderIntake
 from notifier.core.ledger import Ledger
 from notifier.core.secrets import MemorySecrets
 from notifier.core.settings import Settings
@@ -27,19 +28,17 @@ from tests.fakes.skytakeout_server import SkyTakeOutDouble
 SEED = 20240606
 
 
-class RecordingSink:
-    """The sink a stream source writes to: a real ledger, with the cursor the source saves."""
+class RecordingHost(OrderIntake):
+    """The host a stream source writes to: a real ledger (through the app's intake), with the
+    cursor the source saves, counting what it was handed."""
 
     def __init__(self, ledger: Ledger):
-        self.ledger = ledger
+        super().__init__(ledger, MemorySecrets({}))
         self.delivered = 0
 
-    def __call__(self, event: OrderEvent, cursor=None, *, durable: bool = False) -> bool:
+    def store(self, event: OrderEvent, cursor=None, *, durable: bool = False) -> bool:
         self.delivered += 1
-        return self.ledger.record(event, cursor)
-
-    def cursor(self, name: str) -> str | None:
-        return self.ledger.cursor(name)
+        return super().store(event, cursor, durable=durable)
 
 
 def _as_text(message: str | bytes) -> str | None:
@@ -63,7 +62,7 @@ def test_a_hundred_thousand_generated_frames_through_every_decoder(tmp_path):
     count = scaled(100_000, 5_000, default=1.0)
     mapping = FieldMapping.from_settings(Settings({"connection.protocol": "json"}))
     ledger = Ledger(tmp_path / "ledger.sqlite3")
-    sink = RecordingSink(ledger)
+    sink = RecordingHost(ledger)
     stream = NotifierStreamSource(
         Settings({"connection.protocol": "notifier", "connection.url": "ws://127.0.0.1:9", "connection.shop": "s"}),
         sink, lambda _status: None, MemorySecrets({}),

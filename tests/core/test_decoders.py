@@ -148,7 +148,7 @@ def test_amqp_messages_carry_their_details_through_the_same_mapping():
     from notifier.core.sources.amqp import AmqpSource
 
     source = AmqpSource(Settings({"connection.protocol": "amqp", "connection.url": "amqp://u@h/v"}),
-                        lambda *_a, **_k: True, lambda _s: None, None)
+                        None, lambda _s: None, None)  # decoding needs no host
     body = json.dumps({"order_id": 3, "items": [{"name": "饺子", "quantity": 20}], "remark": "醋多点"})
     details = source.decode(body.encode()).details
     assert details.items == (OrderItem("饺子", 20),) and details.remark == "醋多点"

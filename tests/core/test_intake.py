@@ -17,17 +17,17 @@ def test_a_reminder_gets_the_number_amount_and_customer_of_its_order(tmp_path):
     intake = OrderIntake(ledger, MemorySecrets())
     told: list[OrderEvent] = []
     intake.on_order(told.append)
-    intake.deliver(OrderEvent(OrderKind.NEW_ORDER, "17", "skytakeout", "shop:8080", order_number="1700000017",
+    intake.store(OrderEvent(OrderKind.NEW_ORDER, "17", "skytakeout", "shop:8080", order_number="1700000017",
                               amount=Decimal("56.50"), customer="张三"))
     # sky-take-out's "remind" frame: the order id and a sentence, nothing else
-    assert intake.deliver(OrderEvent(OrderKind.REMINDER, "17", "skytakeout", "shop:8080", text="顾客催单了"))
+    assert intake.store(OrderEvent(OrderKind.REMINDER, "17", "skytakeout", "shop:8080", text="顾客催单了"))
     reminder = told[-1]
     assert (reminder.order_number, reminder.amount, reminder.customer, reminder.text) == \
         ("1700000017", Decimal("56.50"), "张三", "顾客催单了")
     stored = ledger.recent(1)[0].event
     assert (stored.kind, stored.amount, stored.customer) == (OrderKind.REMINDER, Decimal("56.50"), "张三")
     # Another server's order 17 is another order: nothing borrowed from it.
-    intake.deliver(OrderEvent(OrderKind.REMINDER, "17", "skytakeout", "other:8080", text="催单"))
+    intake.store(OrderEvent(OrderKind.REMINDER, "17", "skytakeout", "other:8080", text="催单"))
     assert told[-1].amount is None and told[-1].customer is None
     ledger.close()
 
@@ -38,8 +38,8 @@ def test_orders_stored_but_never_told_are_told_once_at_start_noted_as_late(tmp_p
     ledger = Ledger(path)
     crashed = OrderIntake(ledger, MemorySecrets())
     crashed.on_order(lambda event: None)  # killed before it could print or show anything
-    crashed.deliver(OrderEvent(OrderKind.NEW_ORDER, "17", "notifier", "shop", text="牛肉面"))
-    crashed.deliver(OrderEvent(OrderKind.NEW_ORDER, "18", "notifier", "shop"))
+    crashed.store(OrderEvent(OrderKind.NEW_ORDER, "17", "notifier", "shop", text="牛肉面"))
+    crashed.store(OrderEvent(OrderKind.NEW_ORDER, "18", "notifier", "shop"))
     ledger.close()
 
     previous = i18n.language()
@@ -79,7 +79,7 @@ def two_orders(tmp_path) -> tuple[Ledger, OrderIntake, list[tuple]]:
     ended: list[tuple] = []
     intake.on_ended(lambda *args: ended.append(args))
     for order_id in ("1", "2"):
-        intake.deliver(OrderEvent(OrderKind.NEW_ORDER, order_id, "notifier", "shop", order_number=f"A-{order_id}"))
+        intake.store(OrderEvent(OrderKind.NEW_ORDER, order_id, "notifier", "shop", order_number=f"A-{order_id}"))
     return ledger, intake, ended
 
 
@@ -92,7 +92,7 @@ def test_a_cancellation_event_ends_its_order_and_is_news_even_after_acceptance(t
     ledger, intake, ended = two_orders(tmp_path)
     ledger.end_order("notifier", "shop", "2", Ending.ACCEPTED_HERE)
     for order_id in ("1", "2"):
-        intake.deliver(OrderEvent(OrderKind.CANCELLED, order_id, "notifier", "shop", text="不想要了"))
+        intake.store(OrderEvent(OrderKind.CANCELLED, order_id, "notifier", "shop", text="不想要了"))
     assert ended == [("notifier", "shop", "1", Ending.CANCELLED, "不想要了"),
                      ("notifier", "shop", "2", Ending.CANCELLED, "不想要了")]
     assert ledger.unacknowledged_orders() == 0
@@ -112,7 +112,7 @@ def test_a_cancellation_of_an_order_the_shop_rejected_is_no_news(tmp_path):
     ledger.end_order("notifier", "shop", "1", Ending.REJECTED_HERE)
     ledger.end_order("notifier", "shop", "2", Ending.REJECTED_ELSEWHERE)
     for order_id in ("1", "2"):
-        assert intake.deliver(OrderEvent(OrderKind.CANCELLED, order_id, "notifier", "shop", text="退款"))
+        assert intake.store(OrderEvent(OrderKind.CANCELLED, order_id, "notifier", "shop", text="退款"))
     assert ended == []
     assert ledger.unacknowledged_orders() == 0, "the cancellation itself does not ring"
     assert {e.event.order_id: e.ended_how for e in ledger.recent() if e.event.kind is OrderKind.NEW_ORDER} == \

@@ -34,7 +34,7 @@ def english_words(text: str) -> list[str]:
 
 def test_an_unreachable_printer_is_said_in_chinese_in_the_doctor_and_the_tray(chinese):
     from notifier.core.connection import ConnectionStatus, ConnState
-    from notifier.core.sources.reconnecting import classify_network_error
+    from notifier.core.reconnect import classify_network_error
     from notifier.desktop.doctor import printer_finding
 
     port = free_port()  # nothing listens there: the printer is switched off

@@ -383,13 +383,14 @@ def test_a_reminder_redelivered_hours_later_is_still_the_same_event(tmp_path):
     # recognised by the message's own identity (message id, else body and timestamp).
     from pika.spec import BasicProperties
 
+    from notifier.core.intake import OrderIntake
     from notifier.core.sources.amqp import AmqpSource
 
     now = [1_700_000_000.0]
     ledger = Ledger(tmp_path / "ledger.sqlite3", clock=lambda: now[0])
     settings = Settings({"connection.protocol": "amqp", "connection.url": "amqp://shop@127.0.0.1/",
                          "json.kind_field": "type"})
-    source = AmqpSource(settings, ledger.record, lambda status: None, MemorySecrets())
+    source = AmqpSource(settings, OrderIntake(ledger, MemorySecrets()), lambda status: None, MemorySecrets())
     body = b'{"type": 2, "order_id": 55}'
     try:
         for props in (BasicProperties(message_id="m-55"), BasicProperties(timestamp=1_700_000_000),

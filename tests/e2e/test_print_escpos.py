@@ -61,9 +61,8 @@ class Shop:
         self.ledger = Ledger(path)
         self.queue = PrintQueue(path)
         self.queue.configure(settings)
-        self.worker = PrintWorker(settings, self.queue, network_driver(settings))
         self.statuses = []
-        self.worker._on_status = self.statuses.append
+        self.worker = PrintWorker(settings, self.queue, network_driver(settings), self.statuses.append)
 
     def store(self, event: OrderEvent) -> bool:
         new = self.ledger.record(event)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from notifier.core.reconnect import StatusCallback
 from notifier.core.secrets import SecretStore
 from notifier.core.settings import Settings
-from notifier.core.sources.base import EventSink, Source, StatusCallback
+from notifier.core.sources.base import Source, SourceHost
 
 
 def source_class(protocol: str) -> type[Source]:
@@ -29,9 +30,9 @@ def source_class(protocol: str) -> type[Source]:
 
 
 def create_source(
-    settings: Settings, sink: EventSink, on_status: StatusCallback, secrets: SecretStore
+    settings: Settings, host: SourceHost, on_status: StatusCallback, secrets: SecretStore
 ) -> Source:
-    return source_class(settings["connection.protocol"])(settings, sink, on_status, secrets)
+    return source_class(settings["connection.protocol"])(settings, host, on_status, secrets)
 
 
-__all__ = ["EventSink", "Source", "StatusCallback", "create_source", "source_class"]
+__all__ = ["Source", "SourceHost", "StatusCallback", "create_source", "source_class"]

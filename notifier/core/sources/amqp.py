@@ -45,11 +45,12 @@ from pika.spec import Basic, BasicProperties
 from notifier.core.connection import ConnState
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.i18n import tr
+from notifier.core.reconnect import classify_network_error
 from notifier.core.secrets import SecretState
 from notifier.core.settings import Settings
+from notifier.core.sources.base import Source
 from notifier.core.sources.decoding import NotAnOrder
 from notifier.core.sources.json_mapping import FieldMapping
-from notifier.core.sources.reconnecting import ReconnectingSource, classify_network_error
 
 log = logging.getLogger(__name__)
 if logging.getLogger("pika").level == logging.NOTSET:
@@ -57,6 +58,7 @@ if logging.getLogger("pika").level == logging.NOTSET:
     # reports the same as connection states and one log line each.
     logging.getLogger("pika").setLevel(logging.CRITICAL)
 
+PROTOCOL = "amqp"
 PASSWORD_SECRET = "amqp_password"
 TEST_HOOK_PAUSE_ENV = "NOTIFIER_TEST_HOOK_PAUSE_BEFORE_ACK_S"
 POLL_S = 1.0  # longest a stop or reconnect request waits if the wake-up call is missed
@@ -233,8 +235,8 @@ def _reply_text(exc: BaseException) -> str:
 # -- the source ------------------------------------------------------------------------------
 
 
-class AmqpSource(ReconnectingSource):
-    protocol = "amqp"
+class AmqpSource(Source):
+    protocol = PROTOCOL
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -249,7 +251,7 @@ class AmqpSource(ReconnectingSource):
 
     # -- waking the thread ---------------------------------------------------------------
 
-    def _interrupt(self) -> None:
+    def interrupt(self) -> None:
         with self._conn_lock:
             conn = self._conn
         if conn is not None:
@@ -258,8 +260,23 @@ class AmqpSource(ReconnectingSource):
             except Exception:  # noqa: BLE001 - closed already: the poll ends by itself
                 pass
 
-    def _classify(self, exc: BaseException) -> tuple[ConnState, str]:
+    def classify(self, exc: BaseException) -> tuple[ConnState, str]:
         return classify(exc)
+
+    def action_sender(self):
+        """The reply publisher when a reply target is configured (docs/amqp.md)."""
+        from notifier.core.sources import amqp_reply
+
+        if not amqp_reply.reply_configured(self.settings):
+            return None
+        return amqp_reply.AmqpReplySender(self.settings, self.connection_parameters, self.server_label())
+
+    def actions_unavailable(self) -> str | None:
+        from notifier.core.sources import amqp_reply
+
+        if amqp_reply.reply_configured(self.settings):
+            return None
+        return tr("No reply target configured — this PC can only stop the ringing.")
 
     def _password(self, address: BrokerAddress) -> str | None:
         if not address.user:
@@ -273,10 +290,14 @@ class AmqpSource(ReconnectingSource):
             raise BrokerProblem(ConnState.MISCONFIGURED, sentence)
         return password
 
-    def _open(self) -> tuple[BlockingConnection, BlockingChannel]:
+    def connection_parameters(self) -> pika.ConnectionParameters:
+        """How to reach the broker, with the password read now (it may have been saved since)."""
         address = broker_address(self.settings)
-        params = connection_parameters(self.settings, address, self._password(address))
-        conn = BlockingConnection(params)
+        return connection_parameters(self.settings, address, self._password(address))
+
+    def connect(self) -> tuple[BlockingConnection, BlockingChannel]:
+        address = broker_address(self.settings)
+        conn = BlockingConnection(self.connection_parameters())
         try:
             channel = conn.channel()
             try:
@@ -290,11 +311,11 @@ class AmqpSource(ReconnectingSource):
             raise
         with self._conn_lock:
             self._conn = conn
-        if self.stopping or self._reconnect_requested.is_set():
-            self._wake()  # a request that came in while connecting must not wait for a message
+        if self.stopping or self.loop.reconnect_requested:
+            self.loop.wake()  # a request that came in while connecting must not wait for a message
         return conn, channel
 
-    def _close(self, handle: tuple[BlockingConnection, BlockingChannel], clean: bool) -> None:
+    def disconnect(self, handle: tuple[BlockingConnection, BlockingChannel], clean: bool) -> None:
         self._drop(handle[0])
 
     def _drop(self, conn: BlockingConnection) -> None:
@@ -307,11 +328,11 @@ class AmqpSource(ReconnectingSource):
         except Exception:  # noqa: BLE001 - it is going away either way
             pass
 
-    def _pump(self, handle: tuple[BlockingConnection, BlockingChannel]) -> str:
+    def pump(self, handle: tuple[BlockingConnection, BlockingChannel]) -> str:
         """Dispatch deliveries until the connection ends; returns why it ended."""
         conn, channel = handle
         while not self.stopping:
-            if self._reconnect_requested.is_set():
+            if self.loop.reconnect_requested:
                 return "reconnect requested"
             conn.process_data_events(time_limit=POLL_S)
             if not channel.consumer_tags:
@@ -342,7 +363,7 @@ class AmqpSource(ReconnectingSource):
             self.duplicates += 1
             log.debug("message %s already in the ledger (redelivered=%s)", event.event_id, method.redelivered)
         if self._pause_before_ack:
-            self._stop.wait(self._pause_before_ack)
+            self.loop.wait_stopped(self._pause_before_ack)
         channel.basic_ack(method.delivery_tag)
 
     def _reject(self, channel: BlockingChannel, method: Basic.Deliver, reason: str, body: bytes) -> None:
@@ -480,23 +501,3 @@ class AmqpPublisher:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-
-def publish_test_order(
-    settings: Settings,
-    password: str | None,
-    order_id: str,
-    *,
-    kind: OrderKind = OrderKind.NEW_ORDER,
-    order_number: str | None = None,
-    amount: str | None = None,
-    customer: str | None = None,
-    text: str | None = None,
-) -> str:
-    """Publish one test order to the configured exchange; returns the message id."""
-    body = order_message(
-        FieldMapping.from_settings(settings), order_id, kind=kind, order_number=order_number,
-        amount=amount, customer=customer, text=text,
-    )
-    with AmqpPublisher(settings, password) as publisher:
-        return publisher.publish(body)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pika
@@ -23,7 +24,6 @@ from notifier.core.action_outbox import ACCEPT, OrderAction
 from notifier.core.action_worker import ActionRefused
 from notifier.core.i18n import tr
 from notifier.core.settings import Settings
-from notifier.core.sources.amqp import broker_address, connection_parameters
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,12 @@ def reply_body(action: OrderAction) -> bytes:
 class AmqpReplySender:
     """The action sender for a RabbitMQ reply target (see action_worker.ActionSender)."""
 
-    def __init__(self, settings: Settings, password_getter, label: str):
+    def __init__(self, settings: Settings, parameters: Callable[[], pika.ConnectionParameters],
+                 label: str):
+        """`parameters`: the broker's connection parameters, with the password read now (the
+        source's own, so a password saved meanwhile is used)."""
         self.settings = settings
-        self._password_getter = password_getter
+        self._parameters = parameters
         self._label = label
         self._conn: BlockingConnection | None = None
         self._channel = None
@@ -57,9 +60,7 @@ class AmqpReplySender:
         if self._channel is not None and self._channel.is_open:
             return self._channel
         self.close()
-        address = broker_address(self.settings)
-        self._conn = BlockingConnection(connection_parameters(
-            self.settings, address, self._password_getter(address)))
+        self._conn = BlockingConnection(self._parameters())
         self._channel = self._conn.channel()
         self._channel.confirm_delivery()
         return self._channel

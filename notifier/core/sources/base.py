@@ -1,86 +1,85 @@
-"""What every source is: something that owns a connection in its own thread and hands order
-events to a sink, publishing its connection state as it goes."""
+"""What every source is: a connection to one push server, run by a `ReconnectLoop` in a thread of
+its own, handing the order events it decodes to its host and publishing its connection state.
+
+The host is the one door a source has to the rest of the app (`SourceHost`, passed in): store an
+event (with its resume cursor), read or save a cursor, keep details that arrived after the order,
+end an order that was decided elsewhere, list the orders still ringing. The app's host is
+`OrderIntake` (the ledger first, then whoever listens); a test's can be ten lines.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from notifier.core.connection import ConnectionStatus, ConnState
+from notifier.core.connection import ConnState
 from notifier.core.events import OrderEvent
+from notifier.core.reconnect import OnReconnectLoop, ReconnectLoop, StatusCallback
 from notifier.core.secrets import SecretStore
 from notifier.core.settings import Settings
+
+if TYPE_CHECKING:
+    from notifier.core.action_worker import ActionSender
 
 log = logging.getLogger(__name__)
 
 
-class EventSink(Protocol):
-    """Receives decoded events on the source's thread.
+class SourceHost(Protocol):
+    """What a source may ask of the app. Called on the source's threads."""
 
-    Returns only after the event is on disk; True when it was new. `cursor` (name, value) is
-    saved with it, atomically, for sources that resume from a position.
-    """
+    def store(self, event: OrderEvent, cursor: tuple[str, str] | None = None, *,
+              durable: bool = False) -> bool:
+        """Keep `event` (and the cursor `(name, value)` in the same transaction); returns only
+        after it is on disk (`durable`: synced, for sources that acknowledge upstream right
+        after); True when it was new."""
 
-    def __call__(
-        self, event: OrderEvent, cursor: tuple[str, str] | None = None, *, durable: bool = False
-    ) -> bool: ...
+    def cursor(self, name: str) -> str | None:
+        """The resume position last saved under `name`, if any."""
+
+    def save_cursor(self, name: str, value: str) -> None:
+        """Move a resume position past something that was handled without storing an event."""
+
+    def details_arrived(self, event: OrderEvent) -> None:
+        """An order already stored, with the details (`event.details`, amount, customer) that
+        were fetched after it."""
+
+    def end_order(self, source: str, server: str, order_id: str, how: str,
+                  reason: str | None = None) -> bool:
+        """The order was decided or cancelled elsewhere (a ledger `Ending`); True if that is news."""
+
+    def ringing(self, source: str, server: str) -> list[str]:
+        """Ids of this server's orders whose alert still rings here."""
 
 
-StatusCallback = Callable[[ConnectionStatus], None]
-
-
-class Source(ABC):
-    """One push server connection. Subclasses implement `_run` (the thread body)."""
+class Source(OnReconnectLoop, ABC):
+    """One push server connection. Subclasses implement the loop's `Link` methods (`connect`,
+    `pump`, `disconnect`, `classify`, and `interrupt` when they block on I/O)."""
 
     protocol: str = ""
-    logged_as = "connection"  # what its state lines start with in the log
 
-    def __init__(
-        self,
-        settings: Settings,
-        sink: EventSink,
-        on_status: StatusCallback,
-        secrets: SecretStore,
-    ):
+    def __init__(self, settings: Settings, host: SourceHost, on_status: StatusCallback,
+                 secrets: SecretStore):
         self.settings = settings
-        self.sink = sink
-        self._on_status = on_status
+        self.host = host
         self.secrets = secrets
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._status = ConnectionStatus(ConnState.STOPPED, self.server_label())
-        self._status_lock = threading.Lock()
+        self.loop = ReconnectLoop(self, on_status, name=f"source-{self.protocol}")
 
-    # -- for the owner -------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._guarded_run, name=f"source-{self.protocol}", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake()
-        if self._thread and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-        self.publish(ConnectionStatus(ConnState.STOPPED, self.server_label()))
-
-    def reconnect_now(self) -> None:
-        """Drop the current connection (or the wait before the next attempt) and connect again."""
-        self._wake(reconnect=True)
+    # -- for the owner (and OnReconnectLoop's start, stop, status, reconnect_now) ---------
 
     @property
-    def status(self) -> ConnectionStatus:
-        return self._status
+    def connections(self) -> int:
+        """Connections that came up, for tests and diagnostics."""
+        return self.loop.connections
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
+    def action_sender(self) -> ActionSender | None:
+        """Who sends the shop's decisions (accept, reject) on this source's orders back to its
+        back end; None when this connection has no way to (see `actions_unavailable`)."""
+        return None
+
+    def actions_unavailable(self) -> str | None:
+        """Why accept / reject cannot be offered for this connection (a sentence), or None."""
+        return None
 
     # -- for subclasses ------------------------------------------------------------------
 
@@ -95,48 +94,27 @@ class Source(ABC):
             host = ""
         return host or url[:40]
 
-    def publish(self, status: ConnectionStatus) -> None:
-        with self._status_lock:
-            if status == self._status:
-                return
-            self._status = status
-        log.info("%s: %s %s", self.logged_as, status.state, status.detail)
-        try:
-            self._on_status(status)
-        except Exception:  # noqa: BLE001 - a broken observer must not kill the source
-            log.exception("status observer failed")
-
-    def deliver(
-        self, event: OrderEvent, cursor: tuple[str, str] | None = None, *, durable: bool = False
-    ) -> bool:
-        """Hand `event` to the sink; returns after it is on disk (`durable`: synced to the disk
+    def deliver(self, event: OrderEvent, cursor: tuple[str, str] | None = None, *,
+                durable: bool = False) -> bool:
+        """Hand `event` to the host; returns after it is on disk (`durable`: synced to the disk
         itself, for sources that acknowledge upstream right after)."""
-        if durable:
-            return self.sink(event, cursor, durable=True)
-        return self.sink(event, cursor)
+        return self.host.store(event, cursor, durable=durable)
 
     def saved_cursor(self, name: str) -> str | None:
-        """The resume position last saved with `deliver(..., cursor=(name, value))`, if any.
+        """The resume position last saved with `deliver(..., cursor=(name, value))`, if any."""
+        return self.host.cursor(name)
 
-        Read through the sink's owner (OrderIntake.cursor), or a sink object's own `cursor`.
-        """
-        owner = getattr(self.sink, "__self__", self.sink)
-        reader = getattr(owner, "cursor", None)
-        return reader(name) if callable(reader) else None
+    def interrupt(self) -> None:
+        """Make a pump that is blocked waiting for data return now (stop, reconnect now)."""
 
     @abstractmethod
-    def _run(self) -> None: ...
+    def connect(self) -> Any: ...
 
-    def _wake(self, reconnect: bool = False) -> None:
-        """Interrupt whatever the thread waits on (overridden by sources that block on I/O)."""
+    @abstractmethod
+    def pump(self, handle: Any) -> str: ...
 
-    def _guarded_run(self) -> None:
-        # Nothing may escape the source thread: an exception here would silently end all orders.
-        while not self._stop.is_set():
-            try:
-                self._run()
-                return
-            except Exception:  # noqa: BLE001
-                log.exception("source %s crashed; restarting it", self.protocol)
-                if self._stop.wait(5.0):
-                    return
+    @abstractmethod
+    def disconnect(self, handle: Any, clean: bool) -> None: ...
+
+    @abstractmethod
+    def classify(self, exc: BaseException) -> tuple[ConnState, str]: ...

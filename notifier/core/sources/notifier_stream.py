@@ -138,7 +138,7 @@ class NotifierStreamSource(WebSocketSource):
                         store, self._store)
             self._ignoring = True
             self._start_over = True
-            self._wake(reconnect=True)
+            self.loop.reconnect_now()
             return
         if store:
             self._store = store
@@ -185,15 +185,13 @@ class NotifierStreamSource(WebSocketSource):
             return
         reason = body.get("text") if isinstance(body.get("text"), str) else None
         how = Ending.ACCEPTED_ELSEWHERE if body["kind"] == "accepted" else Ending.REJECTED_ELSEWHERE
-        owner = getattr(self.sink, "__self__", None)
-        end = getattr(owner, "end_order", None)
-        if callable(end):
-            end(self.protocol, self.server_label(), order_id, how, reason and reason[:200])
+        self.host.end_order(self.protocol, self.server_label(), order_id, how, reason and reason[:200])
         # The ending is on disk first: a crash before the cursor only means hearing it again.
-        ledger = getattr(owner, "ledger", None)
-        if ledger is not None:
-            ledger.set_cursor(self.cursor_name, format_cursor(self._store, seq))
+        self.host.save_cursor(self.cursor_name, format_cursor(self._store, seq))
         self._cursor = seq
+
+    def action_sender(self) -> NotifierStreamActions:
+        return NotifierStreamActions(self.settings, self.secrets, self.server_label())
 
 
 DECISION_KINDS = ("accepted", "rejected")

@@ -12,44 +12,47 @@ any order of this back end still rings here, the same pull runs every
 paged request for every waiting order: a batch, whatever the number ringing) and each ringing
 order missing from it is looked up (at most `MAX_STATUS_LOOKUPS` per poll) and ended the way it
 ended elsewhere. When nothing rings the pull keeps its own, slow pace.
+
+Every request to the admin API goes through one `BackEndClient` ("skytakeout-admin"): a new
+order's details first, then the shop's decisions (`skytakeout_actions`), then the pull; so there
+is one login, and no lock for the pull, the details and an accept to take turns on.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import re
 import secrets
 import threading
 import time
-import urllib.error
-import urllib.request
+from dataclasses import replace
 from typing import Any
 
 from notifier.core.connection import ConnectionStatus, ConnState
-from notifier.core.events import OrderEvent, OrderKind, clip, parse_amount
-from notifier.core.ledger import Ending
+from notifier.core.events import DETAILS_WAIT_S, OrderEvent, OrderKind, clip, parse_amount
 from notifier.core.order_details import OrderDetails, OrderItem
 from notifier.core.secrets import SecretState
+from notifier.core.sources.backend_client import DETAILS, BackEndClient
 from notifier.core.sources.decoding import NotAnOrder, parse_json_object, scalar_text
+from notifier.core.sources.skytakeout_admin import (  # noqa: F401 - LOGIN_RETRY_S: tests tune it
+    HTTP_TIMEOUT_S,
+    LOGIN_RETRY_S,
+    AdminApi,
+    AdminApiError,
+    ending_of,
+)
 from notifier.core.sources.websocket_base import WebSocketSource
 
 log = logging.getLogger(__name__)
 
 PROTOCOL = "skytakeout"
 _NUMBER_IN_CONTENT = re.compile(r"(\d{1,40})")
-PAGE_SIZE = 50
-MAX_PAGES = 40  # 2,000 waiting orders is far beyond any shop; stop rather than loop forever
-HTTP_TIMEOUT_S = 5.0
 # A new order is delivered (stored, shown) at once; its details (amount, consignee, items) are
-# fetched right after, on a worker of their own, each within this bound: the desktop holds the
-# voice line about as long, and then says what the order is worth.
-ENRICH_TIMEOUT_S = 1.5
+# fetched right after by the admin client, each request within this bound, which leaves room to
+# store them before the event's `details_due` (DETAILS_WAIT_S after it arrived) passes.
+ENRICH_TIMEOUT_S = DETAILS_WAIT_S - 0.3
 MAX_STATUS_LOOKUPS = 20
-# After the server refused our password, wait this long before trying it again: a wrong password
-# will not fix itself, and many backends lock an account after repeated failures.
-LOGIN_RETRY_S = 30.0
 
 
 def decode_frame(text: str, *, server: str) -> OrderEvent:
@@ -120,171 +123,25 @@ def event_from_record(record: dict[str, Any], *, server: str, raw: str = "") -> 
     )
 
 
-# Order statuses of sky-take-out (Orders.java).
-PENDING_PAYMENT, TO_BE_CONFIRMED, CONFIRMED, DELIVERY_IN_PROGRESS, COMPLETED, CANCELLED = range(1, 7)
-ACCEPTED_STATUSES = (CONFIRMED, DELIVERY_IN_PROGRESS, COMPLETED)
-
-
-def ending_of(details: dict) -> tuple[str, str | None] | None:
-    """How an order that left "待接单" ended, from its details: (a ledger `Ending`, reason), or
-    None while it still waits (or its status says nothing we act on)."""
-    status = details.get("status")
-    if status in ACCEPTED_STATUSES:
-        return Ending.ACCEPTED_ELSEWHERE, None
-    if status == CANCELLED:
-        rejection = details.get("rejectionReason")
-        if isinstance(rejection, str) and rejection.strip():
-            return Ending.REJECTED_ELSEWHERE, rejection.strip()[:200]
-        cancel = details.get("cancelReason")
-        return Ending.CANCELLED, cancel.strip()[:200] if isinstance(cancel, str) and cancel.strip() else None
-    return None
-
-
-class AdminApiError(Exception):
-    """The admin API refused or failed; `unauthorized` tells a wrong password from the rest,
-    `refusal` is the back end's own message when it answered `code` 0 (e.g. "订单状态错误")."""
-
-    def __init__(self, message: str, *, unauthorized: bool = False, refusal: str | None = None):
-        super().__init__(message)
-        self.unauthorized = unauthorized
-        self.refusal = refusal
-
-
-def _wire_id(order_id: str) -> int | str:
-    """Order ids are Java longs on the wire; keep anything else as it came."""
-    return int(order_id) if order_id.isascii() and order_id.isdigit() else order_id
-
-
-class AdminApi:
-    """The few admin endpoints we use. Logs in on first use and again when the token expires."""
-
-    def __init__(self, base_url: str, username: str, password_getter, proxy: str = ""):
-        self.base_url = base_url.rstrip("/")
-        self.username = username
-        self._password_getter = password_getter
-        self._token: str | None = None
-        handlers = [urllib.request.ProxyHandler({"http": proxy, "https": proxy} if proxy else {})]
-        self._opener = urllib.request.build_opener(*handlers)
-        self.logins = 0
-        self._refusal: str | None = None
-        self._refused_at = 0.0
-
-    def _request(self, method: str, path: str, body: dict | None = None, *, token: str | None = None,
-                 timeout: float = HTTP_TIMEOUT_S) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base_url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if token:
-            request.add_header("token", token)
-        try:
-            with self._opener.open(request, timeout=timeout) as response:
-                payload = response.read(4 * 1024 * 1024)
-        except urllib.error.HTTPError as exc:
-            raise AdminApiError(f"admin API answered {exc.code}", unauthorized=exc.code in (401, 403)) from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise AdminApiError(f"admin API unreachable: {reason}") from None
-        try:
-            result = json.loads(payload)
-        except ValueError:
-            raise AdminApiError("admin API sent something that is not JSON") from None
-        if not isinstance(result, dict):
-            raise AdminApiError("admin API sent an unexpected answer")
-        if result.get("code") != 1:
-            message = clip(result.get("msg"), 200) or "unknown error"
-            raise AdminApiError(f"admin API refused: {message}", refusal=message)
-        return result.get("data")
-
-    def login(self) -> None:
-        if self._refusal and time.monotonic() - self._refused_at < LOGIN_RETRY_S:
-            raise AdminApiError(self._refusal, unauthorized=True)
-        password = self._password_getter()
-        if not password:
-            raise AdminApiError("no admin password saved", unauthorized=True)
-        self.logins += 1
-        try:
-            data = self._request("POST", "/admin/employee/login",
-                                 {"username": self.username, "password": password})
-        except AdminApiError as exc:
-            # Code 0 on login means the account or password is wrong ("密码错误", "账号不存在").
-            if "refused" in str(exc) or exc.unauthorized:
-                self._refusal, self._refused_at = str(exc), time.monotonic()
-                raise AdminApiError(str(exc), unauthorized=True) from None
-            raise
-        self._refusal = None
-        token = data.get("token") if isinstance(data, dict) else None
-        if not isinstance(token, str) or not token:
-            raise AdminApiError("admin login gave no token")
-        self._token = token
-
-    def get(self, path: str, timeout: float = HTTP_TIMEOUT_S) -> Any:
-        return self.call("GET", path, timeout=timeout)
-
-    def call(self, method: str, path: str, body: dict | None = None,
-             timeout: float = HTTP_TIMEOUT_S) -> Any:
-        """One request with the admin token, logging in first if needed and again, once, when
-        the token is no longer accepted."""
-        if self._token is None:
-            self.login()
-        try:
-            return self._request(method, path, body, token=self._token, timeout=timeout)
-        except AdminApiError as exc:
-            if not exc.unauthorized:
-                raise
-        # The JWT expired (it lives 2 h) or was revoked: log in again, once, quietly.
-        log.info("admin token no longer accepted; logging in again")
-        self._token = None
-        self.login()
-        return self._request(method, path, body, token=self._token, timeout=timeout)
-
-    def confirm(self, order_id: str) -> None:
-        """接单: `PUT /admin/order/confirm {"id": …}`."""
-        self.call("PUT", "/admin/order/confirm", {"id": _wire_id(order_id)})
-
-    def reject(self, order_id: str, reason: str) -> None:
-        """拒单: `PUT /admin/order/rejection {"id": …, "rejectionReason": "…"}`."""
-        self.call("PUT", "/admin/order/rejection",
-                  {"id": _wire_id(order_id), "rejectionReason": reason})
-
-    def waiting_orders(self) -> list[dict[str, Any]]:
-        """Every order waiting to be accepted (status 2), all pages."""
-        records: list[dict[str, Any]] = []
-        for page in range(1, MAX_PAGES + 1):
-            data = self.get(f"/admin/order/conditionSearch?status=2&page={page}&pageSize={PAGE_SIZE}")
-            batch = (data or {}).get("records") if isinstance(data, dict) else None
-            if not isinstance(batch, list):
-                break
-            records.extend(r for r in batch if isinstance(r, dict))
-            total = data.get("total")
-            if len(batch) < PAGE_SIZE or (isinstance(total, int) and len(records) >= total):
-                break
-        return records
-
-    def details(self, order_id: str, timeout: float = ENRICH_TIMEOUT_S) -> dict[str, Any] | None:
-        data = self.get(f"/admin/order/details/{order_id}", timeout=timeout)
-        return data if isinstance(data, dict) else None
-
-
 class SkyTakeOutSource(WebSocketSource):
     protocol = PROTOCOL
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.admin: AdminApi | None = None
+        # Everything asked of the admin API (the pull, a new order's details, the status poll,
+        # accept / reject) goes through one client: one queue, one worker thread, one login.
+        self.client: BackEndClient[AdminApi] | None = None
         if self.settings["skytakeout.admin_url"] and self.settings["skytakeout.admin_user"]:
-            self.admin = AdminApi(
+            api = AdminApi(
                 self.settings["skytakeout.admin_url"],
                 self.settings["skytakeout.admin_user"],
                 self._admin_password,
                 self.settings["connection.proxy"],
             )
+            self.client = BackEndClient(api, "skytakeout-admin", on_idle=self._pull_if_due)
         self._pull_now = threading.Event()
-        self._admin_lock = threading.Lock()  # AdminApi is used by the pull and the live thread
-        self._puller: threading.Thread | None = None
-        # New orders whose details are still to be fetched. A worker, not the live thread: a slow
-        # admin API must not hold up the next frame (a burst of orders, the server's pings).
-        self._to_enrich: queue.SimpleQueue[OrderEvent | None] = queue.SimpleQueue()
-        self._enricher: threading.Thread | None = None
+        self._last_pull = time.monotonic()
+        self.pull_interval_s = float(self.settings["skytakeout.pull_interval"])
         self.admin_problem: str | None = None
         # Why the password could not be read (keyring missing or locked): that, not "wrong
         # password", is what the owner must be told.
@@ -292,6 +149,11 @@ class SkyTakeOutSource(WebSocketSource):
         self.pulls = 0
         self.status_poll_s = float(self.settings["skytakeout.status_poll_interval"])
         self.status_lookups = 0  # orders looked up because they left the waiting list
+
+    @property
+    def admin(self) -> AdminApi | None:
+        """The admin API (used only on the client's worker), or None without an admin account."""
+        return self.client.api if self.client else None
 
     def _admin_password(self) -> str | None:
         value, problem = self.secrets.get("skytakeout_admin_password")
@@ -313,28 +175,40 @@ class SkyTakeOutSource(WebSocketSource):
 
     def start(self) -> None:
         super().start()
-        if self.admin and not (self._puller and self._puller.is_alive()):
-            self._puller = threading.Thread(target=self._pull_loop, name="skytakeout-pull", daemon=True)
-            self._puller.start()
+        if self.client:
+            self.client.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        # One deadline for the connection, the pull and the details threads together: a quit
-        # (SIGTERM, Ctrl+C) must not wait for each of them in turn.
+        # One deadline for the connection and the admin client together: a quit (SIGTERM,
+        # Ctrl+C) must not wait for each of them in turn.
         deadline = time.monotonic() + timeout
-        self._pull_now.set()
-        self._to_enrich.put(None)
         super().stop(timeout)
-        for thread in (self._puller, self._enricher):
-            if thread is not None:
-                thread.join(max(0.0, deadline - time.monotonic()))
+        if self.client:
+            self.client.stop(max(0.0, deadline - time.monotonic()))
 
     def on_open(self) -> None:
         self._pull_now.set()
+        if self.client:
+            self.client.wake()
 
     def connected_status(self) -> ConnectionStatus:
         if self.admin_problem:
             return self._admin_status()
         return super().connected_status()
+
+    # -- decisions -----------------------------------------------------------------------
+
+    def action_sender(self):
+        from notifier.core.sources.skytakeout_actions import SkyTakeOutActions
+
+        return SkyTakeOutActions(self.client, self.server_label()) if self.client else None
+
+    def actions_unavailable(self) -> str | None:
+        from notifier.core.sources.skytakeout_actions import actions_unavailable
+
+        return actions_unavailable(self.settings)
+
+    # -- live frames and their details ---------------------------------------------------
 
     def handle_text(self, text: str) -> None:
         try:
@@ -343,107 +217,67 @@ class SkyTakeOutSource(WebSocketSource):
             self.skipped(str(skip), text)
             return
         # Stored and told at once with what the frame had; the details follow (the pull's
-        # records carry them already, so only orders new from a frame are looked up).
-        if self.deliver(event) and self.admin and event.kind is OrderKind.NEW_ORDER:
-            self._to_enrich.put(event)
-            if not (self._enricher and self._enricher.is_alive()):
-                self._enricher = threading.Thread(target=self._enrich_loop, name="skytakeout-details",
-                                                  daemon=True)
-                self._enricher.start()
+        # records carry them already, so only orders new from a frame are looked up). The event
+        # says until when they may come: the voice line and the ticket wait that long at most.
+        fetch = self.client is not None and event.kind is OrderKind.NEW_ORDER and not self.admin_problem
+        if fetch:
+            event = replace(event, details_due=time.time() + DETAILS_WAIT_S)
+        if self.deliver(event) and fetch:
+            self.client.submit(lambda api, event=event: self._fetch_details(api, event), DETAILS)
 
-    def _enrich_loop(self) -> None:
-        while not self.stopping:
-            event = self._to_enrich.get()
-            if event is None or self.stopping:
-                return
-            try:
-                rich = self._enrich(event)
-                if rich is not None:
-                    self._details_fetched(rich)
-            except Exception:  # noqa: BLE001 - the worker must survive anything; the order is stored
-                log.exception("fetching the details of order %s failed", event.order_id)
-
-    def _ledger(self):
-        """The ledger behind the sink (OrderIntake), or None for a bare sink."""
-        return getattr(getattr(self.sink, "__self__", None), "ledger", None)
-
-    def _details_fetched(self, event: OrderEvent) -> None:
-        """Details of an order already told (on `event`): through the intake (ledger, then the
-        popup and the voice line waiting for them), or straight into the ledger for a bare sink."""
-        arrived = getattr(getattr(self.sink, "__self__", None), "details_arrived", None)
+    def _fetch_details(self, api: AdminApi, event: OrderEvent) -> None:
+        """On the client's worker: the order's amount, consignee and details (items, remark,
+        phone, address), kept with the order and handed on (the popup updated in place, the
+        voice line waiting for them released)."""
+        if self.admin_problem or self.stopping:
+            return  # the pull keeps trying the password, at its own slow pace
         try:
-            if callable(arrived):
-                arrived(event)
-            elif (ledger := self._ledger()) is not None:
-                ledger.set_details(event.source, event.server, event.order_id, event.details,
-                                   amount=event.amount, customer=event.customer)
+            record = api.details(event.order_id, timeout=ENRICH_TIMEOUT_S)
+        except AdminApiError as exc:
+            log.info("could not fetch details of order %s: %s", event.order_id, exc)
+            return
+        if not record:
+            return
+        try:
+            rich = event_from_record(record, server=event.server, raw=event.raw)
+        except NotAnOrder:
+            return
+        try:
+            self.host.details_arrived(replace(
+                event, order_number=rich.order_number or event.order_number, amount=rich.amount,
+                customer=rich.customer, text=rich.text or event.text, details=rich.details,
+                details_due=None))
         except Exception:  # noqa: BLE001 - the order itself is stored; details are a bonus
             log.exception("could not keep the details of order %s", event.order_id)
 
-    def _end(self, order_id: str, how: str, reason: str | None) -> bool:
-        owner = getattr(self.sink, "__self__", None)
-        end = getattr(owner, "end_order", None)
-        return bool(end(PROTOCOL, self.server_label(), order_id, how, reason)) if callable(end) else False
+    # -- the pull and the status poll ----------------------------------------------------
 
-    def _enrich(self, event: OrderEvent) -> OrderEvent | None:
-        """The order with its amount, consignee and details (items, remark, phone, address), if
-        the admin API answers quickly; None when it does not."""
-        if self.admin_problem:
-            return None  # the pull keeps trying the password, at its own slow pace
-        started = time.monotonic()
-        # A long pull must not hold up a live order: without the lock in time, go without details.
-        if not self._admin_lock.acquire(timeout=ENRICH_TIMEOUT_S):
-            return None
-        try:
-            left = max(0.1, ENRICH_TIMEOUT_S - (time.monotonic() - started))
-            details = self.admin.details(event.order_id, timeout=left) if self.admin else None
-        except AdminApiError as exc:
-            log.info("could not fetch details of order %s: %s", event.order_id, exc)
-            return None
-        finally:
-            self._admin_lock.release()
-        if not details:
-            return None
-        try:
-            rich = event_from_record(details, server=event.server, raw=event.raw)
-        except NotAnOrder:
-            return None
-        return OrderEvent(
-            kind=event.kind, order_id=event.order_id, source=event.source, server=event.server,
-            order_number=rich.order_number or event.order_number, amount=rich.amount,
-            customer=rich.customer, text=rich.text or event.text, occurred_at=event.occurred_at,
-            raw=event.raw, details=rich.details,
-        )
+    def _pull_if_due(self) -> None:
+        """On the client's worker, between requests: the pull when a connection came up, every
+        `pull_interval`, and every `status_poll_interval` while an order of this back end rings."""
+        if self.stopping:
+            return
+        since = time.monotonic() - self._last_pull
+        asked = self._pull_now.is_set()
+        if not asked and since < self.pull_interval_s and (
+                since < self.status_poll_s or not self._ringing()):
+            return
+        self._pull_now.clear()
+        self._last_pull = time.monotonic()
+        self._pull(self.client.api)
 
     def _ringing(self) -> list[str]:
-        ledger = self._ledger()
-        return ledger.ringing_order_ids(PROTOCOL, self.server_label()) if ledger else []
-
-    def _pull_loop(self) -> None:
-        interval = float(self.settings["skytakeout.pull_interval"])
-        last = time.monotonic()
-        while not self.stopping:
-            asked = self._pull_now.wait(1.0)
-            if self.stopping:
-                return
-            since = time.monotonic() - last
-            # The status poll: only while something rings, never when nothing does.
-            if not asked and since < interval and (since < self.status_poll_s or not self._ringing()):
-                continue
-            self._pull_now.clear()
-            last = time.monotonic()
-            try:
-                self.pull_once()
-            except Exception:  # noqa: BLE001 - the pull thread must survive anything
-                log.exception("pulling waiting orders failed")
+        return self.host.ringing(PROTOCOL, self.server_label())
 
     def pull_once(self) -> int:
         """Announce waiting orders the ledger has not seen; returns how many were new."""
-        if not self.admin:
+        if not self.client:
             return 0
+        return self.client.call(self._pull)
+
+    def _pull(self, api: AdminApi) -> int:
         try:
-            with self._admin_lock:
-                records = self.admin.waiting_orders()
+            records = api.waiting_orders()
         except AdminApiError as exc:
             self.admin_problem = str(exc) if exc.unauthorized else None
             log.warning("could not pull waiting orders from %s: %s", self.server_label(), exc)
@@ -472,24 +306,22 @@ class SkyTakeOutSource(WebSocketSource):
                 waiting_ids.add(scalar_text(record.get("id"), field="id"))
             except NotAnOrder:
                 pass
-        self._end_departed(waiting_ids)
+        self._end_departed(api, waiting_ids)
         return new
 
-    def _end_departed(self, waiting_ids: set[str | None]) -> int:
+    def _end_departed(self, api: AdminApi, waiting_ids: set[str | None]) -> int:
         """Ringing orders that are no longer waiting were handled elsewhere: find out how (a
         bounded number of lookups per poll) and end them; returns how many ended."""
         departed = [o for o in self._ringing() if o not in waiting_ids][:MAX_STATUS_LOOKUPS]
         ended = 0
         for order_id in departed:
             try:
-                with self._admin_lock:
-                    details = self.admin.details(order_id, timeout=HTTP_TIMEOUT_S) if self.admin else None
+                details = api.details(order_id, timeout=HTTP_TIMEOUT_S)
             except AdminApiError as exc:
                 log.info("could not look up order %s: %s", order_id, exc)
                 continue
             self.status_lookups += 1
             how = ending_of(details) if details else None
-            if how and self._end(order_id, *how):
+            if how and self.host.end_order(PROTOCOL, self.server_label(), order_id, *how):
                 ended += 1
         return ended
-

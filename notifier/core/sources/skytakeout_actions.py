@@ -11,16 +11,25 @@ app stopped (`in_doubt`) and finds its own result already there counts as done.
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Callable
 
-from notifier.core.action_outbox import ACCEPT, OrderAction
+from notifier.core.action_outbox import ACCEPT, REJECT, OrderAction
 from notifier.core.action_worker import ActionRefused
 from notifier.core.i18n import tr
 from notifier.core.ledger import Ending
 from notifier.core.settings import Settings
-from notifier.core.sources.skytakeout import AdminApi, AdminApiError, SkyTakeOutSource, ending_of
+from notifier.core.sources.backend_client import DECISION, BackEndClient
+from notifier.core.sources.skytakeout_admin import AdminApi, AdminApiError, ending_of
 
 log = logging.getLogger(__name__)
+
+# Each decision the shop can send, as one admin API request. More of the order's life (delivery,
+# complete, cancel, open / close the shop) are more rows here, on the same client.
+REQUESTS: dict[str, Callable[[AdminApi, OrderAction], None]] = {
+    ACCEPT: lambda api, action: api.confirm(action.order_id),
+    REJECT: lambda api, action: api.reject(action.order_id, action.reason or tr("The shop is busy")),
+}
+
 
 def actions_unavailable(settings: Settings) -> str | None:
     """Why this shop cannot accept or reject from here (a sentence), or None when it can."""
@@ -29,20 +38,12 @@ def actions_unavailable(settings: Settings) -> str | None:
     return None
 
 
-def sender_for(source: SkyTakeOutSource) -> SkyTakeOutActions | None:
-    """The sender for accept / reject through this source's admin API, or None without one."""
-    if source.admin is None:
-        return None
-    # The source's lock: its pull and the status poll use the same AdminApi (and token).
-    return SkyTakeOutActions(source.admin, source._admin_lock, source.server_label())
-
-
 class SkyTakeOutActions:
-    """The action sender for one sky-take-out back end (see action_worker.ActionSender)."""
+    """The action sender for one sky-take-out back end (see action_worker.ActionSender): each
+    decision is one request on the source's admin client (its queue, its worker, its login)."""
 
-    def __init__(self, admin: AdminApi, lock: threading.Lock, label: str):
-        self.admin = admin
-        self._lock = lock  # shared with the source's pull: AdminApi is not thread-safe
+    def __init__(self, client: BackEndClient[AdminApi], label: str):
+        self.client = client
         self._label = label
 
     def label(self) -> str:
@@ -52,26 +53,26 @@ class SkyTakeOutActions:
         pass
 
     def send(self, action: OrderAction) -> None:
-        with self._lock:
-            try:
-                if action.action == ACCEPT:
-                    self.admin.confirm(action.order_id)
-                else:
-                    self.admin.reject(action.order_id, action.reason or tr("The shop is busy"))
-                return
-            except AdminApiError as exc:
-                if exc.refusal is None:
-                    raise  # offline, a 5xx, a wrong password: retried by the worker
-                refusal = exc.refusal
-            details = self._details(action.order_id)
-        self._explain(action, refusal, details)
+        refusal, details = self.client.call(lambda api: self._send_on(api, action), DECISION)
+        if refusal is not None:
+            self._explain(action, refusal, details)
 
-    def _details(self, order_id: str) -> dict | None:
+    @staticmethod
+    def _send_on(api: AdminApi, action: OrderAction) -> tuple[str | None, dict | None]:
+        """On the client's worker: the request, and after a refusal the order's details (what
+        became of it). Returns (refusal, details); raises when the back end did not answer."""
         try:
-            return self.admin.details(order_id)
+            REQUESTS[action.action](api, action)
+            return None, None
         except AdminApiError as exc:
-            log.info("could not read order %s after a refusal: %s", order_id, exc)
-            return None
+            if exc.refusal is None:
+                raise  # offline, a 5xx, a wrong password: retried by the worker
+            refusal = exc.refusal
+        try:
+            return refusal, api.details(action.order_id)
+        except AdminApiError as exc:
+            log.info("could not read order %s after a refusal: %s", action.order_id, exc)
+            return refusal, None
 
     @staticmethod
     def _explain(action: OrderAction, refusal: str, details: dict | None) -> None:

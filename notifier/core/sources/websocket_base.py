@@ -1,7 +1,7 @@
 """What every WebSocket source shares: one connection on websocket-client, read by our own pump.
 
 Why not `run_forever(reconnect=…)`: that hides disconnects and is not thread-safe while
-reconnecting (websocket-client #970, #974, #1045). The reconnect loop is `ReconnectingSource`'s;
+reconnecting (websocket-client #970, #974, #1045). The reconnect loop is `ReconnectLoop`'s;
 here a half-open connection is caught by our pings, frames over the size limit are skipped
 without holding them in memory, and `stop`/`reconnect_now` wake the pump through a socket pair.
 
@@ -29,7 +29,8 @@ import websocket
 from websocket._abnf import ABNF, frame_buffer
 
 from notifier.core.connection import ConnState
-from notifier.core.sources.reconnecting import ReconnectingSource, classify_network_error
+from notifier.core.reconnect import classify_network_error
+from notifier.core.sources.base import Source
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,6 @@ class MessageAssembler:
         self._parts = bytearray()
         self._dropping = False  # over the limit: the rest of its fragments are skipped
         self.deadline: float | None = None  # when the message being joined must be complete
-
-    @property
-    def joining(self) -> bool:
-        return self._opcode is not None
 
     def overdue(self) -> bool:
         return self.deadline is not None and self._clock() > self.deadline
@@ -173,7 +170,7 @@ def _readable_now(sock) -> bool:
     return bool(readable)
 
 
-class WebSocketSource(ReconnectingSource):
+class WebSocketSource(Source):
     """A source on one WebSocket. Subclasses give the URL and headers and decode text frames."""
 
     def __init__(self, *args, **kwargs):
@@ -211,7 +208,7 @@ class WebSocketSource(ReconnectingSource):
 
     # -- the loop ------------------------------------------------------------------------
 
-    def _interrupt(self) -> None:
+    def interrupt(self) -> None:
         try:
             self._wake_w.send(b"x")  # the pump selects on the socket and on this
         except OSError:
@@ -243,7 +240,7 @@ class WebSocketSource(ReconnectingSource):
             args["http_proxy_auth"] = (parts.username, parts.password or "")
         return args
 
-    def _open(self) -> websocket.WebSocket:
+    def connect(self) -> websocket.WebSocket:
         url = self.build_url()
         self.attempted_urls = (self.attempted_urls + [url])[-100:]
         timeout = float(self.settings["connection.connect_timeout"])
@@ -264,7 +261,7 @@ class WebSocketSource(ReconnectingSource):
         their server's codes map them."""
         return None
 
-    def _classify(self, exc: BaseException) -> tuple[ConnState, str]:
+    def classify(self, exc: BaseException) -> tuple[ConnState, str]:
         if isinstance(exc, ClosedByServer):
             return self.close_code_state(exc.code) or ConnState.UNREACHABLE, str(exc)
         if isinstance(exc, websocket.WebSocketBadStatusException):
@@ -283,7 +280,7 @@ class WebSocketSource(ReconnectingSource):
             return ConnState.MISCONFIGURED, str(exc)[:200]
         return classify_network_error(exc)
 
-    def _close(self, ws: websocket.WebSocket, clean: bool) -> None:
+    def disconnect(self, ws: websocket.WebSocket, clean: bool) -> None:
         try:
             ws.close(timeout=1 if clean else 0)
         except Exception:  # noqa: BLE001 - it is going away either way
@@ -298,7 +295,7 @@ class WebSocketSource(ReconnectingSource):
         """How long one message (all its fragments) may take to arrive."""
         return float(self.settings["connection.ping_interval"] + self.settings["connection.ping_timeout"])
 
-    def _pump(self, ws: websocket.WebSocket) -> str:
+    def pump(self, ws: websocket.WebSocket) -> str:
         """Read frames until the connection ends; returns why it ended."""
         self.on_open()
         interval = float(self.settings["connection.ping_interval"])
@@ -308,7 +305,7 @@ class WebSocketSource(ReconnectingSource):
         next_ping = time.monotonic() + interval
         ping_sent_at: float | None = None
         while not self.stopping:
-            if self._reconnect_requested.is_set():
+            if self.loop.reconnect_requested:
                 return "reconnect requested"
             if message.overdue():
                 return "a message arrived too slowly"
