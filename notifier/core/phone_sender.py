@@ -12,6 +12,11 @@ A message still unsent after `GIVE_UP_AFTER_S` is dropped (an order an hour old 
 way or another by then) and said so. An unsent message is dropped too when a newer one with the
 same `replaces` key is queued ("connection back" makes an unsent "connection lost" pointless).
 
+The reference server sends each shop's messages to that shop's own targets: `put(message,
+targets)` names them, and then the keyring is not read. A worker there ends after `idle_exit_s`
+with nothing to send, so the threads are as many as the targets with messages on their way, not
+every shop's target ever used.
+
 `problems()` is one sentence per failing target, naming the service (`phone_targets.describe`)
 and the reason, never the URL; `on_change` is called (from a worker thread) whenever that list
 or the count of sent messages changes.
@@ -24,7 +29,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,14 +85,16 @@ class PhoneSender:
     def __init__(self, read_targets: TargetReader, *, on_change: Callable[[], None] = lambda: None,
                  send: Sender = phone_targets.send,
                  backoff: Callable[[], Backoff] = lambda: Backoff(RETRY_BASE_S, RETRY_CAP_S),
-                 give_up_after_s: float = GIVE_UP_AFTER_S, clock: Callable[[], float] = time.monotonic):
+                 give_up_after_s: float = GIVE_UP_AFTER_S, clock: Callable[[], float] = time.monotonic,
+                 idle_exit_s: float | None = None):
         self._read_targets = read_targets
         self._on_change = on_change
         self._send = send
         self._backoff = backoff
         self._give_up_after_s = give_up_after_s
         self._clock = clock
-        self._inbox: queue.Queue[PhoneMessage | None] = queue.Queue()
+        self._idle_exit_s = idle_exit_s
+        self._inbox: queue.Queue[tuple[PhoneMessage, tuple[str, ...] | None] | None] = queue.Queue()
         self._targets: dict[str, _Target] = {}
         self._cond = threading.Condition()
         self._stopped = False
@@ -98,9 +105,9 @@ class PhoneSender:
 
     # -- the caller's side ---------------------------------------------------------------------
 
-    def put(self, message: PhoneMessage) -> None:
-        """Queue a message for every target; returns at once."""
-        self._inbox.put(message)
+    def put(self, message: PhoneMessage, targets: Iterable[str] | None = None) -> None:
+        """Queue a message for every target (or for `targets` only); returns at once."""
+        self._inbox.put((message, None if targets is None else tuple(targets)))
 
     def problems(self) -> list[str]:
         """One sentence per failing target (and one when the targets cannot be read)."""
@@ -125,16 +132,20 @@ class PhoneSender:
 
     def _dispatch(self) -> None:
         while True:
-            message = self._inbox.get()
-            if message is None or self._stopped:
+            queued = self._inbox.get()
+            if queued is None or self._stopped:
                 return
-            try:
-                urls, problem = self._read_targets()
-            except Exception as exc:  # noqa: BLE001 - a keyring fault must not end the thread
-                urls, problem = [], tr("the targets could not be read ({error})", error=type(exc).__name__)
-            self._set_read_problem(tr("Phone alerts: {problem}", problem=problem) if problem else "")
-            if problem is None:
-                self._forget_all_but(urls)
+            message, named = queued
+            if named is not None:
+                urls, problem = list(named), None
+            else:
+                try:
+                    urls, problem = self._read_targets()
+                except Exception as exc:  # noqa: BLE001 - a keyring fault must not end the thread
+                    urls, problem = [], tr("the targets could not be read ({error})", error=type(exc).__name__)
+                self._set_read_problem(tr("Phone alerts: {problem}", problem=problem) if problem else "")
+                if problem is None:
+                    self._forget_all_but(urls)
             if not urls:
                 log.info("phone message not sent: %s", "no targets" if not problem else problem)
                 continue
@@ -190,7 +201,12 @@ class PhoneSender:
                                             minutes=round(self._give_up_after_s / 60))
                 if target.items:
                     return target.items[0]
-                self._cond.wait()
+                if self._idle_exit_s is None:
+                    self._cond.wait()
+                elif not self._cond.wait(self._idle_exit_s) and not target.items:
+                    if self._targets.get(target.url) is target:
+                        del self._targets[target.url]  # idle: the next message starts a new worker
+                    return None
         return None
 
     def _work(self, target: _Target) -> None:

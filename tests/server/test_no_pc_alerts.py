@@ -1,0 +1,141 @@
+"""The reference server tells a shop's owner when orders arrive and no PC of the shop is there:
+a real server (SQLite and Redis), real PC clients, real Apprise sends to the vendor doubles of
+tests/fakes/phone_services.py on 127.0.0.1, with seconds made short by the test's config."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from test_store_and_cli import run_notifier
+
+from notifier.core.connection import ConnState
+from notifier.server.app import NO_PC
+from notifier.server.no_pc_state import alert_state_for
+from tests.fakes.phone_services import PhoneServices
+from tests.helpers import wait_until
+
+BOTH_STORES = True  # every test here runs on SQLite and on Redis (conftest)
+
+ABSENT_S = 0.4
+FAST = {"no_pc_after_s": ABSENT_S, "no_pc_tick_s": 0.05, "no_pc_targets_every_s": 0.05, "alert_retry_s": 0.05}
+
+
+@pytest.fixture
+def phone():
+    with PhoneServices() as double:
+        yield double
+
+
+@pytest.fixture
+def other_phone():
+    with PhoneServices() as double:
+        yield double
+
+
+def ntfy(double: PhoneServices, topic: str = "orders") -> str:
+    return f"ntfy://127.0.0.1:{double.port}/{topic}"
+
+
+def set_alert(server, shop: str, target: str) -> None:
+    """Set the target as `set-alert` does, and wait until the server watches the shop."""
+    alert_state_for(server.store).set_target(shop, target)
+    wait_until(lambda: server.thread.app[NO_PC].watching(shop), message=f"{shop} watched")
+
+
+def titles(double: PhoneServices) -> list[str]:
+    return [request.json()["title"] for request in double.requests]
+
+
+def test_an_order_with_no_pc_is_alerted_once_and_the_pc_coming_back_once(make_server, make_client, phone):
+    server = make_server(**FAST, alert_language="en")
+    set_alert(server, "alpha", ntfy(phone))
+    published = time.monotonic()
+    server.publish(order_id="7001", order_number="A-7001", amount="56.50")
+    [alert] = phone.wait_for(1)
+    took = time.monotonic() - published
+    # The bound: the absence, a tick, and Apprise loading its plugins for the first send (a few
+    # seconds on a loaded machine with a session bus, where it probes D-Bus).
+    assert took < ABSENT_S + 10.0, f"the alert came {took:.2f} s after the order"
+    message = alert.json()
+    assert message["title"] == "[alpha] No PC is taking orders: 1 new orders nobody received"
+    assert "Order #A-7001, ¥56.50" in message["message"]
+    assert "No shop PC has been connected to the order server for 1 minutes" in message["message"]
+    for n in range(5):  # the same outage: counted, not sent again
+        server.publish(order_id=f"71{n}")
+    client = make_client(server, "alpha")
+    client.wait_orders(6)  # the PC gets every order by its replay
+    back = phone.wait_for(2)[1].json()
+    assert back["title"] == "[alpha] A shop PC is connected again"
+    assert "6 orders arrived meanwhile" in back["message"]
+    assert len(phone.requests) == 2
+
+
+def test_a_burst_is_one_message_listing_ten(make_server, phone):
+    server = make_server(**FAST)
+    set_alert(server, "alpha", ntfy(phone))
+    for n in range(30):
+        server.publish(order_id=f"80{n:02d}")
+    [alert] = phone.wait_for(1)
+    message = alert.json()
+    assert message["title"] == "【alpha】没有电脑在接单：30 个新订单无人收到"
+    assert message["message"].count("订单 #") == 10 and "……还有 20 个订单" in message["message"]
+
+
+def test_an_order_a_pc_receives_in_time_alerts_nobody(make_server, make_client, phone):
+    server = make_server(**FAST)
+    set_alert(server, "alpha", ntfy(phone))
+    set_alert(server, "beta", ntfy(phone, "beta"))
+    client = make_client(server, "alpha")
+    client.wait_state(ConnState.CONNECTED)
+    server.publish("alpha", order_id="1")
+    server.publish("beta", order_id="2")  # beta has no PC: its alert shows the loop has run
+    [alert] = phone.wait_for(1)
+    assert alert.json()["topic"] == "beta"
+    client.wait_orders(1)
+    assert [r.json()["topic"] for r in phone.requests] == ["beta"]
+
+
+def test_a_hanging_target_holds_neither_ingest_nor_another_shops_alert(make_server, phone, other_phone):
+    server = make_server(**FAST)
+    other_phone.hold()  # beta's service answers nothing until released
+    set_alert(server, "alpha", ntfy(phone))
+    set_alert(server, "beta", ntfy(other_phone, "beta"))
+    server.publish("beta", order_id="1")
+    wait_until(lambda: other_phone.holding == 1, message="beta's alert is hanging")
+    slowest = 0.0
+    for n in range(20):
+        started = time.monotonic()
+        server.publish("alpha", order_id=f"9{n}")
+        slowest = max(slowest, time.monotonic() - started)
+    [alert] = phone.wait_for(1)
+    assert alert.json()["title"].startswith("【alpha】没有电脑在接单")
+    assert slowest < 1.0, f"an ingest took {slowest:.2f} s while a target hung"
+    assert other_phone.requests == [] and other_phone.holding == 1
+    other_phone.release()
+    other_phone.wait_for(1)
+
+
+def test_a_failing_target_is_retried(make_server, phone):
+    server = make_server(**FAST)
+    phone.fail_next(2, 502)
+    set_alert(server, "alpha", ntfy(phone))
+    server.publish(order_id="1")
+    requests = phone.wait_for(3)
+    assert [r.status for r in requests] == [502, 502, 200]
+    assert len({r.json()["title"] for r in requests}) == 1
+
+
+def test_set_alert_takes_the_target_from_stdin_and_never_shows_it(server, phone):
+    target = f"json://127.0.0.1:{phone.port}/hook/sekrit-token-123"
+    done = run_notifier("server", *server.store_args, "set-alert", "alpha", "--target-stdin", stdin=target + "\n")
+    assert done.returncode == 0, done.stderr
+    listed = run_notifier("server", *server.store_args, "list-shops")
+    assert "sekrit" not in done.stdout + done.stderr + listed.stdout + listed.stderr
+    assert "alerts to JSON webhook at 127.0.0.1" in listed.stdout
+    assert alert_state_for(server.store).targets() == {"alpha": target}
+    wrong = run_notifier("server", *server.store_args, "set-alert", "alpha", "--target-stdin", stdin="mailto-nothing\n")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "The alert target cannot be used" in wrong.stderr
+    cleared = run_notifier("server", *server.store_args, "set-alert", "alpha", "--clear")
+    assert cleared.returncode == 0 and alert_state_for(server.store).targets() == {}
