@@ -9,6 +9,7 @@ import time
 import pytest
 from test_store_and_cli import run_notifier
 
+from notifier.core import protocol
 from notifier.core.connection import ConnState
 from notifier.server.app import NO_PC
 from notifier.server.no_pc_state import alert_state_for
@@ -139,3 +140,34 @@ def test_set_alert_takes_the_target_from_stdin_and_never_shows_it(server, phone)
     assert "The alert target cannot be used" in wrong.stderr
     cleared = run_notifier("server", *server.store_args, "set-alert", "alpha", "--clear")
     assert cleared.returncode == 0 and alert_state_for(server.store).targets() == {}
+
+
+def test_gateways_on_one_redis_send_each_alert_once(make_server, make_client, store_url, phone):
+    """Redis only: two gateways share the store; a PC on one of them counts for both, and only
+    the gateway holding the lease sends."""
+    if store_url is None:
+        pytest.skip("several gateways share a Redis store only")
+    slow = {**FAST, "no_pc_after_s": 1.0}  # presence is said every 0.25 s: a loaded machine's delays fit
+    first = make_server(**slow)
+    second = make_server(shops=(), **slow)
+    set_alert(first, "alpha", ntfy(phone, "alpha"))
+    set_alert(first, "beta", ntfy(phone, "beta"))
+    wait_until(lambda: second.thread.app[NO_PC].watching("beta"), message="the second gateway watches beta")
+    pc = make_client(first, "alpha")
+    pc.wait_state(ConnState.CONNECTED)
+
+    def publish(gateway, shop: str, order_id: str) -> None:
+        protocol.publish_order(gateway.http_url, shop, first.shops[shop].ingest_secret, order_id=order_id)
+
+    publish(second, "alpha", "a1")  # alpha's PC is on the first gateway: nobody is alerted
+    for n in range(3):
+        publish(first, "beta", f"b{n}")
+        publish(second, "beta", f"c{n}")
+    [alert] = phone.wait_for(1)
+    assert alert.json()["topic"] == "beta" and "6 个新订单" in alert.json()["title"]
+    pc.wait_orders(1)
+    beta_pc = make_client(second, "beta", token=first.shops["beta"].client_token)
+    beta_pc.wait_orders(6)
+    back = phone.wait_for(2)[1].json()
+    assert back["topic"] == "beta" and "期间收到 6 个订单" in back["message"]
+    assert [r.json()["topic"] for r in phone.requests] == ["beta", "beta"]
