@@ -59,6 +59,10 @@ LISTED = words.LISTED_ORDERS  # orders kept per shop for the message; the rest a
 Noted = tuple[str, int, list[dict[str, Any]]]
 TARGETS_EVERY_S = 5.0  # how often the targets are read again (set-alert from another process)
 SENDER_IDLE_S = 60.0  # a target's sending thread ends after this long with nothing to send
+# Alerts being sent at once, all shops together: enough that a few hanging targets (each held
+# until its timeout, core.phone_targets.TIMEOUT_S) leave room for the others, few enough that a
+# thousand shops alerting at once do not take the interpreter from the event loop (ingest).
+MAX_SENDING = 16
 
 
 @dataclass(slots=True)
@@ -145,6 +149,7 @@ class NoPcAlerts:
     async def run_with(self, _app) -> Any:
         """For `app.cleanup_ctx`: decide and send while the app runs."""
         self.sender = PhoneSender(lambda: ([], None), send=self._send, idle_exit_s=SENDER_IDLE_S,
+                                  max_sending=MAX_SENDING,
                                   backoff=lambda: Backoff(self._retry_s, 60 * self._retry_s))
         loops = Supervised()
         loops.start("no-PC alerts", self.run)

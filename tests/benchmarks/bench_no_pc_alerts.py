@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,39 +50,53 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _serve_webhook(port, count, last_at) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with count.get_lock():
+                count.value += 1
+                last_at.value = time.monotonic()
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+    ThreadingHTTPServer.request_queue_size = 1024  # a thousand alerts at once: no refused connections
+    server = ThreadingHTTPServer(("127.0.0.1", port.value), Handler)
+    server.daemon_threads = True
+    port.value = server.server_address[1]
+    server.serve_forever()
+
+
 class Webhook:
-    """A JSON webhook double counting what arrives, per topic path."""
+    """A JSON webhook double counting what arrives, in a process of its own: its threads must
+    not compete with the measuring client for this process's interpreter."""
 
     def __init__(self) -> None:
-        self.count = 0
-        self.last_at = 0.0
-        self.lock = threading.Lock()
-        double = self
+        self._count, self._last_at = multiprocessing.Value("i", 0), multiprocessing.Value("d", 0.0)
+        self._port = multiprocessing.Value("i", free_port())
+        self.port = self._port.value
+        self._process = multiprocessing.Process(target=_serve_webhook, args=(self._port, self._count, self._last_at),
+                                                daemon=True)
+        self._process.start()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    @property
+    def count(self) -> int:
+        return self._count.value
 
-            def log_message(self, *_args) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with double.lock:
-                    double.count += 1
-                    double.last_at = time.monotonic()
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    @property
+    def last_at(self) -> float:
+        return self._last_at.value
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._process.terminate()
+        self._process.join(10)
 
 
 class Server:

@@ -73,7 +73,7 @@ def test_an_order_with_no_pc_is_alerted_once_and_the_pc_coming_back_once(make_se
 
 
 def test_a_burst_is_one_message_listing_ten(make_server, phone):
-    server = make_server(**FAST)
+    server = make_server(**{**FAST, "no_pc_after_s": 3.0})  # the whole burst is in before the alert
     set_alert(server, "alpha", ntfy(phone))
     for n in range(30):
         server.publish(order_id=f"80{n:02d}")
