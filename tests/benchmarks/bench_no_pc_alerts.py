@@ -3,8 +3,8 @@
 
     .venv/bin/python tests/benchmarks/bench_no_pc_alerts.py [--runs 3] [--offline 1000]
 
-The server is a separate `notifier server run` process (SQLite store) with `--no-pc-after 1`.
-A healthy shop has a PC connected (a WebSocket client) and receives `--healthy` orders, one
+The server is a separate `notifier server run` process (SQLite store, bench_server's) with
+`--no-pc-after 1`. A healthy shop has a PC connected (a WebSocket client) and receives `--healthy` orders, one
 every 10 ms, over one keep-alive connection; its ingest latency (request to 201) is what is
 measured. Three situations, each on a fresh server, in every run:
 - alone: only the healthy shop's orders;
@@ -25,9 +25,7 @@ import json
 import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,17 +35,11 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from bench_server import Server, free_port  # noqa: E402
+
 from notifier.core import protocol  # noqa: E402
+from notifier.server.no_pc_alerts import TARGETS_EVERY_S  # noqa: E402
 from notifier.server.no_pc_state import LocalAlertState  # noqa: E402
-from notifier.server.store import EventStore  # noqa: E402
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _serve_webhook(port, count, last_at) -> None:
@@ -99,37 +91,17 @@ class Webhook:
         self._process.join(10)
 
 
-class Server:
-    def __init__(self, offline: int, webhook: Webhook | None):
-        self.dir = Path(tempfile.mkdtemp(prefix="bench-nopc-"))
-        store = EventStore(self.dir)
-        self.healthy = store.add_shop("healthy")
-        self.offline = [store.add_shop(f"off{n}") for n in range(offline)]
-        store.close()
-        if webhook is not None:
-            targets = LocalAlertState(self.dir)
-            for creds in self.offline:
-                targets.set_target(creds.shop, f"json://127.0.0.1:{webhook.port}/{creds.shop}")
-        self.port = free_port()
-        env = {**os.environ, "NO_PROXY": "*"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "server", "--data-dir", str(self.dir), "--port", str(self.port),
-             "--no-pc-after", "1", "--log-level", "WARNING", "run"], cwd=REPO, env=env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                import urllib.request
-
-                urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
-                    f"http://127.0.0.1:{self.port}/healthz", timeout=5).read()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
+def start_server(offline: int, webhook: Webhook | None) -> Server:
+    """bench_server's server with the healthy shop ("bench") and `offline` more; with a webhook,
+    every offline shop's alert target, in place once the running server has read them."""
+    server = Server(offline + 1, no_pc_after="1")
+    server.healthy, server.offline = server.all_creds[0], server.all_creds[1:]
+    if webhook is not None:
+        targets = LocalAlertState(server.dir)
+        for creds in server.offline:
+            targets.set_target(creds.shop, f"json://127.0.0.1:{webhook.port}/{creds.shop}")
+        time.sleep(TARGETS_EVERY_S + 1)  # the server reads the targets this often
+    return server
 
 
 async def _post(session: aiohttp.ClientSession, base: str, creds, order_id: str) -> float:
@@ -148,7 +120,7 @@ async def measure(server: Server, healthy_orders: int, flood: bool) -> list[floa
     base = f"http://127.0.0.1:{server.port}"
     async with aiohttp.ClientSession() as pc_session, aiohttp.ClientSession() as session, \
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8)) as flood_session:
-        ws = await pc_session.ws_connect(base.replace("http", "ws", 1) + protocol.stream_path("healthy"),
+        ws = await pc_session.ws_connect(base.replace("http", "ws", 1) + protocol.stream_path(server.healthy.shop),
                                          headers={"Authorization": f"Bearer {server.healthy.client_token}"})
         await asyncio.sleep(1.5)  # past --no-pc-after: every offline shop counts as absent now
         latencies: list[float] = []
@@ -184,12 +156,13 @@ def main() -> None:
     parser.add_argument("--offline", type=int, default=1000)
     parser.add_argument("--healthy", type=int, default=300)
     args = parser.parse_args()
+    os.environ.setdefault("NO_PROXY", "127.0.0.1")  # the server's alerts go to the local double
     load_start = os.getloadavg()
     results: dict[str, dict[str, list[float]]] = {}
     for run in range(args.runs):
         for name in ("alone", "offline, no targets", "offline, alerting"):
             webhook = Webhook() if name == "offline, alerting" else None
-            server = Server(args.offline, webhook)
+            server = start_server(args.offline, webhook)
             try:
                 started = time.monotonic()
                 latencies = asyncio.run(measure(server, args.healthy, flood=name != "alone"))

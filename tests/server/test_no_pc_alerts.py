@@ -23,19 +23,15 @@ FAST = {"no_pc_after_s": ABSENT_S, "no_pc_tick_s": 0.05, "no_pc_targets_every_s"
 
 
 @pytest.fixture
-def phone():
-    with PhoneServices() as double:
-        yield double
+def phones():
+    """Two vendor doubles: the second stands for another shop's service (one that hangs)."""
+    with PhoneServices() as first, PhoneServices() as second:
+        yield first, second
 
 
 @pytest.fixture
-def other_phone():
-    with PhoneServices() as double:
-        yield double
-
-
-def ntfy(double: PhoneServices, topic: str = "orders") -> str:
-    return f"ntfy://127.0.0.1:{double.port}/{topic}"
+def phone(phones):
+    return phones[0]
 
 
 def set_alert(server, shop: str, target: str) -> None:
@@ -50,7 +46,7 @@ def titles(double: PhoneServices) -> list[str]:
 
 def test_an_order_with_no_pc_is_alerted_once_and_the_pc_coming_back_once(make_server, make_client, phone):
     server = make_server(**FAST, alert_language="en")
-    set_alert(server, "alpha", ntfy(phone))
+    set_alert(server, "alpha", phone.ntfy_url())
     published = time.monotonic()
     server.publish(order_id="7001", order_number="A-7001", amount="56.50")
     [alert] = phone.wait_for(1)
@@ -74,7 +70,7 @@ def test_an_order_with_no_pc_is_alerted_once_and_the_pc_coming_back_once(make_se
 
 def test_a_burst_is_one_message_listing_ten(make_server, phone):
     server = make_server(**{**FAST, "no_pc_after_s": 3.0})  # the whole burst is in before the alert
-    set_alert(server, "alpha", ntfy(phone))
+    set_alert(server, "alpha", phone.ntfy_url())
     for n in range(30):
         server.publish(order_id=f"80{n:02d}")
     [alert] = phone.wait_for(1)
@@ -85,8 +81,8 @@ def test_a_burst_is_one_message_listing_ten(make_server, phone):
 
 def test_an_order_a_pc_receives_in_time_alerts_nobody(make_server, make_client, phone):
     server = make_server(**FAST)
-    set_alert(server, "alpha", ntfy(phone))
-    set_alert(server, "beta", ntfy(phone, "beta"))
+    set_alert(server, "alpha", phone.ntfy_url())
+    set_alert(server, "beta", phone.ntfy_url("beta"))
     client = make_client(server, "alpha")
     client.wait_state(ConnState.CONNECTED)
     server.publish("alpha", order_id="1")
@@ -97,11 +93,12 @@ def test_an_order_a_pc_receives_in_time_alerts_nobody(make_server, make_client, 
     assert [r.json()["topic"] for r in phone.requests] == ["beta"]
 
 
-def test_a_hanging_target_holds_neither_ingest_nor_another_shops_alert(make_server, phone, other_phone):
+def test_a_hanging_target_holds_neither_ingest_nor_another_shops_alert(make_server, phones):
+    phone, other_phone = phones
     server = make_server(**FAST)
     other_phone.hold()  # beta's service answers nothing until released
-    set_alert(server, "alpha", ntfy(phone))
-    set_alert(server, "beta", ntfy(other_phone, "beta"))
+    set_alert(server, "alpha", phone.ntfy_url())
+    set_alert(server, "beta", other_phone.ntfy_url("beta"))
     server.publish("beta", order_id="1")
     wait_until(lambda: other_phone.holding == 1, message="beta's alert is hanging")
     slowest = 0.0
@@ -120,7 +117,7 @@ def test_a_hanging_target_holds_neither_ingest_nor_another_shops_alert(make_serv
 def test_a_failing_target_is_retried(make_server, phone):
     server = make_server(**FAST)
     phone.fail_next(2, 502)
-    set_alert(server, "alpha", ntfy(phone))
+    set_alert(server, "alpha", phone.ntfy_url())
     server.publish(order_id="1")
     requests = phone.wait_for(3)
     assert [r.status for r in requests] == [502, 502, 200]
@@ -150,8 +147,8 @@ def test_gateways_on_one_redis_send_each_alert_once(make_server, make_client, st
     slow = {**FAST, "no_pc_after_s": 1.0}  # presence is said every 0.25 s: a loaded machine's delays fit
     first = make_server(**slow)
     second = make_server(shops=(), **slow)
-    set_alert(first, "alpha", ntfy(phone, "alpha"))
-    set_alert(first, "beta", ntfy(phone, "beta"))
+    set_alert(first, "alpha", phone.ntfy_url("alpha"))
+    set_alert(first, "beta", phone.ntfy_url("beta"))
     wait_until(lambda: second.thread.app[NO_PC].watching("beta"), message="the second gateway watches beta")
     pc = make_client(first, "alpha")
     pc.wait_state(ConnState.CONNECTED)
