@@ -225,12 +225,15 @@ def _read_alert_target() -> str:
 
     if sys.stdin is None:
         raise UsageError(tr("Give the alert target on standard input."))
-    if sys.stdin.isatty():
-        import getpass
+    try:
+        if sys.stdin.isatty():
+            import getpass
 
-        text = getpass.getpass(tr("alert target (an Apprise URL): "))
-    else:
-        text = sys.stdin.read(64 * 1024)
+            text = getpass.getpass(tr("alert target (an Apprise URL): "))
+        else:
+            text = sys.stdin.read(64 * 1024)
+    except (OSError, ValueError, EOFError):  # closed, unreadable or not text
+        text = ""
     targets = phone_targets.split_targets(text)
     if not targets:
         raise UsageError(tr("No alert target was given on standard input: give an Apprise URL such as "

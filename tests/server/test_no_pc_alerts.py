@@ -132,6 +132,9 @@ def test_set_alert_takes_the_target_from_stdin_and_never_shows_it(server, phone)
     assert "sekrit" not in done.stdout + done.stderr + listed.stdout + listed.stderr
     assert "alerts to JSON webhook at 127.0.0.1" in listed.stdout
     assert alert_state_for(server.store).targets() == {"alpha": target}
+    if server.store_url is None:  # kept like the ingest secret: only the server's user reads it
+        kept = server.data_dir / "alert-targets" / "alpha"
+        assert kept.stat().st_mode & 0o777 == 0o600 and kept.parent.stat().st_mode & 0o777 == 0o700
     wrong = run_notifier("server", *server.store_args, "set-alert", "alpha", "--target-stdin", stdin="mailto-nothing\n")
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
     assert "The alert target cannot be used" in wrong.stderr
