@@ -1,7 +1,8 @@
-"""`notifier server …`: run, add-shop, list-shops, rotate-token, remove-shop, shop-state, today.
+"""`notifier server …`: run, add-shop, set-callback, set-alert, list-shops, rotate-token,
+remove-shop, migrate, shop-state, today.
 
 Credentials are printed once, by `add-shop` and `rotate-token`, and never read from the command
-line. (`notifier send`, the order system's side, is in send.py beside this file.)
+line; an alert target (it holds a token) is read from standard input and never printed. (`notifier send`, the order system's side, is in send.py beside this file.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 from notifier.commands.parser import UsageError, port_number, positive_count, positive_number
 from notifier.core.i18n import tr
 
-SERVER_ACTIONS = ("run", "add-shop", "list-shops", "rotate-token", "remove-shop", "migrate", "shop-state", "today")
+SERVER_ACTIONS = ("run", "add-shop", "set-alert", "list-shops", "rotate-token", "remove-shop", "migrate",
+                  "shop-state", "today")
 
 
 def default_data_dir() -> Path:
@@ -57,6 +59,13 @@ def _add_run_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None
     parser.add_argument("--callback-lease", type=positive_number, default=d(30.0), metavar="S",
                         help="seconds a claimed callback to a shop's back end is this server's alone "
                              "(a server that dies holding one delays it this long; keep it above 10)")
+    parser.add_argument("--no-pc-after", type=positive_number, default=d(60.0), metavar="S",
+                        help="alert a shop's owner (set-alert) when an order arrives and no PC of the shop has "
+                             "been connected for this many seconds")
+    parser.add_argument("--no-pc-gap", type=positive_number, default=d(600.0), metavar="S",
+                        help="at least this many seconds between two no-PC alerts of one shop")
+    parser.add_argument("--alert-language", default=d("zh_CN"), choices=("zh_CN", "en"),
+                        help="the language of the no-PC alerts")
     parser.add_argument("--log-level", default=d("INFO"), choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
 
@@ -90,6 +99,14 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     set_callback = actions.add_parser("set-callback", help="set or clear a shop's callback URL")
     set_callback.add_argument("name")
     set_callback.add_argument("--callback-url", required=True, metavar="URL", help='"" clears it')
+    set_alert = actions.add_parser("set-alert", help="set or clear where the shop's owner is told that orders "
+                                                     "arrive while no PC of the shop is connected")
+    set_alert.add_argument("name")
+    how = set_alert.add_mutually_exclusive_group(required=True)
+    how.add_argument("--target-stdin", action="store_true",
+                     help="read the target (an Apprise URL such as dingtalk://SECRET@TOKEN or ntfy://HOST/TOPIC; "
+                          "several: one per line) from standard input; it holds a token, so never on the command line")
+    how.add_argument("--clear", action="store_true", help="no alerts for this shop")
     list_shops = actions.add_parser("list-shops", help="list shops with their event counts")
     rotate = actions.add_parser("rotate-token", help="replace a shop's client token (and ingest secret)")
     rotate.add_argument("name")
@@ -113,7 +130,7 @@ def add_server_commands(sub: argparse._SubParsersAction) -> None:
     migrate.add_argument("--live", action="store_true",
                          help="copy from a SQLite folder a server is still serving; the shops stay closed "
                               "to ingest on the gateways until a pass without --live")
-    for action in (run, add, set_callback, list_shops, rotate, remove, shop_state, today):
+    for action in (run, add, set_callback, set_alert, list_shops, rotate, remove, shop_state, today):
         _add_data_dir(action, suppress=True)
     server.set_defaults(func=cmd_server)
 
@@ -156,18 +173,28 @@ def cmd_server(args: argparse.Namespace) -> int:
                 raise ShopError(f"no shop named {args.name!r}")
             _check_callback(args.callback_url)
             _set_callback(store, args.name, args.callback_url)
+        elif action == "set-alert":
+            from notifier.core.protocol import valid_shop_name
+
+            if not valid_shop_name(args.name) or store.shop(args.name) is None:
+                raise ShopError(f"no shop named {args.name!r}")
+            _set_alert(store, args.name, None if args.clear else _read_alert_target())
         elif action == "list-shops":
             shops = store.shops()
             if not shops:
                 print("no shops yet: notifier server add-shop NAME")
+            alerts = _alert_targets(store)
             for shop in shops:
                 created = datetime.fromtimestamp(shop.created_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-                print(f"{shop.name}\tcreated {created}\tlast seq {shop.last_seq}\t{shop.stored_events} events kept")
+                alert = f"\talerts to {alerts[shop.name]}" if shop.name in alerts else ""
+                print(f"{shop.name}\tcreated {created}\tlast seq {shop.last_seq}\t{shop.stored_events} events kept"
+                      f"{alert}")
         elif action == "rotate-token":
             creds = store.rotate(args.name, token=not args.ingest_only, ingest=args.ingest or args.ingest_only)
             _print_credentials(creds, first=False)
         elif action == "remove-shop":
             store.remove_shop(args.name)
+            _alert_state(store).set_target(args.name, None)  # a shop created again starts without one
             print(f"removed shop {args.name} and its events")
         elif action == "shop-state":
             _print_shop_state(store, args.name)
@@ -236,6 +263,57 @@ def _check_callback(url: str | None) -> None:
             }
             raise UsageError(sentences.get(exc.reason) or tr(
                 "The callback URL {url} must be an http:// or https:// address.", url=url)) from None
+
+
+def _alert_state(store):
+    from notifier.server.no_pc_state import alert_state_for
+
+    return alert_state_for(store)
+
+
+def _read_alert_target() -> str:
+    """The target from standard input (a prompt on a terminal), checked; never from argv."""
+    from notifier.core import phone_targets
+
+    if sys.stdin is None:
+        raise UsageError(tr("Give the alert target on standard input."))
+    try:
+        if sys.stdin.isatty():
+            import getpass
+
+            text = getpass.getpass(tr("alert target (an Apprise URL): "))
+        else:
+            text = sys.stdin.read(64 * 1024)
+    except (OSError, ValueError, EOFError):  # closed, unreadable or not text
+        text = ""
+    targets = phone_targets.split_targets(text)
+    if not targets:
+        raise UsageError(tr("No alert target was given on standard input: give an Apprise URL such as "
+                            "ntfy://HOST/TOPIC or dingtalk://SECRET@TOKEN."))
+    for target in targets:
+        problem = phone_targets.check(target)
+        if problem is not None:
+            raise UsageError(tr("The alert target cannot be used: {problem}.", problem=problem))
+    return "\n".join(targets)
+
+
+def _alert_targets(store) -> dict[str, str]:
+    """Each shop's alert targets as `describe` names them (never the URL: it holds a token)."""
+    from notifier.core import phone_targets
+
+    return {shop: ", ".join(phone_targets.describe(url) for url in phone_targets.split_targets(text))
+            for shop, text in _alert_state(store).targets().items()}
+
+
+def _set_alert(store, shop: str, target: str | None) -> None:
+    from notifier.core import phone_targets
+
+    _alert_state(store).set_target(shop, target)
+    if target is None:
+        print(tr("no alerts for {shop}", shop=shop))
+    else:
+        print(tr("alerts for {shop} go to {targets}", shop=shop, targets=", ".join(
+            phone_targets.describe(url) for url in phone_targets.split_targets(target))))
 
 
 def _set_callback(store, shop: str, url: str) -> None:
@@ -415,6 +493,7 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
         allow_volatile=bool(getattr(args, "allow_volatile", False)),
         store_url=_store_url(args), redis_ca=getattr(args, "redis_ca", None),
         callback_lease_s=args.callback_lease, callbacks_allowed_to=_callback_networks(args.allow_callbacks_to),
+        no_pc_after_s=args.no_pc_after, no_pc_gap_s=args.no_pc_gap, alert_language=args.alert_language,
     )
     try:
         return run_foreground(config)

@@ -90,6 +90,17 @@ class OrderEscalations:
             if event.kind is OrderKind.NEW_ORDER and event.key not in self._waiting:
                 self._waiting[event.key] = _Waiting(event, now)
 
+    def resumed(self, waiting: Iterable[tuple[OrderEvent, float]]) -> None:
+        """Orders already waiting when this run began, each with how long it has waited: they
+        keep their place in the schedule (one that waited four minutes before a restart takes
+        the phone step a minute after it, not five), and a step that fell due while the app was
+        not running is taken at the first check. Which steps an order took in an earlier run is
+        not known here: one phoned before a restart may be phoned once more after it."""
+        now = self._clock()
+        for event, waited_s in waiting:
+            if event.kind is OrderKind.NEW_ORDER and event.key not in self._waiting:
+                self._waiting[event.key] = _Waiting(event, now - max(0.0, waited_s))
+
     def settled(self, keys: Iterable[str]) -> None:
         """These orders were acknowledged, accepted, rejected or ended elsewhere."""
         for key in keys:

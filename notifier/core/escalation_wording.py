@@ -8,7 +8,7 @@ is one message listing the orders (the first `LISTED_ORDERS`, then how many more
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,12 @@ PHRASES: dict[str, dict[str, str]] = {
         "test_title": "【{shop}】测试消息",
         "test_body": "这是订单提醒的测试消息：无人处理的订单和断开的连接会发到这里。",
         "server": "订单服务器",
+        "no_pc_title": "【{shop}】没有电脑在接单：{count} 个新订单无人收到",
+        "no_pc_line": "订单 #{number}，金额 {amount}",
+        "no_pc_line_no_amount": "订单 #{number}",
+        "no_pc_body": "已有 {minutes} 分钟没有店里的电脑连接订单服务器。请检查电脑是否开着、联网、运行着订单提醒。",
+        "no_pc_back_title": "【{shop}】店里的电脑已重新连接",
+        "no_pc_back_body": "已有 {minutes} 分钟没有电脑连接，期间收到 {count} 个订单，现在都已送到电脑上。",
     },
     "en": {
         "default_shop": "Order Notifier",
@@ -57,6 +63,14 @@ PHRASES: dict[str, dict[str, str]] = {
         "test_body": "A test message from Order Notifier: orders nobody acts on and lost "
                      "connections are sent here.",
         "server": "order server",
+        "no_pc_title": "[{shop}] No PC is taking orders: {count} new orders nobody received",
+        "no_pc_line": "Order #{number}, {amount}",
+        "no_pc_line_no_amount": "Order #{number}",
+        "no_pc_body": "No shop PC has been connected to the order server for {minutes} minutes. Check that "
+                      "the PC is on, online and running Order Notifier.",
+        "no_pc_back_title": "[{shop}] A shop PC is connected again",
+        "no_pc_back_body": "No PC was connected for {minutes} minutes; {count} orders arrived meanwhile "
+                           "and have now reached the PC.",
     },
 }
 
@@ -108,10 +122,8 @@ def orders_message(orders: Sequence[OrderEvent], waited_s: float, shop: str, lan
         title = _phrase(language, "order_title", shop=shop, number=number, minutes=minutes(waited_s))
     else:
         title = _phrase(language, "orders_title", shop=shop, count=len(orders), minutes=minutes(waited_s))
-    lines = [_order_line(event, waits.get(event.key, waited_s), language)
-             for event in orders[:LISTED_ORDERS]]
-    if len(orders) > LISTED_ORDERS:
-        lines.append(_phrase(language, "more", count=len(orders) - LISTED_ORDERS))
+    lines = _listed(orders, len(orders), language,
+                    lambda event: _order_line(event, waits.get(event.key, waited_s), language))
     lines.append(_phrase(language, "act"))
     return PhoneMessage(title, "\n".join(lines))
 
@@ -139,6 +151,39 @@ def connection_back_message(down_s: float, orders: int, server: str, shop: str,
     title = _phrase(language, "back_title", shop=shop, server=_server(server, language))
     body = _phrase(language, "back_body", minutes=minutes(down_s), count=orders)
     return PhoneMessage(title, body, replaces="connection")
+
+
+def _listed(orders: Sequence[OrderEvent], count: int, language: str, line: Callable[[OrderEvent], str]) -> list[str]:
+    """The first `LISTED_ORDERS` orders, one line each, then how many more of `count`."""
+    lines = [line(event) for event in orders[:LISTED_ORDERS]]
+    if count > len(lines):
+        lines.append(_phrase(language, "more", count=count - len(lines)))
+    return lines
+
+
+def no_pc_message(orders: Sequence[OrderEvent], count: int, absent_s: float, shop: str,
+                  language: str) -> PhoneMessage:
+    """The reference server's alert: `count` orders (the first of them in `orders`) arrived while
+    no PC of the shop was connected, for `absent_s` seconds by now."""
+
+    def line(event: OrderEvent) -> str:
+        number = plain(event.display_number, wording.TITLE_NUMBER_CHARS)
+        amount = wording.display_amount(event.amount, language, event.currency)
+        if amount:
+            return _phrase(language, "no_pc_line", number=number, amount=amount)
+        return _phrase(language, "no_pc_line_no_amount", number=number)
+
+    lines = _listed(orders, count, language, line)
+    lines.append(_phrase(language, "no_pc_body", minutes=minutes(absent_s)))
+    return PhoneMessage(_phrase(language, "no_pc_title", shop=plain(shop, SHOP_CHARS), count=count),
+                        "\n".join(lines), replaces="no-pc")
+
+
+def no_pc_back_message(absent_s: float, count: int, shop: str, language: str) -> PhoneMessage:
+    """A PC of the shop is connected again after a "no PC" alert."""
+    return PhoneMessage(_phrase(language, "no_pc_back_title", shop=plain(shop, SHOP_CHARS)),
+                        _phrase(language, "no_pc_back_body", minutes=minutes(absent_s), count=count),
+                        replaces="no-pc")
 
 
 def trial_message(shop: str, language: str) -> PhoneMessage:

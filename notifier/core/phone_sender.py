@@ -12,6 +12,11 @@ A message still unsent after `GIVE_UP_AFTER_S` is dropped (an order an hour old 
 way or another by then) and said so. An unsent message is dropped too when a newer one with the
 same `replaces` key is queued ("connection back" makes an unsent "connection lost" pointless).
 
+The reference server sends each shop's messages to that shop's own targets: `put(message,
+targets)` names them, and then the keyring is not read. A worker there ends after `idle_exit_s`
+with nothing to send, so the threads are as many as the targets with messages on their way, not
+every shop's target ever used; `max_sending` bounds how many send at once.
+
 `problems()` is one sentence per failing target, naming the service (`phone_targets.describe`)
 and the reason, never the URL; `on_change` is called (from a worker thread) whenever that list
 or the count of sent messages changes.
@@ -19,12 +24,13 @@ or the count of sent messages changes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,22 +80,32 @@ class _Target:
     items: deque[_Item] = field(default_factory=deque)
     problem: str = ""
     thread: threading.Thread | None = None
+    wake: threading.Condition | None = None  # its worker waits on this (over the sender's lock)
 
 
 class PhoneSender:
     def __init__(self, read_targets: TargetReader, *, on_change: Callable[[], None] = lambda: None,
                  send: Sender = phone_targets.send,
                  backoff: Callable[[], Backoff] = lambda: Backoff(RETRY_BASE_S, RETRY_CAP_S),
-                 give_up_after_s: float = GIVE_UP_AFTER_S, clock: Callable[[], float] = time.monotonic):
+                 give_up_after_s: float = GIVE_UP_AFTER_S, clock: Callable[[], float] = time.monotonic,
+                 idle_exit_s: float | None = None, max_sending: int | None = None):
         self._read_targets = read_targets
         self._on_change = on_change
         self._send = send
         self._backoff = backoff
         self._give_up_after_s = give_up_after_s
         self._clock = clock
-        self._inbox: queue.Queue[PhoneMessage | None] = queue.Queue()
+        self._idle_exit_s = idle_exit_s
+        # Sends in progress at once (None: one per target). A send is mostly Python work (Apprise
+        # builds the request): a thousand at once would starve the caller's own thread of the
+        # interpreter. A target that hangs holds one place until its timeout.
+        self._sending = threading.Semaphore(max_sending) if max_sending else contextlib.nullcontext()
+        self._inbox: queue.Queue[tuple[PhoneMessage, tuple[str, ...] | None] | None] = queue.Queue()
         self._targets: dict[str, _Target] = {}
-        self._cond = threading.Condition()
+        # One lock for all the state; each target's worker waits on a condition of its own (over
+        # that lock), so news for one target wakes only its worker, not a thousand others.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._stopped = False
         self._read_problem = ""
         self.sent = 0  # deliveries that went through (a message to two targets counts twice)
@@ -98,14 +114,14 @@ class PhoneSender:
 
     # -- the caller's side ---------------------------------------------------------------------
 
-    def put(self, message: PhoneMessage) -> None:
-        """Queue a message for every target; returns at once."""
+    def put(self, message: PhoneMessage, targets: Iterable[str] | None = None) -> None:
+        """Queue a message for every target (or for `targets` only); returns at once."""
         with self._cond:
             if self._dispatcher is None and not self._stopped:
                 self._dispatcher = threading.Thread(target=self._dispatch, name="phone-dispatch",
                                                     daemon=True)
                 self._dispatcher.start()
-        self._inbox.put(message)
+        self._inbox.put((message, None if targets is None else tuple(targets)))
 
     def problems(self) -> list[str]:
         """One sentence per failing target (and one when the targets cannot be read)."""
@@ -122,7 +138,8 @@ class PhoneSender:
         """No more sending. A request in flight is left to its own timeout (daemon threads)."""
         with self._cond:
             self._stopped = True
-            self._cond.notify_all()
+            for target in self._targets.values():
+                target.wake.notify_all()
         self._inbox.put(None)
         if self._dispatcher is not None:
             self._dispatcher.join(timeout)
@@ -131,16 +148,20 @@ class PhoneSender:
 
     def _dispatch(self) -> None:
         while True:
-            message = self._inbox.get()
-            if message is None or self._stopped:
+            queued = self._inbox.get()
+            if queued is None or self._stopped:
                 return
-            try:
-                urls, problem = self._read_targets()
-            except Exception as exc:  # noqa: BLE001 - a keyring fault must not end the thread
-                urls, problem = [], tr("the targets could not be read ({error})", error=type(exc).__name__)
-            self._set_read_problem(tr("Phone alerts: {problem}", problem=problem) if problem else "")
-            if problem is None:
-                self._forget_all_but(urls)
+            message, named = queued
+            if named is not None:
+                urls, problem = list(named), None
+            else:
+                try:
+                    urls, problem = self._read_targets()
+                except Exception as exc:  # noqa: BLE001 - a keyring fault must not end the thread
+                    urls, problem = [], tr("the targets could not be read ({error})", error=type(exc).__name__)
+                self._set_read_problem(tr("Phone alerts: {problem}", problem=problem) if problem else "")
+                if problem is None:
+                    self._forget_all_but(urls)
             if not urls:
                 log.info("phone message not sent: %s", "no targets" if not problem else problem)
                 continue
@@ -152,8 +173,7 @@ class PhoneSender:
         with self._cond:
             gone = [url for url in self._targets if url not in urls]
             for url in gone:
-                del self._targets[url]  # its worker sees that and ends
-            self._cond.notify_all()
+                self._targets.pop(url).wake.notify_all()  # its worker sees it is gone and ends
         if gone:
             self._changed()
 
@@ -167,7 +187,8 @@ class PhoneSender:
         with self._cond:
             target = self._targets.get(url)
             if target is None:
-                target = self._targets[url] = _Target(url, phone_targets.describe(url))
+                target = self._targets[url] = _Target(url, phone_targets.describe(url),
+                                                      wake=threading.Condition(self._lock))
             if message.replaces is not None:
                 for item in target.items:
                     if item.message.replaces == message.replaces:
@@ -177,7 +198,7 @@ class PhoneSender:
                 target.thread = threading.Thread(target=self._work, args=(target,),
                                                  name="phone-target", daemon=True)
                 target.thread.start()
-            self._cond.notify_all()
+            target.wake.notify_all()
 
     # -- one target's worker thread ------------------------------------------------------------
 
@@ -196,7 +217,12 @@ class PhoneSender:
                                             minutes=round(self._give_up_after_s / 60))
                 if target.items:
                     return target.items[0]
-                self._cond.wait()
+                if self._idle_exit_s is None:
+                    target.wake.wait()
+                elif not target.wake.wait(self._idle_exit_s) and not target.items:
+                    if self._targets.get(target.url) is target:
+                        del self._targets[target.url]  # idle: the next message starts a new worker
+                    return None
         return None
 
     def _work(self, target: _Target) -> None:
@@ -205,7 +231,8 @@ class PhoneSender:
             item = self._next(target)
             if item is None:
                 return
-            delivery = self._send(target.url, item.message)
+            with self._sending:
+                delivery = self._send(target.url, item.message)
             with self._cond:
                 if delivery.ok:
                     if target.items and target.items[0] is item:
@@ -232,7 +259,7 @@ class PhoneSender:
                 with self._cond:
                     deadline = self._clock() + delay
                     while not self._stopped and (left := deadline - self._clock()) > 0:
-                        self._cond.wait(left)
+                        target.wake.wait(left)
 
     def _changed(self) -> None:
         try:

@@ -277,30 +277,35 @@ def _build(url: str, asset):
         return None
 
 
+def _built(url: str, asset):
+    """(the Apprise plugin for the target, None) or (None, why it cannot be used, without the URL)."""
+    if not schema_of(url):
+        return None, describe(url)
+    plugin = _build(url, asset)
+    if plugin is None:
+        return None, tr("{service}: the address is not complete or not one Apprise knows",
+                        service=SERVICES.get(schema_of(url), schema_of(url)))
+    return plugin, None
+
+
 def check(url: str) -> str | None:
     """None when Apprise can use the target; else why not (without the URL)."""
     quiet_apprise()
-    if not schema_of(url):
-        return describe(url)
     from apprise import AppriseAsset
 
-    if _build(url, AppriseAsset()) is None:
-        return tr("{service}: the address is not complete or not one Apprise knows",
-                  service=SERVICES.get(schema_of(url), schema_of(url)))
-    return None
+    return _built(url, AppriseAsset())[1]
 
 
 def send(url: str, message: PhoneMessage, *, timeout: float = TIMEOUT_S) -> Delivery:
     """Send one message to one target, in the caller's thread (a network wait of up to
     about twice `timeout`). Never raises for the target's faults; the reason names no secret."""
     quiet_apprise()
-    problem = check(url)
-    if problem is not None:
-        return Delivery(False, problem, unusable=True)
     from apprise import AppriseAsset
 
-    asset = AppriseAsset(app_id="Order Notifier", app_desc="Order Notifier")
-    plugin = _build(url, asset)
+    # Built once per send: building is a good share of a send's CPU (a server sends thousands).
+    plugin, problem = _built(url, AppriseAsset(app_id="Order Notifier", app_desc="Order Notifier"))
+    if problem is not None:
+        return Delivery(False, problem, unusable=True)
     plugin.socket_connect_timeout = plugin.socket_read_timeout = timeout
     reasons = _Reasons()
     apprise_log = logging.getLogger("apprise")

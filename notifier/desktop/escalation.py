@@ -14,6 +14,11 @@ hook: "always", or "outside_quiet_hours" (the quiet hours then stand for "closed
 
 Which orders still wait is the ledger's answer at the moment a step is due, so an order
 acknowledged, accepted or rejected here, or ended elsewhere, never escalates.
+
+Orders the ledger has waiting when the app starts (it was closed, crashed or the PC restarted)
+escalate on their own schedule, counted from when they arrived, if they arrived within the last
+`RESUME_WITHIN_S`: older ones are settled one way or another by then, as the phone sender's
+give-up time says (core.phone_sender.GIVE_UP_AFTER_S), and the phone is not woken for them.
 """
 
 from __future__ import annotations
@@ -38,12 +43,14 @@ from notifier.core.escalation import (
 )
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
-from notifier.core.phone_sender import PhoneSender, TargetReader
+from notifier.core.phone_sender import GIVE_UP_AFTER_S, PhoneSender, TargetReader
 from notifier.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 URGENT_CHIME = "urgent"
+RESUME_WITHIN_S = GIVE_UP_AFTER_S
+RESUME_LIMIT = 1000  # waiting orders read at start (the newest); a burst beyond is one message anyway
 NOTIFICATION_KEY = "escalation"
 
 
@@ -76,6 +83,7 @@ class Escalations(QObject):
         self.connection = ConnectionEscalations(0, in_hours=self._open, clock=clock)
         self._timer = QTimer(self, singleShot=True)
         self._timer.timeout.connect(self.check_now)
+        self._resume_waiting()
         self.apply_settings(settings)
         self._sender_changed.connect(self._sender_news)
 
@@ -86,6 +94,16 @@ class Escalations(QObject):
                               settings["escalation.phone_after"] * 60.0)
         self.connection.configure(settings["escalation.connection_after"] * 60.0)
         self._schedule()
+
+    def _resume_waiting(self) -> None:
+        wall = self._now().timestamp()
+        try:
+            entries = self.ledger.recent(RESUME_LIMIT, since=wall - RESUME_WITHIN_S, unacknowledged_only=True)
+        except Exception:  # noqa: BLE001 - the ledger's own fault is shown elsewhere; new orders still escalate
+            log.exception("the waiting orders could not be read for escalation")
+            return
+        self.orders.resumed((entry.event, wall - entry.received_at) for entry in reversed(entries)
+                            if entry.ended_how is None)
 
     def stop(self) -> None:
         self._timer.stop()

@@ -59,6 +59,8 @@ from notifier.server.hub import (
     Subscriber,
 )
 from notifier.server.log_limits import LimitedLog
+from notifier.server.no_pc_alerts import NoPcAlerts
+from notifier.server.no_pc_state import alert_state_for
 from notifier.server.store import Appending, EventStore, ShopError
 from notifier.server.store_calls import StoreCalls
 from notifier.server.supervision import Supervised
@@ -81,6 +83,7 @@ SHOP_STREAMS: web.AppKey[ShopStreams] = web.AppKey("shop_streams", ShopStreams)
 DECISION_RATE: web.AppKey[DecisionRate] = web.AppKey("decision_rate", DecisionRate)
 DURABILITY: web.AppKey[dict] = web.AppKey("durability", dict)  # {"problem": why writes are refused, or None}
 CALLS: web.AppKey[StoreCalls] = web.AppKey("store_calls", StoreCalls)
+NO_PC: web.AppKey[NoPcAlerts] = web.AppKey("no_pc_alerts", NoPcAlerts)
 
 
 def _error(status: int, reason: str, message: str, *, retry_soon: bool = False, **extra: Any) -> web.Response:
@@ -185,6 +188,7 @@ async def ingest(request: web.Request) -> web.Response:
         if result.conflict:
             return _error(422, "idempotency_conflict", "this Idempotency-Key was used with a different body")
         return web.json_response({"seq": result.seq, "shop": shop, "duplicate": True}, status=200)
+    request.app[NO_PC].order_stored(shop, result.seq, result.received_at, event)
     return web.json_response({"seq": result.seq, "shop": shop, "duplicate": False}, status=201)
 
 
@@ -741,6 +745,10 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
     app[CALLBACKS] = Callbacks(store, config.data_dir, app[CALLS], lease_s=config.callback_lease_s,
                                destinations=Destinations(config.callbacks_allowed_to))
     app.cleanup_ctx.append(app[CALLBACKS].run_with)
+    app[NO_PC] = NoPcAlerts(alert_state_for(store), app[HUB], app[CALLS], absent_after_s=config.no_pc_after_s,
+                            gap_s=config.no_pc_gap_s, language=config.alert_language, tick_s=config.no_pc_tick_s,
+                            retry_s=config.alert_retry_s, targets_every_s=config.no_pc_targets_every_s)
+    app.cleanup_ctx.append(app[NO_PC].run_with)
     if config.skytakeout_shop:
         app.router.add_get("/ws/{sid}", skytakeout_ws)
     app.cleanup_ctx.append(_upkeep)

@@ -58,6 +58,16 @@ class ServerConfig:
     # Networks callbacks may reach besides public addresses (destinations.py): a shop's back end
     # on the operator's own network, e.g. ("10.20.0.0/16",). Loopback and private are refused else.
     callbacks_allowed_to: tuple[str, ...] = ()
+    # "No PC listening" alerts (no_pc_alerts.py), for shops given an alert target: an order
+    # arriving when no PC of the shop has been connected for no_pc_after_s is alerted, at most
+    # once per no_pc_gap_s per shop, worded in alert_language; decided every no_pc_tick_s (targets read every no_pc_targets_every_s); a
+    # failing send is retried after alert_retry_s, doubling up to sixty times that.
+    no_pc_after_s: float = 60.0
+    no_pc_gap_s: float = 600.0
+    no_pc_tick_s: float = 1.0
+    no_pc_targets_every_s: float = 5.0  # how soon a target set (or cleared) by `set-alert` counts
+    alert_language: str = "zh_CN"
+    alert_retry_s: float = 5.0
 
     @property
     def tls(self) -> bool:

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import socket
 import struct
+import time
 from collections import defaultdict
 
 from notifier.core import protocol
@@ -85,6 +86,7 @@ class Hub:
         self._channels: dict[str, set[Subscriber]] = defaultdict(set)
         self.kicked = 0  # clients dropped for being too slow, for /healthz and tests
         self._closing: set[asyncio.Transport] = set()  # ended streams whose socket may be open
+        self._left_at: dict[str, float] = {}  # channel -> when its last client left (no_pc_alerts)
 
     def subscribe(self, channel: str) -> Subscriber:
         sub = Subscriber(channel, self.queue_limit, self._closing)
@@ -97,6 +99,7 @@ class Hub:
             subs.discard(sub)
             if not subs:
                 del self._channels[sub.channel]
+                self._left_at[sub.channel] = time.time()
 
     def close_all(self) -> None:
         """Server shutdown: tell every client we are going away (they reconnect and resume)."""
@@ -109,6 +112,10 @@ class Hub:
 
     def subscribers(self, channel: str) -> list[Subscriber]:
         return list(self._channels.get(channel, ()))
+
+    def left_at(self, channel: str) -> float | None:
+        """When the last client of `channel` left (unix time); None if none ever left here."""
+        return self._left_at.get(channel)
 
     def has_subscribers(self, channel: str) -> bool:
         return bool(self._channels.get(channel))

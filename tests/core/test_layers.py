@@ -161,3 +161,23 @@ def test_core_holds_no_command_line_code():
                 if "argparse" in names:
                     wrong.append(f"{name} imports argparse (line {node.lineno})")
     assert not wrong, "\n".join(wrong)
+
+
+# What of core the server may use: the wire protocol and events, small helpers, and the
+# escalation's Qt-free parts (the "no PC listening" alerts word, send and retry exactly as the
+# PC's phone escalation does: one copy of each rule). The embedded demo server is the app's
+# (it reads the app's settings and secrets) and is left out.
+SERVER_MAY_USE = ("notifier.core.protocol", "notifier.core.events", "notifier.core.atomic",
+                  "notifier.core.connection", "notifier.core.escalation_wording",
+                  "notifier.core.phone_targets", "notifier.core.phone_sender")
+
+
+def test_the_server_uses_only_cores_protocol_events_and_escalation_parts():
+    wrong = [
+        f"{module} imports {target} (line {line})"
+        for module, targets in import_graph().items()
+        if module.startswith("notifier.server") and module != "notifier.server.demo"
+        for target, line in targets.items()
+        if target.startswith("notifier.core") and target not in SERVER_MAY_USE
+    ]
+    assert not wrong, "the server may use only these parts of core:\n" + "\n".join(wrong)

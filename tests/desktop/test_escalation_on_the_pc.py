@@ -5,6 +5,7 @@ the test's: minutes pass in no time, and `check_now()` is what the timer would c
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -117,6 +118,37 @@ def test_an_order_nobody_acts_on_rings_louder_at_3_and_reaches_the_phone_at_5_mi
     assert body["message"].startswith("订单 #1234，金额 56.50 元，已等待 5 分钟")
     scene.after(60 * MIN)
     assert len(scene.spoken) == 2 and len(scene.phone.requests) == 1  # once per step
+
+
+def test_orders_waiting_before_a_restart_escalate_on_their_own_schedule(qtbot, tmp_path, phone):
+    """The app was closed with orders waiting four minutes: the new run phones a minute later,
+    counting from when they arrived. An acknowledged one, and one from hours ago, stay quiet."""
+
+    def stored(waited_s: float, order_id: str, number: str) -> Ledger:
+        ledger = Ledger(tmp_path / "ledger.sqlite3", clock=lambda: time.time() - waited_s)
+        ledger.record(OrderEvent(OrderKind.NEW_ORDER, order_id, "json", "shop.example", order_number=number,
+                                 amount=Decimal("12")))
+        return ledger
+
+    for waited_s, order_id, number in ((4 * MIN, "w1", "2001"), (4 * MIN, "w2", "2002"), (3 * 3600, "old", "1999")):
+        stored(waited_s, order_id, number).close()
+    acked = stored(4 * MIN, "w3", "2003")
+    acked.acknowledge([acked.find(acked.recent(1)[0].event.key).id])
+    acked.close()
+    scene = Scene(qtbot, tmp_path, phone)
+    try:
+        scene.after(MIN / 2)  # (half a minute of leeway for a slow start)
+        assert phone.requests == []
+        scene.after(MIN / 2)
+        [request] = phone.wait_for(1)
+        body = request.json()
+        assert body["title"] == "【老王面馆】2 个订单已等待 5 分钟无人处理"
+        assert "#2001" in body["message"] and "#2002" in body["message"]
+        assert "#2003" not in body["message"] and "#1999" not in body["message"]
+        scene.after(60 * MIN)
+        assert len(phone.requests) == 1
+    finally:
+        scene.close()
 
 
 def test_an_acknowledged_or_ended_order_never_escalates(scene, qtbot):

@@ -134,6 +134,10 @@ class PhoneServices:
     def release(self) -> None:
         self._released.set()
 
+    def ntfy_url(self, topic: str = "orders") -> str:
+        """This double as an ntfy server, as an Apprise target."""
+        return f"ntfy://127.0.0.1:{self.port}/{topic}"
+
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Recorded]:
         wait_until(lambda: len(self.requests) >= count, timeout, message=f"{count} requests")
         return list(self.requests)

@@ -147,6 +147,22 @@ def test_installed_self_test_finds_qt_speech_keyring_and_notifications(installed
     assert run([NOTIFIER, "--version"]).stdout.strip() == f"notifier {__version__}"
 
 
+@pytest.mark.needs_session
+def test_installed_doctor_sends_a_test_through_the_bundled_apprise(installed, notifier_home, fresh_keyring):
+    """Apprise finds its plugins by listing a folder: the bundle must carry them (notifier.spec)."""
+    from notifier.core.secrets import SecretStore
+    from tests.fakes.phone_services import PhoneServices
+
+    with PhoneServices() as phone:
+        assert SecretStore().set("escalation_targets", f"json://127.0.0.1:{phone.port}/hook-sekrit") is None
+        result = run([NOTIFIER, "doctor", "--no-voices", "--send-test"], env=app_env(notifier_home), timeout=120)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0 and "✓" in output, output
+        [request] = phone.requests
+        assert request.json()["title"].endswith(("Test message", "测试消息"))
+        assert "sekrit" not in output
+
+
 def _trayer_holds_our_icon() -> bool:
     """The tray host (trayer, XEmbed) has reparented a window of class "Order Notifier"."""
     panels = run(["xdotool", "search", "--class", "trayer"], timeout=10).stdout.split()
