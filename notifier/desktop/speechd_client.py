@@ -11,7 +11,8 @@ SSIP is a line protocol on speech-dispatcher's socket: a command, then one reply
 continuation lines, `NNN text` last); `SPEAK` takes the text up to a line holding a single dot.
 With notifications on, speech-dispatcher also sends events (`701 BEGIN`, `702 END`,
 `703 CANCELED`, each preceded by the message id and the client id) at any time, so one reader
-thread sorts events from replies. Every command waits for its reply at most `REPLY_TIMEOUT_S`: a
+thread sorts events from replies. Every command waits for its reply at most `REPLY_TIMEOUT_S`
+(`WARM_UP_TIMEOUT_S` until the first line is spoken): a
 speech-dispatcher that stops answering (no audio) makes a command fail, never hang the helper.
 """
 
@@ -28,6 +29,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 REPLY_TIMEOUT_S = 3.0
+# Until the first line is spoken: a speech-dispatcher just started (autospawned by this
+# connection) loads its voice modules first, which took over 3 s on a busy 2-core PC.
+WARM_UP_TIMEOUT_S = 15.0
 EVENTS = {"701": "begin", "702": "end", "703": "cancel"}
 # Qt's speechd engine speaks with this priority; keep its place among other programs' speech.
 PRIORITY = "message"
@@ -84,6 +88,7 @@ class SpeechdClient:
         self._replies: queue.SimpleQueue[tuple[str, list[str]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()  # one command (and its reply) at a time
         self._closed = False
+        self._warm = False  # a line was spoken: later replies get REPLY_TIMEOUT_S
         threading.Thread(target=self._read, name="speechd-events", daemon=True).start()
         user = os.environ.get("USER") or str(os.getuid())
         try:
@@ -129,9 +134,11 @@ class SpeechdClient:
         self.command(f"SET self RATE {rate_value(rate)}")
         lines = self.command("SPEAK", data=text)
         try:
-            return int(lines[0])
+            message_id = int(lines[0])
         except (IndexError, ValueError):
             raise SpeechdError(f"SPEAK: no message id in {lines}") from None
+        self._warm = True
+        return message_id
 
     def cancel(self) -> None:
         """Stop our own line now and drop our queued ones; other programs' speech goes on."""
@@ -152,10 +159,11 @@ class SpeechdClient:
             raise SpeechdError(f"speech-dispatcher connection lost: {exc}") from None
 
     def _reply(self) -> tuple[str, list[str]]:
+        timeout = REPLY_TIMEOUT_S if self._warm else WARM_UP_TIMEOUT_S
         try:
-            reply = self._replies.get(timeout=REPLY_TIMEOUT_S)
+            reply = self._replies.get(timeout=timeout)
         except queue.Empty:
-            raise SpeechdError(f"speech-dispatcher did not answer in {REPLY_TIMEOUT_S:g} s") from None
+            raise SpeechdError(f"speech-dispatcher did not answer in {timeout:g} s") from None
         if reply is None:
             self._replies.put(None)  # every later command fails the same way
             raise SpeechdError("speech-dispatcher closed the connection")

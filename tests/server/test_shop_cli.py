@@ -27,6 +27,8 @@ class Ran:
 
 @pytest.fixture
 def notifier(capsys, monkeypatch):
+    for name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):  # CI sets LC_ALL, which outranks LANG
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
     monkeypatch.delenv("NOTIFIER_CLIENT_TOKEN", raising=False)
 
