@@ -149,11 +149,14 @@ def speech_finding(settings, *, voices: bool = True) -> Finding:
                                         engine=status.get("engine") or "?"))
 
     from notifier.core import wording
+    from notifier.desktop.speech_supervisor import PROBE_DEADLINE_MS
     from notifier.desktop.voice import Announcer
 
     announcer = Announcer(settings, warm_up=False, open_timeout_ms=SPEECH_OPEN_TIMEOUT_S * 1000)
     try:
-        works = announcer.wait_ready(SPEECH_OPEN_TIMEOUT_S + 10)
+        # Long enough to hear the helper's own verdict (opening, then its silent probe), which
+        # names the reason (no audio) instead of a bare "did not answer".
+        works = announcer.wait_ready(SPEECH_OPEN_TIMEOUT_S + PROBE_DEADLINE_MS / 1000 + 3)
         detail = core_tr("engines: {names}", names=", ".join(announcer.engines()) or core_tr("none"))
         if not works:
             problem = announcer.problem() or core_tr("engine did not answer in {seconds} s.",

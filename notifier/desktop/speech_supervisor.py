@@ -49,8 +49,8 @@ LINE_PER_CHAR_MS = 400
 LINE_MAX_MS = 120_000
 PROBE_TEXT = "1"
 # A just-started speech-dispatcher loads its voice module before the probe is said: that took
-# over 8 s on a busy 2-core PC (the same bound as the helper's own warm-up, speechd_client).
-PROBE_DEADLINE_MS = 15_000
+# over 8 s on a busy 2-core PC.
+PROBE_DEADLINE_MS = 12_000
 FIRST_LINE_EXTRA_MS = 3_000  # a new helper's first line also opens speech-dispatcher's audio
 # Pauses before starting a new helper after the 1st, 2nd, ... failure in a row: the first is
 # replaced at once (an order may be waiting for its words); a helper that keeps dying must not
