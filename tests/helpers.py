@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -73,6 +74,20 @@ WORKER_PORTS_FROM = 20_000
 WORKER_PORTS_EACH = 1_000
 WORKER_RANGES = 12  # 20,000-31,999
 _next_worker_port = itertools.count()
+
+
+def print_jobs(ledger_path: str | os.PathLike[str], state: str | None = None) -> list[tuple[str, str, int]]:
+    """(key, state, attempts) of every print job in the ledger file, oldest first: what is on disk."""
+    sql = "SELECT key, state, attempts FROM print_jobs" + (" WHERE state=?" if state else "")
+    with contextlib.closing(sqlite3.connect(ledger_path)) as db:
+        return [tuple(r) for r in db.execute(sql + " ORDER BY id", (state,) if state else ())]
+
+
+def outbox_actions(ledger_path: str | os.PathLike[str]) -> list[tuple[str, str, int, str | None]]:
+    """(key, state, attempts, last error) of every action in the ledger file's outbox, oldest first."""
+    with contextlib.closing(sqlite3.connect(ledger_path)) as db:
+        return [tuple(r) for r in db.execute(
+            "SELECT key, state, attempts, last_error FROM action_outbox ORDER BY id")]
 
 
 def worker_port_range(worker: str, workers: int, run_id: str) -> range | None:

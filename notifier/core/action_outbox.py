@@ -181,15 +181,6 @@ class ActionOutbox(OutboxFile):
             "SELECT source, server, order_id FROM action_outbox WHERE state IN ('waiting', 'sending')"
         ).fetchall()}
 
-    def state_of(self, key: str) -> tuple[str, str | None] | None:
-        """(state, last error) of the action with this key."""
-        row = self._execute("SELECT state, last_error FROM action_outbox WHERE key=?", (key,)).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def actions(self) -> list[tuple[str, str, int]]:
-        """(key, state, attempts) of every action, oldest first (tests, diagnostics)."""
-        return [tuple(r) for r in self._execute(
-            "SELECT key, state, attempts FROM action_outbox ORDER BY id").fetchall()]
 
     def expire(self) -> int:
         cutoff = self._clock() - KEEP_DONE_DAYS * 86400

@@ -1,8 +1,10 @@
 """The worker that sends the action outbox to one back end, in order, once where it can.
 
 The print worker's shape (`print_worker.py`): the reconnect loop every peer uses
-(`reconnect.ReconnectLoop`, thread "action-worker") with a back end for a peer. `connect` waits
-until an action is waiting; `pump` sends the waiting actions oldest first,
+(`reconnect.ReconnectLoop`, thread "action-worker") with a back end for a peer. The thread lives
+only while actions for its target wait (the loop's `has_work`): it starts with the worker (what a
+crash left waiting goes out at once) and on `wake` (an action was queued), and ends when the
+outbox is empty. `pump` sends the waiting actions oldest first,
 each marked `sending` before the request and `done` only after the back end said yes. A refusal
 (`ActionRefused`: the order was cancelled, its state does not allow it) fails that action for
 good with the back end's reason and goes on with the next; anything else (offline, timeout, a
@@ -17,7 +19,6 @@ server, an AMQP reply target).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -29,13 +30,10 @@ from notifier.core.reconnect import (
     OnReconnectLoop,
     ReconnectLoop,
     classify_network_error,
-    wait_for_work,
 )
 from notifier.core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-POLL_S = 1.0
 
 
 class ActionRefused(Exception):
@@ -72,11 +70,11 @@ class ActionWorker(OnReconnectLoop):
         self.outbox = outbox
         self.target = target
         self.on_result = on_result
-        self._nudge = threading.Event()
         self.sent = 0  # actions the back end took, for tests and diagnostics
         # Not the shop's order stream: "connection: connected" from here once read as the stream
         # coming back while it was misconfigured.
-        self.loop = ReconnectLoop(self, on_status, name="action-worker", logged_as="decisions")
+        self.loop = ReconnectLoop(self, on_status, name="action-worker", logged_as="decisions",
+                                  has_work=self._has_work)
 
     # -- for the owner (and OnReconnectLoop's start, status) ------------------------------
 
@@ -92,9 +90,6 @@ class ActionWorker(OnReconnectLoop):
         except Exception:  # noqa: BLE001
             log.exception("closing the action sender failed")
 
-    def _wait_for_action(self, seconds: float) -> bool:
-        return wait_for_work(lambda: self.outbox.waiting(self.target), self._nudge, seconds, lambda: self.stopping, POLL_S)
-
     def _tell(self, action: OrderAction, ok: bool, sentence: str | None) -> None:
         try:
             self.on_result(action, ok, sentence)
@@ -107,13 +102,16 @@ class ActionWorker(OnReconnectLoop):
         return self.sender.label()
 
     def interrupt(self) -> None:
-        self._nudge.set()
+        pass  # a request under way ends by its own timeout; a retry wait is cut by the loop
+
+    def _has_work(self) -> bool:
+        """The loop asks before each connection; False ends its thread until `wake`."""
+        if self.outbox.waiting(self.target):
+            return True
+        self.publish(self.connected_status())
+        return False
 
     def connect(self) -> ActionSender:
-        if not self.outbox.waiting(self.target):
-            self.publish(self.connected_status())
-        while not self.stopping and not self._wait_for_action(3600):
-            pass
         if self.stopping:
             raise InterruptedError("stopped")
         return self.sender

@@ -8,7 +8,6 @@ voice, tickets) only ever sees this model, never the message it came from.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -105,6 +104,3 @@ class OrderEvent:
             "event_id": self.event_id,
             **self.details.to_json_dict(),
         }
-
-    def to_json_line(self) -> str:
-        return json.dumps(self.to_json_dict(), ensure_ascii=False, separators=(",", ":"))

@@ -582,14 +582,6 @@ class Ledger:
     def count(self) -> int:
         return self._query("SELECT COUNT(*) FROM events")[0][0]
 
-    def is_acknowledged(self, event: OrderEvent) -> bool:
-        rows = self._query(
-            "SELECT COUNT(*) FROM events WHERE source=? AND server=? AND order_id=? "
-            "AND acknowledged_at IS NULL",
-            (event.source, event.server, event.order_id),
-        )
-        return rows[0][0] == 0
-
     def per_hour(self, day_start: float) -> list[int]:
         """New orders in each of the 24 hours from `day_start` (local midnight, epoch s)."""
         counts = [0] * 24
@@ -601,16 +593,3 @@ class Ledger:
             if 0 <= hour < 24:
                 counts[hour] = n
         return counts
-
-    def known_order_ids(self, source: str, server: str, order_ids: Iterable[str]) -> set[str]:
-        ids = list(order_ids)
-        if not ids:
-            return set()
-        marks = ",".join("?" * len(ids))
-        rows = self._query(
-            f"SELECT order_id FROM events WHERE kind='new_order' AND source=? AND server=? "
-            f"AND order_id IN ({marks})",
-            (source, server, *ids),
-        )
-        return {row[0] for row in rows}
-

@@ -112,6 +112,7 @@ def run_listener(
     printer = _start_printing(settings, ledger)
     if printer is not None:
         intake.on_order(lambda _event: printer.wake())
+        intake.on_ended(lambda *_ending: printer.wake())  # a cancellation queues a void ticket
     intake.tell_untold()
     starting = False
     stop = stop or threading.Event()

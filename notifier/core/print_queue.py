@@ -170,15 +170,6 @@ class PrintQueue(OutboxFile):
             params = (printer,)
         return self._execute(sql, params).fetchone()[0]
 
-    def jobs(self, state: str | None = None) -> list[tuple[str, str, int]]:
-        """(key, state, attempts) of every job, oldest first (for tests and `print-test`)."""
-        sql = "SELECT key, state, attempts FROM print_jobs"
-        params: tuple = ()
-        if state:
-            sql += " WHERE state=?"
-            params = (state,)
-        return [tuple(r) for r in self._execute(sql + " ORDER BY id", params).fetchall()]
-
     def expire(self) -> int:
         cutoff = self._clock() - KEEP_DONE_DAYS * 86400
         return self._execute("DELETE FROM print_jobs WHERE state IN ('done', 'dropped') AND done_at < ?",

@@ -1,8 +1,10 @@
 """The worker that empties the print queue onto one printer, in order, exactly once where it can.
 
 It runs on the reconnect loop every peer uses (`reconnect.ReconnectLoop`, thread "print-worker"),
-with a printer for a peer: `connect` waits until a ticket is waiting, then connects; `pump` sends
-the waiting tickets oldest first,
+with a printer for a peer. The thread lives only while tickets wait (the loop's `has_work`): it
+starts when the worker starts (tickets left from the last run print at once) and on `wake` (a
+ticket was queued), and ends a moment (`IDLE_CLOSE_S`) after the last one printed. `connect`
+opens the printer; `pump` sends the waiting tickets oldest first,
 each marked `sending` before its first byte and `done` only after the printer confirmed it;
 any failure leaves the ticket waiting and the loop retries with the same backoff the order
 connection uses. Its status (connected / waiting to retry and why) is what the tray shows as
@@ -59,7 +61,7 @@ IDLE_CLOSE_S = 2.0
 # While an order's details are on their way (OrderEvent.details_wait_s), its ticket is looked
 # at again this often.
 DETAILS_POLL_S = 0.05
-# Even without a nudge, look for new jobs this often (another process may have queued them).
+# While the connection is open, look for new jobs this often even without a nudge.
 POLL_S = 1.0
 # How often a printer holding a ticket while offline is asked whether it is ready again.
 HOLD_POLL_S = 0.5
@@ -106,14 +108,16 @@ class PrintWorker(OnReconnectLoop):
         self._nudge = threading.Event()
         self.printed = 0  # tickets the printer confirmed, for tests and diagnostics
         self.hold_poll_s = HOLD_POLL_S
+        self.idle_close_s = IDLE_CLOSE_S
         self._prepared = False
-        self.loop = ReconnectLoop(self, on_status, name="print-worker")
+        self.loop = ReconnectLoop(self, on_status, name="print-worker", has_work=self._has_work)
 
     # -- for the owner (and OnReconnectLoop's start, stop, status) -----------------------
 
     def wake(self) -> None:
-        """A job was queued: look now instead of at the next poll."""
+        """A job was queued (or may have been): print it now; starts the thread if it had ended."""
         self._nudge.set()
+        self.loop.work_queued()
 
     def _wait_for_job(self, seconds: float) -> bool:
         return wait_for_work(lambda: self.queue.waiting(self.printer), self._nudge, seconds,
@@ -127,22 +131,25 @@ class PrintWorker(OnReconnectLoop):
     def interrupt(self) -> None:
         self._nudge.set()
 
-    def connect(self) -> PrinterDriver:
+    def _has_work(self) -> bool:
+        """The loop asks before each connection; False ends its thread until `wake`."""
         if not self._prepared:
             self._prepared = True
             try:
                 self.driver.prepare()
             except Exception:  # noqa: BLE001 - open() meets the same problem and reports it
                 log.exception("could not load the printer driver ahead of the first ticket")
+        if self.queue.waiting(self.printer):
+            return True
         try:
             self.queue.expire()  # going idle: forget tickets printed more than a week ago
         except Exception:  # noqa: BLE001 - housekeeping must not stop the printing
             log.exception("could not expire old print jobs")
-        if not self.queue.waiting(self.printer):
-            # Idle and nothing owed: all is well, though no connection is open.
-            self.publish(self.connected_status())
-        while not self.stopping and not self._wait_for_job(3600):
-            pass
+        # Idle and nothing owed: all is well, though no connection is open.
+        self.publish(self.connected_status())
+        return False
+
+    def connect(self) -> PrinterDriver:
         if self.stopping:
             raise InterruptedError("stopped")
         self.publish(ConnectionStatus(ConnState.CONNECTING, self.server_label()))
@@ -159,7 +166,7 @@ class PrintWorker(OnReconnectLoop):
         while not self.stopping:
             job = self.queue.next_job(self.printer)
             if job is None:
-                if not self._wait_for_job(IDLE_CLOSE_S):
+                if not self._wait_for_job(self.idle_close_s):
                     return IDLE  # back to waiting for a job, at once
                 continue
             if self._details_pending(job):

@@ -5,7 +5,12 @@ A part *has* a `ReconnectLoop` and gives it a `Link`: how to open, pump and clos
 and what an exception means. The loop owns the part's one thread, publishes every state change,
 retries a wrong password or an incomplete setting at a slow pace and anything else quickly at
 first (a restarting server, a Wi-Fi hiccup), then backing off to 30 s; `stop`/`reconnect_now`
-cut any wait short. What a socket or TLS failure means (`classify_network_error`) lives here too:
+cut any wait short.
+
+An outbound worker (the printer, the back end's actions) has work only now and then. It gives
+the loop `has_work`: whenever that says nothing is waiting, the thread ends (an idle shop PC
+runs no printer or action thread), and `wake` — called by whoever queued work — starts it again.
+Every new thread asks `has_work` first, so work left over by a crash goes out at `start`. What a socket or TLS failure means (`classify_network_error`) lives here too:
 it is the same for every peer, whatever protocol runs over the socket.
 """
 
@@ -40,7 +45,7 @@ STABLE_AFTER_S = 10.0
 # After the thread body itself crashed (a bug), wait this long before running it again.
 CRASH_PAUSE_S = 5.0
 # What `Link.pump` returns when it has nothing more to do for now (an outbound worker's queue is
-# empty): the loop goes straight back to `connect`, which waits for work, without a retry pause.
+# empty): the loop asks `has_work` again at once, without a retry pause.
 IDLE = "idle"
 CLEAN_ENDINGS = ("stopped", "reconnect requested", IDLE)
 
@@ -115,7 +120,10 @@ class ReconnectLoop:
     """Runs a `Link` in a thread of its own (`name`), reconnecting with backoff, until stopped."""
 
     def __init__(self, link: Link, on_status: StatusCallback, *, name: str,
-                 logged_as: str = "connection"):
+                 logged_as: str = "connection", has_work: Callable[[], bool] | None = None):
+        """`has_work`: for a part that only sends what is queued; called on the loop's thread
+        before each connection, and the thread ends when it returns False (see the module
+        docstring). Without it the thread runs until `stop`."""
         self.link = link
         self.name = name
         self.logged_as = logged_as  # what its state lines start with in the log
@@ -124,6 +132,12 @@ class ReconnectLoop:
         self._wakeup = threading.Event()
         self._reconnect_requested = threading.Event()
         self._thread: threading.Thread | None = None
+        self._has_work = has_work
+        # Guards starting and ending the thread; `_wakes` counts the wakes, so a thread that
+        # found nothing to do sees whether work was queued since it looked.
+        self._life = threading.Lock()
+        self._started = False
+        self._wakes = 0
         self._status = ConnectionStatus(ConnState.STOPPED, link.server_label())
         self._status_lock = threading.Lock()
         self.connections = 0  # connections that came up, for tests and diagnostics
@@ -131,17 +145,25 @@ class ReconnectLoop:
     # -- for the owner -------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread and self._thread.is_alive():
-            return
-        self._stop.clear()
+        with self._life:
+            self._started = True
+            if self._thread and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._spawn()
+
+    def _spawn(self) -> None:
         self._thread = threading.Thread(target=self._guarded_run, name=self.name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        with self._life:
+            self._started = False
+            self._stop.set()
+            thread = self._thread
         self.wake()
-        if self._thread and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        if thread and thread is not threading.current_thread():
+            thread.join(timeout)
         self.publish(ConnectionStatus(ConnState.STOPPED, self.link.server_label()))
 
     def reconnect_now(self) -> None:
@@ -150,9 +172,21 @@ class ReconnectLoop:
         self.wake()
 
     def wake(self) -> None:
-        """Cut the wait before the next attempt short, and interrupt a blocked connect/pump."""
+        """Cut the wait before the next attempt short, and interrupt a blocked connect/pump;
+        start the thread again if it ended for lack of work."""
         self._wakeup.set()
         self.link.interrupt()
+        self.work_queued()
+
+    def work_queued(self) -> None:
+        """Work was queued: start the thread again if it ended for lack of work (a retry wait
+        under way is left as it is)."""
+        if self._has_work is None:
+            return
+        with self._life:
+            self._wakes += 1
+            if self._thread is None and self._started and not self._stop.is_set():
+                self._spawn()
 
     @property
     def status(self) -> ConnectionStatus:
@@ -204,11 +238,30 @@ class ReconnectLoop:
                 if self._stop.wait(CRASH_PAUSE_S):
                     return
 
+    def _ends_idle(self) -> bool:
+        """Nothing to do: True when this thread may end (no work was queued since it looked)."""
+        if self._has_work is None:
+            return False
+        while True:
+            with self._life:
+                seen = self._wakes
+            if self._has_work():
+                return False
+            with self._life:
+                if self._stop.is_set():
+                    return True
+                if self._wakes == seen:
+                    self._thread = None  # from here on, `work_queued` starts a new thread
+                    return True
+            # woken while it looked: look again
+
     def _run(self) -> None:
         link = self.link
         backoff = Backoff(base=0.5, cap=30.0)
         down_since = time.monotonic()
         while not self.stopping:
+            if self._ends_idle():
+                return
             self._reconnect_requested.clear()
             self.publish(ConnectionStatus(ConnState.CONNECTING, link.server_label()))
             try:

@@ -34,10 +34,6 @@ FONT_FAMILIES = ("'DejaVu Sans', Arial, 'Noto Sans CJK SC', 'Microsoft YaHei', '
                  "'WenQuanYi Micro Hei', SimHei, sans-serif")
 
 
-def printer_names() -> list[str]:
-    return [info.printerName() for info in QPrinterInfo.availablePrinters()]
-
-
 def qr_image(text: str) -> QImage:
     import qrcode
 

@@ -123,11 +123,12 @@ def escpos_run(tmp: Path, chinese: str, orders: int, burst: int) -> None:
 def system_run(tmp: Path, orders: int, burst: int) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtGui import QGuiApplication
+    from PySide6.QtPrintSupport import QPrinterInfo
 
-    from notifier.desktop.system_printer import SystemPrinter, printer_names
+    from notifier.desktop.system_printer import SystemPrinter
 
     app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # noqa: F841 - Qt needs it
-    if "PDF" not in printer_names():
+    if "PDF" not in [info.printerName() for info in QPrinterInfo.availablePrinters()]:
         print("  system: no CUPS queue PDF (run .ci/setup.d/60-cups.sh); skipped")
         return
     out_dir = Path("/var/spool/cups-pdf") / pwd.getpwuid(os.getuid()).pw_name

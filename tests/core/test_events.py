@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ import pytest
 
 from notifier.core.connection import Backoff, ConnectionStatus, ConnState
 from notifier.core.events import MAX_FIELD_CHARS, OrderEvent, OrderKind, clip, parse_amount
+from notifier.core.listener import JsonLinesOutput
 
 
 def test_a_new_order_has_one_key_however_it_arrived():
@@ -48,10 +50,12 @@ def test_clip_bounds_text_and_removes_lone_surrogates():
 def test_json_line_has_what_the_listener_promises():
     event = OrderEvent(OrderKind.REMINDER, "1001", "skytakeout", "shop:8080", order_number="17",
                        amount=Decimal("56.50"), text="订单号：17")
-    line = json.loads(event.to_json_line())
+    out = io.StringIO()
+    assert JsonLinesOutput(out).order(event)
+    line = json.loads(out.getvalue())
     assert line["event"] == "order" and line["kind"] == "reminder"
     assert (line["order_id"], line["order_number"], line["amount"], line["source"]) == ("1001", "17", 56.5, "skytakeout")
-    assert "订单号" in event.to_json_line()  # readable, not \\u escapes
+    assert "订单号" in out.getvalue()  # readable, not \\u escapes
     assert event.display_number == "17"
 
 

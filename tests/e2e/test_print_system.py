@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from helpers import print_jobs
 
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
@@ -80,7 +81,7 @@ def test_an_order_prints_on_the_system_printer_as_a_readable_ticket(cups, chines
     try:
         ledger.record(event)
         desk.wake()
-        wait_until(lambda: desk.queue.jobs("done"), 20)
+        wait_until(lambda: print_jobs(ledger.path, "done"), 20)
         pdfs: list[Path] = []
 
         def pdf_written() -> bool:
