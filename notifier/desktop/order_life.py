@@ -181,6 +181,9 @@ class OrderLife(QObject):
         self.changed.emit()
         if not ok:
             self._tell(event, action.action, sentence or "")
+            entry = self.ledger.find(event.key)
+            if entry is not None:
+                self._show_step(entry)  # the steps its state allows now, to try again
 
     def _on_progressed(self, source: str, server: str, order_id: str, _progress: str) -> None:
         """Another PC (or the back end's page) moved the order on: what shows it follows."""

@@ -12,9 +12,9 @@ any order of this back end still rings here, the same pull runs every
 paged request for every waiting order: a batch, whatever the number ringing) and each ringing
 order missing from it is looked up (at most `MAX_STATUS_LOOKUPS` per poll) and ended the way it
 ended elsewhere. The same poll follows the orders accepted and not yet completed or cancelled
-(派送 / 完成 / 取消 on another PC or the admin page), at a calmer pace (`FOLLOW_EVERY_S`: an
-order out for delivery is not urgent the way a ringing one is, and a shop that never presses 完成
-would otherwise keep the poll fast all day): the lists of 待派送 and 派送中 orders, and a lookup
+(派送 / 完成 / 取消 on another PC or the admin page), at a calmer pace (`FOLLOW_FACTOR` times the
+status poll's interval, a minute by default: an order out for delivery is not urgent the way a
+ringing one is, and a shop that never presses 完成 would otherwise keep the poll fast all day): the lists of 待派送 and 派送中 orders, and a lookup
 for one that left both. When nothing rings or is under way the pull keeps its own, slow pace.
 
 Every request to the admin API goes through one `BackEndClient` ("skytakeout-admin"): a new
@@ -62,7 +62,7 @@ _NUMBER_IN_CONTENT = re.compile(r"(\d{1,40})")
 # store them before the event's `details_due` (DETAILS_WAIT_S after it arrived) passes.
 ENRICH_TIMEOUT_S = DETAILS_WAIT_S - 0.3
 MAX_STATUS_LOOKUPS = 20
-FOLLOW_EVERY_S = 60.0
+FOLLOW_FACTOR = 4
 # The customer's own cancellation (the real back end's userCancelById writes this reason); any
 # other reason on a cancelled order that was accepted is the shop's 取消.
 CUSTOMER_CANCEL_REASON = "用户取消"
@@ -162,7 +162,7 @@ class SkyTakeOutSource(WebSocketSource):
         self.pulls = 0
         self.status_poll_s = float(self.settings["skytakeout.status_poll_interval"])
         self.status_lookups = 0  # orders looked up because they left the waiting list
-        self.follow_s = max(FOLLOW_EVERY_S, self.status_poll_s)
+        self.follow_s = FOLLOW_FACTOR * self.status_poll_s
 
     @property
     def admin(self) -> AdminApi | None:
