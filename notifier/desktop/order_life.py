@@ -44,8 +44,8 @@ UNDER_WAY_IN_MENU = 8  # orders under way the tray's menu lists (the window has 
 
 def state_text(state: str) -> str:
     return {
-        order_state.WAITING: translate("OrderLife", "Waiting to be accepted"),
-        order_state.ACCEPTED: translate("OrderLife", "Accepted, to deliver"),
+        order_state.WAITING: translate("OrderLife", "To accept"),
+        order_state.ACCEPTED: translate("OrderLife", "To send out"),
         order_state.DELIVERING: translate("OrderLife", "Out for delivery"),
         order_state.COMPLETED: translate("OrderLife", "Completed"),
         order_state.CANCELLED: translate("OrderLife", "Cancelled"),
@@ -53,7 +53,7 @@ def state_text(state: str) -> str:
 
 
 def action_label(action: str) -> str:
-    return {DELIVER: translate("OrderLife", "Send out for delivery"), COMPLETE: translate("OrderLife", "Complete"),
+    return {DELIVER: translate("OrderLife", "Send out"), COMPLETE: translate("OrderLife", "Complete"),
             CANCEL: translate("OrderLife", "Cancel order…")}[action]
 
 

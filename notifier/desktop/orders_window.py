@@ -338,7 +338,7 @@ class OrdersWindow(QWidget):
         self._search_timer.timeout.connect(self.reload)
         self.setObjectName("OrdersWindow")
         give_icon(self)
-        self.resize(820, 560)
+        self.resize(960, 600)  # room for the state column and the steps after 接单
         self.setMinimumSize(560, 380)
         self._build()
         self.retranslate()
@@ -352,7 +352,7 @@ class OrdersWindow(QWidget):
 
         self.glance_label = QLabel(self)  # today's figures (set_glance)
         self.glance_label.setObjectName("today_figures")
-        self.glance_label.setStyleSheet("font-size: 10.5pt;")
+        self.glance_label.setWordWrap(True)
         self.glance_label.hide()
         layout.addWidget(self.glance_label)
         self.chart = HourChart(self)
@@ -668,13 +668,15 @@ class OrdersWindow(QWidget):
         if not self.selected_entries():
             return
         menu = QMenu(self)
+        steps = self._steps()
         if self.accept_button.isVisible():  # the shop's back end takes decisions: they come first
             accept = menu.addAction(self.tr("Accept"), self.accept_selected)
             accept.setEnabled(self.accept_button.isEnabled())
             reject = menu.addAction(self.tr("Reject…"), self.reject_selected)
             reject.setEnabled(self.reject_button.isEnabled())
-            for action in self._steps():
-                menu.addAction(action_label(action), lambda a=action: self.take_step(a))
+        for action in steps:  # or, once it is accepted, what comes next
+            menu.addAction(action_label(action), lambda a=action: self.take_step(a))
+        if self.accept_button.isVisible() or steps:
             menu.addSeparator()
         silence = menu.addAction(self.tr("Stop ringing here"), self.acknowledge_selected)
         silence.setEnabled(self.ack_selected_button.isEnabled())
@@ -755,13 +757,14 @@ class OrdersWindow(QWidget):
         entries = self.selected_entries()
         decisions = self.decisions
         offered = decisions is not None and decisions.available
-        self.accept_button.setVisible(offered)
-        self.reject_button.setVisible(offered)
+        steps = self._steps()
+        # An accepted order's next steps take the place of accept / reject (which it is past).
+        self.accept_button.setVisible(offered and not steps)
+        self.reject_button.setVisible(offered and not steps)
         if offered:
             decidable = self._decidable()
             self.accept_button.setEnabled(bool(decidable))
             self.reject_button.setEnabled(len(decidable) == 1)
-        steps = self._steps()
         for action, button in self.life_buttons.items():
             button.setVisible(action in steps)
         has_url = bool(self._settings_provider()["alerts.order_url"].strip())

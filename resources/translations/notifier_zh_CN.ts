@@ -203,14 +203,6 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
 <context>
     <name>OrderLife</name>
     <message>
-        <source>Waiting to be accepted</source>
-        <translation>待接单</translation>
-    </message>
-    <message>
-        <source>Accepted, to deliver</source>
-        <translation>已接单/待派送</translation>
-    </message>
-    <message>
         <source>Out for delivery</source>
         <translation>派送中</translation>
     </message>
@@ -227,7 +219,15 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
         <translation>完成</translation>
     </message>
     <message>
-        <source>Send out for delivery</source>
+        <source>To accept</source>
+        <translation>待接单</translation>
+    </message>
+    <message>
+        <source>To send out</source>
+        <translation>已接单/待派送</translation>
+    </message>
+    <message>
+        <source>Send out</source>
         <translation>派送</translation>
     </message>
     <message>

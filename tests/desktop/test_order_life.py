@@ -69,7 +69,7 @@ def test_deliver_and_complete_from_the_notification_buttons(qtbot, shop):
     log.invoke_action(popup["id"], "accept")
     # Accepted: the order's popup comes back with what comes next.
     step = shown(qtbot, log, lambda e: e["summary"] == f"Order {record['number']} accepted")
-    assert step["actions"][2:] == ["deliver", "Send out for delivery", "complete", "Complete", "cancel", "Cancel order…"]
+    assert step["actions"][2:] == ["deliver", "Send out", "complete", "Complete", "cancel", "Cancel order…"]
     log.invoke_action(step["id"], "deliver")
     qtbot.waitUntil(lambda: shop.double.status(record["id"]) == DELIVERING, timeout=10_000)
     out = shown(qtbot, log, lambda e: e["summary"] == f"Order {record['number']} out for delivery")
@@ -91,7 +91,7 @@ def test_the_window_cancels_with_a_reason_and_shows_each_orders_state(qtbot, sho
     state_column = window.model.COLUMNS.index("state")
     states = {window.model.entry(r).event.order_id: window.model.data(window.model.index(r, state_column))
               for r in range(window.model.rowCount())}
-    assert states == {str(record["id"]): "Accepted, to deliver", str(waiting["id"]): "Waiting to be accepted"}
+    assert states == {str(record["id"]): "To send out", str(waiting["id"]): "To accept"}
     row = next(r for r in range(window.model.rowCount())
                if window.model.entry(r).event.order_id == str(record["id"]))
     window.table.selectRow(row)

@@ -61,7 +61,7 @@ def accept_deliver_complete(notifications: NotificationLog, number: str, step_wa
     notifications.invoke_action(ringing[0]["id"], "accept")
     accepted = wait_until(lambda: popups(f"Order {number} accepted"), 15, message="the accepted popup")
     assert len(accepted) == 1, "only the PC that accepted offers the next steps"
-    assert accepted[0]["actions"][2:] == ["deliver", "Send out for delivery", "complete", "Complete",
+    assert accepted[0]["actions"][2:] == ["deliver", "Send out", "complete", "Complete",
                                           "cancel", "Cancel order…"]
     notifications.invoke_action(accepted[0]["id"], "deliver")
     out = wait_until(lambda: popups(f"Order {number} out for delivery"), step_wait, message="out for delivery")
