@@ -347,19 +347,27 @@ class SkyTakeOutSource(WebSocketSource):
     def _end_departed(self, api: AdminApi, waiting_ids: set[str | None]) -> int:
         """Ringing orders that are no longer waiting were handled elsewhere: find out how (a
         bounded number of lookups per poll) and end them; returns how many ended."""
-        departed = [o for o in self._ringing() if o not in waiting_ids][:MAX_STATUS_LOOKUPS]
-        ended = 0
-        for order_id in departed:
+        departed = [o for o in self._ringing() if o not in waiting_ids]
+
+        def end(order_id: str, details: dict) -> bool:
+            how = ending_of(details) if details else None
+            return bool(how) and self.host.end_order(PROTOCOL, self.server_label(), order_id, *how)
+
+        return self._look_up(api, departed, end)
+
+    def _look_up(self, api: AdminApi, order_ids: list[str], learn) -> int:
+        """Read the details of at most `MAX_STATUS_LOOKUPS` of these orders and hand each to
+        `learn(order_id, details)`; returns how many it said were news."""
+        news = 0
+        for order_id in order_ids[:MAX_STATUS_LOOKUPS]:
             try:
                 details = api.details(order_id, timeout=HTTP_TIMEOUT_S)
             except AdminApiError as exc:
                 log.info("could not look up order %s: %s", order_id, exc)
                 continue
             self.status_lookups += 1
-            how = ending_of(details) if details else None
-            if how and self.host.end_order(PROTOCOL, self.server_label(), order_id, *how):
-                ended += 1
-        return ended
+            news += bool(learn(order_id, details or {}))
+        return news
 
     def _follow_under_way(self, api: AdminApi) -> int:
         """Orders accepted and not finished here that went on elsewhere (派送, 完成, 取消 on
@@ -373,25 +381,14 @@ class SkyTakeOutSource(WebSocketSource):
         except AdminApiError as exc:
             log.info("could not follow the orders under way: %s", exc)
             return 0
-        moved, lookups = 0, 0
+        moved, gone = 0, []
         for order_id, state in under_way:
-            if order_id in confirmed:
-                continue
             if order_id in delivering:
                 moved += state != "delivering" and self.host.progressed(
                     PROTOCOL, self.server_label(), order_id, "delivering")
-                continue
-            if lookups >= MAX_STATUS_LOOKUPS:
-                continue
-            lookups += 1
-            try:
-                details = api.details(order_id, timeout=HTTP_TIMEOUT_S)
-            except AdminApiError as exc:
-                log.info("could not look up order %s: %s", order_id, exc)
-                continue
-            self.status_lookups += 1
-            moved += self._moved(order_id, details or {})
-        return moved
+            elif order_id not in confirmed:
+                gone.append(order_id)  # completed or cancelled: its details say which
+        return moved + self._look_up(api, gone, self._moved)
 
     def _moved(self, order_id: str, details: dict) -> bool:
         """Keep what an order's status says about how far it got (see PROGRESS_OF_STATUS)."""
