@@ -158,7 +158,8 @@ class NotifierStreamSource(WebSocketSource):
         if self._ignoring:
             return
         body = frame.get("event")
-        if isinstance(body, dict) and body.get("kind") in protocol.DECISION_KINDS:
+        kind = body.get("kind") if isinstance(body, dict) else None
+        if isinstance(kind, str) and kind in protocol.DECISION_KINDS:  # (a frozenset: str only)
             self._on_decision(frame, text)
             return
         try:
