@@ -5,11 +5,14 @@ the order's number. On both stores (SQLite and a real redis-server)."""
 
 from __future__ import annotations
 
+import io
+import json
 from decimal import Decimal
 
 from helpers import wait_until
 
 from notifier.core import order_state
+from notifier.core.listener import JsonLinesOutput
 from notifier.core.order_actions import OrderActions
 from notifier.core.today import BackEndFigures, at_a_glance
 
@@ -33,6 +36,8 @@ def test_deliver_complete_and_cancel_reach_every_pc(server, make_client):
     first_a, first_b = order_on(a, "601"), order_on(b, "601")
     second_a, second_b = order_on(a, "602"), order_on(b, "602")
     seen, on_result = outcomes()
+    printed = io.StringIO()  # what `notifier listen` on B prints
+    b.intake.on_progress(JsonLinesOutput(printed).progressed)
     actions = OrderActions(a.ledger.path, a.source, on_result)
     try:
         assert actions.offered(order_state.ACCEPTED) == ("deliver", "complete", "cancel")
@@ -46,6 +51,9 @@ def test_deliver_complete_and_cancel_reach_every_pc(server, make_client):
         wait_until(lambda: b.ledger.find(first_b.key).state == order_state.COMPLETED, 10)
         wait_until(lambda: b.ledger.find(second_b.key).state == order_state.CANCELLED, 10)
         assert b.ledger.find(second_b.key).end_reason == "骑手不足"
+        lines = [json.loads(line) for line in printed.getvalue().splitlines()]
+        assert sorted((line["event"], line["order_id"], line["state"]) for line in lines) == [
+            ("state", "601", "completed"), ("state", "601", "delivering"), ("state", "602", "cancelled")]
         wait_until(lambda: len(seen) == 5, 10)
         assert all(ok for _a, ok, _s in seen)
         assert a.ledger.find(first_a.key).state == order_state.COMPLETED
