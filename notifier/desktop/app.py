@@ -529,6 +529,8 @@ class NotifierApp:
             self.intake.stop()
             if getattr(self, "alerts", None) is not None:
                 self.alerts.stop()
+            if getattr(self, "life", None) is not None:
+                self.life.stop()
             if getattr(self, "decisions", None) is not None:
                 self.decisions.stop()
             if getattr(self, "today", None) is not None:

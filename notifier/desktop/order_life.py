@@ -101,6 +101,13 @@ class OrderLife(QObject):
     def _language(self) -> str:
         return wording.effective_language(self.decisions.alerts.settings)
 
+    def stop(self) -> None:
+        """No more outcomes, clicks or news from here on (before the ledger closes: a queued
+        one would find it closed)."""
+        self.decisions.outcome.disconnect(self._on_outcome)
+        self.notifier.action_invoked.disconnect(self.on_notification_action)
+        self._progressed.disconnect(self._on_progressed)
+
     # -- what is offered --------------------------------------------------------------------
 
     def offered(self, entry: LedgerEntry) -> tuple[str, ...]:

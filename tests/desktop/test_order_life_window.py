@@ -26,6 +26,10 @@ class LifeShop(Shop):
         super().__init__(qtbot, tmp_path, double, **kw)
         self.life = OrderLife(self.decisions, self.ledger, self.intake, self.notifier)
 
+    def close(self):
+        self.life.stop()
+        super().close()
+
     def window(self, qtbot):
         window = super().window(qtbot)
         window.set_order_life(self.life)
