@@ -1,4 +1,5 @@
-"""The action outbox: accept / reject decisions on their way to the shop's back end.
+"""The action outbox: the shop's decisions on an order (接单 / 拒单, then 派送 / 完成 / 取消) on
+their way to the shop's back end.
 
 Built in the print queue's style (`print_queue.py`), in the ledger's own SQLite file: a decision
 is one transaction that both ends the order's alert in the ledger (`accepted_here` /
@@ -20,6 +21,12 @@ A row is claimed by moving it from `waiting` to `sending` in one statement, so t
 old and the new one while the connection settings change) never both send it. Open one outbox
 per process: opening it is what turns a dead run's `sending` rows back into `waiting`.
 (The print queue keeps its jobs the same way: both are an `outbox_file.OutboxFile`.)
+
+The actions after 接单 (`order_state.LIFE_ACTIONS`) move the order's `progress` in the same
+transaction (派送 → delivering, …), but only from a state `order_state.ALLOWS`; otherwise nothing
+is queued (CONTRADICTED, with the state). One action of each kind per order: a second click on
+派送 finds the first. A refusal puts the progress back where the click found it (or where the
+refusal says the order is now).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from notifier.core.ledger import Ending
+from notifier.core.order_state import ALLOWS, LEADS_TO, LIFE_ACTIONS, STATE_SQL
 from notifier.core.outbox_file import OutboxFile
 
 log = logging.getLogger(__name__)
@@ -56,7 +64,7 @@ class OrderAction:
     source: str
     server: str
     order_id: str
-    action: str  # ACCEPT or REJECT
+    action: str  # ACCEPT or REJECT, or one of order_state.LIFE_ACTIONS
     reason: str | None
     in_doubt: bool  # it was on the wire when the app stopped: the back end may have it already
     attempts: int
@@ -70,6 +78,7 @@ class Decision:
     key: str  # the action's idempotency key (the earlier one for a double click; "" if none)
     state: str  # CONTRADICTED: nothing queued, the history says `ended` (decided elsewhere)
     ended: str | None = None
+    order_state: str | None = None  # for a life action CONTRADICTED: the state that refused it
 
 
 class ActionOutbox(OutboxFile):
@@ -82,6 +91,8 @@ class ActionOutbox(OutboxFile):
         """Accept or reject this order: its alert ends here and now, and the action is queued
         for `target`'s worker, in one transaction. A second decision on an order whose action is
         waiting or done queues nothing and returns the first one."""
+        if action in LIFE_ACTIONS:
+            return self._decide_life(target, source, server, order_id, action, reason)
         if action not in (ACCEPT, REJECT):
             raise ValueError(f"unknown action {action!r}")
         reason = (reason or "").strip()[:MAX_REASON_CHARS] or None
@@ -112,6 +123,41 @@ class ActionOutbox(OutboxFile):
                 "UPDATE events SET acknowledged_at=COALESCE(acknowledged_at, ?), ended_how=?, "
                 "ended_at=?, end_reason=? WHERE source=? AND server=? AND order_id=?",
                 (now, how, now, reason, source, server, order_id))
+            return Decision(True, key, WAITING)
+
+        return self._transaction(work)
+
+    def _decide_life(self, target: str, source: str, server: str, order_id: str, action: str,
+                     reason: str | None) -> Decision:
+        """派送, 完成 or 取消: queued only from a state that allows it, moving the order's
+        progress in the same transaction (see the module docstring)."""
+        reason = (reason or "").strip()[:MAX_REASON_CHARS] or None
+        now = self._clock()
+
+        def work(db: sqlite3.Connection) -> Decision:
+            earlier = db.execute(
+                "SELECT key, state FROM action_outbox WHERE source=? AND server=? AND order_id=? "
+                "AND action=? AND state != 'failed' ORDER BY id LIMIT 1",
+                (source, server, order_id, action)).fetchone()
+            if earlier:
+                return Decision(False, earlier[0], earlier[1])
+            row = db.execute(
+                f"SELECT {STATE_SQL}, progress FROM events WHERE source=? AND server=? AND "
+                "order_id=? AND kind='new_order' ORDER BY id DESC LIMIT 1",
+                (source, server, order_id)).fetchone()
+            if row is None or row[0] not in ALLOWS[action]:
+                return Decision(False, "", CONTRADICTED, order_state=row[0] if row else None)
+            tries = db.execute(
+                "SELECT COUNT(*) FROM action_outbox WHERE source=? AND server=? AND order_id=? "
+                "AND action=?", (source, server, order_id, action)).fetchone()[0]
+            key = f"{source}|{server}|{order_id}|{action}|{tries + 1}"
+            db.execute(
+                "INSERT INTO action_outbox(key, target, source, server, order_id, action, reason, "
+                "prior_progress, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, target, source, server, order_id, action, reason, row[1], now))
+            db.execute(
+                "UPDATE events SET progress=?, end_reason=COALESCE(?, end_reason) WHERE source=? "
+                "AND server=? AND order_id=?", (LEADS_TO[action], reason, source, server, order_id))
             return Decision(True, key, WAITING)
 
         return self._transaction(work)
@@ -148,15 +194,21 @@ class ActionOutbox(OutboxFile):
         self._execute("UPDATE action_outbox SET state='waiting', in_doubt=1, last_error=? WHERE id=?",
                       (error[:300], action_id))
 
-    def mark_refused(self, action: OrderAction, sentence: str, ending: str | None = None) -> None:
+    def mark_refused(self, action: OrderAction, sentence: str, ending: str | None = None, *,
+                     progress: str | None = None) -> None:
         """The back end said no: the action failed for good with this reason, and the order's
         ending says so (`ending`, e.g. CANCELLED, when the refusal told us what happened; else
-        "acknowledged only" — it stays silent here, but nobody accepted it)."""
+        "acknowledged only" — it stays silent here, but nobody accepted it). For 派送 / 完成 /
+        取消 the order's progress goes back to what it was before the click, or to `progress`
+        when the refusal said how far the order is."""
         now = self._clock()
 
         def work(db: sqlite3.Connection) -> None:
             db.execute("UPDATE action_outbox SET state='failed', last_error=?, done_at=? WHERE id=?",
                        (sentence[:300], now, action.id))
+            if action.action in LIFE_ACTIONS:
+                self._undo_progress(db, action, ending, progress, now)
+                return
             db.execute(
                 "UPDATE events SET ended_how=?, ended_at=?, end_reason=? WHERE source=? AND "
                 "server=? AND order_id=? AND ended_how IN (?, ?)",
@@ -164,6 +216,19 @@ class ActionOutbox(OutboxFile):
                  action.order_id, Ending.ACCEPTED_HERE, Ending.REJECTED_HERE))
 
         self._transaction(work)
+
+    @staticmethod
+    def _undo_progress(db: sqlite3.Connection, action: OrderAction, ending: str | None,
+                       progress: str | None, now: float) -> None:
+        order = (action.source, action.server, action.order_id)
+        prior = db.execute("SELECT prior_progress FROM action_outbox WHERE id=?", (action.id,)).fetchone()
+        db.execute(
+            "UPDATE events SET progress=? WHERE source=? AND server=? AND order_id=? AND progress=?",
+            (progress or (prior[0] if prior else None), *order, LEADS_TO[action.action]))
+        if ending is not None:
+            db.execute(
+                "UPDATE events SET acknowledged_at=COALESCE(acknowledged_at, ?), ended_how=?, "
+                "ended_at=? WHERE source=? AND server=? AND order_id=?", (now, ending, now, *order))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -176,10 +241,19 @@ class ActionOutbox(OutboxFile):
             (target,)).fetchone()[0]
 
     def unsent_orders(self) -> set[tuple[str, str, str]]:
-        """(source, server, order id) of orders whose decision has not reached the back end yet."""
+        """(source, server, order id) of orders whose accept / reject has not reached the back
+        end yet."""
         return {tuple(r) for r in self._execute(
-            "SELECT source, server, order_id FROM action_outbox WHERE state IN ('waiting', 'sending')"
-        ).fetchall()}
+            "SELECT source, server, order_id FROM action_outbox WHERE state IN ('waiting', 'sending') "
+            "AND action IN (?, ?)", (ACCEPT, REJECT)).fetchall()}
+
+    def unsent_life_actions(self) -> dict[tuple[str, str, str], str]:
+        """(source, server, order id) -> the latest 派送 / 完成 / 取消 clicked here and not yet
+        taken by the back end."""
+        marks = ",".join("?" * len(LIFE_ACTIONS))
+        return {(r[0], r[1], r[2]): r[3] for r in self._execute(
+            "SELECT source, server, order_id, action FROM action_outbox WHERE state IN "
+            f"('waiting', 'sending') AND action IN ({marks}) ORDER BY id", LIFE_ACTIONS).fetchall()}
 
 
     def expire(self) -> int:

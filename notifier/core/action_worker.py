@@ -49,6 +49,8 @@ class ActionRefused(Exception):
 # What a refusal's outcome means for this PC's history: the decision was someone else's.
 OUTCOME_ENDINGS = {"accepted": Ending.ACCEPTED_ELSEWHERE, "rejected": Ending.REJECTED_ELSEWHERE,
                    "cancelled": Ending.CANCELLED}
+# ... and for 派送 / 完成 / 取消: how far the order already is (an order_state value).
+OUTCOME_PROGRESS = {"delivering": "delivering", "completed": "completed", "cancelled_by_shop": "cancelled"}
 
 
 class ActionSender(Protocol):
@@ -127,7 +129,8 @@ class ActionWorker(OnReconnectLoop):
                 sender.send(action)
             except ActionRefused as refused:
                 log.info("%s of order %s refused: %s", action.action, action.order_id, refused)
-                self.outbox.mark_refused(action, str(refused), OUTCOME_ENDINGS.get(refused.outcome or ""))
+                self.outbox.mark_refused(action, str(refused), OUTCOME_ENDINGS.get(refused.outcome or ""),
+                                         progress=OUTCOME_PROGRESS.get(refused.outcome or ""))
                 self._tell(action, False, str(refused))
                 continue
             except BaseException as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -28,6 +29,9 @@ from notifier.core.settings import Settings
 from notifier.core.sources import Source, create_source
 
 log = logging.getLogger(__name__)
+
+# How long an accepted order is followed by a status poll (派送 / 完成 elsewhere): a shop's day.
+FOLLOW_FOR_S = 24 * 3600.0
 
 OrderObserver = Callable[[OrderEvent], None]
 StatusObserver = Callable[[ConnectionStatus], None]
@@ -53,6 +57,7 @@ class OrderIntake:
         self._status_observers: list[StatusObserver] = []
         self._ended_observers: list[EndedObserver] = []
         self._details_observers: list[DetailsObserver] = []
+        self._progress_observers: list[Callable[[str, str, str, str], None]] = []
         self._lock = threading.Lock()
         self.source: Source | None = None
 
@@ -66,6 +71,11 @@ class OrderIntake:
         """Called when a source learns that an order ended elsewhere (accepted or rejected on
         another PC, cancelled by the customer) and that is news here (see Ledger.end_order)."""
         self._ended_observers.append(observer)
+
+    def on_progress(self, observer: Callable[[str, str, str, str], None]) -> None:
+        """Called with (source, server, order id, progress) when an order went on after 接单
+        elsewhere (派送, 完成, 取消 on another PC) and that is news here."""
+        self._progress_observers.append(observer)
 
     def on_details(self, observer: DetailsObserver) -> None:
         """Called when an order's details (amount, customer, items) arrive after the order was
@@ -152,6 +162,22 @@ class OrderIntake:
 
     def ringing(self, source: str, server: str) -> list[str]:
         return self.ledger.ringing_order_ids(source, server)
+
+    def progressed(self, source: str, server: str, order_id: str, progress: str,
+                   reason: str | None = None) -> bool:
+        """Keep how far the order got after 接单 elsewhere (ledger first), then tell the
+        observers of changes (`on_progress`) if that is news."""
+        if not self.ledger.set_progress(source, server, order_id, progress, reason):
+            return False
+        for observer in self._progress_observers:
+            try:
+                observer(source, server, order_id, progress)
+            except Exception:  # noqa: BLE001 - the state is on disk; keep the source alive
+                log.exception("progress observer failed")
+        return True
+
+    def in_progress(self, source: str, server: str) -> list[tuple[str, str]]:
+        return self.ledger.in_progress(source, server, time.time() - FOLLOW_FOR_S)
 
     def _publish_status(self, status: ConnectionStatus) -> None:
         for observer in self._status_observers:

@@ -46,6 +46,7 @@ from notifier.core.ledger_background import (  # noqa: F401 - the tuning lives w
     ToldMarkWriter,
 )
 from notifier.core.order_details import NO_DETAILS, OrderDetails
+from notifier.core.order_state import RANK, STATE_SQL, state_of
 from notifier.core.sqlite_file import open_wal
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ TOLD_LOG_LIMIT_BYTES = 64 * 1024
 ENTRY_COLUMNS = (
     "id, key, kind, order_id, order_number, amount, currency, customer, text, occurred_at, "
     "received_at, source, server, event_id, raw, acknowledged_at, ended_how, ended_at, end_reason, "
-    "details, details_due"
+    "details, details_due, progress"
 )
 
 
@@ -93,17 +94,23 @@ class LedgerEntry:
     ended_how: str | None = None  # an `Ending` value; None while it rings (or from before v3)
     ended_at: float | None = None
     end_reason: str | None = None  # the reject reason, or why the back end refused an action
+    progress: str | None = None  # how far it got after 接单 (order_state: delivering, ...)
 
     @property
     def acknowledged(self) -> bool:
         return self.acknowledged_at is not None
+
+    @property
+    def state(self) -> str:
+        """Where the order is in its life (an `order_state` value)."""
+        return state_of(self.ended_how, self.progress)
 
 
 def entry_from_row(row: tuple) -> LedgerEntry:
     """An entry from a row of `SELECT {ENTRY_COLUMNS} FROM events`."""
     (id_, _key, kind, order_id, number, amount, currency, customer, text, occurred_at,
      received_at, source, server, event_id, raw, acked, ended_how, ended_at, end_reason,
-     details, details_due) = row
+     details, details_due, progress) = row
     try:
         kind_value = OrderKind(kind)
     except ValueError:
@@ -124,7 +131,7 @@ def entry_from_row(row: tuple) -> LedgerEntry:
         details=_details_from_column(details),
         details_due=details_due,
     )
-    return LedgerEntry(id_, event, received_at, acked, ended_how, ended_at, end_reason)
+    return LedgerEntry(id_, event, received_at, acked, ended_how, ended_at, end_reason, progress)
 
 
 def read_entry(db: sqlite3.Connection, entry_id: int) -> LedgerEntry | None:
@@ -448,6 +455,39 @@ class Ledger:
         self._committed()
         return changed
 
+    def set_progress(self, source: str, server: str, order_id: str, progress: str,
+                     reason: str | None = None) -> bool:
+        """The order went on after 接单 elsewhere (another PC, the back end's own page): keep how
+        far it got (`order_state` DELIVERING, COMPLETED or CANCELLED) and the shop's reason for a
+        cancellation. Never moves an order back, nor past a cancellation or a rejection; True
+        when that is news."""
+        if progress not in RANK or progress is None:
+            raise ValueError(f"unknown progress {progress!r}")
+        behind = [p for p, rank in RANK.items() if rank < RANK[progress] and p is not None]
+        marks = ",".join("?" * len(behind)) or "NULL"
+        return self._write(
+            "UPDATE events SET progress=?, end_reason=COALESCE(?, end_reason) WHERE source=? AND "
+            "server=? AND order_id=? AND (ended_how IS NULL OR ended_how NOT IN "
+            "('rejected_here', 'rejected_elsewhere', 'cancelled')) AND "
+            f"(progress IS NULL OR progress IN ({marks}))",
+            (progress, reason, source, server, order_id, *behind)) > 0
+
+    def in_progress(self, source: str, server: str, since: float, limit: int = 200) -> list[tuple[str, str]]:
+        """(order id, state) of this server's orders received since `since` that were accepted
+        and are not completed or cancelled yet (what a status poll follows), oldest first."""
+        rows = self._query(
+            f"SELECT order_id, {STATE_SQL} AS state FROM events WHERE kind='new_order' AND source=? "
+            "AND server=? AND received_at >= ? AND state IN ('accepted', 'delivering') "
+            "ORDER BY id LIMIT ?", (source, server, since, limit))
+        return [(row[0], row[1]) for row in rows]
+
+    def day_orders(self, start: float, end: float) -> list[tuple[str | None, str, str]]:
+        """(amount, currency, state) of every new order received in [start, end): what the
+        day's figures are computed from (today.py)."""
+        return [tuple(row) for row in self._query(
+            f"SELECT amount, currency, {STATE_SQL} FROM events WHERE kind='new_order' AND "
+            "received_at >= ? AND received_at < ? ORDER BY id", (start, end))]
+
     def order_keys(self, source: str, server: str, order_id: str) -> list[str]:
         """The keys of every event of this order (the order and its reminders), oldest first:
         what its popups and voice lines are known by."""
@@ -497,12 +537,17 @@ class Ledger:
         unacknowledged_only: bool = False,
         search: str = "",
         ended_how: str | None = None,
+        state: str | None = None,
     ) -> list[LedgerEntry]:
-        """Newest first. `ended_how`: only orders whose alert ended that way (an `Ending`)."""
+        """Newest first. `ended_how`: only orders whose alert ended that way (an `Ending`);
+        `state`: only orders in that state of their life (an `order_state` value)."""
         where, params = ["1=1"], []
         if ended_how is not None:
             where.append("ended_how = ?")
             params.append(ended_how)
+        if state is not None:
+            where.append(f"{STATE_SQL} = ?")
+            params.append(state)
         if since is not None:
             where.append("received_at >= ?")
             params.append(since)

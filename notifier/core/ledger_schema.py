@@ -228,8 +228,17 @@ def _v6_details_due(db: sqlite3.Connection) -> None:
     _add_column(db, "events", "details_due", "REAL")
 
 
+def _v7_order_progress(db: sqlite3.Connection) -> None:
+    """`events.progress`: how far an accepted order got (order_state: delivering, completed,
+    cancelled by the shop); `action_outbox.prior_progress`: what it was before a 派送 / 完成 /
+    取消 clicked here, put back if the back end refuses it."""
+    _add_column(db, "events", "progress", "TEXT")
+    _add_column(db, "action_outbox", "prior_progress", "TEXT")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_events, _v2_told, _v3_endings_and_details, _v4_order_details, _v5_outboxes, _v6_details_due,
+    _v7_order_progress,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

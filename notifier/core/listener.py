@@ -78,6 +78,12 @@ class JsonLinesOutput:
         return self.write({"event": "ended", "order_id": order_id, "how": how, "reason": reason,
                            "source": source, "server": server})
 
+    def progressed(self, source: str, server: str, order_id: str, state: str) -> bool:
+        """An order went on after 接单 on a PC of the shop (派送, 完成, 取消):
+        `{"event":"state","order_id":..,"state":"delivering"}` (an order_state value)."""
+        return self.write({"event": "state", "order_id": order_id, "state": state,
+                           "source": source, "server": server})
+
 
 def _start_printing(settings: Settings, ledger: Ledger):
     """Kitchen tickets on a network printer, when the settings ask for them (docs/printing.md)."""
@@ -109,6 +115,7 @@ def run_listener(
     intake.on_status(output.status)
     intake.on_details(output.details)
     intake.on_ended(output.ended)
+    intake.on_progress(output.progressed)
     printer = _start_printing(settings, ledger)
     if printer is not None:
         intake.on_order(lambda _event: printer.wake())

@@ -1,5 +1,6 @@
-"""Accept or reject an order from here: what the notification, the orders window and the tray
-call, and what says whether this shop's back end can take it at all.
+"""Accept or reject an order from here, and 派送 / 完成 / 取消 it after that: what the
+notification, the orders window and the tray call, and what says whether this shop's back end
+can take it at all (`unavailable`) and which of the order's life it takes (`offered`).
 
 A decision goes into the action outbox (ending the alert here in the same transaction) and wakes
 the worker that sends it; the outcome comes back through `on_result` on the worker's thread. A
@@ -17,6 +18,7 @@ from notifier.core.action_outbox import ACCEPT, REJECT, ActionOutbox, Decision
 from notifier.core.action_worker import ActionWorker, ResultCallback
 from notifier.core.events import OrderEvent
 from notifier.core.i18n import tr
+from notifier.core.order_state import CANCEL, COMPLETE, DELIVER, offered
 from notifier.core.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,10 @@ class OrderActions:
         self.outbox: ActionOutbox | None = None
         self.worker: ActionWorker | None = None
         self.target = f"{source.protocol}:{source.server_label()}"
+        self.capabilities: frozenset[str] = frozenset()
         if sender is None:
             return
+        self.capabilities = source.action_capabilities()
         self._owns_outbox = outbox is None
         self.outbox = outbox or ActionOutbox(ledger_path)
         self.worker = ActionWorker(source.settings, self.outbox, sender, self.target,
@@ -52,6 +56,22 @@ class OrderActions:
 
     def reject(self, event: OrderEvent, reason: str) -> Decision:
         return self._decide(event, REJECT, reason)
+
+    def deliver(self, event: OrderEvent) -> Decision:
+        """派送: the order is out for delivery."""
+        return self._decide(event, DELIVER, None)
+
+    def complete(self, event: OrderEvent) -> Decision:
+        """完成: the order reached the customer (or was picked up)."""
+        return self._decide(event, COMPLETE, None)
+
+    def cancel(self, event: OrderEvent, reason: str) -> Decision:
+        """取消 by the shop, with the reason the customer is told."""
+        return self._decide(event, CANCEL, reason)
+
+    def offered(self, state: str) -> tuple[str, ...]:
+        """The actions after 接单 to offer for an order in `state` (an order_state value)."""
+        return offered(state, self.capabilities) if self.worker is not None else ()
 
     def _decide(self, event: OrderEvent, action: str, reason: str | None) -> Decision:
         if self.outbox is None or self.worker is None:

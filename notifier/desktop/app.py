@@ -197,6 +197,7 @@ class NotifierApp:
         self.alerts.badge_changed.connect(self._name_oldest_order)
         self.decisions.changed.connect(self._name_oldest_order)
         self.decisions.refresh()
+        self._start_order_life()
 
         self.bridge.orders.connect(self.alerts.on_orders)
         # After the alert centre: the ticket is drawn (Python, holding the interpreter for a few
@@ -318,6 +319,33 @@ class NotifierApp:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: None)
 
+    def _start_order_life(self) -> None:
+        """派送 / 完成 / 取消 (popup, window, the tray's orders under way) and today's figures
+        (window header, tray tooltip), refreshed as orders change."""
+        from PySide6.QtWidgets import QMenu
+
+        from notifier.desktop.order_life import OrderLife, TodayGlance
+
+        self.life = OrderLife(self.decisions, self.ledger, self.intake, self.notifier)
+        self.under_way_menu = QMenu()
+        self.tray.add_orders_menu(self.under_way_menu)
+        self.tray.menu.aboutToShow.connect(lambda: self.life.fill_menu(self.under_way_menu))
+        self.life.fill_menu(self.under_way_menu)
+        self.today = TodayGlance(self.ledger, lambda: self.intake.source)
+        self.today.updated.connect(self._show_glance)
+        for changed in (self.life.changed, self.decisions.changed, self.bridge.orders):
+            changed.connect(lambda *_args: self.today.refresh())
+        self.today.refresh()
+
+    def _show_glance(self, glance) -> None:
+        from notifier.core import wording
+        from notifier.desktop.order_life import glance_header, glance_tooltip
+
+        language = wording.effective_language(self.settings)
+        self.tray.set_glance(glance_tooltip(glance, language))
+        if self.orders_window is not None:
+            self.orders_window.set_glance(glance_header(glance, language))
+
     # -- what happens while running ------------------------------------------------------
 
     def _orders_arrived(self, events: list) -> None:
@@ -376,7 +404,11 @@ class NotifierApp:
             self.orders_window.acknowledged.connect(self.alerts.on_acknowledged)
             self.orders_window.set_decisions(self.decisions)
             self.orders_window.set_reprint(self.printing.reprint)
+            self.orders_window.set_order_life(self.life)
             self.decisions.changed.connect(self.orders_window.refresh)
+            self.life.changed.connect(self.orders_window.refresh)
+            if self.today.glance is not None:
+                self._show_glance(self.today.glance)
             self._refresh_timer = QTimer(self.orders_window, singleShot=True)
             self._refresh_timer.timeout.connect(self.orders_window.refresh)
         else:
@@ -497,8 +529,12 @@ class NotifierApp:
             self.intake.stop()
             if getattr(self, "alerts", None) is not None:
                 self.alerts.stop()
+            if getattr(self, "life", None) is not None:
+                self.life.stop()
             if getattr(self, "decisions", None) is not None:
                 self.decisions.stop()
+            if getattr(self, "today", None) is not None:
+                self.today.stop()
             if getattr(self, "printing", None) is not None:
                 self.printing.stop()
             if getattr(self, "escalations", None) is not None:

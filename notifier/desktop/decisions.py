@@ -65,6 +65,9 @@ class OrderDecisions(QObject):
     changed = Signal()
     # Whether accept / reject are offered now (the tray shows its entries only then).
     available_changed = Signal(bool)
+    # Every action's outcome, on the Qt thread: (OrderAction, ok, sentence). 派送 / 完成 / 取消
+    # are told by order_life.OrderLife, which listens here.
+    outcome = Signal(object, bool, object)
     # Hops from the core's threads to the Qt thread.
     _result = Signal(object, bool, object)
     _ended = Signal(str, str, str, str, object)
@@ -109,6 +112,11 @@ class OrderDecisions(QObject):
                                           "OrderDecisions", "Accept it in your order system: "
                                           "here you can only stop the ringing."))
         self.available_changed.emit(self.available)
+
+    @property
+    def actions(self) -> OrderActions | None:
+        """The order actions of the source running now (None while there is none)."""
+        return self._actions
 
     @property
     def available(self) -> bool:
@@ -187,7 +195,8 @@ class OrderDecisions(QObject):
 
     def _on_result(self, action, ok: bool, sentence) -> None:
         self.changed.emit()
-        if ok:
+        self.outcome.emit(action, ok, sentence)
+        if ok or action.action not in (ACCEPT, REJECT):
             return
         event = self.ledger.order(action.source, action.server, action.order_id)
         if event is None:

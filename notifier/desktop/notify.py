@@ -468,25 +468,28 @@ class Notifier(QObject):
                           self._order_actions if key else ()))
 
     def update(self, title: str, body: str, *, key: str, decided: bool = False,
-               show_if_gone: bool = False) -> bool:
+               show_if_gone: bool = False, actions: tuple[tuple[str, str], ...] | None = None) -> bool:
         """Replace the text of the notification shown for `key`, in place (freedesktop's
         `replaces_id`). `decided`: the order was accepted, rejected or cancelled, so the new text
         offers no accept / reject any more. Where the backend cannot replace one, or it was
         closed, nothing is shown (a second popup for the same order would be worse than the
         first one's text) unless `show_if_gone` (news: a new notification then). Returns whether
-        something was handed to the backend."""
+        something was handed to the backend. `actions`: these buttons instead (the order's
+        next steps after 接单, see order_life)."""
         if not self._backends:
             return False
         backend = self._backends[0]
         replace = getattr(backend, "replace", None)
         if replace is None:
             if show_if_gone:
-                self._show(_Popup(title, body, key, QCoreApplication.translate("Notifier", "Open")))
+                self._show(_Popup(title, body, key, QCoreApplication.translate("Notifier", "Open"),
+                                  actions or ()))
             return show_if_gone
         title_limit, body_limit = backend.limits
         popup = _Popup(plain(title, title_limit), plain(body, body_limit, multiline=True), key,
                        QCoreApplication.translate("Notifier", "Open"),
-                       () if decided else self._order_actions, update=True, show_if_gone=show_if_gone)
+                       actions if actions is not None else () if decided else self._order_actions,
+                       update=True, show_if_gone=show_if_gone)
         try:
             replace(popup)
         except BackendError:

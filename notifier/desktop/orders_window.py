@@ -1,5 +1,6 @@
 """The orders window: recent orders from the ledger, accepting or rejecting them where the shop's
-back end takes decisions, stopping their ringing here, opening them in a browser.
+back end takes decisions (and after that 派送 / 完成 / 取消: `order_life`), stopping their
+ringing here, opening them in a browser; today's figures in its header.
 
 The table is a QAbstractTableModel over a list of ledger entries, so thousands of rows cost one
 query and no widgets. Reloads are coalesced: a burst of orders reloads at most a few times a
@@ -64,11 +65,13 @@ from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.i18n import language
 from notifier.core.ledger import Ending, Ledger, LedgerEntry
 from notifier.core.order_links import order_url
+from notifier.core.order_state import LIFE_ACTIONS, STATES
 from notifier.core.settings import Settings
 from notifier.core.text import plain
 from notifier.desktop.hour_chart import HourChart
 from notifier.desktop.identity import give_icon
 from notifier.desktop.order_details_text import details_lines
+from notifier.desktop.order_life import action_label, state_text
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +170,7 @@ def format_amount(amount: Decimal | None, currency: str) -> str:
 class OrdersModel(QAbstractTableModel):
     """Ledger entries as rows; newest first, as the ledger returns them."""
 
-    COLUMNS = ("time", "kind", "number", "amount", "customer", "status")
+    COLUMNS = ("time", "kind", "number", "amount", "customer", "status", "state")
 
     def __init__(self, parent=None, clock: Callable[[], float] = time.time):
         super().__init__(parent)
@@ -180,7 +183,7 @@ class OrdersModel(QAbstractTableModel):
 
     def headers(self) -> tuple[str, ...]:
         return (self.tr("Time"), self.tr("Kind"), self.tr("Order number"), self.tr("Amount"),
-                self.tr("Customer"), self.tr("Status"))
+                self.tr("Customer"), self.tr("Status"), self.tr("State"))
 
     unsent: set = frozenset()  # (source, server, order id) decided here, not yet sent
 
@@ -274,6 +277,8 @@ class OrdersModel(QAbstractTableModel):
                 return format_amount(event.amount, event.currency)
             if column == "customer":
                 return plain(event.customer, 120)
+            if column == "state":
+                return state_text(entry.state) if event.kind is OrderKind.NEW_ORDER else ""
             return self.status_text(entry)
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [f"{self.kind_text(event.kind)} #{plain(event.display_number, 40)}"]
@@ -333,7 +338,7 @@ class OrdersWindow(QWidget):
         self._search_timer.timeout.connect(self.reload)
         self.setObjectName("OrdersWindow")
         give_icon(self)
-        self.resize(820, 560)
+        self.resize(960, 600)  # room for the state column and the steps after 接单
         self.setMinimumSize(560, 380)
         self._build()
         self.retranslate()
@@ -345,6 +350,11 @@ class OrdersWindow(QWidget):
         layout.setContentsMargins(14, 12, 14, 12)
         layout.setSpacing(10)
 
+        self.glance_label = QLabel(self)  # today's figures (set_glance)
+        self.glance_label.setObjectName("today_figures")
+        self.glance_label.setWordWrap(True)
+        self.glance_label.hide()
+        layout.addWidget(self.glance_label)
         self.chart = HourChart(self)
         layout.addWidget(self.chart)
 
@@ -374,6 +384,12 @@ class OrdersWindow(QWidget):
             self.ending_filter.addItem("", how)
         self.ending_filter.currentIndexChanged.connect(lambda _index: self.reload())
         bar.addWidget(self.ending_filter)
+        self.state_filter = QComboBox(self)  # where the order is in its life (order_state)
+        self.state_filter.setObjectName("state_filter")
+        for state in (None, *STATES):
+            self.state_filter.addItem("", state)
+        self.state_filter.currentIndexChanged.connect(lambda _index: self.reload())
+        bar.addWidget(self.state_filter)
         layout.addLayout(bar)
 
         self.model = OrdersModel(self, self._clock)
@@ -431,10 +447,18 @@ class OrdersWindow(QWidget):
         self.reject_button.clicked.connect(self.reject_selected)
         self.accept_button.hide()
         self.reject_button.hide()
+        self.life = None  # desktop.order_life.OrderLife, set by the app (set_order_life)
+        self.life_buttons: dict[str, QPushButton] = {}
+        for action in LIFE_ACTIONS:
+            button = QPushButton(self)
+            button.setObjectName(f"{action}_selected")
+            button.clicked.connect(lambda _checked=False, a=action: self.take_step(a))
+            button.hide()
+            self.life_buttons[action] = button
         self.decisions = None  # desktop.decisions.OrderDecisions, set by the app
         self.reprint = None  # prints a ticket again for a ledger entry id (set_reprint)
         for button in (self.open_button, self.accept_button, self.reject_button,
-                       self.ack_selected_button, self.ack_all_button):
+                       *self.life_buttons.values(), self.ack_selected_button, self.ack_all_button):
             actions.addWidget(button)
         layout.addLayout(actions)
 
@@ -450,6 +474,11 @@ class OrdersWindow(QWidget):
             self.ending_filter.setItemText(row, self.model.ending_text(how))
         self.accept_button.setText(self.tr("Accept"))
         self.reject_button.setText(self.tr("Reject…"))
+        self.state_filter.setItemText(0, self.tr("Any state"))
+        for row, state in enumerate(STATES, start=1):
+            self.state_filter.setItemText(row, state_text(state))
+        for action, button in self.life_buttons.items():
+            button.setText(action_label(action))
         self._filter_button[FILTER_UNACKNOWLEDGED].setText(self.tr("Still ringing"))
         self._filter_button[FILTER_ALL].setText(self.tr("All"))
         self.search.setPlaceholderText(self.tr("Search order number, customer or text"))
@@ -479,6 +508,7 @@ class OrdersWindow(QWidget):
             2: ["8" * 13],
             3: ["¥88,888.88"],
             5: [self.model.outcome_text(which) for which in OUTCOMES],
+            6: [state_text(state) for state in STATES],
         }
         for column, texts in samples.items():
             widest = max(metrics.horizontalAdvance(text) for text in [*texts, titles[column]])
@@ -517,12 +547,14 @@ class OrdersWindow(QWidget):
         today = day_start(now)
         search = self.search.text().strip()
         how = self.ending_filter.currentData()
+        state = self.state_filter.currentData()
         if self._filter == FILTER_TODAY:
-            entries = self.ledger.recent(ALL_LIMIT, since=today, search=search, ended_how=how)
+            entries = self.ledger.recent(ALL_LIMIT, since=today, search=search, ended_how=how, state=state)
         elif self._filter == FILTER_UNACKNOWLEDGED:
-            entries = self.ledger.recent(ALL_LIMIT, unacknowledged_only=True, search=search, ended_how=how)
+            entries = self.ledger.recent(ALL_LIMIT, unacknowledged_only=True, search=search, ended_how=how,
+                                         state=state)
         else:
-            entries = self.ledger.recent(ALL_LIMIT, search=search, ended_how=how)
+            entries = self.ledger.recent(ALL_LIMIT, search=search, ended_how=how, state=state)
         self.model.unsent = self.decisions.unsent() if self.decisions is not None else frozenset()
         self.model.set_entries(entries)
         self.chart.set_counts(self.ledger.per_hour(today), datetime.fromtimestamp(now).hour)
@@ -636,11 +668,15 @@ class OrdersWindow(QWidget):
         if not self.selected_entries():
             return
         menu = QMenu(self)
+        steps = self._steps()
         if self.accept_button.isVisible():  # the shop's back end takes decisions: they come first
             accept = menu.addAction(self.tr("Accept"), self.accept_selected)
             accept.setEnabled(self.accept_button.isEnabled())
             reject = menu.addAction(self.tr("Reject…"), self.reject_selected)
             reject.setEnabled(self.reject_button.isEnabled())
+        for action in steps:  # or, once it is accepted, what comes next
+            menu.addAction(action_label(action), lambda a=action: self.take_step(a))
+        if self.accept_button.isVisible() or steps:
             menu.addSeparator()
         silence = menu.addAction(self.tr("Stop ringing here"), self.acknowledge_selected)
         silence.setEnabled(self.ack_selected_button.isEnabled())
@@ -671,6 +707,32 @@ class OrdersWindow(QWidget):
         self.decisions = decisions
         self._update_buttons()
 
+    def set_order_life(self, life) -> None:
+        """Offer 派送 / 完成 / 取消 through `life` (an order_life.OrderLife)."""
+        self.life = life
+        self._update_buttons()
+
+    def set_glance(self, text: str) -> None:
+        """Today's figures for the header (order_life.glance_header)."""
+        self.glance_label.setText(text)
+        self.glance_label.setVisible(bool(text))
+
+    def _steps(self) -> tuple[str, ...]:
+        """The steps the one selected order can take now (none for several or none selected)."""
+        entries = self.selected_entries()
+        if self.life is None or len(entries) != 1:
+            return ()
+        return self.life.offered(entries[0])
+
+    def take_step(self, action: str) -> bool:
+        """派送, 完成 or 取消 (asking why) the selected order."""
+        entries = self.selected_entries()
+        if self.life is None or len(entries) != 1 or action not in self._steps():
+            return False
+        done = self.life.act(entries[0].event, action, parent=self)
+        self.reload()
+        return done
+
     def _decidable(self) -> list[LedgerEntry]:
         """Selected orders nobody has accepted or rejected yet (only acknowledged is fine)."""
         return [e for e in self.selected_entries() if e.event.kind is OrderKind.NEW_ORDER
@@ -695,12 +757,16 @@ class OrdersWindow(QWidget):
         entries = self.selected_entries()
         decisions = self.decisions
         offered = decisions is not None and decisions.available
-        self.accept_button.setVisible(offered)
-        self.reject_button.setVisible(offered)
+        steps = self._steps()
+        # An accepted order's next steps take the place of accept / reject (which it is past).
+        self.accept_button.setVisible(offered and not steps)
+        self.reject_button.setVisible(offered and not steps)
         if offered:
             decidable = self._decidable()
             self.accept_button.setEnabled(bool(decidable))
             self.reject_button.setEnabled(len(decidable) == 1)
+        for action, button in self.life_buttons.items():
+            button.setVisible(action in steps)
         has_url = bool(self._settings_provider()["alerts.order_url"].strip())
         self.ack_selected_button.setEnabled(any(not e.acknowledged for e in entries))
         self.open_button.setEnabled(has_url and len(entries) == 1)

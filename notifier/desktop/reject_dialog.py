@@ -1,4 +1,5 @@
-"""Asking why an order is rejected: the dialog names the order and preselects no reason.
+"""Asking why an order is rejected (or cancelled by the shop after 接单: `ReasonDialog` is the
+shape both use): the dialog names the order and preselects no reason.
 
 The customer sees the reason, and a rejected order is lost money: so the dialog says which order
 (number, amount, customer), offers the usual reasons without choosing one, and its "Reject"
@@ -44,28 +45,30 @@ def order_summary(event: OrderEvent, language: str) -> str:
     return " · ".join(parts)
 
 
-class RejectDialog(QDialog):
-    def __init__(self, event: OrderEvent, language: str, parent: QWidget | None = None):
+class ReasonDialog(QDialog):
+    """Names the order, asks for a reason from `reasons` or typed, and confirms with `confirm`
+    only once there is one. `title` and `question` hold %1 for the order."""
+
+    def __init__(self, event: OrderEvent, language: str, parent: QWidget | None = None, *,
+                 title: str, question: str, reasons: list[str], confirm: str):
         super().__init__(parent)
         translate = QCoreApplication.translate
         number = plain(event.display_number, 40)
-        self.setWindowTitle(translate("OrderDecisions", "Reject order %1").replace("%1", number))
+        self.setWindowTitle(title.replace("%1", number))
         layout = QVBoxLayout(self)
-        self.question = QLabel(translate("OrderDecisions", "Reject order %1? The customer sees the reason.")
-                               .replace("%1", order_summary(event, language)), self)
+        self.question = QLabel(question.replace("%1", order_summary(event, language)), self)
         self.question.setWordWrap(True)
         layout.addWidget(self.question)
         self.reason = QComboBox(self)
         self.reason.setEditable(True)
         self.reason.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.reason.addItems(reject_reasons())
+        self.reason.addItems(reasons)
         self.reason.setCurrentIndex(-1)  # no reason chosen for the owner
         self.reason.lineEdit().setPlaceholderText(translate("OrderDecisions", "Choose or type a reason"))
         self.reason.lineEdit().setMaxLength(MAX_REASON_CHARS)
         layout.addWidget(self.reason)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
-        self.reject_button = self.buttons.addButton(translate("OrderDecisions", "Reject order"),
-                                                    QDialogButtonBox.ButtonRole.AcceptRole)
+        self.reject_button = self.buttons.addButton(confirm, QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.accepted.connect(self._confirm)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
@@ -85,9 +88,22 @@ class RejectDialog(QDialog):
             self.accept()
 
 
+class RejectDialog(ReasonDialog):
+    def __init__(self, event: OrderEvent, language: str, parent: QWidget | None = None):
+        translate = QCoreApplication.translate
+        super().__init__(event, language, parent,
+                         title=translate("OrderDecisions", "Reject order %1"),
+                         question=translate("OrderDecisions", "Reject order %1? The customer sees the reason."),
+                         reasons=reject_reasons(), confirm=translate("OrderDecisions", "Reject order"))
+
+
 def ask_reject_reason(event: OrderEvent, language: str, parent: QWidget | None = None) -> str | None:
     """The reason picked or typed, or None when the owner thought better of it."""
-    dialog = RejectDialog(event, language, parent)
+    return ask_reason(RejectDialog(event, language, parent))
+
+
+def ask_reason(dialog: ReasonDialog) -> str | None:
+    """Run `dialog`: the reason picked or typed, or None when the owner thought better of it."""
     try:
         return dialog.chosen() if dialog.exec() == QDialog.DialogCode.Accepted else None
     finally:

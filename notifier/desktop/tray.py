@@ -207,6 +207,7 @@ class Tray(QObject):
         self._voice_problem = ""
         self._printer_problem = ""
         self._phone_problem = ""  # the escalation's phone alerts (desktop/escalation.py)
+        self._glance = ""  # today's figures (order_life.glance_tooltip)
         self._count = 0
         self._decisions = False
         self._oldest = None  # the OrderEvent the accept / reject entries name
@@ -318,6 +319,15 @@ class Tray(QObject):
         self._phone_problem = sentence
         self._refresh_tooltip()
 
+    def set_glance(self, line: str) -> None:
+        """Today's figures, as the tooltip's second line ("" for none)."""
+        self._glance = line
+        self._refresh_tooltip()
+
+    def add_orders_menu(self, submenu: QMenu) -> None:
+        """A submenu of orders (order_life's orders under way), after the order entries."""
+        self.menu.insertMenu(self.mute_menu.menuAction(), submenu)
+
     def _refresh_tooltip(self) -> None:
         sentence = self._status.sentence() if self._status is not None else ""
         self.icon.setToolTip(self._tooltip(sentence))
@@ -325,6 +335,8 @@ class Tray(QObject):
     def _tooltip(self, sentence: str) -> str:
         """The connection's sentence, then what does not work beside it (voice, printer)."""
         lines = [sentence] if sentence else []
+        if self._glance:
+            lines.append(self._glance)
         if self._voice_problem:
             lines.append(self._voice_line())
         if self._printer_problem:

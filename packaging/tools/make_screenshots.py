@@ -47,6 +47,9 @@ TARGET = "skytakeout:shop:8080"  # the outbox's target for the decisions of the 
 OUTCOMES = {"11305844": "accepted_here", "11305840": "accepted_elsewhere", "11305833": "rejected_here",
             "11305829": "rejected_elsewhere", "11305826": "cancelled", "11305823": "acknowledged",
             "11305820": "unsent_accept"}
+# 派送 / 完成 after 接单, by number (the other accepted orders wait to be sent out).
+PROGRESS = {"11305801": "completed", "11305812": "completed", "11305817": "completed",
+            "11305833": "completed", "11305840": "delivering"}
 SKYTAKEOUT = {"connection.protocol": "skytakeout", "connection.url": "ws://192.168.1.20:8080/ws/",
               "skytakeout.admin_url": "http://192.168.1.20:8080", "skytakeout.admin_user": "admin",
               "alerts.quiet_start": "22:30", "alerts.quiet_end": "07:00", "alerts.order_url": ORDER_URL,
@@ -100,6 +103,10 @@ def fill_ledger(path: Path):
                 sent = outbox.next_action(TARGET)
                 outbox.mark_sending(sent.id)
                 outbox.mark_done(sent.id)
+    # How far the accepted orders got: the morning's completed, one out for delivery now.
+    for n, (_h, _m, number, *_rest) in enumerate(ORDERS):
+        if number in PROGRESS:
+            ledger.set_progress("skytakeout", "shop:8080", str(4400 + n), PROGRESS[number])
     clock[0] = NOW
     return ledger, outbox
 
@@ -117,13 +124,31 @@ class SceneDecisions:
         return self.outbox.unsent_orders()
 
 
+class SceneLife:
+    """What the orders window asks of the app's order life: every step after 接单 offered where
+    the order's state allows it (a sky-take-out back end with an admin account takes them all)."""
+
+    @staticmethod
+    def offered(entry) -> tuple[str, ...]:
+        from notifier.core.order_state import LIFE_ACTIONS, offered
+
+        return offered(entry.state, frozenset(LIFE_ACTIONS))
+
+
 def orders_window(ledger, outbox):
     """The orders window at its default size (as a shop owner first sees it)."""
+    from PySide6.QtCore import QCoreApplication
+
     from notifier.core.settings import Settings
+    from notifier.core.today import at_a_glance
+    from notifier.desktop.order_life import glance_header
     from notifier.desktop.orders_window import OrdersWindow
 
     window = OrdersWindow(ledger, lambda: Settings({"alerts.order_url": ORDER_URL}), clock=lambda: NOW)
     window.set_decisions(SceneDecisions(outbox))
+    window.set_order_life(SceneLife())
+    language = "zh_CN" if QCoreApplication.translate("OrderLife", "Completed") != "Completed" else "en"
+    window.set_glance(glance_header(at_a_glance(ledger, now=NOW), language))
     return window
 
 
@@ -196,7 +221,9 @@ def shoot_orders(out: Path, language: str, work: Path) -> list[Path]:
         window.show()
         wait(window.isVisible)
         window.reload()
-        window.table.selectRow(1)  # the newest order, waiting: its Accept / Reject are offered
+        # An order accepted here and not sent out yet: 派送 / 完成 / 取消 are offered.
+        window.table.selectRow(next(r for r in range(window.model.rowCount())
+                                    if window.model.entry(r).event.order_number == "11305844"))
         settle()
         path = out / f"orders_window_{language}.png"
         window.grab().save(str(path))

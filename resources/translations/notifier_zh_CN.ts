@@ -201,6 +201,145 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
     </message>
 </context>
 <context>
+    <name>OrderLife</name>
+    <message>
+        <source>Out for delivery</source>
+        <translation>派送中</translation>
+    </message>
+    <message>
+        <source>Completed</source>
+        <translation>已完成</translation>
+    </message>
+    <message>
+        <source>Cancelled</source>
+        <translation>已取消</translation>
+    </message>
+    <message>
+        <source>Complete</source>
+        <translation>完成</translation>
+    </message>
+    <message>
+        <source>To accept</source>
+        <translation>待接单</translation>
+    </message>
+    <message>
+        <source>To send out</source>
+        <translation>已接单/待派送</translation>
+    </message>
+    <message>
+        <source>Send out</source>
+        <translation>派送</translation>
+    </message>
+    <message>
+        <source>Cancel order…</source>
+        <translation>取消订单…</translation>
+    </message>
+    <message>
+        <source>Order %1 not sent out for delivery</source>
+        <translation>订单 %1 未能派送</translation>
+    </message>
+    <message>
+        <source>Order %1 not completed</source>
+        <translation>订单 %1 未能完成</translation>
+    </message>
+    <message>
+        <source>Order %1 not cancelled</source>
+        <translation>订单 %1 未能取消</translation>
+    </message>
+    <message>
+        <source>Order %1 accepted</source>
+        <translation>订单 %1 已接单</translation>
+    </message>
+    <message>
+        <source>Order %1 out for delivery</source>
+        <translation>订单 %1 派送中</translation>
+    </message>
+    <message>
+        <source>Order %1 completed</source>
+        <translation>订单 %1 已完成</translation>
+    </message>
+    <message>
+        <source>Order %1 cancelled</source>
+        <translation>订单 %1 已取消</translation>
+    </message>
+    <message>
+        <source>Sold out</source>
+        <translation>菜品已售完</translation>
+    </message>
+    <message>
+        <source>No rider available</source>
+        <translation>暂无骑手</translation>
+    </message>
+    <message>
+        <source>The customer asked to cancel</source>
+        <translation>顾客要求取消</translation>
+    </message>
+    <message>
+        <source>The shop is closing</source>
+        <translation>店铺即将打烊</translation>
+    </message>
+    <message>
+        <source>Cancel order %1</source>
+        <translation>取消订单 %1</translation>
+    </message>
+    <message>
+        <source>Cancel order %1? The customer sees the reason and is refunded.</source>
+        <translation>取消订单 %1？顾客会看到原因并获得退款。</translation>
+    </message>
+    <message>
+        <source>Cancel order</source>
+        <translation>取消订单</translation>
+    </message>
+    <message>
+        <source>Its state now: %1. Nothing was sent.</source>
+        <translation>订单现在的状态：%1。未发送任何操作。</translation>
+    </message>
+    <message>
+        <source>Orders under way</source>
+        <translation>进行中的订单</translation>
+    </message>
+    <message>
+        <source>Today: takings %1 · valid orders %2 · average %3</source>
+        <translation>今日：营业额 %1 · 有效订单 %2 · 客单价 %3</translation>
+    </message>
+    <message>
+        <source>Yesterday %1 (valid orders %2) · Last %3 %4 (valid orders %5)</source>
+        <translation>昨日 %1（有效订单 %2） · 上%3 %4（有效订单 %5）</translation>
+    </message>
+    <message>
+        <source>Today %1 · valid orders %2 · yesterday %3</source>
+        <translation>今日 %1 · 有效订单 %2 · 昨日 %3</translation>
+    </message>
+    <message>
+        <source>Monday</source>
+        <translation>周一</translation>
+    </message>
+    <message>
+        <source>Tuesday</source>
+        <translation>周二</translation>
+    </message>
+    <message>
+        <source>Wednesday</source>
+        <translation>周三</translation>
+    </message>
+    <message>
+        <source>Thursday</source>
+        <translation>周四</translation>
+    </message>
+    <message>
+        <source>Friday</source>
+        <translation>周五</translation>
+    </message>
+    <message>
+        <source>Saturday</source>
+        <translation>周六</translation>
+    </message>
+    <message>
+        <source>Sunday</source>
+        <translation>周日</translation>
+    </message>
+</context>
+<context>
     <name>OrdersModel</name>
     <message>
         <source>Time</source>
@@ -225,6 +364,10 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
     <message>
         <source>Status</source>
         <translation>状态</translation>
+    </message>
+    <message>
+        <source>State</source>
+        <translation>进度</translation>
     </message>
     <message>
         <source>New order</source>
@@ -312,6 +455,10 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
     <message>
         <source>Reject…</source>
         <translation>拒单…</translation>
+    </message>
+    <message>
+        <source>Any state</source>
+        <translation>任意状态</translation>
     </message>
     <message>
         <source>Still ringing</source>

@@ -100,7 +100,7 @@ def test_orders_window_screenshot(qtbot, qapp, tmp_path, scenes, language):
         qtbot.waitExposed(window)
         window.reload()
         QApplication.processEvents()
-        assert (window.width(), window.height()) == (820, 560), "the default size"
+        assert (window.width(), window.height()) == (960, 600), "the default size"
         # The fixed day, whatever the time the test runs: every order and the reminder.
         model = window.model
         assert model.rowCount() == len(scenes.ORDERS) + 1

@@ -30,7 +30,7 @@ class FakeHost:
     """Everything a source may ask of the app (sources.base.SourceHost), kept in lists."""
 
     def __init__(self):
-        self.events, self.cursors, self.details, self.ended = [], {}, [], []
+        self.events, self.cursors, self.details, self.ended, self.progress = [], {}, [], [], []
 
     def store(self, event, cursor=None, *, durable=False):
         new = event.key not in {e.key for e in self.events}
@@ -54,6 +54,13 @@ class FakeHost:
     def ringing(self, source, server):
         done = {o for o, _how, _reason in self.ended}
         return [e.order_id for e in self.events if e.order_id not in done]
+
+    def progressed(self, source, server, order_id, progress, reason=None):
+        self.progress.append((order_id, progress, reason))
+        return True
+
+    def in_progress(self, source, server):
+        return []
 
 
 def running(settings: Settings, host: FakeHost, secrets: MemorySecrets):

@@ -20,7 +20,10 @@ from notifier.core.secrets import SecretStore
 from notifier.core.settings import Settings
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from notifier.core.action_worker import ActionSender
+    from notifier.core.today import DayFigures
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,15 @@ class SourceHost(Protocol):
     def ringing(self, source: str, server: str) -> list[str]:
         """Ids of this server's orders whose alert still rings here."""
 
+    def progressed(self, source: str, server: str, order_id: str, progress: str,
+                   reason: str | None = None) -> bool:
+        """The order went on after 接单 elsewhere (an `order_state` value: delivering, completed,
+        cancelled by the shop); True if that is news."""
+
+    def in_progress(self, source: str, server: str) -> list[tuple[str, str]]:
+        """(order id, state) of this server's recent orders that were accepted and are not
+        completed or cancelled yet: what a status poll follows."""
+
 
 class Source(OnReconnectLoop, ABC):
     """One push server connection. Subclasses implement the loop's `Link` methods (`connect`,
@@ -79,6 +91,18 @@ class Source(OnReconnectLoop, ABC):
 
     def actions_unavailable(self) -> str | None:
         """Why accept / reject cannot be offered for this connection (a sentence), or None."""
+        return None
+
+    def action_capabilities(self) -> frozenset[str]:
+        """Which decisions this source's sender (when it has one) takes: accept and reject, and
+        of the order's life after that (`order_state.LIFE_ACTIONS`: deliver, complete, cancel)
+        the ones its back end has a call for."""
+        return frozenset(("accept", "reject"))
+
+    def day_figures(self, day: date) -> DayFigures | None:
+        """The back end's own figures for `day` (takings, valid orders, average, orders by
+        state), or None when it has none (then they come from the ledger: core/today.py).
+        Blocking: one request or two. Raises when the back end does not answer."""
         return None
 
     # -- for subclasses ------------------------------------------------------------------

@@ -24,6 +24,7 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from urllib.parse import quote
 
 from notifier.core import protocol
@@ -157,8 +158,9 @@ class NotifierStreamSource(WebSocketSource):
         if self._ignoring:
             return
         body = frame.get("event")
-        if isinstance(body, dict) and body.get("kind") in DECISION_KINDS:
-            self._on_decision(frame, body, text)
+        kind = body.get("kind") if isinstance(body, dict) else None
+        if isinstance(kind, str) and kind in protocol.DECISION_KINDS:  # (a frozenset: str only)
+            self._on_decision(frame, text)
             return
         try:
             event = protocol.event_from_frame(frame, server=self.server_label(), raw=text)
@@ -173,19 +175,24 @@ class NotifierStreamSource(WebSocketSource):
         self._cursor = seq
 
 
-    def _on_decision(self, frame: dict, body: dict, text: str) -> None:
-        """An order of the shop was accepted or rejected (here or on another PC): its alert ends."""
-        from notifier.core.ledger import Ending
-
-        seq, order_id = frame.get("seq"), body.get("order_id")
-        if isinstance(seq, bool) or not isinstance(seq, int) or not isinstance(order_id, str) or not order_id:
-            self.skipped("bad decision frame", text)
+    def _on_decision(self, frame: dict, text: str) -> None:
+        """An order of the shop was accepted or rejected (its alert ends), or went on after that
+        (派送, 完成, 取消 by the shop: its state moves), here or on another PC."""
+        try:
+            decision = protocol.decision_from_frame(frame)
+        except ValueError as skip:
+            self.skipped(f"bad decision frame: {skip}", text)
             return
+        seq, order_id = decision.seq, decision.order_id
         if seq <= self._cursor:
             return
-        reason = body.get("text") if isinstance(body.get("text"), str) else None
-        how = Ending.ACCEPTED_ELSEWHERE if body["kind"] == "accepted" else Ending.REJECTED_ELSEWHERE
-        self.host.end_order(self.protocol, self.server_label(), order_id, how, reason and reason[:200])
+        assert order_id is not None  # decision_from_frame: an order's decision names its order
+        reason = decision.reason
+        if decision.kind in ENDINGS:
+            self.host.end_order(self.protocol, self.server_label(), order_id, ENDINGS[decision.kind], reason)
+        elif decision.kind in PROGRESS:
+            self.host.progressed(self.protocol, self.server_label(), order_id,
+                                 PROGRESS[decision.kind], reason)
         # The ending is on disk first: a crash before the cursor only means hearing it again.
         self.host.save_cursor(self.cursor_name, format_cursor(self._store, seq))
         self._cursor = seq
@@ -193,8 +200,40 @@ class NotifierStreamSource(WebSocketSource):
     def action_sender(self) -> NotifierStreamActions:
         return NotifierStreamActions(self.settings, self.secrets, self.server_label())
 
+    def action_capabilities(self) -> frozenset[str]:
+        return frozenset(protocol.ORDER_ACTIONS)
 
-DECISION_KINDS = ("accepted", "rejected")
+    def day_figures(self, day):
+        """The server's /today figures for `day` (it computes them from the shop's log)."""
+        from notifier.core.today import DayFigures
+
+        token, problem = self.secrets.get(TOKEN_SECRET)
+        if not token:
+            return None
+        try:
+            answer = protocol.today_figures(self.settings["connection.url"], self.shop, token,
+                                            date=day.isoformat(), timeout=ACTION_TIMEOUT_S)
+        except protocol.PublishError as exc:
+            raise OSError(str(exc)) from None
+        by_state: dict[str, int] = {}
+        for state, count in (answer.get("by_state") or {}).items():
+            ours = SERVER_STATES.get(state)
+            if ours and isinstance(count, int):
+                by_state[ours] = by_state.get(ours, 0) + count
+        return DayFigures(day, int(answer.get("orders") or 0), int(answer.get("valid_orders") or 0),
+                          Decimal(str(answer.get("takings") or "0")),
+                          Decimal(str(answer["average_order"])) if answer.get("average_order") else None,
+                          by_state, True)
+
+
+# What a decision event of the stream means here: an ending of the order's alert (接单 / 拒单) or
+# how far it got after that (派送 / 完成 / 取消 by the shop, an order_state value).
+ENDINGS = {"accepted": "accepted_elsewhere", "rejected": "rejected_elsewhere"}
+PROGRESS = {"out_for_delivery": "delivering", "completed": "completed", "cancelled_by_shop": "cancelled"}
+# The server's order states (its /today `by_state`) as ours (order_state).
+SERVER_STATES = {"open": "waiting", "accepted": "accepted", "out_for_delivery": "delivering",
+                 "completed": "completed", "rejected": "cancelled", "cancelled": "cancelled",
+                 "cancelled_by_shop": "cancelled"}
 ACTION_TIMEOUT_S = 10.0
 # A 409 from the reference server names what the order became (its `outcome`): the sentence the
 # PC shows instead of its own decision.
@@ -202,6 +241,13 @@ DECIDED_ELSEWHERE = {
     "accepted": lambda: tr("Already accepted on another PC."),
     "rejected": lambda: tr("Already rejected on another PC."),
     "cancelled": lambda: tr("Cancelled by the customer."),
+}
+# ... and after 接单 (the outcome names the state the order is in: action_worker.OUTCOME_PROGRESS).
+ALREADY = {
+    "out_for_delivery": ("delivering", lambda order: tr("Order {order} is already out for delivery.", order=order)),
+    "completed": ("completed", lambda order: tr("Order {order} was already completed.", order=order)),
+    "cancelled_by_shop": ("cancelled_by_shop", lambda order: tr("Order {order} was already cancelled by the shop.", order=order)),
+    "open": (None, lambda order: tr("Order {order} is not accepted yet: accept it first.", order=order)),
 }
 
 
@@ -250,6 +296,9 @@ class NotifierStreamActions:
                 answer = None
             answer = answer if isinstance(answer, dict) else {}
             outcome = answer.get("outcome") if exc.code == 409 else None
+            if outcome in ALREADY and action.action not in ("accept", "reject"):
+                progress, sentence = ALREADY[outcome]
+                raise ActionRefused(sentence(action.number or action.order_id), outcome=progress) from None
             if outcome in DECIDED_ELSEWHERE:
                 # Another PC decided first, or the customer cancelled: the order's true outcome.
                 raise ActionRefused(DECIDED_ELSEWHERE[outcome](), outcome=outcome) from None

@@ -11,7 +11,11 @@ any order of this back end still rings here, the same pull runs every
 `skytakeout.status_poll_interval` seconds (15 by default; one
 paged request for every waiting order: a batch, whatever the number ringing) and each ringing
 order missing from it is looked up (at most `MAX_STATUS_LOOKUPS` per poll) and ended the way it
-ended elsewhere. When nothing rings the pull keeps its own, slow pace.
+ended elsewhere. The same poll follows the orders accepted and not yet completed or cancelled
+(派送 / 完成 / 取消 on another PC or the admin page), at a calmer pace (`FOLLOW_FACTOR` times the
+status poll's interval, a minute by default: an order out for delivery is not urgent the way a
+ringing one is, and a shop that never presses 完成 would otherwise keep the poll fast all day): the lists of 待派送 and 派送中 orders, and a lookup
+for one that left both. When nothing rings or is under way the pull keeps its own, slow pace.
 
 Every request to the admin API goes through one `BackEndClient` ("skytakeout-admin"): a new
 order's details first, then the shop's decisions (`skytakeout_actions`), then the pull; so there
@@ -27,6 +31,7 @@ import secrets
 import threading
 import time
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from notifier.core.connection import ConnectionStatus, ConnState
@@ -36,8 +41,12 @@ from notifier.core.secrets import SecretState
 from notifier.core.sources.backend_client import DETAILS, BackEndClient
 from notifier.core.sources.decoding import NotAnOrder, parse_json_object, scalar_text
 from notifier.core.sources.skytakeout_admin import (  # noqa: F401 - LOGIN_RETRY_S: tests tune it
+    CANCELLED,
+    CONFIRMED,
+    DELIVERY_IN_PROGRESS,
     HTTP_TIMEOUT_S,
     LOGIN_RETRY_S,
+    PROGRESS_OF_STATUS,
     AdminApi,
     AdminApiError,
     ending_of,
@@ -53,6 +62,10 @@ _NUMBER_IN_CONTENT = re.compile(r"(\d{1,40})")
 # store them before the event's `details_due` (DETAILS_WAIT_S after it arrived) passes.
 ENRICH_TIMEOUT_S = DETAILS_WAIT_S - 0.3
 MAX_STATUS_LOOKUPS = 20
+FOLLOW_FACTOR = 4
+# The customer's own cancellation (the real back end's userCancelById writes this reason); any
+# other reason on a cancelled order that was accepted is the shop's 取消.
+CUSTOMER_CANCEL_REASON = "用户取消"
 
 
 def decode_frame(text: str, *, server: str) -> OrderEvent:
@@ -149,6 +162,7 @@ class SkyTakeOutSource(WebSocketSource):
         self.pulls = 0
         self.status_poll_s = float(self.settings["skytakeout.status_poll_interval"])
         self.status_lookups = 0  # orders looked up because they left the waiting list
+        self.follow_s = FOLLOW_FACTOR * self.status_poll_s
 
     @property
     def admin(self) -> AdminApi | None:
@@ -208,6 +222,22 @@ class SkyTakeOutSource(WebSocketSource):
 
         return actions_unavailable(self.settings)
 
+    def action_capabilities(self) -> frozenset[str]:
+        from notifier.core.sources.skytakeout_actions import CAPABILITIES
+
+        return CAPABILITIES
+
+    def day_figures(self, day):
+        """Today's figures from businessData and the order statistics (the back end has them
+        for today only), through the admin client."""
+        from notifier.core.sources.skytakeout_figures import figures_of
+
+        if self.client is None or day != date.today():
+            return None
+        answers = self.client.call(lambda api: (api.business_data(), api.statistics()),
+                                   timeout=2 * HTTP_TIMEOUT_S + 1)
+        return figures_of(day, *answers)
+
     # -- live frames and their details ---------------------------------------------------
 
     def handle_text(self, text: str) -> None:
@@ -260,7 +290,8 @@ class SkyTakeOutSource(WebSocketSource):
         since = time.monotonic() - self._last_pull
         asked = self._pull_now.is_set()
         if not asked and since < self.pull_interval_s and (
-                since < self.status_poll_s or not self._ringing()):
+                since < self.status_poll_s or not self._ringing()) and (
+                since < self.follow_s or not self._under_way()):
             return
         self._pull_now.clear()
         self._last_pull = time.monotonic()
@@ -268,6 +299,9 @@ class SkyTakeOutSource(WebSocketSource):
 
     def _ringing(self) -> list[str]:
         return self.host.ringing(PROTOCOL, self.server_label())
+
+    def _under_way(self) -> list[tuple[str, str]]:
+        return self.host.in_progress(PROTOCOL, self.server_label())
 
     def pull_once(self) -> int:
         """Announce waiting orders the ledger has not seen; returns how many were new."""
@@ -307,21 +341,61 @@ class SkyTakeOutSource(WebSocketSource):
             except NotAnOrder:
                 pass
         self._end_departed(api, waiting_ids)
+        self._follow_under_way(api)
         return new
 
     def _end_departed(self, api: AdminApi, waiting_ids: set[str | None]) -> int:
         """Ringing orders that are no longer waiting were handled elsewhere: find out how (a
         bounded number of lookups per poll) and end them; returns how many ended."""
-        departed = [o for o in self._ringing() if o not in waiting_ids][:MAX_STATUS_LOOKUPS]
-        ended = 0
-        for order_id in departed:
+        departed = [o for o in self._ringing() if o not in waiting_ids]
+
+        def end(order_id: str, details: dict) -> bool:
+            how = ending_of(details) if details else None
+            return bool(how) and self.host.end_order(PROTOCOL, self.server_label(), order_id, *how)
+
+        return self._look_up(api, departed, end)
+
+    def _look_up(self, api: AdminApi, order_ids: list[str], learn) -> int:
+        """Read the details of at most `MAX_STATUS_LOOKUPS` of these orders and hand each to
+        `learn(order_id, details)`; returns how many it said were news."""
+        news = 0
+        for order_id in order_ids[:MAX_STATUS_LOOKUPS]:
             try:
                 details = api.details(order_id, timeout=HTTP_TIMEOUT_S)
             except AdminApiError as exc:
                 log.info("could not look up order %s: %s", order_id, exc)
                 continue
             self.status_lookups += 1
-            how = ending_of(details) if details else None
-            if how and self.host.end_order(PROTOCOL, self.server_label(), order_id, *how):
-                ended += 1
-        return ended
+            news += bool(learn(order_id, details or {}))
+        return news
+
+    def _follow_under_way(self, api: AdminApi) -> int:
+        """Orders accepted and not finished here that went on elsewhere (派送, 完成, 取消 on
+        another PC or the admin page): their state moves; returns how many moved."""
+        under_way = self._under_way()
+        if not under_way:
+            return 0
+        try:
+            confirmed = {str(r.get("id")) for r in api.orders_with_status(CONFIRMED)}
+            delivering = {str(r.get("id")) for r in api.orders_with_status(DELIVERY_IN_PROGRESS)}
+        except AdminApiError as exc:
+            log.info("could not follow the orders under way: %s", exc)
+            return 0
+        moved, gone = 0, []
+        for order_id, state in under_way:
+            if order_id in delivering:
+                moved += state != "delivering" and self.host.progressed(
+                    PROTOCOL, self.server_label(), order_id, "delivering")
+            elif order_id not in confirmed:
+                gone.append(order_id)  # completed or cancelled: its details say which
+        return moved + self._look_up(api, gone, self._moved)
+
+    def _moved(self, order_id: str, details: dict) -> bool:
+        """Keep what an order's status says about how far it got (see PROGRESS_OF_STATUS)."""
+        status, reason = details.get("status"), details.get("cancelReason")
+        reason = reason.strip()[:200] if isinstance(reason, str) and reason.strip() else None
+        if status == CANCELLED and (reason is None or reason == CUSTOMER_CANCEL_REASON):
+            return self.host.end_order(PROTOCOL, self.server_label(), order_id, "cancelled", reason)
+        progress = PROGRESS_OF_STATUS.get(status)
+        return bool(progress) and self.host.progressed(PROTOCOL, self.server_label(), order_id,
+                                                       progress, reason)

@@ -1,5 +1,5 @@
-"""Accepting and rejecting sky-take-out orders through the admin API, and reading what became of
-an order that stopped waiting.
+"""Accepting, rejecting, 派送, 完成 and 取消 of sky-take-out orders through the admin API, and
+reading what became of an order that an action found elsewhere.
 
 The admin API answers `{"code":1,"msg":null,"data":…}` when it took an action and
 `{"code":0,"msg":"订单状态错误"}` when the order is no longer waiting. That message does not say
@@ -17,18 +17,29 @@ from notifier.core.action_outbox import ACCEPT, REJECT, OrderAction
 from notifier.core.action_worker import ActionRefused
 from notifier.core.i18n import tr
 from notifier.core.ledger import Ending
+from notifier.core.order_state import CANCEL, COMPLETE, DELIVER, LEADS_TO
 from notifier.core.settings import Settings
 from notifier.core.sources.backend_client import DECISION, BackEndClient
-from notifier.core.sources.skytakeout_admin import AdminApi, AdminApiError, ending_of
+from notifier.core.sources.skytakeout_admin import (
+    CANCELLED,
+    CONFIRMED,
+    PROGRESS_OF_STATUS,
+    AdminApi,
+    AdminApiError,
+    ending_of,
+)
 
 log = logging.getLogger(__name__)
 
-# Each decision the shop can send, as one admin API request. More of the order's life (delivery,
-# complete, cancel, open / close the shop) are more rows here, on the same client.
+# Each decision the shop can send, as one admin API request on the same client.
 REQUESTS: dict[str, Callable[[AdminApi, OrderAction], None]] = {
     ACCEPT: lambda api, action: api.confirm(action.order_id),
     REJECT: lambda api, action: api.reject(action.order_id, action.reason or tr("The shop is busy")),
+    DELIVER: lambda api, action: api.deliver(action.order_id),
+    COMPLETE: lambda api, action: api.complete(action.order_id),
+    CANCEL: lambda api, action: api.cancel(action.order_id, action.reason or tr("The shop cancelled it")),
 }
+CAPABILITIES = frozenset(REQUESTS)
 
 
 def actions_unavailable(settings: Settings) -> str | None:
@@ -77,6 +88,9 @@ class SkyTakeOutActions:
     @staticmethod
     def _explain(action: OrderAction, refusal: str, details: dict | None) -> None:
         """Turn a refusal into what happened to the order (returns when it is in fact done)."""
+        if action.action in LEADS_TO:
+            _explain_life(action, refusal, details)
+            return
         ended = ending_of(details) if details else None
         if ended is not None:
             how, reason = ended
@@ -93,3 +107,27 @@ class SkyTakeOutActions:
                                     "accepted")
             raise ActionRefused(tr("Order {order} was already rejected elsewhere.", order=order), "rejected")
         raise ActionRefused(tr("The shop's system refused it: {message}", message=refusal))
+
+
+def _explain_life(action: OrderAction, refusal: str, details: dict | None) -> None:
+    """A refused 派送 / 完成 / 取消, as a sentence named by the order's number, with how far the
+    order is (the refusal's outcome, see action_worker.OUTCOME_PROGRESS)."""
+    status = details.get("status") if details else None
+    order = action.number or action.order_id
+    now = PROGRESS_OF_STATUS.get(status)
+    if action.in_doubt and now == LEADS_TO[action.action]:
+        return  # our own earlier request went through before the app stopped
+    if status == CANCELLED and not (details or {}).get("rejectionReason"):
+        if action.action == CANCEL:
+            return  # cancelled already, as the click wanted
+        raise ActionRefused(tr("Order {order} was cancelled; it can no longer be delivered or completed.",
+                               order=order), "cancelled")
+    if action.action == COMPLETE and status == CONFIRMED:
+        raise ActionRefused(tr("Order {order} is not out for delivery yet: send it out first.",
+                               order=order))
+    if now == "completed":
+        raise ActionRefused(tr("Order {order} was already completed.", order=order), "completed")
+    if now == "delivering" and action.action == DELIVER:
+        raise ActionRefused(tr("Order {order} is already out for delivery.", order=order), "delivering")
+    raise ActionRefused(tr("The shop's system refused it for order {order}: {message}",
+                           order=order, message=refusal))

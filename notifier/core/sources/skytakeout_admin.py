@@ -1,6 +1,6 @@
 """The sky-take-out (苍穹外卖) admin API: the few endpoints the app uses (login, the orders
-waiting to be accepted, one order's details, accept, reject), and what an order's status says
-about how it ended. Used only on the source's admin client (`BackEndClient`), never by two
+waiting to be accepted, one order's details, accept, reject, 派送, 完成, 取消, the day's figures),
+and what an order's status says about how it ended and where it is now. Used only on the source's admin client (`BackEndClient`), never by two
 threads at once: the token and the re-login are not thread-safe.
 """
 
@@ -29,6 +29,8 @@ LOGIN_RETRY_S = 30.0
 # Order statuses of sky-take-out (Orders.java).
 PENDING_PAYMENT, TO_BE_CONFIRMED, CONFIRMED, DELIVERY_IN_PROGRESS, COMPLETED, CANCELLED = range(1, 7)
 ACCEPTED_STATUSES = (CONFIRMED, DELIVERY_IN_PROGRESS, COMPLETED)
+# An accepted order's status as how far it got (order_state's progress values); CONFIRMED is none.
+PROGRESS_OF_STATUS = {DELIVERY_IN_PROGRESS: "delivering", COMPLETED: "completed", CANCELLED: "cancelled"}
 
 
 def ending_of(details: dict) -> tuple[str, str | None] | None:
@@ -152,11 +154,39 @@ class AdminApi:
         self.call("PUT", "/admin/order/rejection",
                   {"id": _wire_id(order_id), "rejectionReason": reason})
 
+    def deliver(self, order_id: str) -> None:
+        """派送: `PUT /admin/order/delivery/{id}` (only from 待派送)."""
+        self.call("PUT", f"/admin/order/delivery/{_wire_id(order_id)}")
+
+    def complete(self, order_id: str) -> None:
+        """完成: `PUT /admin/order/complete/{id}` (only from 派送中)."""
+        self.call("PUT", f"/admin/order/complete/{_wire_id(order_id)}")
+
+    def cancel(self, order_id: str, reason: str) -> None:
+        """取消 by the shop: `PUT /admin/order/cancel {"id": …, "cancelReason": "…"}`."""
+        self.call("PUT", "/admin/order/cancel", {"id": _wire_id(order_id), "cancelReason": reason})
+
+    def business_data(self) -> dict[str, Any] | None:
+        """Today's figures: `GET /admin/workspace/businessData` ({turnover, validOrderCount,
+        orderCompletionRate, unitPrice, newUsers})."""
+        data = self.get("/admin/workspace/businessData")
+        return data if isinstance(data, dict) else None
+
+    def statistics(self) -> dict[str, Any] | None:
+        """Orders by state now: `GET /admin/order/statistics` ({toBeConfirmed, confirmed,
+        deliveryInProgress})."""
+        data = self.get("/admin/order/statistics")
+        return data if isinstance(data, dict) else None
+
     def waiting_orders(self) -> list[dict[str, Any]]:
         """Every order waiting to be accepted (status 2), all pages."""
+        return self.orders_with_status(TO_BE_CONFIRMED)
+
+    def orders_with_status(self, status: int) -> list[dict[str, Any]]:
+        """Every order with this status, all pages."""
         records: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
-            data = self.get(f"/admin/order/conditionSearch?status=2&page={page}&pageSize={PAGE_SIZE}")
+            data = self.get(f"/admin/order/conditionSearch?status={status}&page={page}&pageSize={PAGE_SIZE}")
             batch = (data or {}).get("records") if isinstance(data, dict) else None
             if not isinstance(batch, list):
                 break
