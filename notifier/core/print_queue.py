@@ -170,6 +170,15 @@ class PrintQueue(OutboxFile):
             params = (printer,)
         return self._execute(sql, params).fetchone()[0]
 
+    def order_printed(self, order_key: str) -> bool | None:
+        """Whether every ticket of the order (its `order` jobs) is printed: None when it has none
+        (yet), False while one waits (auto-accept waits for the kitchen's ticket)."""
+        states = [row[0] for row in self._execute(
+            "SELECT state FROM print_jobs WHERE event_key=? AND kind='order'", (order_key,)).fetchall()]
+        if not states:
+            return None
+        return all(state == DONE for state in states)
+
     def jobs(self, state: str | None = None) -> list[tuple[str, str, int]]:
         """(key, state, attempts) of every job, oldest first (for tests and `print-test`)."""
         sql = "SELECT key, state, attempts FROM print_jobs"

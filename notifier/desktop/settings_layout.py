@@ -24,7 +24,7 @@ from notifier.core.settings import BY_KEY, SECRETS, SETTINGS, SecretSpec, Settin
 PAGES = ("connection", "alerts", "escalation", "voice", "printer", "general")
 PAGE_OF_GROUP = {"connection": "connection", "skytakeout": "connection", "json": "connection",
                  "amqp": "connection", "alerts": "alerts", "voice": "voice", "printer": "printer",
-                 "general": "general", "ledger": "general", "escalation": "escalation"}
+                 "general": "general", "ledger": "general", "escalation": "escalation", "shop": "alerts"}
 
 
 
@@ -87,10 +87,12 @@ def sections() -> tuple[Section, ...]:
         Section("connection", "skytakeout", QCoreApplication.translate("SettingsDialog", "Sky-take-out admin account (catches orders missed while offline)")),
         Section("connection", "amqp", QCoreApplication.translate("SettingsDialog", "RabbitMQ queue")),
         Section("connection", "json", QCoreApplication.translate("SettingsDialog", "Message fields")),
+        Section("connection", "auto_accept", QCoreApplication.translate("SettingsDialog", "Auto-accept (自动接单)")),
         Section("connection", "advanced", QCoreApplication.translate("SettingsDialog", "Advanced"), advanced=True),
         Section("alerts", "what", QCoreApplication.translate("SettingsDialog", "What to announce")),
         Section("alerts", "repeats", QCoreApplication.translate("SettingsDialog", "Repeats and summaries")),
         Section("alerts", "quiet", QCoreApplication.translate("SettingsDialog", "Quiet hours (voice off, notifications still shown)")),
+        Section("alerts", "hours", QCoreApplication.translate("SettingsDialog", "Opening hours (营业 / 打烊 by themselves)")),
         Section("alerts", "browser", QCoreApplication.translate("SettingsDialog", "Opening orders")),
         # Escalation (desktop/escalation.py): louder, then the owner's phone.
         Section("escalation", "steps", QCoreApplication.translate("SettingsDialog", "When nobody acts on an order")),
@@ -152,6 +154,10 @@ def _listed_rows() -> list[Row]:
         Row("amqp.reply_routing_key", "connection", "amqp"),
         Row("amqp.reply_exchange", "connection", "amqp"),
         *(Row(spec.key, "connection", "json") for spec in SETTINGS if spec.group == "json"),
+        Row("connection.auto_accept", "connection", "auto_accept"),
+        Row("connection.auto_accept_per_hour", "connection", "auto_accept",
+            label=QCoreApplication.translate("SettingsDialog", "At most (orders per hour)"),
+            hint=QCoreApplication.translate("SettingsDialog", "0: no limit. Above it, orders ring as usual.")),
         Row("connection.ca_file", *advanced, editor="path"),
         # For machines without a keyring (the dialog still saves passwords to the keyring only).
         Row("secrets.file", *advanced, editor="path"),
@@ -181,6 +187,14 @@ def _listed_rows() -> list[Row]:
             hint=QCoreApplication.translate("SettingsDialog", "For example 22:30; empty: no quiet hours.")),
         Row("alerts.quiet_end", "alerts", "quiet", editor="time", label=QCoreApplication.translate("SettingsDialog", "Until"), placeholder="07:00",
             hint=QCoreApplication.translate("SettingsDialog", "For example 07:00, the next morning.")),
+        Row("shop.hours", "alerts", "hours", placeholder="mon-fri 10:00-22:00; sat,sun 09:00-02:00",
+            label=QCoreApplication.translate("SettingsDialog", "Open"),
+            hint=QCoreApplication.translate("SettingsDialog", "Every day: 10:00-22:00. By day: mon-fri "
+                                            "10:00-14:00,17:00-22:00; sat,sun 09:00-02:00 (past midnight "
+                                            "allowed). The shop opens and closes by itself at these times; "
+                                            "the tray can still open or close it in between. Empty: no "
+                                            "opening hours.")),
+        Row("alerts.quiet_follows_hours", "alerts", "hours"),
         Row("alerts.order_url", "alerts", "browser", label=QCoreApplication.translate("SettingsDialog", "Order page address"),
             placeholder="http://admin.example/#/order?orderId={order_id}",
             hint=QCoreApplication.translate("SettingsDialog", "{order_id} and {order_number} are filled in. Used by a click on a "

@@ -1,5 +1,5 @@
 """The sky-take-out (苍穹外卖) admin API: the few endpoints the app uses (login, the orders
-waiting to be accepted, one order's details, accept, reject), and what an order's status says
+waiting to be accepted, one order's details, accept, reject, the shop's 营业 / 打烊), and what an order's status says
 about how it ended. Used only on the source's admin client (`BackEndClient`), never by two
 threads at once: the token and the re-login are not thread-safe.
 """
@@ -151,6 +151,15 @@ class AdminApi:
         """拒单: `PUT /admin/order/rejection {"id": …, "rejectionReason": "…"}`."""
         self.call("PUT", "/admin/order/rejection",
                   {"id": _wire_id(order_id), "rejectionReason": reason})
+
+    def set_shop_open(self, is_open: bool) -> None:
+        """营业 / 打烊: `PUT /admin/shop/1` (open) or `/admin/shop/0` (closed)."""
+        self.call("PUT", f"/admin/shop/{1 if is_open else 0}")
+
+    def shop_open(self) -> bool | None:
+        """`GET /admin/shop/status`: True open, False closed, None never set (an empty key)."""
+        data = self.get("/admin/shop/status")
+        return None if data not in (0, 1) or isinstance(data, bool) else data == 1
 
     def waiting_orders(self) -> list[dict[str, Any]]:
         """Every order waiting to be accepted (status 2), all pages."""
