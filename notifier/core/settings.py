@@ -117,6 +117,7 @@ class SecretSpec:
 
 
 PROTOCOLS = ("skytakeout", "json", "notifier", "amqp")
+STATION_ROLES = ("counter", "kitchen", "station")
 
 SETTINGS: tuple[Setting, ...] = (
     # Connection
@@ -255,6 +256,32 @@ SETTINGS: tuple[Setting, ...] = (
             help="Uses the order page address set on the Alerts page."),
     Setting("printer.timeout", int, 5, "Printer answer expected within (s)", minimum=1, maximum=60,
             advanced=True),
+    # The first printer's role (core/stations.py); more printers below: a printer for each station.
+    Setting("printer.role", str, "counter", "Role", choices=STATION_ROLES,
+            help="counter: the whole receipt (amount, customer); kitchen: dishes and remark only, "
+                 "in big type; station: only the dishes named below (e.g. drinks to the bar)."),
+    Setting("printer.route", str, "", "Dishes for this printer", kind="list",
+            help="Station only: dishes whose name contains one of these words (e.g. 奶茶,咖啡,饮料)."),
+    Setting("printer2.role", str, "kitchen", "Role", choices=STATION_ROLES),
+    Setting("printer2.kind", str, "escpos_network", "Printer",
+            choices=("escpos_network", "escpos_serial", "escpos_usb", "system")),
+    Setting("printer2.address", str, "", "Printer address", help="Empty: this printer is not used."),
+    Setting("printer2.paper", str, "80mm", "Paper width", choices=("58mm", "80mm", "a4")),
+    Setting("printer2.copies", int, 1, "Copies of each ticket", minimum=1, maximum=5),
+    Setting("printer2.route", str, "", "Dishes for this printer", kind="list",
+            help="Station only: dishes whose name contains one of these words (e.g. 奶茶,咖啡,饮料)."),
+    Setting("printer2.chinese", str, "gb18030", "Chinese text on thermal printers",
+            choices=("gb18030", "image")),
+    Setting("printer3.role", str, "station", "Role", choices=STATION_ROLES),
+    Setting("printer3.kind", str, "escpos_network", "Printer",
+            choices=("escpos_network", "escpos_serial", "escpos_usb", "system")),
+    Setting("printer3.address", str, "", "Printer address", help="Empty: this printer is not used."),
+    Setting("printer3.paper", str, "80mm", "Paper width", choices=("58mm", "80mm", "a4")),
+    Setting("printer3.copies", int, 1, "Copies of each ticket", minimum=1, maximum=5),
+    Setting("printer3.route", str, "", "Dishes for this printer", kind="list",
+            help="Station only: dishes whose name contains one of these words (e.g. 奶茶,咖啡,饮料)."),
+    Setting("printer3.chinese", str, "gb18030", "Chinese text on thermal printers",
+            choices=("gb18030", "image")),
     # Opening hours (core/shop_hours.py): open (营业) and close (打烊) the shop by themselves.
     Setting("shop.hours", str, "", "Opening hours",
             help="Empty: the shop is opened and closed from the tray only. Every day: 10:00-22:00. "

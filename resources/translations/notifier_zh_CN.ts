@@ -648,6 +648,26 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
         <translation>营业时间（到点自动营业 / 打烊）</translation>
     </message>
     <message>
+        <source>Second printer (a station)</source>
+        <translation>第二台打印机（档口）</translation>
+    </message>
+    <message>
+        <source>Third printer (a station)</source>
+        <translation>第三台打印机（档口）</translation>
+    </message>
+    <message>
+        <source>Counter: the whole receipt</source>
+        <translation>前台：完整小票</translation>
+    </message>
+    <message>
+        <source>Kitchen: dishes and remark, big type</source>
+        <translation>厨房：菜品和备注，大字</translation>
+    </message>
+    <message>
+        <source>Station: only the dishes named below</source>
+        <translation>档口：只打下面列出的菜品</translation>
+    </message>
+    <message>
         <source>At most (orders per hour)</source>
         <translation>每小时最多（个）</translation>
     </message>
