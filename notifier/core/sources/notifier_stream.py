@@ -169,7 +169,7 @@ class NotifierStreamSource(WebSocketSource):
         if isinstance(body, dict) and body.get("kind") in DECISION_KINDS:
             self._on_decision(frame, body, text)
             return
-        if isinstance(body, dict) and body.get("kind") in SHOP_STATE_KINDS:
+        if isinstance(body, dict) and isinstance(body.get("kind"), str) and body["kind"] in SHOP_STATE_KINDS:
             self._on_shop_state(frame, body, text)
             return
         try:
