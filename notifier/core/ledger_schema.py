@@ -66,6 +66,14 @@ _COPY_NUMBERS = " UNION ALL ".join(f"SELECT {n} AS n" for n in range(1, MAX_COPI
 
 
 
+def _drop_waiting(order: str, now: str) -> str:
+    """A cancelled order's tickets that still wait are dropped: never printed at all."""
+    return f"""    UPDATE print_jobs SET state = 'dropped', done_at = {now},
+        last_error = 'the customer cancelled the order before its ticket was printed'
+    WHERE state = 'waiting' AND in_doubt = 0 AND kind IN ('order', 'reprint')
+      AND event_key IN (SELECT o.key FROM events AS o WHERE o.kind = 'new_order' AND {order});"""
+
+
 def _on_cancel(order: str, now: str) -> str:
     """The statements a cancellation of an order runs (in a trigger): a void job on every printer
     that has (or may have) its ticket, and its tickets that wait are dropped. `order`: a WHERE
@@ -81,10 +89,7 @@ def _on_cancel(order: str, now: str) -> str:
         WHERE j.kind IN ('order', 'reprint') AND (j.state IN ('done', 'sending') OR j.in_doubt = 1)
     ) AS t ON t.event_key = o.key
     WHERE o.kind = 'new_order' AND {order};
-    UPDATE print_jobs SET state = 'dropped', done_at = {now},
-        last_error = 'the customer cancelled the order before its ticket was printed'
-    WHERE state = 'waiting' AND in_doubt = 0 AND kind IN ('order', 'reprint')
-      AND event_key IN (SELECT o.key FROM events AS o WHERE o.kind = 'new_order' AND {order});"""
+{_drop_waiting(order, now)}"""
 
 
 _PRINT_QUEUE = f"""
@@ -244,10 +249,7 @@ def _on_cancel_by_station(order: str, now: str) -> str:
         WHERE j.kind IN ('order', 'reprint') AND (j.state IN ('done', 'sending') OR j.in_doubt = 1)
     ) AS t ON t.event_key = o.key
     WHERE o.kind = 'new_order' AND {order};
-    UPDATE print_jobs SET state = 'dropped', done_at = {now},
-        last_error = 'the customer cancelled the order before its ticket was printed'
-    WHERE state = 'waiting' AND in_doubt = 0 AND kind IN ('order', 'reprint')
-      AND event_key IN (SELECT o.key FROM events AS o WHERE o.kind = 'new_order' AND {order});"""
+{_drop_waiting(order, now)}"""
 
 
 # A ticket job's key: the first station keeps the key of earlier versions (order key|order|copy).

@@ -119,6 +119,26 @@ class SecretSpec:
 PROTOCOLS = ("skytakeout", "json", "notifier", "amqp")
 STATION_ROLES = ("counter", "kitchen", "station")
 
+ROUTE_HELP = "Station only: dishes whose name contains one of these words (e.g. 奶茶,咖啡,饮料)."
+
+
+def _further_printer(n: int, role: str) -> tuple[Setting, ...]:
+    """A printer beside the first (`[printer<n>]`, core/stations.py): its role and connection;
+    the rest of the ticket's template is the first printer's."""
+    group = f"printer{n}"
+    return (
+        Setting(f"{group}.role", str, role, "Role", choices=STATION_ROLES),
+        Setting(f"{group}.kind", str, "escpos_network", "Printer",
+                choices=("escpos_network", "escpos_serial", "escpos_usb", "system")),
+        Setting(f"{group}.address", str, "", "Printer address", help="Empty: this printer is not used."),
+        Setting(f"{group}.paper", str, "80mm", "Paper width", choices=("58mm", "80mm", "a4")),
+        Setting(f"{group}.copies", int, 1, "Copies of each ticket", minimum=1, maximum=5),
+        Setting(f"{group}.route", str, "", "Dishes for this printer", kind="list", help=ROUTE_HELP),
+        Setting(f"{group}.chinese", str, "gb18030", "Chinese text on thermal printers",
+                choices=("gb18030", "image")),
+    )
+
+
 SETTINGS: tuple[Setting, ...] = (
     # Connection
     Setting("connection.protocol", str, "notifier", "Protocol", choices=PROTOCOLS,
@@ -260,28 +280,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("printer.role", str, "counter", "Role", choices=STATION_ROLES,
             help="counter: the whole receipt (amount, customer); kitchen: dishes and remark only, "
                  "in big type; station: only the dishes named below (e.g. drinks to the bar)."),
-    Setting("printer.route", str, "", "Dishes for this printer", kind="list",
-            help="Station only: dishes whose name contains one of these words (e.g. 奶茶,咖啡,饮料)."),
-    Setting("printer2.role", str, "kitchen", "Role", choices=STATION_ROLES),
-    Setting("printer2.kind", str, "escpos_network", "Printer",
-            choices=("escpos_network", "escpos_serial", "escpos_usb", "system")),
-    Setting("printer2.address", str, "", "Printer address", help="Empty: this printer is not used."),
-    Setting("printer2.paper", str, "80mm", "Paper width", choices=("58mm", "80mm", "a4")),
-    Setting("printer2.copies", int, 1, "Copies of each ticket", minimum=1, maximum=5),
-    Setting("printer2.route", str, "", "Dishes for this printer", kind="list",
-            help="Station only: dishes whose name contains one of these words (e.g. 奶茶,咖啡,饮料)."),
-    Setting("printer2.chinese", str, "gb18030", "Chinese text on thermal printers",
-            choices=("gb18030", "image")),
-    Setting("printer3.role", str, "station", "Role", choices=STATION_ROLES),
-    Setting("printer3.kind", str, "escpos_network", "Printer",
-            choices=("escpos_network", "escpos_serial", "escpos_usb", "system")),
-    Setting("printer3.address", str, "", "Printer address", help="Empty: this printer is not used."),
-    Setting("printer3.paper", str, "80mm", "Paper width", choices=("58mm", "80mm", "a4")),
-    Setting("printer3.copies", int, 1, "Copies of each ticket", minimum=1, maximum=5),
-    Setting("printer3.route", str, "", "Dishes for this printer", kind="list",
-            help="Station only: dishes whose name contains one of these words (e.g. 奶茶,咖啡,饮料)."),
-    Setting("printer3.chinese", str, "gb18030", "Chinese text on thermal printers",
-            choices=("gb18030", "image")),
+    Setting("printer.route", str, "", "Dishes for this printer", kind="list", help=ROUTE_HELP),
+    *_further_printer(2, "kitchen"),
+    *_further_printer(3, "station"),
     # Opening hours (core/shop_hours.py): open (营业) and close (打烊) the shop by themselves.
     Setting("shop.hours", str, "", "Opening hours",
             help="Empty: the shop is opened and closed from the tray only. Every day: 10:00-22:00. "
