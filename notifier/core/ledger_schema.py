@@ -66,6 +66,14 @@ _COPY_NUMBERS = " UNION ALL ".join(f"SELECT {n} AS n" for n in range(1, MAX_COPI
 
 
 
+def _drop_waiting(order: str, now: str) -> str:
+    """A cancelled order's tickets that still wait are dropped: never printed at all."""
+    return f"""    UPDATE print_jobs SET state = 'dropped', done_at = {now},
+        last_error = 'the customer cancelled the order before its ticket was printed'
+    WHERE state = 'waiting' AND in_doubt = 0 AND kind IN ('order', 'reprint')
+      AND event_key IN (SELECT o.key FROM events AS o WHERE o.kind = 'new_order' AND {order});"""
+
+
 def _on_cancel(order: str, now: str) -> str:
     """The statements a cancellation of an order runs (in a trigger): a void job on every printer
     that has (or may have) its ticket, and its tickets that wait are dropped. `order`: a WHERE
@@ -81,10 +89,7 @@ def _on_cancel(order: str, now: str) -> str:
         WHERE j.kind IN ('order', 'reprint') AND (j.state IN ('done', 'sending') OR j.in_doubt = 1)
     ) AS t ON t.event_key = o.key
     WHERE o.kind = 'new_order' AND {order};
-    UPDATE print_jobs SET state = 'dropped', done_at = {now},
-        last_error = 'the customer cancelled the order before its ticket was printed'
-    WHERE state = 'waiting' AND in_doubt = 0 AND kind IN ('order', 'reprint')
-      AND event_key IN (SELECT o.key FROM events AS o WHERE o.kind = 'new_order' AND {order});"""
+{_drop_waiting(order, now)}"""
 
 
 _PRINT_QUEUE = f"""
@@ -236,9 +241,84 @@ def _v7_order_progress(db: sqlite3.Connection) -> None:
     _add_column(db, "action_outbox", "prior_progress", "TEXT")
 
 
+def _on_cancel_by_station(order: str, now: str) -> str:
+    """Version 8's cancellation (see `_on_cancel`): a void job on every station that has (or may
+    have) the order's ticket — the station's printer now, the first station's if it was removed —
+    and nowhere else; its tickets that wait are dropped."""
+    return f"""
+    INSERT OR IGNORE INTO print_jobs(key, event_id, event_key, kind, copy, copies, printer, station, created_at)
+    SELECT o.key || '|void|' || t.printer, o.id, o.key, 'void', 1, 1, t.printer, t.station, {now}
+    FROM events AS o JOIN (
+        SELECT DISTINCT j.event_key, j.station,
+               COALESCE((SELECT s.printer FROM print_stations AS s WHERE s.station = j.station),
+                        (SELECT s.printer FROM print_stations AS s WHERE s.station = 1),
+                        j.printer) AS printer
+        FROM print_jobs AS j
+        WHERE j.kind IN ('order', 'reprint') AND (j.state IN ('done', 'sending') OR j.in_doubt = 1)
+    ) AS t ON t.event_key = o.key
+    WHERE o.kind = 'new_order' AND {order};
+{_drop_waiting(order, now)}"""
+
+
+# A ticket job's key: the first station keeps the key of earlier versions (order key|order|copy).
+_STATION_KEY = "CASE WHEN c.station = 1 THEN '' ELSE c.station || '|' END || k.n"
+
+_PRINT_STATIONS = f"""
+CREATE TABLE IF NOT EXISTS print_stations (
+    station INTEGER PRIMARY KEY,
+    print_on TEXT NOT NULL,
+    copies INTEGER NOT NULL,
+    printer TEXT NOT NULL
+);
+INSERT OR IGNORE INTO print_stations(station, print_on, copies, printer)
+    SELECT 1, print_on, copies, printer FROM print_config WHERE id = 1;
+DROP TRIGGER IF EXISTS print_new_orders;
+DROP TRIGGER IF EXISTS print_accepted_orders;
+DROP TRIGGER IF EXISTS void_on_cancel_event;
+DROP TRIGGER IF EXISTS void_on_cancel_ending;
+DROP TABLE IF EXISTS print_config;
+CREATE TRIGGER IF NOT EXISTS print_new_orders AFTER INSERT ON events
+WHEN NEW.kind = 'new_order'
+BEGIN
+    INSERT OR IGNORE INTO print_jobs(key, event_id, event_key, kind, copy, copies, printer, station, created_at)
+    SELECT NEW.key || '|order|' || {_STATION_KEY}, NEW.id, NEW.key, 'order', k.n, c.copies, c.printer,
+           c.station, NEW.received_at
+    FROM print_stations AS c JOIN ({_COPY_NUMBERS}) AS k ON k.n <= c.copies
+    WHERE c.print_on = 'new_order';
+END;
+CREATE TRIGGER IF NOT EXISTS print_accepted_orders AFTER UPDATE OF ended_how ON events
+WHEN NEW.kind = 'new_order' AND NEW.ended_how = 'accepted_here'
+     AND OLD.ended_how IS NOT 'accepted_here'
+BEGIN
+    INSERT OR IGNORE INTO print_jobs(key, event_id, event_key, kind, copy, copies, printer, station, created_at)
+    SELECT NEW.key || '|order|' || {_STATION_KEY}, NEW.id, NEW.key, 'order', k.n, c.copies, c.printer,
+           c.station, COALESCE(NEW.ended_at, NEW.received_at)
+    FROM print_stations AS c JOIN ({_COPY_NUMBERS}) AS k ON k.n <= c.copies
+    WHERE c.print_on = 'accept';
+END;
+CREATE TRIGGER IF NOT EXISTS void_on_cancel_event AFTER INSERT ON events
+WHEN NEW.kind = 'cancelled'
+BEGIN{_on_cancel_by_station("o.source = NEW.source AND o.server = NEW.server AND o.order_id = NEW.order_id",
+                            "NEW.received_at")}
+END;
+CREATE TRIGGER IF NOT EXISTS void_on_cancel_ending AFTER UPDATE OF ended_how ON events
+WHEN NEW.kind = 'new_order' AND NEW.ended_how = 'cancelled' AND OLD.ended_how IS NOT 'cancelled'
+BEGIN{_on_cancel_by_station("o.id = NEW.id", "COALESCE(NEW.ended_at, NEW.received_at)")}
+END;
+"""
+
+
+def _v8_print_stations(db: sqlite3.Connection) -> None:
+    """A printer for each station (core/stations.py): `print_stations` replaces the one-row
+    `print_config` (its row becomes station 1), each job knows its station, and the triggers
+    queue one set of tickets per station and a void slip only on the stations that printed."""
+    _add_column(db, "print_jobs", "station", "INTEGER NOT NULL DEFAULT 1")
+    _script(db, _PRINT_STATIONS)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_events, _v2_told, _v3_endings_and_details, _v4_order_details, _v5_outboxes, _v6_details_due,
-    _v7_order_progress,
+    _v7_order_progress, _v8_print_stations,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -2,7 +2,7 @@
 
 A ticket job is written in the same transaction as the order it prints: a trigger on the
 ledger's `events` table (declared with the ledger's schema, `ledger_schema`) inserts one job per copy when a new order is stored and the shop prints
-on new orders, or when this PC accepts it and the shop prints on accept (`print_config`,
+on new orders, or when this PC accepts it and the shop prints on accept (`print_stations`, one row per station,
 written from the settings by `configure`). So a crash can never
 leave an order stored without its ticket queued, and the ledger's code needs no change.
 
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from notifier.core.ledger import LedgerEntry, read_entry
 from notifier.core.ledger_schema import MAX_COPIES
 from notifier.core.outbox_file import OutboxFile
+from notifier.core.stations import in_use, station_settings, used_stations
 
 log = logging.getLogger(__name__)
 
@@ -82,20 +83,23 @@ class PrintQueue(OutboxFile):
     # -- configuration -------------------------------------------------------------------
 
     def configure(self, settings) -> None:
-        """Store when to print and on which printer, for the trigger; waiting jobs follow the
-        printer the shop now uses (the old one is usually why it changed)."""
-        printer = printer_label(settings)
-        print_on = settings["printer.print_on"]
-        if print_on != "off" and not settings["printer.address"].strip() and settings["printer.kind"] != "system":
-            print_on = "off"  # no printer to send to: do not pile up jobs nobody will print
+        """Store when to print and on which printer of each station (core/stations.py), for the
+        triggers; waiting jobs follow the printer their station now uses (the old one is usually
+        why it changed)."""
+        rows = []
+        for station in used_stations(settings):
+            view = station_settings(settings, station)
+            # No printer to send to: do not pile up jobs nobody will print.
+            print_on = settings["printer.print_on"] if in_use(settings, station) else "off"
+            rows.append((station, print_on, min(MAX_COPIES, view["printer.copies"]), printer_label(view)))
 
         def work(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT INTO print_config(id, print_on, copies, printer) VALUES (1, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET print_on=excluded.print_on, copies=excluded.copies, "
-                "printer=excluded.printer",
-                (print_on, min(MAX_COPIES, settings["printer.copies"]), printer))
-            db.execute("UPDATE print_jobs SET printer=? WHERE state='waiting'", (printer,))
+            db.execute("DELETE FROM print_stations")
+            db.executemany("INSERT INTO print_stations(station, print_on, copies, printer) VALUES (?, ?, ?, ?)",
+                           rows)
+            db.execute("UPDATE print_jobs SET printer=(SELECT s.printer FROM print_stations AS s "
+                       "WHERE s.station=print_jobs.station) WHERE state='waiting' "
+                       "AND station IN (SELECT station FROM print_stations)")
 
         self._transaction(work)
 
@@ -116,13 +120,14 @@ class PrintQueue(OutboxFile):
                  printer_label(settings), self._clock())).rowcount
         return added
 
-    def enqueue_test_page(self, settings) -> None:
-        """Queue a test page (a sample order) for the configured printer."""
+    def enqueue_test_page(self, settings, station: int = 1) -> None:
+        """Queue a test page (a sample order) for the station's printer."""
         stamp = f"{self._clock():.6f}"
         self._execute(
-            "INSERT INTO print_jobs(key, event_id, event_key, kind, copy, copies, printer, "
-            "created_at) VALUES (?, NULL, ?, ?, 1, 1, ?, ?)",
-            (f"test|{stamp}", "test", KIND_TEST, printer_label(settings), self._clock()))
+            "INSERT INTO print_jobs(key, event_id, event_key, kind, copy, copies, printer, station, "
+            "created_at) VALUES (?, NULL, ?, ?, 1, 1, ?, ?, ?)",
+            (f"test|{station}|{stamp}", "test", KIND_TEST, printer_label(station_settings(settings, station)),
+             station, self._clock()))
 
     # -- the worker's side ---------------------------------------------------------------
 
@@ -169,6 +174,15 @@ class PrintQueue(OutboxFile):
             sql = "SELECT COUNT(*) FROM print_jobs WHERE printer=? AND state IN ('waiting', 'sending')"
             params = (printer,)
         return self._execute(sql, params).fetchone()[0]
+
+    def order_printed(self, order_key: str) -> bool | None:
+        """Whether every ticket of the order (its `order` jobs) is printed: None when it has none
+        (yet), False while one waits (auto-accept waits for the kitchen's ticket)."""
+        states = [row[0] for row in self._execute(
+            "SELECT state FROM print_jobs WHERE event_key=? AND kind='order'", (order_key,)).fetchall()]
+        if not states:
+            return None
+        return all(state == DONE for state in states)
 
     def expire(self) -> int:
         cutoff = self._clock() - KEEP_DONE_DAYS * 86400

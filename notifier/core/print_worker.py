@@ -50,6 +50,7 @@ from notifier.core.reconnect import (
     wait_for_work,
 )
 from notifier.core.settings import Settings
+from notifier.core.stations import routed
 from notifier.core.ticket import Ticket, build_ticket
 from notifier.core.wording import sample_event
 
@@ -77,16 +78,18 @@ class PrinterDriver(Protocol):
 
 
 def ticket_for(job: PrintJob, settings: Settings) -> Ticket | None:
-    """What to print for `job`, or None when its order is no longer in the ledger."""
+    """What to print for `job`, or None when there is nothing: its order is no longer in the
+    ledger, or this printer's station makes none of its dishes (stations.routed)."""
     if job.kind == KIND_TEST:
         return build_ticket(sample_event(), settings, language=language(), test_page=True)
-    if job.entry is None:
+    event = routed(job.entry.event, settings) if job.entry is not None else None
+    if event is None:
         return None
     if job.kind == KIND_VOID:  # the customer cancelled an order the kitchen has
-        return build_ticket(job.entry.event, settings, language=language(), void=True,
+        return build_ticket(event, settings, language=language(), void=True,
                             reason=job.entry.end_reason, reprint=job.in_doubt,
                             printed_at=datetime.now())
-    return build_ticket(job.entry.event, settings, language=language(), reprint=job.reprint,
+    return build_ticket(event, settings, language=language(), reprint=job.reprint,
                         copy=job.copy, copies=job.copies, printed_at=datetime.now())
 
 
@@ -174,7 +177,8 @@ class PrintWorker(OnReconnectLoop):
                 continue
             ticket = ticket_for(job, self.settings)
             if ticket is None:
-                self.queue.drop(job.id, "the order is no longer in the history")
+                self.queue.drop(job.id, "nothing to print here: the order is no longer in the history, "
+                                        "or has no dish for this station")
                 continue
             data = driver.render(ticket)
             self.queue.mark_sending(job.id)

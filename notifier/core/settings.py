@@ -18,7 +18,9 @@ import tomli_w
 
 from notifier.core import paths
 from notifier.core.atomic import write_atomic
+from notifier.core.hhmm import parse_hhmm
 from notifier.core.i18n import tr
+from notifier.core.shop_hours import HoursError, parse_hours
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,27 @@ class SecretSpec:
 
 
 PROTOCOLS = ("skytakeout", "json", "notifier", "amqp")
+STATION_ROLES = ("counter", "kitchen", "station")
+
+ROUTE_HELP = "Station only: dishes whose name contains one of these words (e.g. 奶茶,咖啡,饮料)."
+
+
+def _further_printer(n: int, role: str) -> tuple[Setting, ...]:
+    """A printer beside the first (`[printer<n>]`, core/stations.py): its role and connection;
+    the rest of the ticket's template is the first printer's."""
+    group = f"printer{n}"
+    return (
+        Setting(f"{group}.role", str, role, "Role", choices=STATION_ROLES),
+        Setting(f"{group}.kind", str, "escpos_network", "Printer",
+                choices=("escpos_network", "escpos_serial", "escpos_usb", "system")),
+        Setting(f"{group}.address", str, "", "Printer address", help="Empty: this printer is not used."),
+        Setting(f"{group}.paper", str, "80mm", "Paper width", choices=("58mm", "80mm", "a4")),
+        Setting(f"{group}.copies", int, 1, "Copies of each ticket", minimum=1, maximum=5),
+        Setting(f"{group}.route", str, "", "Dishes for this printer", kind="list", help=ROUTE_HELP),
+        Setting(f"{group}.chinese", str, "gb18030", "Chinese text on thermal printers",
+                choices=("gb18030", "image")),
+    )
+
 
 SETTINGS: tuple[Setting, ...] = (
     # Connection
@@ -138,6 +161,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("connection.connect_timeout", int, 10, "Connect timeout (s)", minimum=2, maximum=120, advanced=True),
     Setting("connection.max_frame_kib", int, 1024, "Largest message (KiB)", minimum=16, maximum=65536,
             advanced=True),
+    # Auto-accept (自动接单, core/auto_accept.py): a setting of the connection, so that each
+    # connection keeps its own once the app holds several. Changing it does not reconnect.
+    Setting("connection.auto_accept", bool, False, "Accept new orders by themselves",
+            help="Only while the shop is open, and paused while the printer does not print. "
+                 "Each order is still announced and printed."),
+    Setting("connection.auto_accept_per_hour", int, 0, "Accept by themselves at most (orders per hour, 0 = no limit)",
+            minimum=0, maximum=1000),
     # Sky-take-out admin API: catches up orders that were paid while we were offline.
     Setting("skytakeout.admin_url", str, "", "Admin API address", kind="url",
             help="e.g. http://shop:8080 ; empty to use live messages only."),
@@ -195,6 +225,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("alerts.disconnect_alert_after", int, 30, "Announce a lost connection after (s, 0 = never)", minimum=0, maximum=3600),
     Setting("alerts.quiet_start", str, "", "Quiet hours from (HH:MM)", kind="time"),
     Setting("alerts.quiet_end", str, "", "Quiet hours until (HH:MM)", kind="time"),
+    Setting("alerts.quiet_follows_hours", bool, False, "Quiet hours follow the opening hours",
+            help="The voice is off whenever the opening hours say the shop is closed."),
     Setting("alerts.order_url", str, "", "Open an order in the browser at", kind="url",
             help="e.g. http://admin.example/#/order?orderId={order_id}"),
     # Voice
@@ -244,6 +276,17 @@ SETTINGS: tuple[Setting, ...] = (
             help="Uses the order page address set on the Alerts page."),
     Setting("printer.timeout", int, 5, "Printer answer expected within (s)", minimum=1, maximum=60,
             advanced=True),
+    # The first printer's role (core/stations.py); more printers below: a printer for each station.
+    Setting("printer.role", str, "counter", "Role", choices=STATION_ROLES,
+            help="counter: the whole receipt (amount, customer); kitchen: dishes and remark only, "
+                 "in big type; station: only the dishes named below (e.g. drinks to the bar)."),
+    Setting("printer.route", str, "", "Dishes for this printer", kind="list", help=ROUTE_HELP),
+    *_further_printer(2, "kitchen"),
+    *_further_printer(3, "station"),
+    # Opening hours (core/shop_hours.py): open (营业) and close (打烊) the shop by themselves.
+    Setting("shop.hours", str, "", "Opening hours",
+            help="Empty: the shop is opened and closed from the tray only. Every day: 10:00-22:00. "
+                 "By day: mon-fri 10:00-14:00,17:00-22:00; sat,sun 09:00-02:00 (past midnight allowed)."),
     # General
     Setting("general.language", str, "system", "Language", choices=("system", "zh_CN", "en")),
     Setting("general.start_at_login", bool, False, "Start at login"),
@@ -282,6 +325,8 @@ BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 GROUP_PROTOCOLS: dict[str, tuple[str, ...]] = {
     "skytakeout": ("skytakeout",), "json": ("json", "amqp"), "amqp": ("amqp",)}
 CONNECTION_GROUPS = ("connection", "skytakeout", "json", "amqp")
+# Settings of the connection that the running app follows without reconnecting.
+LIVE_CONNECTION_KEYS = frozenset(("connection.auto_accept", "connection.auto_accept_per_hour"))
 
 
 class Settings(Mapping[str, Any]):
@@ -315,7 +360,8 @@ class Settings(Mapping[str, Any]):
         return {BY_KEY[k].group for k in self._values if self._values[k] != other._values[k]}
 
     def connection_changed(self, other: Settings) -> bool:
-        return bool(self.changed_groups(other) & set(CONNECTION_GROUPS))
+        return any(BY_KEY[k].group in CONNECTION_GROUPS and k not in LIVE_CONNECTION_KEYS
+                   and self._values[k] != other._values[k] for k in self._values)
 
     def as_toml_dict(self, only_changed: bool = True) -> dict[str, dict[str, Any]]:
         tables: dict[str, dict[str, Any]] = {}
@@ -336,6 +382,11 @@ def _check_together(values: dict[str, Any]) -> None:
     for key in ("alerts.quiet_start", "alerts.quiet_end"):
         if values[key] and parse_hhmm(values[key]) is None:
             raise SettingsError(key, tr("must be a time like 22:30 (got {value!r})", value=values[key]))
+    if values["shop.hours"]:
+        try:
+            parse_hours(values["shop.hours"])
+        except HoursError as exc:
+            raise SettingsError("shop.hours", str(exc)) from None
     url = values["connection.url"]
     if url and not url.startswith(("ws://", "wss://", "amqp://", "amqps://")):
         raise SettingsError("connection.url", tr("must start with ws:// or wss:// (got {value!r})", value=url))
@@ -360,16 +411,6 @@ def _check_amqp_url(url: str) -> None:
             "connection.url",
             tr("must not contain the password; save it with `notifier secret set amqp_password` instead"),
         )
-
-
-def parse_hhmm(text: str) -> tuple[int, int] | None:
-    try:
-        hours, minutes = (int(part) for part in text.split(":"))
-    except ValueError:
-        return None
-    if 0 <= hours < 24 and 0 <= minutes < 60:
-        return hours, minutes
-    return None
 
 
 def flatten(tables: Mapping[str, Any]) -> dict[str, Any]:

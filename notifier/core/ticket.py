@@ -32,6 +32,7 @@ from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.i18n import tr
 from notifier.core.order_details import OrderItem
 from notifier.core.order_links import order_url
+from notifier.core.stations import big_items
 from notifier.core.text import CONTROL
 from notifier.core.wording import TAIL_DIGITS, display_amount
 
@@ -290,9 +291,10 @@ def build_ticket(
     details = event.details
     if settings["printer.show_items"] and (details.items or details.more_items):
         lines.append(TicketLine(rule))
+        size = BIG if big_items(settings) else NORMAL  # the kitchen reads them from a distance
         for item in details.items:
-            lines.extend(TicketLine(text, bold=True) for text in
-                         item_lines(item, columns, language, event.currency))
+            lines.extend(TicketLine(text, size, bold=True) for text in
+                         item_lines(item, columns // WIDTH_FACTOR[size], language, event.currency))
         if details.more_items:
             lines.extend(_lines(tr("…and {count} more items (see the screen)",
                                    count=details.more_items), columns, bold=True))

@@ -67,6 +67,9 @@ _PHRASES: dict[str, dict[str, str]] = {
         "lost": "订单服务器连接已断开",
         "back": "订单服务器已重新连接",
         "gap": "可能有订单没有收到",
+        "auto_accepted": "自动接单，订单 {number}，{amount}",
+        "auto_accepted_no_amount": "自动接单，订单 {number}",
+        "title_auto_accepted": "已自动接单 #{number}",
     },
     "en": {
         "title_new_order": "New order #{number}",
@@ -86,6 +89,9 @@ _PHRASES: dict[str, dict[str, str]] = {
         "lost": "Lost the connection to the order server",
         "back": "Connected to the order server again",
         "gap": "Some orders may have been missed",
+        "auto_accepted": "Auto-accepted order {number}, {amount}",
+        "auto_accepted_no_amount": "Auto-accepted order {number}",
+        "title_auto_accepted": "Auto-accepted order #{number}",
     },
 }
 
@@ -265,6 +271,20 @@ def notification_body(event: OrderEvent, language: str) -> str:
     if text:
         lines.append(text)
     return "\n".join(lines)
+
+
+def auto_accepted_announcement(event: OrderEvent, language: str) -> str:
+    """What is said for an order accepted by itself: "自动接单，订单 1234，56 元"."""
+    number = speakable_number(event.display_number)
+    amount = speakable_amount(event.amount, language, event.currency)
+    if amount:
+        return _phrase(language, "auto_accepted", number=number, amount=amount)
+    return _phrase(language, "auto_accepted_no_amount", number=number)
+
+
+def auto_accepted_title(event: OrderEvent, language: str) -> str:
+    """"已自动接单 #1234" / "Auto-accepted order #1234"."""
+    return _phrase(language, "title_auto_accepted", number=plain(event.display_number, TITLE_NUMBER_CHARS))
 
 
 def connection_lost_announcement(language: str) -> str:

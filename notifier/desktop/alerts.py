@@ -41,6 +41,7 @@ from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ending, Ledger
 from notifier.core.order_links import order_url
 from notifier.core.settings import Settings, parse_hhmm
+from notifier.core.shop_hours import quiet_by_hours
 
 log = logging.getLogger(__name__)
 
@@ -472,6 +473,8 @@ class AlertCentre(QObject):
             if now < self._muted_until:
                 return False
             self._muted_until = None
+        if self.settings["alerts.quiet_follows_hours"] and quiet_by_hours(self.settings["shop.hours"], now):
+            return False
         return not in_quiet_hours(self.settings["alerts.quiet_start"], self.settings["alerts.quiet_end"], now)
 
     def mute_for(self, seconds: int) -> None:

@@ -199,7 +199,9 @@ class NotifierApp:
         self.decisions.refresh()
         self._start_order_life()
 
-        self.bridge.orders.connect(self.alerts.on_orders)
+        self._start_shop_counter()
+        # Orders that accept themselves are announced as such and never ring (shop_counter.py).
+        self.bridge.orders.connect(lambda events: self.alerts.on_orders(self.counter.take_auto_accepted(events)))
         # After the alert centre: the ticket is drawn (Python, holding the interpreter for a few
         # ms) once the popups of the batch are written to the bus, not while they are. A missed
         # nudge costs nothing: the job is in the ledger's transaction and the worker polls.
@@ -251,6 +253,24 @@ class NotifierApp:
         self.printing = PrintDesk(self.print_queue, self.settings, announce=self.announcer.announce,
                                   parent=self.qapp)
         self.printing.problem_changed.connect(self._printer_problem)
+
+    def _start_shop_counter(self) -> None:
+        """营业 / 打烊 on the tray, the opening hours and auto-accept (desktop/shop_counter.py)."""
+        from notifier.desktop.shop_counter import ShopCounter
+
+        self.counter = ShopCounter(self.settings, self.intake, self.decisions, self.ledger, self.print_queue,
+                                   self.notifier, self.announcer, ring=self.alerts.on_orders,
+                                   waiting=lambda: self.tray.count,
+                                   voice_allowed=self.alerts.voice_allowed, parent=self.qapp)
+        self.counter.state_changed.connect(self.tray.set_shop_state)
+        self.counter.auto_accept_line.connect(self.tray.set_auto_accept_line)
+        self.tray.shop_open_wanted.connect(self.counter.want_open)
+        self.printing.problem_changed.connect(self.counter.set_printer_problem)
+        if self.console:
+            self.counter.state_changed.connect(lambda is_open, switchable: switchable and self.console.line(
+                "shop", "unknown" if is_open is None else ("open" if is_open else "closed")))
+            self.counter.auto_accept_line.connect(lambda line: self.console.line("auto-accept", line or "on"))
+        self.counter.refresh()
 
     def _start_escalation(self) -> None:
         """Orders nobody acts on ring louder, then go to the owner's phone; so does a connection
@@ -357,6 +377,7 @@ class NotifierApp:
     def _status_changed(self, status) -> None:
         self._status = status
         self.decisions.refresh()  # a new source (settings changed) announces itself here
+        self.counter.refresh()
         self.alerts.on_status(status)
         self.escalations.on_status(status)
         self.tray.set_status(status)
@@ -463,6 +484,7 @@ class NotifierApp:
         self.announcer.apply_settings(self.settings)
         self.printing.apply_settings(self.settings)
         self.escalations.apply_settings(self.settings)
+        self.counter.apply_settings(self.settings)
         was_waiting = self.first_run
         self.first_run = False
         if was_waiting or secrets_changed or self.settings.connection_changed(old):

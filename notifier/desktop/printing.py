@@ -2,8 +2,9 @@
 
 The queue lives in the ledger's file and fills itself when an order is stored (see
 `notifier.core.print_queue`); this object opens it, keeps its configuration in step with the
-settings, runs one worker for the configured printer, and turns the worker's state into the
-tray's "printer offline — N tickets waiting" line and one spoken sentence per outage.
+settings, runs one worker per station's printer (core/stations.py), and turns each worker's state
+into the tray's "printer offline — N tickets waiting" line (named by the station when there are
+several) and one spoken sentence per outage.
 
 The worker runs on its own thread; its status reaches the Qt main thread through a queued
 signal, like the order connection's.
@@ -19,6 +20,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.print_queue import PrintQueue, printer_label
 from notifier.core.print_worker import PrintWorker, network_driver
+from notifier.core.stations import STATIONS, station_name, station_settings, used_stations
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +72,12 @@ def printing_wanted(settings) -> bool:
 
 
 class PrintDesk(QObject):
-    """Owns the print queue and its worker for the app."""
+    """Owns the print queue and one worker per station's printer for the app (core/stations.py):
+    each station has its own queue (jobs are keyed by printer), its own worker and its own line
+    in the tray, so a printer that hangs holds up only its own station."""
 
-    status_changed = Signal(object)  # ConnectionStatus of the printer, on the main thread
-    problem_changed = Signal(str)  # the tray line ("" when printing is fine)
+    status_changed = Signal(int, object)  # (station, ConnectionStatus of its printer), main thread
+    problem_changed = Signal(str)  # the tray lines, one per station in trouble ("" when all print)
 
     def __init__(self, queue: PrintQueue, settings, *, announce=None, parent: QObject | None = None):
         """`queue`: opened and configured before the order source starts, so the first order
@@ -85,91 +89,114 @@ class PrintDesk(QObject):
         self._announce = announce
         self._announced = False
         self.problem = ""
-        self.worker: PrintWorker | None = None
+        self._problems: dict[int, str] = {}
+        self.workers: dict[int, PrintWorker] = {}
         self.status_changed.connect(self._on_status)
-        self._start_worker()
+        for station in used_stations(settings):
+            self._start_worker(station)
 
-    # -- the worker ----------------------------------------------------------------------
+    @property
+    def worker(self) -> PrintWorker | None:
+        """The first station's worker (the counter's, in a shop with one printer)."""
+        return self.workers.get(1)
 
-    def _start_worker(self) -> None:
+    # -- the workers ---------------------------------------------------------------------
+
+    def _start_worker(self, station: int) -> None:
+        view = station_settings(self.settings, station)
         # Started when printing is on, and also when jobs wait from an earlier run or a reprint.
-        if not (printing_wanted(self.settings) or self.queue.waiting(printer_label(self.settings))):
+        if not (printing_wanted(view) or self.queue.waiting(printer_label(view))):
             return
         try:
-            driver = make_driver(self.settings)
+            driver = make_driver(view)
         except ValueError as exc:  # an address that is not one: said in the tray, not raised
             log.warning("printer address not usable: %s", exc)
-            self._show_problem(self._sentence(ConnectionStatus(
-                ConnState.MISCONFIGURED, self.settings["printer.address"], str(exc))))
+            self._show_problem(station, self._sentence(station, ConnectionStatus(
+                ConnState.MISCONFIGURED, view["printer.address"], str(exc))))
             return
-        self.worker = PrintWorker(self.settings, self.queue, driver, self.status_changed.emit)
-        self.worker.start()
+        worker = PrintWorker(view, self.queue, driver, lambda status, n=station: self.status_changed.emit(n, status))
+        self.workers[station] = worker
+        worker.start()
 
     def wake(self, *_args) -> None:
-        """An order was stored (any thread): its ticket may be waiting."""
-        worker = self.worker
-        if worker is not None:
+        """An order was stored (any thread): its tickets may be waiting."""
+        for worker in list(self.workers.values()):
             worker.wake()
 
     def apply_settings(self, settings) -> None:
         old, self.settings = self.settings, settings
         self.queue.configure(settings)
-        if self.worker is None or any(old[k] != settings[k] for k in PRINTER_KEYS_RESTART) \
-                or old["printer.print_on"] != settings["printer.print_on"]:
-            self._restart()
-        else:
-            self.worker.settings = settings  # template changes apply to the next ticket
+        for station in STATIONS:
+            before, after = station_settings(old, station), station_settings(settings, station)
+            worker = self.workers.get(station)
+            wanted = station in used_stations(settings)
+            if worker is None or not wanted or any(before[k] != after[k] for k in PRINTER_KEYS_RESTART) \
+                    or before["printer.print_on"] != after["printer.print_on"]:
+                self._restart(station, wanted)
+            else:
+                worker.settings = after  # template changes apply to the next ticket
 
-    def _restart(self) -> None:
-        worker, self.worker = self.worker, None
+    def _restart(self, station: int, wanted: bool = True) -> None:
+        worker = self.workers.pop(station, None)
         if worker is not None:
             # Stopping joins the worker's thread, which may be inside a send: not on this thread.
             threading.Thread(target=worker.stop, name="printer-stop", daemon=True).start()
-        self._start_worker()
+        self._show_problem(station, "")
+        if wanted:
+            self._start_worker(station)
 
     def reprint(self, entry_id: int) -> int:
         added = self.queue.enqueue_reprint(entry_id, self.settings)
         if self.worker is None:
-            self._start_worker()
+            self._start_worker(1)
         self.wake()
         return added
 
-    def print_test_page(self) -> None:
-        self.queue.enqueue_test_page(self.settings)
-        if self.worker is None:
-            self._start_worker()
+    def print_test_page(self, station: int = 1) -> None:
+        self.queue.enqueue_test_page(self.settings, station)
+        if station not in self.workers:
+            self._start_worker(station)
         self.wake()
 
     def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.stop(timeout=2.0)
-            self.worker = None
+        for worker in self.workers.values():
+            worker.stop(timeout=2.0)
+        self.workers = {}
         self.queue.close()
 
     # -- telling the owner ---------------------------------------------------------------
 
-    def _sentence(self, status: ConnectionStatus) -> str:
-        waiting = self.queue.waiting()
-        return QCoreApplication.translate(
+    def _sentence(self, station: int, status: ConnectionStatus) -> str:
+        waiting = self.queue.waiting(printer_label(station_settings(self.settings, station)))
+        sentence = QCoreApplication.translate(
             "Printing", "Printer offline — {count} tickets waiting ({reason})").format(
                 count=waiting, reason=status.problem())
+        if len(used_stations(self.settings)) == 1:
+            return sentence
+        return f"{station_name(self.settings, station)}: {sentence}"
 
-    def _on_status(self, status: ConnectionStatus) -> None:
+    def _on_status(self, station: int, status: ConnectionStatus) -> None:
         if status.state is ConnState.CONNECTED or status.state is ConnState.STOPPED:
-            self._announced = False
-            self._show_problem("")
+            self._show_problem(station, "")
+            if not self.problem:
+                self._announced = False
             return
-        if status.state is not ConnState.WAITING or not self.queue.waiting():
+        printer = printer_label(station_settings(self.settings, station))
+        if status.state is not ConnState.WAITING or not self.queue.waiting(printer):
             return
-        sentence = self._sentence(status)
-        self._show_problem(sentence)
+        self._show_problem(station, self._sentence(station, status))
         if not self._announced and self._announce is not None:
             self._announced = True  # once per outage: a printer down for an hour is said once
             self._announce(QCoreApplication.translate(
                 "Printing", "The printer is offline; {count} tickets are waiting.").format(
-                    count=self.queue.waiting()), key=OFFLINE_ANNOUNCEMENT_KEY)
+                    count=self.queue.waiting(printer)), key=OFFLINE_ANNOUNCEMENT_KEY)
 
-    def _show_problem(self, sentence: str) -> None:
-        if sentence != self.problem:
-            self.problem = sentence
-            self.problem_changed.emit(sentence)
+    def _show_problem(self, station: int, sentence: str) -> None:
+        if sentence:
+            self._problems[station] = sentence
+        else:
+            self._problems.pop(station, None)
+        combined = "\n".join(self._problems[n] for n in sorted(self._problems))
+        if combined != self.problem:
+            self.problem = combined
+            self.problem_changed.emit(combined)

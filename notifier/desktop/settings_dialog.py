@@ -358,10 +358,16 @@ class SettingsDialog(QDialog):
             self.voice_result.setText(self.voice.problem())
             self.voice_result.setStyleSheet(ERROR_STYLE)
 
-        self.print_test_button, self.print_result = self._button_row(
-            self._sections[("printer", "printer")], self.tr("Print test page"), "print_test_page",
-            self.print_test_page)
-        self.print_result.setObjectName("print_result")
+        # "Print test page" on each printer's own section (core/stations.py).
+        self.print_tests: dict[int, tuple[QPushButton, QLabel]] = {}
+        for station, section in ((1, "printer"), (2, "printer2"), (3, "printer3")):
+            suffix = "" if station == 1 else f"_{station}"
+            button, answer = self._button_row(self._sections[("printer", section)], self.tr("Print test page"),
+                                              f"print_test_page{suffix}",
+                                              lambda _checked=False, n=station: self.print_test_page(n))
+            answer.setObjectName(f"print_result{suffix}")
+            self.print_tests[station] = (button, answer)
+        self.print_test_button, self.print_result = self.print_tests[1]
 
         # Escalation: how to write the phone targets, and a test message to them.
         phone_box = self._sections[("escalation", "phone")]
@@ -562,30 +568,33 @@ class SettingsDialog(QDialog):
         self.connection_result.setStyleSheet("color: #2e7d32;" if good else ERROR_STYLE)
         self.connection_result.setText(("✓ " if good else "✗ ") + status.sentence())
 
-    def print_test_page(self) -> None:
-        """Print a test ticket on the printer as entered (saved or not), off the main thread.
-        Only the printer's fields count: the rest of the form may still be half filled in."""
+    def print_test_page(self, station: int = 1) -> None:
+        """Print a test ticket on the station's printer as entered (saved or not), off the main
+        thread. Only the printers' fields count: the rest of the form may still be half filled in."""
         try:
             settings = self.original.updated(
-                {k: v for k, v in self.values().items() if k.startswith(("printer.", "alerts.order_url"))})
+                {k: v for k, v in self.values().items() if k.startswith(("printer", "alerts.order_url"))})
         except SettingsError as exc:
             self.show_error(exc.key, exc.problem)
             return
         from notifier.core.i18n import language
+        from notifier.core.stations import station_settings
         from notifier.desktop.printing import print_test_page_now
 
-        self.print_test_button.setEnabled(False)
-        self.print_result.setStyleSheet("")
-        self.print_result.setText(self.tr("Printing…"))
-        chosen = language()
-        in_background(lambda: print_test_page_now(settings, chosen), self._printed,
+        button, answer = self.print_tests[station]
+        button.setEnabled(False)
+        answer.setStyleSheet("")
+        answer.setText(self.tr("Printing…"))
+        chosen, view = language(), station_settings(settings, station)
+        in_background(lambda: print_test_page_now(view, chosen), lambda problem: self._printed(station, problem),
                       lambda exc: type(exc).__name__, "settings-print-test")
 
-    def _printed(self, problem: str | None) -> None:
-        self.print_test_button.setEnabled(True)
-        self.print_result.setStyleSheet("color: #2e7d32;" if problem is None else ERROR_STYLE)
-        self.print_result.setText("✓ " + self.tr("The printer took the test page.") if problem is None
-                                  else "✗ " + problem)
+    def _printed(self, station: int, problem: str | None) -> None:
+        button, answer = self.print_tests[station]
+        button.setEnabled(True)
+        answer.setStyleSheet("color: #2e7d32;" if problem is None else ERROR_STYLE)
+        answer.setText("✓ " + self.tr("The printer took the test page.") if problem is None
+                       else "✗ " + problem)
 
     def send_phone_test(self) -> None:
         """A test message to the phone targets as entered (saved or not), off the main thread."""

@@ -24,7 +24,8 @@ from notifier.core.settings import BY_KEY, SECRETS, SETTINGS, SecretSpec, Settin
 PAGES = ("connection", "alerts", "escalation", "voice", "printer", "general")
 PAGE_OF_GROUP = {"connection": "connection", "skytakeout": "connection", "json": "connection",
                  "amqp": "connection", "alerts": "alerts", "voice": "voice", "printer": "printer",
-                 "general": "general", "ledger": "general", "escalation": "escalation"}
+                 "general": "general", "ledger": "general", "escalation": "escalation", "shop": "alerts",
+                 "printer2": "printer", "printer3": "printer"}
 
 
 
@@ -87,10 +88,12 @@ def sections() -> tuple[Section, ...]:
         Section("connection", "skytakeout", QCoreApplication.translate("SettingsDialog", "Sky-take-out admin account (catches orders missed while offline)")),
         Section("connection", "amqp", QCoreApplication.translate("SettingsDialog", "RabbitMQ queue")),
         Section("connection", "json", QCoreApplication.translate("SettingsDialog", "Message fields")),
+        Section("connection", "auto_accept", QCoreApplication.translate("SettingsDialog", "Auto-accept (自动接单)")),
         Section("connection", "advanced", QCoreApplication.translate("SettingsDialog", "Advanced"), advanced=True),
         Section("alerts", "what", QCoreApplication.translate("SettingsDialog", "What to announce")),
         Section("alerts", "repeats", QCoreApplication.translate("SettingsDialog", "Repeats and summaries")),
         Section("alerts", "quiet", QCoreApplication.translate("SettingsDialog", "Quiet hours (voice off, notifications still shown)")),
+        Section("alerts", "hours", QCoreApplication.translate("SettingsDialog", "Opening hours (营业 / 打烊 by themselves)")),
         Section("alerts", "browser", QCoreApplication.translate("SettingsDialog", "Opening orders")),
         # Escalation (desktop/escalation.py): louder, then the owner's phone.
         Section("escalation", "steps", QCoreApplication.translate("SettingsDialog", "When nobody acts on an order")),
@@ -101,6 +104,8 @@ def sections() -> tuple[Section, ...]:
         Section("voice", "advanced", QCoreApplication.translate("SettingsDialog", "Advanced"), advanced=True),
         Section("printer", "printer", QCoreApplication.translate("SettingsDialog", "Kitchen tickets")),
         Section("printer", "ticket", QCoreApplication.translate("SettingsDialog", "What the ticket shows")),
+        Section("printer", "printer2", QCoreApplication.translate("SettingsDialog", "Second printer (a station)")),
+        Section("printer", "printer3", QCoreApplication.translate("SettingsDialog", "Third printer (a station)")),
         Section("printer", "advanced", QCoreApplication.translate("SettingsDialog", "Advanced"), advanced=True),
         Section("general", "general", QCoreApplication.translate("SettingsDialog", "General")),
     )
@@ -124,6 +129,34 @@ def _address_hints() -> dict[str, tuple[str, str]]:
         "amqp": ("amqp://shop@mq.example.com:5672/orders", QCoreApplication.translate("SettingsDialog",
             "amqp://USER@HOST:5672/VHOST — the password goes in the field below, not here.")),
     }
+
+
+def _role_choices() -> dict[str, str]:
+    return {"counter": QCoreApplication.translate("SettingsDialog", "Counter: the whole receipt"),
+            "kitchen": QCoreApplication.translate("SettingsDialog", "Kitchen: dishes and remark, big type"),
+            "station": QCoreApplication.translate("SettingsDialog", "Station: only the dishes named below")}
+
+
+def _station_rows(n: int) -> list[Row]:
+    """A further printer (core/stations.py): its role, connection, paper and dishes."""
+    group, section = f"printer{n}", ("printer", f"printer{n}")
+    return [
+        Row(f"{group}.role", *section, choices=_role_choices()),
+        Row(f"{group}.kind", *section, choices={
+            "escpos_network": QCoreApplication.translate("SettingsDialog", "Receipt printer on the network (ESC/POS)"),
+            "escpos_serial": QCoreApplication.translate("SettingsDialog", "Receipt printer on a serial port (ESC/POS)"),
+            "escpos_usb": QCoreApplication.translate("SettingsDialog", "Receipt printer on USB (ESC/POS)"),
+            "system": QCoreApplication.translate("SettingsDialog", "A printer of this computer")}),
+        Row(f"{group}.address", *section, placeholder="192.168.1.51:9100"),
+        Row(f"{group}.paper", *section, choices={
+            "58mm": QCoreApplication.translate("SettingsDialog", "58 mm roll"),
+            "80mm": QCoreApplication.translate("SettingsDialog", "80 mm roll"), "a4": "A4"}),
+        Row(f"{group}.copies", *section, label=QCoreApplication.translate("SettingsDialog", "Copies")),
+        Row(f"{group}.route", *section, placeholder="奶茶,咖啡,饮料"),
+        Row(f"{group}.chinese", *section, label=QCoreApplication.translate("SettingsDialog", "Chinese text"),
+            choices={"gb18030": QCoreApplication.translate("SettingsDialog", "Printer's own font (GB18030)"),
+                     "image": QCoreApplication.translate("SettingsDialog", "Drawn as a picture")}),
+    ]
 
 
 def _listed_rows() -> list[Row]:
@@ -152,6 +185,10 @@ def _listed_rows() -> list[Row]:
         Row("amqp.reply_routing_key", "connection", "amqp"),
         Row("amqp.reply_exchange", "connection", "amqp"),
         *(Row(spec.key, "connection", "json") for spec in SETTINGS if spec.group == "json"),
+        Row("connection.auto_accept", "connection", "auto_accept"),
+        Row("connection.auto_accept_per_hour", "connection", "auto_accept",
+            label=QCoreApplication.translate("SettingsDialog", "At most (orders per hour)"),
+            hint=QCoreApplication.translate("SettingsDialog", "0: no limit. Above it, orders ring as usual.")),
         Row("connection.ca_file", *advanced, editor="path"),
         # For machines without a keyring (the dialog still saves passwords to the keyring only).
         Row("secrets.file", *advanced, editor="path"),
@@ -181,6 +218,14 @@ def _listed_rows() -> list[Row]:
             hint=QCoreApplication.translate("SettingsDialog", "For example 22:30; empty: no quiet hours.")),
         Row("alerts.quiet_end", "alerts", "quiet", editor="time", label=QCoreApplication.translate("SettingsDialog", "Until"), placeholder="07:00",
             hint=QCoreApplication.translate("SettingsDialog", "For example 07:00, the next morning.")),
+        Row("shop.hours", "alerts", "hours", placeholder="mon-fri 10:00-22:00; sat,sun 09:00-02:00",
+            label=QCoreApplication.translate("SettingsDialog", "Open"),
+            hint=QCoreApplication.translate("SettingsDialog", "Every day: 10:00-22:00. By day: mon-fri "
+                                            "10:00-14:00,17:00-22:00; sat,sun 09:00-02:00 (past midnight "
+                                            "allowed). The shop opens and closes by itself at these times; "
+                                            "the tray can still open or close it in between. Empty: no "
+                                            "opening hours.")),
+        Row("alerts.quiet_follows_hours", "alerts", "hours"),
         Row("alerts.order_url", "alerts", "browser", label=QCoreApplication.translate("SettingsDialog", "Order page address"),
             placeholder="http://admin.example/#/order?orderId={order_id}",
             hint=QCoreApplication.translate("SettingsDialog", "{order_id} and {order_number} are filled in. Used by a click on a "
@@ -235,6 +280,9 @@ def _listed_rows() -> list[Row]:
                      "image": QCoreApplication.translate("SettingsDialog", "Drawn as a picture")},
             hint=QCoreApplication.translate("SettingsDialog", "A printer without a Chinese font prints "
                                             "garbled text: choose “Drawn as a picture” (slower).")),
+        Row("printer.role", "printer", "printer", choices=_role_choices()),
+        Row("printer.route", "printer", "printer", placeholder="奶茶,咖啡,饮料"),
+        *(row for n in (2, 3) for row in _station_rows(n)),
         *(Row(key, "printer", "ticket") for key in (
             "printer.shop_name", "printer.show_time", "printer.show_items", "printer.show_remark",
             "printer.show_amount", "printer.show_customer", "printer.show_phone",

@@ -195,6 +195,7 @@ class Tray(QObject):
     accept_order = Signal(object)
     reject_order = Signal(object)
     mute = Signal(int)  # seconds; MUTE_TOMORROW or MUTE_OFF
+    shop_open_wanted = Signal(bool)  # 营业 (True) / 打烊 (False) asked for from the menu
     reconnect = Signal()
     open_settings = Signal()
     open_log_folder = Signal()
@@ -208,6 +209,9 @@ class Tray(QObject):
         self._printer_problem = ""
         self._phone_problem = ""  # the escalation's phone alerts (desktop/escalation.py)
         self._glance = ""  # today's figures (order_life.glance_tooltip)
+        self._shop_open: bool | None = None  # 营业 / 打烊 as the back end says (None: unknown)
+        self._shop_switchable = False  # whether this connection's back end keeps that state
+        self._auto_accept_line = ""  # why auto-accept holds back ("" when it does not)
         self._count = 0
         self._decisions = False
         self._oldest = None  # the OrderEvent the accept / reject entries name
@@ -232,7 +236,16 @@ class Tray(QObject):
         self.action_voice_problem = menu.addAction("")  # shown while the voice does not work
         self.action_voice_problem.setEnabled(False)
         self.action_voice_problem.setVisible(False)
+        self.action_auto_accept = menu.addAction("")  # shown while auto-accept holds back
+        self.action_auto_accept.setEnabled(False)
+        self.action_auto_accept.setVisible(False)
         menu.addSeparator()
+        # 营业 / 打烊: ticked while the shop is open; a click asks the back end, and the tick
+        # follows what the back end then says (set_shop_state), not the click.
+        self.action_shop = menu.addAction("")
+        self.action_shop.setCheckable(True)
+        self.action_shop.setVisible(False)
+        self.action_shop.triggered.connect(self._on_shop_clicked)
         self.action_orders = menu.addAction("", self.open_orders.emit)
         # Where the back end takes decisions they come first; stopping the ringing is this PC's.
         self.action_accept = menu.addAction("", lambda: self._for_oldest(self.accept_order))
@@ -261,6 +274,7 @@ class Tray(QObject):
     def retranslate(self) -> None:
         """Set every text in the current language (called again after a language change)."""
         self.action_orders.setText(self.tr("Orders"))
+        self._show_shop()
         self.action_ack.setText(self.tr("Stop ringing here (all orders)"))
         self._name_oldest()
         self.mute_menu.setTitle(self.tr("Mute voice"))
@@ -328,6 +342,42 @@ class Tray(QObject):
         """A submenu of orders (order_life's orders under way), after the order entries."""
         self.menu.insertMenu(self.mute_menu.menuAction(), submenu)
 
+    def set_shop_state(self, is_open: bool | None, switchable: bool) -> None:
+        """营业 / 打烊 on the menu and in the tooltip; `switchable`: the back end keeps that state
+        (else the entry is hidden)."""
+        self._shop_open, self._shop_switchable = is_open, switchable
+        self._show_shop()
+        self._refresh_tooltip()
+
+    def _shop_line(self) -> str:
+        if not self._shop_switchable or self._shop_open is None:
+            return ""
+        return self.tr("Shop open (taking orders)") if self._shop_open else self.tr("Shop closed")
+
+    def _show_shop(self) -> None:
+        self.action_shop.setVisible(self._shop_switchable)
+        self.action_shop.setChecked(bool(self._shop_open))
+        if self._shop_open is None:
+            self.action_shop.setText(self.tr("Open for orders (state not known yet)"))
+        else:
+            self.action_shop.setText(self.tr("Open for orders") if self._shop_open
+                                     else self.tr("Closed — click to open"))
+
+    def _on_shop_clicked(self, checked: bool) -> None:
+        self.action_shop.setChecked(bool(self._shop_open))  # until the back end says otherwise
+        self.shop_open_wanted.emit(checked)
+
+    @property
+    def shop_open(self) -> bool | None:
+        return self._shop_open
+
+    def set_auto_accept_line(self, sentence: str) -> None:
+        """Why auto-accept holds back (printer offline, shop closed), "" when it does not."""
+        self._auto_accept_line = sentence
+        self.action_auto_accept.setText(sentence)
+        self.action_auto_accept.setVisible(bool(sentence))
+        self._refresh_tooltip()
+
     def _refresh_tooltip(self) -> None:
         sentence = self._status.sentence() if self._status is not None else ""
         self.icon.setToolTip(self._tooltip(sentence))
@@ -335,6 +385,10 @@ class Tray(QObject):
     def _tooltip(self, sentence: str) -> str:
         """The connection's sentence, then what does not work beside it (voice, printer)."""
         lines = [sentence] if sentence else []
+        if self._shop_line():
+            lines.append(self._shop_line())
+        if self._auto_accept_line:
+            lines.append(self._auto_accept_line)
         if self._glance:
             lines.append(self._glance)
         if self._voice_problem:

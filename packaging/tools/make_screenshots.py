@@ -265,6 +265,7 @@ def shoot_tray(out: Path, language: str) -> list[Path]:
         from notifier.core.events import OrderEvent, OrderKind
 
         tray.set_decisions_available(True)
+        tray.set_shop_state(True, True)  # 营业中, ticked: a click closes the shop (打烊)
         oldest = ORDERS[-WAITING]
         tray.set_oldest_order(OrderEvent(OrderKind.NEW_ORDER, str(4400 + len(ORDERS) - WAITING), "skytakeout",
                                          "shop:8080", order_number=oldest[2]))

@@ -787,6 +787,50 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
         <translation>直到订单被接单或停止提醒为止。0：只提醒一次。</translation>
     </message>
     <message>
+        <source>Auto-accept (自动接单)</source>
+        <translation>自动接单</translation>
+    </message>
+    <message>
+        <source>Opening hours (营业 / 打烊 by themselves)</source>
+        <translation>营业时间（到点自动营业 / 打烊）</translation>
+    </message>
+    <message>
+        <source>Second printer (a station)</source>
+        <translation>第二台打印机（档口）</translation>
+    </message>
+    <message>
+        <source>Third printer (a station)</source>
+        <translation>第三台打印机（档口）</translation>
+    </message>
+    <message>
+        <source>Counter: the whole receipt</source>
+        <translation>前台：完整小票</translation>
+    </message>
+    <message>
+        <source>Kitchen: dishes and remark, big type</source>
+        <translation>厨房：菜品和备注，大字</translation>
+    </message>
+    <message>
+        <source>Station: only the dishes named below</source>
+        <translation>档口：只打下面列出的菜品</translation>
+    </message>
+    <message>
+        <source>At most (orders per hour)</source>
+        <translation>每小时最多（个）</translation>
+    </message>
+    <message>
+        <source>0: no limit. Above it, orders ring as usual.</source>
+        <translation>0：不限。超过后订单照常响铃。</translation>
+    </message>
+    <message>
+        <source>Open</source>
+        <translation>营业</translation>
+    </message>
+    <message>
+        <source>Every day: 10:00-22:00. By day: mon-fri 10:00-14:00,17:00-22:00; sat,sun 09:00-02:00 (past midnight allowed). The shop opens and closes by itself at these times; the tray can still open or close it in between. Empty: no opening hours.</source>
+        <translation>每天：10:00-22:00。按星期：mon-fri 10:00-14:00,17:00-22:00; sat,sun 09:00-02:00（可以跨过午夜）。到点自动营业和打烊；其间仍可从托盘菜单营业或打烊。留空：不设营业时间。</translation>
+    </message>
+    <message>
         <source>{order_id} and {order_number} are filled in. Used by a click on a notification, by “Open in browser” and by the ticket&apos;s QR code.</source>
         <translation>{order_id} 和 {order_number} 会被填入。点击通知、“在浏览器中打开”和小票上的二维码都会使用此地址。</translation>
     </message>
@@ -976,6 +1020,25 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
     </message>
 </context>
 <context>
+    <name>ShopCounter</name>
+    <message>
+        <source>Close the shop?</source>
+        <translation>要打烊吗？</translation>
+    </message>
+    <message>
+        <source>Orders still waiting to be accepted: {count}. Close the shop anyway? The waiting orders keep ringing.</source>
+        <translation>还有 {count} 个订单等待接单。仍要打烊吗？等待中的订单会继续响铃。</translation>
+    </message>
+    <message>
+        <source>The shop was not opened</source>
+        <translation>店铺没有开始营业</translation>
+    </message>
+    <message>
+        <source>The shop was not closed</source>
+        <translation>店铺没有打烊</translation>
+    </message>
+</context>
+<context>
     <name>SystemPrinter</name>
     <message>
         <source>The printer {name} did not accept the ticket.</source>
@@ -1047,6 +1110,26 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
     <message>
         <source>Voice unavailable: {reason}</source>
         <translation>语音不可用：{reason}</translation>
+    </message>
+    <message>
+        <source>Shop open (taking orders)</source>
+        <translation>营业中（接收订单）</translation>
+    </message>
+    <message>
+        <source>Shop closed</source>
+        <translation>已打烊</translation>
+    </message>
+    <message>
+        <source>Open for orders (state not known yet)</source>
+        <translation>营业中（状态未知）</translation>
+    </message>
+    <message>
+        <source>Open for orders</source>
+        <translation>营业中</translation>
+    </message>
+    <message>
+        <source>Closed — click to open</source>
+        <translation>已打烊 — 点击开始营业</translation>
     </message>
     <message>
         <source>Accept order %1</source>

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from notifier.core.action_worker import ActionSender
     from notifier.core.today import DayFigures
+    from notifier.core.shop_switch import ShopSwitch
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class Source(OnReconnectLoop, ABC):
     `pump`, `disconnect`, `classify`, and `interrupt` when they block on I/O)."""
 
     protocol: str = ""
+    # 营业 / 打烊 at this back end, for sources whose back end keeps it (None: it does not).
+    shop_switch: ShopSwitch | None = None
 
     def __init__(self, settings: Settings, host: SourceHost, on_status: StatusCallback,
                  secrets: SecretStore):

@@ -15,6 +15,10 @@ A PC of the shop that accepts or rejects an order posts it to the server
 (`NotifierStreamActions`), which logs it as an `accepted` / `rejected` event of the shop: every
 client then ends that order's alert ("accepted elsewhere"), also one that was offline, on resume.
 The PC that decided already ended it as "accepted here", which the event does not overwrite.
+
+营业 / 打烊 travel the same way: a PC opens or closes the shop with a POST (`shop_switch`), the
+server logs a `shop_opened` / `shop_closed` event that every PC's stream carries, and the hello
+says the state a PC starts from.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from urllib.parse import quote
 from notifier.core import protocol
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.i18n import tr
-from notifier.core.protocol import SchemaError
+from notifier.core.protocol import SHOP_STATE_KINDS, SchemaError
+from notifier.core.shop_switch import ShopChangeFailed, ShopSwitch
 from notifier.core.sources.decoding import NotAnOrder, parse_json_object
 from notifier.core.sources.websocket_base import WebSocketSource
 
@@ -52,6 +57,7 @@ class NotifierStreamSource(WebSocketSource):
         self._ignoring = False  # frames of this connection are not trusted (see _on_hello)
         self.history_gap: str | None = None  # detail of the last gap the server reported
         self.frames = 0
+        self.shop_switch = ShopSwitch(self._send_shop_state, self.server_label())
 
     def _host(self) -> str:
         return super().server_label()
@@ -143,6 +149,9 @@ class NotifierStreamSource(WebSocketSource):
             return
         if store:
             self._store = store
+        status = frame.get("shop_status")
+        if status in ("open", "closed"):
+            self.shop_switch.seen(status == "open")
 
     def _on_gap(self, frame: dict) -> None:
         after, oldest = frame.get("requested_after"), frame.get("oldest_seq")
@@ -161,6 +170,9 @@ class NotifierStreamSource(WebSocketSource):
         kind = body.get("kind") if isinstance(body, dict) else None
         if isinstance(kind, str) and kind in protocol.DECISION_KINDS:  # (a frozenset: str only)
             self._on_decision(frame, text)
+            return
+        if isinstance(body, dict) and isinstance(body.get("kind"), str) and body["kind"] in SHOP_STATE_KINDS:
+            self._on_shop_state(frame, body, text)
             return
         try:
             event = protocol.event_from_frame(frame, server=self.server_label(), raw=text)
@@ -196,6 +208,33 @@ class NotifierStreamSource(WebSocketSource):
         # The ending is on disk first: a crash before the cursor only means hearing it again.
         self.host.save_cursor(self.cursor_name, format_cursor(self._store, seq))
         self._cursor = seq
+
+    def _on_shop_state(self, frame: dict, body: dict, text: str) -> None:
+        """A PC of the shop (this one or another) opened or closed it."""
+        seq = frame.get("seq")
+        if isinstance(seq, bool) or not isinstance(seq, int):
+            self.skipped("bad shop state frame", text)
+            return
+        if seq <= self._cursor:
+            return
+        self.shop_switch.seen(body["kind"] == protocol.SHOP_ACTIONS["open"])
+        self.host.save_cursor(self.cursor_name, format_cursor(self._store, seq))
+        self._cursor = seq
+
+    def _send_shop_state(self, is_open: bool) -> None:
+        """The shop switch's sender: `POST …/open` or `…/close` with the shop's client token."""
+        token, problem = self.secrets.get(TOKEN_SECRET)
+        if not token:
+            raise ShopChangeFailed(problem.sentence() if problem else tr("no shop token is saved"))
+        try:
+            protocol.set_shop_open(self.settings["connection.url"], self.shop, token, is_open,
+                                   timeout=ACTION_TIMEOUT_S)
+        except protocol.PublishError as exc:
+            if exc.status == 0 or exc.status >= 500:
+                raise  # the switch says it could not be reached
+            message = exc.answer.get("message")
+            raise ShopChangeFailed(tr("The server refused it: {message}",
+                                      message=message if isinstance(message, str) else f"HTTP {exc.status}")) from None
 
     def action_sender(self) -> NotifierStreamActions:
         return NotifierStreamActions(self.settings, self.secrets, self.server_label())

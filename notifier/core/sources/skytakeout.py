@@ -36,9 +36,11 @@ from typing import Any
 
 from notifier.core.connection import ConnectionStatus, ConnState
 from notifier.core.events import DETAILS_WAIT_S, OrderEvent, OrderKind, clip, parse_amount
+from notifier.core.i18n import tr
 from notifier.core.order_details import OrderDetails, OrderItem
 from notifier.core.secrets import SecretState
-from notifier.core.sources.backend_client import DETAILS, BackEndClient
+from notifier.core.shop_switch import ShopChangeFailed, ShopSwitch
+from notifier.core.sources.backend_client import DECISION, DETAILS, BackEndClient
 from notifier.core.sources.decoding import NotAnOrder, parse_json_object, scalar_text
 from notifier.core.sources.skytakeout_admin import (  # noqa: F401 - LOGIN_RETRY_S: tests tune it
     CANCELLED,
@@ -152,6 +154,7 @@ class SkyTakeOutSource(WebSocketSource):
                 self.settings["connection.proxy"],
             )
             self.client = BackEndClient(api, "skytakeout-admin", on_idle=self._pull_if_due)
+            self.shop_switch = ShopSwitch(self._send_shop_state, self.server_label())
         self._pull_now = threading.Event()
         self._last_pull = time.monotonic()
         self.pull_interval_s = float(self.settings["skytakeout.pull_interval"])
@@ -163,6 +166,7 @@ class SkyTakeOutSource(WebSocketSource):
         self.status_poll_s = float(self.settings["skytakeout.status_poll_interval"])
         self.status_lookups = 0  # orders looked up because they left the waiting list
         self.follow_s = FOLLOW_FACTOR * self.status_poll_s
+        self._last_shop_read = float("-inf")  # 营业 / 打烊 is read on the status poll's clock
 
     @property
     def admin(self) -> AdminApi | None:
@@ -238,6 +242,31 @@ class SkyTakeOutSource(WebSocketSource):
                                    timeout=2 * HTTP_TIMEOUT_S + 1)
         return figures_of(day, *answers)
 
+    # -- 营业 / 打烊 -------------------------------------------------------------------------
+
+    def _send_shop_state(self, is_open: bool) -> None:
+        """The shop switch's sender: one request on the admin client, as urgent as a decision."""
+        try:
+            self.client.call(lambda api: api.set_shop_open(is_open), DECISION, timeout=3 * HTTP_TIMEOUT_S)
+        except AdminApiError as exc:
+            if exc.refusal is not None:
+                raise ShopChangeFailed(tr("The shop's system refused it: {message}", message=exc.refusal)) from None
+            if exc.unauthorized:
+                raise ShopChangeFailed(tr("The admin account was refused; check its user name and password "
+                                          "in the settings.")) from None
+            raise
+
+    def _read_shop_if_due(self, api: AdminApi) -> None:
+        """On the client's worker: what another PC (or the admin page) made of 营业 / 打烊, every
+        `status_poll_interval`; the back end pushes nothing when it changes."""
+        if self.shop_switch is None or time.monotonic() - self._last_shop_read < self.status_poll_s:
+            return
+        self._last_shop_read = time.monotonic()
+        try:
+            self.shop_switch.seen(api.shop_open())
+        except AdminApiError as exc:
+            log.debug("could not read the shop's state: %s", exc)
+
     # -- live frames and their details ---------------------------------------------------
 
     def handle_text(self, text: str) -> None:
@@ -287,6 +316,8 @@ class SkyTakeOutSource(WebSocketSource):
         `pull_interval`, and every `status_poll_interval` while an order of this back end rings."""
         if self.stopping:
             return
+        if not self.admin_problem:
+            self._read_shop_if_due(self.client.api)
         since = time.monotonic() - self._last_pull
         asked = self._pull_now.is_set()
         if not asked and since < self.pull_interval_s and (

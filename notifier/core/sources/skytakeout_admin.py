@@ -1,6 +1,7 @@
 """The sky-take-out (苍穹外卖) admin API: the few endpoints the app uses (login, the orders
-waiting to be accepted, one order's details, accept, reject, 派送, 完成, 取消, the day's figures),
-and what an order's status says about how it ended and where it is now. Used only on the source's admin client (`BackEndClient`), never by two
+waiting to be accepted, one order's details, accept, reject, 派送, 完成, 取消, the day's figures,
+the shop's 营业 / 打烊), and what an order's status says about how it ended and where it is now.
+Used only on the source's admin client (`BackEndClient`), never by two
 threads at once: the token and the re-login are not thread-safe.
 """
 
@@ -177,6 +178,15 @@ class AdminApi:
         deliveryInProgress})."""
         data = self.get("/admin/order/statistics")
         return data if isinstance(data, dict) else None
+
+    def set_shop_open(self, is_open: bool) -> None:
+        """营业 / 打烊: `PUT /admin/shop/1` (open) or `/admin/shop/0` (closed)."""
+        self.call("PUT", f"/admin/shop/{1 if is_open else 0}")
+
+    def shop_open(self) -> bool | None:
+        """`GET /admin/shop/status`: True open, False closed, None never set (an empty key)."""
+        data = self.get("/admin/shop/status")
+        return None if data not in (0, 1) or isinstance(data, bool) else data == 1
 
     def waiting_orders(self) -> list[dict[str, Any]]:
         """Every order waiting to be accepted (status 2), all pages."""

@@ -1,0 +1,246 @@
+"""The shop's counter in the tray: 营业 / 打烊, the opening hours that switch them, and auto-accept.
+
+The core does the deciding (`core.shop_switch`: the state and how it is sent, on the source's own
+back-end client; `core.shop_hours`: the schedule; `core.auto_accept`: which orders accept
+themselves). This object follows the source running now, shows the state on the tray, asks before
+closing while orders wait, sends changes from a short-lived thread (the back end's answer may take
+seconds; the tray stays responsive) and brings failures back as a notification with a sentence.
+
+An auto-accepted order goes through `OrderDecisions.accept`, the same outbox as a click (and so the
+same ticket when tickets print on accept); instead of ringing it is announced once ("自动接单，
+订单 1234，56 元") and shown, and the alert centre never sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
+from PySide6.QtWidgets import QMessageBox
+
+from notifier.core import wording
+from notifier.core.auto_accept import AutoAccept
+from notifier.core.events import OrderEvent
+from notifier.core.shop_hours import HoursKeeper, parse_hours
+from notifier.core.shop_switch import ShopChangeFailed, ShopSwitch
+
+log = logging.getLogger(__name__)
+
+HOURS_TICK_MS = 20_000  # the schedule is in minutes: a look three times a minute is on time
+# How long an order that accepts itself waits for its ticket (after its details may come) before
+# it rings instead: a working printer confirms a ticket in well under a second.
+TICKET_GRACE_S = 3.0
+HELD_POLL_MS = 150
+
+
+def ask_before_closing(waiting: int) -> bool:
+    """Close the shop although `waiting` orders wait for someone? (a modal question)"""
+    translate = QCoreApplication.translate
+    box = QMessageBox(QMessageBox.Icon.Question, translate("ShopCounter", "Close the shop?"),
+                      translate("ShopCounter", "Orders still waiting to be accepted: {count}. Close the shop "
+                                "anyway? The waiting orders keep ringing.").format(count=waiting))
+    box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    return box.exec() == QMessageBox.StandardButton.Yes
+
+
+class ShopCounter(QObject):
+    # The shop's state as the back end says it (None: unknown), and whether it can be switched.
+    state_changed = Signal(object, bool)
+    # Why auto-accept holds back now ("" when it does not).
+    auto_accept_line = Signal(str)
+    # Hops from the core's threads to the Qt thread.
+    _seen = Signal(object, object)
+    _failed = Signal(bool, str)
+
+    def __init__(self, settings, intake, decisions, ledger, print_queue, notifier, announcer,
+                 ring: Callable[[list[OrderEvent]], None], waiting: Callable[[], int], voice_allowed: Callable[[], bool] = lambda: True,
+                 clock: Callable[[], datetime] = datetime.now, parent: QObject | None = None):
+        super().__init__(parent)
+        self.intake, self.decisions, self.ledger = intake, decisions, ledger
+        self.print_queue, self.notifier, self.announcer = print_queue, notifier, announcer
+        self.ring = ring  # the alert centre's door, for held orders whose ticket did not come
+        self._held: dict[str, tuple[OrderEvent, float]] = {}  # waiting for their ticket
+        self._held_timer = QTimer(self)
+        self._held_timer.timeout.connect(self._check_held)
+        self._waiting = waiting
+        self._voice_allowed = voice_allowed
+        self._clock = clock
+        self._switch: ShopSwitch | None = None
+        self._printer_problem = ""
+        self._line = ""
+        self.closing_asker: Callable[[int], bool] = ask_before_closing  # tests answer instead
+        self._seen.connect(self._on_seen)
+        self._failed.connect(self._on_failed)
+        self.auto = AutoAccept(settings)
+        self._hours_timer = QTimer(self)
+        self._hours_timer.timeout.connect(self._hours_tick)
+        self.apply_settings(settings)
+
+    # -- following the source and the settings ------------------------------------------
+
+    def refresh(self) -> None:
+        """Follow the source running now (a settings change starts a new one)."""
+        source = self.intake.source
+        switch = source.shop_switch if source is not None else None
+        if switch is self._switch:
+            return
+        self._switch = switch
+        if switch is not None:
+            switch.on_change(lambda is_open, switch=switch: self._seen.emit(switch, is_open))
+        self._publish()
+
+    def apply_settings(self, settings) -> None:
+        self.settings = settings
+        self.auto.apply_settings(settings)
+        self._keeper = HoursKeeper(parse_hours(settings["shop.hours"]))
+        if self._keeper.hours is None:
+            self._hours_timer.stop()
+        else:
+            self._hours_timer.start(HOURS_TICK_MS)
+            QTimer.singleShot(0, self._hours_tick)
+        self._update_line()
+
+    @property
+    def is_open(self) -> bool | None:
+        """The shop's state as known here: the back end's, or the opening hours' where the back
+        end keeps none (None: not known)."""
+        if self._switch is not None:
+            return self._switch.is_open
+        hours = self._keeper.hours
+        return hours.is_open(self._clock()) if hours is not None else True
+
+    def set_printer_problem(self, sentence: str) -> None:
+        """The printer's trouble ("" once it prints again): auto-accept pauses, and orders held
+        for their ticket ring now rather than at the end of their wait."""
+        self._printer_problem = sentence
+        if sentence and self._held:
+            held, self._held = [event for event, _deadline in self._held.values()], {}
+            self._held_timer.stop()
+            log.warning("the printer does not print: %d order(s) ring instead of accepting themselves", len(held))
+            self.ring(held)
+        self._update_line()
+
+    # -- 营业 / 打烊 ------------------------------------------------------------------------
+
+    def want_open(self, is_open: bool) -> bool:
+        """A click on the tray: open or close the shop (closing asks first while orders wait).
+        Returns whether a request was sent off."""
+        if self._switch is None:
+            return False
+        waiting = self._waiting()
+        if not is_open and waiting and not self.closing_asker(waiting):
+            return False
+        self._send(is_open)
+        return True
+
+    def _send(self, is_open: bool) -> None:
+        switch = self._switch
+
+        def run() -> None:
+            try:
+                switch.request(is_open)
+            except ShopChangeFailed as exc:
+                self._failed.emit(is_open, str(exc))
+
+        threading.Thread(target=run, name="shop-switch", daemon=True).start()
+
+    def _hours_tick(self) -> None:
+        wanted = self._keeper.tick(self._clock())
+        if wanted is None or self._switch is None:
+            return
+        if self._switch.is_open != wanted:
+            log.info("opening hours: %s the shop", "opening" if wanted else "closing")
+            self._send(wanted)
+
+    def _on_seen(self, switch: ShopSwitch, _is_open) -> None:
+        if switch is self._switch:
+            self._publish()
+
+    def _on_failed(self, is_open: bool, sentence: str) -> None:
+        translate = QCoreApplication.translate
+        title = (translate("ShopCounter", "The shop was not opened") if is_open
+                 else translate("ShopCounter", "The shop was not closed"))
+        log.warning("%s: %s", title, sentence)
+        self.notifier.show(title, sentence)
+
+    def _publish(self) -> None:
+        self.state_changed.emit(self.is_open, self._switch is not None)
+        self._update_line()
+
+    # -- auto-accept ------------------------------------------------------------------------
+
+    def _update_line(self) -> None:
+        line = self.auto.paused_because(shop_open=self.is_open, printer_problem=self._printer_problem) \
+            if self.auto.enabled else ""
+        if line != self._line:
+            self._line = line
+            if line:
+                log.warning("%s", line)
+            elif self.auto.enabled:
+                log.info("auto-accept resumes")
+            self.auto_accept_line.emit(line)
+
+    def take_auto_accepted(self, events: list[OrderEvent]) -> list[OrderEvent]:
+        """Take the new orders that accept themselves; returns the rest, for the alert centre.
+        Where tickets print as orders arrive, an order is held (silent) until its ticket is
+        printed, then accepted; a ticket not printed in time lets the order ring instead."""
+        if not self.auto.enabled or not self.decisions.available:
+            return events
+        rest = []
+        for event in events:
+            verdict = self.auto.decide(event, shop_open=self.is_open, printer_problem=self._printer_problem,
+                                       pending=len(self._held))
+            if not verdict.accept:
+                rest.append(event)
+            elif self.settings["printer.print_on"] == "new_order":
+                self._held[event.key] = (event, time.monotonic() + event.details_wait_s() + TICKET_GRACE_S)
+            elif not self._accept(event):
+                rest.append(event)
+        if self._held and not self._held_timer.isActive():
+            self._held_timer.start(HELD_POLL_MS)
+        self._update_line()
+        return rest
+
+    def _check_held(self) -> None:
+        """Orders waiting for their ticket: accepted once it is printed, ringing when it is late."""
+        late = []
+        for key, (event, deadline) in list(self._held.items()):
+            if self.print_queue.order_printed(key):
+                del self._held[key]
+                if not self._accept(event):
+                    late.append(event)
+            elif time.monotonic() >= deadline:
+                del self._held[key]
+                log.warning("order %s: its ticket was not printed in time; it rings instead of being "
+                            "accepted by itself", event.order_id)
+                late.append(event)
+        if not self._held:
+            self._held_timer.stop()
+        if late:
+            self.ring(late)
+
+    def _accept(self, event: OrderEvent) -> bool:
+        entry = self.ledger.find(event.key)
+        if entry is not None and entry.ended_how:
+            self.ledger.mark_told([event.key])  # decided elsewhere meanwhile: nothing to say
+            return True
+        if not self.decisions.accept(event):
+            return False
+        self.auto.accepted()
+        self.ledger.mark_told([event.key])
+        self._tell(event)
+        return True
+
+    def _tell(self, event: OrderEvent) -> None:
+        language = wording.effective_language(self.settings)
+        log.info("order %s accepted by itself", event.order_id)
+        if self.settings["alerts.notify_new_order"]:
+            self.notifier.show(wording.auto_accepted_title(event, language),
+                               wording.notification_body(event, language))
+        if self.settings["alerts.voice_new_order"] and self._voice_allowed():
+            self.announcer.announce(wording.auto_accepted_announcement(event, language), key=event.key)
