@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from datetime import date
 
     from notifier.core.action_worker import ActionSender
-    from notifier.core.today import DayFigures
     from notifier.core.shop_switch import ShopSwitch
+    from notifier.core.today import DayFigures
 
 log = logging.getLogger(__name__)
 
