@@ -62,7 +62,7 @@ TOLD_LOG_LIMIT_BYTES = 64 * 1024
 ENTRY_COLUMNS = (
     "id, key, kind, order_id, order_number, amount, currency, customer, text, occurred_at, "
     "received_at, source, server, event_id, raw, acknowledged_at, ended_how, ended_at, end_reason, "
-    "details, details_due"
+    "details, details_due, connection, connection_id"
 )
 
 
@@ -103,7 +103,7 @@ def entry_from_row(row: tuple) -> LedgerEntry:
     """An entry from a row of `SELECT {ENTRY_COLUMNS} FROM events`."""
     (id_, _key, kind, order_id, number, amount, currency, customer, text, occurred_at,
      received_at, source, server, event_id, raw, acked, ended_how, ended_at, end_reason,
-     details, details_due) = row
+     details, details_due, connection, connection_id) = row
     try:
         kind_value = OrderKind(kind)
     except ValueError:
@@ -123,6 +123,8 @@ def entry_from_row(row: tuple) -> LedgerEntry:
         raw=raw,
         details=_details_from_column(details),
         details_due=details_due,
+        connection=connection,
+        connection_id=connection_id,
     )
     return LedgerEntry(id_, event, received_at, acked, ended_how, ended_at, end_reason)
 
@@ -264,7 +266,7 @@ class Ledger:
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO events(key, kind, order_id, order_number, amount, currency, "
             "customer, text, occurred_at, received_at, source, server, event_id, raw, details, "
-            "details_due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "details_due, connection, connection_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event.key,
                 event.kind.value,
@@ -282,6 +284,8 @@ class Ledger:
                 event.raw[:MAX_RAW_CHARS],
                 _details_column(event.details),
                 event.details_due,
+                event.connection,
+                event.connection_id,
             ),
         )
         return cursor.rowcount == 1

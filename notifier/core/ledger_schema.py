@@ -228,8 +228,16 @@ def _v6_details_due(db: sqlite3.Connection) -> None:
     _add_column(db, "events", "details_due", "REAL")
 
 
+def _v7_connections(db: sqlite3.Connection) -> None:
+    """`connection` / `connection_id`: which of the shop's connections an event came through
+    (events.OrderEvent.connection); empty for everything stored before there were several."""
+    _add_column(db, "events", "connection", "TEXT NOT NULL DEFAULT ''")
+    _add_column(db, "events", "connection_id", "TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_events, _v2_told, _v3_endings_and_details, _v4_order_details, _v5_outboxes, _v6_details_due,
+    _v7_connections,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -354,15 +354,18 @@ class NotifierApp:
             self.alerts.mute_for(seconds)
 
     def reconnect(self) -> None:
-        source = self.intake.source
-        if source is not None:
+        sources = self.intake.sources()
+        for source in sources.values():
             source.reconnect_now()
-        else:
-            self._restart_connection()
+        if not sources:
+            self._restart_connection(restart_all=True)
 
-    def _restart_connection(self) -> None:
-        # Stopping a source joins its thread: never on the main thread.
-        threading.Thread(target=self.intake.start, args=(self.settings,), name="restart-source", daemon=True).start()
+    def _restart_connection(self, *, restart_all: bool = False) -> None:
+        """Start what the settings ask for: only the connections that changed, unless
+        `restart_all` (their secrets changed). Stopping a source joins its thread: never on the
+        main thread."""
+        threading.Thread(target=self.intake.start, args=(self.settings,), kwargs={"restart_all": restart_all},
+                         name="restart-source", daemon=True).start()
 
     def show_orders(self, event=None) -> None:
         if self.console:
@@ -434,7 +437,7 @@ class NotifierApp:
         was_waiting = self.first_run
         self.first_run = False
         if was_waiting or secrets_changed or self.settings.connection_changed(old):
-            self._restart_connection()
+            self._restart_connection(restart_all=secrets_changed)
 
     def open_log_folder(self) -> None:
         from PySide6.QtCore import QUrl

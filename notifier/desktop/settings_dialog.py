@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from notifier.core import settings as core_settings
+from notifier.core import settings_file as core_settings
 from notifier.core.connection import ConnectionStatus
 from notifier.core.secrets import SecretProblem, SecretState, SecretStore
 from notifier.core.settings import BY_KEY, SECRETS, Setting, Settings, SettingsError

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QPushButton, QWidget
 
 from notifier.core import paths
-from notifier.core import settings as core_settings
+from notifier.core import settings_file as core_settings
 from notifier.core.connection import ConnState
 from notifier.core.secrets import MemorySecrets, SecretStore
 from notifier.core.settings import SECRETS, SETTINGS, Settings
