@@ -232,6 +232,17 @@ class OrderIntake:
         the whole dict, and may hold its lock for seconds while a stopping source finishes.)"""
         return {cid: run.source for cid, run in self._running.items() if run.source is not None}
 
+    def connection_for(self, event: OrderEvent) -> str | None:
+        """The id of the running connection `event` came through (where its decisions go back);
+        an event from before the list belongs to the only connection, if there is one."""
+        running = list(self._running.values())
+        for run in running:
+            if run.connection.scope == event.connection_id:
+                return run.connection.id
+        if len(running) == 1 and not event.connection_id:
+            return running[0].connection.id
+        return None
+
     def connection_of(self, source: Source) -> Connection | None:
         return next((run.connection for run in self._running.values() if run.source is source), None)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import tomllib
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -192,3 +193,22 @@ def test_each_connection_runs_on_its_own_and_a_broken_one_delays_no_other(ledger
             assert json_server.client_count == 1 and sky.client_count == 1
         finally:
             intake.stop()
+
+
+def test_the_popup_and_the_voice_name_the_connection_only_when_there_are_several():
+    from notifier.core import wording
+
+    order = OrderEvent(OrderKind.NEW_ORDER, "1234", "json", "mt.example", order_number="1234",
+                       amount=Decimal("56.50"))
+    named = replace(order, connection="美团")
+    settings = Settings()
+    assert wording.announcement(order, settings, "zh_CN") == "您有新的订单，订单号 1234，金额 56 元 5 角"
+    assert wording.announcement(named, settings, "zh_CN") == "美团新订单，订单号 1234，金额 56 元 5 角"
+    assert wording.announcement(named, settings, "en").startswith("美团 new order 1234")
+    assert wording.notification_title(named, "zh_CN") == "美团 · 新订单 #1234"
+    assert wording.notification_title(order, "zh_CN") == "新订单 #1234"
+    # The owner's own template: the name in front, or where the template puts it.
+    own = settings.updated({"voice.template_new_order_zh": "新单 {number}"})
+    assert wording.announcement(named, own, "zh_CN") == "美团：新单 1234"
+    placed = settings.updated({"voice.template_new_order_zh": "新单 {number}，来自{connection}"})
+    assert wording.announcement(named, placed, "zh_CN") == "新单 1234，来自美团"
