@@ -134,6 +134,20 @@ def with_connections(settings: Settings, connections: Sequence[Connection]) -> S
     return settings.updated(first).with_connections(tuple(connections))
 
 
+def chosen(settings: Settings, names: Sequence[str]) -> Settings:
+    """`settings` with only the connections called `names` (switched on even if they are off,
+    for `notifier listen --connection NAME`); ValueError with a sentence naming the ones there
+    are when a name is not among them."""
+    every = connections_of(settings)
+    by_name = {c.name.casefold(): c for c in every}
+    missing = [name for name in names if name.casefold() not in by_name]
+    if missing:
+        raise ValueError(tr("No connection is called {name!r}; the settings have: {names}.",
+                            name=missing[0], names="、".join(c.name for c in every)))
+    picked = [replace(by_name[name.casefold()], enabled=True) for name in dict.fromkeys(names)]
+    return with_connections(settings, picked)
+
+
 def check(connections: Sequence[Connection]) -> None:
     """SettingsError for a list the app cannot run: names must tell the connections apart."""
     names: set[str] = set()
