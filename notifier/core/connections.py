@@ -20,8 +20,8 @@ acts on the first one.
 A settings file from before the list (one `[connection]` table and its groups) is upgraded in
 place on load (`load_tables`): its connection becomes the first of the list with the id
 `UPGRADED_ID`. That connection keeps everything it had: its order history keys and resume cursors
-are unscoped as before (`Connection.scope`), and its keyring entries are found under their old
-names when the new ones are not there yet (`ConnectionSecrets`).
+are unscoped as before (`Connection.scope`), and its keyring entries keep their names
+(`Connection.secret_name`); every other connection's are led by its id.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from notifier.core.i18n import tr
 from notifier.core.settings import (
     CONNECTION_GROUPS,
     PROTOCOL_LABELS,
+    PROTOCOLS,
+    SECRETS,
     SETTINGS,
     Settings,
     SettingsError,
@@ -89,8 +91,10 @@ class Connection:
             raise SettingsError(f"{self.name}: {exc.key}", exc.problem) from None
 
     def secret_name(self, name: str) -> str:
-        """The keyring entry of this connection's secret `name`: says which connection."""
-        return f"{self.id}_{name}"
+        """The keyring entry of this connection's secret `name`: led by the connection's id. The
+        upgraded connection keeps the names it had (`notifier_token` …): its saved secrets are
+        found as they are, and `notifier secret set NAME` still changes them."""
+        return name if self.id == UPGRADED_ID else f"{self.id}_{name}"
 
     def with_values(self, values: Mapping[str, Any]) -> Connection:
         """This connection with `values` (dotted keys of the connection groups, any others are
@@ -240,34 +244,54 @@ def toml_tables(settings: Settings, tables: dict[str, dict[str, Any]]) -> dict[s
 
 
 class ConnectionSecrets:
-    """One connection's view of the keyring: its secrets under names that say which connection
-    (`Connection.secret_name`). The upgraded connection also finds its entries from before the
-    list under their old names until it saves new ones."""
+    """One connection's view of the keyring: its secrets under its own names
+    (`Connection.secret_name`), so two connections of one protocol never share a password."""
 
     def __init__(self, store: Any, connection: Connection):
         self.store = store
         self.connection = connection
+        self.service = store.service
 
     def backend_name(self) -> str:
         return self.store.backend_name()
 
     def get(self, name: str):
-        value, problem = self.store.get(self.connection.secret_name(name))
-        if value is None and self.connection.id == UPGRADED_ID:
-            old_value, old_problem = self.store.get(name)
-            if old_value is not None:
-                return old_value, None
-            problem = problem or old_problem
-        return value, problem
+        return self.store.get(self.connection.secret_name(name))
 
     def set(self, name: str, value: str):
         return self.store.set(self.connection.secret_name(name), value)
 
     def clear(self, name: str):
-        problem = self.store.clear(self.connection.secret_name(name))
-        if self.connection.id == UPGRADED_ID:
-            # Else the old entry would be found again as if it had never been cleared.
-            old = self.store.clear(name)
-            if problem is not None and old is None:
-                return None
-        return problem
+        return self.store.clear(self.connection.secret_name(name))
+
+
+def connection_secret_names() -> tuple[str, ...]:
+    """The secrets that belong to a connection (a password, a token), not to the whole app."""
+    return tuple(spec.name for spec in SECRETS if set(spec.used_by) != set(PROTOCOLS))
+
+
+class RoutedSecrets:
+    """The keyring as the settings dialog's pages see it: a connection's secrets are the first
+    connection's (`ConnectionSecrets`, it is the one the Connection page edits), the others
+    (the phone alert targets) the app's own."""
+
+    def __init__(self, store: Any, first: Connection):
+        self.store = store
+        self.service = store.service
+        self.first = ConnectionSecrets(store, first)
+        self._own = set(connection_secret_names())
+
+    def _for(self, name: str):
+        return self.first if name in self._own else self.store
+
+    def backend_name(self) -> str:
+        return self.store.backend_name()
+
+    def get(self, name: str):
+        return self._for(name).get(name)
+
+    def set(self, name: str, value: str):
+        return self._for(name).set(name, value)
+
+    def clear(self, name: str):
+        return self._for(name).clear(name)

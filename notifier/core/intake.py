@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 
 from notifier.core.connection import ConnectionStatus, ConnState, combined
@@ -268,9 +268,11 @@ class OrderIntake:
             except Exception:  # noqa: BLE001
                 log.exception("status observer failed")
 
-    def start(self, settings: Settings, *, restart_all: bool = False) -> Source | None:
+    def start(self, settings: Settings, *, restart_all: bool = False,
+              restart: Collection[str] = ()) -> Source | None:
         """Start every enabled connection; with new settings, restart only the connections that
-        changed (`restart_all`: every one, e.g. after their secrets changed), stop the removed
+        changed (and those whose ids are in `restart`; `restart_all`: every one, e.g. after
+        their secrets changed), stop the removed
         and disabled ones. Returns the first one's source."""
         with self._lock:
             wanted = enabled(settings)
@@ -284,7 +286,7 @@ class OrderIntake:
                     own = None
                     problem = str(exc)
                 before = old.get(connection.id)
-                if (not restart_all and before is not None and own is not None
+                if (not restart_all and connection.id not in restart and before is not None and own is not None
                         and before.settings is not None and before.named == named and before.connection.name == connection.name
                         and not before.settings.connection_changed(own)):
                     keep[connection.id] = before

@@ -501,9 +501,14 @@ class Ledger:
         unacknowledged_only: bool = False,
         search: str = "",
         ended_how: str | None = None,
+        connection: str | None = None,
     ) -> list[LedgerEntry]:
-        """Newest first. `ended_how`: only orders whose alert ended that way (an `Ending`)."""
+        """Newest first. `ended_how`: only orders whose alert ended that way (an `Ending`);
+        `connection`: only those that came through the connection of that name."""
         where, params = ["1=1"], []
+        if connection is not None:
+            where.append("connection = ?")
+            params.append(connection)
         if ended_how is not None:
             where.append("ended_how = ?")
             params.append(ended_how)

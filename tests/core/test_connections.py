@@ -91,15 +91,15 @@ def test_the_upgraded_connection_still_finds_its_secrets_and_a_new_one_has_its_o
     upgraded = Connection(UPGRADED_ID, "总店")
     added = Connection("c1a2b3", "分店")
     assert ConnectionSecrets(store, upgraded).get("notifier_token") == ("old-token", None)
+    assert ConnectionSecrets(store, upgraded).get("skytakeout_admin_password") == ("old-pw", None)
     value, problem = ConnectionSecrets(store, added).get("notifier_token")
     assert value is None and problem is not None, "another connection never borrows its token"
-    # Saved again: under a name that says which connection, and found there first.
-    assert ConnectionSecrets(store, upgraded).set("notifier_token", "new-token") is None
-    assert store.get("main_notifier_token") == ("new-token", None)
-    assert ConnectionSecrets(store, upgraded).get("notifier_token") == ("new-token", None)
-    ConnectionSecrets(store, added).set("notifier_token", "branch-token")
+    # The new connection's entry says which connection it is, and leaves the other's alone.
+    assert ConnectionSecrets(store, added).set("notifier_token", "branch-token") is None
     assert store.get("c1a2b3_notifier_token") == ("branch-token", None)
-    assert ConnectionSecrets(store, upgraded).get("notifier_token") == ("new-token", None)
+    assert ConnectionSecrets(store, upgraded).get("notifier_token") == ("old-token", None)
+    ConnectionSecrets(store, added).clear("notifier_token")
+    assert store.get("notifier_token") == ("old-token", None)
 
 
 def test_a_list_round_trips_and_bad_lists_are_refused_with_a_sentence(tmp_path):
@@ -212,3 +212,12 @@ def test_the_popup_and_the_voice_name_the_connection_only_when_there_are_several
     assert wording.announcement(named, own, "zh_CN") == "美团：新单 1234"
     placed = settings.updated({"voice.template_new_order_zh": "新单 {number}，来自{connection}"})
     assert wording.announcement(named, placed, "zh_CN") == "新单 1234，来自美团"
+
+
+def test_the_ticket_header_names_the_connection():
+    from notifier.core.ticket import build_ticket
+
+    order = OrderEvent(OrderKind.NEW_ORDER, "1234", "json", "mt.example", order_number="1234")
+    named = build_ticket(replace(order, connection="美团"), Settings(), language="zh_CN").text()
+    assert "美团" in named.splitlines()[0]
+    assert "美团" not in build_ticket(order, Settings(), language="zh_CN").text()
