@@ -59,10 +59,6 @@ _EDITED = tuple(s.key for s in SETTINGS
                 if s.group in CONNECTION_GROUPS and not s.advanced and s.key != "connection.protocol")
 
 
-def _translate(text: str) -> str:
-    return QCoreApplication.translate("ConnectionsPage", text)
-
-
 def describe(connection: Connection) -> str:
     """The list's line: "美团 — RabbitMQ · mq.example:5672 (off)"."""
     from urllib.parse import urlsplit
@@ -76,7 +72,7 @@ def describe(connection: Connection) -> str:
     if host:
         text += f" · {host}"
     if not connection.enabled:
-        text += " " + _translate("(off)")
+        text += " " + QCoreApplication.translate("ConnectionsPage", "(off)")
     return text
 
 
@@ -88,7 +84,7 @@ class ConnectionEditor(QDialog):
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("ConnectionEditor")
-        self.setWindowTitle(_translate("Connection"))
+        self.setWindowTitle(QCoreApplication.translate("ConnectionsPage", "Connection"))
         self.connection = connection
         self.others = others
         self.first = first
@@ -101,19 +97,19 @@ class ConnectionEditor(QDialog):
         self.name = QLineEdit(connection.name, self)
         self.name.setObjectName("connection_name")
         self.name.setMaxLength(MAX_NAME_CHARS)
-        self.name.setPlaceholderText(_translate("e.g. 美团, 小程序, 总店"))
-        self.form.addRow(_translate("Name"), self.name)
+        self.name.setPlaceholderText(QCoreApplication.translate("ConnectionsPage", "e.g. 美团, 小程序, 总店"))
+        self.form.addRow(QCoreApplication.translate("ConnectionsPage", "Name"), self.name)
         self.color = QComboBox(self)
         self.color.setObjectName("connection_color")
         for color in dict.fromkeys((connection.color, *PALETTE)):
             self.color.addItem(connection_dot(color), color, color)
-        self.form.addRow(_translate("Colour"), self.color)
-        self.enabled = QCheckBox(_translate("On (receive this connection's orders)"), self)
+        self.form.addRow(QCoreApplication.translate("ConnectionsPage", "Colour"), self.color)
+        self.enabled = QCheckBox(QCoreApplication.translate("ConnectionsPage", "On (receive this connection's orders)"), self)
         self.enabled.setObjectName("connection_enabled")
         self.enabled.setChecked(connection.enabled)
         self.form.addRow("", self.enabled)
         if first:
-            note = QLabel(_translate("Its server settings are on the Connection page."), self)
+            note = QLabel(QCoreApplication.translate("ConnectionsPage", "Its server settings are on the Connection page."), self)
             note.setWordWrap(True)
             self.form.addRow("", note)
         else:
@@ -156,7 +152,7 @@ class ConnectionEditor(QDialog):
             edit = QLineEdit(self)
             edit.setObjectName(f"secret:{name}")
             edit.setEchoMode(QLineEdit.EchoMode.Password)
-            edit.setPlaceholderText(_translate("Leave empty to keep the saved one"))
+            edit.setPlaceholderText(QCoreApplication.translate("ConnectionsPage", "Leave empty to keep the saved one"))
             spec = next(s for s in SECRETS if s.name == name)
             self.form.addRow(settings_layout.row_for(name).label_text() if spec else name, edit)
             self.secret_edits[name] = edit
@@ -198,7 +194,7 @@ class ConnectionEditor(QDialog):
             if not self.first:
                 connection.settings(Settings())
                 if not connection.values.get("connection.url"):
-                    raise SettingsError("connection.url", _translate("Enter the address of the order server."))
+                    raise SettingsError("connection.url", QCoreApplication.translate("ConnectionsPage", "Enter the address of the order server."))
         except SettingsError as exc:
             self.error.setText(exc.problem)
             self.error.show()
@@ -251,13 +247,13 @@ class ConnectionsPage(QWidget):
         self._fill()
 
     def retranslate(self) -> None:
-        self.intro.setText(_translate(
+        self.intro.setText(QCoreApplication.translate("ConnectionsPage",
             "Every platform the shop takes orders from, each with its own name and colour: popups, "
             "the voice, the orders window and tickets say which one an order came from. Changes "
             "take effect on Save, restarting only the connections that changed."))
-        self.add_button.setText(_translate("Add…"))
-        self.edit_button.setText(_translate("Edit…"))
-        self.remove_button.setText(_translate("Remove"))
+        self.add_button.setText(QCoreApplication.translate("ConnectionsPage", "Add…"))
+        self.edit_button.setText(QCoreApplication.translate("ConnectionsPage", "Edit…"))
+        self.remove_button.setText(QCoreApplication.translate("ConnectionsPage", "Remove"))
         self._update_buttons()
 
     def connections(self) -> tuple[Connection, ...]:
@@ -276,11 +272,11 @@ class ConnectionsPage(QWidget):
         chosen = self._connections[row] if 0 <= row < len(self._connections) else None
         self.edit_button.setEnabled(chosen is not None)
         self.toggle_button.setEnabled(chosen is not None)
-        self.toggle_button.setText(_translate("Turn off") if chosen is None or chosen.enabled
-                                   else _translate("Turn on"))
+        self.toggle_button.setText(QCoreApplication.translate("ConnectionsPage", "Turn off") if chosen is None or chosen.enabled
+                                   else QCoreApplication.translate("ConnectionsPage", "Turn on"))
         # The first one is the Connection page's: it can be turned off, not removed.
         self.remove_button.setEnabled(chosen is not None and row > 0)
-        self.remove_button.setToolTip("" if row != 0 else _translate(
+        self.remove_button.setToolTip("" if row != 0 else QCoreApplication.translate("ConnectionsPage",
             "The first connection is the one on the Connection page: turn it off instead."))
 
     def add(self) -> bool:
