@@ -248,7 +248,10 @@ class OrderIntake:
 
     def _status_of(self, run: _Running, status: ConnectionStatus) -> None:
         with self._status_lock:
+            changed = run.status.state is not status.state
             run.status = status
+        if changed:  # which connection, for the log (the source's own line names only the server)
+            log.info("connection %s: %s", run.connection.name, status.state)
         for observer in self._connection_observers:
             try:
                 observer(run.connection.name, status)
