@@ -77,13 +77,21 @@ def _cmd_listen(args: argparse.Namespace, launch: Launch) -> int:
                                 ledger_path=launch.ledger_path)
         finally:
             stop_demo()
-    if not launch.settings["connection.url"]:
+    from notifier.core.connections import chosen, enabled
+
+    settings = launch.settings
+    if getattr(args, "connection", None):
+        try:
+            settings = chosen(settings, args.connection)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if not any(c.values.get("connection.url") for c in enabled(settings)):
         raise UsageError(i18n.tr("No server address is set: use --url, --config, or the settings dialog."))
     try:
-        secrets = SecretStore.for_settings(launch.settings)
+        secrets = SecretStore.for_settings(settings)
     except SecretFileRefused as refused:
         raise UsageError(refused.sentence) from None
-    return run_listener(launch.settings, secrets)
+    return run_listener(settings, secrets)
 
 
 def _cmd_secret(args: argparse.Namespace) -> int:
@@ -131,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     listen = sub.add_parser("listen", help="run the connection without a GUI, printing JSON lines")
     add_connection_flags(listen, subcommand=True)
+    listen.add_argument("--connection", action="append", metavar="NAME",
+                        help="listen only on this connection of the settings, by its name "
+                             "(repeatable; default: every connection that is on)")
     listen.set_defaults(func=_cmd_listen, uses_settings=True)
 
     secret = sub.add_parser("secret", help="store or remove a password/token in the system keyring")

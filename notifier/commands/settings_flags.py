@@ -12,7 +12,8 @@ from notifier.commands.parser import UsageError
 from notifier.core import paths
 from notifier.core.i18n import tr
 from notifier.core.launch import Launch
-from notifier.core.settings import Settings, SettingsError, load
+from notifier.core.settings import Settings, SettingsError
+from notifier.core.settings_file import load
 
 # Every flag that overrides one setting: (flag, setting key, argparse options). The parser is
 # built from this list and the overrides are read from it, so the two cannot drift apart.

@@ -33,13 +33,26 @@ class ConnectionStatus:
     detail: str = ""  # technical detail for logs and the listener; never contains secrets
     retry_in: float | None = None
     reason: ConnState | None = None  # while WAITING: why the last attempt failed
+    # With several connections (see `combined`): each one's name and status, in the list's order.
+    parts: tuple[tuple[str, ConnectionStatus], ...] = ()
 
     @property
     def healthy(self) -> bool:
         return self.state in (ConnState.CONNECTED, ConnState.HISTORY_GAP)
 
+    @property
+    def down(self) -> tuple[str, ...]:
+        """Names of the connections that are not up (several connections only)."""
+        return tuple(name for name, part in self.parts if not part.healthy)
+
     def sentence(self) -> str:
-        """One sentence for the tray tooltip and the status line, in the current language."""
+        """One sentence for the tray tooltip and the status line, in the current language;
+        with several connections, one line per connection, each led by its name."""
+        if self.parts:
+            return "\n".join(f"{name}: {part.sentence()}" for name, part in self.parts)
+        return self._own_sentence()
+
+    def _own_sentence(self) -> str:
         server = self.server or tr("the order server")
         state = self.state
         if state is ConnState.WAITING:
@@ -98,6 +111,18 @@ class ConnectionStatus:
             ConnState.TLS_FAILURE: tr("the secure connection to {server} could not be verified", server=server),
         }.get(reason, tr("cannot reach {server}", server=server))
 
+    @property
+    def severity(self) -> int:
+        """How bad this state is for the shop (0: orders arrive); the tray shows the worst."""
+        if self.healthy:
+            return 0
+        if self.state in (ConnState.CONNECTING, ConnState.STOPPED):
+            return 1
+        if self.state is ConnState.WAITING and self.reason not in (
+                ConnState.UNAUTHORIZED, ConnState.TLS_FAILURE):
+            return 2
+        return 3
+
     def to_json_dict(self) -> dict[str, object]:
         return {
             "event": "connection",
@@ -127,3 +152,16 @@ class Backoff:
         self.attempt = min(self.attempt + 1, 32)
         # Half fixed, half random: spread clients out without ever retrying instantly.
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+
+def combined(named: list[tuple[str, ConnectionStatus]]) -> ConnectionStatus:
+    """The state of several connections as one: the worst one's (the tray's icon shows it,
+    and its server is led by the connection's name), with every connection's in `parts`.
+    One connection: its status as it is."""
+    if len(named) == 1:
+        return named[0][1]
+    if not named:
+        return ConnectionStatus(ConnState.STOPPED)
+    name, worst = max(named, key=lambda pair: pair[1].severity)  # the first of the worst
+    return ConnectionStatus(worst.state, f"{name} ({worst.server})" if worst.server else name,
+                            worst.detail, worst.retry_in, worst.reason, tuple(named))

@@ -57,6 +57,12 @@ class OrderEvent:
     # Set by a source that is still fetching this order's details (amount, items): the wall-clock
     # time (`time.time()`) until which they may arrive. See `details_wait_s`.
     details_due: float | None = None
+    # Which of the shop's connections it came through (core.connections), set by the intake:
+    # the name the shop chose, shown to people ("" with only one connection: nothing to tell
+    # apart), and the connection's stable id, which scopes the key ("" for the connection a
+    # single-connection settings file was upgraded to, so its history keeps its keys).
+    connection: str = ""
+    connection_id: str = ""
 
     @property
     def key(self) -> str:
@@ -67,6 +73,8 @@ class OrderEvent:
         window by the ledger.
         """
         origin = f"{self.source}|{self.server}"
+        if self.connection_id:  # the same order id on two connections is two orders
+            origin = f"{self.connection_id}|{origin}"
         if self.kind is OrderKind.NEW_ORDER and self.order_id:
             return f"{origin}|new_order|{self.order_id}"
         if self.event_id:
@@ -101,6 +109,7 @@ class OrderEvent:
             "occurred_at": self.occurred_at.isoformat(),
             "source": self.source,
             "server": self.server,
+            "connection": self.connection,
             "event_id": self.event_id,
             **self.details.to_json_dict(),
         }

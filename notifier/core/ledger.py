@@ -63,7 +63,7 @@ TOLD_LOG_LIMIT_BYTES = 64 * 1024
 ENTRY_COLUMNS = (
     "id, key, kind, order_id, order_number, amount, currency, customer, text, occurred_at, "
     "received_at, source, server, event_id, raw, acknowledged_at, ended_how, ended_at, end_reason, "
-    "details, details_due, progress"
+    "details, details_due, progress, connection, connection_id"
 )
 
 
@@ -110,7 +110,7 @@ def entry_from_row(row: tuple) -> LedgerEntry:
     """An entry from a row of `SELECT {ENTRY_COLUMNS} FROM events`."""
     (id_, _key, kind, order_id, number, amount, currency, customer, text, occurred_at,
      received_at, source, server, event_id, raw, acked, ended_how, ended_at, end_reason,
-     details, details_due, progress) = row
+     details, details_due, progress, connection, connection_id) = row
     try:
         kind_value = OrderKind(kind)
     except ValueError:
@@ -130,6 +130,8 @@ def entry_from_row(row: tuple) -> LedgerEntry:
         raw=raw,
         details=_details_from_column(details),
         details_due=details_due,
+        connection=connection,
+        connection_id=connection_id,
     )
     return LedgerEntry(id_, event, received_at, acked, ended_how, ended_at, end_reason, progress)
 
@@ -271,7 +273,7 @@ class Ledger:
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO events(key, kind, order_id, order_number, amount, currency, "
             "customer, text, occurred_at, received_at, source, server, event_id, raw, details, "
-            "details_due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "details_due, connection, connection_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event.key,
                 event.kind.value,
@@ -289,6 +291,8 @@ class Ledger:
                 event.raw[:MAX_RAW_CHARS],
                 _details_column(event.details),
                 event.details_due,
+                event.connection,
+                event.connection_id,
             ),
         )
         return cursor.rowcount == 1
@@ -538,10 +542,15 @@ class Ledger:
         search: str = "",
         ended_how: str | None = None,
         state: str | None = None,
+        connection: str | None = None,
     ) -> list[LedgerEntry]:
         """Newest first. `ended_how`: only orders whose alert ended that way (an `Ending`);
-        `state`: only orders in that state of their life (an `order_state` value)."""
+        `state`: only orders in that state of their life (an `order_state` value);
+        `connection`: only those that came through the connection of that name."""
         where, params = ["1=1"], []
+        if connection is not None:
+            where.append("connection = ?")
+            params.append(connection)
         if ended_how is not None:
             where.append("ended_how = ?")
             params.append(ended_how)

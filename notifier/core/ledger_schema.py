@@ -316,9 +316,17 @@ def _v8_print_stations(db: sqlite3.Connection) -> None:
     _script(db, _PRINT_STATIONS)
 
 
+def _v9_connections(db: sqlite3.Connection) -> None:
+    """`connection` / `connection_id`: which of the shop's connections an event came through
+    (events.OrderEvent.connection); empty for everything stored before there were several."""
+    _add_column(db, "events", "connection", "TEXT NOT NULL DEFAULT ''")
+    _add_column(db, "events", "connection_id", "TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_events, _v2_told, _v3_endings_and_details, _v4_order_details, _v5_outboxes, _v6_details_due,
     _v7_order_progress, _v8_print_stations,
+    _v9_connections,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,4 +1,8 @@
-"""`notifier listen`: a source and the ledger with no GUI, one JSON object per line on stdout.
+"""`notifier listen`: the sources and the ledger with no GUI, one JSON object per line on stdout.
+
+Every connection of the settings that is on (or those chosen with `--connection NAME`) runs at
+once; each order line and each connection line names its connection (`"connection":"美团"`; an
+order's is empty when there is only one connection).
 
 How operators debug a shop's connection, and how end-to-end tests watch the core.
 
@@ -67,8 +71,9 @@ class JsonLinesOutput:
         line["event"] = "details"
         return self.write(line)
 
-    def status(self, status: ConnectionStatus) -> None:
-        self.write(status.to_json_dict())
+    def status(self, connection: str, status: ConnectionStatus) -> None:
+        """One connection's state, with the connection's name (`"connection":"美团"`)."""
+        self.write({**status.to_json_dict(), "connection": connection})
 
     def ended(self, source: str, server: str, order_id: str, how: str, reason: str | None) -> bool:
         """The back end said what became of an order (another PC accepted or rejected it, the
@@ -112,7 +117,7 @@ def run_listener(
             ledger.mark_told([event.key])  # after the flush: a lost mark prints twice, never zero times
 
     intake.on_order(tell)
-    intake.on_status(output.status)
+    intake.on_connection_status(output.status)
     intake.on_details(output.details)
     intake.on_ended(output.ended)
     intake.on_progress(output.progressed)

@@ -1,6 +1,7 @@
 """Every setting, declared once as data; the file format, validation and the dialog follow from it.
 
-Settings live in a TOML file (`[connection]`, `[alerts]`, … one table per group). Secrets are
+Settings live in a TOML file (`[alerts]`, `[voice]`, … one table per group, and the list of
+connections: see `notifier.core.connections`; read and written by `notifier.core.settings_file`). Secrets are
 declared here too, so the dialog can offer them, but they are only ever stored in the OS keyring
 (see `notifier.core.secrets`).
 """
@@ -8,16 +9,10 @@ declared here too, so the dialog can offer them, but they are only ever stored i
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import tomli_w
-
-from notifier.core import paths
-from notifier.core.atomic import write_atomic
 from notifier.core.hhmm import parse_hhmm
 from notifier.core.i18n import tr
 from notifier.core.shop_hours import HoursError, parse_hours
@@ -138,6 +133,10 @@ def _further_printer(n: int, role: str) -> tuple[Setting, ...]:
                 choices=("gb18030", "image")),
     )
 
+# The kind of server as a shop names it (English; translated through tr()): the name a connection
+# upgraded from a single-connection settings file starts with.
+PROTOCOL_LABELS = {"skytakeout": "Sky-take-out", "json": "JSON server", "notifier": "Order server",
+                   "amqp": "RabbitMQ"}
 
 SETTINGS: tuple[Setting, ...] = (
     # Connection
@@ -332,7 +331,10 @@ LIVE_CONNECTION_KEYS = frozenset(("connection.auto_accept", "connection.auto_acc
 class Settings(Mapping[str, Any]):
     """A validated, immutable set of values for every declared setting."""
 
-    def __init__(self, values: Mapping[str, Any] | None = None):
+    def __init__(self, values: Mapping[str, Any] | None = None, connections: tuple[Any, ...] = ()):
+        # The shop's connections (core.connections.Connection), () for a file from before the
+        # list; the flat connection keys are the first one's (connections.with_connections).
+        self.connections = tuple(connections)
         merged = {s.key: s.default for s in SETTINGS}
         for key, value in (values or {}).items():
             spec = BY_KEY.get(key)
@@ -354,16 +356,23 @@ class Settings(Mapping[str, Any]):
     def updated(self, changes: Mapping[str, Any]) -> Settings:
         values = dict(self._values)
         values.update(changes)
-        return Settings(values)
+        return Settings(values, self.connections)
+
+    def with_connections(self, connections: tuple[Any, ...]) -> Settings:
+        """These values with another list of connections (see connections.with_connections,
+        which also makes the flat connection keys the first one's)."""
+        return Settings(self._values, connections)
 
     def changed_groups(self, other: Settings) -> set[str]:
         return {BY_KEY[k].group for k in self._values if self._values[k] != other._values[k]}
 
     def connection_changed(self, other: Settings) -> bool:
         return any(BY_KEY[k].group in CONNECTION_GROUPS and k not in LIVE_CONNECTION_KEYS
-                   and self._values[k] != other._values[k] for k in self._values)
+                   and self._values[k] != other._values[k] for k in self._values) \
+            or self.connections != other.connections
 
     def as_toml_dict(self, only_changed: bool = True) -> dict[str, dict[str, Any]]:
+        """The flat values by group (the file adds the list: settings_file.save)."""
         tables: dict[str, dict[str, Any]] = {}
         for spec in SETTINGS:
             value = self._values[spec.key]
@@ -422,27 +431,6 @@ def flatten(tables: Mapping[str, Any]) -> dict[str, Any]:
         for name, value in table.items():
             flat[f"{group}.{name}"] = value
     return flat
-
-
-def load(path: Path | None = None) -> Settings:
-    """Settings from the TOML file (defaults where it is missing); SettingsError when invalid."""
-    path = path or paths.config_file()
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return Settings()
-    try:
-        tables = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SettingsError(str(path), tr("is not a valid settings file: {error}", error=exc)) from None
-    return Settings(flatten(tables))
-
-
-def save(settings: Settings, path: Path | None = None) -> Path:
-    path = path or paths.config_file()
-    data = tomli_w.dumps(settings.as_toml_dict()).encode("utf-8")
-    write_atomic(path, b"# Order Notifier settings. Secrets are kept in the system keyring.\n" + data)
-    return path
 
 
 def parse_list(text: str) -> list[str]:

@@ -265,6 +265,9 @@ def build_ticket(
     if shop:
         lines.extend(_lines(shop, columns, BIG, bold=True, align=CENTER, indent=""))
     title = _title(event, test_page=test_page, void=void)
+    connection = printable(event.connection, language, 20)
+    if connection and not test_page:  # "美团 · 新订单": which platform's order the kitchen holds
+        title = f"{connection} · {title}"
     if reprint:
         title += " " + tr("(REPRINT)")
     lines.extend(_lines(title, columns, BIG if void else NORMAL, bold=True, align=CENTER, indent=""))

@@ -37,7 +37,7 @@ SPOKEN_MAX_CHARS = 300
 TITLE_NUMBER_CHARS = 40
 BODY_FIELD_CHARS = 500
 
-PLACEHOLDERS = ("number", "amount", "customer", "text", "order_id")
+PLACEHOLDERS = ("number", "amount", "customer", "text", "order_id", "connection")
 _CLAUSE = re.compile(r"([，,；;。！!？?、])")
 
 # Announcements for kinds that have no template setting.
@@ -46,6 +46,15 @@ _BUILTIN_TEMPLATES: dict[tuple[str, str], str] = {
     ("cancelled", "en"): "Order {number} was cancelled",
     ("refund", "zh"): "订单 {number} 申请退款",
     ("refund", "en"): "Refund requested for order {number}",
+}
+
+# With several connections, the announcement names the one the order came through: these replace
+# the default templates then; a template of the owner's without {connection} gets it in front.
+_NAMED_TEMPLATES: dict[tuple[str, str], str] = {
+    ("new_order", "zh"): "{connection}新订单，订单号 {number}，金额 {amount}",
+    ("new_order", "en"): "{connection} new order {number}, {amount}",
+    ("reminder", "zh"): "{connection}顾客催单，订单号 {number}，请尽快处理",
+    ("reminder", "en"): "{connection}: customer reminder for order {number}",
 }
 
 _PHRASES: dict[str, dict[str, str]] = {
@@ -233,9 +242,16 @@ def announcement(event: OrderEvent, settings: Mapping[str, Any], language: str) 
         "customer": plain(event.customer, SPOKEN_FIELD_CHARS),
         "text": plain(event.text, SPOKEN_TEXT_CHARS),
         "order_id": speakable_number(event.order_id),
+        "connection": plain(event.connection, SPOKEN_FIELD_CHARS),
     }
     default = default_template(event.kind, language)
     template = settings.get(template_setting(event.kind, language)) or default
+    if values["connection"]:
+        named = _NAMED_TEMPLATES.get((_kind_name(event.kind), _short(language)))
+        if template == default and named:
+            template = default = named
+        elif "{connection}" not in template:
+            template = "{connection}：" + template if _short(language) == "zh" else "{connection}: " + template
     text = fill_template(template, values)
     if not text:
         text = fill_template(default, values) or ""
@@ -253,9 +269,12 @@ def summary_title(count: int, kind: OrderKind | str, language: str) -> str:
 
 
 def notification_title(event: OrderEvent, language: str) -> str:
-    """"新订单 #1234" / "顾客催单 #1234" / "New order #1234" / "Reminder #1234"."""
+    """"新订单 #1234" / "顾客催单 #1234" / "New order #1234" / "Reminder #1234", led by the
+    connection's name when there are several ("美团 · 新订单 #1234")."""
     number = plain(event.display_number, TITLE_NUMBER_CHARS)
-    return _phrase(language, f"title_{_kind_name(event.kind)}", number=number)
+    title = _phrase(language, f"title_{_kind_name(event.kind)}", number=number)
+    connection = plain(event.connection, SPOKEN_FIELD_CHARS)
+    return f"{connection} · {title}" if connection else title
 
 
 def notification_body(event: OrderEvent, language: str) -> str:

@@ -403,15 +403,19 @@ class NotifierApp:
             self.alerts.mute_for(seconds)
 
     def reconnect(self) -> None:
-        source = self.intake.source
-        if source is not None:
+        sources = self.intake.sources()
+        for source in sources.values():
             source.reconnect_now()
-        else:
-            self._restart_connection()
+        if not sources:
+            self._restart_connection(restart_all=True)
 
-    def _restart_connection(self) -> None:
-        # Stopping a source joins its thread: never on the main thread.
-        threading.Thread(target=self.intake.start, args=(self.settings,), name="restart-source", daemon=True).start()
+    def _restart_connection(self, *, restart_all: bool = False, restart: set[str] = frozenset()) -> None:
+        """Start what the settings ask for: only the connections that changed, and those in
+        `restart`, unless `restart_all` (their secrets changed). Stopping a source joins its
+        thread: never on the main thread."""
+        threading.Thread(target=self.intake.start, args=(self.settings,),
+                         kwargs={"restart_all": restart_all, "restart": set(restart)},
+                         name="restart-source", daemon=True).start()
 
     def show_orders(self, event=None) -> None:
         if self.console:
@@ -452,7 +456,8 @@ class NotifierApp:
             dialog = SettingsDialog(
                 self.base_settings, self.secrets, first_run=first_run, voice=self.announcer, fixed=fixed
             )
-            dialog.saved.connect(lambda new: self.apply_settings(new, secrets_changed=dialog.secrets_changed))
+            dialog.saved.connect(lambda new: self.apply_settings(new, secrets_changed=dialog.secrets_changed,
+                                                                 restart=dialog.restart_connections))
             self.settings_dialog = dialog
             self.settings_dialog.finished.connect(self._settings_closed)
         self.settings_dialog.show()
@@ -465,8 +470,9 @@ class NotifierApp:
             self.settings_dialog.deleteLater()
             self.settings_dialog = None
 
-    def apply_settings(self, new, *, secrets_changed: bool = False) -> None:
-        """Use saved settings now; reconnect when the connection or one of its secrets changed."""
+    def apply_settings(self, new, *, secrets_changed: bool = False, restart: set[str] = frozenset()) -> None:
+        """Use saved settings now; reconnect the connections that changed, every one when the
+        Connection page's secrets changed, and those in `restart` (their secrets changed)."""
         old_base, old = self.base_settings, self.settings
         self.base_settings = new
         self.settings = self.launch.connection_settings(new)
@@ -487,8 +493,8 @@ class NotifierApp:
         self.counter.apply_settings(self.settings)
         was_waiting = self.first_run
         self.first_run = False
-        if was_waiting or secrets_changed or self.settings.connection_changed(old):
-            self._restart_connection()
+        if was_waiting or secrets_changed or restart or self.settings.connection_changed(old):
+            self._restart_connection(restart_all=secrets_changed, restart=restart)
 
     def open_log_folder(self) -> None:
         from PySide6.QtCore import QUrl

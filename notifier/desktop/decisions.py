@@ -3,7 +3,8 @@ and the tray all come here.
 
 The core does the work (`core.order_actions`: the decision ends the alert in the ledger and
 queues the request in one transaction; a worker sends it). This object keeps one OrderActions
-for the source running now, offers the buttons only when the shop's back end can take them (and
+for each connection's running source and sends each decision through the connection the order
+came from (`OrderIntake.connection_for`), offers the buttons only when the shop's back end can take them (and
 otherwise has each popup say that the order must be accepted in the shop's own system), asks for
 a reject reason, and brings the outcome back to the Qt thread.
 
@@ -75,7 +76,7 @@ class OrderDecisions(QObject):
     def __init__(self, ledger, intake, notifier, alerts, parent: QObject | None = None):
         super().__init__(parent)
         self.ledger, self.intake, self.notifier, self.alerts = ledger, intake, notifier, alerts
-        self._actions: OrderActions | None = None
+        self._by_connection: dict[str, OrderActions] = {}  # by connection id
         self._outbox: ActionOutbox | None = None  # one for the app's life (see ActionOutbox)
         self._result.connect(self._on_result)
         self._ended.connect(self._on_ended)
@@ -88,26 +89,30 @@ class OrderDecisions(QObject):
     # -- which source ---------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Follow the source running now (a settings change starts a new one)."""
-        source = self.intake.source
-        if self._actions is not None and self._actions.source is source:
-            return
-        old, self._actions = self._actions, None
-        if old is not None:  # its worker may be waiting on a dead server: do not wait for it here
-            threading.Thread(target=old.stop, name="stop-actions", daemon=True).start()
-        if source is not None:
+        """Follow the sources running now (a settings change starts new ones): one OrderActions
+        per connection, kept while its source runs."""
+        sources = self.intake.sources()
+        old = self._by_connection
+        kept = {cid: actions for cid, actions in old.items() if sources.get(cid) is actions.source}
+        for cid, actions in old.items():
+            if kept.get(cid) is not actions:  # its worker may be waiting on a dead server
+                threading.Thread(target=actions.stop, name="stop-actions", daemon=True).start()
+        for cid, source in sources.items():
+            if cid in kept:
+                continue
             try:
                 if self._outbox is None:
                     self._outbox = ActionOutbox(self.ledger.path)
-                self._actions = OrderActions(self.ledger.path, source,
-                                             lambda *args: self._result.emit(*args), outbox=self._outbox)
+                kept[cid] = OrderActions(self.ledger.path, source,
+                                         lambda *args: self._result.emit(*args), outbox=self._outbox)
             except Exception:  # noqa: BLE001 - acknowledging still works without it
                 log.exception("accept / reject unavailable")
+        self._by_connection = kept
         buttons = ((ACCEPT, QCoreApplication.translate("OrderDecisions", "Accept")),
                    (REJECT, QCoreApplication.translate("OrderDecisions", "Reject…")))
         self.notifier.set_order_actions(buttons if self.available else ())
         # Where the back end takes no decisions, each popup says where they are taken.
-        self.alerts.set_decision_note("" if self.available or source is None else
+        self.alerts.set_decision_note("" if self.available or not sources else
                                       QCoreApplication.translate(
                                           "OrderDecisions", "Accept it in your order system: "
                                           "here you can only stop the ringing."))
@@ -119,8 +124,24 @@ class OrderDecisions(QObject):
         return self._actions
 
     @property
+    def _actions(self) -> OrderActions | None:
+        """The first connection's (what the single-connection parts act on)."""
+        return next(iter(self._by_connection.values()), None)
+
+    @_actions.setter
+    def _actions(self, value: OrderActions | None) -> None:
+        self._by_connection = {} if value is None else {"": value}
+
+    def actions_for(self, event: OrderEvent) -> OrderActions | None:
+        """The OrderActions of the connection the order came from, if it takes decisions."""
+        connection = self.intake.connection_for(event)
+        actions = self._by_connection.get(connection) if connection is not None else None
+        return actions if actions is not None and actions.unavailable is None else None
+
+    @property
     def available(self) -> bool:
-        return self._actions is not None and self._actions.unavailable is None
+        """Whether any connection takes decisions (each order's own is asked when deciding)."""
+        return any(actions.unavailable is None for actions in self._by_connection.values())
 
     @property
     def unavailable(self) -> str:
@@ -137,23 +158,25 @@ class OrderDecisions(QObject):
     def accept(self, event: OrderEvent) -> bool:
         """Accept the order (also stops it ringing here); False if not done (this shop cannot,
         or the order was decided elsewhere already: then the owner is told so)."""
-        if not self.available:
+        actions = self.actions_for(event)
+        if actions is None:
             return False
-        return self._decided(event, ACCEPT, self._actions.accept(event))
+        return self._decided(event, ACCEPT, actions.accept(event))
 
     def reject(self, event: OrderEvent, reason: str | None = None, parent: QWidget | None = None) -> bool:
         """Reject with `reason`, or ask for one; False if not done (unavailable, cancelled, or
         decided elsewhere already)."""
-        if not self.available:
+        if self.actions_for(event) is None:
             return False
         ended = self._decided_elsewhere(event)
         if ended is not None:  # no dialog for an order that is not ours to reject any more
             self._tell_refusal(event, REJECT, refusal_sentence(ended, sent=False))
             return False
         reason = reason or self.reason_asker(event, parent)
-        if not reason or self._actions is None:
+        actions = self.actions_for(event)  # again: the connection may have changed meanwhile
+        if not reason or actions is None:
             return False
-        return self._decided(event, REJECT, self._actions.reject(event, reason))
+        return self._decided(event, REJECT, actions.reject(event, reason))
 
     def _decided(self, event: OrderEvent, action: str, decision) -> bool:
         if decision.state == CONTRADICTED:
@@ -219,9 +242,9 @@ class OrderDecisions(QObject):
         self.changed.emit()
 
     def stop(self) -> None:
-        if self._actions is not None:
-            self._actions.stop()
-            self._actions = None
+        for actions in self._by_connection.values():
+            actions.stop()
+        self._by_connection = {}
         if self._outbox is not None:
             self._outbox.close()
             self._outbox = None

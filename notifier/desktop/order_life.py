@@ -112,14 +112,15 @@ class OrderLife(QObject):
 
     def offered(self, entry: LedgerEntry) -> tuple[str, ...]:
         """The steps to offer for this order now: what its state allows and its back end takes."""
-        actions = self.decisions.actions
+        actions = self.decisions.actions_for(entry.event)
         if actions is None or entry.event.kind is not OrderKind.NEW_ORDER:
             return ()
         return actions.offered(entry.state)
 
-    def buttons(self, state: str) -> tuple[tuple[str, str], ...]:
-        """(action id, label) for a popup of an order in `state`."""
-        actions = self.decisions.actions
+    def buttons(self, state: str, event: OrderEvent) -> tuple[tuple[str, str], ...]:
+        """(action id, label) for the popup of `event`, an order in `state` (its connection's
+        back end says which steps it takes)."""
+        actions = self.decisions.actions_for(event)
         return tuple((a, action_label(a)) for a in (actions.offered(state) if actions else ()))
 
     # -- doing ------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ class OrderLife(QObject):
             parent: QWidget | None = None) -> bool:
         """Take `action` on the order (asking for a reason to cancel); False when nothing was
         queued (the owner is told why when the order's state did not allow it)."""
-        actions = self.decisions.actions
+        actions = self.decisions.actions_for(event)
         if actions is None or action not in LIFE_ACTIONS:
             return False
         if action == CANCEL:
@@ -164,7 +165,7 @@ class OrderLife(QObject):
         """The order's popup, replaced by its state and the steps that come next (none when it
         is completed or cancelled: then it goes)."""
         event = entry.event
-        buttons = self.buttons(entry.state)
+        buttons = self.buttons(entry.state, event)
         if not buttons:
             self.notifier.withdraw(event.key)
             return
@@ -195,7 +196,7 @@ class OrderLife(QObject):
     def _on_progressed(self, source: str, server: str, order_id: str, _progress: str) -> None:
         """Another PC (or the back end's page) moved the order on: what shows it follows."""
         event = self.ledger.order(source, server, order_id)
-        if event is not None and not self.buttons(self.ledger.find(event.key).state):
+        if event is not None and not self.buttons(self.ledger.find(event.key).state, event):
             self.notifier.withdraw(event.key)
         self.changed.emit()
 

@@ -61,6 +61,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from notifier.core.connections import connections_of
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.i18n import language
 from notifier.core.ledger import Ending, Ledger, LedgerEntry
@@ -68,6 +69,7 @@ from notifier.core.order_links import order_url
 from notifier.core.order_state import LIFE_ACTIONS, STATES
 from notifier.core.settings import Settings
 from notifier.core.text import plain
+from notifier.desktop.connection_filter import ConnectionFilter
 from notifier.desktop.hour_chart import HourChart
 from notifier.desktop.identity import give_icon
 from notifier.desktop.order_details_text import details_lines
@@ -170,7 +172,8 @@ def format_amount(amount: Decimal | None, currency: str) -> str:
 class OrdersModel(QAbstractTableModel):
     """Ledger entries as rows; newest first, as the ledger returns them."""
 
-    COLUMNS = ("time", "kind", "number", "amount", "customer", "status", "state")
+    # "connection" last: shown only when the shop has several (OrdersWindow hides it otherwise).
+    COLUMNS = ("time", "kind", "number", "amount", "customer", "status", "state", "connection")
 
     def __init__(self, parent=None, clock: Callable[[], float] = time.time):
         super().__init__(parent)
@@ -183,9 +186,10 @@ class OrdersModel(QAbstractTableModel):
 
     def headers(self) -> tuple[str, ...]:
         return (self.tr("Time"), self.tr("Kind"), self.tr("Order number"), self.tr("Amount"),
-                self.tr("Customer"), self.tr("Status"), self.tr("State"))
+                self.tr("Customer"), self.tr("Status"), self.tr("State"), self.tr("Connection"))
 
     unsent: set = frozenset()  # (source, server, order id) decided here, not yet sent
+    dots: dict = {}  # connection name -> its coloured dot (ConnectionFilter.dots)
 
     def set_entries(self, entries: list[LedgerEntry]) -> None:
         self.beginResetModel()
@@ -279,6 +283,8 @@ class OrdersModel(QAbstractTableModel):
                 return plain(event.customer, 120)
             if column == "state":
                 return state_text(entry.state) if event.kind is OrderKind.NEW_ORDER else ""
+            if column == "connection":
+                return plain(event.connection, 40)
             return self.status_text(entry)
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [f"{self.kind_text(event.kind)} #{plain(event.display_number, 40)}"]
@@ -299,6 +305,8 @@ class OrdersModel(QAbstractTableModel):
             return self._bold
         if role == Qt.ItemDataRole.DecorationRole and column == "status":
             return self._marks[self.outcome_of(entry)]
+        if role == Qt.ItemDataRole.DecorationRole and column == "connection":
+            return self.dots.get(event.connection)
         if role == Qt.ItemDataRole.ForegroundRole:
             if column == "kind" and event.kind is OrderKind.REMINDER:
                 return QBrush(QColor("#c0570c"))
@@ -390,6 +398,9 @@ class OrdersWindow(QWidget):
             self.state_filter.addItem("", state)
         self.state_filter.currentIndexChanged.connect(lambda _index: self.reload())
         bar.addWidget(self.state_filter)
+        self.connection_filter = ConnectionFilter(self)
+        self.connection_filter.currentIndexChanged.connect(lambda _index: self.reload())
+        bar.addWidget(self.connection_filter)
         layout.addLayout(bar)
 
         self.model = OrdersModel(self, self._clock)
@@ -470,6 +481,7 @@ class OrdersWindow(QWidget):
         self.setWindowTitle(self.tr("Orders — Order Notifier"))
         self._filter_button[FILTER_TODAY].setText(self.tr("Today"))
         self.ending_filter.setItemText(0, self.tr("Any outcome"))
+        self.connection_filter.retranslate()
         for row, how in enumerate(Ending.ALL, start=1):
             self.ending_filter.setItemText(row, self.model.ending_text(how))
         self.accept_button.setText(self.tr("Accept"))
@@ -548,13 +560,16 @@ class OrdersWindow(QWidget):
         search = self.search.text().strip()
         how = self.ending_filter.currentData()
         state = self.state_filter.currentData()
+        self.connection_filter.set_connections(connections_of(self._settings_provider()))
+        self.table.setColumnHidden(OrdersModel.COLUMNS.index("connection"), not self.connection_filter.isVisible())
+        self.model.dots = self.connection_filter.dots
+        only = {"ended_how": how, "state": state, "connection": self.connection_filter.chosen()}
         if self._filter == FILTER_TODAY:
-            entries = self.ledger.recent(ALL_LIMIT, since=today, search=search, ended_how=how, state=state)
+            entries = self.ledger.recent(ALL_LIMIT, since=today, search=search, **only)
         elif self._filter == FILTER_UNACKNOWLEDGED:
-            entries = self.ledger.recent(ALL_LIMIT, unacknowledged_only=True, search=search, ended_how=how,
-                                         state=state)
+            entries = self.ledger.recent(ALL_LIMIT, unacknowledged_only=True, search=search, **only)
         else:
-            entries = self.ledger.recent(ALL_LIMIT, search=search, ended_how=how, state=state)
+            entries = self.ledger.recent(ALL_LIMIT, search=search, **only)
         self.model.unsent = self.decisions.unsent() if self.decisions is not None else frozenset()
         self.model.set_entries(entries)
         self.chart.set_counts(self.ledger.per_hour(today), datetime.fromtimestamp(now).hour)

@@ -40,13 +40,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from notifier.core import settings as core_settings
+from notifier.core import settings_file as core_settings
 from notifier.core.connection import ConnectionStatus
+from notifier.core.connections import (
+    CONNECTION_KEYS,
+    RoutedSecrets,
+    connections_of,
+    with_connections,
+)
 from notifier.core.secrets import SecretProblem, SecretState, SecretStore
 from notifier.core.settings import BY_KEY, SECRETS, Setting, Settings, SettingsError
 from notifier.desktop import settings_layout
+from notifier.desktop.connections_page import ConnectionsPage
 from notifier.desktop.identity import give_icon
-from notifier.desktop.settings_editors import Editor, SecretEditor, help_label, make_editor
+from notifier.desktop.settings_editors import (
+    ERROR_STYLE,
+    Editor,
+    SecretEditor,
+    help_label,
+    make_editor,
+)
 from notifier.desktop.settings_io import (
     PendingSecrets,
     SecretStatus,
@@ -58,7 +71,6 @@ from notifier.desktop.settings_layout import PAGES, Row, Section
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 10.0
-ERROR_STYLE = "color: #c62828;"
 # Row labels never wrap (a wrapped label strands its last word); the table keeps them short,
 # and a test holds every label, in every language, to this width.
 LABEL_MAX_WIDTH = 260
@@ -104,7 +116,10 @@ class SettingsDialog(QDialog):
                  fixed: Mapping[str, Any] | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.original = settings
-        self.secrets = secrets
+        self.base_secrets = secrets
+        # The Connection page's password or token is the first connection's.
+        self.secrets = RoutedSecrets(secrets, connections_of(settings)[0])
+        self.restart_connections: set[str] = set()  # set by Save: connections whose secrets changed
         self.voice = voice
         self.first_run = first_run
         self.fixed = dict(fixed or {})
@@ -342,6 +357,11 @@ class SettingsDialog(QDialog):
         return button, answer
 
     def _add_page_extras(self) -> None:
+        self.connections_page = ConnectionsPage(connections_of(self.original), self)
+        self.connections_page.edit_first_server.connect(
+            lambda: self.nav.setCurrentRow(PAGES.index("connection")))
+        self._page_layouts["connections"].addWidget(self.connections_page, 1)
+
         # Test connection: right under the server section, where the user just typed.
         self.test_connection_button, self.connection_result = self._button_row(
             self._sections[("connection", "server")], self.tr("Test connection"), "test_connection",
@@ -493,6 +513,14 @@ class SettingsDialog(QDialog):
         except SettingsError as exc:
             self.show_error(exc.key, exc.problem)
             return None
+        listed = self.connections_page.connections()
+        first = listed[0].with_values({key: settings[key] for key in CONNECTION_KEYS})
+        try:
+            settings = with_connections(settings, (first, *listed[1:]))
+        except SettingsError as exc:
+            self.nav.setCurrentRow(PAGES.index("connections"))
+            self.show_error(exc.key, str(exc))
+            return None
         used = settings.updated(self.fixed) if self.fixed else settings  # what this run connects with
         if not used["connection.url"]:
             self.show_error("connection.url", self.tr("Enter the address of your order server."))
@@ -518,6 +546,12 @@ class SettingsDialog(QDialog):
             if problem is not None and problem.state.value != "not_found":
                 self._secret_error(name, problem.sentence())
                 return False
+        self.restart_connections, problem = self.connections_page.save_secrets(self.base_secrets)
+        if problem is not None:
+            self.nav.setCurrentRow(PAGES.index("connections"))
+            self.form_error.setText(problem)
+            self.form_error.show()
+            return False
         # The phone targets are read for each message: changing them needs no reconnect.
         from notifier.core.phone_sender import TARGETS_SECRET
 

@@ -40,6 +40,9 @@ HELP_STYLE = "color: palette(mid);"
 
 
 
+ERROR_STYLE = "color: #c62828;"
+
+
 def help_label(text: str, parent: QWidget) -> QLabel:
     """Grey, slightly smaller, wrapping text under a field."""
     label = QLabel(text, parent)

@@ -21,7 +21,7 @@ from PySide6.QtCore import QCoreApplication
 from notifier.core.i18n import tr as core_tr
 from notifier.core.settings import BY_KEY, SECRETS, SETTINGS, SecretSpec, Setting
 
-PAGES = ("connection", "alerts", "escalation", "voice", "printer", "general")
+PAGES = ("connection", "connections", "alerts", "escalation", "voice", "printer", "general")
 PAGE_OF_GROUP = {"connection": "connection", "skytakeout": "connection", "json": "connection",
                  "amqp": "connection", "alerts": "alerts", "voice": "voice", "printer": "printer",
                  "general": "general", "ledger": "general", "escalation": "escalation", "shop": "alerts",
@@ -112,7 +112,8 @@ def sections() -> tuple[Section, ...]:
 
 
 def page_titles() -> dict[str, str]:
-    return {"connection": QCoreApplication.translate("SettingsDialog", "Connection"), "alerts": QCoreApplication.translate("SettingsDialog", "Alerts"), "voice": QCoreApplication.translate("SettingsDialog", "Voice"),
+    return {"connection": QCoreApplication.translate("SettingsDialog", "Connection"),
+            "connections": QCoreApplication.translate("SettingsDialog", "Connections"), "alerts": QCoreApplication.translate("SettingsDialog", "Alerts"), "voice": QCoreApplication.translate("SettingsDialog", "Voice"),
             "escalation": QCoreApplication.translate("SettingsDialog", "Escalation"),
             "printer": QCoreApplication.translate("SettingsDialog", "Printer"),
             "general": QCoreApplication.translate("SettingsDialog", "General")}

@@ -205,6 +205,7 @@ class Tray(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._status: ConnectionStatus | None = None
+        self._connection_lines: list[QAction] = []  # one per connection, when there are several
         self._voice_problem = ""
         self._printer_problem = ""
         self._phone_problem = ""  # the escalation's phone alerts (desktop/escalation.py)
@@ -299,11 +300,31 @@ class Tray(QObject):
         self.icon.hide()
 
     def set_status(self, status: ConnectionStatus) -> None:
+        """The connection's state; with several (`status.parts`), the icon shows the worst, the
+        first line says which are down and one line per connection follows, each by name."""
         self._status = status
         sentence = status.sentence()
         self.icon.setToolTip(self._tooltip(sentence))
-        self.action_status.setText(sentence)
+        for action in self._connection_lines:
+            self.menu.removeAction(action)
+        self._connection_lines = []
+        if status.parts:
+            down = status.down
+            self.action_status.setText(
+                self.tr("Not connected: {names}").format(names="、".join(down)) if down
+                else self.tr("All {count} connections are up").format(count=len(status.parts)))
+            for name, part in status.parts:
+                line = QAction(("✓ " if part.healthy else "✕ ") + f"{name}: {part.sentence()}", self.menu)
+                line.setEnabled(False)
+                self.menu.insertAction(self.action_voice_problem, line)
+                self._connection_lines.append(line)
+        else:
+            self.action_status.setText(sentence)
         self._redraw()
+
+    def connection_lines(self) -> list[str]:
+        """The menu's line for each connection (several connections only), as shown."""
+        return [action.text() for action in self._connection_lines]
 
     def set_voice_problem(self, problem: str) -> None:
         """Orders are not read aloud: the icon shows a warning, the tooltip and the menu say

@@ -284,6 +284,97 @@ def shoot_tray(out: Path, language: str) -> list[Path]:
         tray.deleteLater()
 
 
+def three_connections():
+    """The shop of the several-connections pictures: its mini-program, 美团 over RabbitMQ, and the
+    chain's order server."""
+    from notifier.core.connections import Connection, with_connections
+    from notifier.core.settings import Settings
+
+    return with_connections(Settings({**SKYTAKEOUT, "alerts.order_url": ORDER_URL}), (
+        Connection("main", "小程序").with_values(SKYTAKEOUT),
+        Connection("c4f1a2", "美团", "#e4572e").with_values(
+            {"connection.protocol": "amqp", "connection.url": "amqp://shop@mq.meituan.example:5672/"}),
+        Connection("c9b3d0", "总店", "#2a9d8f").with_values(
+            {"connection.protocol": "notifier", "connection.url": "wss://hq.example/ws", "connection.shop": "north"}),
+    ))
+
+
+def shoot_connections(out: Path, language: str, work: Path) -> list[Path]:
+    """The Connections page, the tray menu with three connections (美团 down) and the orders
+    window showing 美团's orders only."""
+    from notifier.core.connection import ConnectionStatus, ConnState, combined
+    from notifier.core.events import OrderEvent, OrderKind
+    from notifier.core.ledger import Ledger
+    from notifier.core.secrets import MemorySecrets
+    from notifier.desktop.orders_window import OrdersWindow
+    from notifier.desktop.settings_dialog import SettingsDialog
+    from notifier.desktop.tray import Tray
+
+    settings = three_connections()
+    made = []
+    dialog = SettingsDialog(settings, MemorySecrets({"skytakeout_admin_password": "x"}))
+    dialog.resize(800, 560)
+    try:
+        dialog.show()
+        wait(dialog.isVisible)
+        dialog.nav.setCurrentRow(PAGES.index("connections"))
+        dialog.connections_page.list.setCurrentRow(1)
+        settle()
+        made.append(out / f"connections_page_{language}.png")
+        dialog.grab().save(str(made[-1]))
+    finally:
+        dialog.close()
+        dialog.deleteLater()
+
+    tray = Tray()
+    try:
+        up = ConnectionStatus(ConnState.CONNECTED, "192.168.1.20:8080")
+        tray.set_status(combined([
+            ("小程序", up),
+            ("美团", ConnectionStatus(ConnState.WAITING, "mq.meituan.example:5672", retry_in=8,
+                                      reason=ConnState.UNREACHABLE)),
+            ("总店", ConnectionStatus(ConnState.CONNECTED, "hq.example (north)"))]))
+        tray.set_count(3)
+        tray.menu.popup(tray.menu.pos())
+        wait(tray.menu.isVisible)
+        tray.mute_menu.popup(tray.menu.pos() + tray.menu.rect().topRight())
+        wait(tray.mute_menu.isVisible)
+        settle()
+        made.append(out / f"tray_menu_connections_{language}.png")
+        tray_menu_picture(tray).save(str(made[-1]))
+    finally:
+        tray.mute_menu.hide()
+        tray.menu.hide()
+        tray.menu.deleteLater()
+        tray.deleteLater()
+
+    clock = [NOW]
+    ledger = Ledger(work / f"connections-{language}.sqlite3", clock=lambda: clock[0])
+    shops = (("小程序", ""), ("美团", "c4f1a2"), ("总店", "c9b3d0"))
+    for n, (hour, minute, number, amount, customer) in enumerate(ORDERS):
+        name, scope = shops[n % 3]
+        clock[0] = at(hour, minute)
+        ledger.record(OrderEvent(OrderKind.NEW_ORDER, str(4400 + n), "skytakeout", "shop:8080",
+                                 order_number=number, amount=Decimal(amount), customer=customer,
+                                 connection=name, connection_id=scope))
+    clock[0] = NOW
+    window = OrdersWindow(ledger, lambda: settings, clock=lambda: NOW)
+    try:
+        window.show()
+        wait(window.isVisible)
+        window.set_filter("all")
+        window.connection_filter.choose("美团")
+        window.reload()
+        settle()
+        made.append(out / f"orders_window_connections_{language}.png")
+        window.grab().save(str(made[-1]))
+    finally:
+        window.close()
+        window.deleteLater()
+        ledger.close()
+    return made
+
+
 def shoot_notification(out: Path, language: str) -> list[Path]:
     """The order's notification as the daemon on the bus draws it, cut from the screen."""
     from PySide6.QtGui import QGuiApplication
@@ -407,6 +498,7 @@ def main() -> int:
                 made += shoot_orders(args.out, language, Path(work))
                 made += shoot_settings(args.out, language)
                 made += shoot_tray(args.out, language)
+                made += shoot_connections(args.out, language, Path(work))
                 made += shoot_notification(args.out, language)
         print("\n".join(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path) for path in made))
         return 0

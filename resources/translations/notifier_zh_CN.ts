@@ -62,6 +62,80 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
     </message>
 </context>
 <context>
+    <name>ConnectionFilter</name>
+    <message>
+        <source>All connections</source>
+        <translation>全部连接</translation>
+    </message>
+</context>
+<context>
+    <name>ConnectionsPage</name>
+    <message>
+        <source>(off)</source>
+        <translation>（已关闭）</translation>
+    </message>
+    <message>
+        <source>Connection</source>
+        <translation>连接</translation>
+    </message>
+    <message>
+        <source>e.g. 美团, 小程序, 总店</source>
+        <translation>例如 美团、小程序、总店</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>Colour</source>
+        <translation>颜色</translation>
+    </message>
+    <message>
+        <source>On (receive this connection&apos;s orders)</source>
+        <translation>开启（接收此连接的订单）</translation>
+    </message>
+    <message>
+        <source>Its server settings are on the Connection page.</source>
+        <translation>它的服务器设置在“连接”页。</translation>
+    </message>
+    <message>
+        <source>Leave empty to keep the saved one</source>
+        <translation>留空则保留已保存的</translation>
+    </message>
+    <message>
+        <source>Enter the address of the order server.</source>
+        <translation>请输入订单服务器的地址。</translation>
+    </message>
+    <message>
+        <source>Every platform the shop takes orders from, each with its own name and colour: popups, the voice, the orders window and tickets say which one an order came from. Changes take effect on Save, restarting only the connections that changed.</source>
+        <translation>店铺接单的每个平台，各有自己的名称和颜色：弹窗、语音、订单窗口和小票都会说明订单来自哪一个。更改在保存后生效，只重新连接有变动的连接。</translation>
+    </message>
+    <message>
+        <source>Add…</source>
+        <translation>添加…</translation>
+    </message>
+    <message>
+        <source>Edit…</source>
+        <translation>编辑…</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>Turn off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Turn on</source>
+        <translation>开启</translation>
+    </message>
+    <message>
+        <source>The first connection is the one on the Connection page: turn it off instead.</source>
+        <translation>第一个连接就是“连接”页上的那个：请改为关闭它。</translation>
+    </message>
+</context>
+<context>
     <name>HourChart</name>
     <message numerus="yes">
         <source>%n order(s) today</source>
@@ -368,6 +442,10 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
     <message>
         <source>State</source>
         <translation>进度</translation>
+    </message>
+    <message>
+        <source>Connection</source>
+        <translation>连接</translation>
     </message>
     <message>
         <source>New order</source>
@@ -831,6 +909,10 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
         <translation>每天：10:00-22:00。按星期：mon-fri 10:00-14:00,17:00-22:00; sat,sun 09:00-02:00（可以跨过午夜）。到点自动营业和打烊；其间仍可从托盘菜单营业或打烊。留空：不设营业时间。</translation>
     </message>
     <message>
+        <source>Connections</source>
+        <translation>多个连接</translation>
+    </message>
+    <message>
         <source>{order_id} and {order_number} are filled in. Used by a click on a notification, by “Open in browser” and by the ticket&apos;s QR code.</source>
         <translation>{order_id} 和 {order_number} 会被填入。点击通知、“在浏览器中打开”和小票上的二维码都会使用此地址。</translation>
     </message>
@@ -1106,6 +1188,14 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
     <message>
         <source>Not connected yet</source>
         <translation>尚未连接</translation>
+    </message>
+    <message>
+        <source>Not connected: {names}</source>
+        <translation>未连接：{names}</translation>
+    </message>
+    <message>
+        <source>All {count} connections are up</source>
+        <translation>全部 {count} 个连接正常</translation>
     </message>
     <message>
         <source>Voice unavailable: {reason}</source>

@@ -102,7 +102,7 @@ def test_the_graph_sees_lazy_relative_and_from_imports():
     # A function-level import (cli imports the desktop app only when it runs it) is an edge.
     assert "notifier.desktop.app" in graph["notifier.cli"]
     # `from notifier.core import paths` is an edge to the module paths, not to the package.
-    assert "notifier.core.paths" in graph["notifier.core.settings"]
+    assert "notifier.core.paths" in graph["notifier.core.settings_file"]
     assert find_cycles({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}, "d": {"a": 1}}) == [["a", "b", "c"]]
 
 

@@ -22,7 +22,8 @@ from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ledger
 from notifier.core.order_details import OrderDetails
 from notifier.core.print_queue import PrintQueue
-from notifier.core.settings import Settings, save
+from notifier.core.settings import Settings
+from notifier.core.settings_file import save
 from tests.fakes.local_user import open_folder
 
 PHONE = "13812345678"

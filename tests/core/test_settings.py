@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from notifier.core import settings as settings_module
-from notifier.core.settings import SETTINGS, Settings, SettingsError, load, save
+from notifier.core import settings_file as settings_module
+from notifier.core.settings import SETTINGS, Settings, SettingsError
+from notifier.core.settings_file import load, save
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,7 +76,8 @@ def test_toml_round_trip_keeps_every_value(tmp_path):
     save(values, path)
     assert load(path) == values
     text = path.read_text("utf-8")
-    assert "[connection]" in text and "ping_timeout" not in text  # only what differs from defaults
+    # The connection is the first of the list (core.connections); only what differs from defaults.
+    assert "[connections.connection]" in text and "ping_timeout" not in text
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 
@@ -108,9 +110,10 @@ def test_a_crash_in_the_middle_of_saving_leaves_the_old_file(tmp_path):
     script = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from notifier.core import settings as s\n"
+        "from notifier.core import settings_file as s\n"
+        "from notifier.core.settings import Settings\n"
         "os.replace = lambda *a: os.kill(os.getpid(), 9)\n"
-        "s.save(s.Settings({'connection.url': 'ws://new:8080/ws/'}), Path(sys.argv[1]))\n"
+        "s.save(Settings({'connection.url': 'ws://new:8080/ws/'}), Path(sys.argv[1]))\n"
     )
     done = subprocess.run([sys.executable, "-c", script, str(path)], cwd=REPO,
                           env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=30)

@@ -10,7 +10,7 @@ import pytest
 from fakes.ws_token_server import WsServer
 
 from notifier.core import paths
-from notifier.core import settings as core_settings
+from notifier.core import settings_file as core_settings
 from notifier.core.launch import Launch
 from notifier.core.secrets import SecretStore
 from notifier.core.settings import Settings

@@ -13,12 +13,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QPushButton, QWidget
 
 from notifier.core import paths
-from notifier.core import settings as core_settings
+from notifier.core import settings_file as core_settings
 from notifier.core.connection import ConnState
 from notifier.core.secrets import MemorySecrets, SecretStore
 from notifier.core.settings import SECRETS, SETTINGS, Settings
 from notifier.desktop.i18n import install_translators
 from notifier.desktop.settings_dialog import LABEL_MAX_WIDTH, SettingsDialog
+from notifier.desktop.settings_layout import PAGES
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -90,7 +91,7 @@ def test_every_declared_setting_and_secret_has_a_field(make_dialog):
     spin = dialog.fields["alerts.repeat_interval"].editor
     assert (spin.minimum(), spin.maximum()) == (0, 3600)
     assert [dialog.nav.item(i).text() for i in range(dialog.nav.count())] == \
-        ["Connection", "Alerts", "Escalation", "Voice", "Printer", "General"]
+        ["Connection", "Connections", "Alerts", "Escalation", "Voice", "Printer", "General"]
 
 
 def test_only_the_chosen_protocols_fields_are_shown(make_dialog):
@@ -167,7 +168,7 @@ def test_invalid_values_are_shown_next_to_their_field_and_nothing_is_saved(qtbot
     assert not dialog.save()
     assert dialog.fields["connection.url"].error.isHidden()
     assert "22:30" in dialog.fields["alerts.quiet_start"].error.text()
-    assert dialog.nav.currentRow() == 1  # the dialog went to the page with the problem
+    assert dialog.nav.currentRow() == PAGES.index("alerts")  # the dialog went to the page with the problem
 
     dialog.fields["alerts.quiet_start"].editor.setText("22:30")
     dialog.fields["alerts.quiet_end"].editor.setText("07:00")
