@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.core import settings as settings_module
+from notifier.core import settings_file
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import Ending, Ledger
 from notifier.core.order_details import OrderDetails, OrderItem
@@ -115,14 +115,14 @@ def test_an_old_single_printer_settings_file_is_the_first_station_losing_nothing
     old.write_text('[connection]\nprotocol = "notifier"\n\n[printer]\nprint_on = "new_order"\n'
                    'kind = "escpos_serial"\naddress = "/dev/ttyUSB0:19200"\npaper = "58mm"\ncopies = 2\n'
                    'shop_name = "老王面馆"\nshow_phone = false\n', encoding="utf-8")
-    loaded = settings_module.load(old)
+    loaded = settings_file.load(old)
     assert used_stations(loaded) == [1]
     first = station_settings(loaded, 1)
     assert (first["printer.role"], first["printer.kind"], first["printer.address"], first["printer.paper"],
             first["printer.copies"], first["printer.shop_name"], first["printer.show_phone"]) == \
         ("counter", "escpos_serial", "/dev/ttyUSB0:19200", "58mm", 2, "老王面馆", False)
-    settings_module.save(loaded, old)  # written back: every old value still there, nothing added
-    assert settings_module.load(old) == loaded
+    settings_file.save(loaded, old)  # written back: every old value still there, nothing added
+    assert settings_file.load(old) == loaded
     assert "printer2" not in old.read_text(encoding="utf-8")
 
 
