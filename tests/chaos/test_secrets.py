@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from helpers import free_port, wait_until
 
-from notifier.core import settings as settings_module
+from notifier.core import settings_file as settings_module
 from notifier.core.settings import Settings
 from notifier.server.config import ServerConfig
 from notifier.server.runner import ServerThread
