@@ -92,7 +92,11 @@ def test_exactly_one_ticket_per_order_over_200_orders_and_10_kills(double, keyri
                 if run % 2:
                     # Every other run dies while the printer is busy with the backlog: tickets
                     # recorded, one perhaps half sent or sent and not yet confirmed.
-                    wait_until(lambda before=printed_before: len(printer.tickets()) > before, 20)
+                    try:
+                        wait_until(lambda before=printed_before: len(printer.tickets()) > before, 20)
+                    except AssertionError as exc:  # say what the listener was doing
+                        raise AssertionError(f"no ticket in run {run}; listener's log: "
+                                             f"{listener.stderr()[-3000:]}") from exc
                     time.sleep(rng.uniform(0.0, 0.005))
                 else:
                     time.sleep(rng.uniform(0.0, 0.05))
