@@ -64,6 +64,10 @@ def number_of(ticket) -> str:
     return next(line for line in ticket.lines if line.startswith("#"))[1:]
 
 
+# Ten listener starts and a 20 s bound for each run's first ticket: beside the heaviest tests of
+# the session lane (CI, load 5-8) that bound was missed twice while it held alone and under a
+# CPU-only load of 6; it runs with nothing beside it.
+@pytest.mark.measures_time
 def test_exactly_one_ticket_per_order_over_200_orders_and_10_kills(double, keyring_session, tmp_path):
     started = time.monotonic()
     rng = random.Random(15)
