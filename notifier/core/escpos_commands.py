@@ -71,16 +71,15 @@ def raster_image(image) -> bytes:
 
 def is_online(device) -> bool:
     """Whether the printer answers the status request and reports itself online. `device` is
-    anything with `_raw(bytes)` and `_read() -> bytes` (ours below, or a python-escpos printer)."""
-    device._raw(STATUS_ONLINE)
-    status = device._read()
+    anything with `query(request) -> answer` (the connections below, or escpos_printer's wrapper
+    of python-escpos's `Usb`)."""
+    status = device.query(STATUS_ONLINE)
     return bool(status) and not status[0] & _OFFLINE_BIT
 
 
 def paper_out(device) -> bool:
     """Whether the paper sensor reports the roll empty (no answer: a printer without one)."""
-    device._raw(STATUS_PAPER)
-    status = device._read()
+    status = device.query(STATUS_PAPER)
     return bool(status) and status[0] & _NO_PAPER == _NO_PAPER
 
 
@@ -97,11 +96,13 @@ class TcpPrinterConnection:
         """Connect; an OSError (refused, unreachable, timed out) when the printer is not there."""
         self.device = socket.create_connection((self.host, self.port), timeout=self.timeout)
 
-    def _raw(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         assert self.device is not None
         self.device.sendall(data)
 
-    def _read(self) -> bytes:
+    def query(self, request: bytes) -> bytes:
+        """Send a status request; the answer (empty when the printer closed the connection)."""
+        self.write(request)
         assert self.device is not None
         return self.device.recv(16)
 
@@ -133,11 +134,13 @@ class SerialPrinterConnection:
         self.device = serial.Serial(port=self.path, baudrate=self.baudrate, timeout=self.timeout,
                                     dsrdtr=True)
 
-    def _raw(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         assert self.device is not None
         self.device.write(data)
 
-    def _read(self) -> bytes:
+    def query(self, request: bytes) -> bytes:
+        """Send a status request; the answer (empty when the port's timeout passed)."""
+        self.write(request)
         # A status answer is one byte: asking the port for more would wait out the whole
         # timeout for bytes that never come, on every ticket.
         assert self.device is not None

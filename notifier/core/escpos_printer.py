@@ -247,8 +247,8 @@ def ticket_image(ticket: Ticket, width: int):
 class EscposPrinter:
     """What every ESC/POS printer shares: the ticket's bytes, the paper check when a connection
     opens, and the status request after each ticket that counts it as taken. A subclass only
-    says how to reach the printer (`_connect`, returning an opened connection with `_raw`,
-    `_read` and `close`: one from escpos_commands, or python-escpos's `Usb`)."""
+    says how to reach the printer (`_connect`, returning an opened connection with `write`,
+    `query` and `close`: one from escpos_commands, or `LibraryUsbConnection`)."""
 
     def __init__(self, *, paper: str = "80mm", chinese: str = "gb18030", timeout: float = 5.0):
         self.paper = paper
@@ -294,7 +294,7 @@ class EscposPrinter:
 
     def send(self, data: bytes) -> None:
         """Send one ticket; returns once the printer confirmed it received all of it."""
-        self._device._raw(data)
+        self._device.write(data)
         # A status request after the ticket is answered only once the printer has read up to
         # it: the answer is the printer's receipt. A hung printer never answers (timeout).
         if not cmd.is_online(self._device):
@@ -395,6 +395,22 @@ class SerialPrinter(EscposPrinter):
         return device
 
 
+class LibraryUsbConnection:
+    """python-escpos's `Usb` printer seen as a connection (`write`, `query`, `close`)."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def write(self, data: bytes) -> None:
+        self.device._raw(data)
+
+    def query(self, request: bytes) -> bytes:
+        return self.device.query_status(request)
+
+    def close(self) -> None:
+        self.device.close()
+
+
 class UsbPrinter(EscposPrinter):
     """A thermal printer that speaks USB itself (no serial adapter), found by VID:PID."""
 
@@ -442,7 +458,7 @@ class UsbPrinter(EscposPrinter):
             raise self._problem(None if isinstance(cause, AssertionError) else cause) from exc
         except usb.core.NoBackendError as exc:
             raise PrinterProblem(tr("USB printing needs libusb, which is not installed.")) from exc
-        return device
+        return LibraryUsbConnection(device)
 
     def send(self, data: bytes) -> None:
         import usb.core
