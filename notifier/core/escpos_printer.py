@@ -1,7 +1,7 @@
-"""Kitchen tickets on ESC/POS thermal printers, through python-escpos.
+"""Kitchen tickets on ESC/POS thermal printers.
 
-`render_escpos` lays a `Ticket` out as the printer's bytes (built on python-escpos's `Dummy`
-printer, so every command comes from the library), in one of two ways for Chinese text:
+`render_escpos` lays a `Ticket` out as the printer's bytes (the commands in escpos_commands), in
+one of two ways for Chinese text:
 
 - "gb18030": the text is sent in GB18030, which common Chinese thermal printers print with their
   own font in Chinese mode (FS &, the one command python-escpos has no method for). Small and
@@ -9,10 +9,10 @@ printer, so every command comes from the library), in one of two ways for Chines
 - "image": the ticket is drawn with a CJK font into a 1-bit picture and sent as a raster image:
   for printers without a Chinese font. ~30-60 KB a ticket; see docs/printing.md for the timings.
 
-`NetworkPrinter` sends the bytes over raw TCP (port 9100) with python-escpos's `Network` class,
-`SerialPrinter` over a serial port (`Serial`, pyserial) and `UsbPrinter` straight over USB (`Usb`,
-pyusb); each counts the ticket as taken only when the printer answers a status request sent
-after it.
+`NetworkPrinter` sends the bytes over raw TCP (port 9100), `SerialPrinter` over a serial port
+(pyserial), both with the connections in escpos_commands, and `UsbPrinter` straight over USB with
+python-escpos's `Usb` class (pyusb), the only one that loads the library; each counts the ticket
+as taken only when the printer answers a status request sent after it.
 """
 
 from __future__ import annotations
@@ -24,15 +24,16 @@ import socket
 import sys
 from pathlib import Path
 
+from notifier.core import escpos_commands as cmd
 from notifier.core.ticket import BIG, CENTER, HUGE, NORMAL, Ticket, TicketLine
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9100
-# python-escpos reads its printer database at import: a 1 MB file parsed by the pure-Python YAML
-# parser (0.2-0.3 s of interpreter time, more on a busy machine) unless a pickle of it lies in
-# this folder. Left unset, the library pickles it into a new temporary folder per process, so
-# every start paid the parse again.
+# python-escpos (loaded for a USB printer only) reads its printer database at import: a 1 MB file
+# parsed by the pure-Python YAML parser (0.2-0.3 s of interpreter time, more on a busy machine)
+# unless a pickle of it lies in this folder. Left unset, the library pickles it into a new
+# temporary folder per process, so every start paid the parse again.
 CAPABILITIES_CACHE_ENV = "ESCPOS_CAPABILITIES_PICKLE_DIR"
 # Dots across the paper at 203 dpi (the printable width of 58 and 80 mm rolls).
 PAPER_DOTS = {"58mm": 384, "80mm": 576, "a4": 576}
@@ -101,8 +102,8 @@ UNPRINTABLE = "□"
 _printable_chars: dict[str, bool] = {}
 
 
-def _size(printer, size: str) -> None:
-    printer._raw(GS_SIZE[size] + FS_SIZE[size])
+def _size(out: bytearray, size: str) -> None:
+    out += GS_SIZE[size] + FS_SIZE[size]
 
 
 def gbk_printable(text: str) -> str:
@@ -123,10 +124,10 @@ def gbk_printable(text: str) -> str:
     return "".join(out)
 
 
-def _text(printer, text: str) -> None:
+def _text(out: bytearray, text: str) -> None:
     # GB18030 always, never the library's single-byte code pages: a line with only "¥" or "—"
     # would otherwise switch the printer's code page (ESC t) in the middle of a Chinese ticket.
-    printer._raw(gbk_printable(text).encode("gb18030", "replace"))
+    out += gbk_printable(text).encode("gb18030", "replace")
 
 
 def capabilities_cache() -> Path:
@@ -138,7 +139,7 @@ def capabilities_cache() -> Path:
 
 
 def load_escpos() -> None:
-    """Import python-escpos with its printer database cached between starts (see
+    """Import python-escpos (for a USB printer) with its printer database cached between starts (see
     CAPABILITIES_CACHE_ENV); a folder the user chose through the variable is kept."""
     if "escpos.capabilities" not in sys.modules and CAPABILITIES_CACHE_ENV not in os.environ:
         try:
@@ -148,44 +149,33 @@ def load_escpos() -> None:
     import escpos.printer  # noqa: F401 - loaded here, once, for the `from escpos...` below
 
 
-def _line(printer, line: TicketLine) -> None:
-    printer.set(align=line.align, bold=line.bold)
-    _size(printer, line.size)
-    _text(printer, line.text)
+def _line(out: bytearray, line: TicketLine) -> None:
+    out += cmd.style(align=line.align, bold=line.bold)
+    _size(out, line.size)
+    _text(out, line.text)
     if line.tail:
-        _size(printer, line.tail_size)
-        _text(printer, line.tail)
-    printer._raw(b"\n")
+        _size(out, line.tail_size)
+        _text(out, line.tail)
+    out += b"\n"
 
 
 def render_escpos(ticket: Ticket, *, paper: str = "80mm", chinese: str = "gb18030") -> bytes:
     """The bytes that print `ticket` and cut the paper."""
-    load_escpos()
-    from escpos.constants import FS
-    from escpos.printer import Dummy
-
-    printer = Dummy()
-    printer.hw("INIT")
+    out = bytearray(cmd.INIT)
     if chinese == "image":
-        dots = PAPER_DOTS.get(paper, 576)
-        # The default profile's paper width is "Unknown", and python-escpos then print()s a
-        # warning to stdout for every image: the listener's JSON lines go there. This printer's
-        # own copy of the profile (the default one is shared by every printer) says the width.
-        media = {"dpi": 203, "width": {"mm": "Unknown", "pixels": dots}}
-        printer.profile.profile_data = {**printer.profile.profile_data, "media": media}
-        printer.image(ticket_image(ticket, dots), center=False)
+        out += cmd.raster_image(ticket_image(ticket, PAPER_DOTS.get(paper, 576)))
     else:
-        printer._raw(FS + b"&")  # Chinese character mode: GB18030/GBK two-byte characters
+        out += cmd.CHINESE_MODE
         for line in ticket.lines:
-            _line(printer, line)
-        _size(printer, NORMAL)
-        printer.set(align="left", bold=False)
+            _line(out, line)
+        _size(out, NORMAL)
+        out += cmd.style(align="left", bold=False)
     if ticket.qr:
-        printer.set(align=CENTER)
-        printer.qr(ticket.qr, size=QR_MODULE_DOTS, native=True)
-        printer.set(align="left")
-    printer.cut()
-    return printer.output
+        out += cmd.style(align=CENTER)
+        out += cmd.qr(ticket.qr, size=QR_MODULE_DOTS)
+        out += cmd.style(align="left")
+    out += cmd.FEED_AND_CUT
+    return bytes(out)
 
 
 def find_cjk_font() -> str | None:
@@ -257,7 +247,8 @@ def ticket_image(ticket: Ticket, width: int):
 class EscposPrinter:
     """What every ESC/POS printer shares: the ticket's bytes, the paper check when a connection
     opens, and the status request after each ticket that counts it as taken. A subclass only
-    says how to reach the printer (`_connect`, returning an opened python-escpos printer)."""
+    says how to reach the printer (`_connect`, returning an opened connection with `write`,
+    `query` and `close`: one from escpos_commands, or `LibraryUsbConnection`)."""
 
     def __init__(self, *, paper: str = "80mm", chinese: str = "gb18030", timeout: float = 5.0):
         self.paper = paper
@@ -275,9 +266,12 @@ class EscposPrinter:
         raise NotImplementedError
 
     def prepare(self) -> None:
-        """Load the library now (the print worker calls this as it starts), not at the first
-        ticket, where it would hold the interpreter while that order's popup is being shown."""
-        load_escpos()
+        """Load what the tickets need now (the print worker calls this as it starts), not at
+        the first ticket, where it would hold the interpreter while that order's popup is being
+        shown: the imaging library for image tickets (text tickets need nothing more)."""
+        if self.chinese == "image":
+            import PIL.ImageDraw  # noqa: F401 - loaded here for ticket_image
+            import PIL.ImageOps  # noqa: F401 - loaded here for escpos_commands.raster_image
 
     def open(self) -> None:
         self._device = self._connect()
@@ -291,25 +285,25 @@ class EscposPrinter:
         from notifier.core.i18n import tr
 
         # A printer that reports its paper sensor: an empty roll keeps the tickets queued.
-        if self._device.paper_status() == 0:
+        if cmd.paper_out(self._device):
             raise PrinterProblem(tr("The printer is out of paper."), offline=False)
         # Nothing is sent to a printer that says it is offline: it would keep the ticket in its
         # buffer, and we could not tell that from a ticket lost.
-        if not self._device.is_online():
+        if not cmd.is_online(self._device):
             raise PrinterProblem(offline_sentence())
 
     def send(self, data: bytes) -> None:
         """Send one ticket; returns once the printer confirmed it received all of it."""
-        self._device._raw(data)
+        self._device.write(data)
         # A status request after the ticket is answered only once the printer has read up to
         # it: the answer is the printer's receipt. A hung printer never answers (timeout).
-        if not self._device.is_online():
+        if not cmd.is_online(self._device):
             raise PrinterHoldsTicket(offline_sentence())
 
     def ready(self) -> bool:
         """Whether the printer reports itself online now (asked on the open connection; an
         OSError when it is gone). After PrinterHoldsTicket: True once it printed its buffer."""
-        return self._device.is_online()
+        return cmd.is_online(self._device)
 
     def close(self) -> None:
         if self._device is not None:
@@ -332,16 +326,8 @@ class NetworkPrinter(EscposPrinter):
         return f"{self.host}:{self.port}"
 
     def _connect(self):
-        load_escpos()
-        from escpos.exceptions import DeviceNotFoundError
-        from escpos.printer import Network
-
-        device = Network(self.host, self.port, timeout=self.timeout)
-        try:
-            device.open()
-        except DeviceNotFoundError as exc:
-            cause = exc.__cause__ or exc.__context__
-            raise (cause if isinstance(cause, OSError) else ConnectionError(str(exc))) from exc
+        device = cmd.TcpPrinterConnection(self.host, self.port, timeout=self.timeout)
+        device.open()
         # The status request after a ticket is a 3-byte write: without TCP_NODELAY, Nagle's
         # algorithm holds it until the printer's delayed ACK (~40 ms a ticket).
         device.device.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -389,24 +375,15 @@ class SerialPrinter(EscposPrinter):
         return f"{self.path}:{self.baud}"
 
     def _connect(self):
-        load_escpos()
-        from escpos.exceptions import DeviceNotFoundError
-        from escpos.printer import Serial
+        from serial import SerialException
 
         from notifier.core.i18n import tr
 
-        class OneByteStatusSerial(Serial):
-            # A status answer is one byte: python-escpos asks the port for 16 and would wait
-            # out the whole timeout for bytes that never come, on every ticket.
-            def _read(self) -> bytes:
-                return self.device.read(1)
-
-        device = OneByteStatusSerial(self.path, baudrate=self.baud, timeout=self.timeout)
+        device = cmd.SerialPrinterConnection(self.path, baudrate=self.baud, timeout=self.timeout)
         try:
             device.open()
-        except DeviceNotFoundError as exc:
-            cause = exc.__cause__ or exc.__context__
-            code = getattr(cause, "errno", None)
+        except (ValueError, SerialException) as exc:
+            code = getattr(exc, "errno", None)
             if code in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
                 raise PrinterProblem(tr("No printer at {path}: the device does not exist "
                                         "(unplugged or switched off?).").format(path=self.path)) from exc
@@ -414,8 +391,24 @@ class SerialPrinter(EscposPrinter):
                 raise PrinterProblem(tr("Permission denied for {path}: add this user to the "
                                         "dialout group, then log in again.").format(path=self.path)) from exc
             raise PrinterProblem(tr("Could not open the printer at {path}: {problem}").format(
-                path=self.path, problem=str(cause or exc).splitlines()[-1])) from exc
+                path=self.path, problem=str(exc).splitlines()[-1])) from exc
         return device
+
+
+class LibraryUsbConnection:
+    """python-escpos's `Usb` printer seen as a connection (`write`, `query`, `close`)."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def write(self, data: bytes) -> None:
+        self.device._raw(data)
+
+    def query(self, request: bytes) -> bytes:
+        return self.device.query_status(request)
+
+    def close(self) -> None:
+        self.device.close()
 
 
 class UsbPrinter(EscposPrinter):
@@ -428,6 +421,10 @@ class UsbPrinter(EscposPrinter):
 
     def label(self) -> str:
         return f"{self.vendor:04x}:{self.product:04x}"
+
+    def prepare(self) -> None:
+        super().prepare()
+        load_escpos()  # python-escpos's `Usb` reaches the printer
 
     def _problem(self, exc: BaseException) -> PrinterProblem:
         from notifier.core.i18n import tr
@@ -461,7 +458,7 @@ class UsbPrinter(EscposPrinter):
             raise self._problem(None if isinstance(cause, AssertionError) else cause) from exc
         except usb.core.NoBackendError as exc:
             raise PrinterProblem(tr("USB printing needs libusb, which is not installed.")) from exc
-        return device
+        return LibraryUsbConnection(device)
 
     def send(self, data: bytes) -> None:
         import usb.core
