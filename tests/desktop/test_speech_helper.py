@@ -267,7 +267,9 @@ def test_a_helper_frozen_between_orders_is_replaced_before_the_next_one(qtbot, m
     announcer = make_announcer()
     problems: list[str] = []
     announcer.voice_problem.connect(problems.append)
-    assert announcer.wait_ready(20), announcer.problem()
+    # A first helper whose probe misses its deadline (speech-dispatcher starting on a loaded CI
+    # machine) is replaced at once: what is tested starts from a helper that works.
+    qtbot.waitUntil(lambda: announcer.available() and announcer.wait_ready(0.1), timeout=40_000)
     frozen = announcer.helper_pid()
     os.kill(frozen, signal.SIGSTOP)
     qtbot.waitUntil(lambda: announcer.helper_pid() not in (0, frozen), timeout=8_000)
