@@ -365,3 +365,17 @@ def keyring_env(service: str = SERVICE) -> Iterator[KeyringView]:
         yield view
     finally:
         view.clear()
+
+
+def wait_voice_ready(qtbot: Any, announcer: Any, timeout_s: float = 40.0) -> None:
+    """Wait until the announcer can speak, through the app's own replacement of a first helper.
+
+    A cold speech-dispatcher loads its voice module before the probe is said; on the 2-core CI
+    machine beside the session lane's heaviest tests that once took over the probe's 12 s, and
+    the app then replaced the helper (as it does for a shop) and the second one spoke. Tests
+    that are about something else wait for that, and fail with the announcer's own sentence.
+    """
+    try:
+        qtbot.waitUntil(lambda: announcer.wait_ready(0), timeout=int(timeout_s * 1000))
+    except AssertionError:
+        raise AssertionError(f"no voice after {timeout_s:g} s: {announcer.problem()}") from None

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import AudioRecorder, max_amplitude, rms, sound_span
+from helpers import AudioRecorder, max_amplitude, rms, sound_span, wait_voice_ready
 from speech_session import alive, speechd_without_audio
 
 from notifier.core.settings import Settings
@@ -78,7 +78,7 @@ def test_a_helper_frozen_mid_line_is_replaced_and_the_next_order_is_spoken(qtbot
                                                                            tmp_path):
     announcer = make_announcer()
     journal = Journal(announcer)
-    assert announcer.wait_ready(20), announcer.problem()
+    wait_voice_ready(qtbot, announcer)
     frozen = announcer.helper_pid()
     announcer.announce(ORDER_LINE)
     qtbot.waitUntil(lambda: journal.count("started", ORDER_LINE) == 1, timeout=10_000)
@@ -105,7 +105,7 @@ def test_a_helper_frozen_mid_line_is_replaced_and_the_next_order_is_spoken(qtbot
 def test_the_voice_does_not_clip_and_sounds_as_loud_as_the_chime(qtbot, make_announcer, tmp_path):
     announcer = make_announcer(**{"voice.volume": 1.0})
     journal = Journal(announcer)
-    assert announcer.wait_ready(20), announcer.problem()
+    wait_voice_ready(qtbot, announcer)
     qtbot.waitUntil(announcer.chimes_loaded, timeout=5_000)
     with AudioRecorder(tmp_path, "voice.wav") as recorder:
         announcer.announce(ORDER_LINE)
@@ -145,7 +145,7 @@ def test_doctor_during_an_announcement_does_not_cut_it_short(qtbot, make_announc
     assert single.acquire("show")
     single.answer("voice-status", lambda: json.dumps(announcer.status()))
     try:
-        assert announcer.wait_ready(20), announcer.problem()
+        wait_voice_ready(qtbot, announcer)
         lengths = []
         for with_doctor in (False, True):
             said = len(lengths) + 1
@@ -236,7 +236,7 @@ def test_a_speech_dispatcher_spawned_for_the_app_stops_with_it(qtbot, make_annou
     monkeypatch.delenv("SPEECHD_SOCK", raising=False)
     before = {pid for pid in process_tree(1) if _speechd_cmdline(pid)}
     announcer = make_announcer()
-    assert announcer.wait_ready(30), announcer.problem()
+    wait_voice_ready(qtbot, announcer)
     spawned = {pid for pid in process_tree(1) if "--spawn" in _speechd_cmdline(pid)} - before
     assert spawned, "libspeechd should have started a speech-dispatcher for the helper"
     announcer.shutdown()
@@ -302,7 +302,7 @@ def test_a_voice_outage_turns_the_tray_icon_to_a_warning_and_says_why(qtbot):
 def test_a_helper_that_crashes_mid_line_is_restarted_and_the_line_said_again(qtbot, make_announcer):
     announcer = make_announcer()
     journal = Journal(announcer)
-    assert announcer.wait_ready(20), announcer.problem()
+    wait_voice_ready(qtbot, announcer)
     crashed = announcer.helper_pid()
     announcer.announce(ORDER_LINE)
     qtbot.waitUntil(lambda: journal.count("started", ORDER_LINE) == 1, timeout=10_000)
@@ -325,7 +325,7 @@ def test_a_helper_that_dies_while_idle_is_replaced_at_once_and_an_order_meanwhil
     until its first repeat (60 s later)."""
     announcer = make_announcer()
     journal = Journal(announcer)
-    assert announcer.wait_ready(20), announcer.problem()
+    wait_voice_ready(qtbot, announcer)
     qtbot.waitUntil(announcer.chimes_loaded, timeout=5_000)
     first = announcer.helper_pid()
     with AudioRecorder(tmp_path, "meanwhile.wav") as recorder:
@@ -352,7 +352,7 @@ def test_while_a_crashing_helper_waits_to_be_restarted_a_new_order_still_chimes_
     journal = Journal(announcer)
     back: list[float] = []
     announcer.voice_problem.connect(lambda problem: problem or back.append(time.monotonic()))
-    assert announcer.wait_ready(20), announcer.problem()
+    wait_voice_ready(qtbot, announcer)
     qtbot.waitUntil(announcer.chimes_loaded, timeout=5_000)
     os.kill(announcer.helper_pid(), signal.SIGKILL)  # the first death: replaced at once
     qtbot.waitUntil(lambda: len(back) == 1, timeout=20_000)
@@ -383,7 +383,7 @@ def test_cancelling_an_order_stops_its_line_mid_word_and_only_ours(qtbot, make_a
     line plays on, sooner when the cancel also silenced it (Qt's own stop cancels every client)."""
     announcer = make_announcer()
     journal = Journal(announcer)
-    assert announcer.wait_ready(20), announcer.problem()
+    wait_voice_ready(qtbot, announcer)
     other = ["spd-say", "-w", "-P", "message", "one two three four five six seven eight"]
     alone_started = time.monotonic()
     subprocess.run(other, check=True, timeout=30)

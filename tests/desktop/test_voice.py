@@ -7,7 +7,7 @@ Queue tests use Qt's silent mock engine; the audio tests record the session's nu
 from __future__ import annotations
 
 import pytest
-from helpers import AudioRecorder, rms
+from helpers import AudioRecorder, rms, wait_voice_ready
 
 from notifier.core.settings import Settings
 from notifier.desktop.voice import Announcer, choose_engine
@@ -109,9 +109,9 @@ def test_speech_turned_off_still_finishes_lines(qtbot, make_announcer, monkeypat
 
 
 @pytest.mark.needs_session
-def test_mandarin_voice_is_found_by_name_under_the_c_locale(make_announcer):
+def test_mandarin_voice_is_found_by_name_under_the_c_locale(qtbot, make_announcer):
     announcer = make_announcer()
-    assert announcer.wait_ready(15), announcer.problem()
+    wait_voice_ready(qtbot, announcer)
     assert announcer.engine_name() == "speechd"
     zh = announcer.voices("zh_CN")
     # espeak-ng's Pinyin variant reads Chinese characters; "latin as English" spells pinyin.
@@ -137,7 +137,7 @@ def test_chime_plays_even_without_speech(qtbot, make_announcer, monkeypatch, tmp
 def test_announcement_is_spoken_into_the_speakers(qtbot, make_announcer, tmp_path):
     announcer = make_announcer()
     journal = Journal(announcer)
-    assert announcer.wait_ready(15), announcer.problem()
+    wait_voice_ready(qtbot, announcer)
     with AudioRecorder(tmp_path, "speech.wav") as recorder:
         announcer.announce("订单 1234")
         qtbot.waitUntil(lambda: bool(journal.finished()), timeout=15_000)

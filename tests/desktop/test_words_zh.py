@@ -13,7 +13,7 @@ import re
 import signal
 
 import pytest
-from helpers import free_port
+from helpers import free_port, wait_voice_ready
 
 from notifier.core import i18n
 from notifier.core.settings import Settings
@@ -58,7 +58,7 @@ def test_a_killed_speech_helper_is_told_in_chinese_without_a_signal_number(qtbot
     problems: list[str] = []
     announcer.voice_problem.connect(problems.append)
     try:
-        assert announcer.wait_ready(20), announcer.problem()
+        wait_voice_ready(qtbot, announcer)
         os.kill(announcer.helper_pid(), signal.SIGKILL)
         qtbot.waitUntil(lambda: bool(problems) and problems[0] != "", timeout=5_000)
         told = problems[0]
