@@ -16,8 +16,6 @@ from PySide6.QtGui import (
     QAction,
     QActionGroup,
     QColor,
-    QFont,
-    QFontMetricsF,
     QIcon,
     QPainter,
     QPainterPath,
@@ -27,6 +25,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from notifier.core.connection import ConnectionStatus, ConnState
+from notifier.desktop.badge_digits import draw_digits, text_width
 
 
 class Look(StrEnum):
@@ -105,30 +104,22 @@ def paint_icon(size: int, look: Look = Look.CONNECTED, count: int = 0, warning: 
 
     if text and small:
         # No outline and the biggest digits that fit: one pixel of ring is noise at 16 px.
-        font = QFont()
-        font.setBold(True)
         height = s * (0.58 if len(text) == 1 else 0.5)
-        font.setPixelSize(max(6, round(height * (0.9 if len(text) == 1 else 0.85))))
-        width = max(height, QFontMetricsF(font).horizontalAdvance(text) + s * 0.08)
+        glyphs = height * (0.78 if len(text) == 1 else 0.72)
+        width = max(height, text_width(text, glyphs) + s * 0.1)
         rect = QRectF(s - width, s - height, width, height)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor("#c4161c"))
         painter.drawRoundedRect(rect, height / 2, height / 2)
-        painter.setFont(font)
-        painter.setPen(QColor("white"))
-        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        draw_digits(painter, rect.center(), glyphs, text, QColor("white"))
     elif text:
         diameter = s * (0.62 if len(text) > 2 else 0.54)
         rect = QRectF(s - diameter, 0, diameter, diameter)
         painter.setBrush(QColor("#c4161c"))
         painter.setPen(QPen(QColor("white"), max(1.0, s * 0.03)))
         painter.drawEllipse(rect.adjusted(s * 0.01, s * 0.01, -s * 0.01, -s * 0.01))
-        font = QFont()
-        font.setBold(True)
-        font.setPixelSize(max(6, int(diameter * (0.42 if len(text) > 2 else 0.6))))
-        painter.setFont(font)
-        painter.setPen(QColor("white"))
-        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        draw_digits(painter, rect.center(), diameter * (0.3 if len(text) > 2 else 0.42), text,
+                    QColor("white"))
     painter.end()
     return pixmap
 

@@ -89,6 +89,41 @@ def test_the_badge_leaves_the_small_bell_visible(qapp, size):
     assert badge_text_for(500, 16) == "9+" and badge_text_for(500, 64) == "99+"
 
 
+@pytest.mark.parametrize("size", [16, 22, 64])
+def test_every_count_on_the_badge_looks_different(qapp, size):
+    """The badge's digits are drawn strokes (desktop/badge_digits.py): each count from 1 to 10
+    must give its own picture, and a 2 must not look like a 3."""
+    pictures = {count: paint_icon(size, Look.CONNECTED, count).toImage() for count in range(1, 11)}
+    for a in pictures:
+        for b in pictures:
+            if a < b:
+                assert pictures[a] != pictures[b], (size, a, b)
+
+
+BADGE_WITHOUT_FONTS = """
+import sys
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from notifier.desktop.tray import Look, make_icon
+for count in (0, 1, 7, 12, 99, 150):
+    make_icon(Look.CONNECTED, count)
+maps = open("/proc/self/maps").read()
+sys.exit(1 if any(m in maps for m in ("cache/fontconfig", ".ttf", ".otf", ".ttc")) else 0)
+"""
+
+
+def test_the_badge_is_drawn_without_starting_the_font_system():
+    """An idle tray app must not carry the font system (4-5 MB) because its badge said "7"."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, "-c", BADGE_WITHOUT_FONTS], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, "drawing the badge loaded fonts: " + result.stderr[-1000:]
+
+
 def test_badge_text_caps_at_99():
     assert [badge_text(n) for n in (0, 1, 99, 100, 5000)] == ["", "1", "99", "99+", "99+"]
 

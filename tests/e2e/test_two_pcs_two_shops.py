@@ -165,7 +165,10 @@ def test_two_pcs_decide_one_order_at_once_and_the_other_shop_keeps_ringing(tmp_p
             here = [how for how in endings if how in DECIDED_HERE]
             return endings if len(here) == 1 and DECIDED_HERE[here[0]] in endings else None
 
-        endings = wait_until(settled, 10, message="one PC won, the other was told")
+        try:
+            endings = wait_until(settled, 20, message=f"one PC won, the other was told (xdotool: {said})")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; histories now: {[ending_in(home, '700010') for home in homes]}") from None
         link.release()
         winner = next(i for i, how in enumerate(endings) if how in DECIDED_HERE)
         loser = 1 - winner
