@@ -143,3 +143,16 @@ def test_auto_accept_asks_the_orders_own_connection(qtbot, counter, double, refe
     reference_server.publish("800002", order_number="5555", amount="9.00")
     qtbot.waitUntil(lambda: len(scene.alerts.repeating) == 2, timeout=10_000)
     assert [e.get("kind") for e in reference_server.events()].count("accepted") == 1, "总店's order rings"
+
+
+def test_opening_hours_close_every_connection(qtbot, counter, double, reference_server):  # noqa: F811
+    from datetime import datetime, timedelta
+
+    now = datetime.now()
+    # Hours that have the shop closed now (they begin in two hours): the app closes it on start.
+    hours = f"{(now + timedelta(hours=2)):%H:%M}-{(now + timedelta(hours=3)):%H:%M}"
+    scene = counter({"shop.hours": hours}, secrets_of(double, reference_server),
+                    two_connections(double, reference_server))
+    qtbot.waitUntil(lambda: scene.tray.shop_states() == {"小程序": False, "总店": False}, timeout=15_000)
+    assert double.shop_status == 0 and ("PUT", "/admin/shop/0", None) in shop_requests(double)
+    assert "shop_closed" in shop_events(reference_server)
