@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from notifier import __version__
 from notifier.commands.parser import CommandParser, UsageError
@@ -94,6 +95,26 @@ def _cmd_listen(args: argparse.Namespace, launch: Launch) -> int:
     return run_listener(settings, secrets)
 
 
+def _secret_target(args: argparse.Namespace, store):
+    """Where `notifier secret` reads and writes: the keyring itself, or with `--connection NAME`
+    that connection's own entries (core.connections.ConnectionSecrets); and the secret names it
+    speaks of. UsageError (a sentence, exit 2) for a name the settings do not have."""
+    if not args.connection:
+        return store, SECRET_NAMES, ""
+    from notifier.core.connections import ConnectionSecrets, connection_secret_names, named
+
+    try:
+        connection = named(read_settings(args.config), args.connection)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    own = connection_secret_names()
+    if args.name and args.name not in own:
+        raise UsageError(i18n.tr("{name} belongs to the whole app, not to one connection: leave out --connection.",
+                                 name=args.name))
+    used = tuple(s.name for s in SECRETS if s.name in own and connection.protocol in s.used_by)
+    return ConnectionSecrets(store, connection), used, connection.name
+
+
 def _cmd_secret(args: argparse.Namespace) -> int:
     from notifier.core.secrets import SecretStore
 
@@ -103,29 +124,34 @@ def _cmd_secret(args: argparse.Namespace) -> int:
     # The sentences below say everything; the store's technical warnings stay out of the way.
     setup_logging("ERROR")
     store = SecretStore()
+    target, names, connection = _secret_target(args, store)
     if args.action == "set":
         # Read from stdin (never argv, where `ps` would show it); prompt without echo on a terminal.
-        value = getpass.getpass(f"{args.name}: ") if sys.stdin.isatty() else sys.stdin.readline()
+        value = getpass.getpass(f"{connection}: {args.name}: " if connection else f"{args.name}: ") if sys.stdin.isatty() else sys.stdin.readline()
         value = value.rstrip("\r\n")
         if not value:
             print(i18n.tr("Nothing was read from standard input; nothing was saved."), file=sys.stderr)
             return 2
-        problem = store.set(args.name, value)
+        problem = target.set(args.name, value)
         if problem:
             print(problem.sentence(), file=sys.stderr)
             return 1
-        print(i18n.tr("Saved {name} in {backend}.", name=args.name, backend=store.backend_name()))
+        print(i18n.tr("Saved {name} of {connection} in {backend}.", name=args.name, connection=connection,
+                      backend=store.backend_name()) if connection else
+              i18n.tr("Saved {name} in {backend}.", name=args.name, backend=store.backend_name()))
         return 0
-    if args.action == "clear":
-        problem = store.clear(args.name)
+    if args.action in ("clear", "delete"):
+        problem = target.clear(args.name)
         if problem:
             print(problem.sentence(), file=sys.stderr)
             return 1
-        print(i18n.tr("Removed {name} from {backend}.", name=args.name, backend=store.backend_name()))
+        print(i18n.tr("Removed {name} of {connection} from {backend}.", name=args.name, connection=connection,
+                      backend=store.backend_name()) if connection else
+              i18n.tr("Removed {name} from {backend}.", name=args.name, backend=store.backend_name()))
         return 0
     # status: say which secrets are saved, never their values
-    for name in SECRET_NAMES:
-        value, problem = store.get(name)
+    for name in names:
+        value, problem = target.get(name)
         print(f"{name}: {i18n.tr('saved') if value else problem.sentence()}")
     return 0
 
@@ -145,8 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     listen.set_defaults(func=_cmd_listen, uses_settings=True)
 
     secret = sub.add_parser("secret", help="store or remove a password/token in the system keyring")
-    secret.add_argument("action", choices=("set", "clear", "status"))
+    secret.add_argument("action", choices=("set", "clear", "delete", "status"),
+                        help="set (read from standard input), clear or delete (the same), status")
     secret.add_argument("name", nargs="?", choices=SECRET_NAMES, default=None)
+    secret.add_argument("--connection", metavar="NAME",
+                        help="the secret of this connection of the settings, by its name "
+                             "(default: the first connection's, and the app's own)")
+    secret.add_argument("--config", type=Path, metavar="FILE",
+                        help="the settings file that names the connections (default: the saved one)")
     secret.set_defaults(func=_cmd_secret, uses_settings=False)
 
     from notifier.commands.print_test import add_print_test_command

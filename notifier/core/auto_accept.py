@@ -9,7 +9,8 @@ arrive, the desktop also waits for each order's own ticket to be printed before 
 the ticket, the announcement — is the same as a click's; this module only decides.
 
 The settings live in the connection's group (`connection.auto_accept`,
-`connection.auto_accept_per_hour`): each connection will carry its own when the app holds several.
+`connection.auto_accept_per_hour`): each connection carries its own, and the desktop keeps one
+AutoAccept per connection (its own hourly count), asked with that connection's shop state.
 No Qt here; the tests give it their own clock.
 """
 

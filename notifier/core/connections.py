@@ -142,14 +142,19 @@ def chosen(settings: Settings, names: Sequence[str]) -> Settings:
     """`settings` with only the connections called `names` (switched on even if they are off,
     for `notifier listen --connection NAME`); ValueError with a sentence naming the ones there
     are when a name is not among them."""
-    every = connections_of(settings)
-    by_name = {c.name.casefold(): c for c in every}
-    missing = [name for name in names if name.casefold() not in by_name]
-    if missing:
-        raise ValueError(tr("No connection is called {name!r}; the settings have: {names}.",
-                            name=missing[0], names="、".join(c.name for c in every)))
-    picked = [replace(by_name[name.casefold()], enabled=True) for name in dict.fromkeys(names)]
+    picked = [replace(named(settings, name), enabled=True) for name in dict.fromkeys(names)]
     return with_connections(settings, picked)
+
+
+def named(settings: Settings, name: str) -> Connection:
+    """The connection of `settings` called `name` (on or off, case aside); ValueError with a
+    sentence naming the ones there are when none is."""
+    every = connections_of(settings)
+    found = next((c for c in every if c.name.casefold() == name.strip().casefold()), None)
+    if found is None:
+        raise ValueError(tr("No connection is called {name!r}; the settings have: {names}.",
+                            name=name, names="、".join(c.name for c in every)))
+    return found
 
 
 def check(connections: Sequence[Connection]) -> None:

@@ -17,12 +17,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from notifier.core.i18n import tr
 
 log = logging.getLogger(__name__)
 
 ShopObserver = Callable[["bool | None"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ShopState:
+    """One connection's 营业 / 打烊 as the tray shows it: its id, its name, and whether its back
+    end says the shop is open (None: not known yet)."""
+
+    connection_id: str
+    name: str
+    is_open: bool | None
 
 
 class ShopChangeFailed(Exception):

@@ -262,15 +262,25 @@ class NotifierApp:
                                    self.notifier, self.announcer, ring=self.alerts.on_orders,
                                    waiting=lambda: self.tray.count,
                                    voice_allowed=self.alerts.voice_allowed, parent=self.qapp)
-        self.counter.state_changed.connect(self.tray.set_shop_state)
+        self.counter.state_changed.connect(self.tray.set_shop_states)
         self.counter.auto_accept_line.connect(self.tray.set_auto_accept_line)
         self.tray.shop_open_wanted.connect(self.counter.want_open)
+        self.tray.connection_open_wanted.connect(self.counter.want_open_on)
         self.printing.problem_changed.connect(self.counter.set_printer_problem)
         if self.console:
-            self.counter.state_changed.connect(lambda is_open, switchable: switchable and self.console.line(
-                "shop", "unknown" if is_open is None else ("open" if is_open else "closed")))
+            self.counter.state_changed.connect(self._console_shop_states)
             self.counter.auto_accept_line.connect(lambda line: self.console.line("auto-accept", line or "on"))
         self.counter.refresh()
+
+    def _console_shop_states(self, states) -> None:
+        """营业 / 打烊 on the console: "open", or "小程序 open; 总店 closed" with several."""
+        def word(is_open: bool | None) -> str:
+            return "unknown" if is_open is None else ("open" if is_open else "closed")
+
+        if len(states) == 1:
+            self.console.line("shop", word(states[0].is_open))
+        elif states:
+            self.console.line("shop", "; ".join(f"{state.name} {word(state.is_open)}" for state in states))
 
     def _start_escalation(self) -> None:
         """Orders nobody acts on ring louder, then go to the owner's phone; so does a connection

@@ -5,6 +5,11 @@ connections that changed (core.intake). The first connection's server settings a
 the Connection page (it is what a shop with one connection always had); here it gets its name,
 colour and on/off like the others. Secrets typed here are saved with Save, under the names of
 their connection (core.connections.ConnectionSecrets), never in the file.
+
+"Test" tries the chosen connection as entered (its settings and typed secrets, saved or not):
+the page asks (`test_wanted`) and the dialog runs the same probe as its "Test connection" off the
+main thread; the answer comes back with `show_test_result` and is kept per connection, so each
+one's last answer is beside the list while it is chosen.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, Signal
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -29,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from notifier.core.connection import ConnectionStatus
 from notifier.core.connections import (
     MAX_NAME_CHARS,
     PALETTE,
@@ -208,6 +214,8 @@ class ConnectionsPage(QWidget):
     changed = Signal()
     # The first connection's server settings are on the Connection page: go there.
     edit_first_server = Signal()
+    # "Test" on a connection: (its row, the Connection as entered, its typed secrets).
+    test_wanted = Signal(int, object, object)
 
     def __init__(self, connections: tuple[Connection, ...], parent: QWidget | None = None):
         super().__init__(parent)
@@ -239,10 +247,21 @@ class ConnectionsPage(QWidget):
         self.remove_button = QPushButton(self)
         self.remove_button.setObjectName("remove_connection")
         self.remove_button.clicked.connect(lambda: self.remove())
-        for button in (self.add_button, self.edit_button, self.toggle_button, self.remove_button):
+        self.test_button = QPushButton(self)
+        self.test_button.setObjectName("test_listed_connection")
+        self.test_button.clicked.connect(lambda: self.test())
+        for button in (self.add_button, self.edit_button, self.toggle_button, self.remove_button,
+                       self.test_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
+        # The chosen connection's last test answer, in a sentence beside the list.
+        self.test_result = QLabel(self)
+        self.test_result.setObjectName("listed_connection_result")
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(self.test_result)
+        self._answers: dict[str, tuple[bool | None, str]] = {}  # connection id -> (good, sentence)
         self.retranslate()
         self._fill()
 
@@ -254,6 +273,9 @@ class ConnectionsPage(QWidget):
         self.add_button.setText(QCoreApplication.translate("ConnectionsPage", "Add…"))
         self.edit_button.setText(QCoreApplication.translate("ConnectionsPage", "Edit…"))
         self.remove_button.setText(QCoreApplication.translate("ConnectionsPage", "Remove"))
+        self.test_button.setText(QCoreApplication.translate("ConnectionsPage", "Test"))
+        self.test_button.setToolTip(QCoreApplication.translate(
+            "ConnectionsPage", "Try the chosen connection as entered here, saved or not"))
         self._update_buttons()
 
     def connections(self) -> tuple[Connection, ...]:
@@ -278,6 +300,41 @@ class ConnectionsPage(QWidget):
         self.remove_button.setEnabled(chosen is not None and row > 0)
         self.remove_button.setToolTip("" if row != 0 else QCoreApplication.translate("ConnectionsPage",
             "The first connection is the one on the Connection page: turn it off instead."))
+        answer = self._answers.get(chosen.id) if chosen is not None else None
+        testing = answer is not None and answer[0] is None
+        self.test_button.setEnabled(chosen is not None and not testing)
+        good, sentence = answer if answer is not None else (None, "")
+        self.test_result.setStyleSheet("" if good is None else ("color: #2e7d32;" if good else ERROR_STYLE))
+        self.test_result.setText(sentence)
+
+    # -- testing one connection --------------------------------------------------------------
+
+    def test(self, row: int | None = None) -> bool:
+        """Ask for the chosen connection to be tried as entered; False when none is chosen or it
+        is being tried already."""
+        row = self.list.currentRow() if row is None else row
+        if not 0 <= row < len(self._connections):
+            return False
+        connection = self._connections[row]
+        answer = self._answers.get(connection.id)
+        if answer is not None and answer[0] is None:
+            return False
+        self._answers[connection.id] = (None, QCoreApplication.translate("ConnectionsPage", "{name}: connecting…")
+                                        .format(name=connection.name))
+        self._update_buttons()
+        self.test_wanted.emit(row, connection, dict(self.pending_secrets.get(connection.id, {})))
+        return True
+
+    def show_test_result(self, connection: Connection, status: ConnectionStatus) -> None:
+        """The answer of a test of `connection` (shown while it is the chosen one)."""
+        mark = "✓ " if status.healthy else "✗ "
+        self._answers[connection.id] = (status.healthy, f"{mark}{connection.name}: {status.sentence()}")
+        self._update_buttons()
+
+    def test_answer(self, connection_id: str) -> str:
+        """The last test answer of a connection as shown ("" before any)."""
+        answer = self._answers.get(connection_id)
+        return answer[1] if answer is not None else ""
 
     def add(self) -> bool:
         taken = [c.id for c in self._connections]

@@ -44,6 +44,8 @@ from notifier.core import settings_file as core_settings
 from notifier.core.connection import ConnectionStatus
 from notifier.core.connections import (
     CONNECTION_KEYS,
+    Connection,
+    ConnectionSecrets,
     RoutedSecrets,
     connections_of,
     with_connections,
@@ -101,6 +103,13 @@ class _Field:
         self.error.setWordWrap(True)
         self.error.hide()
 
+
+
+def _probe_failed(exc: Exception) -> ConnectionStatus:
+    """A probe that raised: its answer, naming the error (the traceback is in the log)."""
+    from notifier.core.connection import ConnState
+
+    return ConnectionStatus(ConnState.MISCONFIGURED, "", type(exc).__name__)
 
 class SettingsDialog(QDialog):
     """Edit settings and secrets; `saved` carries the new Settings after they are on disk.
@@ -360,6 +369,7 @@ class SettingsDialog(QDialog):
         self.connections_page = ConnectionsPage(connections_of(self.original), self)
         self.connections_page.edit_first_server.connect(
             lambda: self.nav.setCurrentRow(PAGES.index("connection")))
+        self.connections_page.test_wanted.connect(self.test_listed_connection)
         self._page_layouts["connections"].addWidget(self.connections_page, 1)
 
         # Test connection: right under the server section, where the user just typed.
@@ -586,14 +596,30 @@ class SettingsDialog(QDialog):
         self.test_connection_button.setEnabled(False)
         self.connection_result.setStyleSheet("")
         self.connection_result.setText(self.tr("Connecting…"))
-
-        def failed(exc: Exception) -> ConnectionStatus:
-            from notifier.core.connection import ConnState
-
-            return ConnectionStatus(ConnState.MISCONFIGURED, "", type(exc).__name__)
-
         in_background(lambda: test_connection(settings, pending, timeout=PROBE_TIMEOUT_S), self._probe_done,
-                      failed, "settings-probe")
+                      _probe_failed, "settings-probe")
+
+    def test_listed_connection(self, row: int, connection: Connection, typed: dict[str, str]) -> None:
+        """"Test" on the Connections page: try that connection as entered (saved or not) with the
+        same probe as "Test connection", off the main thread; the answer goes back to the page.
+        The first connection's server settings and secrets are the Connection page's."""
+        from notifier.core.connection import ConnState
+        from notifier.core.probe import test_connection
+
+        page = self.connections_page
+        try:
+            base = self.original.updated(self.values())
+            settings = base if row == 0 else connection.settings(base)
+        except SettingsError as exc:
+            page.show_test_result(connection, ConnectionStatus(ConnState.MISCONFIGURED, "", exc.problem))
+            return
+        if row == 0:
+            secrets = PendingSecrets(self.secrets, self._typed_secrets(), set(self._forgotten))
+        else:
+            secrets = PendingSecrets(ConnectionSecrets(self.base_secrets, connection), typed, set())
+        in_background(lambda: test_connection(settings, secrets, timeout=PROBE_TIMEOUT_S),
+                      lambda status: page.show_test_result(connection, status), _probe_failed,
+                      f"settings-probe-{connection.id}")
 
     def _probe_done(self, status: ConnectionStatus) -> None:
         self.last_probe = status

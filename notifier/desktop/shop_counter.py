@@ -2,9 +2,15 @@
 
 The core does the deciding (`core.shop_switch`: the state and how it is sent, on the source's own
 back-end client; `core.shop_hours`: the schedule; `core.auto_accept`: which orders accept
-themselves). This object follows the source running now, shows the state on the tray, asks before
-closing while orders wait, sends changes from a short-lived thread (the back end's answer may take
-seconds; the tray stays responsive) and brings failures back as a notification with a sentence.
+themselves). This object follows every running connection whose back end keeps 营业 / 打烊 (the
+reference server, sky-take-out), shows each one's state on the tray by its name, asks once before
+closing while orders wait, and sends each connection's change from a short-lived thread of its
+own (a back end's answer may take seconds, and an unreachable one must not hold up the others'
+change nor the tray). A failure is told as a notification naming that connection only.
+
+"打烊" from the tray (or the opening hours) closes every connection that can close, "营业" opens
+them all; the tray's per-connection entries change one alone. Auto-accept is each connection's
+own setting, and an order asks its own connection's state.
 
 An auto-accepted order goes through `OrderDecisions.accept`, the same outbox as a click (and so the
 same ticket when tickets print on accept); instead of ringing it is announced once ("自动接单，
@@ -24,9 +30,11 @@ from PySide6.QtWidgets import QMessageBox
 
 from notifier.core import wording
 from notifier.core.auto_accept import AutoAccept
+from notifier.core.connections import connections_of
 from notifier.core.events import OrderEvent
+from notifier.core.settings import SettingsError
 from notifier.core.shop_hours import HoursKeeper, parse_hours
-from notifier.core.shop_switch import ShopChangeFailed, ShopSwitch
+from notifier.core.shop_switch import ShopChangeFailed, ShopState, ShopSwitch
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +57,14 @@ def ask_before_closing(waiting: int) -> bool:
 
 
 class ShopCounter(QObject):
-    # The shop's state as the back end says it (None: unknown), and whether it can be switched.
-    state_changed = Signal(object, bool)
+    # Each connection whose back end keeps 营业 / 打烊, as tuple[ShopState, ...] in the list's
+    # order (empty: none can be switched).
+    state_changed = Signal(object)
     # Why auto-accept holds back now ("" when it does not).
     auto_accept_line = Signal(str)
     # Hops from the core's threads to the Qt thread.
     _seen = Signal(object, object)
-    _failed = Signal(bool, str)
+    _failed = Signal(str, bool, str)  # connection id, the state asked for, the sentence
 
     def __init__(self, settings, intake, decisions, ledger, print_queue, notifier, announcer,
                  ring: Callable[[list[OrderEvent]], None], waiting: Callable[[], int], voice_allowed: Callable[[], bool] = lambda: True,
@@ -70,13 +79,14 @@ class ShopCounter(QObject):
         self._waiting = waiting
         self._voice_allowed = voice_allowed
         self._clock = clock
-        self._switch: ShopSwitch | None = None
+        self._switches: dict[str, ShopSwitch] = {}  # by connection id, in the list's order
+        self._names: dict[str, str] = {}  # connection id -> the name the shop gave it
+        self._auto: dict[str, AutoAccept] = {}  # each connection's own auto-accept
         self._printer_problem = ""
         self._line = ""
         self.closing_asker: Callable[[int], bool] = ask_before_closing  # tests answer instead
         self._seen.connect(self._on_seen)
         self._failed.connect(self._on_failed)
-        self.auto = AutoAccept(settings)
         self._hours_timer = QTimer(self)
         self._hours_timer.timeout.connect(self._hours_tick)
         self.apply_settings(settings)
@@ -84,19 +94,36 @@ class ShopCounter(QObject):
     # -- following the source and the settings ------------------------------------------
 
     def refresh(self) -> None:
-        """Follow the source running now (a settings change starts a new one)."""
-        source = self.intake.source
-        switch = source.shop_switch if source is not None else None
-        if switch is self._switch:
+        """Follow the sources running now (a settings change starts, restarts or stops some)."""
+        switches: dict[str, ShopSwitch] = {}
+        names: dict[str, str] = {}
+        for cid, source in self.intake.sources().items():
+            connection = self.intake.connection_of(source)
+            names[cid] = connection.name if connection is not None else cid
+            if source.shop_switch is not None:
+                switches[cid] = source.shop_switch
+        same = switches.keys() == self._switches.keys() and all(
+            switches[cid] is self._switches[cid] for cid in switches)
+        self._names = names
+        if same:
             return
-        self._switch = switch
-        if switch is not None:
-            switch.on_change(lambda is_open, switch=switch: self._seen.emit(switch, is_open))
+        for cid, switch in switches.items():
+            if self._switches.get(cid) is not switch:
+                switch.on_change(lambda is_open, switch=switch: self._seen.emit(switch, is_open))
+        self._switches = switches
         self._publish()
 
     def apply_settings(self, settings) -> None:
         self.settings = settings
-        self.auto.apply_settings(settings)
+        auto: dict[str, AutoAccept] = {}
+        for connection in connections_of(settings):
+            try:
+                own = connection.settings(settings)
+            except SettingsError:
+                continue  # a misconfigured connection runs no source, so takes no orders
+            auto[connection.id] = self._auto.get(connection.id) or AutoAccept(own)
+            auto[connection.id].apply_settings(own)  # keeps its count toward the hourly cap
+        self._auto = auto
         self._keeper = HoursKeeper(parse_hours(settings["shop.hours"]))
         if self._keeper.hours is None:
             self._hours_timer.stop()
@@ -105,14 +132,19 @@ class ShopCounter(QObject):
             QTimer.singleShot(0, self._hours_tick)
         self._update_line()
 
-    @property
-    def is_open(self) -> bool | None:
-        """The shop's state as known here: the back end's, or the opening hours' where the back
-        end keeps none (None: not known)."""
-        if self._switch is not None:
-            return self._switch.is_open
+    def is_open_on(self, connection_id: str | None) -> bool | None:
+        """The shop's state on a connection as known here: its back end's, or the opening hours'
+        where the back end keeps none (None: not known)."""
+        switch = self._switches.get(connection_id or "")
+        if switch is not None:
+            return switch.is_open
         hours = self._keeper.hours
         return hours.is_open(self._clock()) if hours is not None else True
+
+    def states(self) -> tuple[ShopState, ...]:
+        """Each switchable connection's state, in the list's order."""
+        return tuple(ShopState(cid, self._names.get(cid, cid), switch.is_open)
+                     for cid, switch in self._switches.items())
 
     def set_printer_problem(self, sentence: str) -> None:
         """The printer's trouble ("" once it prints again): auto-accept pauses, and orders held
@@ -128,60 +160,90 @@ class ShopCounter(QObject):
     # -- 营业 / 打烊 ------------------------------------------------------------------------
 
     def want_open(self, is_open: bool) -> bool:
-        """A click on the tray: open or close the shop (closing asks first while orders wait).
-        Returns whether a request was sent off."""
-        if self._switch is None:
+        """A click on the tray's 营业 / 打烊: open or close the shop on every connection that can
+        (closing asks once first while orders wait). Returns whether a request was sent off."""
+        return self._want(list(self._switches), is_open)
+
+    def want_open_on(self, connection_id: str, is_open: bool) -> bool:
+        """A click on one connection's entry: open or close the shop there alone."""
+        return self._want([connection_id] if connection_id in self._switches else [], is_open)
+
+    def _want(self, connection_ids: list[str], is_open: bool) -> bool:
+        # Those already in the wanted state are left alone (a mixed shop's "营业" opens the closed).
+        targets = [cid for cid in connection_ids if self._switches[cid].is_open is not is_open]
+        if not targets:
             return False
         waiting = self._waiting()
         if not is_open and waiting and not self.closing_asker(waiting):
             return False
-        self._send(is_open)
+        for cid in targets:
+            self._send(cid, is_open)
         return True
 
-    def _send(self, is_open: bool) -> None:
-        switch = self._switch
+    def _send(self, connection_id: str, is_open: bool) -> None:
+        """One thread per connection: an unreachable back end waits out its own timeout only."""
+        switch = self._switches[connection_id]
 
         def run() -> None:
             try:
                 switch.request(is_open)
             except ShopChangeFailed as exc:
-                self._failed.emit(is_open, str(exc))
+                self._failed.emit(connection_id, is_open, str(exc))
 
-        threading.Thread(target=run, name="shop-switch", daemon=True).start()
+        threading.Thread(target=run, name=f"shop-switch-{connection_id}", daemon=True).start()
 
     def _hours_tick(self) -> None:
         wanted = self._keeper.tick(self._clock())
-        if wanted is None or self._switch is None:
+        if wanted is None:
             return
-        if self._switch.is_open != wanted:
-            log.info("opening hours: %s the shop", "opening" if wanted else "closing")
-            self._send(wanted)
+        for cid, switch in self._switches.items():
+            if switch.is_open != wanted:
+                log.info("opening hours: %s the shop on %s", "opening" if wanted else "closing",
+                         self._names.get(cid, cid))
+                self._send(cid, wanted)
 
     def _on_seen(self, switch: ShopSwitch, _is_open) -> None:
-        if switch is self._switch:
+        if any(switch is mine for mine in self._switches.values()):
             self._publish()
 
-    def _on_failed(self, is_open: bool, sentence: str) -> None:
+    def _on_failed(self, connection_id: str, is_open: bool, sentence: str) -> None:
         translate = QCoreApplication.translate
-        title = (translate("ShopCounter", "The shop was not opened") if is_open
-                 else translate("ShopCounter", "The shop was not closed"))
+        if len(self._switches) > 1:  # which of the shop's platforms did not follow
+            title = (translate("ShopCounter", "The shop was not opened on %1") if is_open
+                     else translate("ShopCounter", "The shop was not closed on %1"))
+            title = title.replace("%1", self._names.get(connection_id, connection_id))
+        else:
+            title = (translate("ShopCounter", "The shop was not opened") if is_open
+                     else translate("ShopCounter", "The shop was not closed"))
         log.warning("%s: %s", title, sentence)
         self.notifier.show(title, sentence)
 
     def _publish(self) -> None:
-        self.state_changed.emit(self.is_open, self._switch is not None)
+        self.state_changed.emit(self.states())
         self._update_line()
 
     # -- auto-accept ------------------------------------------------------------------------
 
+    @property
+    def auto_accepting(self) -> bool:
+        """Whether auto-accept is on for any connection."""
+        return any(auto.enabled for auto in self._auto.values())
+
     def _update_line(self) -> None:
-        line = self.auto.paused_because(shop_open=self.is_open, printer_problem=self._printer_problem) \
-            if self.auto.enabled else ""
+        named = len(self._auto) > 1
+        lines = []
+        for cid, auto in self._auto.items():
+            if not auto.enabled:
+                continue
+            line = auto.paused_because(shop_open=self.is_open_on(cid), printer_problem=self._printer_problem)
+            if line:
+                lines.append(f"{self._names.get(cid, cid)}: {line}" if named else line)
+        line = "; ".join(dict.fromkeys(lines))
         if line != self._line:
             self._line = line
             if line:
                 log.warning("%s", line)
-            elif self.auto.enabled:
+            elif self.auto_accepting:
                 log.info("auto-accept resumes")
             self.auto_accept_line.emit(line)
 
@@ -189,12 +251,19 @@ class ShopCounter(QObject):
         """Take the new orders that accept themselves; returns the rest, for the alert centre.
         Where tickets print as orders arrive, an order is held (silent) until its ticket is
         printed, then accepted; a ticket not printed in time lets the order ring instead."""
-        if not self.auto.enabled or not self.decisions.available:
+        if not self.auto_accepting or not self.decisions.available:
             return events
         rest = []
         for event in events:
-            verdict = self.auto.decide(event, shop_open=self.is_open, printer_problem=self._printer_problem,
-                                       pending=len(self._held))
+            # The order's own connection: its auto-accept switch, its shop's state.
+            cid = self.intake.connection_for(event)
+            auto = self._auto.get(cid or "")
+            if auto is None or self.decisions.actions_for(event) is None:
+                rest.append(event)
+                continue
+            pending = sum(1 for held, _deadline in self._held.values() if self.intake.connection_for(held) == cid)
+            verdict = auto.decide(event, shop_open=self.is_open_on(cid), printer_problem=self._printer_problem,
+                                  pending=pending)
             if not verdict.accept:
                 rest.append(event)
             elif self.settings["printer.print_on"] == "new_order":
@@ -231,7 +300,9 @@ class ShopCounter(QObject):
             return True
         if not self.decisions.accept(event):
             return False
-        self.auto.accepted()
+        auto = self._auto.get(self.intake.connection_for(event) or "")
+        if auto is not None:
+            auto.accepted()
         self.ledger.mark_told([event.key])
         self._tell(event)
         return True

@@ -9,6 +9,7 @@ only emits signals; the app decides what they do.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
@@ -25,6 +26,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from notifier.core.connection import ConnectionStatus, ConnState
+from notifier.core.shop_switch import ShopState
 from notifier.desktop.badge_digits import draw_digits, text_width
 
 
@@ -186,7 +188,8 @@ class Tray(QObject):
     accept_order = Signal(object)
     reject_order = Signal(object)
     mute = Signal(int)  # seconds; MUTE_TOMORROW or MUTE_OFF
-    shop_open_wanted = Signal(bool)  # 营业 (True) / 打烊 (False) asked for from the menu
+    shop_open_wanted = Signal(bool)  # 营业 (True) / 打烊 (False) on every connection, from the menu
+    connection_open_wanted = Signal(str, bool)  # (connection id, 营业 / 打烊) on one connection alone
     reconnect = Signal()
     open_settings = Signal()
     open_log_folder = Signal()
@@ -201,8 +204,8 @@ class Tray(QObject):
         self._printer_problem = ""
         self._phone_problem = ""  # the escalation's phone alerts (desktop/escalation.py)
         self._glance = ""  # today's figures (order_life.glance_tooltip)
-        self._shop_open: bool | None = None  # 营业 / 打烊 as the back end says (None: unknown)
-        self._shop_switchable = False  # whether this connection's back end keeps that state
+        # 营业 / 打烊 of each connection whose back end keeps that state, as its back end says.
+        self._shop_states: tuple[ShopState, ...] = ()
         self._auto_accept_line = ""  # why auto-accept holds back ("" when it does not)
         self._count = 0
         self._decisions = False
@@ -238,6 +241,9 @@ class Tray(QObject):
         self.action_shop.setCheckable(True)
         self.action_shop.setVisible(False)
         self.action_shop.triggered.connect(self._on_shop_clicked)
+        # With several such connections: one checkable entry each, to open or close one alone.
+        self.shop_menu = menu.addMenu("")
+        self.shop_menu.menuAction().setVisible(False)
         self.action_orders = menu.addAction("", self.open_orders.emit)
         # Where the back end takes decisions they come first; stopping the ringing is this PC's.
         self.action_accept = menu.addAction("", lambda: self._for_oldest(self.accept_order))
@@ -354,34 +360,75 @@ class Tray(QObject):
         """A submenu of orders (order_life's orders under way), after the order entries."""
         self.menu.insertMenu(self.mute_menu.menuAction(), submenu)
 
-    def set_shop_state(self, is_open: bool | None, switchable: bool) -> None:
-        """营业 / 打烊 on the menu and in the tooltip; `switchable`: the back end keeps that state
-        (else the entry is hidden)."""
-        self._shop_open, self._shop_switchable = is_open, switchable
+    def set_shop_states(self, states: Sequence[ShopState]) -> None:
+        """营业 / 打烊 of each connection whose back end keeps that state, on the menu and in the
+        tooltip (by name when there are several); none: the entry is hidden."""
+        self._shop_states = tuple(states)
         self._show_shop()
         self._refresh_tooltip()
 
-    def _shop_line(self) -> str:
-        if not self._shop_switchable or self._shop_open is None:
-            return ""
-        return self.tr("Shop open (taking orders)") if self._shop_open else self.tr("Shop closed")
+    def _state_words(self, is_open: bool | None) -> str:
+        if is_open is None:
+            return self.tr("state not known yet")
+        return self.tr("Shop open (taking orders)") if is_open else self.tr("Shop closed")
+
+    def _shop_lines(self) -> list[str]:
+        states = self._shop_states
+        if len(states) == 1:
+            return [self._state_words(states[0].is_open)] if states[0].is_open is not None else []
+        return [f"{state.name}: {self._state_words(state.is_open)}" for state in states]
 
     def _show_shop(self) -> None:
-        self.action_shop.setVisible(self._shop_switchable)
-        self.action_shop.setChecked(bool(self._shop_open))
-        if self._shop_open is None:
-            self.action_shop.setText(self.tr("Open for orders (state not known yet)"))
+        states = self._shop_states
+        overall = self.shop_open
+        self.action_shop.setVisible(bool(states))
+        self.action_shop.setChecked(overall is True)
+        if len(states) > 1:
+            opened = sum(state.is_open is True for state in states)
+            if overall is True:
+                text = self.tr("Open for orders on all {count}").format(count=len(states))
+            elif overall is False:
+                text = self.tr("Closed on all {count} — click to open all").format(count=len(states))
+            else:
+                text = self.tr("Open on {open} of {count} — click to open all").format(open=opened, count=len(states))
+        elif not states or overall is None:
+            text = self.tr("Open for orders (state not known yet)")
         else:
-            self.action_shop.setText(self.tr("Open for orders") if self._shop_open
-                                     else self.tr("Closed — click to open"))
+            text = self.tr("Open for orders") if overall else self.tr("Closed — click to open")
+        self.action_shop.setText(text)
+        self.shop_menu.setTitle(self.tr("Open or close one connection"))
+        self.shop_menu.clear()
+        self.shop_menu.menuAction().setVisible(len(states) > 1)
+        if len(states) > 1:
+            for state in states:
+                entry = self.shop_menu.addAction(f"{state.name}: {self._state_words(state.is_open)}")
+                entry.setCheckable(True)
+                entry.setChecked(state.is_open is True)
+                entry.triggered.connect(lambda checked, state=state, entry=entry:
+                                        self._on_one_shop_clicked(entry, state, checked))
 
     def _on_shop_clicked(self, checked: bool) -> None:
-        self.action_shop.setChecked(bool(self._shop_open))  # until the back end says otherwise
+        self.action_shop.setChecked(self.shop_open is True)  # until the back ends say otherwise
         self.shop_open_wanted.emit(checked)
+
+    def _on_one_shop_clicked(self, entry: QAction, state: ShopState, checked: bool) -> None:
+        entry.setChecked(state.is_open is True)  # the tick follows the back end, not the click
+        self.connection_open_wanted.emit(state.connection_id, checked)
+
+    def shop_entries(self) -> list[QAction]:
+        """The per-connection 营业 / 打烊 entries (several connections only), as shown."""
+        return list(self.shop_menu.actions()) if len(self._shop_states) > 1 else []
 
     @property
     def shop_open(self) -> bool | None:
-        return self._shop_open
+        """True when every switchable connection is open, False when every one is closed, None
+        when they differ, one is not known yet, or there is none."""
+        known = {state.is_open for state in self._shop_states}
+        return known.pop() if len(known) == 1 else None
+
+    def shop_states(self) -> dict[str, bool | None]:
+        """Each switchable connection's state by its name."""
+        return {state.name: state.is_open for state in self._shop_states}
 
     def set_auto_accept_line(self, sentence: str) -> None:
         """Why auto-accept holds back (printer offline, shop closed), "" when it does not."""
@@ -397,8 +444,7 @@ class Tray(QObject):
     def _tooltip(self, sentence: str) -> str:
         """The connection's sentence, then what does not work beside it (voice, printer)."""
         lines = [sentence] if sentence else []
-        if self._shop_line():
-            lines.append(self._shop_line())
+        lines.extend(self._shop_lines())
         if self._auto_accept_line:
             lines.append(self._auto_accept_line)
         if self._glance:

@@ -163,16 +163,18 @@ def settings_dialog():
     return dialog
 
 
-def tray_menu_picture(tray):
-    """The open menu with its mute submenu beside it, and the tray icon above, on one picture."""
+def tray_menu_picture(tray, submenu=None):
+    """The open menu with a submenu beside it (the mute one unless told), and the tray icon above,
+    on one picture."""
     from PySide6.QtGui import QColor, QPainter, QPixmap
 
     from notifier.desktop.tray import paint_icon
 
-    main, sub = tray.menu.grab(), tray.mute_menu.grab()
+    submenu = submenu if submenu is not None else tray.mute_menu
+    main, sub = tray.menu.grab(), submenu.grab()
     margin = 12
     icon = paint_icon(48, tray.look, tray.count)
-    sub_offset = tray.menu.actionGeometry(tray.mute_menu.menuAction()).top()
+    sub_offset = tray.menu.actionGeometry(submenu.menuAction()).top()
     width = main.width() + sub.width() + margin * 3
     height = max(main.height(), sub.height() + sub_offset) + icon.height() + margin * 3
     canvas = QPixmap(width, height)
@@ -255,6 +257,7 @@ def shoot_settings(out: Path, language: str) -> list[Path]:
 
 def shoot_tray(out: Path, language: str) -> list[Path]:
     from notifier.core.connection import ConnectionStatus, ConnState
+    from notifier.core.shop_switch import ShopState
     from notifier.desktop.tray import Tray
 
     tray = Tray()
@@ -265,7 +268,8 @@ def shoot_tray(out: Path, language: str) -> list[Path]:
         from notifier.core.events import OrderEvent, OrderKind
 
         tray.set_decisions_available(True)
-        tray.set_shop_state(True, True)  # 营业中, ticked: a click closes the shop (打烊)
+        # 营业中, ticked: a click closes the shop (打烊)
+        tray.set_shop_states((ShopState("main", "小程序", True),))
         oldest = ORDERS[-WAITING]
         tray.set_oldest_order(OrderEvent(OrderKind.NEW_ORDER, str(4400 + len(ORDERS) - WAITING), "skytakeout",
                                          "shop:8080", order_number=oldest[2]))
@@ -300,12 +304,14 @@ def three_connections():
 
 
 def shoot_connections(out: Path, language: str, work: Path) -> list[Path]:
-    """The Connections page, the tray menu with three connections (美团 down) and the orders
-    window showing 美团's orders only."""
+    """The Connections page (美团 chosen, its Test answered), the tray menu with three connections
+    (美团 down; 小程序 open and 总店 closed, with the submenu that switches one alone) and the
+    orders window showing 美团's orders only."""
     from notifier.core.connection import ConnectionStatus, ConnState, combined
     from notifier.core.events import OrderEvent, OrderKind
     from notifier.core.ledger import Ledger
     from notifier.core.secrets import MemorySecrets
+    from notifier.core.shop_switch import ShopState
     from notifier.desktop.orders_window import OrdersWindow
     from notifier.desktop.settings_dialog import SettingsDialog
     from notifier.desktop.tray import Tray
@@ -318,7 +324,10 @@ def shoot_connections(out: Path, language: str, work: Path) -> list[Path]:
         dialog.show()
         wait(dialog.isVisible)
         dialog.nav.setCurrentRow(PAGES.index("connections"))
-        dialog.connections_page.list.setCurrentRow(1)
+        page = dialog.connections_page
+        page.list.setCurrentRow(1)
+        # The answer as a real probe gives it (the picture's hosts are made up).
+        page.show_test_result(page.connections()[1], ConnectionStatus(ConnState.CONNECTED, "mq.meituan.example:5672"))
         settle()
         made.append(out / f"connections_page_{language}.png")
         dialog.grab().save(str(made[-1]))
@@ -335,15 +344,16 @@ def shoot_connections(out: Path, language: str, work: Path) -> list[Path]:
                                       reason=ConnState.UNREACHABLE)),
             ("总店", ConnectionStatus(ConnState.CONNECTED, "hq.example (north)"))]))
         tray.set_count(3)
+        tray.set_shop_states((ShopState("main", "小程序", True), ShopState("c9b3d0", "总店", False)))
         tray.menu.popup(tray.menu.pos())
         wait(tray.menu.isVisible)
-        tray.mute_menu.popup(tray.menu.pos() + tray.menu.rect().topRight())
-        wait(tray.mute_menu.isVisible)
+        tray.shop_menu.popup(tray.menu.pos() + tray.menu.rect().topRight())
+        wait(tray.shop_menu.isVisible)
         settle()
         made.append(out / f"tray_menu_connections_{language}.png")
-        tray_menu_picture(tray).save(str(made[-1]))
+        tray_menu_picture(tray, tray.shop_menu).save(str(made[-1]))
     finally:
-        tray.mute_menu.hide()
+        tray.shop_menu.hide()
         tray.menu.hide()
         tray.menu.deleteLater()
         tray.deleteLater()

@@ -123,6 +123,14 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
         <translation>删除</translation>
     </message>
     <message>
+        <source>Test</source>
+        <translation>测试</translation>
+    </message>
+    <message>
+        <source>Try the chosen connection as entered here, saved or not</source>
+        <translation>按这里填写的内容测试所选连接（无论是否已保存）</translation>
+    </message>
+    <message>
         <source>Turn off</source>
         <translation>关闭</translation>
     </message>
@@ -133,6 +141,10 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
     <message>
         <source>The first connection is the one on the Connection page: turn it off instead.</source>
         <translation>第一个连接就是“连接”页上的那个：请改为关闭它。</translation>
+    </message>
+    <message>
+        <source>{name}: connecting…</source>
+        <translation>{name}：正在连接…</translation>
     </message>
 </context>
 <context>
@@ -1112,6 +1124,14 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
         <translation>还有 {count} 个订单等待接单。仍要打烊吗？等待中的订单会继续响铃。</translation>
     </message>
     <message>
+        <source>The shop was not opened on %1</source>
+        <translation>%1 未能开始营业</translation>
+    </message>
+    <message>
+        <source>The shop was not closed on %1</source>
+        <translation>%1 未能打烊</translation>
+    </message>
+    <message>
         <source>The shop was not opened</source>
         <translation>店铺没有开始营业</translation>
     </message>
@@ -1202,12 +1222,28 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
         <translation>语音不可用：{reason}</translation>
     </message>
     <message>
+        <source>state not known yet</source>
+        <translation>状态未知</translation>
+    </message>
+    <message>
         <source>Shop open (taking orders)</source>
         <translation>营业中（接收订单）</translation>
     </message>
     <message>
         <source>Shop closed</source>
         <translation>已打烊</translation>
+    </message>
+    <message>
+        <source>Open for orders on all {count}</source>
+        <translation>{count} 个连接全部营业中</translation>
+    </message>
+    <message>
+        <source>Closed on all {count} — click to open all</source>
+        <translation>{count} 个连接全部已打烊 — 点击全部营业</translation>
+    </message>
+    <message>
+        <source>Open on {open} of {count} — click to open all</source>
+        <translation>{count} 个连接中 {open} 个营业中 — 点击全部营业</translation>
     </message>
     <message>
         <source>Open for orders (state not known yet)</source>
@@ -1220,6 +1256,10 @@ Announces new shop orders aloud until someone accepts them or stops the ringing.
     <message>
         <source>Closed — click to open</source>
         <translation>已打烊 — 点击开始营业</translation>
+    </message>
+    <message>
+        <source>Open or close one connection</source>
+        <translation>单个连接营业 / 打烊</translation>
     </message>
     <message>
         <source>Accept order %1</source>

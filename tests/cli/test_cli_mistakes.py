@@ -172,3 +172,19 @@ def test_an_unexpected_error_is_one_sentence_and_the_traceback_goes_to_the_log(n
     assert "a bug, not a mistake" not in ran.err
     text = log.read_text(encoding="utf-8")
     assert "Traceback" in text and "RuntimeError: a bug, not a mistake" in text
+
+
+def test_secret_for_an_unknown_connection_is_a_sentence_listing_the_names(notifier, tmp_path):
+    from notifier.core.connections import Connection, with_connections
+    from notifier.core.settings import Settings
+    from notifier.core.settings_file import save
+
+    config = tmp_path / "settings.toml"
+    save(with_connections(Settings(), (Connection("main", "小程序"), Connection("c2", "总店"))), config)
+    for argv in (("set", "notifier_token"), ("delete", "notifier_token"), ("status",)):
+        ran = notifier("secret", *argv, "--connection", "美团", "--config", str(config), stdin="x\n")
+        assert ran.code == 2 and ran.out == ""
+        assert one_sentence(ran.err) == "No connection is called '美团'; the settings have: 小程序、总店."
+    app_wide = notifier("secret", "set", "escalation_targets", "--connection", "总店", "--config", str(config), stdin="x\n")
+    assert app_wide.code == 2
+    assert one_sentence(app_wide.err).startswith("escalation_targets belongs to the whole app")

@@ -122,3 +122,70 @@ def test_an_empty_stdin_saves_nothing(fresh_keyring):
     assert result.returncode != 0
     assert "Nothing was read from standard input" in result.stderr
     assert fresh_keyring.items() == {}
+
+
+# -- one connection's own secrets: `--connection NAME` ------------------------------------------
+
+
+def two_connections_file(tmp_path: Path) -> Path:
+    """A settings file with 小程序 (sky-take-out, the first: its entries keep their old names) and
+    总店 (the reference server, id c2: its entries are led by its id)."""
+    from notifier.core.connections import Connection, with_connections
+    from notifier.core.settings import Settings
+    from notifier.core.settings_file import save
+
+    settings = with_connections(Settings(), (
+        Connection("main", "小程序").with_values({"connection.protocol": "skytakeout",
+                                                 "connection.url": "ws://127.0.0.1:9/ws"}),
+        Connection("c2", "总店").with_values({"connection.protocol": "notifier",
+                                              "connection.url": "ws://127.0.0.1:9/ws", "connection.shop": "s1"})))
+    path = tmp_path / "settings.toml"
+    save(settings, path)
+    return path
+
+
+def test_secret_set_status_and_delete_for_one_connection_by_name(fresh_keyring, tmp_path):
+    from notifier.core.connections import ConnectionSecrets, named
+    from notifier.core.settings_file import load
+
+    config = two_connections_file(tmp_path)
+    value = "hq-token-4417"
+    saved = run_cli("secret", "set", "notifier_token", "--connection", "总店", "--config", str(config),
+                    stdin=value + "\n")
+    assert saved.returncode == 0, saved.stderr
+    assert saved.stdout.strip() == "Saved notifier_token of 总店 in Secret Service."
+    # 总店's own entry, which its running connection reads; the first connection's is untouched.
+    assert fresh_keyring.items() == {"c2_notifier_token": value}
+    hq = named(load(config), "总店")
+    assert ConnectionSecrets(SecretStore(), hq).get("notifier_token") == (value, None)
+
+    status = run_cli("secret", "status", "--connection", "总店", "--config", str(config))
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines() == ["notifier_token: saved"]  # only what its protocol uses
+    first = run_cli("secret", "status", "--connection", "小程序", "--config", str(config))
+    assert first.stdout.splitlines() == [
+        "skytakeout_admin_password: No skytakeout_admin_password is saved in Secret Service."]
+    for output in (saved.stdout, saved.stderr, status.stdout, status.stderr):
+        assert value not in output
+
+    deleted = run_cli("secret", "delete", "notifier_token", "--connection", "总店", "--config", str(config))
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stdout.strip() == "Removed notifier_token of 总店 from Secret Service."
+    assert fresh_keyring.items() == {}
+
+
+def test_the_first_connection_by_name_keeps_the_names_it_always_had(fresh_keyring, tmp_path):
+    config = two_connections_file(tmp_path)
+    saved = run_cli("secret", "set", "skytakeout_admin_password", "--connection", "小程序",
+                    "--config", str(config), stdin="admin-1\n")
+    assert saved.returncode == 0, saved.stderr
+    assert fresh_keyring.items() == {"skytakeout_admin_password": "admin-1"}
+
+
+def test_an_unknown_connection_name_lists_the_names_and_touches_nothing(fresh_keyring, tmp_path):
+    config = two_connections_file(tmp_path)
+    ran = run_cli("secret", "set", "notifier_token", "--connection", "美团", "--config", str(config),
+                  stdin="never-saved-1\n")
+    assert ran.returncode == 2 and ran.stdout == ""
+    assert ran.stderr.strip().splitlines() == ["No connection is called '美团'; the settings have: 小程序、总店."]
+    assert fresh_keyring.items() == {}

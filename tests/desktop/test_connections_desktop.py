@@ -111,6 +111,60 @@ def test_the_connections_page_adds_edits_turns_off_and_removes(qtbot, dialog):
     assert secrets.get("skytakeout_admin_password") == ("pw-of-the-first", None)
 
 
+
+def test_the_connections_page_tests_the_chosen_connection_as_entered(qtbot, dialog):
+    """Each connection's own "Test": its settings and its typed (unsaved) token, off the main
+    thread, the answer in a sentence beside the list, kept per connection."""
+    import time
+
+    from fakes.ws_token_server import WsServer
+    from PySide6.QtCore import Qt
+
+    with WsServer(token="first-token") as first_server, WsServer(token="hq-typed") as hq_server:
+        first = Connection("main", "小程序").with_values({
+            "connection.protocol": "json", "connection.url": f"ws://127.0.0.1:{first_server.port}/ws"})
+        secrets = MemorySecrets({"json_token": "first-token"})
+        shown = dialog(with_connections(Settings(), (first,)), secrets)
+        page = shown.connections_page
+
+        def fill(editor):
+            editor.name.setText("总店")
+            editor.protocol.setCurrentIndex(editor.protocol.findData("json"))
+            editor.editors["connection.url"].put(f"ws://127.0.0.1:{hq_server.port}/ws")
+            editor.secret_edits["json_token"].setText("hq-typed")
+        answer_editor(fill)
+        assert page.add()
+        hq = page.connections()[1]
+        assert page.list.currentRow() == 1 and page.test_result.text() == ""
+
+        started = time.perf_counter()
+        qtbot.mouseClick(page.test_button, Qt.MouseButton.LeftButton)
+        assert time.perf_counter() - started < 0.2, "the click returns at once"
+        assert not page.test_button.isEnabled() and page.test_result.text() == "总店: connecting…"
+        qtbot.waitUntil(page.test_button.isEnabled, timeout=5000)
+        assert page.test_result.text() == f"✓ 总店: Connected to 127.0.0.1:{hq_server.port}."
+        assert (hq_server.accepted, first_server.accepted) == (1, 0), "总店's own server, with its typed token"
+
+        # The first connection: its own server and saved token; each one keeps its answer.
+        page.list.setCurrentRow(0)
+        assert page.test_result.text() == ""
+        assert page.test()
+        qtbot.waitUntil(page.test_button.isEnabled, timeout=5000)
+        assert page.test_result.text() == f"✓ 小程序: Connected to 127.0.0.1:{first_server.port}."
+        assert first_server.accepted == 1
+        page.list.setCurrentRow(1)
+        assert page.test_answer(hq.id) == page.test_result.text() and page.test_result.text().startswith("✓ 总店")
+
+        # A wrong token typed for 总店 is said for 总店; nothing typed was saved by testing.
+        def wrong(editor):
+            editor.secret_edits["json_token"].setText("wrong")
+        answer_editor(wrong)
+        assert page.edit(1)
+        assert page.test()
+        qtbot.waitUntil(page.test_button.isEnabled, timeout=5000)
+        assert page.test_result.text().startswith("✗ 总店: ") and "Wrong password or token" in page.test_result.text()
+        assert secrets.get(f"{hq.id}_json_token")[0] is None
+
 def test_the_orders_window_shows_and_filters_by_connection(qtbot, tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     settings = with_connections(Settings(), (FIRST, SECOND))

@@ -38,7 +38,7 @@ class Counter:
     """One PC of the shop as app.py wires it: intake → bridge → (auto-accept) → alert centre,
     decisions, printing and the shop counter on the tray."""
 
-    def __init__(self, tmp_path: Path, values: dict, secrets: dict):
+    def __init__(self, tmp_path: Path, values: dict, secrets: dict, connections: tuple = ()):
         from notifier.desktop.alerts import AlertCentre
         from notifier.desktop.bridge import CoreBridge
         from notifier.desktop.decisions import OrderDecisions
@@ -50,6 +50,10 @@ class Counter:
 
         self.settings = Settings({"general.language": "en", "alerts.chime": False,
                                   "alerts.repeat_interval": 60, **values})
+        if connections:  # several connections (core.connections), each with its own values
+            from notifier.core.connections import with_connections
+
+            self.settings = with_connections(self.settings, connections)
         self.ledger = Ledger(tmp_path / "ledger.sqlite3")
         self.print_queue = PrintQueue(self.ledger.path)
         self.print_queue.configure(self.settings)
@@ -69,9 +73,10 @@ class Counter:
         self.counter = ShopCounter(self.settings, self.intake, self.decisions, self.ledger, self.print_queue,
                                    self.notifier, self.announcer, ring=self.alerts.on_orders,
                                    waiting=lambda: self.alerts.badge)
-        self.counter.state_changed.connect(self.tray.set_shop_state)
+        self.counter.state_changed.connect(self.tray.set_shop_states)
         self.counter.auto_accept_line.connect(self.tray.set_auto_accept_line)
         self.tray.shop_open_wanted.connect(self.counter.want_open)
+        self.tray.connection_open_wanted.connect(self.counter.want_open_on)
         self.printing.problem_changed.connect(self.counter.set_printer_problem)
         self.bridge.orders.connect(lambda events: self.alerts.on_orders(self.counter.take_auto_accepted(events)))
         self.bridge.orders.connect(self.printing.wake)
@@ -95,8 +100,8 @@ _KEPT: list = []  # Qt objects of finished tests stay alive: a queued signal may
 def counter(tmp_path):
     made = []
 
-    def make(values: dict, secrets: dict) -> Counter:
-        made.append(Counter(tmp_path, values, secrets))
+    def make(values: dict, secrets: dict, connections: tuple = ()) -> Counter:
+        made.append(Counter(tmp_path, values, secrets, connections))
         return made[-1]
 
     yield make
