@@ -208,6 +208,8 @@ class NotifierApp:
         self.bridge.orders.connect(self.printing.wake)
         self.bridge.details.connect(self.alerts.on_details)
         self.bridge.orders.connect(self._orders_arrived)
+        # Last: nothing of today's figures comes before a new order's popup and voice.
+        self.bridge.orders.connect(lambda _events: self.today.refresh())
         self.bridge.status.connect(self._status_changed)
         self.alerts.badge_changed.connect(self.tray.set_count)
         self.alerts.mute_changed.connect(self.tray.set_muted)
@@ -363,7 +365,7 @@ class NotifierApp:
         self.life.fill_menu(self.under_way_menu)
         self.today = TodayGlance(self.ledger, lambda: self.intake.source)
         self.today.updated.connect(self._show_glance)
-        for changed in (self.life.changed, self.decisions.changed, self.bridge.orders):
+        for changed in (self.life.changed, self.decisions.changed):  # new orders: _start_desktop
             changed.connect(lambda *_args: self.today.refresh())
         self.today.refresh()
 
