@@ -323,10 +323,28 @@ def _v9_connections(db: sqlite3.Connection) -> None:
     _add_column(db, "events", "connection_id", "TEXT NOT NULL DEFAULT ''")
 
 
+_CANCEL_BY_CONNECTION = f"""
+DROP TRIGGER IF EXISTS void_on_cancel_event;
+CREATE TRIGGER IF NOT EXISTS void_on_cancel_event AFTER INSERT ON events
+WHEN NEW.kind = 'cancelled'
+BEGIN{_on_cancel_by_station("o.source = NEW.source AND o.server = NEW.server AND o.order_id = NEW.order_id "
+                            "AND o.connection_id = NEW.connection_id", "NEW.received_at")}
+END;
+"""
+
+
+def _v10_orders_by_connection(db: sqlite3.Connection) -> None:
+    """An order is known by its connection too (ledger.ORDER_COLUMNS): `action_outbox` keeps
+    the connection of the order each action is for (actions queued before are the upgraded
+    connection's, ""), and a cancellation voids the tickets of its own connection's order only."""
+    _add_column(db, "action_outbox", "connection_id", "TEXT NOT NULL DEFAULT ''")
+    _script(db, _CANCEL_BY_CONNECTION)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_events, _v2_told, _v3_endings_and_details, _v4_order_details, _v5_outboxes, _v6_details_due,
     _v7_order_progress, _v8_print_stations,
-    _v9_connections,
+    _v9_connections, _v10_orders_by_connection,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

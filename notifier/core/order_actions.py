@@ -26,14 +26,20 @@ log = logging.getLogger(__name__)
 
 class OrderActions:
     def __init__(self, ledger_path: Path | str, source: Source,
-                 on_result: ResultCallback = lambda *_a: None, *, outbox: ActionOutbox | None = None):
+                 on_result: ResultCallback = lambda *_a: None, *, outbox: ActionOutbox | None = None,
+                 scope: str = ""):
         """`outbox`: the process's one outbox when it outlives this object (the app replaces
-        OrderActions when the connection settings change); else one is opened and owned."""
+        OrderActions when the connection settings change); else one is opened and owned.
+        `scope`: the source's connection's (connections.Connection.scope): it leads the worker's
+        target, so two connections to one server (two queues on one broker) never send each
+        other's actions; the upgraded connection's ("") keeps the target of its older rows."""
         self.source = source
         sender = source.action_sender()
         self.outbox: ActionOutbox | None = None
         self.worker: ActionWorker | None = None
         self.target = f"{source.protocol}:{source.server_label()}"
+        if scope:
+            self.target = f"{scope}|{self.target}"
         self.capabilities: frozenset[str] = frozenset()
         if sender is None:
             return
@@ -77,7 +83,7 @@ class OrderActions:
         if self.outbox is None or self.worker is None:
             raise RuntimeError(self.unavailable)
         decision = self.outbox.decide(self.target, event.source, event.server, event.order_id,
-                                      action, reason)
+                                      action, reason, connection_id=event.connection_id)
         if decision.queued:
             self.worker.wake()
         return decision

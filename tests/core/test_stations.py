@@ -104,7 +104,7 @@ def test_a_cancellation_voids_only_where_the_order_was_printed(files):
         job = queue.next_job(printer)
         queue.mark_sending(job.id)
         queue.mark_done(job.id)
-    ledger.end_order("json", "shop", "1", Ending.CANCELLED, "顾客取消")
+    ledger.end_order("json", "shop", "1", Ending.CANCELLED, "顾客取消", connection_id="")
     assert sorted(printers(queue, "void")) == sorted([counter, kitchen])
     assert printers(queue, "order", "dropped") == [printer_label(station_settings(THREE, 3))]
     assert printers(queue, "order", DONE) == [counter, kitchen]
