@@ -12,6 +12,7 @@ from contextlib import closing
 from decimal import Decimal
 
 import pytest
+from helpers import ledger_file_of_version
 
 from notifier.core import ledger_schema, order_state
 from notifier.core.action_outbox import ACCEPT, ActionOutbox
@@ -170,29 +171,23 @@ def test_a_cancellation_voids_the_ticket_of_its_own_branchs_order_only(tmp_path)
 
 
 def test_a_file_of_version_9_keeps_its_orders_and_its_waiting_action(tmp_path):
-    path = tmp_path / "ledger.sqlite3"
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("BEGIN")
-    for step in ledger_schema.MIGRATIONS[:9]:
-        step(db)
-    db.execute("PRAGMA user_version=9")
-    db.execute("COMMIT")
-    db.close()
     before = OrderEvent(OrderKind.NEW_ORDER, "77", "notifier", "host/shop", amount=Decimal("9.50"))
-    with closing(sqlite3.connect(path, isolation_level=None)) as db:
-        db.execute(
-            "INSERT INTO events(key, kind, order_id, amount, currency, occurred_at, received_at, source, "
-            "server, raw, told_at, ended_how, acknowledged_at) VALUES (?, 'new_order', '77', '9.50', 'CNY', "
-            "'2026-12-05T10:00:00+00:00', 1.0, 'notifier', 'host/shop', '', 1.0, 'accepted_here', 1.0)",
-            (before.key,))
-        db.execute("INSERT INTO action_outbox(key, target, source, server, order_id, action, created_at) "
-                   "VALUES ('notifier|host/shop|77|accept|1', 'notifier:host/shop', 'notifier', 'host/shop', "
-                   "'77', 'accept', 1.0)")
+    path = ledger_file_of_version(
+        tmp_path / "ledger.sqlite3", 9,
+        "INSERT INTO events(key, kind, order_id, amount, currency, occurred_at, received_at, source, "
+        "server, raw, told_at, ended_how, acknowledged_at) VALUES ("
+        f"'{before.key}', 'new_order', '77', '9.50', 'CNY', '2026-12-05T10:00:00+00:00', 1.0, 'notifier', "
+        "'host/shop', '', 1.0, 'accepted_here', 1.0)",
+        "INSERT INTO action_outbox(key, target, source, server, order_id, action, created_at) "
+        "VALUES ('notifier|host/shop|77|accept|1', 'notifier:host/shop', 'notifier', 'host/shop', "
+        "'77', 'accept', 1.0)")
     ledger = Ledger(path)
     outbox = ActionOutbox(path)
     try:
         with closing(sqlite3.connect(path)) as db:
             assert db.execute("PRAGMA user_version").fetchone() == (ledger_schema.SCHEMA_VERSION,)
+            trigger = db.execute("SELECT sql FROM sqlite_master WHERE name='void_on_cancel_event'").fetchone()
+            assert "o.connection_id = NEW.connection_id" in trigger[0], "a cancellation voids its own order's ticket"
         kept = ledger.find(before.key)
         assert (kept.event.amount, kept.ended_how) == (Decimal("9.50"), Ending.ACCEPTED_HERE)
         # The upgraded connection ("" scope) still finds its order and sends its waiting accept.

@@ -61,6 +61,16 @@ def still_ringing(home: Path, connection_id: str) -> bool:
     return row is not None and row == (None, None)
 
 
+def keeps_ringing(app: App, notifications: NotificationLog, home: Path, connection_id: str, name: str,
+                  popup: dict, after: str) -> None:
+    """The connection's order 1001 is said again (a repeat), still waits in the history and its
+    popup was never taken back by the app: `after` the other's news."""
+    spoken = app.count(f"{name} new order")
+    wait_until(lambda: app.count(f"{name} new order") > spoken, 10, message=f"{name}'s 1001 said again after {after}")
+    assert still_ringing(home, connection_id), order_row(home, connection_id)
+    assert popup["id"] not in notifications.closed_by_the_app(), f"{name}'s popup stays after {after}"
+
+
 def start_tray(home: Path, settings: Settings) -> App:
     home.mkdir()
     config = home / "settings.toml"
@@ -118,21 +128,13 @@ def test_two_branches_on_one_broker_never_share_order_1001(tmp_path, fresh_keyri
             [("accepted", "1001")]
         wait_until(lambda: ending(home, "east") == Ending.ACCEPTED_HERE, 5,
                    message="东门店's 1001 accepted here")
-        spoken = app.count("西门店 new order")
-        wait_until(lambda: app.count("西门店 new order") > spoken, 10,
-                   message="西门店's 1001 still said again (a repeat after the accept)")
-        assert still_ringing(home, "west"), order_row(home, "west")
-        assert west["id"] not in notifications.closed_by_the_app(), "西门店's popup stays"
+        keeps_ringing(app, notifications, home, "west", "西门店", west, "东门店's accept")
 
         # The customer cancels 东门店's 1001: only that one ends.
         publishers["east"].publish({"type": "cancel", "order_id": "1001"})
         wait_until(lambda: ending(home, "east") == Ending.CANCELLED, 10,
                    message="东门店's 1001 cancelled")
-        spoken = app.count("西门店 new order")
-        wait_until(lambda: app.count("西门店 new order") > spoken, 10,
-                   message="西门店's 1001 still rings after 东门店's cancellation")
-        assert still_ringing(home, "west"), order_row(home, "west")
-        assert west["id"] not in notifications.closed_by_the_app()
+        keeps_ringing(app, notifications, home, "west", "西门店", west, "东门店's cancellation")
 
         # 西门店's own 接单 goes to 西门店's back end, and only there.
         notifications.invoke_action(west["id"], "accept")
@@ -181,10 +183,8 @@ def test_two_shops_on_one_reference_server_never_share_order_1001(tmp_path, fres
         # 接单 on 面馆's popup: 面馆 alone accepted it at the server; 茶馆's 1001 keeps ringing.
         notifications.invoke_action(noodles["id"], "accept")
         wait_until(lambda: two_shops.decisions(SHOP) == ["accepted"], 10, message="the accept reached 面馆")
-        spoken = app.count("茶馆 new order")
-        wait_until(lambda: app.count("茶馆 new order") > spoken, 10, message="茶馆's 1001 still said again")
-        assert still_ringing(home, "b") and two_shops.decisions(OTHER_SHOP) == []
-        assert tea["id"] not in notifications.closed_by_the_app(), "茶馆's popup stays"
+        keeps_ringing(app, notifications, home, "b", "茶馆", tea, "面馆's accept")
+        assert two_shops.decisions(OTHER_SHOP) == []
 
         # Another PC of 茶馆 accepts its 1001 (its own stream): only 茶馆's popup is taken back.
         protocol.send_order_action(two_shops.http_url, OTHER_SHOP, two_shops.token(OTHER_SHOP), "1001",
