@@ -335,9 +335,16 @@ END;
 
 def _v10_orders_by_connection(db: sqlite3.Connection) -> None:
     """An order is known by its connection too (ledger.ORDER_COLUMNS): `action_outbox` keeps
-    the connection of the order each action is for (actions queued before are the upgraded
-    connection's, ""), and a cancellation voids the tickets of its own connection's order only."""
+    the connection of the order each action is for, and a cancellation voids the tickets of its
+    own connection's order only. An action queued before gets its order's connection (the first
+    stored, where version 9 had mixed two up) and that connection's worker target
+    (order_actions.OrderActions: led by the connection's id), so one still waiting is sent."""
     _add_column(db, "action_outbox", "connection_id", "TEXT NOT NULL DEFAULT ''")
+    db.execute(
+        "UPDATE action_outbox SET connection_id = COALESCE((SELECT e.connection_id FROM events AS e "
+        "WHERE e.source = action_outbox.source AND e.server = action_outbox.server AND "
+        "e.order_id = action_outbox.order_id AND e.kind = 'new_order' ORDER BY e.id LIMIT 1), '')")
+    db.execute("UPDATE action_outbox SET target = connection_id || '|' || target WHERE connection_id != ''")
     _script(db, _CANCEL_BY_CONNECTION)
 
 

@@ -24,6 +24,14 @@ from notifier.core.sources.base import Source
 log = logging.getLogger(__name__)
 
 
+def worker_target(protocol: str, server_label: str, scope: str) -> str:
+    """What a connection's actions are queued for and its worker sends (`ActionOutbox` rows'
+    `target`): led by the connection's scope, so two connections to one server never send each
+    other's actions. (ledger_schema's version 10 gives the rows it upgrades the same.)"""
+    target = f"{protocol}:{server_label}"
+    return f"{scope}|{target}" if scope else target
+
+
 class OrderActions:
     def __init__(self, ledger_path: Path | str, source: Source,
                  on_result: ResultCallback = lambda *_a: None, *, outbox: ActionOutbox | None = None,
@@ -37,9 +45,7 @@ class OrderActions:
         sender = source.action_sender()
         self.outbox: ActionOutbox | None = None
         self.worker: ActionWorker | None = None
-        self.target = f"{source.protocol}:{source.server_label()}"
-        if scope:
-            self.target = f"{scope}|{self.target}"
+        self.target = worker_target(source.protocol, source.server_label(), scope)
         self.capabilities: frozenset[str] = frozenset()
         if sender is None:
             return

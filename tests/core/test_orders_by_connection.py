@@ -20,6 +20,7 @@ from notifier.core.connections import UPGRADED_ID, Connection
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.intake import ConnectionHost, OrderIntake
 from notifier.core.ledger import Ending, Ledger
+from notifier.core.order_actions import worker_target
 from notifier.core.order_details import OrderDetails, OrderItem
 from notifier.core.print_queue import PrintQueue, printer_label
 from notifier.core.secrets import MemorySecrets
@@ -180,7 +181,15 @@ def test_a_file_of_version_9_keeps_its_orders_and_its_waiting_action(tmp_path):
         "'host/shop', '', 1.0, 'accepted_here', 1.0)",
         "INSERT INTO action_outbox(key, target, source, server, order_id, action, created_at) "
         "VALUES ('notifier|host/shop|77|accept|1', 'notifier:host/shop', 'notifier', 'host/shop', "
-        "'77', 'accept', 1.0)")
+        "'77', 'accept', 1.0)",
+        # A second connection's order, accepted offline just before the upgrade.
+        "INSERT INTO events(key, kind, order_id, currency, occurred_at, received_at, source, server, raw, "
+        "told_at, ended_how, acknowledged_at, connection, connection_id) VALUES ('c2|notifier|host/tea|"
+        "new_order|88', 'new_order', '88', 'CNY', '2026-12-05T10:00:00+00:00', 1.0, 'notifier', 'host/tea', "
+        "'', 1.0, 'accepted_here', 1.0, '茶馆', 'c2')",
+        "INSERT INTO action_outbox(key, target, source, server, order_id, action, created_at) "
+        "VALUES ('notifier|host/tea|88|accept|1', 'notifier:host/tea', 'notifier', 'host/tea', '88', "
+        "'accept', 1.0)")
     ledger = Ledger(path)
     outbox = ActionOutbox(path)
     try:
@@ -193,8 +202,11 @@ def test_a_file_of_version_9_keeps_its_orders_and_its_waiting_action(tmp_path):
         # The upgraded connection ("" scope) still finds its order and sends its waiting accept.
         assert Connection(UPGRADED_ID, "shop").scope == ""
         assert ledger.order("notifier", "host/shop", "77", connection_id="").key == before.key
-        action = outbox.next_action("notifier:host/shop")
+        action = outbox.next_action(worker_target("notifier", "host/shop", ""))
         assert (action.key, action.connection_id, action.number) == ("notifier|host/shop|77|accept|1", "", "77")
+        # The second connection's worker (its target led by its id) finds its waiting accept.
+        action = outbox.next_action(worker_target("notifier", "host/tea", "c2"))
+        assert (action.key, action.connection_id, action.order_id) == ("notifier|host/tea|88|accept|1", "c2", "88")
     finally:
         outbox.close()
         ledger.close()
