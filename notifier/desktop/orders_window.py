@@ -675,7 +675,8 @@ class OrdersWindow(QWidget):
     def _row_of(self, event: OrderEvent) -> int | None:
         for row, entry in enumerate(self.model.entries()):
             other = entry.event
-            if (other.order_id, other.source, other.server) == (event.order_id, event.source, event.server):
+            if (other.order_id, other.source, other.server, other.connection_id) == \
+                    (event.order_id, event.source, event.server, event.connection_id):
                 return row
         return None
 
