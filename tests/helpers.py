@@ -30,6 +30,26 @@ SERVICE = "order-notifier"  # the keyring service name of notifier.core.secrets
 IN_SESSION = os.environ.get("NOTIFIER_TEST_SESSION") == "1"
 
 
+
+def ledger_file_of_version(path: Path, version: int, *statements: str) -> Path:
+    """An order history file as version `version` of the app left it (its first `version`
+    migrations only), with these SQL statements run in it: what an upgrade test opens."""
+    from notifier.core import ledger_schema
+
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        for step in ledger_schema.MIGRATIONS[:version]:
+            step(db)
+        for statement in statements:
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version={version}")
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    return path
+
+
 def wait_until(
     predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.01, message: str = ""
 ) -> T:

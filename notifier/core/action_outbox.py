@@ -6,8 +6,10 @@ is one transaction that both ends the order's alert in the ledger (`accepted_her
 `rejected_here`, so it stops ringing at once) and queues the action. A crash between the click and
 the request therefore loses nothing: the next start finds the action waiting and sends it.
 
-Each row has an idempotency key (source | server | order | action | try), sent with the request
-where the back end takes one. A second click on the same order finds the first action and queues
+Each row has an idempotency key (source | server | order | action | try, led by the order's
+connection id where it has one), sent with the request where the back end takes one. A row keeps
+the connection the order came through (`connection_id`): the same order id on another connection
+(a second branch on the same server) is another order, with actions and an ending of its own. A second click on the same order finds the first action and queues
 nothing (one request for a double click). A click on an order this PC already knows to be
 decided elsewhere or cancelled (a stale popup, a window not yet refreshed) queues nothing either
 and leaves the history as it is: the PC never sends what it knows to be untrue. A row goes `waiting` → `sending` → `done`, or `failed`
@@ -35,7 +37,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 
-from notifier.core.ledger import Ending
+from notifier.core.ledger import ORDER_COLUMNS, ORDER_IS, Ending
 from notifier.core.order_state import ALLOWS, LEADS_TO, LIFE_ACTIONS, STATE_SQL
 from notifier.core.outbox_file import OutboxFile
 
@@ -70,6 +72,12 @@ class OrderAction:
     attempts: int
     created_at: float
     number: str = ""  # what a person calls the order (its number, else its id): for sentences
+    connection_id: str = ""  # the connection the order came through (OrderEvent.connection_id)
+
+    @property
+    def order(self) -> tuple[str, str, str, str]:
+        """What the order is known by in the ledger (`ledger.ORDER_IS`'s parameters)."""
+        return (self.source, self.server, self.order_id, self.connection_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +89,28 @@ class Decision:
     order_state: str | None = None  # for a life action CONTRADICTED: the state that refused it
 
 
+def _action_key(order: tuple[str, str, str, str], action: str, attempt: int) -> str:
+    """The idempotency key of an action: the upgraded connection's ("" id) keep the form they
+    had before there were several connections."""
+    source, server, order_id, connection_id = order
+    key = f"{source}|{server}|{order_id}|{action}|{attempt}"
+    return f"{connection_id}|{key}" if connection_id else key
+
+
 class ActionOutbox(OutboxFile):
     table, name, error = "action_outbox", "the action outbox", OutboxError
 
     # -- the click -------------------------------------------------------------------------
 
     def decide(self, target: str, source: str, server: str, order_id: str, action: str,
-               reason: str | None = None) -> Decision:
-        """Accept or reject this order: its alert ends here and now, and the action is queued
-        for `target`'s worker, in one transaction. A second decision on an order whose action is
-        waiting or done queues nothing and returns the first one."""
+               reason: str | None = None, *, connection_id: str) -> Decision:
+        """Accept or reject this order (the one that came through `connection_id`): its alert
+        ends here and now, and the action is queued for `target`'s worker, in one transaction. A
+        second decision on an order whose action is waiting or done queues nothing and returns
+        the first one."""
+        order = (source, server, order_id, connection_id)
         if action in LIFE_ACTIONS:
-            return self._decide_life(target, source, server, order_id, action, reason)
+            return self._decide_life(target, order, action, reason)
         if action not in (ACCEPT, REJECT):
             raise ValueError(f"unknown action {action!r}")
         reason = (reason or "").strip()[:MAX_REASON_CHARS] or None
@@ -100,34 +118,32 @@ class ActionOutbox(OutboxFile):
 
         def work(db: sqlite3.Connection) -> Decision:
             ended = db.execute(
-                "SELECT ended_how FROM events WHERE source=? AND server=? AND order_id=? AND "
+                f"SELECT ended_how FROM events WHERE {ORDER_IS} AND "
                 f"ended_how IN ({','.join('?' * len(DECIDED_ELSEWHERE))}) LIMIT 1",
-                (source, server, order_id, *DECIDED_ELSEWHERE)).fetchone()
+                (*order, *DECIDED_ELSEWHERE)).fetchone()
             if ended:
                 return Decision(False, "", CONTRADICTED, ended[0])
             earlier = db.execute(
-                "SELECT key, state FROM action_outbox WHERE source=? AND server=? AND order_id=? "
-                "AND state != 'failed' ORDER BY id LIMIT 1", (source, server, order_id)).fetchone()
+                f"SELECT key, state FROM action_outbox WHERE {ORDER_IS} "
+                "AND state != 'failed' ORDER BY id LIMIT 1", order).fetchone()
             if earlier:
                 return Decision(False, earlier[0], earlier[1])
-            tries = db.execute(
-                "SELECT COUNT(*) FROM action_outbox WHERE source=? AND server=? AND order_id=?",
-                (source, server, order_id)).fetchone()[0]
-            key = f"{source}|{server}|{order_id}|{action}|{tries + 1}"
+            tries = db.execute(f"SELECT COUNT(*) FROM action_outbox WHERE {ORDER_IS}", order).fetchone()[0]
+            key = _action_key(order, action, tries + 1)
             db.execute(
-                "INSERT INTO action_outbox(key, target, source, server, order_id, action, reason, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, target, source, server, order_id, action, reason, now))
+                "INSERT INTO action_outbox(key, target, source, server, order_id, connection_id, "
+                "action, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, target, *order, action, reason, now))
             how = Ending.ACCEPTED_HERE if action == ACCEPT else Ending.REJECTED_HERE
             db.execute(
                 "UPDATE events SET acknowledged_at=COALESCE(acknowledged_at, ?), ended_how=?, "
-                "ended_at=?, end_reason=? WHERE source=? AND server=? AND order_id=?",
-                (now, how, now, reason, source, server, order_id))
+                f"ended_at=?, end_reason=? WHERE {ORDER_IS}",
+                (now, how, now, reason, *order))
             return Decision(True, key, WAITING)
 
         return self._transaction(work)
 
-    def _decide_life(self, target: str, source: str, server: str, order_id: str, action: str,
+    def _decide_life(self, target: str, order: tuple[str, str, str, str], action: str,
                      reason: str | None) -> Decision:
         """派送, 完成 or 取消: queued only from a state that allows it, moving the order's
         progress in the same transaction (see the module docstring)."""
@@ -136,28 +152,27 @@ class ActionOutbox(OutboxFile):
 
         def work(db: sqlite3.Connection) -> Decision:
             earlier = db.execute(
-                "SELECT key, state FROM action_outbox WHERE source=? AND server=? AND order_id=? "
+                f"SELECT key, state FROM action_outbox WHERE {ORDER_IS} "
                 "AND action=? AND state != 'failed' ORDER BY id LIMIT 1",
-                (source, server, order_id, action)).fetchone()
+                (*order, action)).fetchone()
             if earlier:
                 return Decision(False, earlier[0], earlier[1])
             row = db.execute(
-                f"SELECT {STATE_SQL}, progress FROM events WHERE source=? AND server=? AND "
-                "order_id=? AND kind='new_order' ORDER BY id DESC LIMIT 1",
-                (source, server, order_id)).fetchone()
+                f"SELECT {STATE_SQL}, progress FROM events WHERE {ORDER_IS} "
+                "AND kind='new_order' ORDER BY id DESC LIMIT 1", order).fetchone()
             if row is None or row[0] not in ALLOWS[action]:
                 return Decision(False, "", CONTRADICTED, order_state=row[0] if row else None)
             tries = db.execute(
-                "SELECT COUNT(*) FROM action_outbox WHERE source=? AND server=? AND order_id=? "
-                "AND action=?", (source, server, order_id, action)).fetchone()[0]
-            key = f"{source}|{server}|{order_id}|{action}|{tries + 1}"
+                f"SELECT COUNT(*) FROM action_outbox WHERE {ORDER_IS} AND action=?",
+                (*order, action)).fetchone()[0]
+            key = _action_key(order, action, tries + 1)
             db.execute(
-                "INSERT INTO action_outbox(key, target, source, server, order_id, action, reason, "
-                "prior_progress, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, target, source, server, order_id, action, reason, row[1], now))
+                "INSERT INTO action_outbox(key, target, source, server, order_id, connection_id, "
+                "action, reason, prior_progress, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, target, *order, action, reason, row[1], now))
             db.execute(
-                "UPDATE events SET progress=?, end_reason=COALESCE(?, end_reason) WHERE source=? "
-                "AND server=? AND order_id=?", (LEADS_TO[action], reason, source, server, order_id))
+                f"UPDATE events SET progress=?, end_reason=COALESCE(?, end_reason) WHERE {ORDER_IS}",
+                (LEADS_TO[action], reason, *order))
             return Decision(True, key, WAITING)
 
         return self._transaction(work)
@@ -169,14 +184,15 @@ class ActionOutbox(OutboxFile):
             "SELECT a.id, a.key, a.target, a.source, a.server, a.order_id, a.action, a.reason, "
             "a.in_doubt, a.attempts, a.created_at, (SELECT e.order_number FROM events e WHERE "
             "e.source=a.source AND e.server=a.server AND e.order_id=a.order_id AND "
-            "e.order_number IS NOT NULL LIMIT 1) FROM action_outbox a WHERE a.target=? AND "
+            "e.connection_id=a.connection_id AND e.order_number IS NOT NULL LIMIT 1), "
+            "a.connection_id FROM action_outbox a WHERE a.target=? AND "
             "a.state='waiting' ORDER BY a.id LIMIT 1", (target,)).fetchone()
         if row is None:
             return None
         (id_, key, target_, source, server, order_id, action, reason, in_doubt, attempts,
-         created, number) = row
+         created, number, connection_id) = row
         return OrderAction(id_, key, target_, source, server, order_id, action, reason,
-                           bool(in_doubt), attempts, created, number or order_id)
+                           bool(in_doubt), attempts, created, number or order_id, connection_id)
 
     def mark_sending(self, action_id: int) -> bool:
         """Claim the action before its request goes out (False: another worker has it). From
@@ -210,25 +226,24 @@ class ActionOutbox(OutboxFile):
                 self._undo_progress(db, action, ending, progress, now)
                 return
             db.execute(
-                "UPDATE events SET ended_how=?, ended_at=?, end_reason=? WHERE source=? AND "
-                "server=? AND order_id=? AND ended_how IN (?, ?)",
-                (ending or Ending.ACKNOWLEDGED, now, sentence[:300], action.source, action.server,
-                 action.order_id, Ending.ACCEPTED_HERE, Ending.REJECTED_HERE))
+                f"UPDATE events SET ended_how=?, ended_at=?, end_reason=? WHERE {ORDER_IS} "
+                "AND ended_how IN (?, ?)",
+                (ending or Ending.ACKNOWLEDGED, now, sentence[:300], *action.order,
+                 Ending.ACCEPTED_HERE, Ending.REJECTED_HERE))
 
         self._transaction(work)
 
     @staticmethod
     def _undo_progress(db: sqlite3.Connection, action: OrderAction, ending: str | None,
                        progress: str | None, now: float) -> None:
-        order = (action.source, action.server, action.order_id)
         prior = db.execute("SELECT prior_progress FROM action_outbox WHERE id=?", (action.id,)).fetchone()
         db.execute(
-            "UPDATE events SET progress=? WHERE source=? AND server=? AND order_id=? AND progress=?",
-            (progress or (prior[0] if prior else None), *order, LEADS_TO[action.action]))
+            f"UPDATE events SET progress=? WHERE {ORDER_IS} AND progress=?",
+            (progress or (prior[0] if prior else None), *action.order, LEADS_TO[action.action]))
         if ending is not None:
             db.execute(
                 "UPDATE events SET acknowledged_at=COALESCE(acknowledged_at, ?), ended_how=?, "
-                "ended_at=? WHERE source=? AND server=? AND order_id=?", (now, ending, now, *order))
+                f"ended_at=? WHERE {ORDER_IS}", (now, ending, now, *action.order))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -240,19 +255,19 @@ class ActionOutbox(OutboxFile):
             "SELECT COUNT(*) FROM action_outbox WHERE target=? AND state IN ('waiting', 'sending')",
             (target,)).fetchone()[0]
 
-    def unsent_orders(self) -> set[tuple[str, str, str]]:
-        """(source, server, order id) of orders whose accept / reject has not reached the back
-        end yet."""
+    def unsent_orders(self) -> set[tuple[str, str, str, str]]:
+        """(source, server, order id, connection id) of orders whose accept / reject has not
+        reached the back end yet."""
         return {tuple(r) for r in self._execute(
-            "SELECT source, server, order_id FROM action_outbox WHERE state IN ('waiting', 'sending') "
+            f"SELECT {ORDER_COLUMNS} FROM action_outbox WHERE state IN ('waiting', 'sending') "
             "AND action IN (?, ?)", (ACCEPT, REJECT)).fetchall()}
 
-    def unsent_life_actions(self) -> dict[tuple[str, str, str], str]:
-        """(source, server, order id) -> the latest 派送 / 完成 / 取消 clicked here and not yet
-        taken by the back end."""
+    def unsent_life_actions(self) -> dict[tuple[str, str, str, str], str]:
+        """(source, server, order id, connection id) -> the latest 派送 / 完成 / 取消 clicked
+        here and not yet taken by the back end."""
         marks = ",".join("?" * len(LIFE_ACTIONS))
-        return {(r[0], r[1], r[2]): r[3] for r in self._execute(
-            "SELECT source, server, order_id, action FROM action_outbox WHERE state IN "
+        return {tuple(r[:4]): r[4] for r in self._execute(
+            f"SELECT {ORDER_COLUMNS}, action FROM action_outbox WHERE state IN "
             f"('waiting', 'sending') AND action IN ({marks}) ORDER BY id", LIFE_ACTIONS).fetchall()}
 
 

@@ -44,8 +44,11 @@ OrderObserver = Callable[[OrderEvent], None]
 StatusObserver = Callable[[ConnectionStatus], None]
 # (connection's name, its status): each connection on its own, for a listener's lines.
 ConnectionStatusObserver = Callable[[str, ConnectionStatus], None]
-# (source, server, order_id, how, reason): an order's alert ended without a click here.
-EndedObserver = Callable[[str, str, str, str, "str | None"], None]
+# (source, server, order_id, how, reason, connection id): an order's alert ended without a click
+# here. The connection id (OrderEvent.connection_id) is part of what the order is known by.
+EndedObserver = Callable[[str, str, str, str, "str | None", str], None]
+# (source, server, order_id, progress, connection id): an order went on after 接单 elsewhere.
+ProgressObserver = Callable[[str, str, str, str, str], None]
 # The order's event with what its details added (amount, customer, `details`): fetched after the
 # order was stored and told, so the popup can be updated in place and the voice line say the amount.
 DetailsObserver = Callable[[OrderEvent], None]
@@ -60,8 +63,10 @@ def noted_late(event: OrderEvent) -> OrderEvent:
 
 class ConnectionHost:
     """The source host of one connection: the intake's, with the connection stamped on every
-    event it stores (`named`: its name too, when there are several to tell apart) and its
-    cursors kept under names of its own."""
+    event it stores (`named`: its name too, when there are several to tell apart), its cursors
+    kept under names of its own, and every order it names (ended, progressed, ringing) looked up
+    among its own connection's orders only: the same order id on another connection to the same
+    server (a second branch) is another order."""
 
     def __init__(self, intake: OrderIntake, connection: Connection, named: bool):
         self.intake = intake
@@ -92,17 +97,19 @@ class ConnectionHost:
 
     def end_order(self, source: str, server: str, order_id: str, how: str,
                   reason: str | None = None) -> bool:
-        return self.intake.end_order(source, server, order_id, how, reason)
+        return self.intake.end_order(source, server, order_id, how, reason,
+                                     connection_id=self.connection.scope)
 
     def ringing(self, source: str, server: str) -> list[str]:
-        return self.intake.ringing(source, server)
+        return self.intake.ringing(source, server, connection_id=self.connection.scope)
 
     def progressed(self, source: str, server: str, order_id: str, progress: str,
                    reason: str | None = None) -> bool:
-        return self.intake.progressed(source, server, order_id, progress, reason)
+        return self.intake.progressed(source, server, order_id, progress, reason,
+                                      connection_id=self.connection.scope)
 
     def in_progress(self, source: str, server: str) -> list[tuple[str, str]]:
-        return self.intake.in_progress(source, server)
+        return self.intake.in_progress(source, server, connection_id=self.connection.scope)
 
 
 class _Running:
@@ -125,7 +132,7 @@ class OrderIntake:
         self._connection_observers: list[ConnectionStatusObserver] = []
         self._ended_observers: list[EndedObserver] = []
         self._details_observers: list[DetailsObserver] = []
-        self._progress_observers: list[Callable[[str, str, str, str], None]] = []
+        self._progress_observers: list[ProgressObserver] = []
         self._lock = threading.Lock()
         self._status_lock = threading.Lock()
         self._running: dict[str, _Running] = {}  # by connection id, in the list's order
@@ -143,12 +150,13 @@ class OrderIntake:
 
     def on_ended(self, observer: EndedObserver) -> None:
         """Called when a source learns that an order ended elsewhere (accepted or rejected on
-        another PC, cancelled by the customer) and that is news here (see Ledger.end_order)."""
+        another PC, cancelled by the customer) and that is news here (see Ledger.end_order), with
+        the order's connection id last."""
         self._ended_observers.append(observer)
 
-    def on_progress(self, observer: Callable[[str, str, str, str], None]) -> None:
-        """Called with (source, server, order id, progress) when an order went on after 接单
-        elsewhere (派送, 完成, 取消 on another PC) and that is news here."""
+    def on_progress(self, observer: ProgressObserver) -> None:
+        """Called with (source, server, order id, progress, connection id) when an order went
+        on after 接单 elsewhere (派送, 完成, 取消 on another PC) and that is news here."""
         self._progress_observers.append(observer)
 
     def on_details(self, observer: DetailsObserver) -> None:
@@ -160,7 +168,8 @@ class OrderIntake:
         """Keep an order's details (`event.details`, amount, customer) with it (ledger first),
         then tell the observers."""
         self.ledger.set_details(event.source, event.server, event.order_id, event.details,
-                                amount=event.amount, customer=event.customer)
+                                connection_id=event.connection_id, amount=event.amount,
+                                customer=event.customer)
         for observer in self._details_observers:
             try:
                 observer(event)
@@ -168,19 +177,19 @@ class OrderIntake:
                 log.exception("details observer failed")
 
     def end_order(self, source: str, server: str, order_id: str, how: str,
-                  reason: str | None = None) -> bool:
-        """Record how the order ended (ledger first), then tell the observers if that is news
-        here; True if it was."""
-        if not self.ledger.end_order(source, server, order_id, how, reason):
+                  reason: str | None = None, *, connection_id: str) -> bool:
+        """Record how the order (of this connection) ended (ledger first), then tell the
+        observers if that is news here; True if it was."""
+        if not self.ledger.end_order(source, server, order_id, how, reason, connection_id=connection_id):
             return False
         for observer in self._ended_observers:
             try:
-                observer(source, server, order_id, how, reason)
+                observer(source, server, order_id, how, reason, connection_id)
             except Exception:  # noqa: BLE001 - the ending is on disk; keep the source alive
                 log.exception("ended observer failed")
         return True
 
-    # -- the source's host (sources.base.SourceHost) --------------------------------------
+    # -- what each connection's host (ConnectionHost, a sources.base.SourceHost) calls -----
 
     def store(
         self, event: OrderEvent, cursor: tuple[str, str] | None = None, *, durable: bool = False
@@ -195,7 +204,7 @@ class OrderIntake:
                 # The customer cancelled: the order ends everywhere, like a decision from elsewhere
                 # (its popup withdrawn, its line stopped, the cancellation told once).
                 self.end_order(event.source, event.server, event.order_id, Ending.CANCELLED,
-                               clip(event.text, 200) or None)
+                               clip(event.text, 200) or None, connection_id=event.connection_id)
         return is_new
 
     def _tell(self, event: OrderEvent) -> None:
@@ -217,7 +226,8 @@ class OrderIntake:
         return len(entries)
 
     def _with_order_details(self, event: OrderEvent) -> OrderEvent:
-        order = self.ledger.order(event.source, event.server, event.order_id)
+        order = self.ledger.order(event.source, event.server, event.order_id,
+                                  connection_id=event.connection_id)
         if order is None:
             return event
         return replace(
@@ -234,24 +244,26 @@ class OrderIntake:
     def save_cursor(self, name: str, value: str) -> None:
         self.ledger.set_cursor(name, value)
 
-    def ringing(self, source: str, server: str) -> list[str]:
-        return self.ledger.ringing_order_ids(source, server)
+    def ringing(self, source: str, server: str, *, connection_id: str) -> list[str]:
+        return self.ledger.ringing_order_ids(source, server, connection_id=connection_id)
 
     def progressed(self, source: str, server: str, order_id: str, progress: str,
-                   reason: str | None = None) -> bool:
-        """Keep how far the order got after 接单 elsewhere (ledger first), then tell the
-        observers of changes (`on_progress`) if that is news."""
-        if not self.ledger.set_progress(source, server, order_id, progress, reason):
+                   reason: str | None = None, *, connection_id: str) -> bool:
+        """Keep how far the order (of this connection) got after 接单 elsewhere (ledger
+        first), then tell the observers of changes (`on_progress`) if that is news."""
+        if not self.ledger.set_progress(source, server, order_id, progress, reason,
+                                        connection_id=connection_id):
             return False
         for observer in self._progress_observers:
             try:
-                observer(source, server, order_id, progress)
+                observer(source, server, order_id, progress, connection_id)
             except Exception:  # noqa: BLE001 - the state is on disk; keep the source alive
                 log.exception("progress observer failed")
         return True
 
-    def in_progress(self, source: str, server: str) -> list[tuple[str, str]]:
-        return self.ledger.in_progress(source, server, time.time() - FOLLOW_FOR_S)
+    def in_progress(self, source: str, server: str, *, connection_id: str) -> list[tuple[str, str]]:
+        return self.ledger.in_progress(source, server, time.time() - FOLLOW_FOR_S,
+                                       connection_id=connection_id)
 
     # -- the connections ------------------------------------------------------------------
 

@@ -67,6 +67,14 @@ ENTRY_COLUMNS = (
 )
 
 
+# What one order is known by: the same order id from another connection (a second branch on the
+# same server, a second queue on the same broker) is another order. Every by-order lookup matches
+# all four; `connection_id` is the connection's scope (events.OrderEvent.connection_id), "" for
+# the connection a single-connection settings file was upgraded to and its history.
+ORDER_COLUMNS = "source, server, order_id, connection_id"
+ORDER_IS = "source=? AND server=? AND order_id=? AND connection_id=?"
+
+
 class Ending:
     """How an alert ended (`events.ended_how`): who or what stopped it ringing."""
 
@@ -266,8 +274,9 @@ class Ledger:
         # Merge a customer's repeated presses even when each press has its own server event id.
         if event.kind is OrderKind.REMINDER and self._db.execute(
             "SELECT 1 FROM events WHERE kind=? AND source=? AND server=? AND order_id=? "
-            "AND received_at > ? LIMIT 1",
-            (event.kind.value, event.source, event.server, event.order_id, now - REMINDER_WINDOW_S),
+            "AND connection_id=? AND received_at > ? LIMIT 1",
+            (event.kind.value, event.source, event.server, event.order_id, event.connection_id,
+             now - REMINDER_WINDOW_S),
         ).fetchone():
             return False
         cursor = self._db.execute(
@@ -410,7 +419,7 @@ class Ledger:
         return self._write(
             "UPDATE events SET acknowledged_at=?, ended_how=COALESCE(ended_how, ?), "
             "ended_at=COALESCE(ended_at, ?) WHERE acknowledged_at IS NULL AND "
-            f"(source, server, order_id) IN (SELECT source, server, order_id FROM events WHERE id IN ({marks}))",
+            f"({ORDER_COLUMNS}) IN (SELECT {ORDER_COLUMNS} FROM events WHERE id IN ({marks}))",
             (now, Ending.ACKNOWLEDGED, now, *ids),
         )
 
@@ -422,14 +431,18 @@ class Ledger:
             (now, Ending.ACKNOWLEDGED, now))
 
     def end_order(self, source: str, server: str, order_id: str, how: str,
-                  reason: str | None = None) -> int:
+                  reason: str | None = None, *, connection_id: str) -> int:
         """The order's alert ended because of `how` (an `Ending`), e.g. another PC accepted it or
         the customer cancelled it: every event of the order stops ringing. Returns how many events
         learned something new (0: nothing changed, so nobody needs telling again): the ones still
         ringing, the ones only acknowledged here (the news replaces "acknowledged only"), and for
         a cancellation also the ones accepted here or elsewhere (a kitchen may be cooking it).
         A cancellation of an order the shop rejected is none: platforms cancel (refund) a
-        rejected order, and that echo is not the customer's doing."""
+        rejected order, and that echo is not the customer's doing.
+
+        `connection_id`: the connection the order came through (`OrderEvent.connection_id`): the
+        same order id on another connection (a second branch on the same server) is another
+        order and keeps ringing."""
         if how not in Ending.ALL:
             raise ValueError(f"unknown ending {how!r}")
         news = [Ending.ACKNOWLEDGED]
@@ -437,21 +450,22 @@ class Ledger:
             news += [Ending.ACCEPTED_HERE, Ending.ACCEPTED_ELSEWHERE]
         marks = ",".join("?" * len(news))
         now = self._clock()
+        order = (source, server, order_id, connection_id)
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 changed = self._db.execute(
                     "UPDATE events SET acknowledged_at=?, ended_how=?, ended_at=?, end_reason=? "
-                    "WHERE source=? AND server=? AND order_id=? AND acknowledged_at IS NULL",
-                    (now, how, now, reason, source, server, order_id)).rowcount
+                    f"WHERE {ORDER_IS} AND acknowledged_at IS NULL",
+                    (now, how, now, reason, *order)).rowcount
                 if how == Ending.CANCELLED and self._db.execute(
-                        "SELECT 1 FROM events WHERE source=? AND server=? AND order_id=? AND ended_how IN (?,?)",
-                        (source, server, order_id, Ending.REJECTED_HERE, Ending.REJECTED_ELSEWHERE)).fetchone():
+                        f"SELECT 1 FROM events WHERE {ORDER_IS} AND ended_how IN (?,?)",
+                        (*order, Ending.REJECTED_HERE, Ending.REJECTED_ELSEWHERE)).fetchone():
                     changed = 0  # the rejection's echo: stopped ringing above, told to nobody
                 changed += self._db.execute(
-                    "UPDATE events SET ended_how=?, ended_at=?, end_reason=? WHERE source=? AND "
-                    f"server=? AND order_id=? AND (ended_how IS NULL OR ended_how IN ({marks}))",
-                    (how, now, reason, source, server, order_id, *news)).rowcount
+                    f"UPDATE events SET ended_how=?, ended_at=?, end_reason=? WHERE {ORDER_IS} "
+                    f"AND (ended_how IS NULL OR ended_how IN ({marks}))",
+                    (how, now, reason, *order, *news)).rowcount
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
@@ -460,7 +474,7 @@ class Ledger:
         return changed
 
     def set_progress(self, source: str, server: str, order_id: str, progress: str,
-                     reason: str | None = None) -> bool:
+                     reason: str | None = None, *, connection_id: str) -> bool:
         """The order went on after 接单 elsewhere (another PC, the back end's own page): keep how
         far it got (`order_state` DELIVERING, COMPLETED or CANCELLED) and the shop's reason for a
         cancellation. Never moves an order back, nor past a cancellation or a rejection; True
@@ -470,19 +484,21 @@ class Ledger:
         behind = [p for p, rank in RANK.items() if rank < RANK[progress] and p is not None]
         marks = ",".join("?" * len(behind)) or "NULL"
         return self._write(
-            "UPDATE events SET progress=?, end_reason=COALESCE(?, end_reason) WHERE source=? AND "
-            "server=? AND order_id=? AND (ended_how IS NULL OR ended_how NOT IN "
+            f"UPDATE events SET progress=?, end_reason=COALESCE(?, end_reason) WHERE {ORDER_IS} "
+            "AND (ended_how IS NULL OR ended_how NOT IN "
             "('rejected_here', 'rejected_elsewhere', 'cancelled')) AND "
             f"(progress IS NULL OR progress IN ({marks}))",
-            (progress, reason, source, server, order_id, *behind)) > 0
+            (progress, reason, source, server, order_id, connection_id, *behind)) > 0
 
-    def in_progress(self, source: str, server: str, since: float, limit: int = 200) -> list[tuple[str, str]]:
-        """(order id, state) of this server's orders received since `since` that were accepted
-        and are not completed or cancelled yet (what a status poll follows), oldest first."""
+    def in_progress(self, source: str, server: str, since: float, limit: int = 200, *,
+                    connection_id: str) -> list[tuple[str, str]]:
+        """(order id, state) of this server's orders that came through this connection since
+        `since`, were accepted and are not completed or cancelled yet (what a status poll
+        follows), oldest first."""
         rows = self._query(
             f"SELECT order_id, {STATE_SQL} AS state FROM events WHERE kind='new_order' AND source=? "
-            "AND server=? AND received_at >= ? AND state IN ('accepted', 'delivering') "
-            "ORDER BY id LIMIT ?", (source, server, since, limit))
+            "AND server=? AND connection_id=? AND received_at >= ? AND state IN ('accepted', 'delivering') "
+            "ORDER BY id LIMIT ?", (source, server, connection_id, since, limit))
         return [(row[0], row[1]) for row in rows]
 
     def day_orders(self, start: float, end: float) -> list[tuple[str | None, str, str]]:
@@ -492,24 +508,25 @@ class Ledger:
             f"SELECT amount, currency, {STATE_SQL} FROM events WHERE kind='new_order' AND "
             "received_at >= ? AND received_at < ? ORDER BY id", (start, end))]
 
-    def order_keys(self, source: str, server: str, order_id: str) -> list[str]:
-        """The keys of every event of this order (the order and its reminders), oldest first:
-        what its popups and voice lines are known by."""
-        rows = self._query("SELECT key FROM events WHERE source=? AND server=? AND order_id=? ORDER BY id",
-                           (source, server, order_id))
+    def order_keys(self, source: str, server: str, order_id: str, *, connection_id: str) -> list[str]:
+        """The keys of every event of this order (the order and its reminders) that came through
+        this connection, oldest first: what its popups and voice lines are known by."""
+        rows = self._query(f"SELECT key FROM events WHERE {ORDER_IS} ORDER BY id",
+                           (source, server, order_id, connection_id))
         return [row[0] for row in rows]
 
     def set_details(self, source: str, server: str, order_id: str, details: OrderDetails, *,
-                    amount: Decimal | None = None, customer: str | None = None) -> int:
+                    connection_id: str, amount: Decimal | None = None,
+                    customer: str | None = None) -> int:
         """Keep the order's details (items, remark, ...) that came after it was stored; the
         amount and customer fill the order's own columns where the frame had none. Nothing is
         awaited for the order any more (`details_due` cleared)."""
         return self._write(
             "UPDATE events SET details=?, amount=COALESCE(amount, ?), customer=COALESCE(customer, ?), "
             "details_due=NULL "
-            "WHERE source=? AND server=? AND order_id=? AND kind='new_order'",
+            f"WHERE {ORDER_IS} AND kind='new_order'",
             (_details_column(details), str(amount) if amount is not None else None,
-             customer, source, server, order_id))
+             customer, source, server, order_id, connection_id))
 
     def expire(self, retention_days: float) -> int:
         """Forget entries older than the retention period; returns how many went."""
@@ -598,12 +615,14 @@ class Ledger:
         rows = self._query(f"SELECT {ENTRY_COLUMNS} FROM events WHERE key=?", (key,))
         return entry_from_row(rows[0]) if rows else None
 
-    def order(self, source: str, server: str, order_id: str) -> OrderEvent | None:
-        """The new-order event of this order, if the ledger has it."""
+    def order(self, source: str, server: str, order_id: str, *,
+              connection_id: str) -> OrderEvent | None:
+        """The new-order event of this order (that came through this connection), if the
+        ledger has it."""
         rows = self._query(
-            f"SELECT {ENTRY_COLUMNS} FROM events WHERE source=? AND server=? AND order_id=? "
+            f"SELECT {ENTRY_COLUMNS} FROM events WHERE {ORDER_IS} "
             "AND kind='new_order' ORDER BY id DESC LIMIT 1",
-            (source, server, order_id),
+            (source, server, order_id, connection_id),
         )
         return entry_from_row(rows[0]).event if rows else None
 
@@ -619,17 +638,20 @@ class Ledger:
                 f"SELECT key FROM events WHERE acknowledged_at IS NULL AND key IN ({marks})", tuple(chunk)))
         return waiting
 
-    def ringing_order_ids(self, source: str, server: str, limit: int = 200) -> list[str]:
-        """Orders of this source and server still waiting for someone, oldest first."""
+    def ringing_order_ids(self, source: str, server: str, limit: int = 200, *,
+                          connection_id: str) -> list[str]:
+        """Orders of this source and server that came through this connection and still wait
+        for someone, oldest first."""
         rows = self._query(
             "SELECT order_id FROM events WHERE acknowledged_at IS NULL AND source=? AND server=? "
-            "GROUP BY order_id ORDER BY MIN(id) LIMIT ?", (source, server, limit))
+            "AND connection_id=? GROUP BY order_id ORDER BY MIN(id) LIMIT ?",
+            (source, server, connection_id, limit))
         return [row[0] for row in rows]
 
     def unacknowledged_orders(self) -> int:
         """How many orders (not events) wait for someone: the number on the tray icon."""
         return self._query(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT source, server, order_id FROM events "
+            f"SELECT COUNT(*) FROM (SELECT DISTINCT {ORDER_COLUMNS} FROM events "
             "WHERE acknowledged_at IS NULL)"
         )[0][0]
 

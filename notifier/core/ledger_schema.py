@@ -323,10 +323,35 @@ def _v9_connections(db: sqlite3.Connection) -> None:
     _add_column(db, "events", "connection_id", "TEXT NOT NULL DEFAULT ''")
 
 
+_CANCEL_BY_CONNECTION = f"""
+DROP TRIGGER IF EXISTS void_on_cancel_event;
+CREATE TRIGGER IF NOT EXISTS void_on_cancel_event AFTER INSERT ON events
+WHEN NEW.kind = 'cancelled'
+BEGIN{_on_cancel_by_station("o.source = NEW.source AND o.server = NEW.server AND o.order_id = NEW.order_id "
+                            "AND o.connection_id = NEW.connection_id", "NEW.received_at")}
+END;
+"""
+
+
+def _v10_orders_by_connection(db: sqlite3.Connection) -> None:
+    """An order is known by its connection too (ledger.ORDER_COLUMNS): `action_outbox` keeps
+    the connection of the order each action is for, and a cancellation voids the tickets of its
+    own connection's order only. An action queued before gets its order's connection (the first
+    stored, where version 9 had mixed two up) and that connection's worker target
+    (order_actions.OrderActions: led by the connection's id), so one still waiting is sent."""
+    _add_column(db, "action_outbox", "connection_id", "TEXT NOT NULL DEFAULT ''")
+    db.execute(
+        "UPDATE action_outbox SET connection_id = COALESCE((SELECT e.connection_id FROM events AS e "
+        "WHERE e.source = action_outbox.source AND e.server = action_outbox.server AND "
+        "e.order_id = action_outbox.order_id AND e.kind = 'new_order' ORDER BY e.id LIMIT 1), '')")
+    db.execute("UPDATE action_outbox SET target = connection_id || '|' || target WHERE connection_id != ''")
+    _script(db, _CANCEL_BY_CONNECTION)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_events, _v2_told, _v3_endings_and_details, _v4_order_details, _v5_outboxes, _v6_details_due,
     _v7_order_progress, _v8_print_stations,
-    _v9_connections,
+    _v9_connections, _v10_orders_by_connection,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -75,19 +75,22 @@ class JsonLinesOutput:
         """One connection's state, with the connection's name (`"connection":"美团"`)."""
         self.write({**status.to_json_dict(), "connection": connection})
 
-    def ended(self, source: str, server: str, order_id: str, how: str, reason: str | None) -> bool:
+    def ended(self, source: str, server: str, order_id: str, how: str, reason: str | None,
+              connection: str = "") -> bool:
         """The back end said what became of an order (another PC accepted or rejected it, the
         customer cancelled it): `{"event":"ended","order_id":..,"how":"accepted_elsewhere"}`.
         Before, a listener printed nothing when a PC decided, so an operator watching a shop
-        could not tell a decided order from one still waiting."""
+        could not tell a decided order from one still waiting. `connection`: the name of the
+        order's connection, as on its order line."""
         return self.write({"event": "ended", "order_id": order_id, "how": how, "reason": reason,
-                           "source": source, "server": server})
+                           "source": source, "server": server, "connection": connection})
 
-    def progressed(self, source: str, server: str, order_id: str, state: str) -> bool:
+    def progressed(self, source: str, server: str, order_id: str, state: str,
+                   connection: str = "") -> bool:
         """An order went on after 接单 on a PC of the shop (派送, 完成, 取消):
         `{"event":"state","order_id":..,"state":"delivering"}` (an order_state value)."""
         return self.write({"event": "state", "order_id": order_id, "state": state,
-                           "source": source, "server": server})
+                           "source": source, "server": server, "connection": connection})
 
 
 def _start_printing(settings: Settings, ledger: Ledger):
@@ -119,8 +122,17 @@ def run_listener(
     intake.on_order(tell)
     intake.on_connection_status(output.status)
     intake.on_details(output.details)
-    intake.on_ended(output.ended)
-    intake.on_progress(output.progressed)
+
+    def connection_name(source: str, server: str, order_id: str, connection_id: str) -> str:
+        """The name its order line gave the order's connection (two branches may both have
+        an order 1001: the line says whose ended)."""
+        order = ledger.order(source, server, order_id, connection_id=connection_id)
+        return order.connection if order is not None else ""
+
+    intake.on_ended(lambda source, server, order_id, how, reason, connection_id: output.ended(
+        source, server, order_id, how, reason, connection_name(source, server, order_id, connection_id)))
+    intake.on_progress(lambda source, server, order_id, state, connection_id: output.progressed(
+        source, server, order_id, state, connection_name(source, server, order_id, connection_id)))
     printer = _start_printing(settings, ledger)
     if printer is not None:
         intake.on_order(lambda _event: printer.wake())

@@ -24,16 +24,28 @@ from notifier.core.sources.base import Source
 log = logging.getLogger(__name__)
 
 
+def worker_target(protocol: str, server_label: str, scope: str) -> str:
+    """What a connection's actions are queued for and its worker sends (`ActionOutbox` rows'
+    `target`): led by the connection's scope, so two connections to one server never send each
+    other's actions. (ledger_schema's version 10 gives the rows it upgrades the same.)"""
+    target = f"{protocol}:{server_label}"
+    return f"{scope}|{target}" if scope else target
+
+
 class OrderActions:
     def __init__(self, ledger_path: Path | str, source: Source,
-                 on_result: ResultCallback = lambda *_a: None, *, outbox: ActionOutbox | None = None):
+                 on_result: ResultCallback = lambda *_a: None, *, outbox: ActionOutbox | None = None,
+                 scope: str = ""):
         """`outbox`: the process's one outbox when it outlives this object (the app replaces
-        OrderActions when the connection settings change); else one is opened and owned."""
+        OrderActions when the connection settings change); else one is opened and owned.
+        `scope`: the source's connection's (connections.Connection.scope): it leads the worker's
+        target, so two connections to one server (two queues on one broker) never send each
+        other's actions; the upgraded connection's ("") keeps the target of its older rows."""
         self.source = source
         sender = source.action_sender()
         self.outbox: ActionOutbox | None = None
         self.worker: ActionWorker | None = None
-        self.target = f"{source.protocol}:{source.server_label()}"
+        self.target = worker_target(source.protocol, source.server_label(), scope)
         self.capabilities: frozenset[str] = frozenset()
         if sender is None:
             return
@@ -77,7 +89,7 @@ class OrderActions:
         if self.outbox is None or self.worker is None:
             raise RuntimeError(self.unavailable)
         decision = self.outbox.decide(self.target, event.source, event.server, event.order_id,
-                                      action, reason)
+                                      action, reason, connection_id=event.connection_id)
         if decision.queued:
             self.worker.wake()
         return decision

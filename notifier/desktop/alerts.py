@@ -414,20 +414,21 @@ class AlertCentre(QObject):
         self._schedule_repeat()
         self.refresh_badge()
 
-    def order_ended(self, source: str, server: str, order_id: str, how: str, *,
+    def order_ended(self, source: str, server: str, order_id: str, how: str, *, connection_id: str,
                     title: str = "", body: str = "") -> None:
-        """The order was accepted or rejected (`how`, an `Ending`) here or elsewhere, or the
+        """The order (of the connection `connection_id`: another connection's order with the
+        same id keeps ringing) was accepted or rejected (`how`, an `Ending`) here or elsewhere, or the
         customer cancelled it: its repeats and lines stop now (the one being said mid-word), its
         popups go. Decided here: they are closed, the owner just did it. Elsewhere: the order's
         popup is replaced by `title` / `body` (who decided), without the buttons; when it is not
         up any more that is shown anew only if it is news (rejected elsewhere, cancelled: `title`
         given). A cancellation is also said aloud, once."""
-        keys = self.ledger.order_keys(source, server, order_id)
+        keys = self.ledger.order_keys(source, server, order_id, connection_id=connection_id)
         for key in keys:
             self.announcer.cancel(key)
         self.on_acknowledged()
         here = how in (Ending.ACCEPTED_HERE, Ending.REJECTED_HERE)
-        order = self.ledger.order(source, server, order_id)
+        order = self.ledger.order(source, server, order_id, connection_id=connection_id)
         main = order.key if order is not None else None
         for key in keys:
             try:

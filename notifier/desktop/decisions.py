@@ -71,7 +71,7 @@ class OrderDecisions(QObject):
     outcome = Signal(object, bool, object)
     # Hops from the core's threads to the Qt thread.
     _result = Signal(object, bool, object)
-    _ended = Signal(str, str, str, str, object)
+    _ended = Signal(str, str, str, str, object, str)
 
     def __init__(self, ledger, intake, notifier, alerts, parent: QObject | None = None):
         super().__init__(parent)
@@ -103,8 +103,10 @@ class OrderDecisions(QObject):
             try:
                 if self._outbox is None:
                     self._outbox = ActionOutbox(self.ledger.path)
+                connection = self.intake.connection_of(source)
                 kept[cid] = OrderActions(self.ledger.path, source,
-                                         lambda *args: self._result.emit(*args), outbox=self._outbox)
+                                         lambda *args: self._result.emit(*args), outbox=self._outbox,
+                                         scope=connection.scope if connection is not None else "")
             except Exception:  # noqa: BLE001 - acknowledging still works without it
                 log.exception("accept / reject unavailable")
         self._by_connection = kept
@@ -149,8 +151,9 @@ class OrderDecisions(QObject):
             return QCoreApplication.translate("OrderDecisions", "Not connected.")
         return self._actions.unavailable or ""
 
-    def unsent(self) -> set[tuple[str, str, str]]:
-        """Orders decided here whose decision still waits to be sent (offline, retrying)."""
+    def unsent(self) -> set[tuple[str, str, str, str]]:
+        """Orders decided here whose decision still waits to be sent (offline, retrying), as
+        (source, server, order id, connection id)."""
         return self._outbox.unsent_orders() if self._outbox is not None else set()
 
     # -- deciding --------------------------------------------------------------------------
@@ -184,7 +187,8 @@ class OrderDecisions(QObject):
             self._tell_refusal(event, action, refusal_sentence(decision.ended, sent=False))
             return False
         how = Ending.ACCEPTED_HERE if action == ACCEPT else Ending.REJECTED_HERE
-        self.alerts.order_ended(event.source, event.server, event.order_id, how)
+        self.alerts.order_ended(event.source, event.server, event.order_id, how,
+                                connection_id=event.connection_id)
         self.changed.emit()
         return True
 
@@ -221,24 +225,27 @@ class OrderDecisions(QObject):
         self.outcome.emit(action, ok, sentence)
         if ok or action.action not in (ACCEPT, REJECT):
             return
-        event = self.ledger.order(action.source, action.server, action.order_id)
+        event = self.ledger.order(action.source, action.server, action.order_id,
+                                  connection_id=action.connection_id)
         if event is None:
             return  # expired from the history meanwhile
         entry = self.ledger.find(event.key)
         how = entry.ended_how if entry is not None else None
         if how in DECIDED_ELSEWHERE:
             # The back end told what became of it: the history keeps that, the owner reads it.
-            self.alerts.order_ended(action.source, action.server, action.order_id, how)
+            self.alerts.order_ended(action.source, action.server, action.order_id, how,
+                                    connection_id=action.connection_id)
             sentence = refusal_sentence(how, sent=True)
         self._tell_refusal(event, action.action, sentence or "")
 
-    def _on_ended(self, source: str, server: str, order_id: str, how: str, reason) -> None:
+    def _on_ended(self, source: str, server: str, order_id: str, how: str, reason,
+                  connection_id: str) -> None:
         """Another PC (or the back end's own page) decided, or the customer cancelled: take back
-        the popup and the line, and say who decided."""
-        order = self.ledger.order(source, server, order_id)
+        the popup and the line of that connection's order, and say who decided."""
+        order = self.ledger.order(source, server, order_id, connection_id=connection_id)
         number = (order.display_number if order is not None else order_id) or order_id
-        self.alerts.order_ended(source, server, order_id, how, title=ended_title(how, number),
-                                body=reason or "")
+        self.alerts.order_ended(source, server, order_id, how, connection_id=connection_id,
+                                title=ended_title(how, number), body=reason or "")
         self.changed.emit()
 
     def stop(self) -> None:

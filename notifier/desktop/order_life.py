@@ -90,7 +90,7 @@ class OrderLife(QObject):
     """派送 / 完成 / 取消 for the orders window, the popup and the tray (see the module docstring)."""
 
     changed = Signal()  # an order's state changed, here or elsewhere (Qt thread)
-    _progressed = Signal(str, str, str, str)
+    _progressed = Signal(str, str, str, str, str)
 
     def __init__(self, decisions, ledger, intake, notifier, parent: QObject | None = None):
         super().__init__(parent)
@@ -180,7 +180,8 @@ class OrderLife(QObject):
     # -- outcomes ---------------------------------------------------------------------------
 
     def _on_outcome(self, action, ok: bool, sentence) -> None:
-        event = self.ledger.order(action.source, action.server, action.order_id)
+        event = self.ledger.order(action.source, action.server, action.order_id,
+                                  connection_id=action.connection_id)
         if event is None:
             return
         if ok and action.action == "accept":
@@ -197,9 +198,11 @@ class OrderLife(QObject):
             if entry is not None:
                 self._show_step(entry)  # the steps its state allows now, to try again
 
-    def _on_progressed(self, source: str, server: str, order_id: str, _progress: str) -> None:
-        """Another PC (or the back end's page) moved the order on: what shows it follows."""
-        event = self.ledger.order(source, server, order_id)
+    def _on_progressed(self, source: str, server: str, order_id: str, _progress: str,
+                       connection_id: str) -> None:
+        """Another PC (or the back end's page) moved the order (of that connection) on: what
+        shows it follows."""
+        event = self.ledger.order(source, server, order_id, connection_id=connection_id)
         if event is not None and not self.buttons(self.ledger.find(event.key).state, event):
             self.notifier.withdraw(event.key)
         self.changed.emit()

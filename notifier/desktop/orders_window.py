@@ -188,7 +188,7 @@ class OrdersModel(QAbstractTableModel):
         return (self.tr("Time"), self.tr("Kind"), self.tr("Order number"), self.tr("Amount"),
                 self.tr("Customer"), self.tr("Status"), self.tr("State"), self.tr("Connection"))
 
-    unsent: set = frozenset()  # (source, server, order id) decided here, not yet sent
+    unsent: set = frozenset()  # (source, server, order id, connection id) decided here, not yet sent
     dots: dict = {}  # connection name -> its coloured dot (ConnectionFilter.dots)
 
     def set_entries(self, entries: list[LedgerEntry]) -> None:
@@ -245,7 +245,7 @@ class OrdersModel(QAbstractTableModel):
 
     def outcome_of(self, entry: LedgerEntry) -> str:
         event = entry.event
-        return outcome(entry, (event.source, event.server, event.order_id) in self.unsent)
+        return outcome(entry, (event.source, event.server, event.order_id, event.connection_id) in self.unsent)
 
     def status_text(self, entry: LedgerEntry) -> str:
         return self.outcome_text(self.outcome_of(entry))
@@ -675,7 +675,8 @@ class OrdersWindow(QWidget):
     def _row_of(self, event: OrderEvent) -> int | None:
         for row, entry in enumerate(self.model.entries()):
             other = entry.event
-            if (other.order_id, other.source, other.server) == (event.order_id, event.source, event.server):
+            if (other.order_id, other.source, other.server, other.connection_id) == \
+                    (event.order_id, event.source, event.server, event.connection_id):
                 return row
         return None
 

@@ -94,11 +94,11 @@ def fill_ledger(path: Path):
             ledger.acknowledge([ledger.find(OrderEvent(OrderKind.NEW_ORDER, order_id, "skytakeout", "shop:8080").key).id])
         elif how in ("accepted_elsewhere", "rejected_elsewhere", "cancelled"):
             ledger.end_order("skytakeout", "shop:8080", order_id, how,
-                             "顾客不想要了" if how == Ending.CANCELLED else None)
+                             "顾客不想要了" if how == Ending.CANCELLED else None, connection_id="")
         else:
             action = REJECT if how == "rejected_here" else ACCEPT
             outbox.decide(TARGET, "skytakeout", "shop:8080", order_id, action,
-                          "菜品已售完" if action == REJECT else None)
+                          "菜品已售完" if action == REJECT else None, connection_id="")
             if how != "unsent_accept":  # sent and taken by the back end
                 sent = outbox.next_action(TARGET)
                 outbox.mark_sending(sent.id)
@@ -106,7 +106,7 @@ def fill_ledger(path: Path):
     # How far the accepted orders got: the morning's completed, one out for delivery now.
     for n, (_h, _m, number, *_rest) in enumerate(ORDERS):
         if number in PROGRESS:
-            ledger.set_progress("skytakeout", "shop:8080", str(4400 + n), PROGRESS[number])
+            ledger.set_progress("skytakeout", "shop:8080", str(4400 + n), PROGRESS[number], connection_id="")
     clock[0] = NOW
     return ledger, outbox
 

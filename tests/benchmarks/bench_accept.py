@@ -66,7 +66,7 @@ class Moments:
         with self._lock:
             self.answered[action.order_id] = time.perf_counter()
 
-    def on_ended(self, _source, _server, order_id, _how, _reason) -> None:
+    def on_ended(self, _source, _server, order_id, _how, _reason, _connection_id) -> None:
         with self._lock:
             self.silent[order_id] = time.perf_counter()
 

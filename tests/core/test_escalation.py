@@ -118,7 +118,7 @@ def test_an_order_ended_elsewhere_never_takes_the_phone_step(ledger, clock):
     escalations.arrived([event])
     clock.advance(3 * MIN)
     assert [e.step for e in escalations.due()] == [Step.LOUDER]
-    ledger.end_order("notifier", "shop.example", "1", "accepted_elsewhere")  # another PC took it
+    ledger.end_order("notifier", "shop.example", "1", "accepted_elsewhere", connection_id="")  # another PC took it
     assert run_until(escalations, clock, 30 * MIN) == []
 
 

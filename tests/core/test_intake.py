@@ -90,11 +90,11 @@ def test_a_cancellation_event_ends_its_order_and_is_news_even_after_acceptance(t
     from notifier.core.ledger import Ending
 
     ledger, intake, ended = two_orders(tmp_path)
-    ledger.end_order("notifier", "shop", "2", Ending.ACCEPTED_HERE)
+    ledger.end_order("notifier", "shop", "2", Ending.ACCEPTED_HERE, connection_id="")
     for order_id in ("1", "2"):
         intake.store(OrderEvent(OrderKind.CANCELLED, order_id, "notifier", "shop", text="不想要了"))
-    assert ended == [("notifier", "shop", "1", Ending.CANCELLED, "不想要了"),
-                     ("notifier", "shop", "2", Ending.CANCELLED, "不想要了")]
+    assert ended == [("notifier", "shop", "1", Ending.CANCELLED, "不想要了", ""),
+                     ("notifier", "shop", "2", Ending.CANCELLED, "不想要了", "")]
     assert ledger.unacknowledged_orders() == 0
     assert {e.event.order_id: e.ended_how for e in ledger.recent() if e.event.kind is OrderKind.NEW_ORDER} == \
         {"1": Ending.CANCELLED, "2": Ending.CANCELLED}
@@ -109,8 +109,8 @@ def test_a_cancellation_of_an_order_the_shop_rejected_is_no_news(tmp_path):
     from notifier.core.ledger import Ending
 
     ledger, intake, ended = two_orders(tmp_path)
-    ledger.end_order("notifier", "shop", "1", Ending.REJECTED_HERE)
-    ledger.end_order("notifier", "shop", "2", Ending.REJECTED_ELSEWHERE)
+    ledger.end_order("notifier", "shop", "1", Ending.REJECTED_HERE, connection_id="")
+    ledger.end_order("notifier", "shop", "2", Ending.REJECTED_ELSEWHERE, connection_id="")
     for order_id in ("1", "2"):
         assert intake.store(OrderEvent(OrderKind.CANCELLED, order_id, "notifier", "shop", text="退款"))
     assert ended == []

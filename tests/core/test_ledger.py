@@ -344,11 +344,11 @@ def test_how_each_alert_ended_is_kept_with_when(tmp_path):
     first = book.find(order("1").key)
     assert first.ended_how is None
     clock.now += 5
-    assert book.end_order("skytakeout", "shop:8080", "1", Ending.ACCEPTED_ELSEWHERE) == 2
-    assert book.end_order("skytakeout", "shop:8080", "1", Ending.ACCEPTED_ELSEWHERE) == 0, "ended once"
-    assert book.end_order("skytakeout", "shop:8080", "1", Ending.REJECTED_ELSEWHERE) == 0, "decided once"
+    assert book.end_order("skytakeout", "shop:8080", "1", Ending.ACCEPTED_ELSEWHERE, connection_id="") == 2
+    assert book.end_order("skytakeout", "shop:8080", "1", Ending.ACCEPTED_ELSEWHERE, connection_id="") == 0, "ended once"
+    assert book.end_order("skytakeout", "shop:8080", "1", Ending.REJECTED_ELSEWHERE, connection_id="") == 0, "decided once"
     book.acknowledge([book.find(order("2").key).id])
-    book.end_order("skytakeout", "shop:8080", "3", Ending.REJECTED_ELSEWHERE, "太忙了")
+    book.end_order("skytakeout", "shop:8080", "3", Ending.REJECTED_ELSEWHERE, "太忙了", connection_id="")
     ended = {e.event.order_id: (e.ended_how, e.ended_at, e.end_reason) for e in book.recent()
              if e.event.kind is OrderKind.NEW_ORDER}
     assert ended == {"1": (Ending.ACCEPTED_ELSEWHERE, clock.now, None),
@@ -356,10 +356,10 @@ def test_how_each_alert_ended_is_kept_with_when(tmp_path):
                      "3": (Ending.REJECTED_ELSEWHERE, clock.now, "太忙了")}
     assert book.unacknowledged_orders() == 0
     # Acknowledged only here, then the back end says it was cancelled: the news is kept.
-    book.end_order("skytakeout", "shop:8080", "2", Ending.CANCELLED)
+    book.end_order("skytakeout", "shop:8080", "2", Ending.CANCELLED, connection_id="")
     assert book.find(order("2").key).ended_how == Ending.CANCELLED
     assert [e.event.order_id for e in book.recent(ended_how=Ending.CANCELLED)] == ["2"]
-    book.set_details("skytakeout", "shop:8080", "3", OrderDetails.of([OrderItem.of("宫保鸡丁", 1)]))
+    book.set_details("skytakeout", "shop:8080", "3", OrderDetails.of([OrderItem.of("宫保鸡丁", 1)]), connection_id="")
     book.close()
     again = Ledger(tmp_path / "l.sqlite3")
     assert again.find(order("3").key).event.details.items == (OrderItem("宫保鸡丁", 1),)
@@ -417,15 +417,15 @@ def test_a_cancellation_after_the_order_was_accepted_is_news(tmp_path):
     book = Ledger(tmp_path / "l.sqlite3")
     for order_id in ("1", "2", "3"):
         book.record(order(order_id))
-    book.end_order("skytakeout", "shop:8080", "1", Ending.ACCEPTED_ELSEWHERE)
-    book.end_order("skytakeout", "shop:8080", "3", Ending.REJECTED_ELSEWHERE)
+    book.end_order("skytakeout", "shop:8080", "1", Ending.ACCEPTED_ELSEWHERE, connection_id="")
+    book.end_order("skytakeout", "shop:8080", "3", Ending.REJECTED_ELSEWHERE, connection_id="")
     reminder = order("2", kind=OrderKind.REMINDER)  # its key holds its time: made once
     book.record(reminder)
-    assert book.order_keys("skytakeout", "shop:8080", "2") == [order("2").key, reminder.key]
-    assert book.end_order("skytakeout", "shop:8080", "1", Ending.CANCELLED, "不要了") == 1
-    assert book.end_order("skytakeout", "shop:8080", "2", Ending.CANCELLED) == 2, "order and reminder"
-    assert book.end_order("skytakeout", "shop:8080", "3", Ending.CANCELLED) == 0
-    assert book.end_order("skytakeout", "shop:8080", "1", Ending.CANCELLED) == 0, "told once"
+    assert book.order_keys("skytakeout", "shop:8080", "2", connection_id="") == [order("2").key, reminder.key]
+    assert book.end_order("skytakeout", "shop:8080", "1", Ending.CANCELLED, "不要了", connection_id="") == 1
+    assert book.end_order("skytakeout", "shop:8080", "2", Ending.CANCELLED, connection_id="") == 2, "order and reminder"
+    assert book.end_order("skytakeout", "shop:8080", "3", Ending.CANCELLED, connection_id="") == 0
+    assert book.end_order("skytakeout", "shop:8080", "1", Ending.CANCELLED, connection_id="") == 0, "told once"
     endings = {e.event.order_id: e.ended_how for e in book.recent() if e.event.kind is OrderKind.NEW_ORDER}
     assert endings == {"1": Ending.CANCELLED, "2": Ending.CANCELLED, "3": Ending.REJECTED_ELSEWHERE}
     book.close()
@@ -441,7 +441,7 @@ def test_a_ledger_file_of_schema_2_gains_the_endings_and_keeps_its_told_marks(tm
             "PRAGMA user_version=2;")
     book = Ledger(path)
     assert [e.event.order_id for e in book.untold()] == ["7"], "a version-2 told mark is not touched"
-    assert book.end_order("skytakeout", "s:1", "7", Ending.CANCELLED) == 1
+    assert book.end_order("skytakeout", "s:1", "7", Ending.CANCELLED, connection_id="") == 1
     assert book.recent()[0].ended_how == Ending.CANCELLED
     book.close()
     with closing(sqlite3.connect(path)) as db:

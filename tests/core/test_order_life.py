@@ -127,7 +127,7 @@ def test_a_click_stored_before_a_crash_is_sent_at_the_next_start(double, shop, l
     record, event = accepted_order()
     actions.stop()  # the app died after the click reached the disk
     crashed = ActionOutbox(ledger.path)
-    crashed.decide(actions.target, event.source, event.server, event.order_id, "deliver")
+    crashed.decide(actions.target, event.source, event.server, event.order_id, "deliver", connection_id="")
     crashed.close()
     again = OrderActions(ledger.path, running.source, results)
     try:
@@ -141,7 +141,7 @@ def test_another_pcs_deliver_and_complete_reach_this_pc_through_the_status_poll(
     running, _actions, _results, accepted_order = shop
     running.source.status_poll_s = running.source.follow_s = 0.5
     moved = []
-    running.intake.on_progress(lambda *args: moved.append(args[2:]))
+    running.intake.on_progress(lambda *args: moved.append(args[2:4]))
     record, event = accepted_order()
     other, other_event = accepted_order()
     double.deliver(record["id"])

@@ -76,7 +76,7 @@ def test_a_409_with_an_outcome_keeps_the_true_ending_in_the_history(reference_se
                           on_result=lambda action, ok, sentence: results.append((ok, sentence)))
     worker.start()
     try:
-        assert outbox.decide("notifier:127.0.0.1", "notifier", "127.0.0.1", "501", "reject", "太忙了").queued
+        assert outbox.decide("notifier:127.0.0.1", "notifier", "127.0.0.1", "501", "reject", "太忙了", connection_id="").queued
         worker.wake()
         wait_until(lambda: results, 10, message="the refusal came back")
         assert results[0][0] is False

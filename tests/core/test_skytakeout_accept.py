@@ -118,7 +118,7 @@ def test_a_click_on_an_order_decided_elsewhere_is_not_sent_and_keeps_the_history
     sends neither a reject nor an accept, and "accepted elsewhere" is never rewritten as "here"."""
     running, actions, results = accepting()
     record, event = paid_order(double, running)
-    ledger.end_order(event.source, event.server, event.order_id, Ending.ACCEPTED_ELSEWHERE)
+    ledger.end_order(event.source, event.server, event.order_id, Ending.ACCEPTED_ELSEWHERE, connection_id="")
     for decide in (lambda: actions.reject(event, "太忙了"), lambda: actions.accept(event)):
         decision = decide()
         assert (decision.queued, decision.state, decision.ended) == (False, CONTRADICTED,
@@ -183,7 +183,7 @@ def test_a_click_stored_before_a_crash_is_sent_at_the_next_start(double, run_sou
     record, event = paid_order(double, running)
     # The click reached the disk, then the process died before the worker sent it.
     crashed = ActionOutbox(ledger.path)
-    crashed.decide(f"skytakeout:{double.server_label}", event.source, event.server, event.order_id, "accept")
+    crashed.decide(f"skytakeout:{double.server_label}", event.source, event.server, event.order_id, "accept", connection_id="")
     crashed.close()
     results = Results()
     actions = OrderActions(ledger.path, running.source, results)
@@ -221,11 +221,11 @@ def test_orders_handled_elsewhere_stop_ringing_within_one_poll(double, run_sourc
     assert took < running.source.status_poll_s + 2.0
     server = double.server_label
     assert sorted(ended) == sorted([
-        ("skytakeout", server, str(taken["id"]), Ending.ACCEPTED_ELSEWHERE, None),
-        ("skytakeout", server, str(gone["id"]), Ending.CANCELLED, "不想要了"),
-        ("skytakeout", server, str(turned["id"]), Ending.REJECTED_ELSEWHERE, "太忙")])
+        ("skytakeout", server, str(taken["id"]), Ending.ACCEPTED_ELSEWHERE, None, ""),
+        ("skytakeout", server, str(gone["id"]), Ending.CANCELLED, "不想要了", ""),
+        ("skytakeout", server, str(turned["id"]), Ending.REJECTED_ELSEWHERE, "太忙", "")])
     assert ledger.find(taken_event.key).ended_how == Ending.ACCEPTED_ELSEWHERE
-    assert ledger.ringing_order_ids("skytakeout", server) == [str(still["id"])]
+    assert ledger.ringing_order_ids("skytakeout", server, connection_id="") == [str(still["id"])]
     # Once nothing rings, the poll stops (the slow catch-up pull has its own 180 s pace).
     ledger.acknowledge([ledger.find(still_event.key).id])
     wait_until(lambda: ledger.unacknowledged_orders() == 0, 5)
@@ -253,7 +253,7 @@ def test_an_accept_on_the_wire_when_the_app_died_is_not_reported_as_refused(doub
     double.wait_for_clients()
     record, event = paid_order(double, running)
     crashed = ActionOutbox(ledger.path)
-    crashed.decide(f"skytakeout:{double.server_label}", event.source, event.server, event.order_id, "accept")
+    crashed.decide(f"skytakeout:{double.server_label}", event.source, event.server, event.order_id, "accept", connection_id="")
     crashed.mark_sending(crashed.next_action(f"skytakeout:{double.server_label}").id)
     double.accept(record["id"])  # the request had reached the back end; its answer was lost
     crashed.close()

@@ -104,7 +104,7 @@ def test_a_cancellation_voids_only_where_the_order_was_printed(files):
         job = queue.next_job(printer)
         queue.mark_sending(job.id)
         queue.mark_done(job.id)
-    ledger.end_order("json", "shop", "1", Ending.CANCELLED, "顾客取消")
+    ledger.end_order("json", "shop", "1", Ending.CANCELLED, "顾客取消", connection_id="")
     assert sorted(printers(queue, "void")) == sorted([counter, kitchen])
     assert printers(queue, "order", "dropped") == [printer_label(station_settings(THREE, 3))]
     assert printers(queue, "order", DONE) == [counter, kitchen]
@@ -128,19 +128,10 @@ def test_an_old_single_printer_settings_file_is_the_first_station_losing_nothing
 
 def test_an_order_history_of_the_single_printer_version_keeps_its_queue(tmp_path: Path):
     """A file of version 6 (print_config, one printer) becomes station 1 with its waiting jobs."""
-    import sqlite3
+    from helpers import ledger_file_of_version
 
-    from notifier.core import ledger_schema
-
-    path = tmp_path / "ledger.sqlite3"
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("BEGIN")
-    for step in ledger_schema.MIGRATIONS[:6]:
-        step(db)
-    db.execute("INSERT INTO print_config(id, print_on, copies, printer) VALUES (1, 'new_order', 1, 'escpos_network:10.0.0.5')")
-    db.execute("PRAGMA user_version=6")
-    db.execute("COMMIT")
-    db.close()
+    path = ledger_file_of_version(tmp_path / "ledger.sqlite3", 6, "INSERT INTO print_config(id, print_on, "
+                                  "copies, printer) VALUES (1, 'new_order', 1, 'escpos_network:10.0.0.5')")
     ledger = Ledger(path)
     queue = PrintQueue(ledger.path)
     try:

@@ -62,12 +62,12 @@ def test_printing_on_accept_queues_the_ticket_with_the_acceptance_here_only(file
     ledger.record(OrderEvent(OrderKind.REMINDER, "1", "json", "shop"))
     outbox = ActionOutbox(ledger.path)
     try:
-        outbox.decide("json|shop", "json", "shop", "1", ACCEPT)
-        outbox.decide("json|shop", "json", "shop", "1", ACCEPT)  # a double click
-        outbox.decide("json|shop", "json", "shop", "2", REJECT, "sold out")
+        outbox.decide("json|shop", "json", "shop", "1", ACCEPT, connection_id="")
+        outbox.decide("json|shop", "json", "shop", "1", ACCEPT, connection_id="")  # a double click
+        outbox.decide("json|shop", "json", "shop", "2", REJECT, "sold out", connection_id="")
     finally:
         outbox.close()
-    ledger.end_order("json", "shop", "3", Ending.ACCEPTED_ELSEWHERE)  # that PC prints it
+    ledger.end_order("json", "shop", "3", Ending.ACCEPTED_ELSEWHERE, connection_id="")  # that PC prints it
     assert [key for key, _state, _n in print_jobs(ledger.path)] == [
         "json|shop|new_order|1|order|1", "json|shop|new_order|1|order|2"]
 

@@ -157,7 +157,7 @@ def test_an_acknowledged_or_ended_order_never_escalates(scene, qtbot):
     scene.alerts.acknowledge_all()  # the tray's "acknowledge all"
     ended, waiting = scene.order(), scene.order(order_number="3003")
     scene.arrive(ended, waiting)
-    scene.ledger.end_order("json", "shop.example", ended.order_id, "accepted_elsewhere")  # another PC
+    scene.ledger.end_order("json", "shop.example", ended.order_id, "accepted_elsewhere", connection_id="")  # another PC
     scene.after(5 * MIN)
     [request] = scene.phone.wait_for(1)
     assert request.json()["title"] == "【老王面馆】订单 #3003 已等待 5 分钟无人处理"

@@ -240,6 +240,18 @@ def test_focus_order_selects_it_even_when_the_filter_hides_it(qtbot, window, led
     assert [e.event.order_id for e in window.selected_entries()] == ["7"]
 
 
+def test_focus_order_selects_the_order_of_its_own_connection(qtbot, window, ledger):
+    """Two branches on one server both have an order 1001: a click on the first's popup shows
+    the first's row, not the other's (newer, so listed above it)."""
+    east, west = (order("1001", connection=name, connection_id=cid)
+                  for cid, name in (("east", "东门店"), ("west", "西门店")))
+    ledger.record(east)
+    ledger.record(west)
+    window.focus_order(east)
+    qtbot.waitExposed(window)
+    assert [e.event.connection for e in window.selected_entries()] == ["东门店"]
+
+
 def test_closing_hides_the_window(qtbot, window):
     window.close()
     assert not window.isVisible()

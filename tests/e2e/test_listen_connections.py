@@ -1,12 +1,13 @@
 """`notifier listen` with the settings file's list of connections: every connection at once (one
-of them dead), each order line and connection line naming its connection, or only the ones
-chosen by name."""
+of them dead), each order line, connection line and "ended" line naming its connection, or only
+the ones chosen by name."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from notifier.core.connections import Connection, with_connections
 from notifier.core.settings import Settings
@@ -14,6 +15,9 @@ from notifier.core.settings_file import save
 from tests.fakes.listener_process import PROXY_VARS, REPO, ListenerProcess
 from tests.fakes.skytakeout_server import SkyTakeOutDouble
 from tests.fakes.util import free_port, wait_until
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_two_pcs_two_shops import OTHER_SHOP, SHOP, two_shops  # noqa: E402, F401 - the server fixture
 
 
 def write_settings(path, json_server, sky, dead_port) -> None:
@@ -64,3 +68,29 @@ def test_listen_names_the_connections_there_are_for_an_unknown_one(tmp_path):
                           cwd=REPO, timeout=60)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "饿了么" in done.stderr and "美团、小程序、总店" in done.stderr
+
+
+def test_listen_says_whose_order_1001_ended_when_two_shops_both_have_one(tmp_path, two_shops):  # noqa: F811
+    from notifier.core import protocol
+
+    shops = {"a": ("面馆", SHOP), "b": ("茶馆", OTHER_SHOP)}
+    tokens = tmp_path / "credentials"  # a unit's credentials: no keyring needed
+    tokens.mkdir(mode=0o700)
+    for cid, (_name, shop) in shops.items():
+        (tokens / f"{cid}_notifier_token").write_text(two_shops.token(shop), encoding="utf-8")
+    config = tmp_path / "settings.toml"
+    save(with_connections(Settings(), tuple(
+        Connection(cid, name).with_values({"connection.protocol": "notifier", "connection.shop": shop,
+                                           "connection.url": f"ws://127.0.0.1:{two_shops.port}"})
+        for cid, (name, shop) in shops.items())), config)
+    with ListenerProcess(["--config", str(config)], home=tmp_path / "home",
+                         env={"CREDENTIALS_DIRECTORY": str(tokens)}) as listener:
+        wait_until(lambda: {e["connection"] for e in listener.events("connection")
+                            if e["state"] == "connected"} == {"面馆", "茶馆"}, 15, message="both connected")
+        for _name, shop in shops.values():
+            two_shops.publish(shop, "1001")
+        assert sorted(o["connection"] for o in listener.wait_orders(2)) == ["茶馆", "面馆"]
+        protocol.send_order_action(two_shops.http_url, OTHER_SHOP, two_shops.token(OTHER_SHOP), "1001",
+                                   "accept", timeout=5)  # another PC of 茶馆
+        _at, ended = listener.wait_for(lambda o: o.get("event") == "ended", 10)
+        assert (ended["order_id"], ended["how"], ended["connection"]) == ("1001", "accepted_elsewhere", "茶馆")

@@ -253,7 +253,7 @@ def test_a_cancelled_order_the_kitchen_has_gets_a_void_ticket_on_that_printer(pr
     wait_until(lambda: shop.queue.waiting() == 0, 5)
     # One void per printer, however many copies and cancellations: the status poll ending the
     # order as cancelled afterwards adds nothing.
-    shop.ledger.end_order("json", "shop", "8", Ending.CANCELLED, "不想要了")
+    shop.ledger.end_order("json", "shop", "8", Ending.CANCELLED, "不想要了", connection_id="")
     assert shop.queue.waiting() == 0, "a job would be queued by the ending's own transaction"
     assert [key for key, _state, _n in print_jobs(shop.ledger.path)] == [
         "json|shop|new_order|8|order|1", "json|shop|new_order|8|order|2",
@@ -266,7 +266,7 @@ def test_an_order_ended_as_cancelled_elsewhere_gets_a_void_ticket_with_the_reaso
     shop.store(order(9))
     printer.wait_for_tickets(1)
     # Sky-take-out's status poll: the order left the waiting list, cancelled with a reason.
-    shop.ledger.end_order("json", "shop", "9", Ending.CANCELLED, "商家太忙")
+    shop.ledger.end_order("json", "shop", "9", Ending.CANCELLED, "商家太忙", connection_id="")
     shop.worker.wake()
     void = printer.wait_for_tickets(2)[1]
     assert void.lines[1] == "作废 · 订单已取消" and "原因：商家太忙" in void.lines

@@ -67,7 +67,7 @@ def test_three_stations_each_print_their_template_and_void_only_where_printed(cu
         assert cancelled[-4:] in counter.wait_for_tickets(1, timeout=20)[0].text
         qtbot.waitUntil(lambda: desk.problem.startswith("厨房打印机 2"), timeout=20_000)
         # The customer cancels: 作废 on the counter, which printed it; nothing on the kitchen or bar.
-        ledger.end_order("json", "shop", cancelled, Ending.CANCELLED, "不想要了")
+        ledger.end_order("json", "shop", cancelled, Ending.CANCELLED, "不想要了", connection_id="")
         desk.wake()
         void = counter.wait_for_tickets(2, timeout=20)[1]
         assert "作废" in void.text and cancelled[-4:] in void.text and "不想要了" in void.text

@@ -3,8 +3,10 @@ its own, handing the order events it decodes to its host and publishing its conn
 
 The host is the one door a source has to the rest of the app (`SourceHost`, passed in): store an
 event (with its resume cursor), read or save a cursor, keep details that arrived after the order,
-end an order that was decided elsewhere, list the orders still ringing. The app's host is
-`OrderIntake` (the ledger first, then whoever listens); a test's can be ten lines.
+end an order that was decided elsewhere, list the orders still ringing. The app's host is one
+`intake.ConnectionHost` per connection (the ledger first, then whoever listens): the orders a
+source names are its own connection's, never another connection's with the same id; a test's
+host can be ten lines.
 """
 
 from __future__ import annotations
@@ -50,10 +52,12 @@ class SourceHost(Protocol):
 
     def end_order(self, source: str, server: str, order_id: str, how: str,
                   reason: str | None = None) -> bool:
-        """The order was decided or cancelled elsewhere (a ledger `Ending`); True if that is news."""
+        """This connection's order was decided or cancelled elsewhere (a ledger `Ending`);
+        True if that is news."""
 
     def ringing(self, source: str, server: str) -> list[str]:
-        """Ids of this server's orders whose alert still rings here."""
+        """Ids of this server's orders (that came through this connection) whose alert still
+        rings here."""
 
     def progressed(self, source: str, server: str, order_id: str, progress: str,
                    reason: str | None = None) -> bool:
