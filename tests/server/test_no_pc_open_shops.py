@@ -9,6 +9,7 @@ import time
 
 import pytest
 from test_no_pc_alerts import FAST, set_alert
+from test_store_and_cli import run_notifier
 
 from notifier.core import protocol
 from notifier.core.connection import ConnState
@@ -142,3 +143,10 @@ def test_gateways_on_one_redis_send_an_open_shops_alert_once(make_server, make_c
     back = phone.wait_for(2)[1].json()
     assert back["topic"] == "alpha" and "期间没有新订单" in back["message"]
     assert topics(phone) == ["alpha", "alpha"]
+
+
+def test_a_wrong_no_pc_open_after_is_one_sentence(tmp_path):
+    done = run_notifier("server", "--data-dir", str(tmp_path), "run", "--no-pc-open-after", "-1",
+                        env_extra={"LANG": "en_US.UTF-8", "LC_ALL": "", "LANGUAGE": ""})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--no-pc-open-after: must be 0 (off) or a number of minutes above 0 (got '-1')" in done.stderr
