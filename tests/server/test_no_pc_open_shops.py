@@ -122,6 +122,22 @@ def test_a_shop_closed_before_its_alert_ends_the_outage_silently(make_server, ma
     assert topics(phone) == ["gamma"]
 
 
+def test_a_shop_closed_after_its_alert_still_hears_when_a_pc_is_back(make_server, make_client, phone):
+    """The owner was told "no PC": closing the shop (an admin, a script) does not take back the
+    "back" message they expect."""
+    server = make_server(**OPEN_FAST)
+    set_alert(server, "alpha", phone.ntfy_url("alpha"))
+    phone.wait_for(1)
+    close(server, "alpha")
+    wait_until(lambda: not server.thread.app[NO_PC].counts_as_open("alpha"), message="alpha read as closed")
+    rounds_pass(server)
+    pc = make_client(server, "alpha")
+    pc.wait_state(ConnState.CONNECTED)
+    back = phone.wait_for(2)[1].json()
+    assert back["title"] == "【alpha】店里的电脑已重新连接" and "期间没有新订单" in back["message"]
+    assert topics(phone) == ["alpha", "alpha"]
+
+
 def test_gateways_on_one_redis_send_an_open_shops_alert_once(make_server, make_client, store_url, phone):
     """Redis only: two gateways share the store; the one holding the lease reads the shops'
     states and sends; a PC on either gateway counts for both."""
