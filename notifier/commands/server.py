@@ -8,6 +8,7 @@ line; an alert target (it holds a token) is read from standard input and never p
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,18 @@ from notifier.core.i18n import tr
 
 SERVER_ACTIONS = ("run", "add-shop", "set-alert", "list-shops", "rotate-token", "remove-shop", "migrate",
                   "shop-state", "today")
+
+
+def minutes_or_off(text: str) -> float:
+    """A number of minutes, where 0 turns the thing off."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(tr("must be 0 (off) or a number of minutes above 0 (got {value!r})",
+                                            value=text))
+    return value
 
 
 def default_data_dir() -> Path:
@@ -62,6 +75,9 @@ def _add_run_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None
     parser.add_argument("--no-pc-after", type=positive_number, default=d(60.0), metavar="S",
                         help="alert a shop's owner (set-alert) when an order arrives and no PC of the shop has "
                              "been connected for this many seconds")
+    parser.add_argument("--no-pc-open-after", type=minutes_or_off, default=d(10.0), metavar="MIN",
+                        help="alert a shop's owner (set-alert) when the shop is open (营业中) and no PC of it "
+                             "has been connected for this many minutes, before any order comes; 0: off")
     parser.add_argument("--no-pc-gap", type=positive_number, default=d(600.0), metavar="S",
                         help="at least this many seconds between two no-PC alerts of one shop")
     parser.add_argument("--alert-language", default=d("zh_CN"), choices=("zh_CN", "en"),
@@ -494,6 +510,7 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
         store_url=_store_url(args), redis_ca=getattr(args, "redis_ca", None),
         callback_lease_s=args.callback_lease, callbacks_allowed_to=_callback_networks(args.allow_callbacks_to),
         no_pc_after_s=args.no_pc_after, no_pc_gap_s=args.no_pc_gap, alert_language=args.alert_language,
+        no_pc_open_after_s=args.no_pc_open_after * 60,
     )
     try:
         return run_foreground(config)

@@ -44,6 +44,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "no_pc_body": "已有 {minutes} 分钟没有店里的电脑连接订单服务器。请检查电脑是否开着、联网、运行着订单提醒。",
         "no_pc_back_title": "【{shop}】店里的电脑已重新连接",
         "no_pc_back_body": "已有 {minutes} 分钟没有电脑连接，期间收到 {count} 个订单，现在都已送到电脑上。",
+        "no_pc_back_body_none": "已有 {minutes} 分钟没有电脑连接，期间没有新订单。",
+        "no_pc_open_title": "【{shop}】营业中，已有 {minutes} 分钟没有电脑在线：新订单可能没人接",
+        "no_pc_open_body": "店里的电脑都没有连接订单服务器，新订单来了没有电脑响铃。请检查电脑是否开着、联网、"
+                           "运行着订单提醒。不营业时请在电脑上切换到打烊，就不会再收到这条提醒。",
     },
     "en": {
         "default_shop": "Order Notifier",
@@ -71,6 +75,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "no_pc_back_title": "[{shop}] A shop PC is connected again",
         "no_pc_back_body": "No PC was connected for {minutes} minutes; {count} orders arrived meanwhile "
                            "and have now reached the PC.",
+        "no_pc_back_body_none": "No PC was connected for {minutes} minutes; no orders arrived meanwhile.",
+        "no_pc_open_title": "[{shop}] Open, but no PC online for {minutes} minutes: new orders may go unanswered",
+        "no_pc_open_body": "No shop PC is connected to the order server, so a new order rings nowhere. Check "
+                           "that the PC is on, online and running Order Notifier. When the shop is not open, "
+                           "close it on the PC and this alert stops.",
     },
 }
 
@@ -179,10 +188,18 @@ def no_pc_message(orders: Sequence[OrderEvent], count: int, absent_s: float, sho
                         "\n".join(lines), replaces="no-pc")
 
 
+def no_pc_open_message(absent_s: float, shop: str, language: str) -> PhoneMessage:
+    """The reference server's alert for a shop that is open (营业中) with no PC connected for
+    `absent_s` seconds, before any order came."""
+    return PhoneMessage(_phrase(language, "no_pc_open_title", shop=plain(shop, SHOP_CHARS), minutes=minutes(absent_s)),
+                        _phrase(language, "no_pc_open_body"), replaces="no-pc")
+
+
 def no_pc_back_message(absent_s: float, count: int, shop: str, language: str) -> PhoneMessage:
     """A PC of the shop is connected again after a "no PC" alert."""
+    body = "no_pc_back_body" if count else "no_pc_back_body_none"
     return PhoneMessage(_phrase(language, "no_pc_back_title", shop=plain(shop, SHOP_CHARS)),
-                        _phrase(language, "no_pc_back_body", minutes=minutes(absent_s), count=count),
+                        _phrase(language, body, minutes=minutes(absent_s), count=count),
                         replaces="no-pc")
 
 

@@ -746,7 +746,9 @@ def create_app(config: ServerConfig, store: EventStore) -> web.Application:
                                destinations=Destinations(config.callbacks_allowed_to))
     app.cleanup_ctx.append(app[CALLBACKS].run_with)
     app[NO_PC] = NoPcAlerts(alert_state_for(store), app[HUB], app[CALLS], absent_after_s=config.no_pc_after_s,
-                            gap_s=config.no_pc_gap_s, language=config.alert_language, tick_s=config.no_pc_tick_s,
+                            gap_s=config.no_pc_gap_s, language=config.alert_language,
+                            open_after_s=config.no_pc_open_after_s, statuses=store.shop_statuses,
+                            tick_s=config.no_pc_tick_s,
                             retry_s=config.alert_retry_s, targets_every_s=config.no_pc_targets_every_s)
     app.cleanup_ctx.append(app[NO_PC].run_with)
     if config.skytakeout_shop:

@@ -60,9 +60,12 @@ class ServerConfig:
     callbacks_allowed_to: tuple[str, ...] = ()
     # "No PC listening" alerts (no_pc_alerts.py), for shops given an alert target: an order
     # arriving when no PC of the shop has been connected for no_pc_after_s is alerted, at most
-    # once per no_pc_gap_s per shop, worded in alert_language; decided every no_pc_tick_s (targets read every no_pc_targets_every_s); a
+    # once per no_pc_gap_s per shop, worded in alert_language; so is a shop that is open (营业中)
+    # with no PC for no_pc_open_after_s (0: not alerted without an order); decided every
+    # no_pc_tick_s (targets and the shops' states read every no_pc_targets_every_s); a
     # failing send is retried after alert_retry_s, doubling up to sixty times that.
     no_pc_after_s: float = 60.0
+    no_pc_open_after_s: float = 600.0
     no_pc_gap_s: float = 600.0
     no_pc_tick_s: float = 1.0
     no_pc_targets_every_s: float = 5.0  # how soon a target set (or cleared) by `set-alert` counts

@@ -11,9 +11,23 @@ escalation uses: core.phone_targets; kept as no_pc_state.py says). For such a sh
   orders reach it by its replay and nobody is bothered.
 - when a PC of the shop connects after an alert was sent, one "back" message says how long
   no PC was there and how many orders arrived meanwhile.
+- a shop that is open (营业中, shop_state.py) and has had no PC for `open_after_s` is in an outage
+  too, orders or not: one alert says the shop is open and how long no PC has been there, before
+  the lunch orders are lost. Whichever comes first, an order or the open shop's absence, starts
+  the outage and sends its one alert; the other only adds to it. The absence counts from the
+  stream's last close, the server's start, or the moment this server saw the shop open,
+  whichever is latest. A closed shop (打烊) is never alerted for having no PC (its orders still
+  are, as above: the platform sends orders to a closed shop only by mistake, and someone should
+  know). A shop that closes while its outage has not been alerted ends the outage silently; one
+  whose alert went out keeps it, and the owner who was told "no PC" still hears when one is back.
 - two alerts of one shop are at least `gap_s` apart (a PC that comes and goes does not ring the
   phone each time): an outage that begins sooner is alerted when the gap is over, with every
   order since.
+
+The shops' states are read with one store call for the shops that have a target, every
+`targets_every_s` (a state changed by a PC counts that much later: seconds, against an
+`open_after_s` of minutes); a tick looks only at the shops with a target, so shops without one
+cost it nothing.
 
 Nothing here is on the ingest path but `order_stored`, which only appends to a bounded list in
 memory; the decisions run in one loop task every `tick_s`, and the sending runs on
@@ -25,8 +39,6 @@ orders here, whatever the burst.
 On a shared store (Redis, several gateways) one gateway at a time decides and sends, holding a
 lease; the others hand it the orders they took in and tell it which shops have streams with them
 (no_pc_state.py). A gateway that dies with the lease leaves it to another when it ends.
-
-Opening hours are not known to the server yet: "no PC" is alerted whenever an order arrives.
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ from notifier.core import phone_targets, protocol
 from notifier.core.connection import Backoff
 from notifier.core.events import OrderEvent
 from notifier.core.phone_sender import PhoneSender
+from notifier.server import shop_state
 from notifier.server.hub import Hub
 from notifier.server.log_limits import LimitedLog
 from notifier.server.no_pc_state import LocalAlertState, RedisAlertState
@@ -100,17 +113,21 @@ def _order(shop: str, note: dict[str, Any]) -> OrderEvent | None:
 
 class NoPcAlerts:
     def __init__(self, state: LocalAlertState | RedisAlertState, hub: Hub, calls: StoreCalls, *,
-                 absent_after_s: float, gap_s: float, language: str, tick_s: float = 1.0,
+                 absent_after_s: float, gap_s: float, language: str, open_after_s: float = 0.0,
+                 statuses: Callable[[list[str]], dict[str, str]] | None = None, tick_s: float = 1.0,
                  lease_s: float = 30.0, retry_s: float = 5.0, targets_every_s: float = TARGETS_EVERY_S,
                  send: Callable[..., phone_targets.Delivery] = phone_targets.send,
                  clock: Callable[[], float] = time.time):
         self.state, self.hub, self.calls = state, hub, calls
         self.absent_after_s, self.gap_s, self.language = absent_after_s, gap_s, language
+        # 0 (or no way to read the shops' states): an open shop with no PC is not alerted by itself.
+        self.open_after_s = open_after_s if statuses is not None else 0.0
+        self._statuses = statuses
         self.tick_s, self.lease_s, self.targets_every_s = tick_s, lease_s, targets_every_s
         self.shared = state.shared
         # On a shared store: each gateway says which shops it has streams of this often, and a
         # shop counts as present while the last such word is at most three times that old.
-        self.presence_every_s = max(0.05, min(5.0, absent_after_s / 4))
+        self.presence_every_s = max(0.05, min(5.0, absent_after_s / 4, (self.open_after_s or absent_after_s) / 4))
         self._retry_s, self._send = retry_s, send
         self._clock = clock
         self._gateway = secrets.token_hex(8)
@@ -119,6 +136,10 @@ class NoPcAlerts:
         self._targets_at = -1e18
         self._warmed = False
         self._presence_at = -1e18
+        self._statuses_at = -1e18
+        self._open: set[str] = set()  # shops with a target that were open at the last reading
+        self._closed: set[str] = set()  # ... and those that were closed
+        self._opened_at: dict[str, float] = {}  # when this server saw a closed shop open
         # Orders taken in here since the last tick: per shop, the first LISTED and how many.
         self._notes: dict[str, list[dict[str, Any]]] = {}
         self._counts: dict[str, int] = {}
@@ -128,6 +149,7 @@ class NoPcAlerts:
         self._wake = asyncio.Event()
         self.sender: PhoneSender | None = None
         self.alerts_sent = 0  # alerts and "back" messages queued, for tests and /healthz
+        self.ticks = 0  # decision rounds finished (or failed), for tests
 
     # -- the ingest path -------------------------------------------------------------------
 
@@ -144,6 +166,10 @@ class NoPcAlerts:
     def watching(self, shop: str) -> bool:
         """Whether the shop's orders are watched (it had an alert target at the last reading)."""
         return shop in self._targets
+
+    def counts_as_open(self, shop: str) -> bool:
+        """Whether the shop was watched and open at the last reading of the shops' states."""
+        return shop in self._open
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -167,6 +193,7 @@ class NoPcAlerts:
                 await self.tick()
             except Exception as exc:  # noqa: BLE001 - the store away for a moment: next tick
                 self._log.warning("tick", "no-PC alerts: %s", f"{type(exc).__name__}: {exc}")
+            self.ticks += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.tick_s)
             self._wake.clear()
@@ -190,16 +217,23 @@ class NoPcAlerts:
             notes = await self._share(notes, now)
             if not self._leading:
                 return
+        if self.open_after_s and now - self._statuses_at >= self.targets_every_s:
+            await self._read_statuses(now)
         for shop, count, listed in notes:
             if shop in self._targets:
                 self._shops.setdefault(shop, _Shop()).note(count, listed)
-        seen = await self._last_seen(now)
+        shops = list(self._shops) + [s for s in self._open if s not in self._shops and s in self._targets]
+        seen = await self._last_seen(now, shops)
         changed = {}
-        for n, shop in enumerate(list(self._shops)):
+        for n, shop in enumerate(shops):
             if n and n % DECIDE_SLICE == 0:
                 await asyncio.sleep(0)  # requests go in between: a thousand alerts take ~100 ms to word
-            if shop in self._shops:
-                changed[shop] = self._decide(shop, self._shops[shop], now, seen.get(shop, 0.0))
+            state = self._shops.get(shop)
+            if state is None:
+                if shop not in self._open or not self._open_without_pc(shop, now, seen.get(shop, 0.0)):
+                    continue
+                state = self._shops[shop] = _Shop()  # its outage begins in _decide
+            changed[shop] = self._decide(shop, state, now, seen.get(shop, 0.0))
         if self.shared:
             changed = {shop: state for shop, (moved, state) in changed.items() if moved}
             if changed:
@@ -217,6 +251,7 @@ class NoPcAlerts:
             self._shops = {shop: _Shop(since=o["since"], outage_orders=o["orders"], alerted_at=o["alerted_at"],
                                        last_alert=o.get("last_alert", 0.0))
                            for shop, o in (await self.calls(self.state.load_outages)).items()}
+            self._statuses_at = -1e18  # the shops' states as they are now, not as last led
             log.info("this gateway sends the no-PC alerts now")
         self._leading = leading
         if not leading:
@@ -227,13 +262,31 @@ class NoPcAlerts:
         taken = await self.calls(self.state.take_notes)
         return notes + [(note["shop"], note["count"], note["listed"]) for note in taken]
 
-    async def _last_seen(self, now: float) -> dict[str, float]:
-        """When a PC of each shop of interest was last connected (0: not since the start)."""
-        seen = {shop: float(left) for shop in self._shops if (left := self.hub.left_at(shop))}
+    async def _read_statuses(self, now: float) -> None:
+        """Which shops with a target are open, as the store says (one call for all of them)."""
+        assert self._statuses is not None
+        statuses = await self.calls(self._statuses, list(self._targets))
+        opened = {shop for shop, status in statuses.items() if status == shop_state.OPEN}
+        for shop in opened & self._closed:
+            self._opened_at[shop] = now  # seen closed, now open: its absence counts from here
+        self._open, self._closed = opened, set(statuses) - opened
+        self._opened_at = {shop: at for shop, at in self._opened_at.items() if shop in opened}
+        self._statuses_at = now
+
+    def _open_without_pc(self, shop: str, now: float, seen: float) -> bool:
+        """Whether an open shop has had no PC for `open_after_s` (it has no outage yet)."""
+        return now - self._open_since(shop, seen) >= self.open_after_s
+
+    def _open_since(self, shop: str, seen: float) -> float:
+        return max(seen, self._started, self._opened_at.get(shop, 0.0))
+
+    async def _last_seen(self, now: float, shops: list[str]) -> dict[str, float]:
+        """When a PC of each of `shops` was last connected (0: not since the start)."""
+        seen = {shop: float(left) for shop in shops if (left := self.hub.left_at(shop))}
         if self.shared:
-            for shop, at in (await self.calls(self.state.last_seen, list(self._shops))).items():
+            for shop, at in (await self.calls(self.state.last_seen, shops)).items():
                 seen[shop] = max(seen.get(shop, 0.0), at)
-        for shop in self._shops:
+        for shop in shops:
             if self.hub.has_subscribers(shop):
                 seen[shop] = now
         return seen
@@ -254,15 +307,24 @@ class NoPcAlerts:
                 state.last_alert = last  # kept for the gap
             return before is not None, None
         since = max(seen, self._started)
-        if state.since is None and state.count and now - since >= self.absent_after_s:
-            state.since = since
+        is_open = bool(self.open_after_s) and shop in self._open
+        if state.since is None:
+            if state.count and now - since >= self.absent_after_s:
+                state.since = since
+            elif is_open and self._open_without_pc(shop, now, seen):
+                state.since = self._open_since(shop, seen)
+        elif not is_open and state.alerted_at is None and not state.outage_orders and not state.count:
+            state.since = None  # closed before anyone was told of the absence: nothing to tell
         if state.since is not None:
             state.outage_orders += state.count
             listed, state.count = state.listed, 0
-            if state.alerted_at is None and state.outage_orders and now - state.last_alert >= self.gap_s:
-                orders = [event for note in listed if (event := _order(shop, note)) is not None]
-                self._queue(shop, words.no_pc_message(orders, state.outage_orders, now - state.since, shop,
-                                                      self.language))
+            if state.alerted_at is None and (state.outage_orders or is_open) and now - state.last_alert >= self.gap_s:
+                if state.outage_orders:
+                    orders = [event for note in listed if (event := _order(shop, note)) is not None]
+                    message = words.no_pc_message(orders, state.outage_orders, now - state.since, shop, self.language)
+                else:
+                    message = words.no_pc_open_message(now - state.since, shop, self.language)
+                self._queue(shop, message)
                 state.alerted_at = state.last_alert = now
             if state.alerted_at is None:
                 state.listed = listed  # not told yet: kept for the alert after the gap

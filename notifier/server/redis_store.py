@@ -683,6 +683,17 @@ class RedisEventStore(PrunesInBatches):
             return None
         return (status.decode() if status else shop_state.OPEN), int(seq or 0)
 
+    def shop_statuses(self, names: list[str]) -> dict[str, str]:
+        """Each named shop's state (open or closed), for the shops that exist: one pipeline."""
+        names = [name for name in names if valid_shop_name(name)]
+        if not names:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.hmget(meta_key(name), "identity", "status")
+        return {name: status.decode() if status else shop_state.OPEN
+                for name, (exists, status) in zip(names, pipe.execute(), strict=True) if exists is not None}
+
     def prune_batch(self, retention_s: float, *, now: float | None = None, batch: int = PRUNE_BATCH) -> tuple[int, bool]:
         """XTRIM MINID every shop's log to its first event inside the retention. Nonces and
         idempotency keys need nothing: they expire by themselves."""

@@ -99,6 +99,7 @@ SECRET_CACHE_LIMIT = 10000  # entries; only shops with a secret file are cached,
 AUTOCHECKPOINT_BACKSTOP_PAGES = 20000  # ~80 MB of WAL; normally checkpoint() runs long before
 NONCE_KEEP_S = 900  # longer than the accepted clock skew on both sides
 IDEMPOTENCY_KEEP_S = 86400.0
+STATUS_BATCH = 500  # shop names per query of shop_statuses (well under SQLite's variable limit)
 
 
 class ShopError(ValueError):
@@ -355,6 +356,18 @@ class EventStore(PrunesInBatches):
         with self._lock:
             row = self._db.execute("SELECT status, status_seq FROM shops WHERE name=?", (name,)).fetchone()
         return (row[0], row[1]) if row else None
+
+    def shop_statuses(self, names: list[str]) -> dict[str, str]:
+        """Each named shop's state (open or closed), for the shops that exist: one query per
+        `STATUS_BATCH` names (the no-PC alerts read their shops' states every few seconds)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(names), STATUS_BATCH):
+            batch = names[start:start + STATUS_BATCH]
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT name, status FROM shops WHERE name IN ({','.join('?' * len(batch))})", batch).fetchall()
+            found.update(rows)
+        return found
 
     def credentials_version(self) -> tuple[int, int]:
         """A value that changes whenever any shop's token or existence may have changed, in this
