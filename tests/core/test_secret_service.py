@@ -164,9 +164,18 @@ def test_on_a_desktop_saving_shows_the_create_keyring_prompt_and_answering_it_sa
             return found[-1] if found else None
 
         window = wait_until(prompt_window, 20, interval=0.1, message="the create-keyring prompt on the display")
-        time.sleep(0.3)  # the window is mapped before its entry takes keys
-        for command in (["windowfocus", "--sync", window], ["type", "--delay", "20", "keyring-pw"],
-                        ["key", "Tab"], ["type", "--delay", "20", "keyring-pw"], ["key", "Return"]):
+
+        def focused() -> bool:
+            subprocess.run(["xdotool", "windowfocus", "--sync", window], capture_output=True, timeout=10)
+            now = subprocess.run(["xdotool", "getwindowfocus"], capture_output=True, text=True, timeout=10)
+            return now.stdout.strip() == window
+
+        # The window is mapped before it takes keys: type only once it holds the keyboard focus
+        # (under load that took longer than a fixed pause, and the prompt was left unanswered).
+        wait_until(focused, 20, interval=0.2, message="the prompt holding the keyboard focus")
+        time.sleep(0.3)  # its password entry is focused inside it just after the window itself
+        for command in (["type", "--delay", "20", "keyring-pw"], ["key", "Tab"],
+                        ["type", "--delay", "20", "keyring-pw"], ["key", "Return"]):
             subprocess.run(["xdotool", *command], check=True, timeout=10)
         saver.join(30)
         assert not saver.is_alive() and saved == {"problem": None}
