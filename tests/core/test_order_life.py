@@ -36,7 +36,8 @@ def shop(double, run_source, ledger):
     def accepted_order(**kw):
         record, event = paid_order(double, running, **kw)
         actions.accept(event)
-        wait_until(lambda: double.status(record["id"]) == ACCEPTED, 10)
+        # Its result too: one that came after the clear would pass for the next action's.
+        wait_until(lambda: double.status(record["id"]) == ACCEPTED and results.items, 10)
         results.items.clear()
         return record, event
 

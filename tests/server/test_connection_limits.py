@@ -48,13 +48,16 @@ def test_four_hundred_idle_connections_do_not_starve_health_or_ingest(store_loca
             sock = socket.socket()
             sock.connect(("127.0.0.1", port))  # and never send a byte
             idle.append(sock)
+        # Starved means no answer at all (out of file descriptors): the bound is generous for a
+        # loaded 2-core CI machine (3 s was missed there twice beside the session lane), and
+        # the speed itself is measured in bench_server.py.
         for n in range(3):
             started = time.monotonic()
-            health = get_health(port, timeout=3)
+            health = get_health(port, timeout=10)
             answered = publish_order(f"http://127.0.0.1:{port}", "alpha", creds.ingest_secret,
-                                     order_id=str(n), timeout=3)
+                                     order_id=str(n), timeout=10)
             assert answered["seq"] == n + 1
-            assert time.monotonic() - started < 3
+            assert time.monotonic() - started < 10
         assert health["open_sockets"] < 256 - 32, "the server stays below its open-file limit"
         assert health["evicted_idle_connections"] > 100
     finally:
