@@ -197,14 +197,17 @@ class OrderIntake:
         if event.kind is not OrderKind.NEW_ORDER and event.order_id and (
                 event.amount is None or not event.customer or not event.order_number):
             event = self._with_order_details(event)
-        is_new = self.ledger.record(event, cursor, durable=durable)
-        if is_new:
-            self._tell(event)
-            if event.kind is OrderKind.CANCELLED and event.order_id:
-                # The customer cancelled: the order ends everywhere, like a decision from elsewhere
-                # (its popup withdrawn, its line stopped, the cancellation told once).
-                self.end_order(event.source, event.server, event.order_id, Ending.CANCELLED,
-                               clip(event.text, 200) or None, connection_id=event.connection_id)
+        is_new = self.ledger.record(event, cursor, durable=durable, upkeep_later=True)
+        try:
+            if is_new:
+                self._tell(event)
+                if event.kind is OrderKind.CANCELLED and event.order_id:
+                    # The customer cancelled: the order ends everywhere, like a decision from
+                    # elsewhere (its popup withdrawn, its line stopped, the cancellation told once).
+                    self.end_order(event.source, event.server, event.order_id, Ending.CANCELLED,
+                                   clip(event.text, 200) or None, connection_id=event.connection_id)
+        finally:
+            self.ledger.upkeep()  # after the telling: nothing of it waits for the checkpointer
         return is_new
 
     def _tell(self, event: OrderEvent) -> None:

@@ -225,15 +225,20 @@ class Ledger:
     # -- writing -------------------------------------------------------------------------
 
     def record(
-        self, event: OrderEvent, cursor: tuple[str, str] | None = None, *, durable: bool = False
+        self, event: OrderEvent, cursor: tuple[str, str] | None = None, *, durable: bool = False,
+        upkeep_later: bool = False,
     ) -> bool:
         """Store `event`; True if it is new. `cursor` (name, value) is saved in the same
         transaction, so a resume position never runs ahead of what is on disk.
 
         `durable` also survives a power cut (the WAL is synced before returning): for sources
         that acknowledge upstream, after which nobody would send the event again.
+
+        `upkeep_later`: the caller calls `upkeep()` once it has told whoever waits for the event
+        (the intake, after the popup): starting the checkpoint thread, after a quiet spell, costs
+        a thread start and a hand-over of the interpreter, which the popup should not wait for.
         """
-        return self.record_many([event], cursor, durable=durable)[0]
+        return self.record_many([event], cursor, durable=durable, upkeep_later=upkeep_later)[0]
 
     def record_many(
         self,
@@ -241,6 +246,7 @@ class Ledger:
         cursor: tuple[str, str] | None = None,
         *,
         durable: bool = False,
+        upkeep_later: bool = False,
     ) -> list[bool]:
         now = self._clock()
         results: list[bool] = []
@@ -264,8 +270,12 @@ class Ledger:
             finally:
                 if durable:
                     self._db.execute("PRAGMA synchronous=NORMAL")
-        self._committed()
+        self._checkpoints.written(start=not upkeep_later)
         return results
+
+    def upkeep(self) -> None:
+        """Start the background work the last `record(..., upkeep_later=True)` left for now."""
+        self._checkpoints.start_pending()
 
     def _committed(self) -> None:
         self._checkpoints.written()

@@ -101,18 +101,34 @@ class Checkpointer:
         self._last_write = 0.0
         self._stopped = False
         self._thread: threading.Thread | None = None
+        self._start_pending = False
 
-    def written(self) -> None:
+    def written(self, start: bool = True) -> None:
+        """A commit; `start=False`: a thread that is needed is started by `start_pending`."""
         with self._cond:
             if self._stopped:
                 return
             self._unsaved += 1
             self._last_write = time.monotonic()
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="ledger-checkpoint", daemon=True)
-                self._thread.start()
+                if not start:
+                    self._start_pending = True
+                    return
+                self._start_thread()
             if self._unsaved in (1, CHECKPOINT_EVERY):
                 self._cond.notify_all()
+
+    def start_pending(self) -> None:
+        with self._cond:
+            if self._start_pending and not self._stopped:
+                self._start_pending = False
+                if self._thread is None:
+                    self._start_thread()
+                self._cond.notify_all()
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ledger-checkpoint", daemon=True)
+        self._thread.start()
 
     def _due(self) -> bool:
         """Wait (lock held) until a checkpoint is due; False when stopping, or when everything

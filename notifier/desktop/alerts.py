@@ -42,17 +42,18 @@ from notifier.core.ledger import Ending, Ledger
 from notifier.core.order_links import order_url
 from notifier.core.settings import Settings, parse_hhmm
 from notifier.core.shop_hours import quiet_by_hours
+from notifier.desktop.popup_lane import BURST_MAX_S, BURST_WINDOW_S, PopupLane, popup_text
 
 log = logging.getLogger(__name__)
 
-BURST_WINDOW_MS = 1000
+BURST_WINDOW_MS = round(BURST_WINDOW_S * 1000)
 # Orders coming faster than they can be read out (about 5 s a line): once this many lines wait,
 # the new orders among them are read as one line, "您有 N 个新订单", so the voice never lags.
 VOICE_BACKLOG_LINES = 3
 BACKLOG_KEY = "summary|backlog"
 CONNECTION_KEY = "connection"
 # A burst that keeps coming is summarised at least this often, so the summary is never late.
-BURST_MAX_MS = 3000
+BURST_MAX_MS = round(BURST_MAX_S * 1000)
 ALERTED_KINDS = (OrderKind.NEW_ORDER, OrderKind.REMINDER)
 CHIMES = {OrderKind.NEW_ORDER: "new_order", OrderKind.REMINDER: "reminder"}
 
@@ -145,6 +146,10 @@ class AlertCentre(QObject):
         # Voice lines waiting for their order's details: key -> (the event, its deadline timer).
         self._voice_held: dict[str, tuple[OrderEvent, QTimer]] = {}
         self._decision_note = ""  # added to new orders' popups where the back end takes no decisions
+        # New orders' popups shown from the thread that stored them (popup_lane.py); the app
+        # hands it each event before the bridge does.
+        self.lane = PopupLane(notifier, monotonic=monotonic)
+        self.lane.configure(settings, self._language, self._decision_note)
 
         notifier.activated.connect(self.activated)
 
@@ -154,6 +159,7 @@ class AlertCentre(QObject):
 
     def stop(self) -> None:
         """No more repeats, summaries or announcements: the ledger is about to close."""
+        self.lane.close()
         for timer in (self._repeat_timer, self._burst_timer, self._down_timer, self._mute_timer):
             timer.stop()
         self._repeats.clear()
@@ -166,6 +172,7 @@ class AlertCentre(QObject):
     def apply_settings(self, settings: Settings) -> None:
         self.settings = settings
         self._language = wording.effective_language(settings)
+        self.lane.configure(settings, self._language, self._decision_note)
         self._schedule_repeat()
 
     # -- orders --------------------------------------------------------------------------
@@ -193,8 +200,9 @@ class AlertCentre(QObject):
             self._window_kinds[event.kind] = self._window_kinds.get(event.kind, 0) + 1
             if event.kind is OrderKind.NEW_ORDER:
                 self._track_repeat(event, now)
-            if self._window_count <= threshold:
-                if self._alert_one(event):
+            shown = self.lane.take_shown(event.key)
+            if self._window_count <= threshold or shown:
+                if self._alert_one(event, shown=shown):
                     told.append(event.key)
             else:
                 self._held += 1
@@ -212,23 +220,16 @@ class AlertCentre(QObject):
         """A line for new orders' popups ("" for none): where the back end takes no decisions,
         that it must be accepted in the shop's own system."""
         self._decision_note = note
+        self.lane.configure(self.settings, self._language, note)
 
-    def _order_body(self, event: OrderEvent) -> str:
-        body = wording.notification_body(event, self._language)
-        if self._decision_note and event.kind is OrderKind.NEW_ORDER:
-            body = f"{body}\n{self._decision_note}" if body else self._decision_note
-        return body
-
-    def _alert_one(self, event: OrderEvent) -> bool:
-        """Popup and voice line for one event; False when its voice line waits for the order's
-        details (the event is marked told once that line is queued)."""
+    def _alert_one(self, event: OrderEvent, *, shown: bool = False) -> bool:
+        """Popup (unless the popup lane `shown` it already) and voice line for one event; False
+        when its voice line waits for the order's details (the event is marked told once that
+        line is queued)."""
         kind = "new_order" if event.kind is OrderKind.NEW_ORDER else "reminder"
-        if self.settings[f"alerts.notify_{kind}"]:
-            self._notify(
-                wording.notification_title(event, self._language),
-                self._order_body(event),
-                key=event.key,
-            )
+        if shown or self.settings[f"alerts.notify_{kind}"]:
+            self._notify(*popup_text(event, self._language, self._decision_note), key=event.key,
+                         shown=shown)
         if self.settings[f"alerts.voice_{kind}"] and self.voice_allowed():
             wait_s = event.details_wait_s() if event.kind is OrderKind.NEW_ORDER else 0.0
             if wait_s > 0:
@@ -249,8 +250,8 @@ class AlertCentre(QObject):
         if event.kind is OrderKind.NEW_ORDER and self.settings["alerts.notify_new_order"]:
             try:
                 # Only a notification this centre showed for the key is replaced; none is added.
-                self.notifier.update(wording.notification_title(event, self._language),
-                                     self._order_body(event), key=event.key)
+                self.notifier.update(*popup_text(event, self._language, self._decision_note),
+                                     key=event.key)
             except Exception:  # noqa: BLE001 - the voice line must still be said
                 log.exception("notification update failed")
         held = self._voice_held.pop(event.key, None)
@@ -314,11 +315,12 @@ class AlertCentre(QObject):
                 self._say(wording.summary_announcement(count, kind, self._language), CHIMES[kind], None)
         self.ledger.mark_told(held_keys)
 
-    def _notify(self, title: str, body: str, *, key: str | None) -> None:
-        try:
-            self.notifier.show(title, body, key=key)
-        except Exception:  # noqa: BLE001 - a notification problem must not lose the voice line
-            log.exception("notification failed")
+    def _notify(self, title: str, body: str, *, key: str | None, shown: bool = False) -> None:
+        if not shown:
+            try:
+                self.notifier.show(title, body, key=key)
+            except Exception:  # noqa: BLE001 - a notification problem must not lose the voice line
+                log.exception("notification failed")
         log.info("notify: %s", title[:200])  # after the popup is on its way: a log write is slow
         self.notified.emit(title, body)
 

@@ -202,6 +202,12 @@ class NotifierApp:
         self._start_shop_counter()
         # Orders that accept themselves are announced as such and never ring (shop_counter.py).
         self.bridge.orders.connect(lambda events: self.alerts.on_orders(self.counter.take_auto_accepted(events)))
+        # Each order's popup leaves from the thread that stored it (popup_lane.py), except while
+        # auto-accept may take the order: that is decided here, on the main thread.
+        self.alerts.lane.steps_aside = lambda: self.counter.auto_accepting
+        self.bridge.early = self.alerts.lane.offer
+        # After the alert centre's voice lines: escalation's bookkeeping (~0.1-0.2 ms).
+        self.bridge.orders.connect(self.escalations.on_orders)
         # After the alert centre: the ticket is drawn (Python, holding the interpreter for a few
         # ms) once the popups of the batch are written to the bus, not while they are. A missed
         # nudge costs nothing: the job is in the ledger's transaction and the worker polls.
@@ -294,7 +300,6 @@ class NotifierApp:
                                        targets_from(self.secrets), voice_allowed=self.alerts.voice_allowed,
                                        repeating=lambda: self.alerts.repeating, parent=self.qapp)
         self.alerts.is_urgent = self.escalations.is_urgent
-        self.bridge.orders.connect(self.escalations.on_orders)
         self.escalations.problem_changed.connect(self._phone_problem)
         if self.console:
             self.escalations.phoned.connect(lambda title: self.console.line("phone", title))

@@ -5,16 +5,24 @@ event goes into a locked list and, if that list was empty, one queued wake-up is
 main thread. The main thread then takes everything that piled up in one go and emits it as one
 batch. A burst of a thousand orders is therefore a handful of main-thread turns, not a thousand,
 and the tray badge and the window refresh once per batch.
+
+One thing does not wait for the main thread: `early`, when set, is called with each order on
+its source's thread before the hand-over (the popup lane, popup_lane.py: the notification leaves
+the moment the order is on disk).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from notifier.core.connection import ConnectionStatus
 from notifier.core.events import OrderEvent
+
+log = logging.getLogger(__name__)
 
 
 class CoreBridge(QObject):
@@ -38,6 +46,8 @@ class CoreBridge(QObject):
         self._details: list[OrderEvent] = []
         self._status: ConnectionStatus | None = None
         self._wake_posted = False
+        #: called with each order on its source's thread, before it is handed over
+        self.early: Callable[[OrderEvent], None] | None = None
         # Queued even when emitted from the main thread: the drain always runs in a later turn.
         self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
 
@@ -45,6 +55,12 @@ class CoreBridge(QObject):
 
     def push_order(self, event: OrderEvent) -> None:
         """Called by the intake on the source thread, after the event is on disk."""
+        early = self.early
+        if early is not None:
+            try:
+                early(event)
+            except Exception:  # noqa: BLE001 - the main thread still shows it
+                log.exception("early order observer failed")
         with self._lock:
             self._events.append(event)
             post = not self._wake_posted

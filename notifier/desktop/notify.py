@@ -132,6 +132,13 @@ class _Freedesktop:
             self._queue.put(popup)
         self._wake()
 
+    def show_now(self, popup: _Popup) -> bool:
+        """Write `popup` to the bus at once from any thread, or do nothing and return False:
+        no connection yet, another write half done, or popups queued before it (which must
+        come first)."""
+        with self._handover:
+            return not self._broken and self._queue.empty() and self._send_now(popup)
+
     def replace(self, popup: _Popup) -> None:
         """Replace the text of the notification shown for `popup.key` (Notify with its id as
         `replaces_id`), or close it (`popup.withdraw`), on the thread, which knows the ids;
@@ -466,6 +473,26 @@ class Notifier(QObject):
         # Translated here, on the main thread, in the language in use now.
         self._show(_Popup(title, body, key, QCoreApplication.translate("Notifier", "Open"),
                           self._order_actions if key else ()))
+
+    def show_now(self, title: str, body: str, *, key: str) -> bool:
+        """An order's notification written to the bus now, from any thread (popup_lane.py), or
+        False and nothing shown: the backend here cannot write without waiting (no bus
+        connection yet, a write in progress, popups queued before it, no freedesktop server);
+        then `show` on the main thread shows it."""
+        backends = self._backends
+        backend = backends[0] if backends else None
+        show_now = getattr(backend, "show_now", None)
+        if show_now is None:
+            return False
+        title_limit, body_limit = backend.limits
+        # translate() is thread-safe; the label is the one `show` would use.
+        popup = _Popup(plain(title, title_limit), plain(body, body_limit, multiline=True), key,
+                       QCoreApplication.translate("Notifier", "Open"), self._order_actions)
+        try:
+            return show_now(popup)
+        except Exception:  # noqa: BLE001 - the main thread's `show` tries again and reports
+            log.debug("show_now failed", exc_info=True)
+            return False
 
     def update(self, title: str, body: str, *, key: str, decided: bool = False,
                show_if_gone: bool = False, actions: tuple[tuple[str, str], ...] | None = None) -> bool:

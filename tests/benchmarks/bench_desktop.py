@@ -443,7 +443,7 @@ def launches(server: FrameServer, gotify: GotifyDouble, python: Path, count: int
 
 
 def latency(server: FrameServer, gotify: GotifyDouble, python: Path, tail: NotifyTail,
-            rounds: int, per_round: int) -> None:
+            rounds: int, per_round: int, gap: tuple[float, float] = (0.4, 0.6)) -> None:
     """push -> Notify on the bus: ours while speaking and printing, the peer the same way."""
     from tests.fakes.escpos_server import EscposPrinterServer
 
@@ -471,7 +471,7 @@ def latency(server: FrameServer, gotify: GotifyDouble, python: Path, tail: Notif
                     pushes[app.name].append((entry["summary"], wall))
                     # A busy shop: the voice never catches up, and yet at most 3 orders a second,
                     # so each gets its own popup (more become one summary, alerts.burst_threshold).
-                    time.sleep(rng.uniform(0.4, 0.6))
+                    time.sleep(rng.uniform(*gap))
         time.sleep(0.5)
         for name, sent in pushes.items():
             witnessed[name] = [(monitor.seen[s] - wall) / 1e6 for s, wall in sent if s in monitor.seen]
@@ -483,7 +483,7 @@ def latency(server: FrameServer, gotify: GotifyDouble, python: Path, tail: Notif
     printer.stop()
     for name in ("ours", PEER):
         extra = f" ({said} lines spoken, {tickets} tickets printed meanwhile)" if name == "ours" else ""
-        print(f"push -> Notify on the bus, {name}, {len(recorded[name])} orders 0.4-0.6 s apart "
+        print(f"push -> Notify on the bus, {name}, {len(recorded[name])} orders {gap[0]:g}-{gap[1]:g} s apart "
               f"in {rounds} rounds{extra}: {summary_ms(recorded[name])}")
         print(f"  slowest five, {name}: {', '.join(f'{v:.1f}' for v in sorted(recorded[name])[-5:])} ms")
         if witnessed[name]:
@@ -575,13 +575,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4, help="latency rounds (each program per round)")
     parser.add_argument("--per-round", type=int, default=30, help="orders per program per round")
+    parser.add_argument("--gap", default="0.4-0.6", metavar="LOW-HIGH",
+                        help="seconds between two orders, drawn evenly from this range (a quiet "
+                             "shop: 20-40)")
     parser.add_argument("--launches", type=int, default=5)
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of quiet before memory")
     parser.add_argument("--first-orders", type=int, default=3, help="launches for the first-order case")
     parser.add_argument("--orders", type=int, default=20, help="orders for --only voice")
-    parser.add_argument("--only", choices=("voice",), help="only the speech-helper numbers")
+    parser.add_argument("--only", choices=("voice", "latency"),
+                        help="only the speech-helper numbers, or only push -> notification")
     args = parser.parse_args()
+    try:
+        low, high = (float(value) for value in args.gap.split("-"))
+    except ValueError:
+        parser.error(f"--gap: two numbers of seconds, e.g. 0.4-0.6 (not {args.gap!r})")
     notify_log = Path(os.environ.get("NOTIFIER_TEST_NOTIFY_LOG", ""))
     if not os.environ.get("NOTIFIER_TEST_SESSION"):
         print("run inside the harness session (tests/harness/desktop-session)", file=sys.stderr)
@@ -603,9 +611,11 @@ def main() -> int:
     gotify = GotifyDouble()
     tail = NotifyTail(notify_log)
     try:
-        launches(server, gotify, python, args.launches)
-        latency(server, gotify, python, tail, args.rounds, args.per_round)
-        burst_and_memory(server, gotify, python, tail, args.burst, args.idle)
+        if args.only != "latency":
+            launches(server, gotify, python, args.launches)
+        latency(server, gotify, python, tail, args.rounds, args.per_round, (low, high))
+        if args.only != "latency":
+            burst_and_memory(server, gotify, python, tail, args.burst, args.idle)
     finally:
         watcher.terminate()
         watcher.wait(5)
