@@ -74,7 +74,10 @@ class ConnectionHost:
         self.name = connection.name if named else ""
 
     def stamped(self, event: OrderEvent) -> OrderEvent:
-        return replace(event, connection=self.name, connection_id=self.connection.scope)
+        scope = self.connection.scope
+        if event.connection == self.name and event.connection_id == scope:
+            return event  # one connection, upgraded from a single-connection file: nothing to add
+        return replace(event, connection=self.name, connection_id=scope)
 
     def _cursor_name(self, name: str) -> str:
         scope = self.connection.scope

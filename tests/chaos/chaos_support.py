@@ -45,7 +45,7 @@ def scaled(full: int, minimum: int, default: float = DEFAULT_SCALE) -> int:
 # -- misbehaving raw servers --------------------------------------------------------------------
 
 
-def _accept_key(key: str) -> str:
+def accept_key(key: str) -> str:
     magic = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
     return base64.b64encode(hashlib.sha1((key + magic).encode()).digest()).decode()
 
@@ -131,7 +131,7 @@ def read_handshake(conn: socket.socket) -> str:
 def answer_handshake(conn: socket.socket, key: str) -> None:
     conn.sendall(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: " + _accept_key(key).encode() + b"\r\n\r\n"
+        b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n"
     )
 
 

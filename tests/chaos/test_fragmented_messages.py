@@ -14,7 +14,7 @@ import threading
 import time
 
 import pytest
-from chaos_support import RawServer, answer_handshake, read_handshake, text_frame
+from chaos_support import RawServer, accept_key, answer_handshake, read_handshake, text_frame
 from helpers import wait_until
 
 from notifier.core.connection import ConnState
@@ -47,9 +47,9 @@ def in_pieces(message: bytes, piece: int) -> list[bytes]:
     return [fragment(1 if i == 0 else 0, i == len(parts) - 1, part) for i, part in enumerate(parts)]
 
 
-def settings_for(protocol: str, port: int) -> Settings:
+def settings_for(protocol: str, port: int, ping_interval: int = 5) -> Settings:
     return Settings({"connection.protocol": protocol, "connection.url": f"ws://127.0.0.1:{port}/ws/",
-                     "connection.max_frame_kib": LIMIT_KIB, "connection.ping_interval": 5,
+                     "connection.max_frame_kib": LIMIT_KIB, "connection.ping_interval": ping_interval,
                      "connection.ping_timeout": 2, "connection.connect_timeout": 2})
 
 
@@ -116,3 +116,34 @@ def test_a_message_whose_fragments_never_end_costs_the_connection_not_the_orders
     assert running.order_ids() == ["9001"]
     assert gave_up_after < 1.5 + 2.5, f"reconnected {gave_up_after:.1f} s after the first fragment"
     assert waiting and "too slowly" in waiting[0].detail
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_orders_that_arrive_together_are_each_taken_at_once(tmp_path, protocol):
+    """The pump reads whatever the socket holds in one go (websocket_base.ReadAhead) and must
+    then not wait on the socket while whole frames sit in its own buffer: ten orders, a ping
+    and a fragmented order written in one piece (with the handshake's answer) are all stored
+    well before the next ping could shake them loose."""
+    order = PROTOCOLS[protocol]
+    frames = [text_frame(json.dumps(order(n)).encode()) for n in range(10)]
+    frames.insert(5, fragment(0x9, True, b"are you there"))  # a ping among the orders
+    frames += in_pieces(json.dumps(order(10)).encode(), 5)
+
+    def handler(server: RawServer, conn, index: int) -> None:
+        key = read_handshake(conn)
+        # The handshake's answer and every frame: one write.
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n" + b"".join(frames))
+        while not server.closing and conn.recv(4096):
+            pass
+
+    server = RawServer(handler)
+    running = RunningSource(settings_for(protocol, server.port, ping_interval=30),
+                            Ledger(tmp_path / "l.sqlite3"), MemorySecrets({}))
+    try:
+        running.wait_orders(11, timeout=5)  # the next ping is 30 s away
+        assert sorted(running.order_ids(), key=int) == [str(n) for n in range(11)]
+    finally:
+        running.stop()
+        running.ledger.close()
+        server.close()

@@ -34,6 +34,8 @@ def lookup(obj: Any, path: str) -> Any:
     """The value at a dotted path ("data.order.id", "items.0.name"), or None."""
     if not path:
         return None
+    if type(obj) is dict and "." not in path:  # the usual case: a field of the JSON object
+        return obj.get(path)
     for part in path.split("."):
         if isinstance(obj, Mapping):
             obj = obj.get(part)

@@ -121,13 +121,42 @@ class MessageAssembler:
         self._opcode, self._parts, self._dropping, self.deadline = None, bytearray(), False, None
 
 
+class ReadAhead:
+    """The socket read in one call per arrival rather than one per piece of a frame.
+
+    websocket-client asks for a frame's header, its length and its payload separately: three
+    reads, each through its socket helpers, for an order's one small frame. Here each read takes
+    whatever the socket has (up to READ_AHEAD bytes) and hands it out in the pieces asked for. What
+    it holds is invisible to `select`, so the pump asks `buffered()` before it waits."""
+
+    READ_AHEAD = 65536
+
+    def __init__(self, recv):
+        self._recv = recv
+        self._data = b""
+        self._at = 0
+
+    def recv(self, size: int) -> bytes:
+        if self._at >= len(self._data):
+            data = self._recv(max(size, self.READ_AHEAD))
+            if len(data) <= size:
+                return data
+            self._data, self._at = data, 0
+        piece = self._data[self._at:self._at + size]
+        self._at += len(piece)
+        return piece
+
+    def buffered(self) -> bool:
+        return self._at < len(self._data)
+
+
 class _BoundedFrameBuffer(frame_buffer):
     """Skips frames over the size limit without holding them in memory, and gives up on a frame
     that does not arrive in time."""
 
     def __init__(self, recv_fn, limit: int, frame_deadline_s: float):
         super().__init__(self._recv_with_deadline, skip_utf8_validation=True)
-        self._raw_recv = recv_fn
+        self.reader = ReadAhead(recv_fn)
         self._limit = limit
         self._frame_deadline_s = frame_deadline_s
         self._deadline: float | None = None
@@ -135,7 +164,7 @@ class _BoundedFrameBuffer(frame_buffer):
     def _recv_with_deadline(self, size: int) -> bytes:
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise FrameStalled()
-        return self._raw_recv(size)
+        return self.reader.recv(size)
 
     def recv_frame(self) -> ABNF:
         with self.lock:
@@ -301,6 +330,7 @@ class WebSocketSource(Source):
         interval = float(self.settings["connection.ping_interval"])
         answer_within = float(self.settings["connection.ping_timeout"])
         sock = ws.sock
+        reader = ws.frame_buffer.reader  # bytes read ahead of the frame being taken
         message = self._message_assembler()
         next_ping = time.monotonic() + interval
         ping_sent_at: float | None = None
@@ -311,7 +341,7 @@ class WebSocketSource(Source):
                 return "a message arrived too slowly"
             now = time.monotonic()
             if (ping_sent_at is not None and now - ping_sent_at >= answer_within
-                    and not _readable_now(sock)):
+                    and not reader.buffered() and not _readable_now(sock)):
                 # Only when nothing is waiting to be read: a slow message handler may have kept
                 # us from reading an answer that did arrive in time.
                 return f"no answer to ping within {answer_within:g} s"
@@ -325,7 +355,7 @@ class WebSocketSource(Source):
                 next_ping = now + interval
             deadline = min(next_ping, ping_sent_at + answer_within if ping_sent_at else next_ping,
                            message.deadline or next_ping)
-            pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            pending = reader.buffered() or (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0)
             if not pending:
                 readable, _, _ = select.select([sock, self._wake_r], [], [], max(0.0, deadline - now))
                 if self._wake_r in readable:
