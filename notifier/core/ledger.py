@@ -250,6 +250,18 @@ class Ledger:
     ) -> list[bool]:
         now = self._clock()
         results: list[bool] = []
+        events = list(events)
+        if len(events) == 1 and cursor is None and not durable and events[0].kind is not OrderKind.REMINDER:
+            # One order alone: its INSERT is a transaction by itself (autocommit, its triggers
+            # inside it), one statement where BEGIN / INSERT / COMMIT were three (~0.05 ms of
+            # the order's way to its popup).
+            with self._lock:
+                try:
+                    results.append(self._insert(events[0], now))
+                except sqlite3.Error as exc:  # the statement's own transaction is rolled back
+                    raise LedgerError(f"cannot write the order history: {exc}") from exc
+            self._checkpoints.written(start=not upkeep_later)
+            return results
         with self._lock:
             try:
                 if durable:

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 
 from notifier.core.events import OrderEvent, OrderKind, clip, parse_amount
-from notifier.core.order_details import MAX_ITEMS, OrderDetails, OrderItem
+from notifier.core.order_details import MAX_ITEMS, NO_DETAILS, OrderDetails, OrderItem
 from notifier.core.settings import Settings, parse_list
 from notifier.core.sources.decoding import NotAnOrder, lookup, parse_json_object, scalar_text
 from notifier.core.sources.websocket_base import WebSocketSource
@@ -93,14 +93,17 @@ class FieldMapping:
     def details(self, message) -> OrderDetails:
         """The items, remark, phone and address where the mapping says they are."""
         raw_items = lookup(message, self.items_field)
+        remark, phone, address = (lookup(message, field) for field in
+                                  (self.remark_field, self.phone_field, self.address_field))
+        if raw_items is None and remark is None and phone is None and address is None:
+            return NO_DETAILS  # the usual frame of a shop that sends none
         items: list[OrderItem | None] = []
         if isinstance(raw_items, list):
             # One past the bound is enough to know there are more; count the rest cheaply.
             for entry in raw_items[:MAX_ITEMS + 1]:
                 items.append(self._item(entry))
-        details = OrderDetails.of(items, remark=_scalar(lookup(message, self.remark_field)),
-                                  phone=_scalar(lookup(message, self.phone_field)),
-                                  address=_scalar(lookup(message, self.address_field)))
+        details = OrderDetails.of(items, remark=_scalar(remark), phone=_scalar(phone),
+                                  address=_scalar(address))
         if isinstance(raw_items, list) and len(raw_items) > MAX_ITEMS + 1:
             details = OrderDetails(details.items, details.more_items + len(raw_items) - MAX_ITEMS - 1,
                                    details.remark, details.phone, details.address)
