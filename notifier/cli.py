@@ -107,12 +107,31 @@ def _secret_target(args: argparse.Namespace, store):
         connection = named(read_settings(args.config), args.connection)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    own = connection_secret_names()
-    if args.name and args.name not in own:
+    if args.name and args.name not in connection_secret_names():
         raise UsageError(i18n.tr("{name} belongs to the whole app, not to one connection: leave out --connection.",
                                  name=args.name))
-    used = tuple(s.name for s in SECRETS if s.name in own and connection.protocol in s.used_by)
-    return ConnectionSecrets(store, connection), used, connection.name
+    return ConnectionSecrets(store, connection), _used_secrets(connection), connection.name
+
+
+def _used_secrets(connection) -> tuple[str, ...]:
+    """The secrets of a connection that its protocol uses."""
+    from notifier.core.connections import connection_secret_names
+
+    own = connection_secret_names()
+    return tuple(s.name for s in SECRETS if s.name in own and connection.protocol in s.used_by)
+
+
+def _other_connections(config: Path | None) -> list:
+    """The connections whose secrets have names of their own (all but the one upgraded from a
+    single-connection file, whose names are the keyring's plain ones), each with its secrets'
+    view of the keyring; none when the settings cannot be read (that is said elsewhere)."""
+    from notifier.core.connections import connections_of
+
+    try:
+        settings = read_settings(config)
+    except (UsageError, ValueError, OSError):
+        return []
+    return [c for c in connections_of(settings) if c.scope]
 
 
 def _cmd_secret(args: argparse.Namespace) -> int:
@@ -150,9 +169,18 @@ def _cmd_secret(args: argparse.Namespace) -> int:
               i18n.tr("Removed {name} from {backend}.", name=args.name, backend=store.backend_name()))
         return 0
     # status: say which secrets are saved, never their values
+    def say(prefix: str, secrets, name: str) -> None:
+        value, problem = secrets.get(name)
+        print(f"{prefix}{name}: {i18n.tr('saved') if value else problem.sentence()}")
+
     for name in names:
-        value, problem = target.get(name)
-        print(f"{name}: {i18n.tr('saved') if value else problem.sentence()}")
+        say("", target, name)
+    if not connection:  # the whole keyring: every further connection's own secrets too
+        from notifier.core.connections import ConnectionSecrets
+
+        for other in _other_connections(args.config):
+            for name in _used_secrets(other):
+                say(f"{other.name} · ", ConnectionSecrets(store, other), name)
     return 0
 
 

@@ -670,11 +670,19 @@ class Ledger:
             (source, server, connection_id, limit))
         return [row[0] for row in rows]
 
-    def unacknowledged_orders(self) -> int:
-        """How many orders (not events) wait for someone: the number on the tray icon."""
+    def unacknowledged_orders(self, connection_ids: Iterable[str] | None = None) -> int:
+        """How many orders (not events) wait for someone: the number on the tray icon; with
+        `connection_ids` (connection scopes, `OrderEvent.connection_id`) those connections' only."""
+        if connection_ids is None:
+            return self._query(
+                f"SELECT COUNT(*) FROM (SELECT DISTINCT {ORDER_COLUMNS} FROM events "
+                "WHERE acknowledged_at IS NULL)"
+            )[0][0]
+        scopes = tuple(connection_ids)
         return self._query(
             f"SELECT COUNT(*) FROM (SELECT DISTINCT {ORDER_COLUMNS} FROM events "
-            "WHERE acknowledged_at IS NULL)"
+            f"WHERE acknowledged_at IS NULL AND connection_id IN ({', '.join('?' * len(scopes))}))",
+            scopes,
         )[0][0]
 
     def count(self) -> int:

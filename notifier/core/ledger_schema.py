@@ -348,10 +348,36 @@ def _v10_orders_by_connection(db: sqlite3.Connection) -> None:
     _script(db, _CANCEL_BY_CONNECTION)
 
 
+_VOID_ON_SHOP_CANCEL = f"""
+CREATE TRIGGER IF NOT EXISTS void_on_shop_cancel AFTER UPDATE OF state ON action_outbox
+WHEN NEW.action = 'cancel' AND NEW.state = 'done' AND OLD.state IS NOT 'done'
+BEGIN{_on_cancel_by_station("o.source = NEW.source AND o.server = NEW.server AND o.order_id = NEW.order_id "
+                            "AND o.connection_id = NEW.connection_id", "COALESCE(NEW.done_at, NEW.created_at)")}
+END;
+CREATE TRIGGER IF NOT EXISTS void_on_cancel_progress AFTER UPDATE OF progress ON events
+WHEN NEW.kind = 'new_order' AND NEW.progress = 'cancelled' AND OLD.progress IS NOT 'cancelled'
+     AND NOT EXISTS (SELECT 1 FROM action_outbox AS a WHERE a.source = NEW.source
+                     AND a.server = NEW.server AND a.order_id = NEW.order_id
+                     AND a.connection_id = NEW.connection_id AND a.action = 'cancel'
+                     AND a.state IN ('waiting', 'sending'))
+BEGIN{_on_cancel_by_station("o.id = NEW.id", "NEW.received_at")}
+END;
+"""
+
+
+def _v11_void_on_shop_cancel(db: sqlite3.Connection) -> None:
+    """The shop's own 取消 voids the order's tickets like the customer's cancellation does: on
+    this PC once the back end has confirmed it (the action done; 取消 is only a wish until then,
+    and a refusal puts the order back where it was, tickets and all), on the shop's other PCs
+    when they learn it (the order's progress becomes cancelled without a 取消 of their own
+    waiting)."""
+    _script(db, _VOID_ON_SHOP_CANCEL)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_events, _v2_told, _v3_endings_and_details, _v4_order_details, _v5_outboxes, _v6_details_due,
     _v7_order_progress, _v8_print_stations,
-    _v9_connections, _v10_orders_by_connection,
+    _v9_connections, _v10_orders_by_connection, _v11_void_on_shop_cancel,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

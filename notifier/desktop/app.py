@@ -364,6 +364,8 @@ class NotifierApp:
         from notifier.desktop.order_life import OrderLife, TodayGlance
 
         self.life = OrderLife(self.decisions, self.ledger, self.intake, self.notifier)
+        # 取消 confirmed here, or heard of from another PC, queued a 作废 slip where it printed.
+        self.life.changed.connect(self.printing.wake)
         self.under_way_menu = QMenu()
         self.tray.add_orders_menu(self.under_way_menu)
         self.tray.menu.aboutToShow.connect(lambda: self.life.fill_menu(self.under_way_menu))

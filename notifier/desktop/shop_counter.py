@@ -81,6 +81,7 @@ class ShopCounter(QObject):
         self._clock = clock
         self._switches: dict[str, ShopSwitch] = {}  # by connection id, in the list's order
         self._names: dict[str, str] = {}  # connection id -> the name the shop gave it
+        self._scopes: dict[str, str] = {}  # connection id -> its orders' scope in the ledger
         self._auto: dict[str, AutoAccept] = {}  # each connection's own auto-accept
         self._printer_problem = ""
         self._line = ""
@@ -97,14 +98,17 @@ class ShopCounter(QObject):
         """Follow the sources running now (a settings change starts, restarts or stops some)."""
         switches: dict[str, ShopSwitch] = {}
         names: dict[str, str] = {}
+        scopes: dict[str, str] = {}
         for cid, source in self.intake.sources().items():
             connection = self.intake.connection_of(source)
             names[cid] = connection.name if connection is not None else cid
+            scopes[cid] = connection.scope if connection is not None else cid
             if source.shop_switch is not None:
                 switches[cid] = source.shop_switch
         same = switches.keys() == self._switches.keys() and all(
             switches[cid] is self._switches[cid] for cid in switches)
         self._names = names
+        self._scopes = scopes
         if same:
             return
         for cid, switch in switches.items():
@@ -173,7 +177,10 @@ class ShopCounter(QObject):
         targets = [cid for cid in connection_ids if self._switches[cid].is_open is not is_open]
         if not targets:
             return False
-        waiting = self._waiting()
+        if not is_open and set(targets) != set(self._switches):  # some connections alone: theirs
+            waiting = self.ledger.unacknowledged_orders(self._scopes.get(cid, cid) for cid in targets)
+        else:
+            waiting = self._waiting()
         if not is_open and waiting and not self.closing_asker(waiting):
             return False
         for cid in targets:

@@ -174,6 +174,20 @@ def test_secret_set_status_and_delete_for_one_connection_by_name(fresh_keyring, 
     assert fresh_keyring.items() == {}
 
 
+def test_plain_secret_status_also_lists_every_further_connections_secrets(fresh_keyring, tmp_path):
+    """Without --connection it listed the keyring's plain names only: the first connection's.
+    A shop with a second connection could not see that its password was missing."""
+    config = two_connections_file(tmp_path)
+    assert run_cli("secret", "set", "notifier_token", "--connection", "总店", "--config", str(config),
+                   stdin="hq-token-4417\n").returncode == 0
+    status = run_cli("secret", "status", "--config", str(config))
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert "总店 · notifier_token: saved" in lines
+    assert "skytakeout_admin_password: No skytakeout_admin_password is saved in Secret Service." in lines
+    assert "hq-token-4417" not in status.stdout + status.stderr
+
+
 def test_the_first_connection_by_name_keeps_the_names_it_always_had(fresh_keyring, tmp_path):
     config = two_connections_file(tmp_path)
     saved = run_cli("secret", "set", "skytakeout_admin_password", "--connection", "小程序",

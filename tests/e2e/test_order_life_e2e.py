@@ -38,13 +38,16 @@ def state_in(home: Path, order_id: str) -> str | None:
     return state_of(*row) if row else None
 
 
-def two_apps(tmp_path, *args: str) -> list[App]:
+def two_apps(tmp_path, *args: str, printers: list | None = None) -> list[App]:
+    """The counter's and the kitchen's PC (each printing on its own ESC/POS peer, `printers`)."""
     apps = []
-    for name in ("counter", "kitchen"):
+    for n, name in enumerate(("counter", "kitchen")):
         home = tmp_path / name
         home.mkdir()
-        apps.append(App(home, *args, "--set", "general.language=en", "--set", "alerts.repeat_interval=1",
-                        "--set", "alerts.repeat_limit=50", "--log-level", "INFO"))
+        printing = ("--set", "printer.print_on=new_order", "--set",
+                    f"printer.address={printers[n].address}") if printers else ()
+        apps.append(App(home, *args, *printing, "--set", "general.language=en", "--set",
+                        "alerts.repeat_interval=1", "--set", "alerts.repeat_limit=50", "--log-level", "INFO"))
     for app in apps:
         app.wait_output("connection: connected", timeout=20)
     return apps
@@ -70,15 +73,27 @@ def accept_deliver_complete(notifications: NotificationLog, number: str, step_wa
 
 
 @pytest.fixture
-def sky_pcs(tmp_path, fresh_keyring):
-    """The sky-take-out double and two PCs on it with the shop's admin account."""
+def printers():
+    """Each PC's kitchen printer: an ESC/POS peer on 127.0.0.1 that keeps what it is sent."""
+    from tests.fakes.escpos_server import EscposPrinterServer
+
+    peers = [EscposPrinterServer().start() for _ in range(2)]
+    yield peers
+    for peer in peers:
+        peer.stop()
+
+
+@pytest.fixture
+def sky_pcs(tmp_path, fresh_keyring, printers):
+    """The sky-take-out double and two PCs on it with the shop's admin account, each printing
+    every order on its own printer (`printers`)."""
     from notifier.core.secrets import SecretStore
 
     with SkyTakeOutDouble() as double:
         assert SecretStore().set("skytakeout_admin_password", double.password) is None
         apps = two_apps(tmp_path, "--protocol", "skytakeout", "--url", double.ws_url,
                         "--admin-url", double.admin_url, "--admin-user", double.username,
-                        "--set", f"skytakeout.status_poll_interval={POLL_S}")
+                        "--set", f"skytakeout.status_poll_interval={POLL_S}", printers=printers)
         try:
             double.wait_for_clients(2, timeout=10)
             yield double
@@ -116,7 +131,9 @@ def test_deliver_and_complete_on_one_pc_reach_sky_take_out_and_the_other_pc(tmp_
                     ("PUT", f"/admin/order/complete/{paid['id']}")], "one request per click"
 
 
-def test_cancel_with_a_reason_from_the_popup_and_a_refused_complete(tmp_path, sky_pcs):
+def test_cancel_with_a_reason_from_the_popup_and_a_refused_complete(tmp_path, sky_pcs, printers):
+    """... and the shop's own 取消 voids the kitchen ticket on both PCs' printers: on this PC once
+    sky-take-out confirmed it, on the other when its status poll hears of it."""
     double = sky_pcs
     notifications = NotificationLog()
     notifications.mark()
@@ -144,6 +161,10 @@ def test_cancel_with_a_reason_from_the_popup_and_a_refused_complete(tmp_path, sk
     assert ("PUT", "/admin/order/cancel", {"id": paid["id"], "cancelReason": "heavy rain"}) in double.state.requests
     wait_until(lambda: all(state_in(h, order_id) == "cancelled" for h in homes),
                FOLLOW_FACTOR * POLL_S + MARGIN_S, message="both PCs have it cancelled")
+    for printer in printers:  # each PC printed the order's ticket, then its void slip
+        ticket, void = printer.wait_for_tickets(2, timeout=15)[:2]
+        assert number[-4:] in ticket.text and "CANCELLED" not in ticket.text
+        assert "CANCELLED" in void.text and number[-4:] in void.text and "heavy rain" in void.text
 
 
 def test_deliver_and_complete_on_one_pc_reach_the_reference_server_and_the_other_pc(

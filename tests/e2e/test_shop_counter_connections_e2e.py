@@ -97,6 +97,16 @@ def test_each_connections_shop_state_is_shown_by_name_and_the_tray_closes_and_op
     assert shop_events(reference_server) == ["shop_closed", "shop_opened"]
     assert tray.action_shop.isChecked()
 
+    # One connection alone asks with its own waiting orders: 小程序's order does not wait on 总店
+    # (it asked "1 waiting" here before), and closing 小程序 alone names its one.
+    asked.clear()
+    tray.shop_entries()[1].trigger()
+    qtbot.waitUntil(lambda: tray.shop_states() == {"小程序": True, "总店": False}, timeout=10_000)
+    assert asked == [], "总店 has no order waiting: nothing to ask"
+    scene.counter.closing_asker = lambda waiting: asked.append(waiting) or False
+    tray.shop_entries()[0].trigger()
+    assert asked == [1] and tray.shop_states() == {"小程序": True, "总店": False}
+
 
 def test_an_unreachable_back_end_is_told_for_its_connection_and_the_other_one_closes(
         qtbot, counter, double, reference_server):  # noqa: F811
