@@ -31,6 +31,7 @@ NOT_AT_IDLE = (
     "notifier.desktop.orders_window",  # built when first shown
     "notifier.desktop.settings_dialog",
     "notifier.desktop.hour_chart",
+    "notifier.desktop.reject_dialog",  # the first 拒单 or 取消
     "PySide6.QtPrintSupport",  # a system printer's first ticket
     "escpos",  # a USB printer's worker (tests/e2e/test_print_start.py)
 )
