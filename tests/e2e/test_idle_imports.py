@@ -32,6 +32,10 @@ NOT_AT_IDLE = (
     "notifier.desktop.settings_dialog",
     "notifier.desktop.hour_chart",
     "notifier.desktop.reject_dialog",  # the first 拒单 or 取消
+    "notifier.core.print_worker",  # a printer's worker: the demo has no printer
+    "notifier.core.ticket",
+    "notifier.core.escpos_printer",
+    "notifier.core.escpos_commands",
     "PySide6.QtPrintSupport",  # a system printer's first ticket
     "escpos",  # a USB printer's worker (tests/e2e/test_print_start.py)
 )
