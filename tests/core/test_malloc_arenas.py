@@ -1,5 +1,6 @@
 """The desktop processes keep one malloc arena however many threads allocate (glibc on Linux):
-measured in a real process, against the same process without the cap."""
+measured in a real process, against the same process without the cap. The running app itself:
+tests/e2e/test_idle_imports.py."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from helpers import malloc_thread_arenas
 
 # Threads that allocate (blocks over 512 bytes go to malloc), all alive at once; then the
-# process counts glibc's thread arenas: each is a 64 MiB aligned reservation.
+# process prints its memory map.
 THREADS = """
 import sys, threading
 from notifier.core.malloc_arenas import limit_malloc_arenas
@@ -24,15 +26,7 @@ threads = [threading.Thread(target=work) for _ in range(4)]
 for thread in threads:
     thread.start()
 barrier.wait()
-arenas = 0
-lines = open("/proc/self/maps").read().splitlines()
-for line, after in zip(lines, lines[1:]):
-    start, end = (int(x, 16) for x in line.split()[0].split("-"))
-    end2 = int(after.split()[0].split("-")[1], 16)
-    if start % (64 << 20) == 0 and line.split()[1] == "rw-p" and after.split()[1] == "---p" \\
-            and end2 - start == 64 << 20 and len(line.split()) == 5:
-        arenas += 1
-print(arenas)
+print(open("/proc/self/maps").read())
 for thread in threads:
     thread.join()
 """
@@ -41,7 +35,7 @@ for thread in threads:
 def thread_arenas(mode: str) -> int:
     done = subprocess.run([sys.executable, "-c", THREADS, mode], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    return int(done.stdout)
+    return malloc_thread_arenas(done.stdout)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's arenas")

@@ -1,7 +1,8 @@
 """What the running app keeps in memory (issue 27: idle RSS ≤ 75 MB, app + speech helper PSS ≤
 90 MB): modules only other commands or a first use need are not imported by an app that has
 started and announced an order. A module's code stays in memory for as long as the process runs,
-so a top-level import that creeps back costs every shop PC all day (docs/benchmarks.md).
+so a top-level import that creeps back costs every shop PC all day (docs/benchmarks.md). And its
+threads share one malloc arena (notifier/core/malloc_arenas.py).
 
 The real app (`python -m notifier --demo`, console mode: no display needed), its imports listed
 by `python -X importtime`.
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import wait_until
+from helpers import malloc_thread_arenas, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +43,7 @@ NOT_AT_IDLE = (
 
 
 @pytest.mark.e2e
-def test_the_running_app_has_not_imported_what_only_other_commands_and_windows_need(tmp_path):
+def test_the_running_app_has_one_malloc_arena_and_not_what_only_other_commands_and_windows_need(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     if env.get("NOTIFIER_TEST_SESSION") != "1":
         env["NOTIFIER_TTS_ENGINE"] = "mock"  # no speech service outside the harness session
@@ -55,6 +56,8 @@ def test_the_running_app_has_not_imported_what_only_other_commands_and_windows_n
             wait_until(lambda: app.poll() is not None or "notified: " in output.read_text(errors="replace"),
                        30, message="the demo's first order announced")
             assert app.poll() is None, output.read_text(errors="replace")[-3000:]
+            if sys.platform.startswith("linux"):  # glibc
+                assert malloc_thread_arenas(Path(f"/proc/{app.pid}/maps").read_text()) == 0
         finally:
             app.send_signal(signal.SIGTERM)
             try:
