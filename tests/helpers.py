@@ -110,6 +110,18 @@ def outbox_actions(ledger_path: str | os.PathLike[str]) -> list[tuple[str, str, 
             "SELECT key, state, attempts, last_error FROM action_outbox ORDER BY id")]
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """SIGTERM (the app quits cleanly on it), then SIGKILL if it has not ended within `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def malloc_thread_arenas(maps: str) -> int:
     """glibc's thread arenas in a process's /proc/PID/maps text: each is a 64 MiB aligned
     reservation, its used start read-write and the rest inaccessible (notifier.core.malloc_arenas)."""

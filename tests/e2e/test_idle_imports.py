@@ -11,13 +11,12 @@ by `python -X importtime`.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import malloc_thread_arenas, wait_until
+from helpers import malloc_thread_arenas, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,12 +58,7 @@ def test_the_running_app_has_one_malloc_arena_and_not_what_only_other_commands_a
             if sys.platform.startswith("linux"):  # glibc
                 assert malloc_thread_arenas(Path(f"/proc/{app.pid}/maps").read_text()) == 0
         finally:
-            app.send_signal(signal.SIGTERM)
-            try:
-                app.wait(10)
-            except subprocess.TimeoutExpired:
-                app.kill()
-                app.wait()
+            stop_process(app)
     lines = output.read_text(errors="replace").splitlines()
     imported = {line.split("|")[-1].strip() for line in lines if line.startswith("import time:")}
     assert "notifier.desktop.app" in imported and "notifier.desktop.alerts" in imported  # the listing works
