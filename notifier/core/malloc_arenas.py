@@ -4,9 +4,10 @@ its speech helper.
 glibc gives each thread that allocates an arena of its own, up to eight per core. The app's
 threads (connection, notifications, chimes, logging, the ledger's writers, Qt's D-Bus and X11
 readers) each keep a partly used arena for as long as the app runs: measured after 100 orders
-and a burst of 1,000, one arena instead of five made the idle app 1.0 MB smaller (RSS, two runs
-each; docs/benchmarks.md). The threads mostly wait, and each keeps a small cache of its own
-freed blocks (tcache) that needs no lock, so sharing the arena costs no measurable time.
+and a burst of 1,000, one arena instead of five to seven made the idle app 1.0 MB smaller (RSS,
+two runs each; docs/benchmarks.md). The threads mostly wait, and each keeps a small cache of its
+own freed blocks (tcache) that takes no lock; in the same runs the burst's time to the ledger and
+the main thread's longest stall stayed within their run-to-run spread.
 """
 
 from __future__ import annotations

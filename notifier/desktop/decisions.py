@@ -67,6 +67,7 @@ def _ask_reject_reason(event: OrderEvent, language: str, parent: QWidget | None)
 
     return ask_reject_reason(event, language, parent)
 
+
 class OrderDecisions(QObject):
     # An order stopped ringing because of a decision here or news from elsewhere (Qt thread).
     changed = Signal()
