@@ -1,3 +1,3 @@
-from notifier.cli import main
+from notifier.launcher import main
 
 raise SystemExit(main())

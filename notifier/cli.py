@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from notifier import __version__
 from notifier.commands.parser import CommandParser, UsageError
@@ -49,10 +50,16 @@ def _cmd_app(args: argparse.Namespace, launch: Launch) -> int:
     """`notifier` with no subcommand: the tray app; with `--self-test`, the installers' check."""
     try:
         from notifier.desktop.app import run_app
-        from notifier.desktop.doctor import self_test
+
+        if launch.self_test:  # the doctor's module stays out of the running app (0.4 MB)
+            from notifier.desktop.doctor import self_test
     except ImportError as exc:
         print(i18n.tr("The desktop app is not available here: {error}", error=exc), file=sys.stderr)
         return 1
+    if not launch.self_test:
+        from notifier.core.malloc_arenas import limit_malloc_arenas
+
+        limit_malloc_arenas()  # before the first thread: the logging thread, right below
     # The app logs from its main thread: lines are written by a thread of their own (core.logs).
     setup_logging(launch.log_level, to_file=not launch.self_test, background=not launch.self_test)
     if launch.self_test:
@@ -184,11 +191,28 @@ def _cmd_secret(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = CommandParser(prog="notifier", description="Order Notifier")
+class _NotJustTheApp(Exception):
+    """The command line asks for more than starting the app (or has a mistake to be told)."""
+
+
+class _AppOnlyParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _NotJustTheApp(message)
+
+
+def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
+    """Every command's parser; with `commands=False` only the app's own flags, quiet on a mistake
+    and without --help (see `parse_command_line`)."""
+    if commands:
+        parser: argparse.ArgumentParser = CommandParser(prog="notifier", description="Order Notifier")
+    else:
+        parser = _AppOnlyParser(prog="notifier", add_help=False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_connection_flags(parser)
     parser.add_argument("--self-test", action="store_true", help="check this installation and exit")
+    if not commands:
+        parser.set_defaults(command=None)
+        return parser
     sub = parser.add_subparsers(dest="command")
 
     listen = sub.add_parser("listen", help="run the connection without a GUI, printing JSON lines")
@@ -235,10 +259,23 @@ def _saved_language() -> str:
         return "system"
 
 
+def parse_command_line(argv: list[str] | None) -> argparse.Namespace:
+    """The parsed arguments. Starting the app (no subcommand, no --help: how a shop PC runs it)
+    is parsed without the subcommands, whose modules would otherwise stay in the running app's
+    memory (~0.5 MB); anything else, a mistake included, by the whole parser, which says it."""
+    try:
+        args, rest = build_parser(commands=False).parse_known_args(argv)
+    except _NotJustTheApp:
+        rest = ["(a mistake)"]
+    if not rest:
+        return args
+    return build_parser().parse_args(argv)
+
+
 def _run(argv: list[str] | None) -> int:
     # Said in the owner's language from the first sentence on (argparse's own words stay English).
     i18n.set_language(_saved_language())
-    args = build_parser().parse_args(argv)
+    args = parse_command_line(argv)
     if args.command is None:
         func, uses_settings = _cmd_app, True
     else:

@@ -1,5 +1,6 @@
-"""The frozen program's entry point: PyInstaller needs a script, the app needs `notifier.cli.main`."""
+"""The frozen program's entry point: PyInstaller needs a script, the app needs `notifier.launcher.main`
+(the command line, or the speech helper without it)."""
 
-from notifier.cli import main
+from notifier.launcher import main
 
 raise SystemExit(main())

@@ -110,6 +110,33 @@ def outbox_actions(ledger_path: str | os.PathLike[str]) -> list[tuple[str, str, 
             "SELECT key, state, attempts, last_error FROM action_outbox ORDER BY id")]
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """SIGTERM (the app quits cleanly on it), then SIGKILL if it has not ended within `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def malloc_thread_arenas(maps: str) -> int:
+    """glibc's thread arenas in a process's /proc/PID/maps text: each is a 64 MiB aligned
+    reservation, its used start read-write and the rest inaccessible (notifier.core.malloc_arenas)."""
+    lines = [line for line in maps.splitlines() if line.strip()]
+    arenas = 0
+    for line, after in zip(lines, lines[1:], strict=False):
+        fields, next_fields = line.split(), after.split()
+        start = int(fields[0].split("-")[0], 16)
+        next_end = int(next_fields[0].split("-")[1], 16)
+        if (start % (64 << 20) == 0 and len(fields) == 5 and fields[1] == "rw-p" and next_fields[1] == "---p"
+                and next_end - start == 64 << 20):
+            arenas += 1
+    return arenas
+
+
 def worker_port_range(worker: str, workers: int, run_id: str) -> range | None:
     """The ports of worker "gwN" of a run of `workers` workers with xdist's run id; None when
     the worker has no range (more workers than ranges: the kernel picks)."""

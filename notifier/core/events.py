@@ -8,6 +8,7 @@ voice, tickets) only ever sees this model, never the message it came from.
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,7 +72,14 @@ class OrderEvent:
         A new order is new once per server, however it reached us (live frame or pull). A server
         event id identifies anything else; reminders without one are deduplicated in a time
         window by the ledger.
+
+        One string object per key, however often it is asked for (interned): the alert centre,
+        the escalation steps and the decisions each keep the keys of the orders waiting, which
+        after a burst of a thousand would otherwise be a thousand copies each.
         """
+        return sys.intern(self._key_text())
+
+    def _key_text(self) -> str:
         origin = f"{self.source}|{self.server}"
         if self.connection_id:  # the same order id on two connections is two orders
             origin = f"{self.connection_id}|{origin}"

@@ -28,7 +28,6 @@ from notifier.core.action_outbox import CONTRADICTED, DECIDED_ELSEWHERE, ActionO
 from notifier.core.events import OrderEvent
 from notifier.core.ledger import Ending
 from notifier.core.order_actions import OrderActions
-from notifier.desktop.reject_dialog import ask_reject_reason
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +60,14 @@ def refusal_sentence(how: str | None, *, sent: bool) -> str:
     return why
 
 
+def _ask_reject_reason(event: OrderEvent, language: str, parent: QWidget | None) -> str | None:
+    # The dialog's module (and the Qt widgets it uses) loads at the first 拒单, not at start:
+    # a running app keeps every module it imported in memory all day (issue 27).
+    from notifier.desktop.reject_dialog import ask_reject_reason
+
+    return ask_reject_reason(event, language, parent)
+
+
 class OrderDecisions(QObject):
     # An order stopped ringing because of a decision here or news from elsewhere (Qt thread).
     changed = Signal()
@@ -83,7 +90,7 @@ class OrderDecisions(QObject):
         intake.on_ended(lambda *args: self._ended.emit(*args))
         notifier.action_invoked.connect(self.on_notification_action)
         # (event, parent) -> the reason, or None; tests answer instead of the dialog
-        self.reason_asker = lambda event, parent: ask_reject_reason(
+        self.reason_asker = lambda event, parent: _ask_reject_reason(
             event, wording.effective_language(alerts.settings), parent)
 
     # -- which source ---------------------------------------------------------------------

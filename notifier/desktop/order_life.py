@@ -35,7 +35,6 @@ from notifier.core.ledger import LedgerEntry
 from notifier.core.order_state import CANCEL, COMPLETE, DELIVER, LIFE_ACTIONS
 from notifier.core.text import plain
 from notifier.core.today import BackEndFigures, DayFigures, Glance, at_a_glance
-from notifier.desktop.reject_dialog import ReasonDialog, ask_reason
 
 translate = QCoreApplication.translate
 
@@ -80,6 +79,9 @@ def cancel_reasons() -> list[str]:
 
 
 def ask_cancel_reason(event: OrderEvent, language: str, parent: QWidget | None = None) -> str | None:
+    # The dialog's module loads at the first 取消, not at start (see decisions.py).
+    from notifier.desktop.reject_dialog import ReasonDialog, ask_reason
+
     return ask_reason(ReasonDialog(
         event, language, parent, title=translate("OrderLife", "Cancel order %1"),
         question=translate("OrderLife", "Cancel order %1? The customer sees the reason and is refunded."),

@@ -385,6 +385,9 @@ def run_helper(wanted_engine: str | None = None) -> int:
     """Entry point of the hidden `speech-helper` subcommand."""
     if wanted_engine is None:
         wanted_engine = os.environ.get("NOTIFIER_TTS_WANTED", "")
+    from notifier.core.malloc_arenas import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before the request reader's thread and the engine's own
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the terminal is the app's to handle
     from PySide6.QtCore import QCoreApplication, QObject, Signal

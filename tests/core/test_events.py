@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -22,6 +23,16 @@ def test_a_new_order_has_one_key_however_it_arrived():
     assert live.key == pulled.key
     reminder = OrderEvent(OrderKind.REMINDER, "1001", "skytakeout", "shop:8080")
     assert reminder.key != live.key
+
+
+def test_the_parts_keeping_a_waiting_order_share_one_copy_of_its_key():
+    """After a burst of a thousand, the alert centre, the escalation steps and the decisions each
+    hold the key of every waiting order: one string per order, not one per holder (issue 27)."""
+    event = OrderEvent(OrderKind.NEW_ORDER, "2000123", "json", "ws://127.0.0.1:8000/", connection_id="c1",
+                       raw='{"order_id": "2000123"}')
+    slim = replace(event, raw="")  # the copy the alert centre and the escalation steps keep
+    assert event.key is event.key is slim.key
+    assert event.key == "c1|json|ws://127.0.0.1:8000/|new_order|2000123"
 
 
 def test_events_without_an_id_are_keyed_by_their_payload():
