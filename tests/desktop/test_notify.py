@@ -155,3 +155,19 @@ def test_the_icon_is_sent_at_a_size_daemons_show_beside_the_text(notifier, notif
     assert "image-path" in entry["hints_keys"]
     image = QImage(entry["app_icon"])
     assert not image.isNull() and 32 <= image.width() <= 64 and image.width() == image.height()
+
+
+def test_markup_is_escaped_as_the_html_module_escapes_it():
+    import html
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from notifier.desktop.notify import markup_escaped
+
+    @given(st.text())
+    def same(text):
+        assert markup_escaped(text) == html.escape(text, quote=False)
+
+    same()
+    assert markup_escaped("<b>鱼 & 饭</b>") == "&lt;b&gt;鱼 &amp; 饭&lt;/b&gt;"
