@@ -192,11 +192,12 @@ class NotificationLog:
 
     def _all(self) -> list[dict[str, Any]]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return []
-        # Only complete lines: the recorder may be half-way through writing the last one.
-        return [json.loads(line) for line in text.split("\n")[:-1] if line]
+        # Only complete lines: the recorder may be half-way through writing the last one (even
+        # half-way through one of its characters, so the bytes are cut before being decoded).
+        return [json.loads(line.decode("utf-8")) for line in data.split(b"\n")[:-1] if line]
 
     def entries(self) -> list[dict[str, Any]]:
         """Notifications shown since the last mark() (all of them if never marked)."""
