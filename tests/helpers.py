@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -29,6 +30,20 @@ T = TypeVar("T")
 SERVICE = "order-notifier"  # the keyring service name of notifier.core.secrets
 IN_SESSION = os.environ.get("NOTIFIER_TEST_SESSION") == "1"
 
+
+
+def orders_in_main_file(path: Path, scratch: Path) -> int:
+    """Events in a ledger's database file itself, without its WAL (what the background checkpoint
+    copied in), read from a copy made in `scratch`; -1 when not even the table is there yet."""
+    from contextlib import closing
+
+    copy = scratch / "main-only.sqlite3"
+    shutil.copyfile(path, copy)
+    with closing(sqlite3.connect(copy)) as db:
+        try:
+            return db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        except sqlite3.OperationalError:
+            return -1
 
 
 def ledger_file_of_version(path: Path, version: int, *statements: str) -> Path:

@@ -125,12 +125,9 @@ def test_an_order_is_told_before_the_ledger_starts_its_checkpoint_thread(tmp_pat
     needs it again. Starting a thread (and handing it the interpreter) cost the popup of a shop
     whose orders come minutes apart: the observers are told first, then the thread starts, and
     the order still reaches the database file."""
-    import shutil
-    import sqlite3
     import threading
-    from contextlib import closing
 
-    from helpers import wait_until
+    from helpers import orders_in_main_file, wait_until
 
     from notifier.core.ledger import CHECKPOINT_IDLE_S
 
@@ -142,15 +139,6 @@ def test_an_order_is_told_before_the_ledger_starts_its_checkpoint_thread(tmp_pat
     assert intake.store(OrderEvent(OrderKind.NEW_ORDER, "17", "notifier", "shop"))
     assert "ledger-checkpoint" not in threads_when_told[0]
 
-    def in_main_file() -> int:
-        copy = tmp_path / "main-only.sqlite3"
-        shutil.copyfile(path, copy)
-        with closing(sqlite3.connect(copy)) as db:
-            try:
-                return db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-            except sqlite3.OperationalError:
-                return -1  # not even the table is in the main file yet
-
-    wait_until(lambda: in_main_file() == 1, CHECKPOINT_IDLE_S + 5,
+    wait_until(lambda: orders_in_main_file(path, tmp_path) == 1, CHECKPOINT_IDLE_S + 5,
                message="the order checkpointed into the main file in the background")
     ledger.close()

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from helpers import wait_until
+from helpers import orders_in_main_file, wait_until
 
 from notifier.core.events import OrderEvent, OrderKind
 from notifier.core.ledger import (
@@ -288,17 +288,7 @@ def test_commits_leave_checkpoints_to_the_background(tmp_path):
     for n in range(total):
         book.record(order(str(n), raw="x" * 2000))
 
-    def in_main_file() -> int:
-        """Orders in the database file itself, without its WAL: what was checkpointed."""
-        copy = tmp_path / "main-only.sqlite3"
-        shutil.copyfile(path, copy)
-        with closing(sqlite3.connect(copy)) as db:
-            try:
-                return db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-            except sqlite3.OperationalError:
-                return -1  # not even the table is in the main file yet
-
-    wait_until(lambda: in_main_file() == total, CHECKPOINT_IDLE_S + 5,
+    wait_until(lambda: orders_in_main_file(path, tmp_path) == total, CHECKPOINT_IDLE_S + 5,
                message="every order checkpointed into the main file in the background")
     book.record(order("one more"))  # starts the WAL over, cut back to its size limit
     assert path.with_name(path.name + "-wal").stat().st_size <= WAL_LIMIT_BYTES
