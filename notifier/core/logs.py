@@ -83,5 +83,5 @@ def configure(level: str = "INFO", *, to_file: bool = False, stream=sys.stderr,
         for handler in handlers:
             root.addHandler(handler)
     # Libraries log request lines that may include URLs with credentials; keep them quiet.
-    for noisy in ("websocket", "urllib3", "aiohttp.access", "keyring"):
+    for noisy in ("urllib3", "aiohttp.access", "keyring"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

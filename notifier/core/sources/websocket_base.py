@@ -1,13 +1,13 @@
-"""What every WebSocket source shares: one connection on websocket-client, read by our own pump.
+"""What every WebSocket source shares: one connection on our own transport
+(`websocket_transport`, see there why not websocket-client), read by the pump here.
 
-Why not `run_forever(reconnect=…)`: that hides disconnects and is not thread-safe while
-reconnecting (websocket-client #970, #974, #1045). The reconnect loop is `ReconnectLoop`'s;
-here a half-open connection is caught by our pings, frames over the size limit are skipped
-without holding them in memory, and `stop`/`reconnect_now` wake the pump through a socket pair.
+The reconnect loop is `ReconnectLoop`'s; here a half-open connection is caught by our pings,
+frames over the size limit are skipped without holding them in memory (by the transport), and
+`stop`/`reconnect_now` wake the pump through a socket pair.
 
 A message may come in fragments (a first frame, then continuation frames). The pump reads one
-frame at a time and joins the fragments itself (`MessageAssembler`), because websocket-client's
-own joining has no bound: each fragment under the frame limit, a server could send 100 MB in
+frame at a time and joins the fragments itself (`MessageAssembler`), bounded, because a joiner
+without a bound (websocket-client's, which the sources used before) lets a server send 100 MB in
 64 KiB pieces (seen: 230 MB held, 78 CPU-s of copying, no orders for 65 s), or pieces forever.
 The whole message is bounded by the same limit as a frame (`connection.max_frame_kib`; a message
 over it is dropped and its remaining fragments skipped unkept) and must be complete within the
@@ -20,26 +20,32 @@ from __future__ import annotations
 import logging
 import select
 import socket
-import ssl
 import time
 from abc import abstractmethod
-from urllib.parse import urlsplit
-
-import websocket
-from websocket._abnf import ABNF, frame_buffer
 
 from notifier.core.connection import ConnState
 from notifier.core.reconnect import classify_network_error
 from notifier.core.sources.base import Source
+from notifier.core.sources.websocket_proxy import parse_proxy
+from notifier.core.sources.websocket_transport import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_TEXT,
+    AddressError,
+    ConnectionClosed,
+    FrameStalled,
+    FrameTooLarge,
+    HandshakeRefused,
+    ProtocolError,
+    TlsOptions,
+    WebSocketConnection,
+)
+from notifier.core.sources.websocket_transport import connect as open_websocket
 
 log = logging.getLogger(__name__)
 
-
-
-class FrameTooLarge(Exception):
-    def __init__(self, size: int, opcode: int = ABNF.OPCODE_TEXT, fin: bool = True):
-        super().__init__(f"frame of {size} bytes")
-        self.size, self.opcode, self.fin = size, opcode, fin
 
 
 class ClosedByServer(Exception):
@@ -48,10 +54,6 @@ class ClosedByServer(Exception):
     def __init__(self, code: int, reason: str):
         super().__init__(f"closed by the server: {code} {reason}".strip())
         self.code, self.reason = code, reason
-
-
-class FrameStalled(Exception):
-    """A frame that trickles in slower than the deadline allows (a byte a second)."""
 
 
 class MessageTooLarge(Exception):
@@ -78,14 +80,14 @@ class MessageAssembler:
 
     def add(self, opcode: int, fin: bool, data: bytes) -> tuple[int, bytes] | None:
         """A data frame; (opcode, message) once the message is complete. MessageTooLarge when
-        it went over the limit (once per message); WebSocketProtocolException for fragments
+        it went over the limit (once per message); ProtocolError for fragments
         that belong to no message."""
-        if opcode == ABNF.OPCODE_CONT:
+        if opcode == OP_CONT:
             if self._opcode is None:
-                raise websocket.WebSocketProtocolException("a continuation frame without a message")
+                raise ProtocolError("a continuation frame without a message")
         else:
             if self._opcode is not None:
-                raise websocket.WebSocketProtocolException("a new message inside a fragmented one")
+                raise ProtocolError("a new message inside a fragmented one")
             if fin:
                 return opcode, data  # the usual case: one frame, one message
             self._opcode, self._parts, self._dropping = opcode, bytearray(), False
@@ -108,12 +110,12 @@ class MessageAssembler:
 
     def too_large_frame(self, opcode: int, fin: bool) -> None:
         """A frame over the limit was skipped: a message it belonged to is dropped whole."""
-        if opcode == ABNF.OPCODE_CONT and self._opcode is not None:
+        if opcode == OP_CONT and self._opcode is not None:
             if fin:
                 self._reset()
             else:
                 self._dropping, self._parts = True, bytearray()
-        elif opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY) and not fin:
+        elif opcode in (OP_TEXT, OP_BINARY) and not fin:
             self._opcode, self._parts, self._dropping = opcode, bytearray(), True
             self.deadline = self._clock() + self.deadline_s
 
@@ -121,77 +123,7 @@ class MessageAssembler:
         self._opcode, self._parts, self._dropping, self.deadline = None, bytearray(), False, None
 
 
-class ReadAhead:
-    """The socket read in one call per arrival rather than one per piece of a frame.
-
-    websocket-client asks for a frame's header, its length and its payload separately: three
-    reads, each through its socket helpers, for an order's one small frame. Here each read takes
-    whatever the socket has (up to READ_AHEAD bytes) and hands it out in the pieces asked for. What
-    it holds is invisible to `select`, so the pump asks `buffered()` before it waits."""
-
-    READ_AHEAD = 65536
-
-    def __init__(self, recv):
-        self._recv = recv
-        self._data = b""
-        self._at = 0
-
-    def recv(self, size: int) -> bytes:
-        if self._at >= len(self._data):
-            data = self._recv(max(size, self.READ_AHEAD))
-            if len(data) <= size:
-                return data
-            self._data, self._at = data, 0
-        piece = self._data[self._at:self._at + size]
-        self._at += len(piece)
-        return piece
-
-    def buffered(self) -> bool:
-        return self._at < len(self._data)
-
-
-class _BoundedFrameBuffer(frame_buffer):
-    """Skips frames over the size limit without holding them in memory, and gives up on a frame
-    that does not arrive in time."""
-
-    def __init__(self, recv_fn, limit: int, frame_deadline_s: float):
-        super().__init__(self._recv_with_deadline, skip_utf8_validation=True)
-        self.reader = ReadAhead(recv_fn)
-        self._limit = limit
-        self._frame_deadline_s = frame_deadline_s
-        self._deadline: float | None = None
-
-    def _recv_with_deadline(self, size: int) -> bytes:
-        if self._deadline is not None and time.monotonic() > self._deadline:
-            raise FrameStalled()
-        return self.reader.recv(size)
-
-    def recv_frame(self) -> ABNF:
-        with self.lock:
-            if self.needs_header():
-                self._deadline = time.monotonic() + self._frame_deadline_s
-                self.recv_header()
-            if self.needs_length():
-                self.recv_length()
-            length = self.length or 0
-            if length > self._limit:
-                fin, opcode = bool(self.header[0]), self.header[4]
-                remaining = length + (4 if self.has_mask() else 0)
-                while remaining:
-                    chunk = min(remaining, 65536)
-                    self.recv_strict(chunk)
-                    remaining -= chunk
-                self.clear()
-                self._deadline = None
-                raise FrameTooLarge(length, opcode, fin)
-        frame = super().recv_frame()
-        self._deadline = None
-        return frame
-
-
-def _readable_now(sock) -> bool:
-    if isinstance(sock, ssl.SSLSocket) and sock.pending() > 0:
-        return True
+def _readable_now(sock: socket.socket) -> bool:
     try:
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
@@ -250,39 +182,24 @@ class WebSocketSource(Source):
         except (BlockingIOError, OSError):
             pass
 
-    def _sslopt(self) -> dict:
-        if not self.settings["connection.verify_tls"]:
+    def _tls_options(self, url: str) -> TlsOptions:
+        verify = bool(self.settings["connection.verify_tls"])
+        if not verify and url.lstrip().lower().startswith("wss:"):
             log.warning("TLS certificate verification is OFF for %s (set by the user)", self.server_label())
-            return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-        opts: dict = {"cert_reqs": ssl.CERT_REQUIRED, "check_hostname": True}
-        if self.settings["connection.ca_file"]:
-            opts["ca_certs"] = self.settings["connection.ca_file"]
-        return opts
+        return TlsOptions(verify=verify, ca_file=self.settings["connection.ca_file"])
 
-    def _proxy_args(self) -> dict:
-        proxy = self.settings["connection.proxy"]
-        if not proxy:
-            return {}
-        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        args = {"http_proxy_host": parts.hostname, "http_proxy_port": parts.port or 8080, "proxy_type": "http"}
-        if parts.username:
-            args["http_proxy_auth"] = (parts.username, parts.password or "")
-        return args
-
-    def connect(self) -> websocket.WebSocket:
+    def connect(self) -> WebSocketConnection:
         url = self.build_url()
         self.attempted_urls = (self.attempted_urls + [url])[-100:]
-        timeout = float(self.settings["connection.connect_timeout"])
-        ws = websocket.WebSocket(sslopt=self._sslopt(), skip_utf8_validation=True, enable_multithread=True)
-        ws.frame_buffer = _BoundedFrameBuffer(
-            ws._recv,
-            limit=int(self.settings["connection.max_frame_kib"]) * 1024,
+        conn = open_websocket(
+            url, headers=self.headers(), timeout=float(self.settings["connection.connect_timeout"]),
+            tls=self._tls_options(url), proxy=parse_proxy(self.settings["connection.proxy"], default_port=8080),
+            max_frame=int(self.settings["connection.max_frame_kib"]) * 1024,
             frame_deadline_s=float(self.settings["connection.ping_interval"] + self.settings["connection.ping_timeout"]),
         )
-        ws.connect(url, header=self.headers(), timeout=timeout, suppress_origin=True, **self._proxy_args())
         # Reads inside one frame must not wait longer than a ping answer may.
-        ws.settimeout(float(self.settings["connection.ping_timeout"]))
-        return ws
+        conn.settimeout(float(self.settings["connection.ping_timeout"]))
+        return conn
 
     def close_code_state(self, code: int) -> ConnState | None:
         """What a close code of this protocol means for the person watching; None: just closed.
@@ -293,27 +210,22 @@ class WebSocketSource(Source):
     def classify(self, exc: BaseException) -> tuple[ConnState, str]:
         if isinstance(exc, ClosedByServer):
             return self.close_code_state(exc.code) or ConnState.UNREACHABLE, str(exc)
-        if isinstance(exc, websocket.WebSocketBadStatusException):
-            code = getattr(exc, "status_code", 0)
+        if isinstance(exc, HandshakeRefused):
+            code = exc.status_code
             if code in (401, 403):
                 return ConnState.UNAUTHORIZED, f"server answered {code}"
             return ConnState.UNREACHABLE, f"server answered {code}"
-        if isinstance(exc, websocket.WebSocketProtocolException) and "certificate" in str(exc).lower():
-            return ConnState.TLS_FAILURE, str(exc)[:200]
-        if isinstance(exc, websocket.WebSocketTimeoutException):
-            return ConnState.UNREACHABLE, "connection timed out"
         # Before the ValueError test: ssl.SSLCertVerificationError is a ValueError too.
         if isinstance(exc, OSError):
             return classify_network_error(exc)
-        if isinstance(exc, ValueError | websocket.WebSocketAddressException):
+        if isinstance(exc, ValueError | AddressError):
             return ConnState.MISCONFIGURED, str(exc)[:200]
+        if isinstance(exc, ProtocolError):
+            return ConnState.UNREACHABLE, f"ProtocolError: {str(exc)[:200]}"
         return classify_network_error(exc)
 
-    def disconnect(self, ws: websocket.WebSocket, clean: bool) -> None:
-        try:
-            ws.close(timeout=1 if clean else 0)
-        except Exception:  # noqa: BLE001 - it is going away either way
-            pass
+    def disconnect(self, conn: WebSocketConnection, clean: bool) -> None:
+        conn.close(timeout=1 if clean else 0)
         self.on_close()
 
     def _message_assembler(self) -> MessageAssembler:
@@ -324,13 +236,12 @@ class WebSocketSource(Source):
         """How long one message (all its fragments) may take to arrive."""
         return float(self.settings["connection.ping_interval"] + self.settings["connection.ping_timeout"])
 
-    def pump(self, ws: websocket.WebSocket) -> str:
+    def pump(self, conn: WebSocketConnection) -> str:
         """Read frames until the connection ends; returns why it ended."""
         self.on_open()
         interval = float(self.settings["connection.ping_interval"])
         answer_within = float(self.settings["connection.ping_timeout"])
-        sock = ws.sock
-        reader = ws.frame_buffer.reader  # bytes read ahead of the frame being taken
+        sock = conn.sock
         message = self._message_assembler()
         next_ping = time.monotonic() + interval
         ping_sent_at: float | None = None
@@ -341,13 +252,13 @@ class WebSocketSource(Source):
                 return "a message arrived too slowly"
             now = time.monotonic()
             if (ping_sent_at is not None and now - ping_sent_at >= answer_within
-                    and not reader.buffered() and not _readable_now(sock)):
+                    and not conn.pending() and not _readable_now(sock)):
                 # Only when nothing is waiting to be read: a slow message handler may have kept
                 # us from reading an answer that did arrive in time.
                 return f"no answer to ping within {answer_within:g} s"
             if now >= next_ping:
                 try:
-                    ws.ping()
+                    conn.ping()
                 except Exception as exc:  # noqa: BLE001
                     return f"ping failed: {type(exc).__name__}"
                 if ping_sent_at is None:
@@ -355,15 +266,14 @@ class WebSocketSource(Source):
                 next_ping = now + interval
             deadline = min(next_ping, ping_sent_at + answer_within if ping_sent_at else next_ping,
                            message.deadline or next_ping)
-            pending = reader.buffered() or (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0)
-            if not pending:
+            if not conn.pending():
                 readable, _, _ = select.select([sock, self._wake_r], [], [], max(0.0, deadline - now))
                 if self._wake_r in readable:
                     self._drain_wake()
                 if sock not in readable:
                     continue
             try:
-                frame = ws.recv_frame()
+                opcode, fin, data = conn.recv_frame()
             except FrameTooLarge as exc:
                 log.warning("dropped a message of %d bytes from %s (over the size limit)", exc.size, self.server_label())
                 message.too_large_frame(exc.opcode, exc.fin)
@@ -371,36 +281,34 @@ class WebSocketSource(Source):
                 continue
             except FrameStalled:
                 return "a message arrived too slowly"
-            except websocket.WebSocketConnectionClosedException:
+            except ConnectionClosed:
                 return "closed by the server"
-            except (websocket.WebSocketTimeoutException, TimeoutError):
+            except TimeoutError:
                 return "the server stopped answering in the middle of a message"
-            except (OSError, websocket.WebSocketException) as exc:
+            except (OSError, ProtocolError) as exc:
                 return f"{type(exc).__name__}: {str(exc)[:200]}"
             ping_sent_at = None  # anything heard proves the connection is alive
-            opcode, data = frame.opcode, frame.data
-            if opcode == ABNF.OPCODE_PING:
-                if len(data) < 126:
-                    try:
-                        ws.pong(data)
-                    except Exception as exc:  # noqa: BLE001
-                        return f"pong failed: {type(exc).__name__}"
+            if opcode == OP_PING:
+                try:
+                    conn.pong(data)
+                except Exception as exc:  # noqa: BLE001
+                    return f"pong failed: {type(exc).__name__}"
                 continue
-            if opcode == ABNF.OPCODE_CLOSE:
+            if opcode == OP_CLOSE:
                 code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 0
                 if self.close_code_state(code) is not None:
                     raise ClosedByServer(code, bytes(data[2:]).decode("utf-8", "replace")[:120])
                 return "closed by the server"
-            if opcode not in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
-                continue  # a pong, or an opcode nobody defined
+            if opcode not in (OP_TEXT, OP_BINARY, OP_CONT):
+                continue  # a pong
             try:
-                whole = message.add(opcode, bool(frame.fin), data)
+                whole = message.add(opcode, fin, data)
             except MessageTooLarge:
                 log.warning("dropped a message of more than %d bytes from %s (over the size limit)",
                             message.limit, self.server_label())
                 continue
-            except websocket.WebSocketProtocolException as exc:
-                return f"WebSocketProtocolException: {str(exc)[:200]}"
+            except ProtocolError as exc:
+                return f"ProtocolError: {str(exc)[:200]}"
             if whole is not None:
                 self._handle_frame(whole[1])
         return "stopped"
