@@ -27,8 +27,8 @@ are unscoped as before (`Connection.scope`), and its keyring entries keep their 
 from __future__ import annotations
 
 import logging
+import os
 import re
-import secrets as random_ids
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -106,7 +106,9 @@ class Connection:
 
 def new_id(taken: Sequence[str] = ()) -> str:
     while True:
-        candidate = "c" + random_ids.token_hex(3)
+        # os.urandom is what `secrets` draws from; `secrets` would load OpenSSL (via hmac) into
+        # every app, 3.5 MB, for six hex digits.
+        candidate = "c" + os.urandom(3).hex()
         if candidate not in taken:
             return candidate
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import IntEnum
 
 from notifier.core.events import OrderEvent, OrderKind
@@ -66,12 +66,6 @@ class _Waiting:
     steps_done: int = 0  # the highest Step taken
 
 
-def _slim(event: OrderEvent) -> OrderEvent:
-    """The order without its wire frame: a step's message needs none of it, and a shop whose
-    orders wait (a burst of a thousand) should not keep every frame twice in memory."""
-    return replace(event, raw="") if event.raw else event
-
-
 class OrderEscalations:
     """Which waiting orders take which step when; see the module docstring."""
 
@@ -94,7 +88,7 @@ class OrderEscalations:
         now = self._clock()
         for event in events:
             if event.kind is OrderKind.NEW_ORDER and event.key not in self._waiting:
-                self._waiting[event.key] = _Waiting(_slim(event), now)
+                self._waiting[event.key] = _Waiting(event.without_frame(), now)
 
     def resumed(self, waiting: Iterable[tuple[OrderEvent, float]]) -> None:
         """Orders already waiting when this run began, each with how long it has waited: they
@@ -105,7 +99,7 @@ class OrderEscalations:
         now = self._clock()
         for event, waited_s in waiting:
             if event.kind is OrderKind.NEW_ORDER and event.key not in self._waiting:
-                self._waiting[event.key] = _Waiting(_slim(event), now - max(0.0, waited_s))
+                self._waiting[event.key] = _Waiting(event.without_frame(), now - max(0.0, waited_s))
 
     def settled(self, keys: Iterable[str]) -> None:
         """These orders were acknowledged, accepted, rejected or ended elsewhere."""

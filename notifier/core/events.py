@@ -7,15 +7,15 @@ voice, tickets) only ever sees this model, never the message it came from.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from notifier.core.digests import sha256_hex
 from notifier.core.order_details import NO_DETAILS, OrderDetails
 
 # Re-exported: the sources and the protocol take the two value rules from here with the event.
@@ -89,8 +89,17 @@ class OrderEvent:
             return f"{origin}|event|{self.event_id}"
         if self.order_id:
             return f"{origin}|{self.kind}|{self.order_id}|{self.occurred_at.timestamp():.3f}"
-        digest = hashlib.sha256(self.raw.encode("utf-8", "replace")).hexdigest()[:32]
+        digest = sha256_hex(self.raw.encode("utf-8", "replace"))[:32]
         return f"{origin}|raw|{digest}"
+
+    def without_frame(self) -> OrderEvent:
+        """This order without its wire frame, under the same key: what the parts that keep
+        waiting orders in memory hold (the frame is in the ledger). One copy for all of them
+        (the bridge hands this one out): after a burst of a thousand, every copy more is a
+        thousand orders more. An order keyed by its frame alone keeps the frame."""
+        if not self.raw or not (self.event_id or self.order_id):
+            return self
+        return replace(self, raw="")
 
     def details_wait_s(self, now: float | None = None) -> float:
         """How much longer whoever tells or prints this order should wait for its details: the

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
-import hmac
 import json
 import logging
 import re
@@ -165,6 +163,9 @@ def quiet_apprise() -> None:
 def feishu_sign(secret: str, timestamp: str) -> str:
     """Feishu's custom-bot signature: HMAC-SHA256 keyed with "timestamp\\nsecret" over nothing,
     base64 (as Feishu's documentation computes it)."""
+    import hashlib  # here: the app loads this module at start, and hmac/hashlib load OpenSSL
+    import hmac
+
     key = f"{timestamp}\n{secret}".encode()
     return base64.b64encode(hmac.new(key, b"", digestmod=hashlib.sha256).digest()).decode()
 
@@ -172,6 +173,9 @@ def feishu_sign(secret: str, timestamp: str) -> str:
 def dingtalk_sign(secret: str, timestamp: str) -> str:
     """DingTalk's 加签: HMAC-SHA256 keyed with the secret over "timestamp\\nsecret", base64.
     URL-encoded once, by the HTTP client, as a query parameter."""
+    import hashlib  # see feishu_sign
+    import hmac
+
     digest = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), digestmod=hashlib.sha256)
     return base64.b64encode(digest.digest()).decode()
 

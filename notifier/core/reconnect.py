@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import socket
-import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -52,10 +52,14 @@ CLEAN_ENDINGS = ("stopped", "reconnect requested", IDLE)
 
 def classify_network_error(exc: BaseException) -> tuple[ConnState, str]:
     """What a socket or TLS failure means, whatever protocol ran over it."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return ConnState.TLS_FAILURE, f"certificate not trusted: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return ConnState.TLS_FAILURE, f"TLS failed: {exc.reason or exc}"
+    # A TLS error exists only once `ssl` has been imported (by a wss:// or amqps:// connection);
+    # importing it here for the test would map OpenSSL into an app that speaks only ws://.
+    ssl = sys.modules.get("ssl")
+    if ssl is not None:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return ConnState.TLS_FAILURE, f"certificate not trusted: {exc.verify_message}"
+        if isinstance(exc, ssl.SSLError):
+            return ConnState.TLS_FAILURE, f"TLS failed: {exc.reason or exc}"
     if isinstance(exc, socket.gaierror):
         return ConnState.UNREACHABLE, NAME_NOT_FOUND
     if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError

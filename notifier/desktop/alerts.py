@@ -246,7 +246,7 @@ class AlertCentre(QObject):
         and its waiting voice line say the amount."""
         repeat = self._repeats.get(event.key)
         if repeat is not None:
-            repeat.event = replace(event, raw="")
+            repeat.event = event.without_frame()
         if event.kind is OrderKind.NEW_ORDER and self.settings["alerts.notify_new_order"]:
             try:
                 # Only a notification this centre showed for the key is replaced; none is added.
@@ -341,7 +341,7 @@ class AlertCentre(QObject):
             return
         # Without the raw frame: it is in the ledger, and a shop that never acknowledges keeps
         # `repeat_limit` minutes' worth of orders here.
-        self._repeats[event.key] = _Repeat(event.key, replace(event, raw=""), 0, now + interval)
+        self._repeats[event.key] = _Repeat(event.key, event.without_frame(), 0, now + interval)
 
     def _schedule_repeat(self) -> None:
         if not self._repeats:

@@ -61,6 +61,7 @@ class CoreBridge(QObject):
                 early(event)
             except Exception:  # noqa: BLE001 - the main thread still shows it
                 log.exception("early order observer failed")
+        event = event.without_frame()  # one copy for every part that keeps it
         with self._lock:
             self._events.append(event)
             post = not self._wake_posted
@@ -70,6 +71,7 @@ class CoreBridge(QObject):
 
     def push_details(self, event: OrderEvent) -> None:
         """Called by the intake on the source thread, after the details are on disk."""
+        event = event.without_frame()
         with self._lock:
             self._details.append(event)
             post = not self._wake_posted

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import hashlib
 import logging
 import os
 import socket
@@ -37,6 +36,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QDir, QObject, QSocketNotifier, Signal
 
 from notifier.core import paths
+from notifier.core.digests import sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def instance_name() -> str:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name (odd containers): the folder still separates
         user = "user"
-    digest = hashlib.sha256(f"{user}|{paths.config_dir()}".encode()).hexdigest()[:16]
+    digest = sha256_hex(f"{user}|{paths.config_dir()}".encode())[:16]
     return f"order-notifier-{digest}"
 
 

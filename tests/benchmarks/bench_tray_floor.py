@@ -1,6 +1,7 @@
 """The floor under the tray app's idle RSS: a bare PySide6 tray icon with a menu, holding the
-libraries the app holds (websocket-client with its ssl, sqlite3, jeepney, libpulse-simple, decimal,
-logging.handlers, platformdirs) and no code of ours. What the app measures above it
+libraries the app holds on a plain ws:// connection (sqlite3, jeepney, libpulse-simple, decimal,
+logging.handlers, platformdirs, socket/select; no OpenSSL since the WebSocket transport is ours)
+and no code of ours. What the app measures above it
 (`bench_desktop.py`: idle RSS after 100 orders and a burst) is its own code and state.
 
     dbus-run-session -- tests/harness/desktop-session .venv/bin/python tests/benchmarks/bench_tray_floor.py [--runs 3]
@@ -21,7 +22,7 @@ import sys
 # into `linecache` (3-4 MB), which the app clears once started (desktop/app.py, settle_memory).
 TRAY = """
 import ctypes, ctypes.util, gc, re, sqlite3, sys
-import decimal, hashlib, json, logging.handlers, jeepney, jeepney.io.blocking, platformdirs, websocket  # noqa
+import decimal, json, logging.handlers, jeepney, jeepney.io.blocking, platformdirs, select, socket  # noqa
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon

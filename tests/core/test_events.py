@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import random
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -30,9 +29,18 @@ def test_the_parts_keeping_a_waiting_order_share_one_copy_of_its_key():
     hold the key of every waiting order: one string per order, not one per holder (issue 27)."""
     event = OrderEvent(OrderKind.NEW_ORDER, "2000123", "json", "ws://127.0.0.1:8000/", connection_id="c1",
                        raw='{"order_id": "2000123"}')
-    slim = replace(event, raw="")  # the copy the alert centre and the escalation steps keep
+    slim = event.without_frame()  # the one copy the bridge hands the alert centre and escalation
+    assert slim.raw == "" and slim.without_frame() is slim  # nobody copies it again
     assert event.key is event.key is slim.key
     assert event.key == "c1|json|ws://127.0.0.1:8000/|new_order|2000123"
+
+
+def test_an_order_keyed_by_its_frame_alone_keeps_its_frame_and_so_its_key():
+    """Acknowledging such an order on the PC finds it by key: its slim copy must have the same."""
+    event = OrderEvent(OrderKind.REMINDER, "", "json", "s", raw='{"remind": true}')
+    assert event.without_frame().key == event.key
+    reminder = OrderEvent(OrderKind.REMINDER, "", "json", "s", event_id="e7", raw='{"remind": true}')
+    assert reminder.without_frame().raw == "" and reminder.without_frame().key == reminder.key
 
 
 def test_events_without_an_id_are_keyed_by_their_payload():
