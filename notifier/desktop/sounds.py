@@ -19,6 +19,7 @@ from __future__ import annotations
 import array
 import ctypes
 import ctypes.util
+import itertools
 import logging
 import queue
 import sys
@@ -84,27 +85,35 @@ class _PulseSimplePlayer:
                                               ctypes.POINTER(ctypes.c_int)]
         self._lib.pa_simple_drain.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
         self._lib.pa_simple_free.argtypes = [ctypes.c_void_p]
-        self._pcm: dict[str, tuple[bytes, int, int]] = {}
-        # Each chime at the volume it last played at. Scaling the samples is a Python loop over
-        # every one (~10-20 ms holding the interpreter, while orders come in): once per volume.
+        # Each chime's (rate, channels). Its samples are read from the file when it plays, on
+        # the worker (~0.05 ms from the OS's cache): kept, the four chimes are 0.25 MB of the
+        # idle app's memory all day.
+        self._format: dict[str, tuple[int, int]] = {}
+        # Each chime at the volume it last played at, when that is not full volume. Scaling the
+        # samples is a Python loop over every one (~10-20 ms holding the interpreter, while
+        # orders come in): once per volume.
         self._scaled: dict[str, tuple[float, bytes]] = {}
         self._jobs: queue.Queue[tuple[str, float, object]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.failed = ""
 
     def load(self, name: str) -> bool:
-        if name in self._pcm:
+        if name in self._format:
             return True
         try:
             with wave.open(str(chime_path(name)), "rb") as sound:
                 if sound.getsampwidth() != 2:
                     raise wave.Error("not 16-bit")
-                self._pcm[name] = (sound.readframes(sound.getnframes()), sound.getframerate(),
-                                   sound.getnchannels())
+                self._format[name] = (sound.getframerate(), sound.getnchannels())
         except (OSError, wave.Error, EOFError) as exc:
             log.warning("chime %s unreadable: %s", name, exc)
             return False
         return True
+
+    @staticmethod
+    def _samples(name: str) -> bytes:
+        with wave.open(str(chime_path(name)), "rb") as sound:
+            return sound.readframes(sound.getnframes())
 
     def play(self, name: str, volume: float, finished) -> None:
         self._start()
@@ -132,7 +141,11 @@ class _PulseSimplePlayer:
         while True:
             name, volume, finished = self._jobs.get()
             if finished is None:
-                self._at_volume(name, volume)
+                if volume < 0.999:  # full volume plays the file as it is
+                    try:
+                        self._at_volume(name, volume)
+                    except (OSError, wave.Error, EOFError) as exc:
+                        log.warning("chime %s unreadable: %s", name, exc)
                 continue
             try:
                 self._play_now(name, volume)
@@ -144,18 +157,23 @@ class _PulseSimplePlayer:
                 pass  # whoever asked for it is gone (its Qt object was deleted)
 
     def _at_volume(self, name: str, volume: float) -> bytes:
-        pcm = self._pcm[name][0]
         if volume >= 0.999:
-            return pcm
+            self._scaled.pop(name, None)
+            return self._samples(name)
         cached = self._scaled.get(name)
         if cached is None or abs(cached[0] - volume) > 1e-6:
+            pcm = self._samples(name)
             cached = self._scaled[name] = (
                 volume, array.array("h", [int(v * volume) for v in array.array("h", pcm)]).tobytes())
         return cached[1]
 
     def _play_now(self, name: str, volume: float) -> None:
-        _pcm, rate, channels = self._pcm[name]
-        pcm = self._at_volume(name, volume)
+        rate, channels = self._format[name]
+        try:
+            pcm = self._at_volume(name, volume)
+        except (OSError, wave.Error, EOFError) as exc:  # the file went away since it was checked
+            log.warning("chime %s unreadable: %s", name, exc)
+            return
         spec = _PaSampleSpec(_PA_SAMPLE_S16LE, rate, channels)
         attr = _PaBufferAttr(_PA_DEFAULT, int(rate * channels * 2 * _TARGET_LATENCY_S),
                              _PA_DEFAULT, _PA_DEFAULT, _PA_DEFAULT)
@@ -253,11 +271,27 @@ def _shared_player():
     return _player or None
 
 
+class _DrainRelay(QObject):
+    """Lives as long as the app: the chime worker says "chime `serial` is over" here."""
+
+    drained = Signal(int)
+
+
+_relay: _DrainRelay | None = None
+_serials = itertools.count(1)  # one sequence for every player: a serial names one chime
+
+
+def _drain_relay() -> _DrainRelay:
+    global _relay
+    if _relay is None:  # made with the first player, on the thread players live on (the main one)
+        _relay = _DrainRelay()
+    return _relay
+
+
 class ChimePlayer(QObject):
     """Plays one chime at a time and says when it is done (or could not play)."""
 
     done = Signal(str)  # chime name
-    _drained = Signal(int)  # from the PulseAudio worker thread; queued to this object's thread
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -267,7 +301,7 @@ class ChimePlayer(QObject):
         self._timer.timeout.connect(self._finish)
         self._lengths: dict[str, int] = {}
         self._serial = 0
-        self._drained.connect(self._on_drained)
+        _drain_relay().drained.connect(self._on_drained)
 
     def set_volume(self, volume: float) -> None:
         self._volume = min(1.0, max(0.0, float(volume)))
@@ -285,7 +319,8 @@ class ChimePlayer(QObject):
         return player
 
     def preload(self) -> None:
-        """Read every chime now, and scale it to the volume set, off the path of the first order."""
+        """Check every chime now (and scale it to the volume set, when that is not full), off the
+        path of the first order."""
         for name in CHIMES:
             player = self._ready(name)
             if player is not None:
@@ -301,9 +336,13 @@ class ChimePlayer(QObject):
         if player is None or player.failed:
             return False
         self._current = name
-        self._serial += 1
-        serial = self._serial
-        player.play(name, self._volume, lambda: self._drained.emit(serial))
+        serial = self._serial = next(_serials)
+        relay = _drain_relay()
+        # The worker tells the relay, never this object: a player deleted while its chime plays
+        # (a closed settings dialog's test voice) would otherwise be sent a signal after its
+        # C++ object is gone, which crashed the app now and then. Qt drops the relay's
+        # connection to a deleted player by itself.
+        player.play(name, self._volume, lambda: relay.drained.emit(serial))
         # Players that say when the sound is over (PulseAudio) end it then; for the others the
         # file's length decides, and it is the backstop should a player never answer.
         backstop = 2000 if isinstance(player, _PulseSimplePlayer) else SLACK_MS

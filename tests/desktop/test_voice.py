@@ -167,6 +167,44 @@ def test_chimes_still_play_after_a_player_was_deleted_mid_chime(qtbot, tmp_path)
     assert rms(recorder.path) > SPEECH_RMS
 
 
+@pytest.mark.needs_session
+def test_chimes_are_read_when_they_play_at_any_volume_and_a_vanished_file_costs_that_chime_only(
+        qtbot, tmp_path, monkeypatch):
+    """The chimes' samples are not kept in memory (issue 27): each is read from its file when it
+    plays. At half volume it still sounds (quieter); a file gone since start-up costs that chime,
+    not the next one."""
+    import shutil
+
+    from notifier.desktop import sounds
+
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    for name in sounds.CHIMES:
+        shutil.copy(sounds.chime_path(name), folder / f"{name}.wav")
+    monkeypatch.setattr(sounds, "chime_path", lambda name: folder / f"{name}.wav")
+    player = sounds.ChimePlayer()
+    player.preload()
+    done: list[str] = []
+    player.done.connect(done.append)
+
+    def played(name: str, recording: str) -> float:
+        before = len(done)
+        with AudioRecorder(tmp_path, recording) as recorder:
+            assert player.play(name)
+            qtbot.waitUntil(lambda: done[before:] == [name], timeout=8_000)
+        return rms(recorder.path)
+
+    full = played("alert", "full.wav")
+    player.set_volume(0.5)
+    half = played("alert", "half.wav")
+    assert SPEECH_RMS < half < full * 0.8
+    (folder / "reminder.wav").unlink()
+    before = len(done)
+    assert player.play("reminder")  # it was there at start-up; it ends without a sound
+    qtbot.waitUntil(lambda: done[before:] == ["reminder"], timeout=8_000)
+    assert played("new_order", "after.wav") > SPEECH_RMS
+
+
 SPEAK_UNDER_LOCALE = """
 import sys
 from PySide6.QtWidgets import QApplication
