@@ -1,10 +1,15 @@
-"""A real speech-dispatcher that cannot open audio, as on a PC where PulseAudio is not running.
+"""Private speech-dispatchers for tests that must stop or break one without touching the
+session's.
 
 `speechd_without_audio(folder)` starts a private speech-dispatcher (espeak-ng, the harness's
 configuration) whose PulseAudio address points nowhere, and yields the environment a client needs
 to use it — with PULSE_SERVER pointing nowhere too, so the client process has no sound server
 either. speech-dispatcher then logs "Couldn't open pulse plugin" and never finishes a line; it
 also ignores SIGTERM in that state, so it is stopped with SIGKILL (its whole process group).
+
+`private_speechd(folder)` is the same with the session's sound: it speaks into the null sink,
+and the environment it yields also names its process id (NOTIFIER_TEST_SPEECHD_PID) for tests
+that freeze it (SIGSTOP).
 """
 
 from __future__ import annotations
@@ -54,6 +59,12 @@ def alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def speechd_without_audio(folder: Path) -> Iterator[dict[str, str]]:
+    with private_speechd(folder, audio=False) as env:
+        yield env
+
+
+@contextlib.contextmanager
+def private_speechd(folder: Path, *, audio: bool = True) -> Iterator[dict[str, str]]:
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "speechd"
     config.mkdir(exist_ok=True)
@@ -65,7 +76,9 @@ def speechd_without_audio(folder: Path) -> Iterator[dict[str, str]]:
     nowhere = f"unix:{folder}/no-pulse/native"
     runtime = folder / "run"  # its own pid file: the session's speech-dispatcher is running too
     runtime.mkdir(mode=0o700, exist_ok=True)
-    env = {**os.environ, "PULSE_SERVER": nowhere, "XDG_RUNTIME_DIR": str(runtime)}
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+    sound = {} if audio else {"PULSE_SERVER": nowhere}
+    env.update(sound)
     proc = subprocess.Popen(
         ["speech-dispatcher", "--run-single", "--timeout", "0", "--log-dir", str(folder / "logs"),
          "-C", str(config), "--communication-method", "unix_socket", "--socket-path", str(sock)],
@@ -73,9 +86,10 @@ def speechd_without_audio(folder: Path) -> Iterator[dict[str, str]]:
     )
     try:
         wait_until(sock.exists, 10, message="private speech-dispatcher socket")
-        yield {"PULSE_SERVER": nowhere, "SPEECHD_SOCK": str(sock),
-               "SPEECHD_ADDRESS": f"unix_socket:{sock}"}
+        yield {**sound, "SPEECHD_SOCK": str(sock), "SPEECHD_ADDRESS": f"unix_socket:{sock}",
+               "NOTIFIER_TEST_SPEECHD_PID": str(proc.pid)}
     finally:
         with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGCONT)  # a frozen one is killed as well
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(5)

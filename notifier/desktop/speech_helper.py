@@ -25,7 +25,10 @@ dies (PR_SET_PDEATHSIG), even if the app was killed with SIGKILL.
 
 Only QtCore and QtTextToSpeech are loaded here (no widgets, no GUI), to keep the helper small.
 With speech-dispatcher the words go through a connection of the helper's own
-(desktop/speechd_client.py), so "stop" cancels only our line, never another program's speech.
+(desktop/speechd_client.py), so "stop" cancels only our line, never another program's speech,
+and the voices are listed through it too: Qt's engine took 1.3 s of CPU to list them at each
+start (libspeechd), which a busy PC stretched past the app's 12 s wait for a new helper. Qt's
+speechd engine is opened only when that listing fails.
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ NAME_HINTS = {"zh_CN": ("mandarin", "chinese", "中文", "普通话", "huihui", 
 # pinyin ("jin one e two" for 金额: seen with `espeak-ng -x`); the Pinyin one reads them right.
 PREFERRED = {"zh_CN": ("latin as pinyin", "mandarin"), "en": ("america", "great britain")}
 LOCALES = {"zh_CN": ("zh_CN", "zh_SG", "zh_TW"), "en": ("en_US", "en_GB", "en_AU", "en_CA")}
+# speech-dispatcher's language tags (BCP 47, any case) for our languages: Mandarin, not
+# Cantonese ("yue", "zh-yue") or Hakka ("hak").
+LANGUAGE_TAGS = {"zh_CN": ("cmn", "zh", "zh-cn", "zh-sg", "zh-hans", "zh-hans-cn"), "en": ("en",)}
 
 
 def preferred_engines(platform: str = sys.platform) -> tuple[str, ...]:
@@ -84,6 +90,27 @@ def rank(name: str, language: str) -> tuple:
     preferred = PREFERRED.get(language, ())
     score = next((i for i, hint in enumerate(preferred) if hint in lower), len(preferred))
     return ("+" in name, score, name)  # espeak variants ("...+Adam") after the plain voice
+
+
+def speaks(tag: str, language: str) -> bool:
+    """Whether a voice listed with this language tag speaks our language (zh_CN or en)."""
+    tag = tag.lower()
+    wanted = LANGUAGE_TAGS.get(language, ())
+    if language == "en":
+        return tag == "en" or tag.startswith("en-")
+    return tag in wanted or tag.startswith("cmn-")
+
+
+class ListedVoice:
+    """A voice as speech-dispatcher lists it; `name()` as a QVoice has it."""
+
+    __slots__ = ("_name", "language", "module")
+
+    def __init__(self, name: str, language: str, module: str) -> None:
+        self._name, self.language, self.module = name, language, module
+
+    def name(self) -> str:
+        return self._name
 
 
 def engine_volume(volume: float, engine: str) -> float:
@@ -178,6 +205,7 @@ class Helper:
         # events come on its reader thread, hence the lock around what they share with handle().
         self.speechd = None
         self._speechd_wanted = False
+        self._listed: list[ListedVoice] | None = None  # speech-dispatcher's voices, listed by us
         self._messages: dict[int, tuple[int, bool]] = {}  # message id -> (line id, begun)
         self._messages_lock = threading.Lock()
 
@@ -193,7 +221,6 @@ class Helper:
     def open(self, wanted: str) -> None:
         before = speechd_processes()
         try:
-            from PySide6.QtCore import QLocale
             from PySide6.QtTextToSpeech import QTextToSpeech
         except ImportError as exc:  # e.g. libpulse missing on Linux
             self.error = f"the Qt speech module could not be loaded ({exc})"
@@ -209,11 +236,46 @@ class Helper:
                       spawned=[])
             return
         self.name = name
-        self.tts = QTextToSpeech(name)
+        if name == "speechd":
+            self._listed = self._list_speechd_voices()
+        if self._listed is None:
+            self._open_qt_engine()
+        # Speaking connected at the first line, not here: a speech-dispatcher that cannot open
+        # audio does not answer its speaking clients, and "ready" (with the audio problem) must
+        # reach the app first.
+        self._speechd_wanted = name == "speechd" and not self.error
+        spawned = [pid for pid, argv in speechd_processes().items()
+                   if pid not in before and "--spawn" in argv]
+        self.send(event="ready", engine=name, engines=engines, error=self.error,
+                  audio=audio_problem() if name == "speechd" else "", spawned=spawned)
+
+    def _list_speechd_voices(self) -> list[ListedVoice] | None:
+        """speech-dispatcher's voices through a connection of our own (closed after), or None
+        when that does not work (Qt's engine is then asked)."""
+        from notifier.desktop.speechd_client import SpeechdClient, SpeechdError
+
+        try:
+            client = SpeechdClient(lambda kind, message: None)
+        except SpeechdError as exc:
+            print(f"speech helper: {exc}; asking Qt's engine for the voices", file=sys.stderr)
+            return None
+        try:
+            voices = [ListedVoice(*row) for row in client.list_voices()]
+        except SpeechdError as exc:
+            print(f"speech helper: listing the voices failed ({exc}); asking Qt's engine",
+                  file=sys.stderr)
+            return None
+        finally:
+            client.close()
+        return voices or None
+
+    def _open_qt_engine(self) -> None:
+        from PySide6.QtCore import QCoreApplication, QLocale
+        from PySide6.QtTextToSpeech import QTextToSpeech
+
+        self.tts = QTextToSpeech(self.name)
         self.tts.stateChanged.connect(self._state_changed)
         states = QTextToSpeech.State
-        from PySide6.QtCore import QCoreApplication
-
         deadline = time.monotonic() + 20
         while self.tts.state() not in (states.Ready, states.Error) and time.monotonic() < deadline:
             QCoreApplication.processEvents()  # winrt initialises asynchronously
@@ -226,13 +288,6 @@ class Helper:
             self.tts.setLocale(QLocale.c())
             if not self.tts.availableVoices():
                 self.error = error
-        # Connected at the first line, not here: a speech-dispatcher that cannot open audio does
-        # not answer its clients, and "ready" (with the audio problem) must reach the app first.
-        self._speechd_wanted = name == "speechd" and not self.error
-        spawned = [pid for pid, argv in speechd_processes().items()
-                   if pid not in before and "--spawn" in argv]
-        self.send(event="ready", engine=name, engines=engines, error=self.error,
-                  audio=audio_problem() if name == "speechd" else "", spawned=spawned)
 
     def _connect_speechd(self) -> None:
         """Our own connection to speech-dispatcher, made once; SpeechdError when it does not
@@ -262,28 +317,55 @@ class Helper:
         elif kind != "begin":  # ended, or cancelled (by our stop, or another program)
             self.send(event="finished", id=ident)
 
+    def _drop_speechd(self, reason: str) -> None:
+        """Hang up a connection that is lost or out of step; the lines it was saying are over
+        (their events would never come), and the next command opens a new connection."""
+        client, self.speechd = self.speechd, None
+        if client is not None:
+            client.close()
+        for ident, _ in self._messages.values():
+            self.send(event="failed", id=ident, reason=reason)
+        self._messages.clear()
+
     def _speak_speechd(self, ident: int, request: dict[str, Any], choice) -> None:
-        from notifier.desktop.speechd_client import SpeechdError
+        from notifier.desktop.speechd_client import SpeechdError, SpeechdLost
 
         language = str(request.get("language", "zh_CN"))
         # Held while the message id comes back: its "begin" may follow the reply at once.
         with self._messages_lock:
-            try:
-                self._connect_speechd()
-                if self.speechd is not None:
+            for attempt in (1, 2):
+                try:
+                    self._connect_speechd()
+                    if self.speechd is None:
+                        break
                     message = self.speechd.speak(
-                        str(request.get("text", "")), voice=choice.name() if choice is not None else "",
+                        str(request.get("text", "")),
+                        voice=choice.name() if choice is not None else "",
+                        module=getattr(choice, "module", ""),
                         language="zh" if language.startswith("zh") else "en",
                         volume=engine_volume(request.get("volume", 1.0), self.name),
                         rate=float(request.get("rate", 0.0)))
                     self._messages[message] = (ident, False)
                     return
-            except SpeechdError as exc:
-                self.send(event="failed", id=ident, reason=str(exc))
-                return
+                except SpeechdLost as exc:
+                    # Once more on a new connection: a moment's stall must not cost the words.
+                    self._drop_speechd(str(exc))
+                    if attempt == 2:
+                        self.send(event="failed", id=ident, reason=str(exc))
+                        return
+                except SpeechdError as exc:
+                    self.send(event="failed", id=ident, reason=str(exc))
+                    return
         self._speak_qt(ident, request, choice)  # nothing listens there: Qt's engine says it
 
     def _speak_qt(self, ident: int, request: dict[str, Any], choice) -> None:
+        if self.tts is None:
+            self._open_qt_engine()
+        if self.error:
+            self.send(event="failed", id=ident, reason=self.error)
+            return
+        if isinstance(choice, ListedVoice):  # listed by us: Qt's own voice of that name
+            choice = next((v for v in self._all_qt_voices() if v.name() == choice.name()), None)
         if choice is not None and self.tts.voice() != choice:
             self.tts.setVoice(choice)
         self.tts.setVolume(engine_volume(request.get("volume", 1.0), self.name))
@@ -301,6 +383,9 @@ class Helper:
                 self.speechd.cancel()
             except SpeechdError as exc:
                 print(f"speech helper: could not stop the line: {exc}", file=sys.stderr)
+                if not self.speechd.usable:
+                    with self._messages_lock:
+                        self._drop_speechd(str(exc))
         elif self.tts is not None:
             self.tts.stop()
 
@@ -319,9 +404,21 @@ class Helper:
             else:
                 self.send(event="finished", id=current)
 
+    def _all_qt_voices(self) -> list:
+        from PySide6.QtCore import QLocale
+
+        self.tts.setLocale(QLocale.c())
+        return list(self.tts.availableVoices())
+
     def _voices_for(self, language: str) -> list:
         from PySide6.QtCore import QLocale
 
+        if self._listed is not None:
+            listed = [v for v in self._listed if speaks(v.language, language)]
+            if listed:
+                return listed
+            hints = NAME_HINTS.get(language, ())
+            return [v for v in self._listed if any(h in v.name().lower() for h in hints)]
         tts = self.tts
         available = {loc.name() for loc in tts.availableLocales()}
         for name in LOCALES.get(language, ()):
@@ -335,8 +432,6 @@ class Helper:
         return [v for v in tts.availableVoices() if any(h in v.name().lower() for h in hints)]
 
     def pick(self, language: str, wanted: str):
-        from PySide6.QtCore import QLocale
-
         key = (language, wanted)
         if key in self._picked:
             return self._picked[key]
@@ -345,8 +440,8 @@ class Helper:
         if wanted:
             choice = next((v for v in voices if v.name() == wanted), None)
             if choice is None:  # a voice of another language the owner chose on purpose
-                self.tts.setLocale(QLocale.c())
-                choice = next((v for v in self.tts.availableVoices() if v.name() == wanted), None)
+                every = self._listed if self._listed is not None else self._all_qt_voices()
+                choice = next((v for v in every if v.name() == wanted), None)
         if choice is None and voices:
             choice = voices[0]
         self._picked[key] = choice
@@ -356,7 +451,7 @@ class Helper:
         op = request.get("op")
         ident = request.get("id", -1)
         if op == "speak":
-            if self.tts is None or self.error:
+            if not self.name or self.error:
                 self.send(event="failed", id=ident, reason=self.error or "no engine")
                 return
             choice = self.pick(request.get("language", "zh_CN"), request.get("voice", ""))
@@ -368,14 +463,14 @@ class Helper:
             self.stop_speaking()
         elif op == "list-voices":
             language = request.get("language", "zh_CN")
-            names = [] if self.tts is None or self.error else [v.name() for v in sorted(
+            names = [] if not self.name or self.error else [v.name() for v in sorted(
                 self._voices_for(language), key=lambda v: rank(v.name(), language))]
             self.send(event="voices", id=ident, names=names)
         elif op == "ping":
             self.send(event="pong", id=ident)
         elif op == "status":
             voice = ""
-            if self.tts is not None and not self.error:
+            if self.name and not self.error:
                 choice = self.pick(request.get("language", "zh_CN"), request.get("voice", ""))
                 voice = choice.name() if choice is not None else ""
             self.send(event="status", id=ident, engine=self.name, voice=voice, error=self.error)

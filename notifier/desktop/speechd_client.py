@@ -14,6 +14,13 @@ With notifications on, speech-dispatcher also sends events (`701 BEGIN`, `702 EN
 thread sorts events from replies. Every command waits for its reply at most `REPLY_TIMEOUT_S`
 (`WARM_UP_TIMEOUT_S` until the first line is spoken): a
 speech-dispatcher that stops answering (no audio) makes a command fail, never hang the helper.
+A reply that came too late would be read as the next command's (a busy PC once had every later
+line fail with "SPEAK: OK RATE SET"), so a connection that missed a reply is hung up
+(SpeechdLost) and the helper opens a new one.
+
+The voices are listed here too (`list_voices`): libspeechd parses the 13,000-line list of
+espeak-ng's voices and variants in time that grows with its square (1.3 s of CPU in the helper
+at each start, Qt's engine calling it; 12 s and more on a busy PC); read here it takes ~0.1 s.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ REPLY_TIMEOUT_S = 3.0
 # Until the first line is spoken: a speech-dispatcher just started (autospawned by this
 # connection) loads its voice modules first, which took over 3 s on a busy 2-core PC.
 WARM_UP_TIMEOUT_S = 15.0
+LIST_TIMEOUT_S = 8.0
 EVENTS = {"701": "begin", "702": "end", "703": "cancel"}
 # Qt's speechd engine speaks with this priority; keep its place among other programs' speech.
 PRIORITY = "message"
@@ -43,6 +51,10 @@ class SpeechdError(OSError):
 
 class SpeechdUnreachable(SpeechdError):
     """Nothing listens where speech-dispatcher should."""
+
+
+class SpeechdLost(SpeechdError):
+    """The connection is gone or out of step (a reply did not come in time): open a new one."""
 
 
 def socket_address(environ: dict[str, str] | None = None) -> tuple[int, object]:
@@ -88,6 +100,7 @@ class SpeechdClient:
         self._replies: queue.SimpleQueue[tuple[str, list[str]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()  # one command (and its reply) at a time
         self._closed = False
+        self._lost = ""  # why this connection can no longer be used
         self._warm = False  # a line was spoken: later replies get REPLY_TIMEOUT_S
         threading.Thread(target=self._read, name="speechd-events", daemon=True).start()
         user = os.environ.get("USER") or str(os.getuid())
@@ -106,26 +119,54 @@ class SpeechdClient:
 
     # -- commands ------------------------------------------------------------------------
 
-    def command(self, line: str, data: str | None = None) -> list[str]:
+    @property
+    def usable(self) -> bool:
+        return not self._lost and not self._closed
+
+    def command(self, line: str, data: str | None = None, *,
+                timeout: float | None = None) -> list[str]:
         """Send one command (and for SPEAK its text) and return its reply lines; raises
-        SpeechdError on an error reply, no reply in time or a lost connection."""
+        SpeechdError on an error reply, SpeechdLost when no reply came in time or the connection
+        is gone (it is then hung up: every later command fails the same way)."""
         with self._lock:
+            if self._lost:
+                raise SpeechdLost(self._lost)
             self._send(line + "\r\n")
-            code, lines = self._reply()
+            code, lines = self._reply(timeout)
             if data is not None:
                 if code != "230":
                     raise SpeechdError(f"{line}: {' '.join(lines)}")
                 body = "\r\n".join("." + part if part.startswith(".") else part
                                    for part in data.replace("\r", "").split("\n"))
                 self._send(body + "\r\n.\r\n")
-                code, lines = self._reply()
+                code, lines = self._reply(timeout)
         if not code.startswith("2"):
             raise SpeechdError(f"{line}: {' '.join(lines)}")
         return lines
 
-    def speak(self, text: str, *, voice: str = "", language: str = "", volume: float = 1.0,
-              rate: float = 0.0) -> int:
+    def list_voices(self) -> list[tuple[str, str, str]]:
+        """(name, language tag, output module) of every voice of every output module. The
+        connection's module is left changed: list on a connection of its own."""
+        voices: list[tuple[str, str, str]] = []
+        for module in self.command("LIST OUTPUT_MODULES", timeout=LIST_TIMEOUT_S)[:-1]:
+            try:
+                self.command(f"SET self OUTPUT_MODULE {module}", timeout=LIST_TIMEOUT_S)
+                rows = self.command("LIST SYNTHESIS_VOICES", timeout=LIST_TIMEOUT_S)[:-1]
+            except SpeechdLost:
+                raise
+            except SpeechdError:  # a module that cannot list (not loaded): its voices are not offered
+                continue
+            for row in rows:
+                name, _, rest = row.partition("\t")
+                if name:
+                    voices.append((name, rest.partition("\t")[0], module))
+        return voices
+
+    def speak(self, text: str, *, voice: str = "", module: str = "", language: str = "",
+              volume: float = 1.0, rate: float = 0.0) -> int:
         """Queue a line; returns its message id (the events name it)."""
+        if module:
+            self.command(f"SET self OUTPUT_MODULE {module}")
         if voice:
             self.command(f"SET self SYNTHESIS_VOICE {voice}")
         elif language:
@@ -148,6 +189,10 @@ class SpeechdClient:
         """Hang up without cancelling anything (a line being spoken is left to finish)."""
         self._closed = True
         try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the reader thread
+        except OSError:
+            pass
+        try:
             self._sock.close()
         except OSError:
             pass
@@ -156,17 +201,22 @@ class SpeechdClient:
         try:
             self._sock.sendall(text.encode("utf-8"))
         except OSError as exc:
-            raise SpeechdError(f"speech-dispatcher connection lost: {exc}") from None
+            self._lost = f"speech-dispatcher connection lost: {exc}"
+            raise SpeechdLost(self._lost) from None
 
-    def _reply(self) -> tuple[str, list[str]]:
-        timeout = REPLY_TIMEOUT_S if self._warm else WARM_UP_TIMEOUT_S
+    def _reply(self, timeout: float | None = None) -> tuple[str, list[str]]:
+        if timeout is None:
+            timeout = REPLY_TIMEOUT_S if self._warm else WARM_UP_TIMEOUT_S
         try:
             reply = self._replies.get(timeout=timeout)
         except queue.Empty:
-            raise SpeechdError(f"speech-dispatcher did not answer in {timeout:g} s") from None
+            # Its reply may still come, and would be taken for the next command's: hang up.
+            self._lost = f"speech-dispatcher did not answer in {timeout:g} s"
+            self.close()
+            raise SpeechdLost(self._lost) from None
         if reply is None:
-            self._replies.put(None)  # every later command fails the same way
-            raise SpeechdError("speech-dispatcher closed the connection")
+            self._lost = "speech-dispatcher closed the connection"
+            raise SpeechdLost(self._lost)
         return reply
 
     # -- the reader thread ---------------------------------------------------------------
