@@ -320,6 +320,8 @@ class EventStore(PrunesInBatches):
         return Credentials(name, new_token, new_secret)
 
     def remove_shop(self, name: str) -> None:
+        if not valid_shop_name(name):  # no such shop can exist; and '' would name the secrets folder
+            raise ShopError(f"no shop named {name!r}")
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             gone = self._db.execute("DELETE FROM shops WHERE name=?", (name,)).rowcount

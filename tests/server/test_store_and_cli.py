@@ -99,6 +99,9 @@ def test_shop_management_commands(store_location):
     assert "no shops yet" in run_notifier("server", *data, "list-shops").stdout
     gone = run_notifier("server", *data, "remove-shop", "noodle")
     assert gone.returncode == 1 and "no shop named" in gone.stderr
+    # An empty name named the shops' secrets folder (found by test_cli_generated_argv).
+    empty = run_notifier("server", *data, "remove-shop", "")
+    assert empty.returncode == 1 and "no shop named" in empty.stderr and "Traceback" not in empty.stderr
 
 
 def test_send_publishes_with_the_secret_from_the_environment_or_stdin(server):
