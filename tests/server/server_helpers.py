@@ -4,6 +4,7 @@ and a Ledger, the way the app runs it."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -161,19 +162,119 @@ def silent_websocket(port: int, token: str, shop: str = "alpha") -> socket.socke
     return sock
 
 
+class ForkedProcess:
+    """A server process forked by `ServerForker`: what the tests use of `subprocess.Popen`."""
+
+    def __init__(self, forker: ServerForker, pid: int):
+        self.forker, self.pid = forker, pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        self.returncode = self.forker.exit_code(self.pid)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.returncode = self.forker.wait_exit(self.pid, timeout)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class ServerForker:
+    """tests/server/server_forker.py, started once per test process: each `spawn` is a fresh
+    `notifier server run` process forked from a parent that has the server imported already."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("server_forker.py"))], cwd=REPO,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )
+        self._changed = threading.Condition()
+        self._started: list[int] = []
+        self._exits: dict[int, int] = {}
+        self._spawning = threading.Lock()
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, name="server-forker", daemon=True).start()
+        if not self._ready.wait(60):  # its imports done: a start forked from it now costs no import
+            raise AssertionError("the server forker did not start within 60 s")
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            message = json.loads(line)
+            if "ready" in message:
+                self._ready.set()
+                continue
+            with self._changed:
+                if "started" in message:
+                    self._started.append(message["started"])
+                else:
+                    self._exits[message["exited"]] = message["code"]
+                self._changed.notify_all()
+        with self._changed:  # the forker is gone: nothing it started will be reported any more
+            self._started.append(-1)
+            self._changed.notify_all()
+
+    def spawn(self, argv: list[str], env: dict[str, str], stderr: Path | None,
+              open_files: int | None) -> ForkedProcess:
+        request = {"argv": argv, "env": env, "cwd": str(REPO), "open_files": open_files,
+                   "stderr": str(stderr) if stderr else None}
+        with self._spawning:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
+            with self._changed:
+                if not self._changed.wait_for(lambda: self._started, 15):
+                    raise AssertionError("the server forker did not answer within 15 s")
+                pid = self._started.pop(0)
+        if pid < 0:
+            raise AssertionError(f"the server forker exited with {self.proc.wait()}")
+        return ForkedProcess(self, pid)
+
+    def exit_code(self, pid: int) -> int | None:
+        with self._changed:
+            return self._exits.get(pid)
+
+    def wait_exit(self, pid: int, timeout: float | None) -> int:
+        with self._changed:
+            if not self._changed.wait_for(lambda: pid in self._exits, timeout):
+                raise subprocess.TimeoutExpired(f"forked server {pid}", timeout)
+            return self._exits[pid]
+
+
+@functools.cache
+def server_forker() -> ServerForker:
+    """One forker per test process (it ends when this process closes its stdin, at exit)."""
+    return ServerForker()
+
+
 class ServerProcess:
-    """`notifier server run` as its own process, SIGKILLed and restarted on the same port/store."""
+    """`notifier server run` as its own process, SIGKILLed and restarted on the same port/store.
+
+    Each start is forked from `server_forker()`, which imported the server once: a process of
+    its own like `python -m notifier server run`, without 1.2 s of imports per start (the kill
+    tests restart it over and over). `forked=False` starts a new interpreter instead.
+    """
 
     def __init__(self, data_dir: Path, port: int, *extra: str, open_files: int | None = None,
                  log_file: Path | None = None, log_level: str = "WARNING", store_url: str | None = None,
-                 loopback_callbacks: bool = True):
+                 loopback_callbacks: bool = True, forked: bool = True):
         self.data_dir, self.port = data_dir, port
         # The tests' back ends listen on 127.0.0.1, which callbacks may reach only when allowed.
         extra = ("--allow-callbacks-to", "127.0.0.0/8", *extra) if loopback_callbacks else extra
         self.extra = ("--store", store_url, *extra) if store_url else extra
         self.open_files, self.log_file, self.log_level = open_files, log_file, log_level
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | ForkedProcess | None = None
         self.starts = 0
+        self.forked = forked
 
     def _limit_open_files(self) -> None:  # runs in the child, before exec
         import resource
@@ -182,11 +283,17 @@ class ServerProcess:
 
     def start(self, timeout: float = 15.0) -> None:
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        argv = ["server", "--data-dir", str(self.data_dir), "--port", str(self.port),
+                "--log-level", self.log_level, *self.extra, "run"]
+        if self.forked:
+            self.proc = server_forker().spawn(argv, env, self.log_file, self.open_files)
+            self.starts += 1
+            wait_until(self.healthy, timeout, interval=0.02, message="server process answering /healthz")
+            return
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "notifier", "server", "--data-dir", str(self.data_dir),
-                 "--port", str(self.port), "--log-level", self.log_level, *self.extra, "run"],
+                [sys.executable, "-m", "notifier", *argv],
                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log,
                 preexec_fn=self._limit_open_files if self.open_files else None,
             )
