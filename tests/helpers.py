@@ -34,7 +34,8 @@ IN_SESSION = os.environ.get("NOTIFIER_TEST_SESSION") == "1"
 
 def orders_in_main_file(path: Path, scratch: Path) -> int:
     """Events in a ledger's database file itself, without its WAL (what the background checkpoint
-    copied in), read from a copy made in `scratch`; -1 when not even the table is there yet."""
+    copied in), read from a copy made in `scratch`; -1 when not even the table is there yet, or
+    when the copy caught a checkpoint half-way through writing the file (a torn copy)."""
     from contextlib import closing
 
     copy = scratch / "main-only.sqlite3"
@@ -42,7 +43,7 @@ def orders_in_main_file(path: Path, scratch: Path) -> int:
     with closing(sqlite3.connect(copy)) as db:
         try:
             return db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        except sqlite3.OperationalError:
+        except sqlite3.DatabaseError:  # OperationalError (no table yet) or a torn copy
             return -1
 
 

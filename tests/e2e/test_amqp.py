@@ -58,11 +58,14 @@ class Broker:
             return False
         return True
 
-    def restart_app(self) -> None:
-        """Stop and start the broker application (connections drop, durable messages stay)."""
+    def restart_app(self, stopped: threading.Event | None = None) -> None:
+        """Stop and start the broker application (connections drop, durable messages stay);
+        `stopped` is set once the application is down."""
         try:
             self.ctl("stop_app")
         finally:
+            if stopped is not None:
+                stopped.set()
             self.ctl("start_app", timeout=120)
             self.ctl("await_startup", "--timeout", "60", timeout=90)
 
@@ -198,12 +201,17 @@ def test_broker_restart_mid_stream_loses_no_order(account, amqp_settings, tmp_pa
         running.wait_state(ConnState.CONNECTED, timeout=15)
         total = 60
         published: list[int] = []
+        # The second half is published only once the broker is down, so the restart falls mid-
+        # stream however slowly rabbitmqctl starts (it once began after all 60 were taken).
+        broker_down = threading.Event()
 
         def publish_all() -> None:
             # A publisher that keeps trying (with confirms) until each order is accepted, as a
             # shop's order system would; a retried publish may enqueue an order twice.
             publisher = None
             for order_id in range(1, total + 1):
+                if order_id == total // 2 + 1:
+                    broker_down.wait(120)
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline:
                     try:
@@ -223,7 +231,7 @@ def test_broker_restart_mid_stream_loses_no_order(account, amqp_settings, tmp_pa
         thread = threading.Thread(target=publish_all, daemon=True)
         thread.start()
         wait_until(lambda: len(running.orders) >= 10, 15, message="orders before the restart")
-        account.broker.restart_app()
+        account.broker.restart_app(broker_down)
         thread.join(90)
         assert published == list(range(1, total + 1))
         running.wait_orders(total, timeout=30)

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from helpers import NotificationLog, wait_until
+from helpers import NotificationLog, stop_process, wait_until
 
 from notifier import __version__
 from tests.packaging.build_runner import BUILD_TEST_TIMEOUT_S, run_build
@@ -200,13 +199,7 @@ def test_installed_demo_shows_tray_icon_and_notification(installed, notifier_hom
             shown = notifications.wait_for(lambda e: e["app_name"] == "Order Notifier", timeout=30)
             notified_s = shown["t"] - launched
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, timeout=15)
     output = out_path.read_text()
     report(f"installed --demo: launch -> tray icon {tray_s * 1000:.0f} ms, "
            f"-> connected {connected_s * 1000:.0f} ms, -> first notification {notified_s * 1000:.0f} ms "
