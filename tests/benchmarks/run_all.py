@@ -258,6 +258,10 @@ def run_bench(bench: Bench, full: bool, runs: int) -> dict:
                 "values": ours, **spread(ours), "unit": metric.unit, "goal": metric.goal,
                 "lower_is_better": metric.lower_is_better,
                 "baseline": {"values": theirs, **spread(theirs)} if theirs else None}
+        else:  # a part the machine lacks (CUPS): said in the headline, not left out of it
+            said = [line.strip() for run in result["runs"] for line in run["output"].splitlines()
+                    if "skipped" in line]
+            result.setdefault("unmeasured", {})[metric.name] = said[0] if said else "not in the output"
     loads = [x for run in result["runs"] for x in (run["load_before"], run["load_after"])]
     result["load"] = spread(loads)
     failed = [run for run in result["runs"] if run.get("error")]
@@ -373,7 +377,12 @@ def commit() -> str:
         return done.stdout.strip() if done.returncode == 0 else ""
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + (" with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    # Its own output files do not count: they are rewritten by this very run.
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                            capture_output=True, text=True).stdout  # not stripped: "XY path" per line
+    changed = [line for line in status.splitlines()
+               if not line[3:].startswith(("docs/benchmarks/", "docs/benchmarks.md"))]
+    return head + (" with uncommitted changes" if changed else "")
 
 
 def table(results: dict) -> str:
@@ -397,6 +406,8 @@ def table(results: dict) -> str:
             goal = "" if m["goal"] is None else ("≤ " if m["lower_is_better"] else "≥ ") + f"{m['goal']:g}"
             base = f"{result['baseline']}: {_with_range(m['baseline'])}" if m["baseline"] else ""
             lines.append(f"| {metric} | {_with_range(m)} | {base} | {m['unit']} | {goal} | {_meets(m)} |")
+        for metric, why in result.get("unmeasured", {}).items():
+            lines.append(f"| {metric}: not measured ({why}) | | | | | |")
     lines += ["", "| benchmark | runs | seconds per run | load average (1 min) during the runs |",
               "|---|---:|---:|---:|"]
     for name, result in results["benches"].items():
