@@ -20,7 +20,9 @@ had it: reconnect time after a 5 s server outage and after a half-open (frozen) 
 Writes (default folder docs/benchmarks/): results.json (every value of every run, the raw
 output of every run, the machine), results.md (the headline table) and results.png (drawn
 with Qt's QPainter off screen: no matplotlib needed); and, unless --out is given or --only
-names some benchmarks, the headline section of docs/benchmarks.md between its markers.
+names some benchmarks, the headline section of docs/benchmarks.md between its markers. A run of
+some benchmarks (--only) writes to build/benchmarks/ unless --out says where: the published
+files stay those of the last whole run, which the headline describes.
 """
 
 from __future__ import annotations
@@ -510,14 +512,15 @@ def main() -> int:
     sizes.add_argument("--full", action="store_true", help="bigger sizes (about 25 minutes)")
     parser.add_argument("--runs", type=int, help="runs of each benchmark (default 3; 2 with --quick)")
     parser.add_argument("--only", action="append", choices=[b.name for b in BENCHES] + ["reconnect"],
-                        help="run only these (repeatable); docs/benchmarks.md is then left alone")
+                        help="run only these (repeatable); written to build/benchmarks unless --out, "
+                             "docs/benchmarks.md left alone")
     parser.add_argument("--out", type=Path, help="folder for JSON, Markdown and PNG (default docs/benchmarks; "
                                                  "docs/benchmarks.md is then left alone)")
     args = parser.parse_args()
     runs = args.runs or (2 if args.quick else 3)
     if runs < 1:
         parser.error("--runs must be at least 1")
-    out = args.out or REPO / "docs" / "benchmarks"
+    out = args.out or (REPO / "build" / "benchmarks" if args.only else REPO / "docs" / "benchmarks")
     started = time.monotonic()
     results = {
         "mode": "quick" if args.quick else "full" if args.full else "standard", "runs": runs,
