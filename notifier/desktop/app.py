@@ -244,7 +244,7 @@ class NotifierApp:
         tray.open_settings.connect(lambda: self.show_settings())
         tray.open_log_folder.connect(self.open_log_folder)
         tray.about.connect(self.show_about)
-        tray.quit.connect(self.qapp.quit)
+        tray.quit.connect(self.quit)
 
         if self.console:
             self.alerts.notified.connect(lambda title, body: self.console.line("notified", f"{title} — {body}"))
@@ -342,6 +342,13 @@ class NotifierApp:
         apply_identity(self.qapp)  # window icon, and the app's name in the new language
         return language
 
+    def quit(self) -> None:
+        """Quit for good (the tray's Quit, Ctrl+C, SIGTERM). Not QApplication.quit(): since Qt 6
+        that first asks every window to close and gives up when one refuses, and the orders
+        window refuses (closing it only hides it to the tray), so with the window open Quit
+        only hid it and SIGTERM was ignored. exit() also ends a dialog's own event loop."""
+        self.qapp.exit(0)
+
     def _install_signal_handlers(self) -> None:
         """Ctrl+C / SIGTERM quit cleanly. Python runs signal handlers only when it gets control,
         so a socket pair wakes the Qt loop (no polling timer)."""
@@ -362,7 +369,7 @@ class NotifierApp:
             except OSError:
                 return
             if signal.SIGINT in received or signal.SIGTERM in received:
-                self.qapp.quit()
+                self.quit()
 
         self._sig_notifier.activated.connect(_drain)
         # Quit from the event loop (_drain), never from the Python handler itself: that runs

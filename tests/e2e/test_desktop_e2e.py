@@ -172,6 +172,26 @@ def test_second_launch_hands_over_and_exits_0(app_factory, notifier_home):
     assert "already running" in second.stderr
 
 
+@pytest.mark.needs_session
+@pytest.mark.e2e
+def test_sigterm_quits_the_app_while_its_orders_window_is_open(app_factory, notifier_home):
+    """The orders window refuses to close (it hides to the tray), and Qt 6's quit() gives up
+    when a window refuses: with the window open, SIGTERM (a logout, a service manager, an
+    installer's upgrade) was ignored and the tray's Quit only hid the window."""
+    app = app_factory()
+    shown = subprocess.run(  # a second launch brings the running app's window up
+        [sys.executable, "-m", "notifier"], cwd=ROOT, env={**os.environ, "NOTIFIER_HOME": str(notifier_home)},
+        capture_output=True, text=True, timeout=20,
+    )
+    assert "already running" in shown.stderr
+    wait_until(lambda: subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^订单 — 订单提醒$"],
+                                      capture_output=True).returncode == 0,
+               10, message="the orders window on screen")
+    app.proc.send_signal(signal.SIGTERM)
+    assert app.proc.wait(10) == 0
+    assert "quitting" in app.output()
+
+
 @pytest.mark.e2e
 def test_demo_without_a_display_prints_each_order(tmp_path):
     """The README's run command: `python -m notifier --demo` on a machine with no display."""
